@@ -1,0 +1,57 @@
+# Two commands: `make run` and `make test`. Everything else is what they call.
+SHELL := /bin/bash
+PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatch
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test venv migrate demo lint test-production test-embedded services format clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+migrate: venv
+	$(PY) manage.py migrate --noinput -v0
+
+demo: migrate
+	$(PY) manage.py seed_demo --if-empty
+
+run: demo
+	$(PY) manage.py collectstatic --noinput -v0
+	@$(PY) manage.py demo_banner --host $(HOST) --port $(PORT)
+	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
+
+services:
+	bash scripts/ensure_services.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# The suite runs twice: against the machine's PostgreSQL and Redis (as production does), then on the
+# embedded defaults (SQLite, in-memory layer, in-process tasks) that `make run` uses.
+test-production: venv services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-embedded: venv
+	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$$(mktemp -d) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint test-production test-embedded
+	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(60))') ALLOWED_HOSTS=dispatch.example.com \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf var/staticfiles .pytest_cache

@@ -1,0 +1,3 @@
+"""WebSocket URL routes (the live consumers arrive with the live-operations issue)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand
+
+from dispatch.demo import DEMO_LOGINS
+
+
+class Command(BaseCommand):
+    help = "Print the URL and the demo logins (used by `make run`)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args, **options):
+        url = f"http://{options['host']}:{options['port']}/"
+        lines = ["", "=" * 72, f"  Dispatch is starting at {url}", "", "  Demo logins (username / password — role):"]
+        for username, password, role, sees in DEMO_LOGINS:
+            lines.append(f"    {username:<18} {password:<22} {role}: {sees}")
+        lines += [
+            "    driver01 … driver12 share the password driver-demo-2026",
+            "",
+            f"  Dashboard {url}   Admin {url}admin/   API docs {url}api/docs/   Health {url}healthz",
+            "  Map data © OpenStreetMap contributors (ODbL)",
+            "=" * 72,
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,269 @@
+"""Depots, fleet, drivers, customers, zones and orders.
+
+Loads are in kilograms, litres and items; coordinates are WGS84 degrees; money is in the
+company's currency with two decimals. Delivery windows are stored as aware datetimes (the order's
+date plus the local HH:MM of the import) so that lateness is a plain comparison, DST included.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from dispatch.geometry import polygon_bbox
+
+
+class Depot(models.Model):
+    code = models.SlugField(max_length=32, unique=True, help_text="Short unique code used in imports and the API")
+    name = models.CharField(max_length=120)
+    address = models.CharField(max_length=255, blank=True)
+    lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    lon = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    opens = models.TimeField(default="07:00")
+    closes = models.TimeField(default="19:00")
+    dispatchers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="dispatch_depots",
+        help_text="Dispatchers who see and plan this depot's work",
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(opens__lt=F("closes")), name="depot_opens_before_closes"),
+            models.CheckConstraint(
+                condition=Q(lat__gte=-90, lat__lte=90, lon__gte=-180, lon__lte=180), name="depot_coordinates_in_range"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} – {self.name}"
+
+
+class Zone(models.Model):
+    """A named delivery area. `polygon` is a GeoJSON Polygon (lon, lat order, outer ring first)."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=120)
+    depot = models.ForeignKey(Depot, on_delete=models.SET_NULL, null=True, blank=True, related_name="zones")
+    polygon = models.JSONField(help_text='GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}')
+    access_time_s = models.PositiveIntegerField(
+        default=0, help_text="Parking and walking time added to each stop's service time in this zone (seconds)"
+    )
+    color = models.CharField(max_length=7, default="#3b82f6")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        try:
+            polygon_bbox(self.polygon)
+        except ValueError as exc:
+            raise ValidationError({"polygon": str(exc)}) from None
+
+
+class Vehicle(models.Model):
+    class Kind(models.TextChoices):
+        VAN = "van", "Van"
+        CAR = "car", "Car"
+        CARGO_BIKE = "cargo_bike", "Cargo bike"
+        BIKE = "bike", "Bike"
+
+    # Which road-network profile each kind of vehicle travels on.
+    PROFILE_BY_KIND = {Kind.VAN: "car", Kind.CAR: "car", Kind.CARGO_BIKE: "bike", Kind.BIKE: "bike"}
+
+    name = models.CharField(max_length=80, unique=True)
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="vehicles")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.VAN)
+    capacity_kg = models.DecimalField(max_digits=8, decimal_places=1)
+    capacity_items = models.PositiveIntegerField(null=True, blank=True)
+    capacity_volume_l = models.PositiveIntegerField(null=True, blank=True)
+    shift_start = models.TimeField(default="08:00")
+    shift_end = models.TimeField(default="17:00")
+    cost_per_km = models.DecimalField(max_digits=8, decimal_places=3, default=0)
+    cost_per_hour = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    fixed_cost = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    skills = models.JSONField(default=list, blank=True, help_text='e.g. ["fridge", "two_person"]')
+    allowed_zones = models.ManyToManyField(
+        Zone, blank=True, related_name="vehicles", help_text="Territories this vehicle serves; empty means everywhere"
+    )
+    available = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["depot__code", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(shift_start__lt=F("shift_end")), name="vehicle_shift_start_before_end"),
+            models.CheckConstraint(condition=Q(capacity_kg__gte=0), name="vehicle_capacity_kg_non_negative"),
+            models.CheckConstraint(
+                condition=Q(cost_per_km__gte=0, cost_per_hour__gte=0, fixed_cost__gte=0),
+                name="vehicle_costs_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["van", "car", "cargo_bike", "bike"]), name="vehicle_kind_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def profile(self) -> str:
+        return self.PROFILE_BY_KIND[self.kind]
+
+
+class Driver(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="driver")
+    name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=32, blank=True)
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="drivers")
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="drivers", help_text="Default vehicle"
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def first_name(self) -> str:
+        return self.name.split()[0] if self.name.strip() else ""
+
+
+class Customer(models.Model):
+    class Language(models.TextChoices):
+        ENGLISH = "en", "English"
+        GERMAN = "de", "Deutsch"
+
+    name = models.CharField(max_length=160, blank=True)
+    phone = models.CharField(max_length=32, blank=True, db_index=True)
+    email = models.EmailField(blank=True, db_index=True)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.GERMAN)
+    notify_by_email = models.BooleanField(default=True)
+    notify_by_sms = models.BooleanField(default=True)
+    opted_out = models.BooleanField(default=False, help_text="Sends nothing at all when set")
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name or self.email or self.phone or f"Customer {self.pk}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        PLANNED = "planned", "Planned"
+        DISPATCHED = "dispatched", "Dispatched"
+        EN_ROUTE = "en_route", "En route"
+        ARRIVED = "arrived", "Arrived"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    reference = models.CharField(max_length=64, unique=True)
+    date = models.DateField(db_index=True)
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="orders")
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders")
+    customer_name = models.CharField(max_length=160, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    lat = models.FloatField()
+    lon = models.FloatField()
+    geocoded = models.BooleanField(default=False, help_text="Coordinates came from the address, not the import")
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    service_minutes = models.PositiveIntegerField(default=5)
+    weight_kg = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    volume_l = models.DecimalField(max_digits=8, decimal_places=1, default=0)
+    items = models.PositiveIntegerField(default=1)
+    skills = models.JSONField(default=list, blank=True)
+    priority = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    notes = models.TextField(blank=True)
+    zone = models.ForeignKey(Zone, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW, db_index=True)
+    snap_distance_m = models.FloatField(null=True, blank=True, help_text="Distance to the nearest routable road")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["date", "reference"]
+        indexes = [models.Index(fields=["depot", "date", "status"], name="order_depot_date_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(window_start__isnull=True)
+                | Q(window_end__isnull=True)
+                | Q(window_start__lt=F("window_end")),
+                name="order_window_start_before_end",
+            ),
+            models.CheckConstraint(
+                condition=Q(weight_kg__gte=0, volume_l__gte=0, items__gte=0), name="order_loads_non_negative"
+            ),
+            models.CheckConstraint(condition=Q(priority__gte=0, priority__lte=100), name="order_priority_0_100"),
+            models.CheckConstraint(
+                condition=Q(lat__gte=-90, lat__lte=90, lon__gte=-180, lon__lte=180), name="order_coordinates_in_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "new",
+                        "planned",
+                        "dispatched",
+                        "en_route",
+                        "arrived",
+                        "delivered",
+                        "failed",
+                        "cancelled",
+                    ]
+                ),
+                name="order_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in (self.Status.DELIVERED, self.Status.CANCELLED)
+
+
+class OrderStatusChange(models.Model):
+    """Append-only history of an order's status: who changed it, when and where."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    changed_at = models.DateTimeField(db_index=True)
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    lat = models.FloatField(null=True, blank=True)
+    lon = models.FloatField(null=True, blank=True)
+    reason = models.CharField(max_length=64, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        indexes = [models.Index(fields=["order", "changed_at"], name="status_change_order_time")]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status}"
+
+    def save(self, *args, **kwargs):
+        # History is evidence (proof of delivery, disputes): rows are written once, never edited.
+        if self.pk is not None:
+            raise ValidationError("Order status history is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Order status history is append-only")

@@ -1,0 +1,32 @@
+"""DRF permission classes for the roles of dispatch.roles."""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from dispatch.roles import is_driver, is_manager, is_office_staff
+
+
+class IsOfficeStaff(BasePermission):
+    """Dispatchers and managers (the dashboard's users)."""
+
+    message = "Only dispatchers and managers may do this."
+
+    def has_permission(self, request, view):
+        return is_office_staff(request.user)
+
+
+class IsManagerOrReadOnlyOfficeStaff(BasePermission):
+    """Office staff read; only managers write (fleet master data such as depots)."""
+
+    message = "Only managers may change this."
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return is_office_staff(request.user)
+        return is_manager(request.user)
+
+
+class IsDriver(BasePermission):
+    message = "Only drivers may do this."
+
+    def has_permission(self, request, view):
+        return is_driver(request.user) and hasattr(request.user, "driver")

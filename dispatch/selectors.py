@@ -1,0 +1,62 @@
+"""Reads of the dispatch app, always scoped to what the user may see."""
+
+from datetime import date
+
+from django.db.models import QuerySet
+
+from dispatch.models import Depot, Driver, Order, Vehicle, Zone
+from dispatch.roles import visible_depot_ids
+
+
+def _scoped(queryset: QuerySet, user, depot_field: str = "depot_id") -> QuerySet:
+    allowed = visible_depot_ids(user)
+    if allowed is None:
+        return queryset
+    return queryset.filter(**{f"{depot_field}__in": allowed})
+
+
+def depots_visible_to(user) -> QuerySet[Depot]:
+    return _scoped(Depot.objects.all(), user, "id")
+
+
+def zones_visible_to(user) -> QuerySet[Zone]:
+    allowed = visible_depot_ids(user)
+    queryset = Zone.objects.select_related("depot")
+    if allowed is None:
+        return queryset
+    return queryset.filter(depot_id__in=allowed)
+
+
+def vehicles_visible_to(user) -> QuerySet[Vehicle]:
+    return _scoped(Vehicle.objects.select_related("depot").prefetch_related("allowed_zones"), user)
+
+
+def drivers_visible_to(user) -> QuerySet[Driver]:
+    return _scoped(Driver.objects.select_related("user", "depot", "vehicle"), user)
+
+
+def orders_visible_to(
+    user,
+    *,
+    day: date | None = None,
+    status: str | None = None,
+    depot: str | None = None,
+    zone: str | None = None,
+    search: str | None = None,
+) -> QuerySet[Order]:
+    queryset = _scoped(Order.objects.select_related("depot", "zone", "customer"), user)
+    if day is not None:
+        queryset = queryset.filter(date=day)
+    if status:
+        queryset = queryset.filter(status__in=status.split(","))
+    if depot:
+        queryset = queryset.filter(depot__code=depot) if not depot.isdigit() else queryset.filter(depot_id=int(depot))
+    if zone:
+        queryset = queryset.filter(zone__code=zone)
+    if search:
+        from django.db.models import Q
+
+        queryset = queryset.filter(
+            Q(reference__icontains=search) | Q(customer_name__icontains=search) | Q(address__icontains=search)
+        )
+    return queryset.order_by("date", "window_start", "reference")

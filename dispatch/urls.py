@@ -1,0 +1,14 @@
+from django.urls import path
+
+from dispatch import apis
+
+urlpatterns = [
+    path("depots/", apis.DepotListApi.as_view(), name="api_depots"),
+    path("depots/<str:depot_id>/", apis.DepotDetailApi.as_view(), name="api_depot"),
+    path("vehicles/", apis.VehicleListApi.as_view(), name="api_vehicles"),
+    path("vehicles/<int:vehicle_id>/", apis.VehicleDetailApi.as_view(), name="api_vehicle"),
+    path("drivers/", apis.DriverListApi.as_view(), name="api_drivers"),
+    path("orders/", apis.OrderListApi.as_view(), name="api_orders"),
+    path("orders/import/", apis.OrderImportApi.as_view(), name="api_orders_import"),
+    path("orders/<int:order_id>/", apis.OrderDetailApi.as_view(), name="api_order"),
+]
