@@ -46,6 +46,9 @@ class DepotListApi(APIView):
     permission_classes = [IsManagerOrReadOnlyOfficeStaff]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DepotInput"  # a unique OpenAPI component name; every nested one is "InputSerializer"
+
         code = serializers.SlugField(max_length=32)
         name = serializers.CharField(max_length=120)
         address = serializers.CharField(max_length=255, required=False, default="")
@@ -168,6 +171,9 @@ class DriverListApi(APIView):
     permission_classes = [IsOfficeStaff]
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DriverInput"  # a unique OpenAPI component name; every nested one is "InputSerializer"
+
         username = serializers.RegexField(r"^[\w.@+-]{1,150}$", max_length=150)
         password = serializers.CharField(min_length=8, max_length=128, write_only=True)
         name = serializers.CharField(max_length=120)
@@ -290,6 +296,7 @@ class OrderImportApi(APIView):
                 {
                     "created": serializers.IntegerField(),
                     "updated": serializers.IntegerField(),
+                    "unchanged": serializers.IntegerField(),
                     "orders": serializers.ListField(child=serializers.IntegerField()),
                     "warnings": serializers.ListField(child=serializers.DictField()),
                 },

@@ -20,9 +20,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from dispatch.errors import OrderImportError
+from dispatch.bulk import bulk_update_rows
 from dispatch.geometry import ZoneLocator
 from dispatch.models import Customer, Depot, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.roles import visible_depot_ids
@@ -51,12 +53,13 @@ Geocode = Callable[[str], tuple[float, float] | None]
 @dataclass
 class ImportResult:
     created: list[Order] = field(default_factory=list)
-    updated: list[Order] = field(default_factory=list)
+    updated: list[Order] = field(default_factory=list)  # existing references whose fields changed
+    unchanged: list[Order] = field(default_factory=list)  # existing references sent again as they were
     warnings: list[dict] = field(default_factory=list)
 
     @property
     def order_ids(self) -> list[int]:
-        return [order.id for order in self.created + self.updated]
+        return [order.id for order in self.created + self.updated + self.unchanged]
 
 
 @dataclass
@@ -409,7 +412,12 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
             existing[order.reference] = order
     for number, values in parsed:
         order = existing.get(values["reference"])
-        if order is not None and order.status not in UPDATABLE_STATUSES:
+        if order is not None and allowed is not None and order.depot_id not in allowed:
+            # References are unique company-wide: without this, a file could take over another depot's order.
+            parser.errors.add(
+                number, "reference", values["reference"], "this reference belongs to an order of another depot"
+            )
+        elif order is not None and order.status not in UPDATABLE_STATUSES:
             parser.errors.add(
                 number,
                 "reference",
@@ -438,18 +446,23 @@ def _save_orders(*, parsed: list[dict], existing: dict[str, Order], user) -> Imp
     customers = _customers_for(parsed)
     now = timezone.now()
     to_create, to_update = [], []
+    unchanged = []
     for values in parsed:
         order = existing.get(values["reference"]) or Order(reference=values["reference"])
+        before = _comparable(order) if order.pk else None
         for name in ORDER_FIELDS:
             setattr(order, name, values[name])
         order.customer = customers[_customer_key(values)]
         order.zone = zone_locator.locate(order.lat, order.lon)
+        if before is not None and before == _comparable(order):
+            unchanged.append(order)  # a re-sent file: nothing to write for this order
+            continue
         order.updated_at = now
         (to_update if order.pk else to_create).append(order)
 
     Order.objects.bulk_create(to_create, batch_size=1000)
     if to_update:
-        Order.objects.bulk_update(to_update, [*ORDER_FIELDS, "customer", "zone", "updated_at"], batch_size=1000)
+        bulk_update_rows(Order, to_update, [*ORDER_FIELDS, "customer", "zone", "updated_at"])
     if not to_create[:1] or to_create[0].pk is None:
         # Backends that do not return ids from bulk inserts: read them back by reference.
         ids = dict(Order.objects.filter(reference__in=[o.reference for o in to_create]).values_list("reference", "id"))
@@ -470,7 +483,15 @@ def _save_orders(*, parsed: list[dict], existing: dict[str, Order], user) -> Imp
         batch_size=1000,
     )
     tracking_links_create(orders=to_create)
-    return ImportResult(created=to_create, updated=to_update)
+    return ImportResult(created=to_create, updated=to_update, unchanged=unchanged)
+
+
+def _comparable(order: Order) -> tuple:
+    # attnames (depot_id, not depot) so that comparing never loads a related row
+    return tuple(getattr(order, Order._meta.get_field(name).attname) for name in ORDER_FIELDS) + (
+        order.customer_id,
+        order.zone_id,
+    )
 
 
 def _user_or_none(user):
@@ -484,12 +505,14 @@ def _customers_for(parsed: list[dict]) -> dict[tuple, Customer]:
     phones = {_customer_key(v)[1] for v in parsed if not v["email"] and v["phone"]}
     email_list, phone_list = list(emails), list(phones)
     for start in range(0, len(email_list), 2000):
-        for customer in Customer.objects.filter(email__in=email_list[start : start + 2000]):
+        # Case-insensitive: "Anna@Example.com" stored earlier is the same customer as "anna@example.com".
+        batch = email_list[start : start + 2000]
+        for customer in Customer.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=batch):
             by_key.setdefault(("email", customer.email.lower()), customer)
     for start in range(0, len(phone_list), 2000):
         for customer in Customer.objects.filter(phone__in=phone_list[start : start + 2000], email=""):
             by_key.setdefault(("phone", customer.phone), customer)
-    new_customers = {}
+    new_customers, named = {}, {}
     for values in parsed:
         key = _customer_key(values)
         customer = by_key.get(key) or new_customers.get(key)
@@ -501,6 +524,8 @@ def _customers_for(parsed: list[dict]) -> dict[tuple, Customer]:
             new_customers[key] = customer
         elif customer.pk and values["customer_name"] and not customer.name:
             customer.name = values["customer_name"]
+            named[customer.pk] = customer
     Customer.objects.bulk_create(list(new_customers.values()), batch_size=1000)
+    Customer.objects.bulk_update(list(named.values()), ["name"], batch_size=1000)
     by_key.update(new_customers)
     return by_key
