@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet
 
 from dispatch.models import Depot, Driver, Order, Vehicle, Zone
 from dispatch.roles import visible_depot_ids
@@ -59,4 +59,11 @@ def orders_visible_to(
         queryset = queryset.filter(
             Q(reference__icontains=search) | Q(customer_name__icontains=search) | Q(address__icontains=search)
         )
-    return queryset.order_by("date", "window_start", "reference")
+    # Orders without a window last, on every database (SQLite sorts NULL first, PostgreSQL last).
+    return queryset.order_by("date", F("window_start").asc(nulls_last=True), "reference")
+
+
+def order_status_counts(user, *, day: date | None = None, **filters) -> dict[str, int]:
+    """How many of the visible orders are in each status, under the same filters as orders_visible_to."""
+    queryset = orders_visible_to(user, day=day, **filters).order_by()  # no ORDER BY: it would split the groups
+    return dict(queryset.values("status").annotate(count=Count("id")).values_list("status", "count"))

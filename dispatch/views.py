@@ -1,47 +1,173 @@
-"""Dashboard pages for dispatchers and managers."""
+"""Dashboard pages for dispatchers and managers (drivers get a placeholder until their app exists)."""
 
+from collections import Counter
+from datetime import date, timedelta
+from functools import wraps
+
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
-from dispatch import selectors
+from dispatch import maps, selectors
 from dispatch.errors import OrderImportError
+from dispatch.models import Order
 from dispatch.order_import import orders_import_csv
 from dispatch.roles import is_driver, is_office_staff
 from routes.geocoding import default_geocoder
 
 
-def _require_office_staff(request):
-    if not is_office_staff(request.user):
-        raise PermissionDenied
+def _forbidden(request):
+    return render(request, "dispatch/forbidden.html", status=403)
+
+
+def office_staff_required(view):
+    """Anonymous visitors go to the login page; users without an office role get a 403 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not is_office_staff(request.user):
+            return _forbidden(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class OrderFilterForm(forms.Form):
+    date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *Order.Status.choices])
+    depot = forms.ChoiceField(required=False)
+    zone = forms.ChoiceField(required=False)
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference, name or address"}),
+    )
+
+    def __init__(self, *args, depots, zones, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only depots and zones the user may see are offered, and only those are accepted.
+        self.fields["depot"].choices = [("", "All depots"), *((d.code, f"{d.code} – {d.name}") for d in depots)]
+        self.fields["zone"].choices = [("", "All zones"), *((z.code, z.name) for z in zones)]
+
+    def filters(self) -> dict:
+        """The selector's keyword arguments; a field with a bad value is left out (and shown as an error)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "day": data.get("date") or timezone.localdate(),
+            "status": data.get("status") or None,
+            "depot": data.get("depot") or None,
+            "zone": data.get("zone") or None,
+            "search": (data.get("q") or "").strip() or None,
+        }
+
+
+def _query(params, **changes) -> str:
+    query = params.copy()
+    for key, value in changes.items():
+        if value in (None, ""):
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return "?" + query.urlencode() if query else "?"
 
 
 @login_required
 def home(request):
-    if is_driver(request.user) and not is_office_staff(request.user):
-        return render(request, "dispatch/driver_home.html")
-    _require_office_staff(request)
-    day = timezone.localdate()
-    orders = selectors.orders_visible_to(request.user, day=day)
-    return render(request, "dispatch/home.html", {"orders": orders, "day": day})
+    if not is_office_staff(request.user):
+        if is_driver(request.user):
+            return render(request, "dispatch/driver_home.html")
+        return _forbidden(request)
+    return _today_page(request)
 
 
-@login_required
+def _today_page(request):
+    user = request.user
+    depots = list(selectors.depots_visible_to(user))
+    zones = list(selectors.zones_visible_to(user))
+    form = OrderFilterForm(request.GET or None, depots=depots, zones=zones, initial={"date": timezone.localdate()})
+    filters = form.filters()
+    day: date = filters["day"]
+
+    orders = list(selectors.orders_visible_to(user, **filters))
+    counts = selectors.order_status_counts(user, **{**filters, "status": None})
+    for order in orders:
+        order.window_label = maps.order_window_label(order)
+        order.status_color = maps.STATUS_COLORS.get(order.status)
+
+    map_depots = [d for d in depots if not filters["depot"] or d.code == filters["depot"]]
+    map_zones = [z for z in zones if not filters["depot"] or (z.depot and z.depot.code == filters["depot"])]
+    map_html = maps.orders_map_html(orders=orders, depots=map_depots, zones=map_zones)
+
+    params = request.GET.copy()
+    status_chips = [
+        {
+            "value": status,
+            "label": label,
+            "count": counts.get(status, 0),
+            "color": maps.STATUS_COLORS[status],
+            "active": filters["status"] == status,
+            "query": _query(params, status=status),
+        }
+        for status, label in Order.Status.choices
+        if counts.get(status) or filters["status"] == status
+    ]
+    context = {
+        "form": form,
+        "day": day,
+        "is_today": day == timezone.localdate(),
+        "orders": orders,
+        "total_count": sum(counts.values()),
+        "status_chips": status_chips,
+        "all_statuses_query": _query(params, status=None),
+        "previous_day_query": _query(params, date=(day - timedelta(days=1)).isoformat()),
+        "next_day_query": _query(params, date=(day + timedelta(days=1)).isoformat()),
+        "today_query": _query(params, date=None),
+        "total_weight_kg": sum(o.weight_kg for o in orders),
+        "show_depot": len(depots) > 1,
+        "map_html": map_html,
+        "filtered": any(filters[k] for k in ("status", "depot", "zone", "search")),
+    }
+    return render(request, "dispatch/home.html", context)
+
+
+class OrderImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+
+
+@office_staff_required
 def order_import(request):
-    _require_office_staff(request)
     errors = []
+    form = OrderImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
-            errors = [{"row": 0, "field": "file", "value": None, "message": "choose a CSV file"}]
+        if not form.is_valid():
+            errors = [{"row": 0, "field": "file", "value": None, "message": "choose a CSV file to upload"}]
         else:
+            upload = form.cleaned_data["file"]
             try:
                 result = orders_import_csv(data=upload.read(), user=request.user, geocode=default_geocoder())
             except OrderImportError as exc:
                 errors = exc.errors
             else:
-                messages.success(request, f"Imported: {len(result.created)} created, {len(result.updated)} updated.")
-                return redirect("dashboard:home")
-    return render(request, "dispatch/order_import.html", {"errors": errors})
+                return _after_import(request, upload.name, result)
+    context = {"form": form, "errors": errors, "default_service_minutes": settings.DEFAULT_SERVICE_MINUTES}
+    return render(request, "dispatch/order_import.html", context)
+
+
+def _after_import(request, filename, result):
+    orders = result.created + result.updated
+    messages.success(
+        request,
+        f"{filename}: {len(orders)} order(s) imported — {len(result.created)} new, {len(result.updated)} updated.",
+    )
+    for warning in result.warnings:
+        messages.warning(request, f"Row {warning['row']}, {warning['field']}: {warning['message']}")
+    # Show the day most of the file is about (usually the only one), where the new orders are.
+    busiest_day = Counter(o.date for o in orders).most_common(1)[0][0]
+    return redirect(reverse("dashboard:home") + f"?date={busiest_day.isoformat()}")

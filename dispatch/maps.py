@@ -1,0 +1,245 @@
+"""Server-side maps for the dashboard: folium builds the page, Leaflet comes from /static/ only.
+
+The machines this runs on may have no internet access and customers' browsers must not talk to
+third parties, so `LocalMap` replaces folium's CDN defaults (Leaflet, jQuery, Bootstrap, Font
+Awesome, awesome-markers) with our vendored Leaflet and one small script of our own
+(static/js/maps.js). Features are passed as JSON and drawn by that script: one data blob instead
+of a JavaScript block per marker, and every text reaches the page through `textContent`, never
+as HTML.
+
+Tiles are optional: without settings.MAP_TILE_URL the map has a neutral background with the
+zones, depots and orders drawn on it. The OpenStreetMap credit is shown on every map (the
+addresses and the road network are OSM data, even when no tiles are drawn).
+
+Usage (a page that shows a map):
+
+    html = orders_map_html(orders=orders, depots=depots, zones=zones)
+    # template: <iframe class="map-frame" srcdoc="{{ map_html }}"></iframe>
+
+Later maps (live positions, plan routes) build on `new_map`, the `add_*` functions and
+`render_map`; the layers are exposed to page scripts as `DispatchMap` objects (see maps.js).
+"""
+
+import json
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+import folium
+from branca.element import Element, MacroElement
+from django.conf import settings
+from django.templatetags.static import static
+from django.utils import timezone
+from folium.template import Template
+
+from dispatch.models import Depot, Order, Zone
+
+OSM_CREDIT = (
+    '© <a href="https://www.openstreetmap.org/copyright" target="_blank" rel="noopener">OpenStreetMap</a> contributors'
+)
+LEAFLET_CREDIT = '<a href="https://leafletjs.com" target="_blank" rel="noopener">Leaflet</a>'
+
+# One colour per order status; the dashboard's badges use the same table.
+STATUS_COLORS = {
+    Order.Status.NEW: "#64748b",
+    Order.Status.PLANNED: "#2563eb",
+    Order.Status.DISPATCHED: "#7c3aed",
+    Order.Status.EN_ROUTE: "#0891b2",
+    Order.Status.ARRIVED: "#d97706",
+    Order.Status.DELIVERED: "#16a34a",
+    Order.Status.FAILED: "#dc2626",
+    Order.Status.CANCELLED: "#a8a29e",
+}
+
+# Shown when there is nothing to fit the view to: the whole world, not a guessed city.
+_WORLD = ([20.0, 0.0], 2)
+
+_JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+def _json_for_script(data) -> str:
+    """JSON that is safe inside a <script> element (no `</script>` can close it early)."""
+    return json.dumps(data, ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
+
+
+class LocalMap(folium.Map):
+    """A folium map whose JavaScript and CSS come from our static files, never a CDN."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("tiles", None)
+        super().__init__(*args, **kwargs)
+        # Instance attributes: folium's add_js_link/add_css_link mutate these lists in place,
+        # and the class-level lists are shared by every map in the process.
+        self.default_js = [("leaflet", static("vendor/leaflet/leaflet.js")), ("dispatch_maps", static("js/maps.js"))]
+        self.default_css = [
+            ("leaflet_css", static("vendor/leaflet/leaflet.css")),
+            ("dispatch_maps_css", static("css/maps.css")),
+        ]
+
+
+class _Script(MacroElement):
+    """A line of map set-up code, rendered after the map exists."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            {{ this.code }}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, code: str):
+        super().__init__()
+        self._name = "Script"
+        self.code = code
+
+
+class DataLayer(MacroElement):
+    """Features drawn by `DispatchMap.<kind>(map, data)` from static/js/maps.js.
+
+    The layer is a page-level variable named `get_name()`, so later scripts can update it.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = DispatchMap.{{ this.kind }}({{ this._parent.get_name() }}, {{ this.data_json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, kind: str, data):
+        super().__init__()
+        self._name = f"{kind}_layer"
+        self.kind = kind
+        self.data_json = _json_for_script(data)
+
+
+def order_window_label(order: Order) -> str:
+    """The delivery window in local time, e.g. "09:00–12:00", "from 14:00", "until 10:00", "any time"."""
+    start = timezone.localtime(order.window_start) if order.window_start else None
+    end = timezone.localtime(order.window_end) if order.window_end else None
+
+    def hhmm(moment, *, is_end: bool = False) -> str:
+        # A window that ends at midnight is stored as 00:00 of the next day; people say 24:00.
+        if is_end and moment.hour == 0 and moment.minute == 0 and moment.date() > order.date:
+            return "24:00"
+        return moment.strftime("%H:%M")
+
+    if start and end:
+        return f"{hhmm(start)}–{hhmm(end, is_end=True)}"
+    if start:
+        return f"from {hhmm(start)}"
+    if end:
+        return f"until {hhmm(end, is_end=True)}"
+    return "any time"
+
+
+def new_map(*, tile_url: str | None = None) -> LocalMap:
+    """An empty map with the OSM credit, a scale bar and (when configured) a tile layer."""
+    tile_url = getattr(settings, "MAP_TILE_URL", "") if tile_url is None else tile_url
+    fmap = LocalMap(location=_WORLD[0], zoom_start=_WORLD[1], prefer_canvas=True, control_scale=True)
+    root = fmap.get_root()
+    # Links in popups and the attribution open outside the map's frame, not inside it.
+    root.header.add_child(Element('<base target="_blank">'), name="base_target")
+    fmap.add_child(
+        _Script(
+            f"{fmap.get_name()}.attributionControl.setPrefix({_json_for_script(f'{LEAFLET_CREDIT} | {OSM_CREDIT}')});"
+        )
+    )
+    if tile_url:
+        attribution = (
+            getattr(settings, "MAP_TILE_ATTRIBUTION", "") or f"Tiles: {urlsplit(tile_url).hostname or 'local'}"
+        )
+        folium.TileLayer(tiles=tile_url, attr=attribution, max_zoom=19, name="tiles").add_to(fmap)
+        root.header.add_child(Element("<style>.leaflet-container{background:#dde3ea}</style>"), name="tiles_bg")
+    return fmap
+
+
+def add_zones(fmap: LocalMap, zones: Iterable[Zone]) -> DataLayer:
+    data = [{"code": z.code, "name": z.name, "color": z.color, "polygon": z.polygon} for z in zones]
+    layer = DataLayer("zones", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def _hhmm(value) -> str:
+    # A depot created in this request still holds the field default, the string "07:00".
+    return value.strftime("%H:%M") if hasattr(value, "strftime") else str(value)[:5]
+
+
+def add_depots(fmap: LocalMap, depots: Iterable[Depot]) -> DataLayer:
+    data = [
+        {
+            "code": d.code,
+            "name": d.name,
+            "address": d.address,
+            "hours": f"{_hhmm(d.opens)}–{_hhmm(d.closes)}",
+            "lat": d.lat,
+            "lon": d.lon,
+        }
+        for d in depots
+    ]
+    layer = DataLayer("depots", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def add_orders(fmap: LocalMap, orders: Iterable[Order]) -> DataLayer:
+    data = [
+        {
+            "id": o.id,
+            "reference": o.reference,
+            "customer": o.customer_name,
+            "address": o.address,
+            "window": order_window_label(o),
+            "status": o.status,
+            "status_label": o.get_status_display(),
+            "color": STATUS_COLORS.get(o.status, "#64748b"),
+            "lat": o.lat,
+            "lon": o.lon,
+        }
+        for o in orders
+    ]
+    layer = DataLayer("orders", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def add_legend(fmap: LocalMap, statuses: Iterable[str]) -> DataLayer:
+    labels = dict(Order.Status.choices)
+    data = [{"label": labels.get(s, s), "color": STATUS_COLORS.get(s, "#64748b")} for s in statuses]
+    layer = DataLayer("legend", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def fit_map(fmap: LocalMap, points: Iterable[tuple[float, float]], *, max_zoom: int = 15) -> None:
+    """Frame the given (lat, lon) points; with none, the world view stays."""
+    points = list(points)
+    if not points:
+        return
+    lats = [p[0] for p in points]
+    lons = [p[1] for p in points]
+    fmap.location = [(min(lats) + max(lats)) / 2, (min(lons) + max(lons)) / 2]
+    fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(24, 24), max_zoom=max_zoom)
+
+
+def render_map(fmap: LocalMap) -> str:
+    """The map as a complete HTML document (for an iframe's srcdoc)."""
+    return fmap.get_root().render()
+
+
+def orders_map_html(*, orders: Iterable[Order], depots: Iterable[Depot], zones: Iterable[Zone]) -> str:
+    """Orders as circles coloured by status, depots as labelled squares, zones as light areas."""
+    orders, depots, zones = list(orders), list(depots), list(zones)
+    fmap = new_map()
+    add_zones(fmap, zones)
+    add_orders(fmap, orders)
+    add_depots(fmap, depots)
+    add_legend(fmap, [s for s in STATUS_COLORS if any(o.status == s for o in orders)])
+    if orders:
+        used_depots = {o.depot_id for o in orders}
+        fit_map(fmap, [(o.lat, o.lon) for o in orders] + [(d.lat, d.lon) for d in depots if d.id in used_depots])
+    elif depots:
+        fit_map(fmap, [(d.lat, d.lon) for d in depots], max_zoom=12)
+    return render_map(fmap)

@@ -1,0 +1,103 @@
+/* Layers of the dispatch maps, drawn from JSON that dispatch/maps.py puts in the page.
+ *
+ * Every text goes in through textContent, never innerHTML: names and addresses come from
+ * customers' imports. Each function returns the Leaflet layer so a page can update it later
+ * (the live map moves markers and recolours orders as messages arrive).
+ */
+(function () {
+  "use strict";
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function popup(title, rows) {
+    var box = el("div", "map-popup");
+    box.appendChild(el("strong", "map-popup-title", title));
+    rows.forEach(function (row) {
+      if (row[1] === undefined || row[1] === null || row[1] === "") return;
+      var line = el("div", "map-popup-row");
+      line.appendChild(el("span", "map-popup-label", row[0]));
+      var value = el("span", "map-popup-value", row[1]);
+      if (row[2]) value.style.color = row[2];
+      line.appendChild(value);
+      box.appendChild(line);
+    });
+    return box;
+  }
+
+  function zones(map, data) {
+    var group = L.featureGroup();
+    data.forEach(function (zone) {
+      L.geoJSON(zone.polygon, {
+        style: { color: zone.color, weight: 1, opacity: 0.6, fillColor: zone.color, fillOpacity: 0.07 },
+      })
+        .bindTooltip(el("span", null, zone.name), { sticky: true, direction: "top" })
+        .addTo(group);
+    });
+    group.addTo(map);
+    group.bringToBack();
+    return group;
+  }
+
+  function depots(map, data) {
+    var group = L.featureGroup();
+    data.forEach(function (depot) {
+      var icon = L.divIcon({ className: "depot-marker", html: el("span", null, depot.code), iconSize: null });
+      L.marker([depot.lat, depot.lon], { icon: icon, title: depot.name, zIndexOffset: 1000 })
+        .bindPopup(popup(depot.name, [["Depot", depot.code], ["Address", depot.address], ["Open", depot.hours]]))
+        .addTo(group);
+    });
+    return group.addTo(map);
+  }
+
+  function orderStyle(order) {
+    return { radius: 6, color: "#ffffff", weight: 1.5, fillColor: order.color, fillOpacity: 0.95 };
+  }
+
+  function orders(map, data) {
+    var group = L.featureGroup();
+    group.byId = {};
+    data.forEach(function (order) {
+      var marker = L.circleMarker([order.lat, order.lon], orderStyle(order)).bindPopup(
+        popup(order.reference, [
+          ["Customer", order.customer],
+          ["Address", order.address],
+          ["Window", order.window],
+          ["Status", order.status_label, order.color],
+        ])
+      );
+      marker.order = order;
+      group.byId[order.id] = marker;
+      marker.addTo(group);
+    });
+    return group.addTo(map);
+  }
+
+  function legend(map, data) {
+    if (!data.length) return null;
+    var control = L.control({ position: "bottomleft" });
+    control.onAdd = function () {
+      var box = el("div", "map-legend");
+      data.forEach(function (item) {
+        var row = el("div", "map-legend-row");
+        var dot = el("span", "map-legend-dot");
+        dot.style.background = item.color;
+        row.appendChild(dot);
+        row.appendChild(el("span", null, item.label));
+        box.appendChild(row);
+      });
+      var depotRow = el("div", "map-legend-row");
+      depotRow.appendChild(el("span", "map-legend-depot", "D"));
+      depotRow.appendChild(el("span", null, "Depot"));
+      box.appendChild(depotRow);
+      return box;
+    };
+    return control.addTo(map);
+  }
+
+  window.DispatchMap = { zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle };
+})();
