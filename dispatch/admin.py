@@ -1,0 +1,461 @@
+"""The admin site for managers: fleet, zones, customers and orders.
+
+Order statuses never change here by editing a field: the status is read-only and the actions call
+dispatch.services (order_change_status and friends), which validate each move and record who made it.
+Changelists select their foreign keys up front so a day with 10k orders stays a handful of queries.
+"""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import models
+from django.db.models import Count, Q
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import ngettext
+
+from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
+from dispatch.roles import DISPATCHER, DRIVER
+from dispatch.services import orders_bulk_change_status, orders_move_to_date
+
+admin.site.site_header = "Dispatch administration"
+admin.site.site_title = "Dispatch admin"
+admin.site.index_title = "Fleet, customers and orders"
+
+# How many skipped orders an action names one by one before summing up the rest.
+SKIPPED_SHOWN = 20
+# How many of the selected orders the move-to-date page lists before "…".
+MOVE_PREVIEW_SHOWN = 50
+
+
+def _report_skipped(modeladmin, request, skipped, verb: str) -> None:
+    if not skipped:
+        return
+    lines = [reason for _order, reason in skipped[:SKIPPED_SHOWN]]
+    if len(skipped) > SKIPPED_SHOWN:
+        lines.append(f"… and {len(skipped) - SKIPPED_SHOWN} more")
+    modeladmin.message_user(
+        request,
+        ngettext(
+            "%(count)d order was not %(verb)s: %(reasons)s",
+            "%(count)d orders were not %(verb)s: %(reasons)s",
+            len(skipped),
+        )
+        % {"count": len(skipped), "verb": verb, "reasons": "; ".join(lines)},
+        messages.WARNING,
+    )
+
+
+# --- Depots, zones, fleet ------------------------------------------------------------------------
+
+
+@admin.register(Depot)
+class DepotAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "address", "opens", "closes", "vehicle_count", "driver_count"]
+    search_fields = ["code", "name", "address"]
+    ordering = ["code"]
+    filter_horizontal = ["dispatchers"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "address"]}),
+        ("Location", {"fields": ["lat", "lon"]}),
+        ("Opening hours", {"fields": ["opens", "closes"]}),
+        ("Dispatchers", {"fields": ["dispatchers"]}),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                vehicle_count=Count("vehicles", distinct=True),
+                driver_count=Count("drivers", distinct=True),
+            )
+        )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "dispatchers":
+            # Only members of the dispatcher group are scoped by depot (see dispatch.roles).
+            kwargs["queryset"] = db_field.related_model.objects.filter(groups__name=DISPATCHER).order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description="Vehicles", ordering="vehicle_count")
+    def vehicle_count(self, depot):
+        return depot.vehicle_count
+
+    @admin.display(description="Drivers", ordering="driver_count")
+    def driver_count(self, depot):
+        return depot.driver_count
+
+
+@admin.register(Zone)
+class ZoneAdmin(admin.ModelAdmin):
+    # The polygon is validated by Zone.clean (dispatch.geometry), which the admin form runs.
+    formfield_overrides = {
+        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"})}
+    }
+    list_display = ["code", "name", "depot", "access_time_s", "color_swatch"]
+    list_filter = ["depot"]
+    list_select_related = ["depot"]
+    search_fields = ["code", "name"]
+    ordering = ["code"]
+    autocomplete_fields = ["depot"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "depot", "color"]}),
+        ("Area", {"fields": ["polygon"]}),
+        ("Stops in this zone", {"fields": ["access_time_s"]}),
+    ]
+
+    @admin.display(description="Colour", ordering="color")
+    def color_swatch(self, zone):
+        return format_html(
+            '<span style="display:inline-block;width:1em;height:1em;background:{};border:1px solid #888"></span> {}',
+            zone.color,
+            zone.color,
+        )
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "depot",
+        "kind",
+        "capacity_kg",
+        "capacity_items",
+        "capacity_volume_l",
+        "shift",
+        "cost_per_km",
+        "cost_per_hour",
+        "fixed_cost",
+        "skill_list",
+        "available",
+    ]
+    list_filter = ["available", "kind", "depot"]
+    list_select_related = ["depot"]
+    search_fields = ["name", "depot__code", "depot__name"]
+    ordering = ["depot__code", "name"]
+    autocomplete_fields = ["depot"]
+    filter_horizontal = ["allowed_zones"]
+    actions = ["mark_unavailable", "mark_available"]
+    fieldsets = [
+        (None, {"fields": ["name", "depot", "kind", "available"]}),
+        ("Capacity", {"fields": ["capacity_kg", "capacity_items", "capacity_volume_l"]}),
+        ("Shift", {"fields": ["shift_start", "shift_end"]}),
+        ("Costs", {"fields": ["cost_per_km", "cost_per_hour", "fixed_cost"]}),
+        ("Skills and territory", {"fields": ["skills", "allowed_zones"]}),
+    ]
+
+    @admin.display(description="Shift", ordering="shift_start")
+    def shift(self, vehicle):
+        return f"{vehicle.shift_start:%H:%M}–{vehicle.shift_end:%H:%M}"
+
+    @admin.display(description="Skills")
+    def skill_list(self, vehicle):
+        return ", ".join(vehicle.skills or []) or "—"
+
+    @admin.action(description="Mark selected vehicles unavailable", permissions=["change"])
+    def mark_unavailable(self, request, queryset):
+        updated = queryset.filter(available=True).update(available=False)
+        self.message_user(
+            request,
+            ngettext("%d vehicle marked unavailable.", "%d vehicles marked unavailable.", updated) % updated,
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Mark selected vehicles available", permissions=["change"])
+    def mark_available(self, request, queryset):
+        updated = queryset.filter(available=False).update(available=True)
+        self.message_user(
+            request,
+            ngettext("%d vehicle marked available.", "%d vehicles marked available.", updated) % updated,
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Driver)
+class DriverAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "depot", "vehicle", "phone", "active"]
+    list_filter = ["active", "depot"]
+    list_select_related = ["user", "depot", "vehicle"]
+    search_fields = ["name", "phone", "user__username", "vehicle__name"]
+    ordering = ["name"]
+    autocomplete_fields = ["depot", "vehicle"]
+    fieldsets = [
+        (None, {"fields": ["name", "user", "phone", "active"]}),
+        ("Assignment", {"fields": ["depot", "vehicle"]}),
+    ]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            # A plain list of driver logins: managers hold no permissions on auth users, so the
+            # user autocomplete (which checks them) would refuse them. New logins come from the API.
+            kwargs["queryset"] = db_field.related_model.objects.filter(groups__name=DRIVER).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --- Customers -----------------------------------------------------------------------------------
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "email",
+        "phone",
+        "language",
+        "notify_by_email",
+        "notify_by_sms",
+        "opted_out",
+        "order_count",
+        "open_order_count",
+        "created_at",
+    ]
+    list_filter = ["language", "notify_by_email", "notify_by_sms", "opted_out"]
+    search_fields = ["name", "email", "phone"]
+    ordering = ["name"]
+    readonly_fields = ["created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "email", "phone", "language"]}),
+        (
+            "Notifications",
+            {"fields": ["notify_by_email", "notify_by_sms", "opted_out", "quiet_hours_start", "quiet_hours_end"]},
+        ),
+        ("Record", {"fields": ["created_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                order_count=Count("orders"),
+                open_order_count=Count(
+                    "orders", filter=~Q(orders__status__in=[Order.Status.DELIVERED, Order.Status.CANCELLED])
+                ),
+            )
+        )
+
+    @admin.display(description="Orders", ordering="order_count")
+    def order_count(self, customer):
+        return customer.order_count
+
+    @admin.display(description="Open orders", ordering="open_order_count")
+    def open_order_count(self, customer):
+        return customer.open_order_count
+
+
+# --- Orders --------------------------------------------------------------------------------------
+
+
+class DeliveryDateFilter(admin.SimpleListFilter):
+    """Delivery days as a dispatcher thinks of them: today, tomorrow, the week ahead, the week behind."""
+
+    title = "delivery date"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("today", "Today"),
+            ("tomorrow", "Tomorrow"),
+            ("next_7_days", "Next 7 days"),
+            ("past_7_days", "Past 7 days"),
+            ("overdue_open", "Past days, still open"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        match self.value():
+            case "today":
+                return queryset.filter(date=today)
+            case "tomorrow":
+                return queryset.filter(date=today + timedelta(days=1))
+            case "next_7_days":
+                return queryset.filter(date__gte=today, date__lt=today + timedelta(days=7))
+            case "past_7_days":
+                return queryset.filter(date__lt=today, date__gte=today - timedelta(days=7))
+            case "overdue_open":
+                return queryset.filter(date__lt=today).exclude(
+                    status__in=[Order.Status.DELIVERED, Order.Status.CANCELLED]
+                )
+        return queryset
+
+
+class OrderStatusChangeInline(admin.TabularInline):
+    """The order's history, read-only: rows are written by dispatch.services and never edited."""
+
+    model = OrderStatusChange
+    fields = ["changed_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"]
+    readonly_fields = fields
+    ordering = ["changed_at", "id"]
+    extra = 0
+    can_delete = False
+    verbose_name = "status change"
+    verbose_name_plural = "status history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("changed_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MoveToDateForm(forms.Form):
+    new_date = forms.DateField(
+        label="New delivery date", widget=forms.DateInput(attrs={"type": "date"}), help_text="Windows keep their times"
+    )
+
+    def clean_new_date(self):
+        new_date = self.cleaned_data["new_date"]
+        if new_date < timezone.localdate():
+            raise forms.ValidationError("Orders cannot move into the past.")
+        return new_date
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = [
+        "reference",
+        "date",
+        "status",
+        "depot",
+        "zone",
+        "customer_name",
+        "address",
+        "window",
+        "weight_kg",
+        "items",
+        "priority",
+    ]
+    list_filter = ["status", DeliveryDateFilter, "depot", "zone", "date"]
+    list_select_related = ["depot", "zone"]
+    search_fields = [
+        "reference",
+        "customer_name",
+        "customer__name",
+        "address",
+        "email",
+        "customer__email",
+        "phone",
+        "customer__phone",
+    ]
+    date_hierarchy = "date"
+    ordering = ["-date", "reference"]
+    list_per_page = 100
+    autocomplete_fields = ["depot", "customer", "zone"]
+    readonly_fields = ["status", "geocoded", "snap_distance_m", "created_at", "updated_at"]
+    inlines = [OrderStatusChangeInline]
+    actions = ["cancel_orders", "move_to_date"]
+    fieldsets = [
+        (None, {"fields": ["reference", "date", "depot", "status", "priority"]}),
+        ("Customer", {"fields": ["customer", "customer_name", "phone", "email"]}),
+        ("Address", {"fields": ["address", "lat", "lon", "geocoded", "snap_distance_m", "zone"]}),
+        ("Delivery window", {"fields": ["window_start", "window_end", "service_minutes"]}),
+        ("Load", {"fields": ["weight_kg", "volume_l", "items", "skills"]}),
+        ("Notes", {"fields": ["notes"]}),
+        ("Record", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    @admin.display(description="Window", ordering="window_start")
+    def window(self, order):
+        if not order.window_start and not order.window_end:
+            return "—"
+        start = f"{timezone.localtime(order.window_start):%H:%M}" if order.window_start else ""
+        end = f"{timezone.localtime(order.window_end):%H:%M}" if order.window_end else ""
+        return f"{start}–{end}"
+
+    def get_actions(self, request):
+        # Orders are cancelled, not deleted: deleting would also erase their status history.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # Only an order that never left the office may be deleted (e.g. a mistaken import line).
+        if obj is not None and obj.status != Order.Status.NEW:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def _locked(self, queryset):
+        # Lock the selected rows while the service reads their status, so a driver's update that
+        # lands meanwhile is not overwritten from a stale copy. `of` keeps the outer joins of the
+        # changelist (zone, customer) out of the lock, which PostgreSQL refuses for nullable sides.
+        return queryset.select_related("depot").select_for_update(of=("self",)).order_by("pk")
+
+    @admin.action(description="Cancel selected orders", permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        result = orders_bulk_change_status(
+            orders=self._locked(queryset), to_status=Order.Status.CANCELLED, by=request.user, reason="admin"
+        )
+        if result.changed:
+            count = len(result.changed)
+            self.message_user(
+                request, ngettext("%d order cancelled.", "%d orders cancelled.", count) % count, messages.SUCCESS
+            )
+        _report_skipped(self, request, result.skipped, "cancelled")
+
+    @admin.action(description="Move selected orders to another date", permissions=["change"])
+    def move_to_date(self, request, queryset):
+        form = MoveToDateForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            result = orders_move_to_date(
+                orders=self._locked(queryset), new_date=form.cleaned_data["new_date"], by=request.user
+            )
+            if result.changed:
+                count = len(result.changed)
+                self.message_user(
+                    request,
+                    ngettext("%(count)d order moved to %(date)s.", "%(count)d orders moved to %(date)s.", count)
+                    % {"count": count, "date": form.cleaned_data["new_date"].isoformat()},
+                    messages.SUCCESS,
+                )
+            _report_skipped(self, request, result.skipped, "moved")
+            return None  # back to the changelist
+        select_across = request.POST.get("select_across") == "1"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Move orders to another date",
+            "opts": self.model._meta,
+            "form": form,
+            "order_count": queryset.count(),
+            "shown_orders": queryset[:MOVE_PREVIEW_SHOWN],
+            # With "select all" the changelist re-applies its filters from the URL; otherwise the ids go back.
+            "selected_pks": [] if select_across else list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "action": "move_to_date",
+            "select_across": "1" if select_across else "0",
+            "index": request.POST.get("index", "0"),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/dispatch/order/move_to_date.html", context)
+
+
+@admin.register(OrderStatusChange)
+class OrderStatusChangeAdmin(admin.ModelAdmin):
+    """The audit trail across all orders; append-only, so view-only here."""
+
+    list_display = ["changed_at", "order", "from_status", "to_status", "changed_by", "reason"]
+    list_filter = ["to_status", "from_status", "reason", "changed_at"]
+    list_select_related = ["order", "changed_by"]
+    search_fields = ["order__reference", "changed_by__username", "reason", "note"]
+    date_hierarchy = "changed_at"
+    ordering = ["-changed_at", "-id"]
+    fields = ["order", "changed_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
