@@ -3,7 +3,9 @@ dispatch/order_import.py and ends in `orders_save_imported` here."""
 
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
@@ -101,10 +103,12 @@ def orders_move_to_date(*, orders, new_date: date, by=None) -> BulkStatusResult:
             order_change_status(order=order, to_status=S.NEW, by=by, reason="moved", note=f"moved to {new_date}")
         shift = new_date - order.date
         order.date = new_date
+        # Shift the local wall-clock time, not the UTC instant: 09:00 stays 09:00 across a DST change.
+        local_zone = ZoneInfo(settings.TIME_ZONE)
         if order.window_start:
-            order.window_start += shift
+            order.window_start = timezone.localtime(order.window_start, local_zone) + shift
         if order.window_end:
-            order.window_end += shift
+            order.window_end = timezone.localtime(order.window_end, local_zone) + shift
         order.save(update_fields=["date", "window_start", "window_end", "updated_at"])
         moved.append(order)
     return BulkStatusResult(changed=moved, skipped=skipped)
@@ -125,6 +129,12 @@ def depot_for_user(*, user, code_or_id) -> Depot:
     return depot
 
 
+def _parse_time_fields(instance, *names: str) -> None:
+    # Model defaults are "HH:MM" strings until saved; a str cannot be compared with a given time.
+    for name in names:
+        setattr(instance, name, instance._meta.get_field(name).to_python(getattr(instance, name)))
+
+
 @transaction.atomic
 def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, closes=None, address: str = "") -> Depot:
     depot = Depot(code=code, name=name, lat=lat, lon=lon, address=address)
@@ -132,6 +142,7 @@ def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, cl
         depot.opens = opens
     if closes is not None:
         depot.closes = closes
+    _parse_time_fields(depot, "opens", "closes")
     if depot.opens >= depot.closes:
         raise DispatchError("A depot must open before it closes", field="closes", value=str(closes))
     depot.save()
@@ -141,6 +152,7 @@ def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, cl
 @transaction.atomic
 def vehicle_create(*, depot: Depot, **fields) -> Vehicle:
     vehicle = Vehicle(depot=depot, **fields)
+    _parse_time_fields(vehicle, "shift_start", "shift_end")
     if vehicle.shift_start >= vehicle.shift_end:
         raise DispatchError("A shift must start before it ends", field="shift_end", value=str(vehicle.shift_end))
     vehicle.save()
