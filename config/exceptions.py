@@ -1,12 +1,14 @@
 """One error shape for every API error: {"errors": [{"row"?, "field", "value", "message"}], "detail"}."""
 
+import re
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from dispatch.errors import DispatchError
+from config.errors import DomainError
 
 
 def _flatten(detail, field="") -> list[dict]:
@@ -27,8 +29,26 @@ def _flatten(detail, field="") -> list[dict]:
     return [{"field": field, "message": str(detail)}]
 
 
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _value_at(data, path: str):
+    """The submitted value at an error path like "points[3].lat", so errors say what was wrong."""
+    current = data
+    if not path:
+        return False, None
+    for name, index in _PATH_TOKEN.findall(path):
+        try:
+            current = current[int(index)] if index else current[name]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return False, None
+    if isinstance(current, (dict, list)) or hasattr(current, "read"):
+        return False, None  # whole objects and uploaded files are not echoed back
+    return True, current
+
+
 def api_exception_handler(exc, context):
-    if isinstance(exc, DispatchError):
+    if isinstance(exc, DomainError):
         return Response({"detail": exc.message, "errors": exc.errors}, status=exc.status_code)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()
@@ -42,9 +62,9 @@ def api_exception_handler(exc, context):
         data = getattr(request, "data", {}) if request is not None else {}
         errors = _flatten(exc.detail)
         for error in errors:
-            top = error["field"].split(".")[0].split("[")[0]
-            if isinstance(data, dict) and top in data:
-                error["value"] = data.get(top)
+            found, value = _value_at(data, error["field"])
+            if found:
+                error["value"] = value
         response.data = {"detail": "Invalid input", "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"]), "errors": []}

@@ -213,6 +213,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = ORDER_IMPORT_MAX_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 ROAD_NETWORK_DIR = Path(env_str("ROAD_NETWORK_DIR", str(VAR_DIR / "network")))
 DEMO_PBF = BASE_DIR / "data" / "liechtenstein.osm.pbf"
+# Stops further than this from any road are flagged instead of silently routed (metres).
+SNAP_LIMIT_M = env_int("SNAP_LIMIT_M", 250)
+GEOCODER = env_str("GEOCODER", "local")  # "local" (the extract's addresses) or "nominatim"
+NOMINATIM_DOMAIN = env_str("NOMINATIM_DOMAIN", "")
+NOMINATIM_USER_AGENT = env_str("NOMINATIM_USER_AGENT", "last-mile-dispatch")
+MATRIX_MAX_POINTS = env_int("MATRIX_MAX_POINTS", 2500)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ from config.health import healthz
 api_patterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="api_token"),
     path("", include("dispatch.urls")),
+    path("", include("routes.urls")),
 ]
 
 urlpatterns = [

@@ -1,22 +1,10 @@
-"""The one exception type of the dispatch app; config.exceptions maps it to the API's error shape."""
+"""The exception type of the dispatch app; config.exceptions maps it to the API's error shape."""
+
+from config.errors import DomainError
 
 
-class DispatchError(Exception):
-    """A domain error with what was wrong and where.
-
-    `errors` is a list of {"row"?, "field", "value", "message"} dicts, the shape the API returns.
-    """
-
-    status_code = 400
-
-    def __init__(
-        self, message: str, *, field: str = "", value=None, errors: list[dict] | None = None, status_code=None
-    ):
-        super().__init__(message)
-        self.message = message
-        self.errors = errors if errors is not None else [{"field": field, "value": value, "message": message}]
-        if status_code is not None:
-            self.status_code = status_code
+class DispatchError(DomainError):
+    """An error in orders, fleet or status changes."""
 
 
 class OrderImportError(DispatchError):

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from dispatch.errors import OrderImportError
 from dispatch.bulk import bulk_update_rows
+from dispatch.errors import OrderImportError
 from dispatch.geometry import ZoneLocator
 from dispatch.models import Customer, Depot, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.roles import visible_depot_ids
@@ -403,6 +403,7 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
                 continue
             first_row_of_reference[reference] = row.number
         if values is not None:
+            values["row"] = row.number
             parsed.append((row.number, values))
 
     existing = {}
@@ -427,14 +428,32 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
     if parser.errors.items:
         raise OrderImportError(sorted(parser.errors.items, key=lambda e: (e["row"], e["field"])))
 
-    result = _save_orders(parsed=[v for _, v in parsed], existing=existing, user=user)
+    rows_to_save = [v for _, v in parsed]
+    warnings += _flag_far_from_road(rows_to_save)
+    result = _save_orders(parsed=rows_to_save, existing=existing, user=user)
     result.warnings = warnings
     return result
 
 
+def _flag_far_from_road(parsed: list[dict]) -> list[dict]:
+    """Store each order's distance to the road network and warn about those beyond the limit."""
+    from routes.road_network import snap_distances_m  # routes builds on dispatch, not the reverse
+
+    distances = snap_distances_m([(v["lat"], v["lon"]) for v in parsed]) or [None] * len(parsed)
+    warnings = []
+    for values, distance in zip(parsed, distances):
+        values["snap_distance_m"] = None if distance is None else round(distance, 1)
+        if distance is not None and distance > settings.SNAP_LIMIT_M:
+            warnings.append(
+                {"row": values["row"], "field": "latitude", "value": f"{values['lat']}, {values['lon']}",
+                 "message": f"the address is {distance:.0f} m from the nearest road; it is flagged and not planned until corrected"}
+            )  # fmt: skip
+    return warnings
+
+
 ORDER_FIELDS = (
     "date", "depot", "customer_name", "phone", "email", "address", "lat", "lon", "geocoded", "window_start",
-    "window_end", "service_minutes", "weight_kg", "volume_l", "items", "skills", "priority", "notes",
+    "window_end", "service_minutes", "weight_kg", "volume_l", "items", "skills", "priority", "notes", "snap_distance_m",
 )  # fmt: skip
 
 

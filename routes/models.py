@@ -106,4 +106,6 @@ class TrafficProfile(models.Model):
             raise ValidationError({"hourly_factors": "give exactly 24 numbers, one per hour"})
         for hour, value in enumerate(factors):
             if not isinstance(value, (int, float)) or not 0.05 <= value <= 1.5:
-                raise ValidationError({"hourly_factors": f"hour {hour:02d}: {value!r} is not a number from 0.05 to 1.5"})
+                raise ValidationError(
+                    {"hourly_factors": f"hour {hour:02d}: {value!r} is not a number from 0.05 to 1.5"}
+                )

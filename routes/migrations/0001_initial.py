@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,51 +15,91 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='RoadNetworkBuild',
+            name="RoadNetworkBuild",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(help_text='The .osm.pbf file it was built from', max_length=255)),
-                ('path', models.CharField(help_text='Directory of the prepared network', max_length=255)),
-                ('built_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("source", models.CharField(help_text="The .osm.pbf file it was built from", max_length=255)),
+                ("path", models.CharField(help_text="Directory of the prepared network", max_length=255)),
+                ("built_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['-built_at'],
+                "ordering": ["-built_at"],
             },
         ),
         migrations.CreateModel(
-            name='TrafficProfile',
+            name="TrafficProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('road_class', models.CharField(help_text='OSM highway class, e.g. primary, residential', max_length=32)),
-                ('day_type', models.CharField(choices=[('weekday', 'Monday–Friday'), ('weekend', 'Saturday and Sunday')], default='weekday', max_length=8)),
-                ('hourly_factors', models.JSONField(help_text='24 numbers, one per local hour 00–23, each between 0.05 and 1.5')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "road_class",
+                    models.CharField(help_text="OSM highway class, e.g. primary, residential", max_length=32),
+                ),
+                (
+                    "day_type",
+                    models.CharField(
+                        choices=[("weekday", "Monday–Friday"), ("weekend", "Saturday and Sunday")],
+                        default="weekday",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "hourly_factors",
+                    models.JSONField(help_text="24 numbers, one per local hour 00–23, each between 0.05 and 1.5"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['day_type', 'road_class'],
-                'constraints': [models.UniqueConstraint(fields=('road_class', 'day_type'), name='traffic_profile_unique')],
+                "ordering": ["day_type", "road_class"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("road_class", "day_type"), name="traffic_profile_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RoadClosure',
+            name="RoadClosure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('geometry', models.JSONField(help_text='GeoJSON LineString or Polygon, [lon, lat] positions')),
-                ('starts_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ends_at', models.DateTimeField(blank=True, help_text='Empty: until lifted', null=True)),
-                ('reason', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('lifted_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lifted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("geometry", models.JSONField(help_text="GeoJSON LineString or Polygon, [lon, lat] positions")),
+                ("starts_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ends_at", models.DateTimeField(blank=True, help_text="Empty: until lifted", null=True)),
+                ("reason", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("lifted_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lifted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-starts_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('ends_at__isnull', True), ('ends_at__gt', models.F('starts_at')), _connector='OR'), name='closure_ends_after_start')],
+                "ordering": ["-starts_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("ends_at__isnull", True), ("ends_at__gt", models.F("starts_at")), _connector="OR"
+                        ),
+                        name="closure_ends_after_start",
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,221 @@
+"""REST endpoints for routing (matrix, route, geocode) and road closures (API.md)."""
+
+import math
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dispatch.permissions import IsOfficeStaff
+from routes import selectors, services
+from routes.errors import RoutingError
+from routes.geocoding import geocoder
+from routes.network import PointNotSnapped, RouteNotFound
+from routes.road_network import get_road_network
+
+
+class PointSerializer(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90)
+    lon = serializers.FloatField(min_value=-180, max_value=180)
+
+
+class RoutingInput(serializers.Serializer):
+    profile = serializers.ChoiceField(choices=["car", "bike"], default="car")
+    departure = serializers.DateTimeField(required=False, allow_null=True)
+
+    def local_departure(self):
+        departure = self.validated_data.get("departure")
+        # Traffic profiles are by local hour in the delivery region.
+        return timezone.localtime(departure) if departure else None
+
+
+def _points(validated) -> list[tuple[float, float]]:
+    return [(p["lat"], p["lon"]) for p in validated["points"]]
+
+
+def _nullable(matrix, digits: int) -> list[list[float | None]]:
+    return [[None if math.isnan(v) else round(float(v), digits) for v in row] for row in matrix]
+
+
+class MatrixApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(RoutingInput):
+        points = PointSerializer(many=True, min_length=1, max_length=settings.MATRIX_MAX_POINTS)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "MatrixResult",
+            {
+                "durations": serializers.ListField(
+                    child=serializers.ListField(child=serializers.FloatField(allow_null=True))
+                ),
+                "distances": serializers.ListField(
+                    child=serializers.ListField(child=serializers.FloatField(allow_null=True))
+                ),
+                "snaps": serializers.ListField(child=serializers.DictField(allow_null=True)),
+            },
+        ),
+        description="Travel durations (s) and road distances (m) between every pair of points; null where no route "
+        "exists. Active closures and the traffic of `departure` (default: free flow) apply.",
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        network = get_road_network()
+        result = network.matrix(
+            _points(serializer.validated_data), serializer.validated_data["profile"], serializer.local_departure()
+        )
+        snaps = [
+            None if s is None else {"lat": s.lat, "lon": s.lon, "distance_m": round(s.distance_m, 1)}
+            for s in result.snaps
+        ]
+        return Response(
+            {
+                "durations": _nullable(result.durations_s, 1),
+                "distances": _nullable(result.distances_m, 1),
+                "snaps": snaps,
+            }
+        )
+
+
+class RouteApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(RoutingInput):
+        points = PointSerializer(many=True, min_length=2, max_length=200)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            "RouteResult",
+            {
+                "duration_s": serializers.FloatField(),
+                "distance_m": serializers.FloatField(),
+                "geometry": serializers.DictField(),
+                "legs": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        description="The fastest road route through the points in order, with its GeoJSON LineString geometry.",
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        network = get_road_network()
+        points = _points(serializer.validated_data)
+        try:
+            result = network.route(points, serializer.validated_data["profile"], serializer.local_departure())
+        except PointNotSnapped as exc:
+            raise RoutingError(str(exc), field=f"points[{exc.index}]", value=points[exc.index]) from None
+        except RouteNotFound as exc:
+            raise RoutingError(
+                f"No route: {exc}", field="points", value=None, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY
+            ) from None
+        return Response(
+            {
+                "duration_s": round(result.duration_s, 1),
+                "distance_m": round(result.distance_m, 1),
+                "geometry": result.geometry,
+                "legs": [{k: round(v, 1) for k, v in leg.items()} for leg in result.legs],
+            }
+        )
+
+
+class GeocodeApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(min_length=2, max_length=200)
+        limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses=inline_serializer(
+            "GeocodeCandidate",
+            {
+                "label": serializers.CharField(),
+                "lat": serializers.FloatField(),
+                "lon": serializers.FloatField(),
+                "score": serializers.FloatField(),
+            },
+            many=True,
+        ),
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        backend = geocoder()
+        if backend is None:
+            get_road_network()  # raises the clear "no road network" error
+        hits = backend.search(filters.validated_data["q"], limit=filters.validated_data["limit"])
+        return Response(
+            [{"label": h["label"], "lat": h["lat"], "lon": h["lon"], "score": round(h["score"], 3)} for h in hits]
+        )
+
+
+class ClosureOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    geometry = serializers.DictField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    active = serializers.SerializerMethodField()
+    version = serializers.IntegerField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+    lifted_at = serializers.DateTimeField(allow_null=True)
+
+    def get_active(self, closure) -> bool:
+        return closure.is_active()
+
+
+class ClosureInput(serializers.Serializer):
+    geometry = serializers.JSONField()
+    starts_at = serializers.DateTimeField(required=False)
+    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    reason = serializers.CharField(max_length=255)
+
+
+class ClosureListApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    @extend_schema(parameters=[OpenApiParameter("active", bool)], responses=ClosureOutput(many=True))
+    def get(self, request):
+        active_only = request.query_params.get("active") in ("1", "true", "yes")
+        return Response(ClosureOutput(selectors.closures_list(active_only=active_only), many=True).data)
+
+    @extend_schema(request=ClosureInput, responses={201: ClosureOutput})
+    def post(self, request):
+        serializer = ClosureInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        closure = services.closure_create(**serializer.validated_data, by=request.user)
+        return Response(ClosureOutput(closure).data, status=status.HTTP_201_CREATED)
+
+
+class ClosureDetailApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    def _closure(self, closure_id):
+        return get_object_or_404(selectors.closures_list(), id=closure_id)
+
+    @extend_schema(responses=ClosureOutput)
+    def get(self, request, closure_id: int):
+        return Response(ClosureOutput(self._closure(closure_id)).data)
+
+    @extend_schema(request=ClosureInput(partial=True), responses=ClosureOutput)
+    def patch(self, request, closure_id: int):
+        closure = self._closure(closure_id)
+        serializer = ClosureInput(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        closure = services.closure_update(closure=closure, by=request.user, **serializer.validated_data)
+        return Response(ClosureOutput(closure).data)
+
+    @extend_schema(responses={204: None}, description="Lift the closure now (it stays in the history).")
+    def delete(self, request, closure_id: int):
+        services.closure_lift(closure=self._closure(closure_id), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

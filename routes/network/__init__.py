@@ -1,0 +1,40 @@
+"""Road-network engine: OSM loading, travel profiles, snapping, CCH matrices and
+routes, road closures, time-of-day traffic and a local address geocoder.
+
+Plain Python (no Django) so it is fast to test and to call from any process::
+
+    from routes.network import build_network, RoadNetwork
+
+    build_network("porto.osm.pbf", "var/network/porto")        # once, ~10 s
+    net = RoadNetwork.load("var/network/porto")                 # per process, < 1 s
+    result = net.matrix([(41.15, -8.61), (41.16, -8.63)], "car")
+    result.durations_s, result.distances_m                      # seconds, metres
+"""
+
+from .engine import MatrixResult, RoadNetwork, RouteResult
+from .errors import NetworkError, PointNotSnapped, RouteNotFound, UnknownProfile
+from .geocoding import GeocodeCandidate, Geocoder, LocalGeocoder, NominatimGeocoder
+from .prepared import PreparedNetworkError, build_network
+from .profiles import PROFILES, ROAD_CLASSES
+from .snapping import Snap
+from .traffic import TrafficProfile
+
+__all__ = [
+    "PROFILES",
+    "ROAD_CLASSES",
+    "GeocodeCandidate",
+    "Geocoder",
+    "LocalGeocoder",
+    "MatrixResult",
+    "NetworkError",
+    "NominatimGeocoder",
+    "PointNotSnapped",
+    "PreparedNetworkError",
+    "RoadNetwork",
+    "RouteNotFound",
+    "RouteResult",
+    "Snap",
+    "TrafficProfile",
+    "UnknownProfile",
+    "build_network",
+]

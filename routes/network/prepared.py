@@ -1,0 +1,135 @@
+"""Build the prepared network from an OSM file and read it back.
+
+Directory layout (``out_dir``)::
+
+    manifest.json        format version, source file, counts, build timings
+    nodes.npz            lat, lon (float64 degrees), osm_id (int64) of every road node
+    <profile>.npz        ProfileGraph arrays (see graph.py)
+    <profile>.cch/       CCH topology (node order and arcs, RoutingKit binary format)
+    addresses.json       address records for the local geocoder
+
+Saving the CCH topology keeps the nested-dissection order, the expensive part of
+a CCH: loading it rebuilds the contraction from that order in ~0.03 s instead of
+the ~1.4 s the ordering takes on Porto.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyroutingkit
+
+from .graph import DEFAULT_MAX_CHAIN_M, ProfileGraph, build_profile_graph
+from .osm_loader import read_osm
+from .profiles import PROFILES
+
+FORMAT_VERSION = 1
+
+
+class PreparedNetworkError(RuntimeError):
+    """The prepared directory is missing, incomplete or of another format version."""
+
+
+@dataclass
+class PreparedProfile:
+    graph: ProfileGraph
+    topology: pyroutingkit.CCHTopology
+
+
+def build_topology(graph: ProfileGraph, node_lat: np.ndarray, node_lon: np.ndarray):
+    topology = pyroutingkit.CCHTopology()
+    topology.build(
+        graph.arc_tail,
+        graph.arc_head,
+        node_lat[graph.node_global].astype(np.float32),
+        node_lon[graph.node_global].astype(np.float32),
+        graph.node_count,
+    )
+    return topology
+
+
+def build_network(pbf_path: str, out_dir: str, *, max_chain_m: float = DEFAULT_MAX_CHAIN_M) -> dict:
+    """Parse ``pbf_path`` (.osm.pbf or .osm) and write the prepared network to ``out_dir``.
+
+    Returns a summary: counts per profile, addresses, seconds spent per step and
+    bytes on disk.
+    """
+    started = time.perf_counter()
+    os.makedirs(out_dir, exist_ok=True)
+    extract = read_osm(pbf_path)
+    timings = {"read_osm_s": time.perf_counter() - started}
+    np.savez(
+        os.path.join(out_dir, "nodes.npz"),
+        lat=extract.node_lat,
+        lon=extract.node_lon,
+        osm_id=extract.node_osm_id,
+    )
+    profiles = {}
+    for name in PROFILES:
+        step = time.perf_counter()
+        graph = build_profile_graph(extract, name, max_chain_m=max_chain_m)
+        graph.save(os.path.join(out_dir, f"{name}.npz"))
+        timings[f"{name}_graph_s"] = time.perf_counter() - step
+        step = time.perf_counter()
+        cch_dir = os.path.join(out_dir, f"{name}.cch")
+        os.makedirs(cch_dir, exist_ok=True)
+        build_topology(graph, extract.node_lat, extract.node_lon).save(cch_dir)
+        timings[f"{name}_cch_s"] = time.perf_counter() - step
+        profiles[name] = {
+            "nodes": graph.node_count,
+            "arcs": graph.arc_count,
+            "chains": len(graph.chain_start),
+            "road_km": round(float(graph.chain_length_m.sum()) / 1000, 1),
+        }
+    with open(os.path.join(out_dir, "addresses.json"), "w", encoding="utf-8") as handle:
+        json.dump(extract.addresses, handle, ensure_ascii=False, separators=(",", ":"))
+    timings["total_s"] = time.perf_counter() - started
+    summary = {
+        "format_version": FORMAT_VERSION,
+        "source": os.path.abspath(pbf_path),
+        "road_nodes": int(len(extract.node_lat)),
+        "addresses": len(extract.addresses),
+        "profiles": profiles,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+    summary["bytes_on_disk"] = directory_size(out_dir) + 2048  # + the manifest itself
+    with open(os.path.join(out_dir, "manifest.json"), "w", encoding="utf-8") as handle:
+        json.dump(summary, handle, indent=2)
+    return summary
+
+
+def directory_size(path: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names
+    )
+
+
+def load_prepared(out_dir: str):
+    """Read a prepared directory: (manifest, nodes dict, {profile: PreparedProfile}, addresses)."""
+    manifest_path = os.path.join(out_dir, "manifest.json")
+    if not os.path.exists(manifest_path):
+        raise PreparedNetworkError(f"no prepared network in {out_dir!r}: run build_network first")
+    with open(manifest_path, encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise PreparedNetworkError(
+            f"{out_dir!r} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}:"
+            " rebuild it"
+        )
+    with np.load(os.path.join(out_dir, "nodes.npz")) as data:
+        nodes = {key: data[key] for key in ("lat", "lon", "osm_id")}
+    profiles = {}
+    for name in manifest["profiles"]:
+        graph = ProfileGraph.load(os.path.join(out_dir, f"{name}.npz"))
+        topology = pyroutingkit.CCHTopology()
+        topology.load(os.path.join(out_dir, f"{name}.cch"))
+        if topology.node_count != graph.node_count:
+            raise PreparedNetworkError(f"{name}: CCH topology does not match the graph")
+        profiles[name] = PreparedProfile(graph, topology)
+    with open(os.path.join(out_dir, "addresses.json"), encoding="utf-8") as handle:
+        addresses = json.load(handle)
+    return manifest, nodes, profiles, addresses
