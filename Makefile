@@ -1,5 +1,6 @@
 # Two commands: `make run` and `make test`. Everything else is what they call.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,8 +14,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(PY) -m pip install --quiet -r requirements-dev.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $@
 
 venv: $(VENV)/.installed
@@ -23,6 +24,7 @@ migrate: venv
 	$(PY) manage.py migrate --noinput -v0
 
 demo: migrate
+	$(PY) manage.py load_road_network --if-missing
 	$(PY) manage.py seed_demo --if-empty
 
 run: demo
