@@ -109,3 +109,148 @@ class TrafficProfile(models.Model):
                 raise ValidationError(
                     {"hourly_factors": f"hour {hour:02d}: {value!r} is not a number from 0.05 to 1.5"}
                 )
+
+
+class Plan(models.Model):
+    """One version of a day's routes for a depot (or for every depot the requester sees).
+
+    A plan is computed by a Celery task (status/stage/progress tell the dispatcher where it is) and
+    saved whole. Once dispatched it never changes: edits, re-planning and closures create a new
+    version whose `parent` is the plan it replaces, with who, when and why recorded.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Objective(models.TextChoices):
+        COST = "cost", "Lowest cost"
+        BALANCED = "balanced", "Balanced workload"
+        FEWEST_VEHICLES = "fewest_vehicles", "Fewest vehicles"
+
+    date = models.DateField(db_index=True)
+    depot = models.ForeignKey("dispatch.Depot", on_delete=models.PROTECT, null=True, blank=True, related_name="plans")
+    version = models.PositiveIntegerField()
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    stage = models.CharField(max_length=64, default="queued", help_text="What the optimization is doing now")
+    progress = models.PositiveSmallIntegerField(default=0, help_text="0-100")
+    error = models.TextField(blank=True)
+    objective = models.CharField(max_length=16, choices=Objective.choices, default=Objective.COST)
+    request = models.JSONField(default=dict, blank=True, help_text="What was asked: vehicles, options")
+    reason = models.CharField(max_length=255, default="optimized", help_text="Why this version exists")
+    alternative_group = models.UUIDField(null=True, blank=True, db_index=True)
+    selected = models.BooleanField(default=True, help_text="False for alternatives the dispatcher did not pick")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    dispatched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Totals, filled when done (metres, seconds, money in the company's currency).
+    distance_m = models.PositiveIntegerField(default=0)
+    duration_s = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    vehicles_used = models.PositiveSmallIntegerField(default=0)
+    unassigned_count = models.PositiveIntegerField(default=0)
+    lateness_s = models.PositiveIntegerField(default=0)
+    longest_route_s = models.PositiveIntegerField(default=0)
+    solver = models.CharField(max_length=64, blank=True)
+    solve_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-date", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["date", "depot", "version"], name="plan_version_unique"),
+            # Plans over every depot have no depot; NULLs never collide, so they need their own rule.
+            models.UniqueConstraint(
+                fields=["date", "version"], condition=Q(depot__isnull=True), name="plan_all_depots_version_unique"
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="plan_progress_0_100"),
+        ]
+        indexes = [models.Index(fields=["date", "depot", "-version"], name="plan_day_latest")]
+
+    def __str__(self):
+        return f"Plan {self.date} {self.depot.code if self.depot else 'all'} v{self.version}"
+
+    @property
+    def is_dispatched(self) -> bool:
+        return self.dispatched_at is not None
+
+
+class Route(models.Model):
+    """One vehicle's tour in a plan. `geometry` is the road path as a GeoJSON LineString."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="routes")
+    vehicle = models.ForeignKey("dispatch.Vehicle", on_delete=models.PROTECT, related_name="routes")
+    driver = models.ForeignKey(
+        "dispatch.Driver", on_delete=models.SET_NULL, null=True, blank=True, related_name="routes"
+    )
+    distance_m = models.PositiveIntegerField(default=0)
+    duration_s = models.PositiveIntegerField(default=0, help_text="From leaving the depot to returning")
+    driving_s = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    geometry = models.JSONField(default=dict, blank=True)
+    load_kg = models.DecimalField(max_digits=9, decimal_places=2, default=0)
+    load_items = models.PositiveIntegerField(default=0)
+    locked = models.BooleanField(default=False, help_text="Re-optimization keeps this route as it is")
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["plan", "vehicle__name"]
+        constraints = [models.UniqueConstraint(fields=["plan", "vehicle"], name="route_one_per_vehicle")]
+
+    def __str__(self):
+        return f"{self.vehicle} in {self.plan}"
+
+
+class Stop(models.Model):
+    """An order's place in a route: its sequence and the times the plan promises."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
+    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="stops")
+    sequence = models.PositiveIntegerField()
+    eta = models.DateTimeField(help_text="Arrival")
+    etd = models.DateTimeField(help_text="Departure after service")
+    waiting_s = models.PositiveIntegerField(default=0)
+    service_s = models.PositiveIntegerField(default=0)
+    leg_distance_m = models.PositiveIntegerField(default=0)
+    leg_duration_s = models.PositiveIntegerField(default=0)
+    late_s = models.PositiveIntegerField(default=0)
+    pinned = models.BooleanField(default=False, help_text="Stays on this vehicle when re-optimized")
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["route", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["route", "sequence"], name="stop_sequence_unique"),
+            models.UniqueConstraint(fields=["route", "order"], name="stop_order_once_per_route"),
+            models.CheckConstraint(condition=Q(etd__gte=F("eta")), name="stop_leaves_after_arriving"),
+        ]
+
+    def __str__(self):
+        return f"{self.sequence}. {self.order}"
+
+
+class UnassignedOrder(models.Model):
+    """An order a plan could not serve, with the reason in a dispatcher's words."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="unassigned")
+    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=255)
+    code = models.CharField(max_length=32, blank=True, help_text="skills, capacity, window, road, no_room, ...")
+
+    class Meta:
+        ordering = ["plan", "order__reference"]
+        constraints = [models.UniqueConstraint(fields=["plan", "order"], name="unassigned_once_per_plan")]
+
+    def __str__(self):
+        return f"{self.order}: {self.reason}"
