@@ -15,6 +15,9 @@ def _flatten(detail, field="") -> list[dict]:
     if isinstance(detail, dict):
         out = []
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListField's per-item errors, keyed by index (0 included)
+                out.extend(_flatten(value, f"{field}[{key}]"))
+                continue
             name = key if key != "non_field_errors" else ""
             out.extend(_flatten(value, f"{field}.{name}" if field and name else (name or field)))
         return out
@@ -63,7 +66,7 @@ def api_exception_handler(exc, context):
         errors = _flatten(exc.detail)
         for error in errors:
             found, value = _value_at(data, error["field"])
-            if found:
+            if found and "password" not in error["field"]:  # never echo a secret into responses and logs
                 error["value"] = value
         response.data = {"detail": "Invalid input", "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
