@@ -44,3 +44,32 @@ def visible_depot_ids(user) -> set[int] | None:
 def ensure_role_groups() -> None:
     for name in ROLES:
         Group.objects.get_or_create(name=name)
+
+
+# What managers may do in the admin site, per app. Plans and network builds are records of what was
+# computed and dispatched (view only); status history is evidence of delivery (never deleted).
+MANAGER_APPS = ("dispatch", "routes", "customers", "analytics")
+MANAGER_VIEW_ONLY = {
+    ("routes", "plan"), ("routes", "route"), ("routes", "stop"), ("routes", "unassignedorder"),
+    ("routes", "roadnetworkbuild"),
+}  # fmt: skip
+MANAGER_NO_DELETE = {("dispatch", "orderstatuschange")}
+
+
+def grant_manager_permissions(**kwargs) -> None:
+    """Give the manager group the admin permissions on every model of our apps (run after migrate)."""
+    from django.contrib.auth.models import Permission
+
+    group, _ = Group.objects.get_or_create(name=MANAGER)
+    wanted = []
+    for permission in Permission.objects.filter(content_type__app_label__in=MANAGER_APPS).select_related(
+        "content_type"
+    ):
+        action, _, model = permission.codename.partition("_")
+        key = (permission.content_type.app_label, permission.content_type.model)
+        if key in MANAGER_VIEW_ONLY and action != "view":
+            continue
+        if key in MANAGER_NO_DELETE and action == "delete":
+            continue
+        wanted.append(permission)
+    group.permissions.add(*wanted)
