@@ -1,0 +1,236 @@
+"""Who may do what: every API endpoint found in the URL resolver × every persona × every method.
+
+The endpoints come from config.urls itself, so an endpoint added without a row in EXPECTED fails
+here until someone decides who may use it. Another depot's object answers 404, never 403.
+"""
+
+import re
+from datetime import date
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from dispatch.models import Order
+
+PERSONAS = ("anonymous", "driver", "dispatcher_a", "dispatcher_b", "manager")
+IGNORED_METHODS = {"OPTIONS", "HEAD", "TRACE"}
+
+
+def api_endpoints() -> dict[str, type]:
+    """Every route under api/ in config.urls, as its route string -> view class."""
+    found = {}
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                route = prefix + str(pattern.pattern)
+                if route.startswith("api/"):
+                    callback = pattern.callback
+                    found[route] = getattr(callback, "view_class", None) or getattr(callback, "cls", callback)
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def view_methods(view_class) -> set[str]:
+    if not isinstance(view_class, type):
+        return {"GET", "POST", "PUT", "PATCH", "DELETE"}  # a function view: every method needs a decision
+    return {m.upper() for m in view_class.http_method_names if hasattr(view_class, m)} - IGNORED_METHODS
+
+
+def openapi_path(route: str) -> str:
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+
+
+# --- The expectation table ---------------------------------------------------------------------
+# route -> method -> (path(world), body(world, persona) or None, {persona: status})
+
+
+def _statuses(anonymous, driver, dispatcher_a, dispatcher_b, manager) -> dict[str, int]:
+    return dict(zip(PERSONAS, (anonymous, driver, dispatcher_a, dispatcher_b, manager)))
+
+
+PUBLIC_200 = _statuses(200, 200, 200, 200, 200)
+OFFICE_READ = _statuses(401, 403, 200, 200, 200)
+DEPOT_A_OBJECT = _statuses(401, 403, 200, 404, 200)
+# Writes naming depot A's things: dispatcher B is told the depot/vehicle is unknown (400), as if absent.
+DEPOT_A_WRITE = _statuses(401, 403, 201, 400, 201)
+OFFICE_INVALID = _statuses(401, 403, 400, 400, 400)
+
+
+def _import_file(world, persona):
+    row = f"reference,date,depot,latitude,longitude\nIMP-{persona},2026-05-04,A,47.14,9.52\n"
+    return {"file": SimpleUploadedFile("orders.csv", row.encode(), "text/csv")}
+
+
+EXPECTED = {
+    "api/auth/token/": {
+        # Public by design; an empty body is a validation error for everybody.
+        "POST": (lambda w: "/api/auth/token/", lambda w, p: {}, _statuses(400, 400, 400, 400, 400)),
+    },
+    "api/schema/": {"GET": (lambda w: "/api/schema/?format=json", None, PUBLIC_200)},
+    "api/docs/": {"GET": (lambda w: "/api/docs/", None, PUBLIC_200)},
+    "api/redoc/": {"GET": (lambda w: "/api/redoc/", None, PUBLIC_200)},
+    "api/depots/": {
+        "GET": (lambda w: "/api/depots/", None, OFFICE_READ),
+        "POST": (
+            lambda w: "/api/depots/",
+            lambda w, p: {"code": f"new-{p}", "name": "New", "lat": 47.1, "lon": 9.5},
+            _statuses(401, 403, 403, 403, 201),
+        ),
+    },
+    "api/depots/<str:depot_id>/": {"GET": (lambda w: f"/api/depots/{w['depot_a'].code}/", None, DEPOT_A_OBJECT)},
+    "api/vehicles/": {
+        "GET": (lambda w: "/api/vehicles/", None, OFFICE_READ),
+        "POST": (
+            lambda w: "/api/vehicles/",
+            lambda w, p: {"name": f"V-{p}", "depot": "A", "kind": "van", "capacity_kg": "500"},
+            DEPOT_A_WRITE,
+        ),
+    },
+    "api/vehicles/<int:vehicle_id>/": {"GET": (lambda w: f"/api/vehicles/{w['vehicle_a'].id}/", None, DEPOT_A_OBJECT)},
+    "api/drivers/": {
+        "GET": (lambda w: "/api/drivers/", None, OFFICE_READ),
+        "POST": (
+            lambda w: "/api/drivers/",
+            lambda w, p: {
+                "username": f"drv_{p}",
+                "password": "long-enough-1",
+                "name": "Nina",
+                "vehicle": w["vehicle_a"].id,
+            },
+            DEPOT_A_WRITE,
+        ),
+    },
+    "api/orders/": {"GET": (lambda w: "/api/orders/", None, OFFICE_READ)},
+    "api/orders/import/": {"POST": (lambda w: "/api/orders/import/", _import_file, DEPOT_A_WRITE)},
+    "api/orders/<int:order_id>/": {"GET": (lambda w: f"/api/orders/{w['order_a'].id}/", None, DEPOT_A_OBJECT)},
+    # Routing and closures are company-wide (roads belong to no depot). No road network is loaded here,
+    # so bodies are invalid on purpose: the permission check answers first, then validation (400).
+    "api/routing/matrix/": {"POST": (lambda w: "/api/routing/matrix/", lambda w, p: {}, OFFICE_INVALID)},
+    "api/routing/route/": {"POST": (lambda w: "/api/routing/route/", lambda w, p: {}, OFFICE_INVALID)},
+    "api/routing/geocode/": {"GET": (lambda w: "/api/routing/geocode/", None, OFFICE_INVALID)},
+    "api/closures/": {
+        "GET": (lambda w: "/api/closures/", None, OFFICE_READ),
+        "POST": (lambda w: "/api/closures/", lambda w, p: {"reason": "roadworks"}, OFFICE_INVALID),
+    },
+    "api/closures/<int:closure_id>/": {
+        method: (lambda w: "/api/closures/999999/", None, _statuses(401, 403, 404, 404, 404))
+        for method in ("GET", "PATCH", "DELETE")
+    },
+}
+
+ENDPOINTS = api_endpoints()
+CASES = sorted((route, method) for route, view in ENDPOINTS.items() for method in view_methods(view))
+
+
+def test_it_has_an_expectation_for_every_api_endpoint_and_method():
+    found = {route: view_methods(view) for route, view in ENDPOINTS.items()}
+    expected = {route: set(methods) for route, methods in EXPECTED.items()}
+    missing = {r: sorted(m - expected.get(r, set())) for r, m in found.items() if m - expected.get(r, set())}
+    stale = {r: sorted(m - found.get(r, set())) for r, m in expected.items() if m - found.get(r, set())}
+    assert not missing, f"API endpoints without a row in EXPECTED (decide who may use them): {missing}"
+    assert not stale, f"EXPECTED lists endpoints or methods that no longer exist: {stale}"
+
+
+@pytest.fixture
+def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a):
+    order_a = Order.objects.create(reference="OA", date=date(2026, 5, 4), depot=depot_a, lat=47.14, lon=9.52)
+    order_b = Order.objects.create(reference="OB", date=date(2026, 5, 4), depot=depot_b, lat=47.20, lon=9.53)
+    return {
+        "depot_a": depot_a, "depot_b": depot_b, "vehicle_a": vehicle_a, "vehicle_b": vehicle_b,
+        "driver_a": driver_a, "order_a": order_a, "order_b": order_b,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def clients(anonymous_client, driver_client, dispatcher_a_client, dispatcher_b_client, manager_client):
+    return dict(
+        zip(PERSONAS, (anonymous_client, driver_client, dispatcher_a_client, dispatcher_b_client, manager_client))
+    )
+
+
+@pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r}" for r, m in CASES])
+def test_it_answers_each_persona_as_expected(world, clients, route, method):
+    assert route in EXPECTED and method in EXPECTED[route], f"no expectation for {method} {route}"
+    path, body, statuses = EXPECTED[route][method]
+    assert set(statuses) == set(PERSONAS)
+    for persona in PERSONAS:
+        data = body(world, persona) if body else None
+        multipart = isinstance(data, dict) and any(isinstance(v, SimpleUploadedFile) for v in data.values())
+        response = (
+            clients[persona].generic(method, path(world))
+            if data is None
+            else getattr(clients[persona], method.lower())(
+                path(world), data, format="multipart" if multipart else "json"
+            )
+        )
+        assert response.status_code == statuses[persona], (persona, method, route, response.content[:300])
+        if response.status_code in (401, 403, 404) and route != "api/auth/token/":
+            body_json = response.json()
+            assert body_json["detail"] and body_json["errors"] == []
+
+
+@pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r}" for r, m in CASES])
+def test_it_refuses_methods_an_endpoint_does_not_offer(world, clients, route, method):
+    path = EXPECTED[route][method][0](world)
+    offered = view_methods(ENDPOINTS[route])
+    for other in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - offered):
+        response = clients["manager"].generic(other, path)
+        assert response.status_code == 405, (other, route)
+        # Anonymous visitors learn nothing about an office endpoint, whatever the method.
+        if EXPECTED[route][method][2]["anonymous"] == 401:
+            assert clients["anonymous"].generic(other, path).status_code == 401
+
+
+LISTS = {
+    # path -> (world key of depot A's object, of depot B's object, how the list names it)
+    "/api/depots/": ("depot_a", "depot_b", "id"),
+    "/api/vehicles/": ("vehicle_a", "vehicle_b", "id"),
+    "/api/orders/": ("order_a", "order_b", "id"),
+}
+
+
+@pytest.mark.parametrize("path", list(LISTS))
+def test_it_lists_only_what_each_persona_may_see(world, clients, path):
+    key_a, key_b, field = LISTS[path]
+    a, b = getattr(world[key_a], field), getattr(world[key_b], field)
+    seen = {persona: {item[field] for item in clients[persona].get(path).json()} for persona in PERSONAS[2:]}
+    assert a in seen["dispatcher_a"] and b not in seen["dispatcher_a"]
+    assert b in seen["dispatcher_b"] and a not in seen["dispatcher_b"]
+    assert {a, b} <= seen["manager"]
+
+
+def test_it_lists_drivers_only_of_the_dispatchers_depots(world, clients, depot_b):
+    from dispatch.services import driver_create
+
+    other = driver_create(username="driver_b", password="long-enough-1", name="Bo", depot=depot_b)
+    seen = {p: {d["username"] for d in clients[p].get("/api/drivers/").json()} for p in PERSONAS[2:]}
+    assert seen == {
+        "dispatcher_a": {"driver_a"},
+        "dispatcher_b": {other.user.username},
+        "manager": {"driver_a", "driver_b"},
+    }
+
+
+def test_it_hides_depot_a_from_dispatcher_b_behind_every_filter(world, clients):
+    b = clients["dispatcher_b"]
+    assert b.get("/api/orders/?depot=A").json() == []
+    assert b.get(f"/api/orders/?depot={world['depot_a'].id}").json() == []
+    assert b.get("/api/vehicles/?depot=A").json() == []
+    assert b.get(f"/api/depots/{world['depot_a'].id}/").status_code == 404
+    assert b.get(f"/api/orders/{world['order_b'].id}/").status_code == 200
+    assert clients["manager"].get(f"/api/orders/{world['order_b'].id}/").status_code == 200
+
+
+def test_it_refuses_a_bad_token_and_lets_a_session_in(world, client, dispatcher_a):
+    from rest_framework.test import APIClient
+
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert stranger.get("/api/orders/").status_code == 401
+    client.force_login(dispatcher_a)
+    assert client.get("/api/orders/").status_code == 200
