@@ -122,6 +122,8 @@ CELERY_RESULT_BACKEND = None
 # Without a broker the tasks run where they are enqueued (always after the transaction commits).
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Embedded mode only: run tasks synchronously instead of on a background thread (tests).
+TASKS_RUN_INLINE = env_bool("TASKS_RUN_INLINE", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -219,6 +221,14 @@ GEOCODER = env_str("GEOCODER", "local")  # "local" (the extract's addresses) or 
 NOMINATIM_DOMAIN = env_str("NOMINATIM_DOMAIN", "")
 NOMINATIM_USER_AGENT = env_str("NOMINATIM_USER_AGENT", "last-mile-dispatch")
 MATRIX_MAX_POINTS = env_int("MATRIX_MAX_POINTS", 2500)
+# Driver breaks by shift length (German Arbeitszeitgesetz: 30 min after 6 h, 45 min after 9 h),
+# to be started between window_from_h and window_to_h hours after local midnight.
+PLAN_BREAK_RULES = [
+    {"min_shift_h": 6, "minutes": 30, "window_from_h": 11, "window_to_h": 14},
+    {"min_shift_h": 9, "minutes": 45, "window_from_h": 11, "window_to_h": 14},
+]
+# Seconds of optimization for a day (None: by size, see routes.optimizer.default_time_budget).
+PLAN_TIME_BUDGET_S = env_int("PLAN_TIME_BUDGET_S", 0) or None
 
 LOGGING = {
     "version": 1,

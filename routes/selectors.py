@@ -1,9 +1,11 @@
 """Reads of the routes app."""
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from routes.models import RoadClosure
+from dispatch.roles import visible_depot_ids
+from routes.models import Plan, RoadClosure, Route, Stop, UnassignedOrder
 
 
 def closures_list(*, active_only: bool = False) -> QuerySet[RoadClosure]:
@@ -11,3 +13,32 @@ def closures_list(*, active_only: bool = False) -> QuerySet[RoadClosure]:
     if active_only:
         queryset = queryset.active_at(timezone.now())
     return queryset.order_by("-starts_at", "-id")
+
+
+def plans_visible_to(user, *, day=None, depot: str | None = None) -> QuerySet[Plan]:
+    """Plans of depots the user sees, newest version first. A plan over several depots is
+    visible to whoever sees every one of them."""
+    allowed = visible_depot_ids(user)
+    queryset = Plan.objects.select_related("depot")
+    if day is not None:
+        queryset = queryset.filter(date=day)
+    if depot:
+        queryset = queryset.filter(depot__code=depot)
+    if allowed is not None:
+        hidden = [
+            plan_id
+            for plan_id, depots in queryset.filter(depot__isnull=True).values_list("id", "request__depots")
+            if not set(depots or []) <= allowed
+        ]
+        queryset = queryset.filter(Q(depot_id__in=allowed) | Q(depot__isnull=True)).exclude(id__in=hidden)
+    return queryset.order_by("-date", "-version", "-id")
+
+
+def plan_detail(user, plan_id: int) -> Plan:
+    stops = Stop.objects.select_related("order").order_by("sequence")
+    queryset = plans_visible_to(user).prefetch_related(
+        Prefetch("routes", queryset=Route.objects.select_related("vehicle", "driver").order_by("vehicle__name")),
+        Prefetch("routes__stops", queryset=stops),
+        Prefetch("unassigned", queryset=UnassignedOrder.objects.select_related("order")),
+    )
+    return get_object_or_404(queryset, pk=plan_id)

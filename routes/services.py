@@ -1,12 +1,12 @@
 """Writes of the routes app: road closures (plans arrive with the plans issue)."""
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from routes.closure_geometry import validate_closure_geometry
 from routes.errors import RoutingError
-from routes.models import RoadClosure, RoadNetworkBuild
+from routes.models import Plan, RoadClosure, RoadNetworkBuild
 
 
 def _check_times(starts_at, ends_at) -> None:
@@ -80,3 +80,151 @@ def road_network_build(*, source) -> RoadNetworkBuild:
     with transaction.atomic():
         RoadNetworkBuild.objects.filter(active=True).update(active=False)
         return RoadNetworkBuild.objects.create(source=str(source), path=str(directory), summary=summary, active=True)
+
+
+# --- Plans -----------------------------------------------------------------------------------
+
+MAX_ALTERNATIVES = 3
+
+
+def _plan_scope(*, user, depot_code) -> tuple:
+    """(depot or None, depot ids) a plan covers: the named depot, else every depot the user sees."""
+    from dispatch.selectors import depots_visible_to
+    from dispatch.services import depot_for_user
+
+    if depot_code:
+        depot = depot_for_user(user=user, code_or_id=depot_code)
+        return depot, [depot.id]
+    depots = list(depots_visible_to(user))
+    if not depots:
+        raise RoutingError("You see no depot to plan for", field="depot", value=None, status_code=403)
+    if len(depots) == 1:
+        return depots[0], [depots[0].id]
+    return None, [d.id for d in depots]
+
+
+def plan_request(
+    *,
+    user,
+    day,
+    depot_code=None,
+    vehicle_ids=None,
+    objectives=("cost",),
+    reason="optimized",
+    parent=None,
+    time_budget_s=None,
+) -> list[Plan]:
+    """Queue one plan per objective (up to three alternatives); the optimization runs in a task."""
+    import uuid
+
+    from config.tasks import enqueue
+    from dispatch.selectors import vehicles_visible_to
+    from routes.plan_saving import next_version
+    from routes.tasks import optimize_plan
+
+    objectives = list(dict.fromkeys(objectives))
+    if not 1 <= len(objectives) <= MAX_ALTERNATIVES:
+        raise RoutingError(f"Ask for 1 to {MAX_ALTERNATIVES} objectives", field="objectives", value=objectives)
+    depot, depot_ids = _plan_scope(user=user, depot_code=depot_code)
+    if vehicle_ids:
+        known = set(
+            vehicles_visible_to(user).filter(id__in=vehicle_ids, depot_id__in=depot_ids).values_list("id", flat=True)
+        )
+        unknown = sorted(set(vehicle_ids) - known)
+        if unknown:
+            raise RoutingError(f"Unknown vehicle(s) for this plan: {unknown}", field="vehicles", value=unknown)
+    group = uuid.uuid4() if len(objectives) > 1 else None
+    request = {"depots": depot_ids, "vehicles": list(vehicle_ids or []), "time_budget_s": time_budget_s}
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                version = next_version(day=day, depot=depot)
+                plans = [
+                    Plan.objects.create(
+                        date=day,
+                        depot=depot,
+                        version=version + offset,
+                        objective=objective,
+                        request=request,
+                        reason=reason,
+                        alternative_group=group,
+                        selected=group is None,
+                        parent=parent,
+                        created_by=user if getattr(user, "is_authenticated", False) else None,
+                    )  # fmt: skip
+                    for offset, objective in enumerate(objectives)
+                ]
+                for plan in plans:
+                    transaction.on_commit(lambda plan_id=plan.id: enqueue(optimize_plan, plan_id))
+            return plans
+        except IntegrityError:
+            # Two requests took the same version number at once; the loser takes the next one.
+            if attempt == 4:
+                raise
+    return []
+
+
+@transaction.atomic
+def plan_select(*, plan: Plan, by=None) -> Plan:
+    """Pick one of a request's alternatives: its orders become planned; the others are set aside."""
+    from routes.plan_saving import mark_orders_planned
+
+    locked = Plan.objects.select_for_update().get(pk=plan.pk)
+    if locked.status != Plan.Status.DONE:
+        raise RoutingError(
+            f"Plan {locked.pk} is {locked.status}; only a finished plan can be picked",
+            field="id",
+            value=locked.pk,
+            status_code=409,
+        )
+    if locked.alternative_group:
+        Plan.objects.filter(alternative_group=locked.alternative_group).exclude(pk=locked.pk).update(selected=False)
+    locked.selected = True
+    locked.save(update_fields=["selected"])
+    mark_orders_planned(plan=locked, by=by)
+    return locked
+
+
+@transaction.atomic
+def plan_dispatch(*, plan: Plan, by=None) -> Plan:
+    """Publish a finished plan's routes to their drivers; its orders become dispatched.
+
+    Dispatching twice is harmless (the first stands). After this the plan never changes: edits
+    and re-planning create a new version.
+    """
+    from dispatch.models import Order
+    from dispatch.services import orders_bulk_transition
+    from routes.models import Stop
+
+    locked = Plan.objects.select_for_update().get(pk=plan.pk)
+    if locked.dispatched_at is not None:
+        return locked
+    if locked.status != Plan.Status.DONE:
+        raise RoutingError(
+            f"Plan {locked.pk} is {locked.status}; only a finished plan can be dispatched",
+            field="id",
+            value=locked.pk,
+            status_code=409,
+        )
+    if locked.alternative_group and not locked.selected:
+        plan_select(plan=locked, by=by)
+    missing = [r.vehicle.name for r in locked.routes.select_related("vehicle") if r.driver_id is None]
+    if missing:
+        raise RoutingError(
+            f"No driver for {', '.join(missing)}; give these vehicles a driver first",
+            field="routes",
+            value=missing,
+            status_code=409,
+        )
+    order_ids = list(Stop.objects.filter(route__plan=locked).values_list("order_id", flat=True))
+    note = f"plan {locked.pk} v{locked.version} dispatched"
+    orders_bulk_transition(
+        order_ids=order_ids, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note
+    )
+    orders_bulk_transition(
+        order_ids=order_ids, from_status=Order.Status.PLANNED, to_status=Order.Status.DISPATCHED, by=by, note=note
+    )
+    locked.dispatched_at = timezone.now()
+    locked.dispatched_by = by if getattr(by, "is_authenticated", False) else None
+    locked.save(update_fields=["dispatched_at", "dispatched_by"])
+    return locked

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from routes import apis
+from routes import apis, plan_apis
 
 urlpatterns = [
     path("routing/matrix/", apis.MatrixApi.as_view(), name="api_routing_matrix"),
@@ -8,4 +8,11 @@ urlpatterns = [
     path("routing/geocode/", apis.GeocodeApi.as_view(), name="api_routing_geocode"),
     path("closures/", apis.ClosureListApi.as_view(), name="api_closures"),
     path("closures/<int:closure_id>/", apis.ClosureDetailApi.as_view(), name="api_closure"),
+]
+
+urlpatterns += [
+    path("plans/", plan_apis.PlanListApi.as_view(), name="api_plans"),
+    path("plans/<int:plan_id>/", plan_apis.PlanDetailApi.as_view(), name="api_plan"),
+    path("plans/<int:plan_id>/dispatch/", plan_apis.PlanDispatchApi.as_view(), name="api_plan_dispatch"),
+    path("plans/<int:plan_id>/select/", plan_apis.PlanSelectApi.as_view(), name="api_plan_select"),
 ]

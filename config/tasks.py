@@ -1,0 +1,37 @@
+"""Enqueueing Celery tasks the same way in every mode.
+
+With a broker (REDIS_URL) a task goes to the workers. In the embedded mode there is no worker:
+the task runs in this process, on a background thread so that a request answers at once (a plan
+is "queued", then "running", exactly as in production). Tests set TASKS_RUN_INLINE to run it
+synchronously. Always call after the transaction commits (transaction.on_commit), so a rolled-back
+request never starts a task.
+"""
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db import close_old_connections, connections
+
+logger = logging.getLogger(__name__)
+# One thread: embedded mode runs tasks one after another, like a single worker would.
+_embedded_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-task")
+
+
+def _run_embedded(task, args, kwargs):
+    close_old_connections()
+    try:
+        task.apply(args=args, kwargs=kwargs)
+    except Exception:  # noqa: BLE001 - a background task must not kill the thread
+        logger.exception("embedded task %s failed", task.name)
+    finally:
+        connections.close_all()
+
+
+def enqueue(task, *args, **kwargs) -> None:
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        task.apply_async(args=args, kwargs=kwargs)
+    elif settings.TASKS_RUN_INLINE:
+        task.apply(args=args, kwargs=kwargs)
+    else:
+        _embedded_worker.submit(_run_embedded, task, args, kwargs)

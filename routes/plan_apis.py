@@ -1,0 +1,179 @@
+"""REST endpoints for plans (API.md: Plans)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dispatch.permissions import IsOfficeStaff
+from routes import selectors, services
+from routes.models import Plan
+
+
+class StopOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField(source="order_id")
+    reference = serializers.CharField(source="order.reference")
+    status = serializers.CharField(source="order.status")
+    sequence = serializers.IntegerField()
+    lat = serializers.FloatField(source="order.lat")
+    lon = serializers.FloatField(source="order.lon")
+    eta = serializers.DateTimeField()
+    etd = serializers.DateTimeField()
+    window_start = serializers.DateTimeField(source="order.window_start", allow_null=True)
+    window_end = serializers.DateTimeField(source="order.window_end", allow_null=True)
+    waiting_s = serializers.IntegerField()
+    service_s = serializers.IntegerField()
+    leg_distance_m = serializers.IntegerField()
+    leg_duration_s = serializers.IntegerField()
+    late_s = serializers.IntegerField()
+    pinned = serializers.BooleanField()
+
+
+class RouteOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    vehicle = serializers.IntegerField(source="vehicle_id")
+    vehicle_name = serializers.CharField(source="vehicle.name")
+    vehicle_kind = serializers.CharField(source="vehicle.kind")
+    driver = serializers.IntegerField(source="driver_id", allow_null=True)
+    driver_name = serializers.CharField(source="driver.name", allow_null=True, default=None)
+    distance_m = serializers.IntegerField()
+    duration_s = serializers.IntegerField()
+    driving_s = serializers.IntegerField()
+    cost = serializers.FloatField()
+    start = serializers.DateTimeField(allow_null=True)
+    end = serializers.DateTimeField(allow_null=True)
+    load_kg = serializers.FloatField()
+    load_items = serializers.IntegerField()
+    locked = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    geometry = serializers.DictField()
+    stops = StopOutput(many=True)
+
+
+class UnassignedOutput(serializers.Serializer):
+    order = serializers.IntegerField(source="order_id")
+    reference = serializers.CharField(source="order.reference")
+    reason = serializers.CharField()
+    code = serializers.CharField()
+
+
+class TotalsOutput(serializers.Serializer):
+    distance_m = serializers.IntegerField()
+    duration_s = serializers.IntegerField()
+    cost = serializers.FloatField()
+    vehicles_used = serializers.IntegerField()
+    unassigned = serializers.IntegerField(source="unassigned_count")
+    lateness_s = serializers.IntegerField()
+    longest_route_s = serializers.IntegerField()
+
+
+class PlanSummaryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    date = serializers.DateField()
+    depot = serializers.CharField(source="depot.code", allow_null=True, default=None)
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    stage = serializers.CharField()
+    progress = serializers.IntegerField()
+    objective = serializers.CharField()
+    reason = serializers.CharField()
+    error = serializers.CharField()
+    parent = serializers.IntegerField(source="parent_id", allow_null=True)
+    alternative_group = serializers.UUIDField(allow_null=True)
+    selected = serializers.BooleanField()
+    solver = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    dispatched_at = serializers.DateTimeField(allow_null=True)
+    totals = TotalsOutput(source="*")
+
+
+class PlanOutput(PlanSummaryOutput):
+    routes = RouteOutput(many=True)
+    unassigned = UnassignedOutput(many=True)
+
+
+class PlanListApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(serializers.Serializer):
+        date = serializers.DateField()
+        depot = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+        vehicles = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=True)
+        objective = serializers.ChoiceField(choices=Plan.Objective.choices, default=Plan.Objective.COST)
+        alternatives = serializers.ListField(
+            child=serializers.ChoiceField(choices=Plan.Objective.choices), required=False, min_length=1, max_length=3,
+            help_text="Ask for up to three options at once (e.g. cost, balanced, fewest_vehicles)",
+        )  # fmt: skip
+        time_budget_s = serializers.IntegerField(required=False, min_value=1, max_value=600)
+
+    class FilterSerializer(serializers.Serializer):
+        date = serializers.DateField(required=False)
+        depot = serializers.CharField(required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses=PlanSummaryOutput(many=True))
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        plans = selectors.plans_visible_to(
+            request.user, day=filters.validated_data.get("date"), depot=filters.validated_data.get("depot")
+        )
+        return Response(PlanSummaryOutput(plans, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: inline_serializer(
+                "PlanQueued",
+                {
+                    "id": serializers.IntegerField(),
+                    "status": serializers.CharField(),
+                    "alternatives": serializers.ListField(child=serializers.IntegerField()),
+                },
+            )
+        },
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        plans = services.plan_request(
+            user=request.user, day=data["date"], depot_code=data.get("depot") or None, vehicle_ids=data.get("vehicles"),
+            objectives=data.get("alternatives") or [data["objective"]], time_budget_s=data.get("time_budget_s"),
+        )  # fmt: skip
+        first = Plan.objects.get(pk=plans[0].pk)
+        return Response(
+            {"id": first.id, "status": first.status, "alternatives": [p.id for p in plans]},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PlanDetailApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    @extend_schema(responses=PlanOutput)
+    def get(self, request, plan_id: int):
+        plan = selectors.plan_detail(request.user, plan_id)
+        return Response(PlanOutput(plan).data)
+
+
+class PlanDispatchApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    @extend_schema(request=None, responses=PlanSummaryOutput)
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        plan = services.plan_dispatch(plan=plan, by=request.user)
+        return Response(PlanSummaryOutput(plan).data)
+
+
+class PlanSelectApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    @extend_schema(request=None, responses=PlanSummaryOutput, description="Pick this alternative for the day.")
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        plan = services.plan_select(plan=plan, by=request.user)
+        return Response(PlanSummaryOutput(plan).data)

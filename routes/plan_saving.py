@@ -1,0 +1,244 @@
+"""From an optimizer Solution to saved Routes and Stops, with honest ETAs.
+
+The solver plans on one traffic slot's matrix. Before saving, every route is re-timed leg by leg
+with the traffic of the hour each leg is actually driven (waiting for windows re-applied), and
+its road geometry is drawn. Lateness against the window is recorded rather than hidden.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from dispatch.models import Driver, Order
+from dispatch.services import orders_bulk_transition
+from routes import optimizer
+from routes.models import Plan, Route, Stop, UnassignedOrder
+from routes.network import NetworkError, RoadNetwork
+from routes.plan_inputs import PlanInputs
+
+
+@dataclass
+class TimedStop:
+    order_id: int
+    sequence: int
+    eta: datetime
+    etd: datetime
+    waiting_s: int
+    service_s: int
+    leg_distance_m: int
+    leg_duration_s: int
+    late_s: int
+    pinned: bool = False
+
+
+@dataclass
+class TimedRoute:
+    vehicle_id: int
+    start: datetime
+    end: datetime
+    distance_m: int
+    driving_s: int
+    cost: Decimal
+    geometry: dict
+    stops: list[TimedStop]
+    load_kg: Decimal
+    load_items: int
+    warnings: list[str] = field(default_factory=list)
+    locked: bool = False
+
+
+def time_route(
+    network: RoadNetwork, inputs: PlanInputs, route: optimizer.Route, *, pinned: set[int] = frozenset()
+) -> TimedRoute:
+    """Re-time one route leg by leg with the traffic of each leg's hour and draw its geometry."""
+    vehicle = inputs.vehicles[route.vehicle_id]
+    problem_vehicle = inputs.problem.vehicle_by_id()[route.vehicle_id]
+    jobs = inputs.problem.job_by_id()
+    visits = [s for s in route.stops if s.kind == "job"]
+    breaks_after = {}  # index of the visit a break follows -> break seconds
+    visit_count = 0
+    for stop in route.stops:
+        if stop.kind == "job":
+            visit_count += 1
+        else:
+            breaks_after[visit_count - 1] = breaks_after.get(visit_count - 1, 0) + (
+                stop.departure_s - stop.service_start_s
+            )
+    indices = [problem_vehicle.start_index] + [s.location_index for s in visits] + [problem_vehicle.end_index]
+    points = [inputs.points[i] for i in indices]
+    matrix = inputs.problem.matrices[vehicle.profile]
+
+    def matrix_leg(i: int, j: int) -> tuple[int, int]:
+        return int(matrix.durations[i][j]), int(matrix.distances[i][j])
+
+    start = inputs.moment(route.start_s)
+    clock = start
+    timed: list[TimedStop] = []
+    distance_total = 0
+    driving_total = 0
+    for number, stop in enumerate(visits):
+        leg = _leg(
+            network,
+            vehicle.profile,
+            points[number],
+            points[number + 1],
+            clock,
+            matrix_leg(indices[number], indices[number + 1]),
+        )
+        arrive = clock + timedelta(seconds=leg["duration_s"])
+        job = jobs[stop.job_id]
+        wait = 0
+        late = 0
+        if job.time_windows:
+            window_start, window_end = (inputs.moment(s) for s in job.time_windows[0])
+            if arrive < window_start:
+                wait = int((window_start - arrive).total_seconds())
+            elif arrive > window_end:
+                late = int((arrive - window_end).total_seconds())
+        service_start = arrive + timedelta(seconds=wait)
+        depart = service_start + timedelta(seconds=job.service_s)
+        timed.append(
+            TimedStop(
+                order_id=stop.job_id, sequence=number + 1, eta=arrive, etd=depart, waiting_s=wait, service_s=job.service_s,
+                leg_distance_m=int(round(leg["distance_m"])), leg_duration_s=int(round(leg["duration_s"])), late_s=late,
+                pinned=stop.job_id in pinned,
+            )
+        )  # fmt: skip
+        distance_total += leg["distance_m"]
+        driving_total += leg["duration_s"]
+        clock = depart + timedelta(seconds=breaks_after.get(number, 0))
+    back = _leg(network, vehicle.profile, points[-2], points[-1], clock, matrix_leg(indices[-2], indices[-1]))
+    end = clock + timedelta(seconds=back["duration_s"])
+    distance_total += back["distance_m"]
+    driving_total += back["duration_s"]
+    geometry = _geometry(network, vehicle.profile, points, start)
+    warnings = []
+    shift_end = datetime.combine(inputs.day, vehicle.shift_end, tzinfo=inputs.origin.tzinfo)
+    if end > shift_end:
+        warnings.append(f"back at {timezone.localtime(end):%H:%M}, after the shift ends at {vehicle.shift_end:%H:%M}")
+    late_stops = [t for t in timed if t.late_s > 0]
+    if late_stops:
+        warnings.append(
+            f"{len(late_stops)} stop(s) late at today's traffic, worst {max(t.late_s for t in late_stops) // 60} min"
+        )
+    orders = [inputs.orders[t.order_id] for t in timed]
+    load_kg = sum((o.weight_kg for o in orders), Decimal("0"))
+    if load_kg > vehicle.capacity_kg:
+        warnings.append(f"load {load_kg} kg exceeds capacity {vehicle.capacity_kg} kg")
+    hours = Decimal(driving_total) / Decimal(3600)
+    kilometres = Decimal(distance_total) / Decimal(1000)
+    cost = vehicle.fixed_cost + vehicle.cost_per_hour * hours + vehicle.cost_per_km * kilometres
+    return TimedRoute(
+        vehicle_id=vehicle.id, start=start, end=end, distance_m=int(round(distance_total)), driving_s=int(round(driving_total)),
+        cost=cost.quantize(Decimal("0.01")), geometry=geometry, stops=timed, load_kg=load_kg,
+        load_items=sum(o.items for o in orders), warnings=warnings,
+    )  # fmt: skip
+
+
+def _leg(network: RoadNetwork, profile: str, a, b, departure: datetime, fallback: tuple[int, int]) -> dict:
+    if a == b:
+        return {"duration_s": 0.0, "distance_m": 0.0}
+    try:
+        return network.time_legs([a, b], profile, timezone.localtime(departure))[0]
+    except NetworkError:
+        # Cut off since the matrix was computed: keep the solver's figures rather than lose the plan.
+        return {"duration_s": float(fallback[0]), "distance_m": float(fallback[1])}
+
+
+def _geometry(network: RoadNetwork, profile: str, points, departure: datetime) -> dict:
+    try:
+        return network.route(points, profile, timezone.localtime(departure)).geometry
+    except (NetworkError, ValueError):
+        return {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in points]}
+
+
+def next_version(*, day, depot) -> int:
+    plans = Plan.objects.filter(date=day, depot=depot)
+    return (plans.aggregate(latest=Max("version"))["latest"] or 0) + 1
+
+
+@transaction.atomic
+def save_solution(
+    *,
+    plan: Plan,
+    inputs: PlanInputs,
+    routes: list[TimedRoute],
+    unassigned: dict[int, tuple[str, str]],
+    solver: str,
+    solve_seconds: float,
+) -> Plan:
+    """Write routes, stops and unassigned orders of a computed plan in one transaction.
+
+    Idempotent: a plan that is already done is left as it is (a retried task finds it so).
+    """
+    locked = Plan.objects.select_for_update().get(pk=plan.pk)
+    if locked.status == Plan.Status.DONE:
+        return locked
+    locked.routes.all().delete()
+    locked.unassigned.all().delete()
+    default_driver = {d.vehicle_id: d for d in Driver.objects.filter(vehicle_id__in=inputs.vehicles, active=True)}
+    for timed in routes:
+        route = Route.objects.create(
+            plan=locked, vehicle_id=timed.vehicle_id, driver=default_driver.get(timed.vehicle_id),
+            distance_m=timed.distance_m, duration_s=int((timed.end - timed.start).total_seconds()),
+            driving_s=timed.driving_s, cost=timed.cost, start=timed.start, end=timed.end, geometry=timed.geometry,
+            load_kg=timed.load_kg, load_items=timed.load_items, warnings=timed.warnings, locked=timed.locked,
+        )  # fmt: skip
+        Stop.objects.bulk_create(
+            [
+                Stop(
+                    route=route,
+                    order_id=s.order_id,
+                    sequence=s.sequence,
+                    eta=s.eta,
+                    etd=s.etd,
+                    waiting_s=s.waiting_s,
+                    service_s=s.service_s,
+                    leg_distance_m=s.leg_distance_m,
+                    leg_duration_s=s.leg_duration_s,
+                    late_s=s.late_s,
+                    pinned=s.pinned,
+                )  # fmt: skip
+                for s in timed.stops
+            ]
+        )
+    UnassignedOrder.objects.bulk_create(
+        [
+            UnassignedOrder(plan=locked, order_id=order_id, code=code, reason=reason)
+            for order_id, (code, reason) in unassigned.items()
+        ]
+    )
+    locked.status = Plan.Status.DONE
+    locked.stage = "done"
+    locked.progress = 100
+    locked.finished_at = timezone.now()
+    locked.distance_m = sum(r.distance_m for r in routes)
+    locked.duration_s = sum(int((r.end - r.start).total_seconds()) for r in routes)
+    locked.cost = sum((r.cost for r in routes), Decimal("0"))
+    locked.vehicles_used = len(routes)
+    locked.unassigned_count = len(unassigned)
+    locked.lateness_s = sum(s.late_s for r in routes for s in r.stops)
+    locked.longest_route_s = max((int((r.end - r.start).total_seconds()) for r in routes), default=0)
+    locked.solver = solver
+    locked.solve_seconds = round(solve_seconds, 3)
+    locked.save()
+    if locked.selected:
+        mark_orders_planned(plan=locked, by=locked.created_by)
+    return locked
+
+
+def mark_orders_planned(*, plan: Plan, by=None) -> None:
+    """Orders of a selected plan become `planned`; orders it leaves out go back to `new`."""
+    planned_ids = Stop.objects.filter(route__plan=plan).values_list("order_id", flat=True)
+    left_out = plan.unassigned.values_list("order_id", flat=True)
+    note = f"plan {plan.pk} v{plan.version}"
+    orders_bulk_transition(
+        order_ids=planned_ids, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note
+    )
+    orders_bulk_transition(
+        order_ids=left_out, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
+    )

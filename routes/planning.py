@@ -1,0 +1,142 @@
+"""Computing a plan: gather the day, compute road matrices, optimize, re-time and save.
+
+Runs in a Celery task (routes.tasks.optimize_plan). Progress is written to the Plan row as it
+goes (queued → computing travel times → optimizing → saving → done / failed) so the dispatcher
+sees it. The slow parts run outside any transaction; only the final save is atomic, and a failure
+marks this plan failed while every earlier version stays as it was.
+"""
+
+import logging
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from dispatch.models import Order, Vehicle
+from routes import optimizer
+from routes.models import Plan, Stop
+from routes.plan_inputs import PLANNABLE_STATUSES, build_plan_inputs
+from routes.plan_saving import save_solution, time_route
+from routes.road_network import get_road_network
+
+logger = logging.getLogger(__name__)
+
+
+def set_progress(plan_id: int, *, stage: str, progress: int) -> None:
+    # A conditional update, so a late progress report never reopens a finished plan.
+    Plan.objects.filter(pk=plan_id, status__in=[Plan.Status.QUEUED, Plan.Status.RUNNING]).update(
+        status=Plan.Status.RUNNING, stage=stage, progress=progress
+    )
+
+
+def plan_depot_ids(plan: Plan) -> list[int]:
+    if plan.depot_id:
+        return [plan.depot_id]
+    return list(plan.request.get("depots") or [])
+
+
+def plan_orders(plan: Plan) -> list[Order]:
+    queryset = Order.objects.filter(date=plan.date, depot_id__in=plan_depot_ids(plan), status__in=PLANNABLE_STATUSES)
+    if plan.request.get("orders"):
+        queryset = queryset.filter(id__in=plan.request["orders"])
+    return list(queryset.select_related("zone").order_by("id"))
+
+
+def plan_vehicles(plan: Plan) -> list[Vehicle]:
+    queryset = Vehicle.objects.filter(depot_id__in=plan_depot_ids(plan), available=True)
+    if plan.request.get("vehicles"):
+        queryset = Vehicle.objects.filter(id__in=plan.request["vehicles"], available=True)
+    return list(queryset.select_related("depot").prefetch_related("allowed_zones").order_by("id"))
+
+
+def _revision_hints(plan: Plan) -> tuple[dict[int, int], list[tuple[int, list[int], bool]]]:
+    """Pins and locked routes carried over from the plan this one revises."""
+    if plan.parent_id is None:
+        return {}, []
+    pinned = dict(
+        Stop.objects.filter(route__plan_id=plan.parent_id, pinned=True).values_list("order_id", "route__vehicle_id")
+    )
+    routes = []
+    for route in plan.parent.routes.prefetch_related("stops"):
+        routes.append((route.vehicle_id, [s.order_id for s in route.stops.all()], route.locked))
+    return pinned, routes
+
+
+def reason_code(reason: str) -> str:
+    checks = (
+        ("skill", "skills"), ("capacity", "capacity"), ("window", "window"), ("shift", "shift"),
+        ("zone", "zone"), ("pinned", "pin"), ("road", "road"), ("closed", "closed_road"),
+    )  # fmt: skip
+    for needle, code in checks:
+        if needle in reason:
+            return code
+    return "no_room"
+
+
+def _readable(reason: str) -> str:
+    # Synthetic skills say which kind of vehicle can reach a stop at all.
+    return reason.replace(
+        "no vehicle has skill reach:bike", "only a bike can reach it and no bike is available"
+    ).replace("no vehicle has skill reach:car", "only a van or car can reach it and none is available")
+
+
+def plan_compute(*, plan_id: int) -> Plan:
+    """Compute and save one plan; idempotent (a done or failed plan is returned as it is)."""
+    plan = Plan.objects.select_related("depot", "parent").get(pk=plan_id)
+    if plan.status in (Plan.Status.DONE, Plan.Status.FAILED):
+        return plan
+    Plan.objects.filter(pk=plan_id).update(started_at=timezone.now())
+    try:
+        set_progress(plan_id, stage="computing travel times", progress=10)
+        network = get_road_network()
+        orders, vehicles = plan_orders(plan), plan_vehicles(plan)
+        if not vehicles:
+            raise optimizer.ProblemError("no available vehicle for this plan")
+        pinned, initial_routes = _revision_hints(plan)
+        inputs = build_plan_inputs(
+            network=network, day=plan.date, orders=orders, vehicles=vehicles, objective=plan.objective,
+            pinned=pinned, initial_routes=initial_routes,
+        )  # fmt: skip
+        set_progress(plan_id, stage="optimizing", progress=30)
+        started = time.monotonic()
+        solution = optimizer.solve(
+            inputs.problem,
+            optimizer.SolverSettings(time_budget_s=plan.request.get("time_budget_s") or settings.PLAN_TIME_BUDGET_S),
+        )
+        solve_seconds = time.monotonic() - started
+        set_progress(plan_id, stage="saving", progress=85)
+        reasons = optimizer.explain_unassigned(inputs.problem, solution)
+        unassigned = {order_id: (code, reason) for order_id, (code, reason) in inputs.dropped.items()}
+        for order_id, reason in reasons.items():
+            unassigned[order_id] = (reason_code(reason), _readable(reason))
+        locked_vehicles = {v for v, _, locked in initial_routes if locked}
+        timed = []
+        for route in solution.routes:
+            if not route.job_ids:
+                continue
+            timed_route = time_route(network, inputs, route, pinned=set(pinned))
+            timed_route.locked = route.vehicle_id in locked_vehicles
+            timed.append(timed_route)
+        return save_solution(
+            plan=plan,
+            inputs=inputs,
+            routes=timed,
+            unassigned=unassigned,
+            solver=solution.solver,
+            solve_seconds=solve_seconds,
+        )
+    except Exception as exc:
+        logger.exception("plan %s failed", plan_id)
+        plan_fail(plan_id=plan_id, reason=_failure_text(exc))
+        raise
+
+
+def _failure_text(exc: Exception) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {message}"[:2000]
+
+
+def plan_fail(*, plan_id: int, reason: str) -> None:
+    Plan.objects.filter(pk=plan_id).exclude(status=Plan.Status.DONE).update(
+        status=Plan.Status.FAILED, stage="failed", error=reason, finished_at=timezone.now()
+    )

@@ -1,0 +1,19 @@
+"""Celery tasks of the routes app: thin, idempotent, re-reading their rows by id."""
+
+import logging
+
+from celery import shared_task
+
+from routes import planning
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def optimize_plan(plan_id: int) -> None:
+    """Compute a queued plan. Safe to run twice: a plan already done or failed is left alone, and
+    a run that died half-way (worker killed) starts over from the unchanged previous version."""
+    try:
+        planning.plan_compute(plan_id=plan_id)
+    except Exception:  # noqa: BLE001 - plan_compute recorded the failure on the plan for the dispatcher
+        logger.warning("plan %s failed; see the plan's error", plan_id)
