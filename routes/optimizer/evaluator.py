@@ -1,0 +1,244 @@
+"""One evaluator for every solver's output, and for the tests.
+
+Solvers only return *sequences* (which jobs, in which order, per vehicle);
+``evaluate`` recomputes every time, load and cost from the Problem's own
+matrices, so the two solvers are compared on the same numbers and a bug in
+how we translate a solver's answer shows up as a violation, not as a
+silently wrong ETA.
+
+Scheduling rule: leave as late as possible without arriving later anywhere
+(earliest-arrival pass, then the departure is pushed back by the waiting it
+would absorb). This matches what VROOM reports and what a driver would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .problem import (
+    Id,
+    Job,
+    Problem,
+    Route,
+    Solution,
+    Stop,
+    Vehicle,
+    can_serve,
+    padded,
+    vehicle_capacity,
+)
+
+
+@dataclass(frozen=True)
+class BreakVisit:
+    """A break placed in a sequence: the vehicle's ``index``-th break."""
+
+    index: int
+
+
+SequenceItem = Id | BreakVisit
+Sequences = Mapping[Id, Sequence[SequenceItem]]
+
+
+def evaluate(
+    problem: Problem,
+    sequences: Sequences,
+    *,
+    solver: str,
+    computing_time_s: float = 0.0,
+    notes: Sequence[str] = (),
+) -> Solution:
+    """Schedule ``sequences`` on ``problem`` and list every broken rule.
+
+    Checks: each job at most once, known ids, skills/zones/pins, capacity
+    (all deliveries are on board at the start), time windows (service must
+    *start* inside one), shift end, breaks taken once in their windows, and
+    max tasks. Jobs in no sequence are unassigned (not a violation).
+    """
+    jobs = problem.job_by_id()
+    vehicles = problem.vehicle_by_id()
+    locks = problem.locked_vehicle_of()
+    dims = problem.amount_dimensions
+    violations: list[str] = []
+    routes: list[Route] = []
+    served: set[Id] = set()
+    for vehicle_id, items in sequences.items():
+        vehicle = vehicles.get(vehicle_id)
+        if vehicle is None:
+            violations.append(f"unknown vehicle {vehicle_id!r}")
+            continue
+        job_items = [item for item in items if not isinstance(item, BreakVisit)]
+        if not job_items:
+            continue  # an unused vehicle takes no break
+        for job_id in job_items:
+            if job_id not in jobs:
+                violations.append(f"vehicle {vehicle_id!r}: unknown job {job_id!r}")
+            elif job_id in served:
+                violations.append(f"job {job_id!r} is planned twice")
+            served.add(job_id)
+        if any(job_id not in jobs for job_id in job_items):
+            continue
+        route, broken = _schedule(problem, vehicle, list(items), jobs, locks, dims)
+        routes.append(route)
+        violations.extend(broken)
+    unassigned = tuple(job.id for job in problem.jobs if job.id not in served)
+    return Solution(
+        routes=tuple(routes),
+        unassigned=unassigned,
+        distance_m=sum(r.distance_m for r in routes),
+        duration_s=sum(r.duration_s for r in routes),
+        travel_s=sum(r.travel_s for r in routes),
+        cost=sum(r.cost for r in routes),
+        vehicles_used=len(routes),
+        computing_time_s=computing_time_s,
+        solver=solver,
+        violations=tuple(violations),
+        notes=tuple(notes),
+    )
+
+
+def objective_key(problem: Problem, solution: Solution) -> tuple:
+    """Smaller is better; infeasible plans always lose.
+
+    Mirrors VROOM's own ranking: serve the most priority first, then the most
+    jobs, then (for ``fewest_vehicles``) the fewest vehicles, then the lowest
+    money cost in cents. ``balanced`` needs no term of its own: balance is
+    imposed as per-vehicle caps during the solve, so cost decides between
+    two balanced plans.
+    """
+    jobs = problem.job_by_id()
+    lost_priority = sum(jobs[job_id].priority for job_id in solution.unassigned)
+    vehicles = solution.vehicles_used if problem.objective == "fewest_vehicles" else 0
+    return (
+        0 if solution.feasible else 1,
+        lost_priority,
+        len(solution.unassigned),
+        vehicles,
+        round(solution.cost, 6),
+    )
+
+
+def _pick_window(windows: Sequence[tuple[int, int]], time: int) -> tuple[int, int] | None:
+    """The first window whose end is not yet past; None if all are."""
+    if not windows:
+        return (time, time)
+    for start, end in sorted(windows):
+        if time <= end:
+            return (start, end)
+    return None
+
+
+def _forward(problem, vehicle, items, jobs, departure):
+    """Earliest-arrival pass from ``departure``. Returns step tuples and the
+    end time, plus the location-less facts needed for the slack computation."""
+    matrix = problem.matrices[vehicle.profile]
+    durations, distances = matrix.durations, matrix.distances
+    first_job = next(item for item in items if not isinstance(item, BreakVisit))
+    location = vehicle.start_index if vehicle.start_index is not None else jobs[first_job].location_index
+    time = departure
+    steps = []
+    for item in items:
+        if isinstance(item, BreakVisit):
+            brk = vehicle.breaks[item.index] if 0 <= item.index < len(vehicle.breaks) else None
+            windows, service, leg, dist, at = (
+                (brk.windows if brk else ()),
+                (brk.duration_s if brk else 0),
+                0,
+                0,
+                location,
+            )
+        else:
+            job = jobs[item]
+            at = job.location_index
+            leg, dist = int(durations[location][at]), int(distances[location][at])
+            windows, service = job.time_windows, job.service_s
+        arrival = time + leg
+        window = _pick_window(windows, arrival)
+        start = arrival if window is None else max(arrival, window[0])
+        latest = None if window is None else window[1]
+        steps.append((item, at, arrival, start, latest, leg, dist, service))
+        time = start + service
+        location = at
+    end_leg = end_dist = 0
+    if vehicle.end_index is not None:
+        end_leg = int(durations[location][vehicle.end_index])
+        end_dist = int(distances[location][vehicle.end_index])
+    return steps, time + end_leg, end_leg, end_dist
+
+
+def _schedule(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], locks, dims):
+    violations: list[str] = []
+    steps, end, end_leg, end_dist = _forward(problem, vehicle, items, jobs, vehicle.shift[0])
+    # Push the departure back by as much waiting as the route can absorb
+    # without any service starting later than its window allows.
+    cumulative_wait, delay = 0, None
+    for _, _, arrival, start, latest, *_ in steps:
+        cumulative_wait += start - arrival
+        if latest is not None:
+            room = latest - start + cumulative_wait
+            delay = room if delay is None else min(delay, room)
+    delay = cumulative_wait if delay is None else max(0, min(delay, cumulative_wait))
+    if delay:
+        steps, end, end_leg, end_dist = _forward(problem, vehicle, items, jobs, vehicle.shift[0] + delay)
+    departure = vehicle.shift[0] + delay
+
+    capacity = vehicle_capacity(vehicle, dims)
+    route_jobs = [jobs[item] for item in items if not isinstance(item, BreakVisit)]
+    load = [sum(values) for values in zip(*(padded(j.delivery, dims) for j in route_jobs))] or [0] * dims
+    load_at_start = tuple(load)
+    over = [f"{amount} {_unit(problem, k)} > {capacity[k]}" for k, amount in enumerate(load) if amount > capacity[k]]
+    if over:
+        violations.append(f"vehicle {vehicle.id!r} is overloaded at the start: {', '.join(over)}")
+    if vehicle.max_tasks is not None and len(route_jobs) > vehicle.max_tasks:
+        violations.append(f"vehicle {vehicle.id!r}: {len(route_jobs)} tasks > max {vehicle.max_tasks}")
+
+    stops: list[Stop] = []
+    breaks_taken: list[int] = []
+    for item, at, arrival, start, latest, leg, dist, service in steps:
+        if isinstance(item, BreakVisit):
+            breaks_taken.append(item.index)
+            kind, job_id, break_index = "break", None, item.index
+            if latest is None:
+                violations.append(f"vehicle {vehicle.id!r}: break {item.index} starts after its windows")
+        else:
+            job = jobs[item]
+            kind, job_id, break_index = "job", item, None
+            load = [a - b for a, b in zip(load, padded(job.delivery, dims))]
+            if latest is None:
+                violations.append(f"job {item!r}: vehicle {vehicle.id!r} arrives at {arrival}, after its windows")
+            if not can_serve(vehicle, job, locks):
+                violations.append(f"job {item!r}: vehicle {vehicle.id!r} lacks its skills, zone or pin")
+        stops.append(
+            Stop(
+                kind, job_id, break_index, at, arrival, start, start - arrival, start + service, leg, dist, tuple(load)
+            )
+        )
+    if end > vehicle.shift[1]:
+        violations.append(f"vehicle {vehicle.id!r} returns at {end}, after its shift ends at {vehicle.shift[1]}")
+    if sorted(breaks_taken) != list(range(len(vehicle.breaks))):
+        violations.append(f"vehicle {vehicle.id!r}: breaks taken {sorted(breaks_taken)}, expected each once")
+
+    travel = sum(s.leg_duration_s for s in stops) + end_leg
+    distance = sum(s.leg_distance_m for s in stops) + end_dist
+    cost = vehicle.fixed_cost + vehicle.cost_per_hour * travel / 3600 + vehicle.cost_per_km * distance / 1000
+    route = Route(
+        vehicle_id=vehicle.id,
+        stops=tuple(stops),
+        start_s=departure,
+        end_s=end,
+        duration_s=end - departure,
+        travel_s=travel,
+        waiting_s=sum(s.waiting_s for s in stops),
+        distance_m=distance,
+        cost=cost,
+        load_at_start=load_at_start,
+        end_leg_duration_s=end_leg,
+        end_leg_distance_m=end_dist,
+    )
+    return route, violations
+
+
+def _unit(problem: Problem, dimension: int) -> str:
+    units = problem.amount_units
+    return units[dimension] if dimension < len(units) else f"unit#{dimension}"
