@@ -137,7 +137,16 @@ def order_window_label(order: Order) -> str:
 def new_map(*, tile_url: str | None = None) -> LocalMap:
     """An empty map with the OSM credit, a scale bar and (when configured) a tile layer."""
     tile_url = getattr(settings, "MAP_TILE_URL", "") if tile_url is None else tile_url
-    fmap = LocalMap(location=_WORLD[0], zoom_start=_WORLD[1], prefer_canvas=True, control_scale=True)
+    # Half-step zoom lets fit_map frame a region tightly instead of a whole level too far out.
+    fmap = LocalMap(
+        location=_WORLD[0],
+        zoom_start=_WORLD[1],
+        prefer_canvas=True,
+        control_scale=True,
+        zoom_snap=0.5,
+        zoom_delta=0.5,
+        font_size="13px",
+    )
     root = fmap.get_root()
     # Links in popups and the attribution open outside the map's frame, not inside it.
     root.header.add_child(Element('<base target="_blank">'), name="base_target")

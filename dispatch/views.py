@@ -143,20 +143,26 @@ class OrderImportForm(forms.Form):
 
 @office_staff_required
 def order_import(request):
-    errors = []
+    errors, filename = [], ""
     form = OrderImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
         if not form.is_valid():
             errors = [{"row": 0, "field": "file", "value": None, "message": "choose a CSV file to upload"}]
         else:
             upload = form.cleaned_data["file"]
+            filename = upload.name
             try:
                 result = orders_import_csv(data=upload.read(), user=request.user, geocode=default_geocoder())
             except OrderImportError as exc:
                 errors = exc.errors
             else:
                 return _after_import(request, upload.name, result)
-    context = {"form": form, "errors": errors, "default_service_minutes": settings.DEFAULT_SERVICE_MINUTES}
+    context = {
+        "form": form,
+        "errors": errors,
+        "filename": filename,
+        "default_service_minutes": settings.DEFAULT_SERVICE_MINUTES,
+    }
     return render(request, "dispatch/order_import.html", context)
 
 
@@ -167,7 +173,8 @@ def _after_import(request, filename, result):
         f"{filename}: {len(orders)} order(s) imported — {len(result.created)} new, {len(result.updated)} updated.",
     )
     for warning in result.warnings:
-        messages.warning(request, f"Row {warning['row']}, {warning['field']}: {warning['message']}")
+        where = f"Column {warning['field']!r}" if warning["row"] == 1 else f"Row {warning['row']}, {warning['field']}"
+        messages.warning(request, f"{where}: {warning['message']}")
     # Show the day most of the file is about (usually the only one), where the new orders are.
     busiest_day = Counter(o.date for o in orders).most_common(1)[0][0]
     return redirect(reverse("dashboard:home") + f"?date={busiest_day.isoformat()}")

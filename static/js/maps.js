@@ -7,6 +7,9 @@
 (function () {
   "use strict";
 
+  // The last layers drawn, by kind, for scripts of the page around the map's frame.
+  var layers = {};
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -40,6 +43,7 @@
     });
     group.addTo(map);
     group.bringToBack();
+    layers.zones = group;
     return group;
   }
 
@@ -51,6 +55,7 @@
         .bindPopup(popup(depot.name, [["Depot", depot.code], ["Address", depot.address], ["Open", depot.hours]]))
         .addTo(group);
     });
+    layers.depots = group;
     return group.addTo(map);
   }
 
@@ -74,12 +79,13 @@
       group.byId[order.id] = marker;
       marker.addTo(group);
     });
+    layers.orders = group;
     return group.addTo(map);
   }
 
   function legend(map, data) {
     if (!data.length) return null;
-    var control = L.control({ position: "bottomleft" });
+    var control = L.control({ position: "topright" });
     control.onAdd = function () {
       var box = el("div", "map-legend");
       data.forEach(function (item) {
@@ -99,5 +105,18 @@
     return control.addTo(map);
   }
 
-  window.DispatchMap = { zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle };
+  // Opens an order's popup and centres it, e.g. when its row in the page's table is clicked.
+  function showOrder(id) {
+    var marker = layers.orders && layers.orders.byId[id];
+    if (!marker) return false;
+    var map = marker._map;
+    map.setView(marker.getLatLng(), Math.max(map.getZoom(), 14));
+    marker.openPopup();
+    return true;
+  }
+
+  window.DispatchMap = {
+    zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle,
+    layers: layers, showOrder: showOrder,
+  };
 })();
