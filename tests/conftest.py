@@ -25,6 +25,13 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(settings):
+    # Tasks run synchronously in the test's process unless a test starts a real worker.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.TASKS_RUN_INLINE = True
+
+
 @pytest.fixture
 def depot_a(db):
     return Depot.objects.create(code="A", name="Depot A", lat=47.14, lon=9.52)
