@@ -217,6 +217,9 @@ ROAD_NETWORK_DIR = Path(env_str("ROAD_NETWORK_DIR", str(VAR_DIR / "network")))
 DEMO_PBF = BASE_DIR / "data" / "liechtenstein.osm.pbf"
 # Stops further than this from any road are flagged instead of silently routed (metres).
 SNAP_LIMIT_M = env_int("SNAP_LIMIT_M", 250)
+# Maps draw without tiles (no internet at run time) unless a tile server of your own is named.
+MAP_TILE_URL = env_str("MAP_TILE_URL", "")
+MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "")
 GEOCODER = env_str("GEOCODER", "local")  # "local" (the extract's addresses) or "nominatim"
 NOMINATIM_DOMAIN = env_str("NOMINATIM_DOMAIN", "")
 NOMINATIM_USER_AGENT = env_str("NOMINATIM_USER_AGENT", "last-mile-dispatch")
