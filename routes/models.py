@@ -203,6 +203,7 @@ class Route(models.Model):
     load_items = models.PositiveIntegerField(default=0)
     locked = models.BooleanField(default=False, help_text="Re-optimization keeps this route as it is")
     warnings = models.JSONField(default=list, blank=True)
+    breaks = models.JSONField(default=list, blank=True, help_text='[{"after_sequence", "start", "duration_s"}]')
 
     class Meta:
         ordering = ["plan", "vehicle__name"]
@@ -254,3 +255,21 @@ class UnassignedOrder(models.Model):
 
     def __str__(self):
         return f"{self.order}: {self.reason}"
+
+
+class PlanChange(models.Model):
+    """A dispatcher's edit of a plan that was not yet dispatched: who, when, why and what."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=255, blank=True)
+    operations = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["plan", "changed_at"]
+
+    def __str__(self):
+        return f"Change of plan {self.plan_id} at {self.changed_at:%H:%M}"

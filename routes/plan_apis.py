@@ -29,6 +29,7 @@ class StopOutput(serializers.Serializer):
     leg_duration_s = serializers.IntegerField()
     late_s = serializers.IntegerField()
     pinned = serializers.BooleanField()
+    warnings = serializers.ListField(child=serializers.CharField())
 
 
 class RouteOutput(serializers.Serializer):
@@ -48,6 +49,7 @@ class RouteOutput(serializers.Serializer):
     load_items = serializers.IntegerField()
     locked = serializers.BooleanField()
     warnings = serializers.ListField(child=serializers.CharField())
+    breaks = serializers.ListField(child=serializers.DictField())
     geometry = serializers.DictField()
     stops = StopOutput(many=True)
 

@@ -33,6 +33,7 @@ class TimedStop:
     leg_duration_s: int
     late_s: int
     pinned: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -49,38 +50,64 @@ class TimedRoute:
     load_items: int
     warnings: list[str] = field(default_factory=list)
     locked: bool = False
+    breaks: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class RouteDraft:
+    """A route to time: which vehicle, when it leaves, its orders in order, and its breaks
+    (visit index the break follows -> seconds; -1 means before the first stop)."""
+
+    vehicle_id: int
+    start: datetime
+    order_ids: list[int]
+    breaks_after: dict[int, int] = field(default_factory=dict)
+    locked: bool = False
+
+
+def draft_from_solution(inputs: PlanInputs, route: optimizer.Route) -> RouteDraft:
+    breaks_after: dict[int, int] = {}
+    visits = -1
+    for stop in route.stops:
+        if stop.kind == "job":
+            visits += 1
+        else:
+            breaks_after[visits] = breaks_after.get(visits, 0) + (stop.departure_s - stop.service_start_s)
+    return RouteDraft(
+        vehicle_id=route.vehicle_id,
+        start=inputs.moment(route.start_s),
+        order_ids=list(route.job_ids),
+        breaks_after=breaks_after,
+    )
 
 
 def time_route(
-    network: RoadNetwork, inputs: PlanInputs, route: optimizer.Route, *, pinned: set[int] = frozenset()
+    network: RoadNetwork, inputs: PlanInputs, draft: RouteDraft, *, pinned: set[int] = frozenset()
 ) -> TimedRoute:
     """Re-time one route leg by leg with the traffic of each leg's hour and draw its geometry."""
-    vehicle = inputs.vehicles[route.vehicle_id]
-    problem_vehicle = inputs.problem.vehicle_by_id()[route.vehicle_id]
+    vehicle = inputs.vehicles[draft.vehicle_id]
+    problem_vehicle = inputs.problem.vehicle_by_id()[draft.vehicle_id]
     jobs = inputs.problem.job_by_id()
-    visits = [s for s in route.stops if s.kind == "job"]
-    breaks_after = {}  # index of the visit a break follows -> break seconds
-    visit_count = 0
-    for stop in route.stops:
-        if stop.kind == "job":
-            visit_count += 1
-        else:
-            breaks_after[visit_count - 1] = breaks_after.get(visit_count - 1, 0) + (
-                stop.departure_s - stop.service_start_s
-            )
-    indices = [problem_vehicle.start_index] + [s.location_index for s in visits] + [problem_vehicle.end_index]
+    visits = [jobs[order_id] for order_id in draft.order_ids]
+    breaks_after = draft.breaks_after
+    indices = [problem_vehicle.start_index] + [job.location_index for job in visits] + [problem_vehicle.end_index]
     points = [inputs.points[i] for i in indices]
     matrix = inputs.problem.matrices[vehicle.profile]
 
     def matrix_leg(i: int, j: int) -> tuple[int, int]:
         return int(matrix.durations[i][j]), int(matrix.distances[i][j])
 
-    start = inputs.moment(route.start_s)
-    clock = start
+    start = draft.start
+    clock = start + timedelta(seconds=breaks_after.get(-1, 0))
     timed: list[TimedStop] = []
+    breaks = (
+        [{"after_sequence": 0, "start": start.isoformat(), "duration_s": breaks_after[-1]}]
+        if breaks_after.get(-1)
+        else []
+    )
     distance_total = 0
     driving_total = 0
-    for number, stop in enumerate(visits):
+    for number, job in enumerate(visits):
         leg = _leg(
             network,
             vehicle.profile,
@@ -90,7 +117,6 @@ def time_route(
             matrix_leg(indices[number], indices[number + 1]),
         )
         arrive = clock + timedelta(seconds=leg["duration_s"])
-        job = jobs[stop.job_id]
         wait = 0
         late = 0
         if job.time_windows:
@@ -101,13 +127,31 @@ def time_route(
                 late = int((arrive - window_end).total_seconds())
         service_start = arrive + timedelta(seconds=wait)
         depart = service_start + timedelta(seconds=job.service_s)
+        stop_warnings = []
+        if late:
+            stop_warnings.append(f"late by {late // 60} min")
+        missing = sorted(s for s in job.skills - problem_vehicle.skills if not s.startswith("reach:"))
+        if missing:
+            stop_warnings.append(f"{vehicle.name} lacks skill {', '.join(missing)}")
+        if (
+            problem_vehicle.zone_ids is not None
+            and job.zone_id is not None
+            and job.zone_id not in problem_vehicle.zone_ids
+        ):
+            stop_warnings.append(f"{vehicle.name} does not serve this zone")
+        if any(s.startswith("reach:") for s in job.skills - problem_vehicle.skills):
+            stop_warnings.append(f"a {vehicle.get_kind_display().lower()} cannot reach this address")
         timed.append(
             TimedStop(
-                order_id=stop.job_id, sequence=number + 1, eta=arrive, etd=depart, waiting_s=wait, service_s=job.service_s,
+                order_id=job.id, sequence=number + 1, eta=arrive, etd=depart, waiting_s=wait, service_s=job.service_s,
                 leg_distance_m=int(round(leg["distance_m"])), leg_duration_s=int(round(leg["duration_s"])), late_s=late,
-                pinned=stop.job_id in pinned,
+                pinned=job.id in pinned, warnings=stop_warnings,
             )
         )  # fmt: skip
+        if breaks_after.get(number):
+            breaks.append(
+                {"after_sequence": number + 1, "start": depart.isoformat(), "duration_s": breaks_after[number]}
+            )
         distance_total += leg["distance_m"]
         driving_total += leg["duration_s"]
         clock = depart + timedelta(seconds=breaks_after.get(number, 0))
@@ -129,13 +173,19 @@ def time_route(
     load_kg = sum((o.weight_kg for o in orders), Decimal("0"))
     if load_kg > vehicle.capacity_kg:
         warnings.append(f"load {load_kg} kg exceeds capacity {vehicle.capacity_kg} kg")
+    load_items = sum(o.items for o in orders)
+    if vehicle.capacity_items is not None and load_items > vehicle.capacity_items:
+        warnings.append(f"{load_items} items exceed capacity {vehicle.capacity_items}")
+    flagged = sum(1 for t in timed if t.warnings and not (len(t.warnings) == 1 and t.late_s))
+    if flagged:
+        warnings.append(f"{flagged} stop(s) this vehicle should not serve (skills, zone or access)")
     hours = Decimal(driving_total) / Decimal(3600)
     kilometres = Decimal(distance_total) / Decimal(1000)
     cost = vehicle.fixed_cost + vehicle.cost_per_hour * hours + vehicle.cost_per_km * kilometres
     return TimedRoute(
         vehicle_id=vehicle.id, start=start, end=end, distance_m=int(round(distance_total)), driving_s=int(round(driving_total)),
         cost=cost.quantize(Decimal("0.01")), geometry=geometry, stops=timed, load_kg=load_kg,
-        load_items=sum(o.items for o in orders), warnings=warnings,
+        load_items=load_items, warnings=warnings, breaks=breaks, locked=draft.locked,
     )  # fmt: skip
 
 
@@ -187,6 +237,7 @@ def save_solution(
             distance_m=timed.distance_m, duration_s=int((timed.end - timed.start).total_seconds()),
             driving_s=timed.driving_s, cost=timed.cost, start=timed.start, end=timed.end, geometry=timed.geometry,
             load_kg=timed.load_kg, load_items=timed.load_items, warnings=timed.warnings, locked=timed.locked,
+            breaks=timed.breaks,
         )  # fmt: skip
         Stop.objects.bulk_create(
             [
@@ -202,6 +253,7 @@ def save_solution(
                     leg_duration_s=s.leg_duration_s,
                     late_s=s.late_s,
                     pinned=s.pinned,
+                    warnings=s.warnings,
                 )  # fmt: skip
                 for s in timed.stops
             ]

@@ -16,7 +16,7 @@ from dispatch.models import Order, Vehicle
 from routes import optimizer
 from routes.models import Plan, Stop
 from routes.plan_inputs import PLANNABLE_STATUSES, build_plan_inputs
-from routes.plan_saving import save_solution, time_route
+from routes.plan_saving import draft_from_solution, save_solution, time_route
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -114,9 +114,9 @@ def plan_compute(*, plan_id: int) -> Plan:
         for route in solution.routes:
             if not route.job_ids:
                 continue
-            timed_route = time_route(network, inputs, route, pinned=set(pinned))
-            timed_route.locked = route.vehicle_id in locked_vehicles
-            timed.append(timed_route)
+            draft = draft_from_solution(inputs, route)
+            draft.locked = route.vehicle_id in locked_vehicles
+            timed.append(time_route(network, inputs, draft, pinned=set(pinned)))
         return save_solution(
             plan=plan,
             inputs=inputs,
