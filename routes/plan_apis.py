@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from dispatch.permissions import IsOfficeStaff
 from routes import selectors, services
 from routes.models import Plan
+from routes.plan_editing import plan_edit
 
 
 class StopOutput(serializers.Serializer):
@@ -179,3 +180,55 @@ class PlanSelectApi(APIView):
         plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
         plan = services.plan_select(plan=plan, by=request.user)
         return Response(PlanSummaryOutput(plan).data)
+
+
+class PlanEditApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(serializers.Serializer):
+        operations = serializers.ListField(
+            child=serializers.DictField(), min_length=1, max_length=500,
+            help_text='e.g. {"op": "move", "order": 12, "vehicle": 3, "position": 2}, {"op": "unassign", "order": 12}, '
+            '{"op": "pin", "order": 12, "pinned": true}, {"op": "lock", "vehicle": 3, "locked": true}',
+        )  # fmt: skip
+        reason = serializers.CharField(max_length=255, required=False, default="manual edit")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=PlanOutput,
+        description="Apply manual edits; ETAs and warnings are recomputed. A dispatched plan is never changed: "
+        "the answer is its new version (a different id).",
+    )
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = plan_edit(plan=plan, by=request.user, **serializer.validated_data)
+        return Response(PlanOutput(selectors.plan_detail(request.user, result.pk)).data)
+
+
+class PlanReoptimizeApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(serializers.Serializer):
+        time_budget_s = serializers.IntegerField(required=False, min_value=1, max_value=600)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: inline_serializer(
+                "PlanReoptimizeQueued", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+            )
+        },
+        description="Optimize again as a new version that keeps this plan's pinned stops and locked routes.",
+    )
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        [queued] = services.plan_request(
+            user=request.user, day=plan.date, depot_code=plan.depot.code if plan.depot else None,
+            vehicle_ids=plan.request.get("vehicles"), objectives=[plan.objective], reason="re-optimized", parent=plan,
+            time_budget_s=serializer.validated_data.get("time_budget_s"),
+        )  # fmt: skip
+        return Response({"id": queued.id, "status": queued.status}, status=status.HTTP_202_ACCEPTED)

@@ -107,13 +107,15 @@ def build_plan_inputs(
     start_points: dict[int, StartPoint] | None = None,
     pinned: dict[int, int] | None = None,
     initial_routes: list[tuple[int, list[int], bool]] = (),
-    on_matrix_start=None,
+    drop_unroutable: bool = True,
 ) -> PlanInputs:
     """Gather points, compute one road matrix per profile, and describe the day to the optimizer.
 
     `start_points`: vehicle id -> where it is now (mid-day re-planning); otherwise vehicles start
     at their depot when their shift starts. `pinned`: order id -> vehicle id it must stay on.
     `initial_routes`: (vehicle id, order ids, locked) from the plan being revised.
+    `drop_unroutable=False` keeps every order as a job (manual edits: the dispatcher decides; the
+    reasons are still reported in `dropped`).
     """
     origin = day_origin(day)
     start_points = start_points or {}
@@ -135,8 +137,6 @@ def build_plan_inputs(
 
     departure = representative_departure(day, vehicles)
     profiles = sorted({v.profile for v in vehicles})
-    if on_matrix_start:
-        on_matrix_start()
     raw = {p: network.matrix(points, p, departure) for p in profiles}
     snap_distances = _best_snap_distances(raw, len(points))
 
@@ -164,7 +164,7 @@ def build_plan_inputs(
     zone_access = {o.zone_id: o.zone.access_time_s for o in orders if o.zone_id is not None}
     jobs = []
     for order in orders:
-        if order.id in dropped:
+        if order.id in dropped and drop_unroutable:
             continue
         windows = ()
         if order.window_start and order.window_end:
@@ -177,7 +177,7 @@ def build_plan_inputs(
                 location_index=order_index[order.id],
                 service_s=order.service_minutes * 60 + zone_access.get(order.zone_id, 0),
                 delivery=_delivery(order),
-                skills=frozenset(order.skills) | reach_skills[order.id],
+                skills=frozenset(order.skills) | reach_skills.get(order.id, frozenset()),
                 time_windows=windows,
                 priority=order.priority,
                 zone_id=order.zone_id,

@@ -228,12 +228,39 @@ def save_solution(
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.status == Plan.Status.DONE:
         return locked
-    locked.routes.all().delete()
-    locked.unassigned.all().delete()
-    default_driver = {d.vehicle_id: d for d in Driver.objects.filter(vehicle_id__in=inputs.vehicles, active=True)}
+    write_plan_content(plan=locked, routes=routes, unassigned=unassigned, drivers=None)
+    locked.status = Plan.Status.DONE
+    locked.stage = "done"
+    locked.progress = 100
+    locked.finished_at = timezone.now()
+    locked.solver = solver
+    locked.solve_seconds = round(solve_seconds, 3)
+    locked.save()
+    if locked.selected:
+        mark_orders_planned(plan=locked, by=locked.created_by)
+    return locked
+
+
+def write_plan_content(
+    *,
+    plan: Plan,
+    routes: list[TimedRoute],
+    unassigned: dict[int, tuple[str, str]],
+    drivers: dict[int, int | None] | None,
+) -> None:
+    """Replace a plan's routes, stops and unassigned orders and set its totals (caller saves the plan).
+
+    `drivers`: vehicle id -> driver id to keep (a revised plan keeps who drives what); vehicles not
+    named get their default driver.
+    """
+    plan.routes.all().delete()
+    plan.unassigned.all().delete()
+    drivers = dict(drivers or {})
+    for driver in Driver.objects.filter(vehicle_id__in=[r.vehicle_id for r in routes], active=True):
+        drivers.setdefault(driver.vehicle_id, driver.id)
     for timed in routes:
         route = Route.objects.create(
-            plan=locked, vehicle_id=timed.vehicle_id, driver=default_driver.get(timed.vehicle_id),
+            plan=plan, vehicle_id=timed.vehicle_id, driver_id=drivers.get(timed.vehicle_id),
             distance_m=timed.distance_m, duration_s=int((timed.end - timed.start).total_seconds()),
             driving_s=timed.driving_s, cost=timed.cost, start=timed.start, end=timed.end, geometry=timed.geometry,
             load_kg=timed.load_kg, load_items=timed.load_items, warnings=timed.warnings, locked=timed.locked,
@@ -260,27 +287,17 @@ def save_solution(
         )
     UnassignedOrder.objects.bulk_create(
         [
-            UnassignedOrder(plan=locked, order_id=order_id, code=code, reason=reason)
+            UnassignedOrder(plan=plan, order_id=order_id, code=code, reason=reason)
             for order_id, (code, reason) in unassigned.items()
         ]
     )
-    locked.status = Plan.Status.DONE
-    locked.stage = "done"
-    locked.progress = 100
-    locked.finished_at = timezone.now()
-    locked.distance_m = sum(r.distance_m for r in routes)
-    locked.duration_s = sum(int((r.end - r.start).total_seconds()) for r in routes)
-    locked.cost = sum((r.cost for r in routes), Decimal("0"))
-    locked.vehicles_used = len(routes)
-    locked.unassigned_count = len(unassigned)
-    locked.lateness_s = sum(s.late_s for r in routes for s in r.stops)
-    locked.longest_route_s = max((int((r.end - r.start).total_seconds()) for r in routes), default=0)
-    locked.solver = solver
-    locked.solve_seconds = round(solve_seconds, 3)
-    locked.save()
-    if locked.selected:
-        mark_orders_planned(plan=locked, by=locked.created_by)
-    return locked
+    plan.distance_m = sum(r.distance_m for r in routes)
+    plan.duration_s = sum(int((r.end - r.start).total_seconds()) for r in routes)
+    plan.cost = sum((r.cost for r in routes), Decimal("0"))
+    plan.vehicles_used = len(routes)
+    plan.unassigned_count = len(unassigned)
+    plan.lateness_s = sum(s.late_s for r in routes for s in r.stops)
+    plan.longest_route_s = max((int((r.end - r.start).total_seconds()) for r in routes), default=0)
 
 
 def mark_orders_planned(*, plan: Plan, by=None) -> None:

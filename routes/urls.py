@@ -15,4 +15,6 @@ urlpatterns += [
     path("plans/<int:plan_id>/", plan_apis.PlanDetailApi.as_view(), name="api_plan"),
     path("plans/<int:plan_id>/dispatch/", plan_apis.PlanDispatchApi.as_view(), name="api_plan_dispatch"),
     path("plans/<int:plan_id>/select/", plan_apis.PlanSelectApi.as_view(), name="api_plan_select"),
+    path("plans/<int:plan_id>/edit/", plan_apis.PlanEditApi.as_view(), name="api_plan_edit"),
+    path("plans/<int:plan_id>/reoptimize/", plan_apis.PlanReoptimizeApi.as_view(), name="api_plan_reoptimize"),
 ]

@@ -328,12 +328,7 @@ def test_it_gives_each_request_body_its_own_schema(client):
     "path",
     [
         "/api/docs/",
-        pytest.param(
-            "/api/redoc/",
-            marks=pytest.mark.xfail(
-                strict=True, reason="drf-spectacular's redoc.html links Google Fonts; needs a template override"
-            ),
-        ),
+        "/api/redoc/",
     ],
 )
 def test_it_serves_the_api_docs_from_local_assets_only(client, path):

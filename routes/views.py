@@ -1,0 +1,206 @@
+"""HTML pages of the routes app: the day's plans, one plan, road closures.
+
+The pages read through selectors and render on the server (tables, and the map via
+dispatch.maps). Everything that changes something goes from the page's script to the JSON API
+(POST /api/plans/, select, dispatch, POST/DELETE /api/closures/), so the pages and integrators
+share one set of rules and one error shape. While a plan is computed the page polls
+GET /api/plans/{id}/ and reloads itself once the plan is done or failed.
+"""
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.db.models import Q, Sum
+from django.shortcuts import render
+from django.utils import timezone
+
+from dispatch import maps
+from dispatch import selectors as dispatch_selectors
+from dispatch.models import Order
+from dispatch.views import office_staff_required
+from routes import selectors
+from routes.models import Plan
+from routes.plan_inputs import PLANNABLE_STATUSES
+
+# What the optimization is doing, in a dispatcher's words (Plan.stage, set by routes.planning).
+STAGE_LABELS = {
+    "queued": "Waiting to start",
+    "computing travel times": "Computing travel times",
+    "optimizing": "Optimizing",
+    "saving": "Saving",
+    "done": "Done",
+    "failed": "Failed",
+}
+
+
+def duration_label(seconds: int | None) -> str:
+    """3 h 05 min, 42 min, 0 min."""
+    minutes = round((seconds or 0) / 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def km_label(metres: int | None) -> str:
+    return f"{(metres or 0) / 1000:.1f} km"
+
+
+class DayForm(forms.Form):
+    date = forms.DateField(required=False)
+
+
+def _day(request):
+    form = DayForm(request.GET)
+    day = form.cleaned_data.get("date") if form.is_valid() else None
+    return day or timezone.localdate(), form
+
+
+def _local_day_bounds(day):
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    return start, start + timedelta(days=1)
+
+
+@office_staff_required
+def plans(request):
+    """The day's plan versions and the form that asks for a new one."""
+    user = request.user
+    day, form = _day(request)
+    depots = list(dispatch_selectors.depots_visible_to(user))
+    versions = list(selectors.plans_visible_to(user, day=day).select_related("created_by", "dispatched_by"))
+    for plan in versions:
+        plan.stage_label = STAGE_LABELS.get(plan.stage, plan.stage)
+    orders = dispatch_selectors.orders_visible_to(user, day=day)
+    context = {
+        "day": day,
+        "is_today": day == timezone.localdate(),
+        "date_error": bool(form.errors),
+        "previous_day": day - timedelta(days=1),
+        "next_day": day + timedelta(days=1),
+        "depots": depots,
+        "objectives": Plan.Objective.choices,
+        "versions": versions,
+        "order_count": orders.count(),
+        "plannable_count": orders.filter(status__in=PLANNABLE_STATUSES).count(),
+        "vehicle_count": dispatch_selectors.vehicles_visible_to(user).filter(available=True).count(),
+    }
+    return render(request, "routes/plans.html", context)
+
+
+def _alternatives(user, plan: Plan) -> list[Plan]:
+    if plan.alternative_group is None:
+        return []
+    group = selectors.plans_visible_to(user, day=plan.date).filter(alternative_group=plan.alternative_group)
+    return list(group.annotate(driving_s=Sum("routes__driving_s")).order_by("version"))
+
+
+def _comparison(alternatives: list[Plan]) -> list[dict]:
+    """Rows of the side-by-side table: one per measure, one cell per alternative, the best marked."""
+    measures = [
+        ("Cost", lambda p: float(p.cost), lambda p: f"{p.cost:.2f}"),
+        ("Distance", lambda p: p.distance_m, lambda p: km_label(p.distance_m)),
+        ("Driving time", lambda p: p.driving_s or 0, lambda p: duration_label(p.driving_s)),
+        ("Vehicles used", lambda p: p.vehicles_used, lambda p: str(p.vehicles_used)),
+        ("Longest route", lambda p: p.longest_route_s, lambda p: duration_label(p.longest_route_s)),
+        ("Lateness", lambda p: p.lateness_s, lambda p: duration_label(p.lateness_s)),
+        ("Not planned", lambda p: p.unassigned_count, lambda p: f"{p.unassigned_count} orders"),
+    ]
+    done = [p for p in alternatives if p.status == Plan.Status.DONE]
+    rows = []
+    for label, value, text in measures:
+        best = min((value(p) for p in done), default=None)
+        cells = [
+            {"text": text(p), "best": len(done) > 1 and value(p) == best}
+            if p.status == Plan.Status.DONE
+            else {"text": "—", "best": False}
+            for p in alternatives
+        ]
+        rows.append({"label": label, "cells": cells})
+    return rows
+
+
+def _plan_closures(plan: Plan):
+    """Closures that touch the plan's day and were not lifted before it began."""
+    start, end = _local_day_bounds(plan.date)
+    return (
+        selectors.closures_list()
+        .filter(starts_at__lt=end)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
+        .filter(Q(lifted_at__isnull=True) | Q(lifted_at__gt=start))
+    )
+
+
+@office_staff_required
+def plan_detail(request, plan_id: int):
+    """One plan: progress while it is computed, then its map, routes, unassigned orders and totals."""
+    user = request.user
+    plan = selectors.plan_detail(user, plan_id)  # another depot's plan answers 404
+    plan.stage_label = STAGE_LABELS.get(plan.stage, plan.stage)
+    routes = list(plan.routes.all())
+    unassigned = list(plan.unassigned.all())
+    alternatives = _alternatives(user, plan)
+    depot_ids = [plan.depot_id] if plan.depot_id else plan.request.get("depots") or []
+    depots = list(dispatch_selectors.depots_visible_to(user).filter(id__in=depot_ids))
+    for index, route in enumerate(routes):
+        route.color = maps.route_color(index)
+        route.stop_list = list(route.stops.all())
+        route.late_stops = sum(1 for stop in route.stop_list if stop.late_s)
+        route.distance_label = km_label(route.distance_m)
+        route.driving_label = duration_label(route.driving_s)
+        route.duration_label = duration_label(route.duration_s)
+    for stop in (stop for route in routes for stop in route.stop_list):
+        stop.window_label = maps.order_window_label(stop.order)
+        stop.late_label = duration_label(stop.late_s) if stop.late_s else ""
+    for alternative in alternatives:
+        alternative.stage_label = STAGE_LABELS.get(alternative.stage, alternative.stage)
+
+    pending = [p for p in alternatives or [plan] if p.status in (Plan.Status.QUEUED, Plan.Status.RUNNING)]
+    is_done = plan.status == Plan.Status.DONE
+    map_html = (
+        maps.plan_map_html(routes=routes, unassigned=unassigned, depots=depots, closures=_plan_closures(plan))
+        if is_done
+        else ""
+    )
+    context = {
+        "plan": plan,
+        "routes": routes,
+        "unassigned": unassigned,
+        "alternatives": alternatives,
+        "comparison": _comparison(alternatives) if alternatives and not pending else [],
+        "pending": pending,
+        "map_html": map_html,
+        "can_dispatch": is_done and not plan.is_dispatched and (plan.selected or not plan.alternative_group),
+        "stop_count": sum(len(route.stop_list) for route in routes),
+        "totals": {
+            "distance": km_label(plan.distance_m),
+            "driving": duration_label(sum(route.driving_s for route in routes)),
+            "duration": duration_label(plan.duration_s),
+            "longest": duration_label(plan.longest_route_s),
+            "lateness": duration_label(plan.lateness_s),
+        },
+        "order_statuses": dict(Order.Status.choices),
+    }
+    return render(request, "routes/plan_detail.html", context)
+
+
+@office_staff_required
+def closures(request):
+    """Current and upcoming road closures on a map where a new one can be drawn."""
+    now = timezone.now()
+    current = list(
+        selectors.closures_list()
+        .filter(lifted_at__isnull=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("starts_at", "id")
+    )
+    for closure in current:
+        closure.upcoming = closure.starts_at > now
+    recent = list(selectors.closures_list().filter(Q(lifted_at__isnull=False) | Q(ends_at__lte=now))[:10])
+    context = {
+        "closures": current,
+        "recent": recent,
+        "map_html": maps.closures_map_html(closures=current, depots=dispatch_selectors.depots_visible_to(request.user)),
+        "now_local": timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"),
+        "time_zone": timezone.get_current_timezone_name(),
+        "added": request.GET.get("added", ""),
+        "lifted": request.GET.get("lifted", ""),
+    }
+    return render(request, "routes/closures.html", context)
