@@ -6,8 +6,8 @@ by side on the two cores for the same wall-clock budget; both answers are
 re-scored by ``evaluator.evaluate`` and the better *feasible* one by
 ``evaluator.objective_key`` is kept. Otherwise VROOM runs alone on both
 threads. The Solomon measurements behind this default are in
-benchmarks/OPTIMIZER.md (portfolio 0.x % mean gap vs VROOM's 2-3 % at the
-same budget).
+benchmarks/OPTIMIZER.md: at the default 4.5 s budget the portfolio's mean gap
+was 0.83 % against 4.31 % for VROOM alone on both threads.
 
 PyVRP runs in a child process (``PyvrpProcess``): neither library
 releases the GIL, so threads would share one core.

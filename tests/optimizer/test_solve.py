@@ -1,0 +1,204 @@
+"""Plan invariants, checked by the shared evaluator on solver output."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from routes.optimizer import (
+    Break,
+    InitialRoute,
+    Job,
+    Problem,
+    ProblemError,
+    SolverSettings,
+    Vehicle,
+    evaluate,
+    solve,
+)
+from routes.optimizer.problem import can_serve
+from routes.optimizer.pyvrp_solver import solve_with_pyvrp, unsupported_reason
+
+from .builders import HOUR, plane_matrices, random_day, simple_day
+
+QUICK = SolverSettings(time_budget_s=0.5)
+
+
+def assert_plan_invariants(problem, solution):
+    """Every job exactly once (a route or unassigned), and nothing broken."""
+    planned = [job_id for route in solution.routes for job_id in route.job_ids]
+    assert len(planned) == len(set(planned)), "a job is planned twice"
+    assert sorted(planned + list(solution.unassigned), key=repr) == sorted((j.id for j in problem.jobs), key=repr)
+    assert solution.violations == ()
+    # Re-evaluating the same sequences gives the same verdict: no hidden state.
+    again = evaluate(
+        problem,
+        {r.vehicle_id: r.job_ids for r in solution.routes if not any(s.kind == "break" for s in r.stops)},
+        solver="check",
+    )
+    if all(not v.breaks for v in problem.vehicles):
+        assert again.violations == ()
+        assert again.cost == pytest.approx(solution.cost)
+    jobs, vehicles, locks = problem.job_by_id(), problem.vehicle_by_id(), problem.locked_vehicle_of()
+    for route in solution.routes:
+        vehicle = vehicles[route.vehicle_id]
+        assert route.start_s >= vehicle.shift[0] and route.end_s <= vehicle.shift[1]
+        capacity = vehicle.capacity
+        assert all(load <= cap for load, cap in zip(route.load_at_start, capacity))
+        for stop in route.stops:
+            assert all(value >= 0 for value in stop.load_after)
+            if stop.kind != "job":
+                continue
+            job = jobs[stop.job_id]
+            assert can_serve(vehicle, job, locks)
+            assert not job.time_windows or any(a <= stop.service_start_s <= b for a, b in job.time_windows)
+
+
+def test_it_respects_every_rule_on_random_days():
+    # A seeded stand-in for a hypothesis property test (to be converted).
+    for seed in range(6):
+        problem = random_day(seed, n_jobs=20, n_vehicles=4)
+        solution = solve(problem, QUICK)
+        assert_plan_invariants(problem, solution)
+        assert solution.solver == "vroom"  # skills and zones: PyVRP cannot model them
+        assert len(solution.unassigned) < len(problem.jobs)
+
+
+def test_it_keeps_the_better_plan_of_both_solvers_on_simple_days():
+    for seed in range(3):
+        problem = simple_day(n_jobs=15, seed=seed)
+        assert unsupported_reason(problem) is None
+        solution = solve(problem, QUICK)
+        assert_plan_invariants(problem, solution)
+        assert solution.unassigned == ()
+        assert {note.split(":")[0] for note in solution.notes} == {"vroom", "pyvrp"}
+
+
+def test_it_plans_pyvrp_output_that_passes_the_evaluator():
+    problem = simple_day(n_jobs=15, seed=4)
+    solution = evaluate(problem, solve_with_pyvrp(problem, 0.5), solver="pyvrp")
+    assert_plan_invariants(problem, solution)
+
+
+def test_it_prices_the_plan_as_fixed_plus_driving_hours_plus_km():
+    problem = simple_day(n_jobs=6, n_vehicles=1, cost_per_hour=3600, cost_per_km=100, fixed_cost=500)
+    solution = solve(problem, QUICK)
+    (route,) = solution.routes
+    assert route.cost == pytest.approx(500 + route.travel_s + 100 * route.distance_m / 1000)
+
+
+def test_it_uses_fewer_vehicles_when_asked_for_fewest_vehicles():
+    # Four vans parked at four corners, four orders next to each corner: by
+    # cost each van serves its own corner; one van could do all 16 in time.
+    corners = np.array([[0, 0], [10_000, 0], [0, 10_000], [10_000, 10_000]])
+    orders = np.vstack(
+        [corner + offset for corner in corners for offset in ([300, 0], [0, 300], [300, 300], [150, 150])]
+    )
+    matrix = plane_matrices(np.vstack([corners, orders]))
+    vehicles = tuple(
+        Vehicle(
+            id=f"van{n}",
+            start_index=n,
+            end_index=n,
+            capacity=(100,),
+            shift=(8 * HOUR, 18 * HOUR),
+            cost_per_km=30,
+            cost_per_hour=2000,
+        )
+        for n in range(4)
+    )
+    jobs = tuple(Job(id=i, location_index=4 + i, service_s=60, delivery=(5,)) for i in range(16))
+    by_cost = Problem(matrices={"car": matrix}, vehicles=vehicles, jobs=jobs, objective="cost")
+    fewest = replace(by_cost, objective="fewest_vehicles")
+    cost_plan, fewest_plan = solve(by_cost, QUICK), solve(fewest, QUICK)
+    assert_plan_invariants(fewest, fewest_plan)
+    assert fewest_plan.unassigned == () and cost_plan.unassigned == ()
+    assert cost_plan.vehicles_used == 4
+    assert fewest_plan.vehicles_used == 1
+
+
+def test_it_spreads_work_when_balanced():
+    problem = replace(simple_day(n_jobs=16, n_vehicles=4, seed=3), objective="balanced")
+    solution = solve(problem, QUICK)
+    assert_plan_invariants(problem, solution)
+    tasks = [len(route.job_ids) for route in solution.routes]
+    assert len(tasks) == 4 and max(tasks) <= 5
+
+
+def test_it_keeps_pinned_and_locked_jobs_on_their_vehicle():
+    base = simple_day(n_jobs=10, n_vehicles=3, seed=5)
+    jobs = list(base.jobs)
+    jobs[0] = replace(jobs[0], pinned_vehicle_id="van2")
+    problem = replace(base, jobs=tuple(jobs), initial_routes=(InitialRoute("van1", (2, 3), locked=True),))
+    solution = solve(problem, QUICK)
+    assert_plan_invariants(problem, solution)
+    on = {job_id: route.vehicle_id for route in solution.routes for job_id in route.job_ids}
+    assert on[1] == "van2" and on[2] == "van1" and on[3] == "van1"
+
+
+def test_it_places_breaks_inside_their_windows():
+    problem = simple_day(n_jobs=8, n_vehicles=1, breaks=(Break(((12 * HOUR, 13 * HOUR),), 1800),))
+    solution = solve(problem, QUICK)
+    assert solution.violations == ()
+    (route,) = solution.routes
+    (lunch,) = [s for s in route.stops if s.kind == "break"]
+    assert 12 * HOUR <= lunch.service_start_s <= 13 * HOUR
+    assert lunch.departure_s - lunch.service_start_s == 1800
+
+
+def test_it_refuses_unreachable_sentinel_durations():
+    problem = simple_day(n_jobs=4)
+    durations = problem.matrices["car"].durations.copy()
+    durations[0, 3] = np.iinfo(np.int32).max  # a router's "no path"
+    broken = replace(problem, matrices={"car": replace(problem.matrices["car"], durations=durations)})
+    with pytest.raises(ProblemError, match=r"durations\[0\]\[3\].*unreachable"):
+        solve(broken, QUICK)
+
+
+def test_it_refuses_infinite_durations():
+    problem = simple_day(n_jobs=4)
+    durations = problem.matrices["car"].durations.astype(float)
+    durations[2, 1] = np.inf
+    broken = replace(problem, matrices={"car": replace(problem.matrices["car"], durations=durations)})
+    with pytest.raises(ProblemError):
+        solve(broken, QUICK)
+
+
+def test_it_returns_an_empty_plan_for_an_empty_day():
+    problem = replace(simple_day(n_jobs=1), jobs=())
+    solution = solve(problem, QUICK)
+    assert solution.routes == () and solution.unassigned == ()
+
+
+def test_it_flags_a_window_violation_in_a_hand_made_sequence():
+    problem = simple_day(n_jobs=2, n_vehicles=1)
+    jobs = (replace(problem.jobs[0], time_windows=((0, 60),)), problem.jobs[1])
+    problem = replace(problem, jobs=jobs)
+    solution = evaluate(problem, {"van0": [2, 1]}, solver="hand")
+    assert any("after its windows" in v for v in solution.violations)
+
+
+def test_it_flags_an_overloaded_vehicle_in_a_hand_made_sequence():
+    problem = simple_day(n_jobs=3, n_vehicles=1)
+    problem = replace(problem, jobs=tuple(replace(j, delivery=(60,)) for j in problem.jobs))
+    solution = evaluate(problem, {"van0": [1, 2]}, solver="hand")
+    assert any("overloaded" in v for v in solution.violations)
+
+
+def test_it_rejects_a_pyvrp_call_on_problems_with_skills():
+    problem = simple_day(n_jobs=3)
+    problem = replace(problem, jobs=(replace(problem.jobs[0], skills=frozenset({"fridge"})),) + problem.jobs[1:])
+    assert "skills" in unsupported_reason(problem)
+    with pytest.raises(ValueError):
+        solve_with_pyvrp(problem, 0.1)
+
+
+def test_it_accepts_jobs_with_several_windows():
+    problem = simple_day(n_jobs=3, n_vehicles=1)
+    job = Job(id=99, location_index=1, time_windows=((9 * HOUR, 10 * HOUR), (15 * HOUR, 16 * HOUR)))
+    problem = replace(problem, jobs=problem.jobs + (job,))
+    solution = solve(problem, QUICK)
+    assert_plan_invariants(problem, solution)
+    assert 99 not in solution.unassigned
