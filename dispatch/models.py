@@ -125,6 +125,12 @@ class Driver(models.Model):
         Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="drivers", help_text="Default vehicle"
     )
     active = models.BooleanField(default=True)
+    # The latest position, kept on the driver so live views never scan the position history.
+    last_lat = models.FloatField(null=True, blank=True)
+    last_lon = models.FloatField(null=True, blank=True)
+    last_heading = models.FloatField(null=True, blank=True)
+    last_speed_mps = models.FloatField(null=True, blank=True)
+    last_position_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -267,3 +273,30 @@ class OrderStatusChange(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Order status history is append-only")
+
+
+class DriverPosition(models.Model):
+    """Where a driver's phone was (append-only; old rows are pruned after POSITION_RETENTION_DAYS)."""
+
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="positions")
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    lat = models.FloatField()
+    lon = models.FloatField()
+    recorded_at = models.DateTimeField(help_text="When the phone measured it (may be earlier than received, offline)")
+    received_at = models.DateTimeField(auto_now_add=True)
+    accuracy_m = models.FloatField(null=True, blank=True)
+    speed_mps = models.FloatField(null=True, blank=True)
+    heading = models.FloatField(null=True, blank=True, help_text="Degrees clockwise from north")
+
+    class Meta:
+        ordering = ["driver", "recorded_at"]
+        indexes = [models.Index(fields=["driver", "-recorded_at"], name="position_driver_latest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lat__gte=-90, lat__lte=90, lon__gte=-180, lon__lte=180),
+                name="position_coordinates_in_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.driver} at {self.recorded_at:%H:%M:%S}"

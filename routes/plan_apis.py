@@ -232,3 +232,35 @@ class PlanReoptimizeApi(APIView):
             time_budget_s=serializer.validated_data.get("time_budget_s"),
         )  # fmt: skip
         return Response({"id": queued.id, "status": queued.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class PlanReplanApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(serializers.Serializer):
+        mode = serializers.ChoiceField(
+            choices=[("keep", "Keep every stop with its driver"), ("moves", "Allow moves at a cost per moved stop")],
+            default="keep",
+        )
+        move_cost = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False)
+        include_new = serializers.BooleanField(default=True, help_text="Add the day's orders that are not planned yet")
+        reason = serializers.CharField(max_length=200, default="mid-day re-plan")
+        time_budget_s = serializers.IntegerField(required=False, min_value=1, max_value=600)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: inline_serializer(
+                "PlanReplanQueued", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+            )
+        },
+        description="Re-plan the rest of a dispatched day from each vehicle's current position and time: done "
+        "stops stay done, a stop the driver reached or heads to stays first, new orders are added. The result "
+        "is a new version, dispatched when it is done.",
+    )
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        replan = services.plan_replan_request(plan=plan, user=request.user, **serializer.validated_data)
+        return Response({"id": replan.id, "status": replan.status}, status=status.HTTP_202_ACCEPTED)

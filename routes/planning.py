@@ -73,7 +73,7 @@ def reason_code(reason: str) -> str:
     return "no_room"
 
 
-def _readable(reason: str) -> str:
+def readable_reason(reason: str) -> str:
     # Synthetic skills say which kind of vehicle can reach a stop at all.
     return reason.replace(
         "no vehicle has skill reach:bike", "only a bike can reach it and no bike is available"
@@ -108,7 +108,7 @@ def plan_compute(*, plan_id: int) -> Plan:
         reasons = optimizer.explain_unassigned(inputs.problem, solution)
         unassigned = {order_id: (code, reason) for order_id, (code, reason) in inputs.dropped.items()}
         for order_id, reason in reasons.items():
-            unassigned[order_id] = (reason_code(reason), _readable(reason))
+            unassigned[order_id] = (reason_code(reason), readable_reason(reason))
         locked_vehicles = {v for v, _, locked in initial_routes if locked}
         timed = []
         for route in solution.routes:

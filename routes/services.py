@@ -119,7 +119,6 @@ def plan_request(
 
     from config.tasks import enqueue
     from dispatch.selectors import vehicles_visible_to
-    from routes.plan_saving import next_version
     from routes.tasks import optimize_plan
 
     objectives = list(dict.fromkeys(objectives))
@@ -135,33 +134,43 @@ def plan_request(
             raise RoutingError(f"Unknown vehicle(s) for this plan: {unknown}", field="vehicles", value=unknown)
     group = uuid.uuid4() if len(objectives) > 1 else None
     request = {"depots": depot_ids, "vehicles": list(vehicle_ids or []), "time_budget_s": time_budget_s}
+
+    def create(version: int) -> list[Plan]:
+        plans = [
+            Plan.objects.create(
+                date=day,
+                depot=depot,
+                version=version + offset,
+                objective=objective,
+                request=request,
+                reason=reason,
+                alternative_group=group,
+                selected=group is None,
+                parent=parent,
+                created_by=user if getattr(user, "is_authenticated", False) else None,
+            )  # fmt: skip
+            for offset, objective in enumerate(objectives)
+        ]
+        for plan in plans:
+            transaction.on_commit(lambda plan_id=plan.id: enqueue(optimize_plan, plan_id))
+        return plans
+
+    return _with_next_version(day=day, depot=depot, create=create)
+
+
+def _with_next_version(*, day, depot, create):
+    """Run create(next version number) atomically; retry when another request took that number."""
+    from routes.plan_saving import next_version
+
     for attempt in range(5):
         try:
             with transaction.atomic():
-                version = next_version(day=day, depot=depot)
-                plans = [
-                    Plan.objects.create(
-                        date=day,
-                        depot=depot,
-                        version=version + offset,
-                        objective=objective,
-                        request=request,
-                        reason=reason,
-                        alternative_group=group,
-                        selected=group is None,
-                        parent=parent,
-                        created_by=user if getattr(user, "is_authenticated", False) else None,
-                    )  # fmt: skip
-                    for offset, objective in enumerate(objectives)
-                ]
-                for plan in plans:
-                    transaction.on_commit(lambda plan_id=plan.id: enqueue(optimize_plan, plan_id))
-            return plans
+                return create(next_version(day=day, depot=depot))
         except IntegrityError:
-            # Two requests took the same version number at once; the loser takes the next one.
+            # Two requests took the same version number at once (plan_version_unique); take the next.
             if attempt == 4:
                 raise
-    return []
+    raise AssertionError("unreachable")
 
 
 @transaction.atomic
@@ -228,3 +237,36 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     locked.dispatched_by = by if getattr(by, "is_authenticated", False) else None
     locked.save(update_fields=["dispatched_at", "dispatched_by"])
     return locked
+
+
+def plan_replan_request(
+    *, plan: Plan, user=None, mode: str = "keep", move_cost=None, include_new: bool = True, reason: str = "mid-day re-plan",
+    time_budget_s=None,
+) -> Plan:  # fmt: skip
+    """Queue a re-plan of a dispatched plan from where the vehicles are now (a new version)."""
+    from config.tasks import enqueue
+    from routes.replanning import DEFAULT_MOVE_COST
+    from routes.tasks import replan_plan
+
+    if plan.dispatched_at is None:
+        raise RoutingError(
+            "Only a dispatched plan is re-planned; optimize it again instead",
+            field="id",
+            value=plan.pk,
+            status_code=409,
+        )
+    if mode not in ("keep", "moves"):
+        raise RoutingError('mode must be "keep" or "moves"', field="mode", value=mode)
+    options = {"mode": mode, "move_cost": str(move_cost if move_cost is not None else DEFAULT_MOVE_COST),
+               "include_new": include_new, "time_budget_s": time_budget_s}  # fmt: skip
+
+    def create(version: int) -> Plan:
+        replan = Plan.objects.create(
+            date=plan.date, depot=plan.depot, version=version, parent=plan, objective=plan.objective,
+            request={**plan.request, "replan": options}, reason=reason[:200],
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )  # fmt: skip
+        transaction.on_commit(lambda: enqueue(replan_plan, replan.pk))
+        return replan
+
+    return _with_next_version(day=plan.date, depot=plan.depot, create=create)

@@ -17,3 +17,14 @@ def optimize_plan(plan_id: int) -> None:
         planning.plan_compute(plan_id=plan_id)
     except Exception:  # noqa: BLE001 - plan_compute recorded the failure on the plan for the dispatcher
         logger.warning("plan %s failed; see the plan's error", plan_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def replan_plan(plan_id: int) -> None:
+    """Compute a queued mid-day re-plan; idempotent like optimize_plan."""
+    from routes import replanning
+
+    try:
+        replanning.replan_compute(plan_id=plan_id)
+    except Exception:  # noqa: BLE001 - the failure is recorded on the plan
+        logger.warning("re-plan %s failed; see the plan's error", plan_id)

@@ -17,4 +17,5 @@ urlpatterns += [
     path("plans/<int:plan_id>/select/", plan_apis.PlanSelectApi.as_view(), name="api_plan_select"),
     path("plans/<int:plan_id>/edit/", plan_apis.PlanEditApi.as_view(), name="api_plan_edit"),
     path("plans/<int:plan_id>/reoptimize/", plan_apis.PlanReoptimizeApi.as_view(), name="api_plan_reoptimize"),
+    path("plans/<int:plan_id>/replan/", plan_apis.PlanReplanApi.as_view(), name="api_plan_replan"),
 ]

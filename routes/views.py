@@ -142,7 +142,6 @@ def plan_detail(request, plan_id: int):
     for index, route in enumerate(routes):
         route.color = maps.route_color(index)
         route.stop_list = list(route.stops.all())
-        route.late_stops = sum(1 for stop in route.stop_list if stop.late_s)
         route.distance_label = km_label(route.distance_m)
         route.driving_label = duration_label(route.driving_s)
         route.duration_label = duration_label(route.duration_s)
@@ -197,7 +196,11 @@ def closures(request):
     context = {
         "closures": current,
         "recent": recent,
-        "map_html": maps.closures_map_html(closures=current, depots=dispatch_selectors.depots_visible_to(request.user)),
+        "map_html": maps.closures_map_html(
+            closures=current,
+            depots=dispatch_selectors.depots_visible_to(request.user),
+            zones=dispatch_selectors.zones_visible_to(request.user),
+        ),
         "now_local": timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"),
         "time_zone": timezone.get_current_timezone_name(),
         "added": request.GET.get("added", ""),
