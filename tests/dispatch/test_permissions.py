@@ -132,6 +132,24 @@ EXPECTED = {
     "api/plans/<int:plan_id>/select/": {
         "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/select/", lambda w, p: {}, DEPOT_A_ACTION)
     },
+    "api/plans/<int:plan_id>/edit/": {
+        "POST": (
+            lambda w: f"/api/plans/{w['plan_a'].id}/edit/",
+            lambda w, p: {"operations": [{"op": "lock", "vehicle": w["vehicle_a"].id}]},
+            DEPOT_A_ACTION,
+        )
+    },
+    "api/plans/<int:plan_id>/reoptimize/": {
+        "POST": (
+            lambda w: f"/api/plans/{w['plan_a'].id}/reoptimize/",
+            lambda w, p: {},
+            _statuses(401, 403, 202, 404, 202),
+        )
+    },
+    "api/plans/<int:plan_id>/replan/": {
+        # plan_a was never dispatched: a re-plan is refused with 409, after the permission checks.
+        "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/replan/", lambda w, p: {}, _statuses(401, 403, 409, 404, 409))
+    },
     "api/closures/<int:closure_id>/": {
         method: (lambda w: "/api/closures/999999/", None, _statuses(401, 403, 404, 404, 404))
         for method in ("GET", "PATCH", "DELETE")
