@@ -12,7 +12,7 @@ Plain Python (no Django) so it is fast to test and to call from any process::
 """
 
 from .engine import MatrixResult, RoadNetwork, RouteResult
-from .errors import NetworkError, PointNotSnapped, RouteNotFound, UnknownProfile
+from .errors import ClosureError, NetworkError, PointNotSnapped, RouteNotFound, UnknownProfile
 from .geocoding import GeocodeCandidate, Geocoder, LocalGeocoder, NominatimGeocoder
 from .prepared import PreparedNetworkError, build_network
 from .profiles import PROFILES, ROAD_CLASSES
@@ -20,6 +20,7 @@ from .snapping import Snap
 from .traffic import TrafficProfile
 
 __all__ = [
+    "ClosureError",
     "PROFILES",
     "ROAD_CLASSES",
     "GeocodeCandidate",

@@ -15,11 +15,18 @@ closes the street section the closure is on, which is what a dispatcher means.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from .geometry import LocalProjection, points_in_rings, project_point_on_segments, segments_intersect
+from .errors import ClosureError
+from .geometry import (
+    LocalProjection,
+    points_in_rings,
+    project_point_on_segments,
+    segments_intersect,
+)
 from .graph import ProfileGraph
 
 LINE_TOLERANCE_M = 15.0
@@ -31,10 +38,6 @@ _SAMPLE_FRACTIONS = (np.arange(10) + 0.5) / 10
 # touched over one tolerance radius (15 m) only, so it stays open.
 MIN_COVERED_SHARE = 0.5
 MIN_COVERED_M = 20.0
-
-
-class ClosureError(ValueError):
-    """A closure geometry we cannot interpret."""
 
 
 def _lines_and_polygons(geometries: Iterable[Mapping[str, Any]]):
@@ -102,9 +105,7 @@ class ClosureIndex:
         ux, uy = bx - ax, by - ay
         vx, vy = (dx - cx)[nearest_piece], (dy - cy)[nearest_piece]
         with np.errstate(invalid="ignore", divide="ignore"):
-            cosine = np.abs(ux[:, None] * vx + uy[:, None] * vy) / (
-                np.hypot(ux, uy)[:, None] * np.hypot(vx, vy)
-            )
+            cosine = np.abs(ux[:, None] * vx + uy[:, None] * vy) / (np.hypot(ux, uy)[:, None] * np.hypot(vx, vy))
         parallel = np.nan_to_num(cosine, nan=1.0) >= np.cos(np.radians(MAX_ANGLE_DEG))
         length = np.hypot(ux, uy)
         covered = np.count_nonzero(near & parallel, axis=1) / len(_SAMPLE_FRACTIONS) * length

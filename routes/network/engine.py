@@ -4,27 +4,29 @@ Units everywhere: durations in seconds, distances in metres, points as
 (lat, lon) tuples in degrees, GeoJSON coordinates as [lon, lat].
 
 Thread safety: queries may run concurrently from several threads. Each
-customized CCH metric has its own lock (a RoutingKit query object is not
-re-entrant); closures and traffic profiles change under one state lock and patch
-the cached metrics in place. A query racing a closure change sees either state.
+customized CCH metric is replicated once per core, each replica behind its own
+lock (a RoutingKit query object is not re-entrant). Closures and traffic
+profiles change under one state lock and patch the cached metrics in place; a
+query that runs *while* closures change may mix the two states (a pair can come
+back NaN), so re-run it after changing closures, as re-planning does anyway.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-import pyroutingkit
 
 from .errors import PointNotSnapped, RouteNotFound, UnknownProfile
 from .geocoding import LocalGeocoder
 from .geometry import haversine_m
+from .matrices import WORKERS, CustomizedMetric, node_matrix
 from .prepared import load_prepared
 from .profile_state import INF_WEIGHT, ProfileState
 from .profiles import PROFILES
@@ -38,15 +40,24 @@ Point = tuple[float, float]
 class MatrixResult:
     """Many-to-many travel matrix; row = origin, column = destination.
 
-    ``durations_s`` and ``distances_m`` are float64 arrays; NaN marks pairs with
-    no route (closures, one-way islands) and every pair of a point that could
-    not be snapped (``snaps[i] is None``). The diagonal of a snapped point is 0.
-    Each off-diagonal value includes the access legs: the straight gap between
-    the point and its road point, walked at the profile's access speed (5 km/h),
-    plus the stretch of road between the road point and the graph node.
-    ``distances_m`` is the *shortest* road distance, which can be less than the
-    length of the fastest route behind ``durations_s``; it is never below the
-    straight-line distance between the two points.
+    ``durations_s`` (seconds) and ``distances_m`` (metres) are float64 arrays.
+    NaN marks pairs with no route (closures, one-way islands) and every pair of
+    a point that could not be snapped (``snaps[i] is None``). The diagonal of a
+    snapped point is 0.
+
+    Access legs are included: the straight gap between a point and its road
+    point, walked at the profile's access speed (5 km/h), plus the stretch of
+    road between the road point and the graph node where the trip joins the
+    network. A destination is reached from whichever end of its street section
+    is faster; an origin leaves towards the nearer end its one-way rules allow
+    (trying both would double the CCH work), so a value can exceed the exact
+    fastest route (what :meth:`RoadNetwork.route` returns) by a U-turn around
+    the origin's section - at most one section (<= ~300 m of road).
+
+    ``distances_m`` is the *shortest* road distance under the same closures,
+    which can be less than the length of the fastest route behind
+    ``durations_s``; it is never below the straight-line distance between the
+    two points.
     """
 
     durations_s: np.ndarray
@@ -66,56 +77,25 @@ class RouteResult:
     way_ids: list[int] = field(default_factory=list)
 
 
-# RoutingKit runs one query at a time per metric object but releases the GIL, so
-# each cached metric keeps one replica per core and big matrices split their
-# sources across them.
-WORKERS = max(1, min(2, os.cpu_count() or 1))
-SPLIT_FROM_SOURCES = 64
-
-
-class _Metric:
-    def __init__(self, topology, weights: np.ndarray, open_weights: np.ndarray):
-        self.open_weights = open_weights  # before closures
-        self.replicas = []
-        for _ in range(WORKERS):
-            metric = pyroutingkit.CCHMetric(topology)
-            # thread_count=1: the OpenMP path costs ~40x more on this 2-core box
-            metric.customize(weights, 1)
-            self.replicas.append((metric, threading.Lock()))
-
-    def query(self, source: int, target: int):
-        for metric, lock in self.replicas:
-            if lock.acquire(blocking=False):
-                try:
-                    return metric.query(source, target)
-                finally:
-                    lock.release()
-        metric, lock = self.replicas[0]
-        with lock:
-            return metric.query(source, target)
-
-    def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
-        for metric, lock in self.replicas:
-            with lock:
-                metric.update_weights(arcs, weights)
-
-
-def _run_many_to_many(replica, sources, targets):
-    metric, lock = replica
-    with lock:
-        return metric.distances_many_to_many(sources, targets)
-
-
 @dataclass
 class _Leg:
     duration_s: float
     distance_m: float
     coordinates: list[list[float]]
     arcs: list[int]
+    way_ids: list[int]
 
 
 class RoadNetwork:
-    def __init__(self, manifest: dict, nodes: Mapping[str, np.ndarray], prepared: Mapping, addresses, *, metric_cache_size: int = 8):
+    def __init__(
+        self,
+        manifest: dict,
+        nodes: Mapping[str, np.ndarray],
+        prepared: Mapping,
+        addresses,
+        *,
+        metric_cache_size: int = 8,
+    ):
         self.manifest = manifest
         self.node_lat = nodes["lat"]
         self.node_lon = nodes["lon"]
@@ -125,48 +105,10 @@ class RoadNetwork:
         }
         self.geocoder = LocalGeocoder(addresses)
         self.closures: list[dict] = []
-        self._metrics: OrderedDict[tuple, _Metric] = OrderedDict()
+        self._metrics: OrderedDict[tuple, CustomizedMetric] = OrderedDict()
         self._metric_cache_size = max(2, metric_cache_size)
         self._state_lock = threading.RLock()
         self._pool = ThreadPoolExecutor(max_workers=WORKERS) if WORKERS > 1 else None
-
-    def _many_to_many(self, metrics: list[tuple[_Metric, float]], sources, targets) -> list[np.ndarray]:
-        """float64 matrices (raw weight x scale, NaN = no path), one per (metric, scale).
-
-        Repeated nodes are queried once; big requests split their sources across
-        the metric's replicas, which run in parallel (RoutingKit drops the GIL).
-        """
-        unique_sources, source_of = np.unique(sources, return_inverse=True)
-        unique_targets, target_of = np.unique(targets, return_inverse=True)
-        if len(unique_sources) == len(sources) and len(unique_targets) == len(targets):
-            # nothing to share: keep the caller's order and skip a re-indexing pass
-            unique_sources, unique_targets = sources, targets
-            source_of = None
-        split = self._pool is not None and len(unique_sources) >= SPLIT_FROM_SOURCES
-        jobs = []
-        for entry, _ in metrics:
-            if split:
-                chunks = np.array_split(unique_sources, len(entry.replicas))
-                jobs.append([
-                    self._pool.submit(_run_many_to_many, replica, chunk, unique_targets)
-                    for replica, chunk in zip(entry.replicas, chunks)
-                ])  # fmt: skip
-            else:
-                jobs.append([_run_many_to_many(entry.replicas[0], unique_sources, unique_targets)])
-        results = []
-        for parts, (_, scale) in zip(jobs, metrics):
-            matrix = np.empty((len(unique_sources), len(unique_targets)))
-            row = 0
-            for part in parts:
-                part = part.result() if hasattr(part, "result") else part
-                # one pass: uint32 -> scaled float64 straight into the output rows
-                np.multiply(part, scale, out=matrix[row : row + len(part)])
-                row += len(part)
-            matrix[matrix >= INF_WEIGHT * scale] = np.nan
-            if source_of is not None:
-                matrix = matrix[np.ix_(source_of, target_of)]
-            results.append(matrix)
-        return results
 
     @classmethod
     def load(cls, directory: str, *, metric_cache_size: int = 8) -> RoadNetwork:
@@ -185,7 +127,7 @@ class RoadNetwork:
             raise UnknownProfile(profile, self._states) from None
 
     # -- metrics ----------------------------------------------------------------
-    def _metric(self, profile: str, kind: str, slot=None) -> _Metric:
+    def _metric(self, profile: str, kind: str, slot=None) -> CustomizedMetric:
         """The customized metric for (profile, time/distance, traffic slot).
 
         Cached metrics always carry the current closures (set_closures patches
@@ -202,7 +144,7 @@ class RoadNetwork:
                 open_weights = state.time_weights(state.traffic.class_factors(slot))
             else:
                 open_weights = state.length_cm
-            entry = _Metric(state.topology, state.with_closures(open_weights), open_weights)
+            entry = CustomizedMetric(state.topology, state.with_closures(open_weights), open_weights)
             self._metrics[key] = entry
             while len(self._metrics) > self._metric_cache_size:
                 self._metrics.popitem(last=False)
@@ -216,7 +158,9 @@ class RoadNetwork:
         """Nearest usable road point of ``profile``; None if none within ``max_distance_m`` (m)."""
         return self._state(profile).snap_many([(lat, lon)], max_distance_m)[0]
 
-    def snap_many(self, points: Sequence[Point], profile: str = "car", max_distance_m: float | None = None) -> list[Snap | None]:
+    def snap_many(
+        self, points: Sequence[Point], profile: str = "car", max_distance_m: float | None = None
+    ) -> list[Snap | None]:
         return self._state(profile).snap_many(points, max_distance_m)
 
     # -- matrices ---------------------------------------------------------------
@@ -243,33 +187,12 @@ class RoadNetwork:
             return MatrixResult(empty, empty.copy() if with_distances else None, snaps)
         good = [snaps[i] for i in index]
         slot = self._slot(state, departure)
-        factors = state.traffic.class_factors(slot)
-        sources = np.array([s.source_node for s in good], dtype=np.uint32)
-        targets = np.array([s.target_node for s in good], dtype=np.uint32)
         # CCH weights: ms for time, cm for distance
-        metrics = [(self._metric(profile, "time", slot), 1e-3)]
-        if with_distances:
-            metrics.append((self._metric(profile, "distance"), 1e-2))
-        raw = self._many_to_many(metrics, sources, targets)
-        time_raw = raw[0]
-        distance_raw = raw[1] if with_distances else None
-
-        gap = np.array([s.distance_m for s in good])
-        walk_s = gap / state.access_mps
-        leave_s = walk_s + [state.along_seconds(s, s.source_along_m, factors) for s in good]
-        arrive_s = walk_s + [state.along_seconds(s, s.target_along_m, factors) for s in good]
-        # In-place passes only: at 2000 x 2000 every temporary costs 32 MB.
-        block = self._add_legs(raw[0], leave_s, arrive_s)
-        dist_block = None
-        if with_distances:
-            leave_m = gap + [s.source_along_m for s in good]
-            arrive_m = gap + [s.target_along_m for s in good]
-            dist_block = self._add_legs(raw[1], leave_m, arrive_m)
-        self._shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block)
-        np.fill_diagonal(block, 0.0)
-        if with_distances:
-            np.fill_diagonal(dist_block, 0.0)
-            self._clamp_to_straight_line(good, dist_block)
+        time_metric = self._metric(profile, "time", slot)
+        distance_metric = self._metric(profile, "distance") if with_distances else None
+        block, dist_block = node_matrix(
+            state, good, state.traffic.class_factors(slot), time_metric, distance_metric, self._pool
+        )
         if len(index) == n:
             return MatrixResult(block, dist_block, snaps)
         durations = np.full((n, n), np.nan)
@@ -280,57 +203,12 @@ class RoadNetwork:
             distances[np.ix_(index, index)] = dist_block
         return MatrixResult(durations, distances, snaps)
 
-    @staticmethod
-    def _add_legs(block: np.ndarray, leave, arrive) -> np.ndarray:
-        block += np.asarray(leave)[:, None]
-        block += np.asarray(arrive)[None, :]
-        return block
-
-    @staticmethod
-    def _shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block) -> None:
-        """Two stops on one street section: drive straight along it.
-
-        The node matrix would send the trip through the section's end nodes.
-        """
-        chains = np.array([s.chain for s in good])
-        values, inverse, counts = np.unique(chains, return_inverse=True, return_counts=True)
-        for group in np.flatnonzero(counts > 1):
-            members = np.flatnonzero(inverse == group)
-            for i in members:
-                for j in members:
-                    along = None if i == j else state.same_chain_along_m(good[i], good[j])
-                    if along is None:
-                        continue
-                    direct_s = walk_s[i] + walk_s[j] + state.along_seconds(good[i], along, factors)
-                    block[i, j] = np.fmin(block[i, j], direct_s)
-                    if dist_block is not None:
-                        dist_block[i, j] = np.fmin(dist_block[i, j], gap[i] + gap[j] + along)
-
-    @staticmethod
-    def _clamp_to_straight_line(good, dist_block) -> None:
-        """Guarantee distance >= great-circle distance between the two points.
-
-        Every term of a distance is a great-circle length of a piece of the path,
-        so this only absorbs float rounding (millimetres). A cheap planar
-        estimate finds the few pairs worth checking with the exact haversine.
-        """
-        lat = np.array([s.lat for s in good])
-        lon = np.array([s.lon for s in good])
-        x = np.radians(lon) * np.cos(np.radians(lat.mean())) * 6_371_008.8
-        y = np.radians(lat) * 6_371_008.8
-        for start in range(0, len(good), 256):  # row chunks keep temporaries small
-            stop = start + 256
-            planar = np.hypot(x[start:stop, None] - x[None, :], y[start:stop, None] - y[None, :])
-            rows, cols = np.nonzero(dist_block[start:stop] < planar * 1.02 + 1.0)
-            rows += start
-            if len(rows):
-                exact = haversine_m(lat[rows], lon[rows], lat[cols], lon[cols])
-                dist_block[rows, cols] = np.maximum(dist_block[rows, cols], exact)
-
     # -- routes -------------------------------------------------------------------
-    def _leg(self, state: ProfileState, metric: _Metric, a: Snap, b: Snap, factors, leg: int) -> _Leg:
+    def _leg(self, state: ProfileState, metric: CustomizedMetric, a: Snap, b: Snap, factors, leg: int) -> _Leg:
         """Fastest way from a to b: every pair of chain ends (<= 4 CCH queries, ~0.1 ms
         each) plus driving straight along a shared chain."""
+        if (a.lat, a.lon) == (b.lat, b.lon):
+            return _Leg(0.0, 0.0, [[a.lon, a.lat], [b.lon, b.lat]], [], [])
         walk = (a.distance_m + b.distance_m) / state.access_mps
         best = None
         for source, leave_m, towards_end in state.leave_options(a):
@@ -359,13 +237,12 @@ class RoadNetwork:
             coords, arcs = state.direct_coords(a, b), []
         else:
             towards_end, arcs, from_start = path
-            coords = (
-                state.leave_coords(a, towards_end)
-                + state.arcs_coords(arcs)
-                + state.arrive_coords(b, from_start)
-            )
+            coords = state.leave_coords(a, towards_end) + state.arcs_coords(arcs) + state.arrive_coords(b, from_start)
         coords = [[a.lon, a.lat]] + coords + [[b.lon, b.lat]]
-        return _Leg(duration, distance, coords, arcs)
+        # absorbs float rounding (sub-millimetre), as the matrix does
+        distance = max(distance, float(haversine_m(a.lat, a.lon, b.lat, b.lon)))
+        way_ids = [a.way_id] + [int(w) for w in state.arcs_way_ids(arcs)] + [b.way_id]
+        return _Leg(duration, distance, coords, arcs, way_ids)
 
     def _snap_strict(self, state: ProfileState, points, max_snap_m) -> list[Snap]:
         snaps = state.snap_many(points, max_snap_m)
@@ -403,15 +280,14 @@ class RoadNetwork:
                     coords.append(position)
         if len(coords) == 1:
             coords.append(coords[0])  # a LineString needs two positions
-        arcs = [arc for leg in legs for arc in leg.arcs]
-        way_ids = state.graph.chain_way_id[state.graph.arc_chain[np.asarray(arcs, dtype=np.int64)]]
+        way_ids = [way_id for leg in legs for way_id in leg.way_ids]
         return RouteResult(
             duration_s=sum(leg.duration_s for leg in legs),
             distance_m=sum(leg.distance_m for leg in legs),
             geometry={"type": "LineString", "coordinates": coords},
             legs=[{"duration_s": leg.duration_s, "distance_m": leg.distance_m} for leg in legs],
             snaps=snaps,
-            way_ids=list(dict.fromkeys(int(w) for w in way_ids)),
+            way_ids=list(dict.fromkeys(way_ids)),
         )
 
     def time_legs(
@@ -440,7 +316,12 @@ class RoadNetwork:
             leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.traffic.class_factors(slot), i)
             arrive = clock + timedelta(seconds=leg.duration_s)
             timings.append(
-                {"depart_at": clock, "arrive_at": arrive, "duration_s": leg.duration_s, "distance_m": leg.distance_m}
+                {
+                    "depart_at": clock,
+                    "arrive_at": arrive,
+                    "duration_s": leg.duration_s,
+                    "distance_m": leg.distance_m,
+                }
             )
             clock = arrive + timedelta(seconds=service[i + 1])
         return timings
@@ -455,9 +336,7 @@ class RoadNetwork:
         """
         geometries = list(geometries)
         with self._state_lock:
-            closed_masks = {
-                name: state.closure_index.closed_chains(geometries) for name, state in self._states.items()
-            }
+            closed_masks = {name: state.closure_index.closed_chains(geometries) for name, state in self._states.items()}
             for name, state in self._states.items():
                 old_closed = state.arc_closed
                 state.set_closed_chains(closed_masks[name])

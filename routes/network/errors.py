@@ -27,3 +27,7 @@ class RouteNotFound(NetworkError):
     def __init__(self, leg: int):
         super().__init__(f"no road route for leg {leg} (point {leg} to point {leg + 1})")
         self.leg = leg
+
+
+class ClosureError(NetworkError, ValueError):
+    """A closure geometry we cannot interpret (type, or too few positions)."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
+from collections.abc import Iterable
 from difflib import SequenceMatcher
-from typing import Any, Iterable, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from unidecode import unidecode
 
@@ -187,11 +188,7 @@ class LocalGeocoder:
                 if query_city_words:
                     locality_parts.append(float(bool(query_city_words & self._city_words[index])))
                 locality = max(locality_parts) if locality_parts else 0.5
-                score = (
-                    STREET_WEIGHT * street_score
-                    + NUMBER_WEIGHT * number_score
-                    + LOCALITY_WEIGHT * locality
-                )
+                score = STREET_WEIGHT * street_score + NUMBER_WEIGHT * number_score + LOCALITY_WEIGHT * locality
                 if best is None or score > best[0]:
                     best = (score, address)
                 if number is None:

@@ -30,8 +30,8 @@ DEFAULT_MAX_CHAIN_M = 300.0
 @dataclass
 class ProfileGraph:
     points: np.ndarray  # int32 global node index per position
-    chain_start: np.ndarray  # int64 position of a chain's first point
-    chain_end: np.ndarray  # int64 position of a chain's last point
+    chain_start: np.ndarray  # int32 position of a chain's first point
+    chain_end: np.ndarray  # int32 position of a chain's last point
     chain_length_m: np.ndarray  # float64, haversine along the polyline
     chain_speed_kmh: np.ndarray  # float32 free-flow speed
     chain_class: np.ndarray  # uint8 road class code (profiles.ROAD_CLASSES)
@@ -45,10 +45,10 @@ class ProfileGraph:
     arc_head: np.ndarray  # uint32 graph node
     arc_chain: np.ndarray  # int32
     arc_reversed: np.ndarray  # bool
-    seg_position: np.ndarray  # int64 position of a segment's first point
+    seg_position: np.ndarray  # int32 position of a segment's first point
     seg_chain: np.ndarray  # int32
-    seg_offset_m: np.ndarray  # float64 distance from chain start to segment start
-    seg_length_m: np.ndarray  # float64
+    seg_offset_m: np.ndarray  # float32 distance from chain start to segment start
+    seg_length_m: np.ndarray  # float32
 
     @property
     def node_count(self) -> int:
@@ -131,8 +131,8 @@ def build_profile_graph(extract: OsmExtract, profile: str, max_chain_m: float = 
     seg_chain = (np.cumsum(junction & ~is_last) - 1)[seg_position]
     return ProfileGraph(
         points=points.astype(np.int32),
-        chain_start=chain_start,
-        chain_end=chain_end,
+        chain_start=chain_start.astype(np.int32),
+        chain_end=chain_end.astype(np.int32),
         chain_length_m=chain_length,
         chain_speed_kmh=attrs.speed_kmh[ways][chain_way],
         chain_class=attrs.road_class[ways][chain_way],
@@ -146,8 +146,9 @@ def build_profile_graph(extract: OsmExtract, profile: str, max_chain_m: float = 
         arc_head=arc_head.astype(np.uint32),
         arc_chain=arc_chain,
         arc_reversed=arc_reversed,
-        seg_position=seg_position,
+        seg_position=seg_position.astype(np.int32),
         seg_chain=seg_chain.astype(np.int32),
-        seg_offset_m=cumulative[seg_position] - cumulative[chain_start[seg_chain]],
-        seg_length_m=seg_len[seg_position],
+        # float32: ~0.1 mm at 1.5 km, far below what a snap can resolve
+        seg_offset_m=(cumulative[seg_position] - cumulative[chain_start[seg_chain]]).astype(np.float32),
+        seg_length_m=seg_len[seg_position].astype(np.float32),
     )

@@ -103,9 +103,7 @@ def build_network(pbf_path: str, out_dir: str, *, max_chain_m: float = DEFAULT_M
 
 
 def directory_size(path: str) -> int:
-    return sum(
-        os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names
-    )
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
 
 
 def load_prepared(out_dir: str):
@@ -117,8 +115,7 @@ def load_prepared(out_dir: str):
         manifest = json.load(handle)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise PreparedNetworkError(
-            f"{out_dir!r} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}:"
-            " rebuild it"
+            f"{out_dir!r} has format {manifest.get('format_version')}, expected {FORMAT_VERSION}: rebuild it"
         )
     with np.load(os.path.join(out_dir, "nodes.npz")) as data:
         nodes = {key: data[key] for key in ("lat", "lon", "osm_id")}

@@ -78,9 +78,7 @@ class ProfileState:
         largest = np.argmax(np.bincount(labels))
         in_largest = labels == largest
         self.usable_chain = (
-            (self.open_forward | self.open_backward)
-            & in_largest[g.chain_start_node]
-            & in_largest[g.chain_end_node]
+            (self.open_forward | self.open_backward) & in_largest[g.chain_start_node] & in_largest[g.chain_end_node]
         )
         self.largest_component_nodes = int(in_largest.sum())
 
@@ -172,6 +170,9 @@ class ProfileState:
         # consecutive arcs share their joining node: keep it once
         joined = np.concatenate([pieces[0]] + [p[1:] for p in pieces[1:]])
         return self._coords(joined)
+
+    def arcs_way_ids(self, arcs) -> np.ndarray:
+        return self.graph.chain_way_id[self.graph.arc_chain[np.asarray(arcs, dtype=np.int64)]]
 
     def arcs_length_m(self, arcs) -> float:
         return float(self.graph.arc_length_m[np.asarray(arcs, dtype=np.int64)].sum()) if len(arcs) else 0.0

@@ -85,9 +85,7 @@ class Snapper:
                 owner = np.repeat(segments, per_segment)
                 starts = np.cumsum(per_segment) - per_segment
                 t = (np.arange(len(owner)) - starts[owner]) / (per_segment[owner] - 1)
-                xy = np.column_stack(
-                    [ax[owner] + t * (bx - ax)[owner], ay[owner] + t * (by - ay)[owner]]
-                )
+                xy = np.column_stack([ax[owner] + t * (bx - ax)[owner], ay[owner] + t * (by - ay)[owner]])
                 self._sample_segment = owner.astype(np.int32)
                 self._tree = cKDTree(xy, balanced_tree=False, compact_nodes=False)
         return self._tree
@@ -112,9 +110,7 @@ class Snapper:
             sample = np.minimum(sample.reshape(len(pending), -1), len(self._sample_segment) - 1)
             segments = self._sample_segment[sample]
             ax, ay, bx, by = self._segment_xy(segments)
-            t, dist = project_point_on_segments(
-                px[pending, None], py[pending, None], ax, ay, bx, by
-            )
+            t, dist = project_point_on_segments(px[pending, None], py[pending, None], ax, ay, bx, by)
             dist = np.where(usable_chain[g.seg_chain[segments]], dist, np.inf)
             best = np.argmin(dist, axis=1)
             found = np.isfinite(dist[np.arange(len(pending)), best])
@@ -143,7 +139,7 @@ class Snapper:
         road_lon = float(self.node_lon[a] + fraction * (self.node_lon[b] - self.node_lon[a]))
         chain = int(g.seg_chain[segment])
         length = float(g.chain_length_m[chain])
-        offset = float(g.seg_offset_m[segment] + fraction * g.seg_length_m[segment])
+        offset = float(g.seg_offset_m[segment]) + fraction * float(g.seg_length_m[segment])
         offset = min(max(offset, 0.0), length)
         start = int(g.chain_start_node[chain])
         end = int(g.chain_end_node[chain])

@@ -8,8 +8,8 @@ no timezone conversion: give departures in the delivery region's local time).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Mapping, Sequence
 
 import numpy as np
 

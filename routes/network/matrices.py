@@ -1,0 +1,190 @@
+"""Customized CCH metrics and the assembly of point-to-point matrices from them."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pyroutingkit
+
+from .geometry import haversine_m
+from .profile_state import INF_WEIGHT, ProfileState
+
+# RoutingKit runs one query at a time per metric object but releases the GIL, so
+# each cached metric keeps one replica per core and big matrices split their
+# sources across them.
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+SPLIT_FROM_SOURCES = 64
+
+
+class CustomizedMetric:
+    """One customized weight vector over a CCH topology, replicated per core."""
+
+    def __init__(self, topology, weights: np.ndarray, open_weights: np.ndarray):
+        self.open_weights = open_weights  # before closures
+        self.replicas = []
+        for _ in range(WORKERS):
+            metric = pyroutingkit.CCHMetric(topology)
+            # thread_count=1: the OpenMP path costs ~40x more on this 2-core box
+            metric.customize(weights, 1)
+            self.replicas.append((metric, threading.Lock()))
+
+    def query(self, source: int, target: int):
+        for metric, lock in self.replicas:
+            if lock.acquire(blocking=False):
+                try:
+                    return metric.query(source, target)
+                finally:
+                    lock.release()
+        metric, lock = self.replicas[0]
+        with lock:
+            return metric.query(source, target)
+
+    def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
+        for metric, lock in self.replicas:
+            with lock:
+                metric.update_weights(arcs, weights)
+
+
+def run_many_to_many(replica, sources, targets):
+    metric, lock = replica
+    with lock:
+        return metric.distances_many_to_many(sources, targets)
+
+
+def many_to_many(pool, metric: CustomizedMetric, sources, targets) -> list:
+    """Raw CCH matrix (uint32, INF_WEIGHT = no path) as [(first row, rows)] parts.
+
+    Big requests split their sources across the metric's replicas, which run
+    in parallel (RoutingKit releases the GIL). Returns futures or arrays.
+    """
+    if pool is None or len(sources) < SPLIT_FROM_SOURCES:
+        return [(0, run_many_to_many(metric.replicas[0], sources, targets))]
+    parts = []
+    row = 0
+    for replica, chunk in zip(metric.replicas, np.array_split(sources, len(metric.replicas))):
+        parts.append((row, pool.submit(run_many_to_many, replica, chunk, targets)))
+        row += len(chunk)
+    return parts
+
+
+def combine(parts, scale: float, leave, arrive_first, arrive_second) -> np.ndarray:
+    """Scale raw weights and add the access legs, taking the better of the two
+    arrival options per destination; NaN where neither has a path.
+
+    Works in blocks of 256 rows so temporaries stay small: at 2000 x 2000 a
+    full-size temporary is 32 MB, and first-touching fresh memory is what
+    dominated this step on a busy VM.
+    """
+    k = len(arrive_first)
+    out = np.empty((len(leave), k))
+    for row, part in parts:
+        part = part.result() if hasattr(part, "result") else part
+        for start in range(0, len(part), 256):
+            rows = part[start : start + 256]
+            target = out[row + start : row + start + len(rows)]
+            first = rows[:, :k]
+            np.multiply(first, scale, out=target)
+            target[first >= INF_WEIGHT] = np.nan
+            target += arrive_first
+            if rows.shape[1] > k:
+                second = rows[:, k:] * scale
+                second[rows[:, k:] >= INF_WEIGHT] = np.nan
+                second += arrive_second
+                np.fmin(target, second, out=target)
+            target += leave[row + start : row + start + len(rows), None]
+    return out
+
+
+def node_matrix(
+    state: ProfileState,
+    good: list,
+    factors: np.ndarray,
+    time_metric: CustomizedMetric,
+    distance_metric: CustomizedMetric | None,
+    pool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Durations (s) and distances (m) between snapped points, access legs included."""
+    sources = np.array([s.source_node for s in good], dtype=np.uint32)
+    # Destinations may be reached from either end of a two-way section: the
+    # second ends share their CCH search space with the first ones and add
+    # ~8 % to the query. Doing the same for origins would double it, so an
+    # origin leaves towards its nearer end (route() tries both).
+    options = [state.arrive_options(s) for s in good]
+    first = [o[0] for o in options]
+    second = [o[-1] for o in options]
+    two_way = any(len(o) > 1 for o in options)
+    targets = np.array([node for node, _, _ in first + (second if two_way else [])], dtype=np.uint32)
+    time_parts = many_to_many(pool, time_metric, sources, targets)
+    if distance_metric is not None:
+        distance_parts = many_to_many(pool, distance_metric, sources, targets)
+
+    gap = np.array([s.distance_m for s in good])
+    walk_s = gap / state.access_mps
+
+    def arrive_seconds(chosen):
+        return walk_s + [state.along_seconds(s, o[1], factors) for s, o in zip(good, chosen)]
+
+    leave_s = walk_s + [state.along_seconds(s, s.source_along_m, factors) for s in good]
+    block = combine(time_parts, 1e-3, leave_s, arrive_seconds(first), arrive_seconds(second))
+    dist_block = None
+    if distance_metric is not None:
+        leave_m = gap + [s.source_along_m for s in good]
+        dist_block = combine(
+            distance_parts,
+            1e-2,
+            leave_m,
+            gap + [o[1] for o in first],
+            gap + [o[1] for o in second],
+        )
+    shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block)
+    np.fill_diagonal(block, 0.0)
+    if distance_metric is not None:
+        np.fill_diagonal(dist_block, 0.0)
+        clamp_to_straight_line(good, dist_block)
+    return block, dist_block
+
+
+def shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block) -> None:
+    """Two stops on one street section: drive straight along it.
+
+    The node matrix would send the trip through the section's end nodes.
+    """
+    chains = np.array([s.chain for s in good])
+    _, inverse, counts = np.unique(chains, return_inverse=True, return_counts=True)
+    for group in np.flatnonzero(counts > 1):
+        members = np.flatnonzero(inverse == group)
+        for i in members:
+            for j in members:
+                along = None if i == j else state.same_chain_along_m(good[i], good[j])
+                if along is None:
+                    continue
+                direct_s = walk_s[i] + walk_s[j] + state.along_seconds(good[i], along, factors)
+                block[i, j] = np.fmin(block[i, j], direct_s)
+                if dist_block is not None:
+                    dist_block[i, j] = np.fmin(dist_block[i, j], gap[i] + gap[j] + along)
+
+
+def clamp_to_straight_line(good, dist_block) -> None:
+    """Guarantee distance >= great-circle distance between the two points.
+
+    Every term of a distance is a great-circle length of a piece of the path,
+    so this only absorbs float rounding (millimetres). A cheap planar
+    estimate finds the few pairs worth checking with the exact haversine.
+    """
+    lat = np.array([s.lat for s in good])
+    lon = np.array([s.lon for s in good])
+    # float32 is plenty for a 2 % screening margin and halves the memory traffic
+    x = (np.radians(lon) * np.cos(np.radians(lat.mean())) * 6_371_008.8).astype(np.float32)
+    y = (np.radians(lat) * 6_371_008.8).astype(np.float32)
+    for start in range(0, len(good), 256):  # row chunks keep temporaries small
+        stop = start + 256
+        planar = np.hypot(x[start:stop, None] - x[None, :], y[start:stop, None] - y[None, :])
+        planar *= 1.02
+        planar += 1.0
+        rows, cols = np.nonzero(dist_block[start:stop] < planar)
+        rows += start
+        if len(rows):
+            exact = haversine_m(lat[rows], lon[rows], lat[cols], lon[cols])
+            dist_block[rows, cols] = np.maximum(dist_block[rows, cols], exact)
