@@ -23,4 +23,5 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("t/", include("customers.urls")),
     path("", include("dispatch.dashboard_urls")),
+    path("", include("routes.page_urls")),
 ]

@@ -252,3 +252,193 @@ def orders_map_html(*, orders: Iterable[Order], depots: Iterable[Depot], zones: 
     elif depots:
         fit_map(fmap, [(d.lat, d.lon) for d in depots], max_zoom=12)
     return render_map(fmap)
+
+
+# --- Plans and road closures -------------------------------------------------------------------
+# The layer functions for these live in static/js/plans.js and static/js/closures.js, which each
+# register themselves on `DispatchMap` when loaded into a map document.
+
+# One colour per route, in the order the plan lists its routes. No reds: red means a closure or an
+# order the plan could not serve.
+ROUTE_COLORS = (
+    "#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#c026d3",
+    "#65a30d", "#0d9488", "#ca8a04", "#4f46e5", "#db2777", "#475569",
+)  # fmt: skip
+UNASSIGNED_COLOR = "#dc2626"
+CLOSURE_COLOR = "#dc2626"
+
+
+def _add_plan_assets(fmap: LocalMap) -> None:
+    fmap.add_js_link("dispatch_plans", static("js/plans.js"))
+    fmap.add_css_link("dispatch_plans_css", static("css/plans.css"))
+
+
+def _add_closure_assets(fmap: LocalMap) -> None:
+    fmap.add_js_link("dispatch_closures", static("js/closures.js"))
+    fmap.add_css_link("dispatch_plans_css", static("css/plans.css"))
+
+
+def route_color(index: int) -> str:
+    return ROUTE_COLORS[index % len(ROUTE_COLORS)]
+
+
+def _local_hhmm(moment) -> str:
+    return timezone.localtime(moment).strftime("%H:%M") if moment else ""
+
+
+def _local_datetime_label(moment) -> str:
+    return timezone.localtime(moment).strftime("%a %d %b %H:%M") if moment else ""
+
+
+def add_routes(fmap: LocalMap, routes) -> DataLayer:
+    """Each route's road path in its own colour (`route_color` of its index) with numbered stops.
+
+    `routes` are routes.models.Route rows with `vehicle`, `driver` and `stops` (with `order`) loaded.
+    """
+    _add_plan_assets(fmap)
+    data = []
+    for index, route in enumerate(routes):
+        data.append(
+            {
+                "id": route.id,
+                "vehicle": route.vehicle.name,
+                "driver": route.driver.name if route.driver else "",
+                "color": route_color(index),
+                "geometry": route.geometry or None,
+                "stops": [
+                    {
+                        "sequence": stop.sequence,
+                        "reference": stop.order.reference,
+                        "customer": stop.order.customer_name,
+                        "address": stop.order.address,
+                        "window": order_window_label(stop.order),
+                        "eta": _local_hhmm(stop.eta),
+                        "etd": _local_hhmm(stop.etd),
+                        "late_min": round(stop.late_s / 60),
+                        "lat": stop.order.lat,
+                        "lon": stop.order.lon,
+                    }
+                    for stop in route.stops.all()
+                ],
+            }
+        )
+    layer = DataLayer("routes", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def add_unassigned(fmap: LocalMap, unassigned) -> DataLayer:
+    """Orders a plan could not serve (routes.models.UnassignedOrder rows with `order` loaded)."""
+    _add_plan_assets(fmap)
+    data = [
+        {
+            "reference": u.order.reference,
+            "customer": u.order.customer_name,
+            "address": u.order.address,
+            "window": order_window_label(u.order),
+            "reason": u.reason,
+            "color": UNASSIGNED_COLOR,
+            "lat": u.order.lat,
+            "lon": u.order.lon,
+        }
+        for u in unassigned
+    ]
+    layer = DataLayer("unassigned", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def add_closures(fmap: LocalMap, closures) -> DataLayer:
+    """Road closures as red lines or areas (dashed while they have not started yet)."""
+    _add_closure_assets(fmap)
+    now = timezone.now()
+    data = [
+        {
+            "id": c.id,
+            "geometry": c.geometry,
+            "reason": c.reason,
+            "starts": _local_datetime_label(c.starts_at),
+            "ends": _local_datetime_label(c.ends_at) or "until lifted",
+            "by": (c.created_by.get_full_name() or c.created_by.username) if c.created_by else "",
+            "upcoming": c.starts_at > now,
+            "color": CLOSURE_COLOR,
+        }
+        for c in closures
+    ]
+    layer = DataLayer("closures", data)
+    fmap.add_child(layer)
+    return layer
+
+
+def enable_closure_drawing(fmap: LocalMap) -> DataLayer:
+    """Leaflet.draw's line and polygon tools; a drawn shape is posted to the page around the map.
+
+    The map lives in an iframe (srcdoc, same origin as the page); static/js/closures.js inside it
+    sends `{"type": "dispatch:closure-drawn", "geometry": GeoJSON | null}` to the parent window.
+    """
+    fmap.add_js_link("leaflet_draw", static("vendor/leaflet-draw/leaflet.draw.js"))
+    fmap.add_css_link("leaflet_draw_css", static("vendor/leaflet-draw/leaflet.draw.css"))
+    _add_closure_assets(fmap)
+    layer = DataLayer("closureDrawing", {"color": CLOSURE_COLOR})
+    fmap.add_child(layer)
+    return layer
+
+
+def _route_points(routes) -> list[tuple[float, float]]:
+    points = []
+    for route in routes:
+        coordinates = (route.geometry or {}).get("coordinates") or []
+        points.extend((lat, lon) for lon, lat, *_ in coordinates)
+        points.extend((s.order.lat, s.order.lon) for s in route.stops.all())
+    return points
+
+
+def _closure_points(closures) -> list[tuple[float, float]]:
+    points = []
+    for closure in closures:
+        geometry = closure.geometry or {}
+        rings = geometry.get("coordinates") or []
+        positions = rings if geometry.get("type") == "LineString" else [p for ring in rings for p in ring]
+        points.extend((lat, lon) for lon, lat, *_ in positions)
+    return points
+
+
+def plan_map_html(*, routes, unassigned, depots: Iterable[Depot], closures=()) -> str:
+    """A plan's routes (road geometry, numbered stops), its unassigned orders, depots and closures."""
+    routes, unassigned, depots, closures = list(routes), list(unassigned), list(depots), list(closures)
+    fmap = new_map()
+    if closures:
+        add_closures(fmap, closures)
+    add_routes(fmap, routes)
+    add_unassigned(fmap, unassigned)
+    add_depots(fmap, depots)
+    legend = [{"label": r.vehicle.name, "color": route_color(i)} for i, r in enumerate(routes)]
+    if unassigned:
+        legend.append({"label": "Not planned", "color": UNASSIGNED_COLOR})
+    fmap.add_child(DataLayer("legend", legend))
+    points = _route_points(routes) + [(u.order.lat, u.order.lon) for u in unassigned]
+    if points:
+        fit_map(fmap, points + [(d.lat, d.lon) for d in depots])
+    elif depots:
+        fit_map(fmap, [(d.lat, d.lon) for d in depots], max_zoom=12)
+    return render_map(fmap)
+
+
+def closures_map_html(*, closures, depots: Iterable[Depot], zones: Iterable[Zone] = (), drawing: bool = True) -> str:
+    """Current and upcoming closures over the depots and zones, with the drawing tools when `drawing`.
+
+    Streets are only visible with settings.MAP_TILE_URL; without tiles the zones give the bearings.
+    """
+    closures, depots, zones = list(closures), list(depots), list(zones)
+    fmap = new_map()
+    add_zones(fmap, zones)
+    add_closures(fmap, closures)
+    add_depots(fmap, depots)
+    if drawing:
+        enable_closure_drawing(fmap)
+    points = _closure_points(closures) + [(d.lat, d.lon) for d in depots]
+    for zone in zones:
+        points.extend((lat, lon) for lon, lat, *_ in (zone.polygon or {}).get("coordinates", [[]])[0])
+    if points:
+        fit_map(fmap, points, max_zoom=14)
+    return render_map(fmap)

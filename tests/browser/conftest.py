@@ -1,0 +1,43 @@
+"""Browser tests: Debian's chromium driven by Playwright against pytest-django's live server.
+
+Skipped when the `playwright` package or /usr/bin/chromium is missing; no browser is downloaded.
+Screenshots go to test-artifacts/ (gitignored).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.routes.conftest import demo_network_dir, road_network  # noqa: F401 - fixtures for these tests
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    # Playwright's sync API runs an event loop in this thread; Django's async-safety check must allow ORM calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def screenshot():
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def take(page, name: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    return take
