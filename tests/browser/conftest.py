@@ -22,9 +22,15 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"no chromium at {CHROMIUM}")
+    required = os.environ.get("REQUIRE_BROWSER") == "1"  # `make test` sets it: a missing browser fails there
+    if required:
+        import playwright.sync_api as sync_api
+
+        assert shutil.which(CHROMIUM), f"no chromium at {CHROMIUM}: run scripts/install_browser.sh"
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
+        if not shutil.which(CHROMIUM):
+            pytest.skip(f"no chromium at {CHROMIUM}")
     # Playwright's sync API runs an event loop in this thread; Django's async-safety check must allow ORM calls.
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
