@@ -155,6 +155,8 @@ def new_map(*, tile_url: str | None = None) -> LocalMap:
             f"{fmap.get_name()}.attributionControl.setPrefix({_json_for_script(f'{LEAFLET_CREDIT} | {OSM_CREDIT}')});"
         )
     )
+    if not tile_url:
+        add_road_backdrop(fmap)
     if tile_url:
         attribution = (
             getattr(settings, "MAP_TILE_ATTRIBUTION", "") or f"Tiles: {urlsplit(tile_url).hostname or 'local'}"
@@ -162,6 +164,18 @@ def new_map(*, tile_url: str | None = None) -> LocalMap:
         folium.TileLayer(tiles=tile_url, attr=attribution, max_zoom=19, name="tiles").add_to(fmap)
         root.header.add_child(Element("<style>.leaflet-container{background:#dde3ea}</style>"), name="tiles_bg")
     return fmap
+
+
+def add_road_backdrop(fmap: LocalMap) -> None:
+    """Main roads of the loaded network as thin grey lines, so a map without tiles still shows streets."""
+    from routes.road_network import road_backdrop_lines  # maps are drawn over routes' network
+
+    lines = road_backdrop_lines()
+    if lines:
+        folium.PolyLine(
+            locations=[[(lat, lon) for lon, lat in line] for line in lines],
+            color="#b8c0cc", weight=2, opacity=0.9, interactive=False, smooth_factor=1.5,
+        ).add_to(fmap)  # fmt: skip
 
 
 def add_zones(fmap: LocalMap, zones: Iterable[Zone]) -> DataLayer:

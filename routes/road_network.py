@@ -110,3 +110,9 @@ def snap_distances_m(points: list[tuple[float, float]]) -> list[float | None] | 
             if snap is not None and (best[index] is None or snap.distance_m < best[index]):
                 best[index] = snap.distance_m
     return best
+
+
+def road_backdrop_lines() -> list:
+    """Main roads as [lon, lat] polylines for maps without tiles; [] without a network."""
+    network = get_road_network(required=False)
+    return network.road_lines("car", "tertiary_link") if network is not None else []

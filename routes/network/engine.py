@@ -29,7 +29,7 @@ from .geometry import haversine_m
 from .matrices import WORKERS, CustomizedMetric, node_matrix
 from .prepared import load_prepared
 from .profile_state import INF_WEIGHT, ProfileState
-from .profiles import PROFILES
+from .profiles import PROFILES, ROAD_CLASSES
 from .snapping import Snap
 from .traffic import HourlyFactors, TrafficProfile
 
@@ -105,6 +105,7 @@ class RoadNetwork:
         }
         self.geocoder = LocalGeocoder(addresses)
         self.closures: list[dict] = []
+        self._road_lines: dict[tuple, list] = {}
         self._metrics: OrderedDict[tuple, CustomizedMetric] = OrderedDict()
         self._metric_cache_size = max(2, metric_cache_size)
         self._state_lock = threading.RLock()
@@ -350,6 +351,27 @@ class RoadNetwork:
                     entry.update_weights(changed, new.astype(np.uint32))
             self.closures = geometries
             return {name: int(state.arc_closed.sum()) for name, state in self._states.items()}
+
+    def road_lines(self, profile: str = "car", up_to_class: str = "tertiary_link") -> list[list[list[float]]]:
+        """Polylines ([lon, lat] lists, 5 decimals) of the profile's roads of class `up_to_class` or
+        busier: a light street backdrop for maps drawn without a tile server. Cached per call."""
+        key = (profile, up_to_class)
+        cached = self._road_lines.get(key)
+        if cached is not None:
+            return cached
+        graph = self._state(profile).graph
+        limit = ROAD_CLASSES.index(up_to_class)
+        lines = []
+        for chain in np.flatnonzero(graph.chain_class <= limit):
+            nodes = graph.chain_polyline(int(chain))
+            lines.append(
+                [
+                    [round(float(lon), 5), round(float(lat), 5)]
+                    for lat, lon in zip(self.node_lat[nodes], self.node_lon[nodes])
+                ]
+            )
+        self._road_lines[key] = lines
+        return lines
 
     def set_traffic_profile(
         self,
