@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from dispatch import events
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Depot, Driver, Order, OrderStatusChange, Vehicle
 from dispatch.roles import DRIVER, visible_depot_ids
@@ -67,10 +68,20 @@ def order_change_status(
         reason=reason,
         note=note,
     )
+    from_status = locked.status
     locked.status = to_status
     locked.save(update_fields=["status", "updated_at"])
     order.status = to_status
+    _announce_status_change(locked, from_status, to_status, changed_at, by, reason, note)
     return locked
+
+
+def _announce_status_change(order, from_status, to_status, at, by, reason="", note="") -> None:
+    payload = {
+        "order_id": order.pk, "reference": order.reference, "depot_id": order.depot_id, "from_status": from_status,
+        "to_status": to_status, "at": at, "by_id": getattr(by, "pk", None), "reason": reason, "note": note,
+    }  # fmt: skip
+    transaction.on_commit(lambda: events.order_status_changed(**payload))
 
 
 @dataclass
@@ -193,17 +204,25 @@ def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=No
         raise InvalidTransition(f"Orders cannot go from {from_status} to {to_status}", field="status", value=to_status)
     now = timezone.now()
     moving = list(
-        Order.objects.select_for_update().filter(id__in=list(order_ids), status=from_status).values_list("id", flat=True)
+        Order.objects.select_for_update()
+        .filter(id__in=list(order_ids), status=from_status)
+        .values_list("id", flat=True)
     )
     OrderStatusChange.objects.bulk_create(
         [
             OrderStatusChange(
-                order_id=order_id, from_status=from_status, to_status=to_status, changed_at=now,
-                changed_by=by if getattr(by, "is_authenticated", False) else None, note=note,
+                order_id=order_id,
+                from_status=from_status,
+                to_status=to_status,
+                changed_at=now,
+                changed_by=by if getattr(by, "is_authenticated", False) else None,
+                note=note,
             )  # fmt: skip
             for order_id in moving
         ],
         batch_size=1000,
     )
     Order.objects.filter(id__in=moving).update(status=to_status, updated_at=now)
+    for order in Order.objects.filter(id__in=moving).only("id", "reference", "depot_id"):
+        _announce_status_change(order, from_status, to_status, now, by, note=note)
     return len(moving)

@@ -50,8 +50,11 @@ class VehicleProgress:
     start: StartPoint | None = None
 
 
-def latest_dispatched_plan(*, day, depot_id) -> Plan | None:
+def latest_dispatched_plan(*, day, depot_id, before_version: int | None = None) -> Plan | None:
+    """The plan drivers follow for a day and depot: the newest dispatched version."""
     plans = Plan.objects.filter(date=day, dispatched_at__isnull=False, status=Plan.Status.DONE)
+    if before_version is not None:
+        plans = plans.filter(version__lt=before_version)
     plans = plans.filter(depot_id=depot_id) if depot_id else plans.filter(depot__isnull=True)
     return plans.order_by("-version").first()
 
@@ -62,6 +65,15 @@ def _copied_stop(stop, sequence: int) -> TimedStop:
         service_s=stop.service_s, leg_distance_m=stop.leg_distance_m, leg_duration_s=stop.leg_duration_s,
         late_s=stop.late_s, pinned=stop.pinned, warnings=list(stop.warnings),
     )  # fmt: skip
+
+
+def announce_plan_updated(revision: Plan) -> None:
+    """After commit: tell dashboards, drivers and customers what a new version changed."""
+    from dispatch import events
+    from routes.selectors import plan_changes
+
+    payload = {"plan_id": revision.pk, "previous_plan_id": revision.parent_id, "reason": revision.reason}
+    transaction.on_commit(lambda: events.plan_updated(**payload, changes=plan_changes(revision.parent_id, revision.pk)))
 
 
 def vehicle_progress(plan: Plan, now: datetime) -> dict[int, VehicleProgress]:

@@ -42,3 +42,33 @@ def plan_detail(user, plan_id: int) -> Plan:
         Prefetch("unassigned", queryset=UnassignedOrder.objects.select_related("order")),
     )
     return get_object_or_404(queryset, pk=plan_id)
+
+
+def plan_changes(previous_plan_id: int | None, plan_id: int) -> dict:
+    """What a new version changed against the one it replaces, for live messages and notifications.
+
+    moved: order ids now on another vehicle; added / removed: order ids that joined or left the routes;
+    eta_changes: order id -> seconds the ETA moved (only where it moved by a minute or more).
+    """
+
+    def placements(pid):
+        if pid is None:
+            return {}
+        return {
+            o: (v, eta)
+            for o, v, eta in Stop.objects.filter(route__plan_id=pid).values_list("order_id", "route__vehicle_id", "eta")
+        }
+
+    before, after = placements(previous_plan_id), placements(plan_id)
+    moved = sorted(o for o in before.keys() & after.keys() if before[o][0] != after[o][0])
+    eta_changes = {
+        o: int((after[o][1] - before[o][1]).total_seconds())
+        for o in before.keys() & after.keys()
+        if abs((after[o][1] - before[o][1]).total_seconds()) >= 60
+    }
+    return {
+        "moved": moved,
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "eta_changes": eta_changes,
+    }

@@ -236,6 +236,12 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     locked.dispatched_at = timezone.now()
     locked.dispatched_by = by if getattr(by, "is_authenticated", False) else None
     locked.save(update_fields=["dispatched_at", "dispatched_by"])
+    from dispatch import events
+    from routes.replanning import latest_dispatched_plan
+
+    previous = latest_dispatched_plan(day=locked.date, depot_id=locked.depot_id, before_version=locked.version)
+    payload = {"plan_id": locked.pk, "previous_plan_id": previous.pk if previous else None, "reason": locked.reason}
+    transaction.on_commit(lambda: events.plan_dispatched(**payload))
     return locked
 
 

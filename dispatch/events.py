@@ -1,0 +1,50 @@
+"""What follows a change on the road: live updates to dashboards and phones, customer notifications.
+
+Services call these functions after their transaction commits (transaction.on_commit), so a
+rolled-back change tells nobody. Each event calls the handlers listed for it, in order; a handler
+must be quick (a group_send, or enqueueing a Celery task) and must not raise for one bad listener.
+Handlers are named by dotted path and imported on first use, so the apps that provide them
+(live operations, customer notifications) stay independent of the services that trigger them.
+"""
+
+import logging
+
+from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
+
+# event name -> dotted paths of handler functions (each takes the event's keyword arguments)
+HANDLERS: dict[str, tuple[str, ...]] = {
+    # order_id, reference, depot_id, from_status, to_status, at (datetime), by_id, reason, note
+    "order_status_changed": (),
+    # plan_id, previous_plan_id (None for a first dispatch), reason
+    "plan_dispatched": (),
+    # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
+    "plan_updated": (),
+    # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
+    "driver_moved": (),
+}
+
+
+def emit(event: str, **payload) -> None:
+    for path in HANDLERS[event]:
+        try:
+            import_string(path)(**payload)
+        except Exception:  # noqa: BLE001 - one failing listener must not stop the others or the caller
+            logger.exception("handler %s of %s failed", path, event)
+
+
+def order_status_changed(**payload) -> None:
+    emit("order_status_changed", **payload)
+
+
+def plan_dispatched(**payload) -> None:
+    emit("plan_dispatched", **payload)
+
+
+def plan_updated(**payload) -> None:
+    emit("plan_updated", **payload)
+
+
+def driver_moved(**payload) -> None:
+    emit("driver_moved", **payload)
