@@ -23,6 +23,8 @@ HANDLERS: dict[str, tuple[str, ...]] = {
     "plan_updated": (),
     # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
     "driver_moved": (),
+    # order_id, depot_id, eta, previous_eta, window_start, window_end (datetimes; None when unknown)
+    "eta_changed": (),
 }
 
 
@@ -48,3 +50,7 @@ def plan_updated(**payload) -> None:
 
 def driver_moved(**payload) -> None:
     emit("driver_moved", **payload)
+
+
+def eta_changed(**payload) -> None:
+    emit("eta_changed", **payload)

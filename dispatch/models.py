@@ -300,3 +300,83 @@ class DriverPosition(models.Model):
 
     def __str__(self):
         return f"{self.driver} at {self.recorded_at:%H:%M:%S}"
+
+
+def proof_upload_path(instance, filename: str) -> str:
+    return f"proof/{instance.order_id}/{filename}"
+
+
+class ProofOfDelivery(models.Model):
+    """What the driver collected at the door: who took it, a photo and/or a drawn signature."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="proofs")
+    driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    recipient_name = models.CharField(max_length=160, blank=True)
+    photo = models.FileField(upload_to=proof_upload_path, blank=True)
+    signature = models.FileField(upload_to=proof_upload_path, blank=True)
+    note = models.TextField(blank=True)
+    lat = models.FloatField(null=True, blank=True)
+    lon = models.FloatField(null=True, blank=True)
+    delivered_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "-delivered_at"]
+
+    def __str__(self):
+        return f"Proof for {self.order_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The answer given to a request with an Idempotency-Key, replayed when the phone sends it again."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"
+
+
+class Alert(models.Model):
+    """Something a dispatcher should act on: a predicted late stop, an idle driver, a failed delivery."""
+
+    class Kind(models.TextChoices):
+        LATE = "late", "Predicted late"
+        IDLE = "idle", "Driver idle"
+        FAILED = "failed", "Delivery failed"
+        CLOSED_ROAD = "closed_road", "Closed road"
+        OTHER = "other", "Other"
+
+    depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    message = models.CharField(max_length=500)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
+    driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
+    data = models.JSONField(default=dict, blank=True)
+    dedup_key = models.CharField(max_length=128, help_text="One open alert per key, e.g. late:<order id>")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedup_key"], condition=Q(resolved_at__isnull=True), name="alert_one_open_per_key"
+            )
+        ]
+        indexes = [models.Index(fields=["depot", "resolved_at"], name="alert_depot_open")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.message}"

@@ -228,6 +228,9 @@ class Stop(models.Model):
     late_s = models.PositiveIntegerField(default=0)
     pinned = models.BooleanField(default=False, help_text="Stays on this vehicle when re-optimized")
     warnings = models.JSONField(default=list, blank=True)
+    # Operational, not part of the plan: the ETA as the driver's positions come in.
+    live_eta = models.DateTimeField(null=True, blank=True)
+    live_eta_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["route", "sequence"]
