@@ -54,7 +54,9 @@ def test_it_moves_a_stop_to_another_vehicle_and_retimes_both(dispatcher_a_client
     assert PlanChange.objects.filter(plan_id=planned["id"]).count() == 1
 
 
-def test_it_warns_about_skills_and_capacity_without_refusing(dispatcher_a_client, planned, vehicle_a, depot_a, settings):
+def test_it_warns_about_skills_and_capacity_without_refusing(
+    dispatcher_a_client, planned, vehicle_a, depot_a, settings
+):
     from dispatch.models import Vehicle
 
     bike = Vehicle.objects.get(name="A-Bike")
