@@ -276,3 +276,29 @@ class PlanChange(models.Model):
 
     def __str__(self):
         return f"Change of plan {self.plan_id} at {self.changed_at:%H:%M}"
+
+
+class ClosureApplication(models.Model):
+    """One run of re-planning for one state of a closure: the task is idempotent on (closure, version)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    closure = models.ForeignKey(RoadClosure, on_delete=models.CASCADE, related_name="applications")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked_plans = models.JSONField(default=list, blank=True)
+    new_plans = models.JSONField(default=list, blank=True, help_text="Ids of the re-plans it created")
+    attempts = models.PositiveSmallIntegerField(default=1)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [models.UniqueConstraint(fields=["closure", "version"], name="closure_application_once")]
+
+    def __str__(self):
+        return f"Closure {self.closure_id} v{self.version}: {self.status}"
