@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_redoc"),
     path("api/", include(api_patterns)),
     path("t/", include("customers.urls")),
+    path("driver/", include("dispatch.driver_urls")),
     path("", include("dispatch.dashboard_urls")),
     path("", include("routes.page_urls")),
 ]

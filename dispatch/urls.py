@@ -12,3 +12,13 @@ urlpatterns = [
     path("orders/import/", apis.OrderImportApi.as_view(), name="api_orders_import"),
     path("orders/<int:order_id>/", apis.OrderDetailApi.as_view(), name="api_order"),
 ]
+
+# The driver's phone app (API.md: Drivers).
+from dispatch import driver_apis  # noqa: E402 - appended so each part of the API keeps its own block
+
+urlpatterns += [
+    path("driver/route/", driver_apis.DriverRouteApi.as_view(), name="api_driver_route"),
+    path("driver/stops/<int:stop_id>/arrive/", driver_apis.StopArriveApi.as_view(), name="api_driver_stop_arrive"),
+    path("driver/stops/<int:stop_id>/deliver/", driver_apis.StopDeliverApi.as_view(), name="api_driver_stop_deliver"),
+    path("driver/stops/<int:stop_id>/fail/", driver_apis.StopFailApi.as_view(), name="api_driver_stop_fail"),
+]

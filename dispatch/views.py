@@ -82,7 +82,7 @@ def _query(params, **changes) -> str:
 def home(request):
     if not is_office_staff(request.user):
         if is_driver(request.user):
-            return render(request, "dispatch/driver_home.html")
+            return redirect("driver:app")
         return _forbidden(request)
     return _today_page(request)
 

@@ -1,0 +1,77 @@
+"""The driver's phone app: one page (the route, the next stop, the actions) and its service worker.
+
+The page is served with today's route embedded, so it shows at once; static/js/driver.js keeps it
+current (polling GET /api/driver/route/ and, when the live socket exists, /ws/driver/), queues the
+stop actions while offline and sends the phone's position.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.views.decorators.cache import never_cache
+
+from dispatch import driver_selectors
+from dispatch.driver_apis import DriverRouteOutput
+from dispatch.driver_services import FAIL_REASONS, PROOF_IMAGE_MAX_BYTES
+from dispatch.roles import is_driver
+
+FAIL_REASON_LABELS = {
+    "not_home": "Nobody home", "no_access": "No access", "refused": "Refused", "damaged": "Damaged",
+    "wrong_address": "Wrong address", "other": "Other (say what)",
+}  # fmt: skip
+# What the service worker keeps for offline use; the page itself is cached as it is fetched.
+APP_SHELL = (
+    "css/driver.css", "js/driver.js", "driver/manifest.webmanifest", "driver/icon-192.png", "driver/icon-512.png",
+    "driver/icon.svg",
+)  # fmt: skip
+
+
+def driver_required(view):
+    """Anonymous visitors go to the login page; anybody who is not a driver gets a 403 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not (is_driver(request.user) and hasattr(request.user, "driver")):
+            return render(request, "dispatch/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _live_socket_available() -> bool:
+    # The live socket is built separately; the page uses it only once config.routing serves it.
+    from config.routing import websocket_urlpatterns
+
+    return any("ws/driver/" in str(getattr(p, "pattern", "")) for p in websocket_urlpatterns)
+
+
+@never_cache
+@driver_required
+def driver_app(request):
+    driver = driver_selectors.driver_for_user(request.user)
+    route = driver_selectors.driver_route(driver)
+    context = {
+        "driver": driver,
+        "initial": {
+            "route": DriverRouteOutput(route).data if route else None,
+            "driver": {"id": driver.pk, "name": driver.name},
+            "fail_reasons": [{"value": r, "label": FAIL_REASON_LABELS[r]} for r in FAIL_REASONS],
+            "max_image_bytes": PROOF_IMAGE_MAX_BYTES,
+            "live_socket": "/ws/driver/" if _live_socket_available() else None,
+        },
+    }
+    return render(request, "driver/app.html", context)
+
+
+@never_cache
+def service_worker(request):
+    """The service worker, served from /driver/ so that its scope is the driver app (not all of /static/)."""
+    shell = [static(path) for path in APP_SHELL]
+    response = render(
+        request, "driver/sw.js", {"shell": shell, "version": "|".join(shell)}, content_type="text/javascript"
+    )
+    response["Service-Worker-Allowed"] = "/driver/"
+    return response
