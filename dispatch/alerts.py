@@ -1,0 +1,333 @@
+"""Alerts: what a dispatcher should act on, opened and resolved as the day unfolds.
+
+Kinds and their keys (one open alert per `dedup_key`, enforced by a partial unique constraint):
+
+- late:<order id>   the live ETA is after the window's end; resolves when it is on time again, or when the
+                    order is delivered, failed or cancelled;
+- idle:<driver id>  a driver whose route has open stops has not moved (or sent a position) for
+                    IDLE_ALERT_MINUTES (env, default 10); checked on position intake and by the
+                    `dispatch.alerts.check_idle_drivers` beat task every minute; resolves when the driver moves;
+- failed:<order id> a delivery failed; resolves when the order is planned again or cancelled, or by a dispatcher.
+
+Every open, change and resolve is published to the depot's live group as an `alert` message:
+{"type": "alert", "id", "kind", "message", "order", "driver", "depot", "data", "created_at",
+"resolved_at", "resolved": bool} (the live layer adds `seq`). Publishing happens after commit.
+"""
+
+import logging
+import math
+import os
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dispatch.models import Alert, Driver, DriverPosition, Order
+
+logger = logging.getLogger(__name__)
+
+# A phone's fix wanders a few metres while parked; a driver who stays within this radius has not moved.
+IDLE_RADIUS_M = 50.0
+# The depot-wide idle sweep on position intake runs at most this often per depot (the beat task covers the rest).
+IDLE_SWEEP_EVERY_S = 60
+OPEN_ORDER_STATUSES = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
+FAIL_REASON_LABELS = {
+    "not_home": "nobody home",
+    "no_access": "no access",
+    "refused": "refused",
+    "damaged": "damaged",
+    "wrong_address": "wrong address",
+    "other": "other reason",
+}
+
+
+def idle_alert_minutes() -> int:
+    raw = getattr(settings, "IDLE_ALERT_MINUTES", None) or os.environ.get("IDLE_ALERT_MINUTES", "10")
+    try:
+        minutes = int(raw)
+    except ValueError:
+        raise ValueError(f"IDLE_ALERT_MINUTES must be a whole number of minutes, not {raw!r}") from None
+    if minutes < 1:
+        raise ValueError(f"IDLE_ALERT_MINUTES must be at least 1, not {minutes}")
+    return minutes
+
+
+# --- publishing --------------------------------------------------------------------------------
+
+
+def publish_to_depot(depot_id: int, message: dict) -> None:
+    """Send one live message to a depot's dashboards through the live layer (dispatch.live)."""
+    from dispatch import live
+
+    live.publish_to_depot(depot_id, message)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def alert_message(alert: Alert) -> dict:
+    return {
+        "type": "alert",
+        "id": alert.pk,
+        "kind": alert.kind,
+        "message": alert.message,
+        "order": alert.order_id,
+        "driver": alert.driver_id,
+        "depot": alert.depot_id,
+        "data": alert.data,
+        "created_at": _iso(alert.created_at),
+        "resolved_at": _iso(alert.resolved_at),
+        "resolved": alert.resolved_at is not None,
+    }
+
+
+def _publish_after_commit(alert: Alert) -> None:
+    message = alert_message(alert)
+
+    def send():
+        try:
+            publish_to_depot(alert.depot_id, message)
+        except Exception:  # noqa: BLE001 - a dashboard that misses an alert still finds it in the list
+            logger.exception("could not publish alert %s", alert.pk)
+
+    transaction.on_commit(send)
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+
+def alert_open(
+    *,
+    depot_id: int,
+    kind: str,
+    dedup_key: str,
+    message: str,
+    order_id: int | None = None,
+    driver_id: int | None = None,
+    data: dict | None = None,
+) -> Alert:
+    """Open an alert, or refresh the open one with the same key (published only when its text changes)."""
+    data = data or {}
+    with transaction.atomic():
+        existing = Alert.objects.select_for_update().filter(dedup_key=dedup_key, resolved_at__isnull=True).first()
+        if existing is not None:
+            if existing.message != message or existing.data != data:
+                existing.message, existing.data = message[:500], data
+                existing.save(update_fields=["message", "data", "updated_at"])
+                _publish_after_commit(existing)
+            return existing
+        try:
+            # Two processes may open the same key at once; the partial unique constraint lets one win.
+            with transaction.atomic():
+                alert = Alert.objects.create(
+                    depot_id=depot_id, kind=kind, dedup_key=dedup_key, message=message[:500],
+                    order_id=order_id, driver_id=driver_id, data=data,
+                )  # fmt: skip
+        except IntegrityError:
+            return Alert.objects.get(dedup_key=dedup_key, resolved_at__isnull=True)
+        _publish_after_commit(alert)
+        return alert
+
+
+def alert_resolve(*, alert: Alert, by=None, at: datetime | None = None) -> bool:
+    """Resolve an open alert; False when it was already resolved (by someone else, or automatically)."""
+    at = at or timezone.now()
+    resolver = by if getattr(by, "is_authenticated", False) else None
+    with transaction.atomic():
+        # Conditional update: a dispatcher's click and an automatic resolve must not both count.
+        updated = Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(
+            resolved_at=at, resolved_by=resolver, updated_at=at
+        )
+        if not updated:
+            return False
+        alert.resolved_at, alert.resolved_by = at, resolver
+        _publish_after_commit(alert)
+    return True
+
+
+def alerts_resolve_keys(dedup_keys) -> int:
+    """Resolve the open alerts of these keys (automatic resolution: the condition no longer holds)."""
+    resolved = 0
+    for alert in Alert.objects.filter(dedup_key__in=list(dedup_keys), resolved_at__isnull=True):
+        resolved += alert_resolve(alert=alert)
+    return resolved
+
+
+# --- late --------------------------------------------------------------------------------------
+
+
+def _hhmm(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%H:%M")
+
+
+def late_alerts_sync(*, depot_id: int, driver_id: int | None, stops) -> None:
+    """Open or resolve the late alerts of a route's open stops from their live ETAs.
+
+    `stops`: Stop rows with `order` loaded and `live_eta` set. One query for the open late alerts.
+    """
+    keys = {f"late:{stop.order_id}": stop for stop in stops}
+    open_keys = set(
+        Alert.objects.filter(dedup_key__in=list(keys), resolved_at__isnull=True).values_list("dedup_key", flat=True)
+    )
+    to_resolve = []
+    for key, stop in keys.items():
+        order = stop.order
+        late = order.window_end is not None and stop.live_eta is not None and stop.live_eta > order.window_end
+        if late:
+            minutes = math.ceil((stop.live_eta - order.window_end).total_seconds() / 60)
+            alert_open(
+                depot_id=depot_id, kind=Alert.Kind.LATE, dedup_key=key, order_id=order.pk, driver_id=driver_id,
+                message=f"{order.reference} ({order.customer_name or order.address or 'customer'}) predicted "
+                f"{minutes} min late: ETA {_hhmm(stop.live_eta)}, window ends {_hhmm(order.window_end)}",
+                data={"eta": _iso(stop.live_eta), "window_end": _iso(order.window_end), "late_min": minutes},
+            )  # fmt: skip
+        elif key in open_keys:
+            to_resolve.append(key)
+    if to_resolve:
+        alerts_resolve_keys(to_resolve)
+
+
+# --- failed, and orders leaving the open states -------------------------------------------------
+
+
+def on_order_status_changed(*, order_id, reference, depot_id, to_status, reason="", note="", **payload) -> None:
+    """Event handler (dispatch.events): failed deliveries open an alert; done orders close theirs."""
+    if to_status == Order.Status.FAILED:
+        order = Order.objects.filter(pk=order_id).first()
+        driver_id = None
+        if order is not None:
+            from routes.models import Stop
+
+            stop = Stop.objects.filter(order_id=order_id, route__driver__isnull=False).order_by("-id").first()
+            driver_id = stop.route.driver_id if stop else None
+        label = FAIL_REASON_LABELS.get(reason, reason or "no reason given")
+        text = f"Delivery of {reference} failed: {label}"
+        if note:
+            text += f" ({note})"
+        alert_open(
+            depot_id=depot_id, kind=Alert.Kind.FAILED, dedup_key=f"failed:{order_id}", order_id=order_id,
+            driver_id=driver_id, message=text, data={"reason": reason, "note": note},
+        )  # fmt: skip
+    if to_status in (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED):
+        alerts_resolve_keys([f"late:{order_id}"])
+    if to_status in (Order.Status.NEW, Order.Status.PLANNED, Order.Status.CANCELLED):
+        alerts_resolve_keys([f"failed:{order_id}"])
+
+
+# --- idle --------------------------------------------------------------------------------------
+
+
+def _distance_m(lat1, lon1, lat2, lon2) -> float:
+    # Equirectangular: exact enough over the few hundred metres that matter here.
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    y = math.radians(lat2 - lat1)
+    return 6_371_000 * math.hypot(x, y)
+
+
+def driver_idle_since(driver: Driver, now: datetime, window: timedelta) -> datetime | None:
+    """When the driver stopped moving, if that is longer ago than `window`; None while moving or unknown."""
+    if driver.last_position_at is None or driver.last_lat is None:
+        return None
+    if driver.last_position_at <= now - window:
+        return driver.last_position_at  # no position at all for the whole window: the phone went quiet
+    recent = DriverPosition.objects.filter(driver=driver, recorded_at__gt=now - window).values_list("lat", "lon")
+    for lat, lon in recent:
+        if _distance_m(lat, lon, driver.last_lat, driver.last_lon) > IDLE_RADIUS_M:
+            return None
+    # Still within the radius for the whole window; were we watching at its start?
+    before = (
+        DriverPosition.objects.filter(driver=driver, recorded_at__lte=now - window)
+        .order_by("-recorded_at")
+        .values_list("lat", "lon", "recorded_at")
+        .first()
+    )
+    if before is None or _distance_m(before[0], before[1], driver.last_lat, driver.last_lon) > IDLE_RADIUS_M:
+        return None
+    return before[2]
+
+
+def _drivers_with_open_stops(*, day, depot_id: int | None = None, driver_id: int | None = None) -> list[Driver]:
+    from routes.live_eta import active_routes
+
+    routes = active_routes(day=day, depot_id=depot_id, driver_id=driver_id)
+    return [route.driver for route in routes if route.driver is not None]
+
+
+def idle_alerts_check(*, now: datetime | None = None, depot_id: int | None = None, driver_id: int | None = None) -> int:
+    """Open idle alerts for drivers with open stops who have not moved; resolve those who moved.
+
+    Returns the number of drivers found idle.
+    """
+    now = now or timezone.now()
+    window = timedelta(minutes=idle_alert_minutes())
+    drivers = _drivers_with_open_stops(day=timezone.localdate(now), depot_id=depot_id, driver_id=driver_id)
+    idle = 0
+    active_keys = set()
+    for driver in drivers:
+        key = f"idle:{driver.pk}"
+        active_keys.add(key)
+        since = driver_idle_since(driver, now, window)
+        if since is None:
+            alerts_resolve_keys([key])
+            continue
+        idle += 1
+        minutes = int((now - since).total_seconds() // 60)
+        quiet = driver.last_position_at <= now - window
+        what = "no position" if quiet else "not moved"
+        alert_open(
+            depot_id=driver.depot_id, kind=Alert.Kind.IDLE, dedup_key=key, driver_id=driver.pk,
+            message=f"{driver.name}: {what} since {_hhmm(since)} (open stops waiting)",
+            data={"since": _iso(since), "minutes": minutes, "quiet": quiet},
+        )  # fmt: skip
+    if driver_id is None:
+        # Drivers whose route has no open stops any more (or no route): their idle alerts no longer apply.
+        stale = Alert.objects.filter(kind=Alert.Kind.IDLE, resolved_at__isnull=True).exclude(dedup_key__in=active_keys)
+        if depot_id is not None:
+            stale = stale.filter(depot_id=depot_id)
+        alerts_resolve_keys(stale.values_list("dedup_key", flat=True))
+    return idle
+
+
+def on_driver_moved(*, driver_id, depot_id, **payload) -> None:
+    """Event handler (dispatch.events): resolve this driver's idle alert once moving; sweep the depot.
+
+    Opening idle alerts is the sweep's job (at most once a minute per depot, and the beat task), so a
+    position costs one indexed query unless the driver has an open idle alert.
+    """
+    if Alert.objects.filter(dedup_key=f"idle:{driver_id}", resolved_at__isnull=True).exists():
+        idle_alerts_check(driver_id=driver_id)
+    # cache.add is atomic (Redis SET NX in production): one sweep per depot per minute across processes.
+    if cache.add(f"alerts:idle-sweep:{depot_id}", 1, timeout=IDLE_SWEEP_EVERY_S):
+        idle_alerts_check(depot_id=depot_id)
+
+
+@shared_task(name="dispatch.alerts.check_idle_drivers", ignore_result=True)
+def check_idle_drivers() -> int:
+    """Beat task, every minute: idle alerts for every depot. Idempotent (open/resolve by key)."""
+    return idle_alerts_check()
+
+
+# Celery beat entry for config.celery (app.conf.beat_schedule.update(BEAT_SCHEDULE)).
+BEAT_SCHEDULE = {"idle-drivers-every-minute": {"task": "dispatch.alerts.check_idle_drivers", "schedule": 60.0}}
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def alerts_visible_to(user, *, open_only: bool = False, depot_id: int | None = None):
+    """Alerts of the depots the user sees, newest first (dispatch.roles decides the depots)."""
+    from dispatch.roles import visible_depot_ids
+
+    queryset = Alert.objects.select_related("depot", "order", "driver", "resolved_by")
+    allowed = visible_depot_ids(user)
+    if allowed is not None:
+        queryset = queryset.filter(depot_id__in=allowed)
+    if open_only:
+        queryset = queryset.filter(resolved_at__isnull=True)
+    if depot_id is not None:
+        queryset = queryset.filter(depot_id=depot_id)
+    return queryset.order_by("-created_at", "-id")

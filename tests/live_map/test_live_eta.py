@@ -1,0 +1,169 @@
+"""Live ETAs follow the driver: re-timed on the roads from the latest position (routes.live_eta)."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+
+from dispatch import events
+from dispatch.models import Alert, Order
+from routes import live_eta
+from routes.models import Stop
+from routes.road_network import get_road_network
+from tests.live_map.conftest import place_driver
+
+EMITTED: list[dict] = []
+
+
+def record_eta_changed(**payload):
+    EMITTED.append(payload)
+
+
+@pytest.fixture(autouse=True)
+def _listen(monkeypatch):
+    EMITTED.clear()
+    cache.clear()
+    monkeypatch.setitem(events.HANDLERS, "eta_changed", ("tests.live_map.test_live_eta.record_eta_changed",))
+
+
+def stops_of(route):
+    return list(Stop.objects.filter(route=route).select_related("order").order_by("sequence"))
+
+
+def test_it_moves_etas_when_the_driver_is_far_behind_and_emits_eta_changed(
+    dispatched_route, driver_a, depot_a, django_capture_on_commit_callbacks
+):
+    route = dispatched_route
+    planned = stops_of(route)
+    # Three hours after the route should have started, the van is still at the depot.
+    now = route.start + timedelta(hours=3)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, now)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
+
+    assert result is not None and result.route.pk == route.pk
+    after = stops_of(route)
+    first = after[0]
+    # The first stop: now + the road time from the depot, as the network says.
+    drive = get_road_network().route([(depot_a.lat, depot_a.lon), (first.order.lat, first.order.lon)], "car", now)
+    assert abs((first.live_eta - now).total_seconds() - drive.duration_s) < 5
+    for before, stop in zip(planned, after, strict=True):
+        assert stop.live_eta_updated_at == now
+        assert stop.live_eta - before.eta > timedelta(hours=2)  # about three hours behind, less the waiting saved
+    etas = [stop.live_eta for stop in after]
+    assert etas == sorted(etas)
+    assert {p["order_id"] for p in EMITTED} == {stop.order_id for stop in after}
+    one = next(p for p in EMITTED if p["order_id"] == first.order_id)
+    assert one["eta"] == first.live_eta and one["previous_eta"] == planned[0].eta and one["depot_id"] == depot_a.pk
+    assert set(one) == {"order_id", "depot_id", "eta", "previous_eta", "window_start", "window_end"}
+
+
+def test_it_emits_nothing_when_the_eta_moves_less_than_two_minutes(
+    dispatched_route, driver_a, depot_a, django_capture_on_commit_callbacks
+):
+    now = dispatched_route.start + timedelta(hours=3)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, now)
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
+    EMITTED.clear()
+    later = now + timedelta(seconds=60)  # a minute later, still at the depot: every ETA moves by one minute
+    place_driver(driver_a, depot_a.lat, depot_a.lon, later)
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=later)
+    assert EMITTED == []
+    assert all(stop.live_eta_updated_at == later for stop in stops_of(dispatched_route))
+
+
+def test_it_waits_for_a_window_that_has_not_opened(dispatched_route, driver_a, depot_a):
+    early = dispatched_route.start - timedelta(hours=1)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, early)
+    live_eta.live_etas_refresh(driver_id=driver_a.pk, now=early)
+    stops = stops_of(dispatched_route)
+    for previous, stop in zip(stops, stops[1:], strict=False):
+        window_start = previous.order.window_start
+        if window_start and previous.live_eta < window_start:
+            # The next stop cannot be reached before the previous one's window opened and it was served.
+            assert stop.live_eta >= window_start + timedelta(seconds=previous.service_s)
+
+
+def test_it_skips_stops_already_done_and_starts_after_the_one_the_driver_is_at(
+    dispatched_route, driver_a, django_capture_on_commit_callbacks
+):
+    stops = stops_of(dispatched_route)
+    now = dispatched_route.start + timedelta(hours=1)
+    Order.objects.filter(pk=stops[0].order_id).update(status=Order.Status.DELIVERED)
+    place_driver(driver_a, stops[1].order.lat, stops[1].order.lon, now)
+    from dispatch.services import order_change_status
+
+    with django_capture_on_commit_callbacks(execute=True):
+        order_change_status(order=stops[1].order, to_status=Order.Status.ARRIVED, at=now)
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
+    after = stops_of(dispatched_route)
+    assert after[0].live_eta is None  # done: not re-timed
+    assert after[1].live_eta == now  # arrived there now
+    assert after[2].live_eta >= now + timedelta(seconds=after[1].service_s)
+
+
+def test_it_recomputes_from_a_position_posted_through_the_api_at_most_once_per_interval(
+    dispatched_route, driver_a, driver_client, depot_a, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.utils import timezone
+
+    monkeypatch.setenv("LIVE_ETA_EVERY_S", "30")
+    now = timezone.now()
+    calls = []
+    original = live_eta.live_etas_refresh
+    monkeypatch.setattr(live_eta, "live_etas_refresh", lambda **kw: calls.append(kw) or original(**kw))
+    for seconds in (0, 5):
+        body = {
+            "positions": [
+                {"lat": depot_a.lat, "lon": depot_a.lon, "recorded_at": (now + timedelta(seconds=seconds)).isoformat()}
+            ]
+        }
+        with django_capture_on_commit_callbacks(execute=True):
+            response = driver_client.post("/api/driver/positions/", body, format="json")
+        assert response.status_code == 202, response.json()
+    assert calls == [{"driver_id": driver_a.pk}]  # the second position fell inside the 30 s window
+    assert all(stop.live_eta is not None for stop in stops_of(dispatched_route))
+
+
+def test_it_opens_a_late_alert_and_resolves_it_when_on_time_again(
+    dispatched_route, driver_a, depot_a, django_capture_on_commit_callbacks
+):
+    windowed = [s for s in stops_of(dispatched_route) if s.order.window_end]
+    assert windowed
+    late_now = windowed[0].order.window_end + timedelta(minutes=30)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, late_now)
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=late_now)
+    late = Alert.objects.filter(kind=Alert.Kind.LATE, resolved_at__isnull=True)
+    assert {a.order_id for a in late} == {s.order_id for s in windowed}
+    alert = late.get(order_id=windowed[0].order_id)
+    assert alert.dedup_key == f"late:{windowed[0].order_id}" and "late" in alert.message
+    assert alert.depot_id == depot_a.pk and alert.driver_id == driver_a.pk
+
+    # Refreshing again while still late keeps one open alert per order.
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=late_now + timedelta(seconds=30))
+    assert Alert.objects.filter(kind=Alert.Kind.LATE).count() == len(windowed)
+
+    # The van was in fact on its way early: on time again, the alerts resolve themselves.
+    on_time = dispatched_route.start
+    Stop.objects.filter(route=dispatched_route).update(live_eta=None)
+    from dispatch.models import Driver, DriverPosition
+
+    DriverPosition.objects.all().delete()
+    Driver.objects.filter(pk=driver_a.pk).update(last_position_at=None)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, on_time)
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=on_time)
+    assert not Alert.objects.filter(kind=Alert.Kind.LATE, resolved_at__isnull=True).exists()
+    assert Alert.objects.filter(kind=Alert.Kind.LATE, resolved_at__isnull=False).count() == len(windowed)
+
+
+def test_it_does_nothing_for_a_driver_without_a_route(driver_a, depot_a, road_network):
+    from django.utils import timezone
+
+    place_driver(driver_a, depot_a.lat, depot_a.lon, timezone.now())
+    assert live_eta.live_etas_refresh(driver_id=driver_a.pk) is None
