@@ -8,10 +8,13 @@ request never starts a task.
 """
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 # One thread: embedded mode runs tasks one after another, like a single worker would.
@@ -28,10 +31,18 @@ def _run_embedded(task, args, kwargs):
         connections.close_all()
 
 
-def enqueue(task, *args, **kwargs) -> None:
+def enqueue(task, *args, eta: datetime | None = None, **kwargs) -> None:
+    """Start `task` now, or at `eta` (an aware datetime) when given."""
+    delay_s = max(0.0, (eta - timezone.now()).total_seconds()) if eta else 0.0
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        task.apply_async(args=args, kwargs=kwargs)
+        task.apply_async(args=args, kwargs=kwargs, eta=eta if delay_s else None)
     elif settings.TASKS_RUN_INLINE:
-        task.apply(args=args, kwargs=kwargs)
+        if not delay_s:  # tests run what is due now; a scheduled run is the test's own business
+            task.apply(args=args, kwargs=kwargs)
+    elif delay_s:
+        # Embedded mode has no beat or broker to hold it: a timer in this process (lost on restart).
+        timer = threading.Timer(delay_s, _embedded_worker.submit, args=(_run_embedded, task, args, kwargs))
+        timer.daemon = True
+        timer.start()
     else:
         _embedded_worker.submit(_run_embedded, task, args, kwargs)

@@ -288,6 +288,7 @@ class ClosureApplication(models.Model):
 
     closure = models.ForeignKey(RoadClosure, on_delete=models.CASCADE, related_name="applications")
     version = models.PositiveIntegerField()
+    phase = models.CharField(max_length=8, default="change", help_text="change (created, edited, lifted), start or end")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -298,7 +299,7 @@ class ClosureApplication(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        constraints = [models.UniqueConstraint(fields=["closure", "version"], name="closure_application_once")]
+        constraints = [models.UniqueConstraint(fields=["closure", "version", "phase"], name="closure_application_once")]
 
     def __str__(self):
         return f"Closure {self.closure_id} v{self.version}: {self.status}"

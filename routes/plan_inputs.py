@@ -146,8 +146,12 @@ def build_plan_inputs(
         index = order_index[order.id]
         distance = snap_distances[index]
         if distance is None or distance > settings.SNAP_LIMIT_M:
-            far = "no road nearby" if distance is None else f"{distance:.0f} m"
-            dropped[order.id] = ("road", f"the address is {far} from the nearest road")
+            if order.snap_distance_m is not None and order.snap_distance_m <= settings.SNAP_LIMIT_M:
+                # Close to a road when imported, cut off now: the roads around it are closed.
+                dropped[order.id] = ("closed_road", "unreachable: the roads to it are closed")
+            else:
+                far = "no road nearby" if distance is None else f"{distance:.0f} m"
+                dropped[order.id] = ("road", f"the address is {far} from the nearest road")
             continue
         reachable_by = [
             p for p in profiles if _round_trip_ok(raw[p].durations_s, index, vehicles, p, index_of_depot, start_index)

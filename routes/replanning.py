@@ -152,6 +152,12 @@ def _replan(*, target: Plan, plan: Plan, mode: str, move_cost: Decimal, include_
     network = get_road_network()
     progress = vehicle_progress(plan, now)
     remaining_ids = [o for p in progress.values() for o in p.remaining]
+    # Orders this plan could not serve get another chance (a lifted closure may open the way).
+    remaining_ids += list(
+        Order.objects.filter(id__in=plan.unassigned.values_list("order_id", flat=True), status__in=PLANNABLE_STATUSES)
+        .exclude(id__in=remaining_ids)
+        .values_list("id", flat=True)
+    )
     new_ids = []
     if include_new:
         new_ids = list(

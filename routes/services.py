@@ -21,17 +21,32 @@ def _validated_geometry(geometry) -> dict:
         raise RoutingError(f"Invalid closure geometry: {exc}", field="geometry", value=None) from None
 
 
+def _schedule_replanning(closure: RoadClosure) -> None:
+    """After commit: re-plan for this state now, and again when its announced start and end arrive."""
+    from config.tasks import enqueue
+    from routes.tasks import closure_changed
+
+    closure_id, version, now = closure.pk, closure.version, timezone.now()
+    transaction.on_commit(lambda: enqueue(closure_changed, closure_id, version, "change"))
+    if closure.lifted_at is None and closure.starts_at > now:
+        transaction.on_commit(lambda: enqueue(closure_changed, closure_id, version, "start", eta=closure.starts_at))
+    if closure.lifted_at is None and closure.ends_at and closure.ends_at > now:
+        transaction.on_commit(lambda: enqueue(closure_changed, closure_id, version, "end", eta=closure.ends_at))
+
+
 @transaction.atomic
 def closure_create(*, geometry: dict, reason: str, starts_at=None, ends_at=None, by=None) -> RoadClosure:
     starts_at = starts_at or timezone.now()
     _check_times(starts_at, ends_at)
-    return RoadClosure.objects.create(
+    closure = RoadClosure.objects.create(
         geometry=_validated_geometry(geometry),
         reason=reason,
         starts_at=starts_at,
         ends_at=ends_at,
         created_by=by if getattr(by, "is_authenticated", False) else None,
     )
+    _schedule_replanning(closure)
+    return closure
 
 
 @transaction.atomic
@@ -48,6 +63,7 @@ def closure_update(*, closure: RoadClosure, by=None, **changes) -> RoadClosure:
     locked.version = F("version") + 1
     locked.save()
     locked.refresh_from_db()
+    _schedule_replanning(locked)
     return locked
 
 
@@ -63,6 +79,8 @@ def closure_lift(*, closure: RoadClosure, by=None) -> RoadClosure:
     )
     closure.refresh_from_db()
     closure.was_lifted_now = bool(lifted)
+    if lifted:
+        _schedule_replanning(closure)
     return closure
 
 
@@ -247,9 +265,11 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
 
 def plan_replan_request(
     *, plan: Plan, user=None, mode: str = "keep", move_cost=None, include_new: bool = True, reason: str = "mid-day re-plan",
-    time_budget_s=None,
+    time_budget_s=None, enqueue_task: bool = True,
 ) -> Plan:  # fmt: skip
-    """Queue a re-plan of a dispatched plan from where the vehicles are now (a new version)."""
+    """Queue a re-plan of a dispatched plan from where the vehicles are now (a new version).
+
+    `enqueue_task=False` leaves the computing to the caller (a task that re-plans in place)."""
     from config.tasks import enqueue
     from routes.replanning import DEFAULT_MOVE_COST
     from routes.tasks import replan_plan
@@ -272,7 +292,8 @@ def plan_replan_request(
             request={**plan.request, "replan": options}, reason=reason[:200],
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )  # fmt: skip
-        transaction.on_commit(lambda: enqueue(replan_plan, replan.pk))
+        if enqueue_task:
+            transaction.on_commit(lambda: enqueue(replan_plan, replan.pk))
         return replan
 
     return _with_next_version(day=plan.date, depot=plan.depot, create=create)

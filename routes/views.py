@@ -12,6 +12,7 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.db.models import Q, Sum
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
 from dispatch import maps
@@ -20,7 +21,9 @@ from dispatch.models import Order
 from dispatch.views import office_staff_required
 from routes import selectors
 from routes.models import Plan
+from routes.plan_apis import PlanOutput
 from routes.plan_inputs import PLANNABLE_STATUSES
+from routes.planning import plan_vehicles
 
 # What the optimization is doing, in a dispatcher's words (Plan.stage, set by routes.planning).
 STAGE_LABELS = {
@@ -128,6 +131,52 @@ def _plan_closures(plan: Plan):
     )
 
 
+def _editor_data(plan: Plan, routes, unassigned) -> dict:
+    """What the page's script needs to edit the plan and draw it again from the edit API's answers.
+
+    The plan as GET /api/plans/{id}/ returns it (without the road geometry, which only the map
+    needs and which every edit answer brings again), the customer and address of each order (the
+    API does not carry them), and every vehicle an order may be moved to with a stable colour.
+    """
+    data = PlanOutput(plan).data
+    for route in data["routes"]:
+        route.pop("geometry", None)
+    orders = [stop.order for route in routes for stop in route.stop_list] + [u.order for u in unassigned]
+    vehicles = {route.vehicle_id: (route.vehicle, route.color) for route in routes}
+    for vehicle in plan_vehicles(plan):
+        if vehicle.id not in vehicles:
+            vehicles[vehicle.id] = (vehicle, maps.route_color(len(vehicles)))
+    return {
+        "plan": data,
+        "orders": {
+            str(o.id): {
+                "customer": o.customer_name,
+                "address": o.address,
+                "window": maps.order_window_label(o),
+                "lat": o.lat,
+                "lon": o.lon,
+            }  # fmt: skip
+            for o in orders
+        },
+        "vehicles": [
+            {
+                "id": v.id,
+                "name": v.name,
+                "kind": v.get_kind_display(),
+                "color": color,
+                "depot": [v.depot.lat, v.depot.lon],
+            }  # fmt: skip
+            for v, color in sorted(vehicles.values(), key=lambda item: item[0].name)
+        ],
+        "urls": {
+            "edit": reverse("api_plan_edit", args=[plan.id]),
+            "reoptimize": reverse("api_plan_reoptimize", args=[plan.id]),
+            "detail": reverse("routes:plan_detail", args=[0]),
+        },
+        "dispatched": plan.is_dispatched,
+    }
+
+
 @office_staff_required
 def plan_detail(request, plan_id: int):
     """One plan: progress while it is computed, then its map, routes, unassigned orders and totals."""
@@ -153,8 +202,15 @@ def plan_detail(request, plan_id: int):
 
     pending = [p for p in alternatives or [plan] if p.status in (Plan.Status.QUEUED, Plan.Status.RUNNING)]
     is_done = plan.status == Plan.Status.DONE
+    editor = _editor_data(plan, routes, unassigned) if is_done else None
     map_html = (
-        maps.plan_map_html(routes=routes, unassigned=unassigned, depots=depots, closures=_plan_closures(plan))
+        maps.plan_map_html(
+            routes=routes,
+            unassigned=unassigned,
+            depots=depots,
+            closures=_plan_closures(plan),
+            editing_vehicles=editor["vehicles"],
+        )  # fmt: skip
         if is_done
         else ""
     )
@@ -176,6 +232,7 @@ def plan_detail(request, plan_id: int):
             "lateness": duration_label(plan.lateness_s),
         },
         "order_statuses": dict(Order.Status.choices),
+        "editor": editor,
     }
     return render(request, "routes/plan_detail.html", context)
 

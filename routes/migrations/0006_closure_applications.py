@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('version', models.PositiveIntegerField()),
+                ('phase', models.CharField(default='change', help_text='change (created, edited, lifted), start or end', max_length=8)),
                 ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=8)),
                 ('started_at', models.DateTimeField(auto_now_add=True)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
@@ -27,7 +28,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['-started_at'],
-                'constraints': [models.UniqueConstraint(fields=('closure', 'version'), name='closure_application_once')],
+                'constraints': [models.UniqueConstraint(fields=('closure', 'version', 'phase'), name='closure_application_once')],
             },
         ),
     ]

@@ -1,0 +1,174 @@
+"""When a road closes, changes or reopens, the day's running routes adapt by themselves.
+
+For one state of a closure (closure, version) — run by a Celery task, idempotent on that pair:
+1. every dispatched plan of today whose day the closure touches is checked: the remaining legs of
+   each route are timed again on the network as it is now (closures applied); a leg that became
+   unreachable, or at least CLOSURE_LEG_CHANGE_S slower (or faster, when a closure lifts), or a stop
+   left out earlier for a closed road, marks the plan affected;
+2. each affected plan is re-planned from where its vehicles are (done stops stay done, a stop the
+   driver reached stays first, every stop keeps its driver) as a new version, dispatched at once,
+   which the live layer pushes to dashboards, drivers and customers (events.plan_updated);
+3. stops no vehicle can reach any more are flagged to the dispatcher as "closed road" alerts with
+   the ways out (reschedule, contact the customer).
+Closures on one depot and day are applied one at a time (a lock per depot and day); each re-plan
+reads every active closure, so when two land together both are in effect at the end.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from config.locks import exclusive
+from dispatch.models import Alert
+from routes.models import ClosureApplication, Plan, RoadClosure, UnassignedOrder
+from routes.replanning import latest_dispatched_plan, replan_compute, vehicle_progress
+from routes.road_network import get_road_network
+
+logger = logging.getLogger(__name__)
+
+# A leg this much slower or faster (seconds) means the closure matters to the route.
+CLOSURE_LEG_CHANGE_S = 60
+# Seconds the optimizer gets for a closure re-plan: every stop keeps its driver, so only the order
+# of each route is searched — small problems, and a dispatcher is waiting.
+CLOSURE_REPLAN_BUDGET_S = 1
+
+
+def closure_apply(*, closure_id: int, version: int, phase: str = "change") -> ClosureApplication | None:
+    """Re-plan what one closure state affects. Safe to run twice (and after a crash half-way).
+
+    `phase`: "change" when the closure was created, edited or lifted; "start" and "end" when its
+    announced times arrive (scheduled when it was saved).
+    """
+    closure = RoadClosure.objects.filter(pk=closure_id).first()
+    if closure is None or closure.version != version:
+        return None  # a newer state exists: its own task handles it
+    application, created = _start(closure_id, version, phase)
+    if application.status == ClosureApplication.Status.DONE:
+        return application  # this state was handled already (a retried or duplicated task)
+    if closure.lifted_at is None and not closure_touches_today(closure):
+        ClosureApplication.objects.filter(pk=application.pk).update(
+            status=ClosureApplication.Status.DONE, finished_at=timezone.now()
+        )
+        application.refresh_from_db()
+        return application
+    try:
+        today = timezone.localdate()
+        checked, new_plans = [], list(application.new_plans)
+        for plan in _dispatched_plans(today):
+            with exclusive(f"replan:{plan.date}:{plan.depot_id or 'all'}"):
+                current = latest_dispatched_plan(day=plan.date, depot_id=plan.depot_id)
+                checked.append(current.pk)
+                if not plan_is_affected(current):
+                    continue
+                replan = _replan_for_closure(current, closure, application)
+                new_plans.append(replan.pk)
+                ClosureApplication.objects.filter(pk=application.pk).update(new_plans=new_plans)
+                _flag_closed_road_stops(replan, closure)
+        ClosureApplication.objects.filter(pk=application.pk).update(
+            status=ClosureApplication.Status.DONE,
+            finished_at=timezone.now(),
+            checked_plans=checked,
+            new_plans=new_plans,
+        )
+    except Exception as exc:
+        ClosureApplication.objects.filter(pk=application.pk).update(error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise  # the task retries; the record stays "running" so the retry picks it up
+    application.refresh_from_db()
+    return application
+
+
+def _start(closure_id: int, version: int, phase: str) -> tuple[ClosureApplication, bool]:
+    try:
+        with transaction.atomic():
+            return ClosureApplication.objects.create(closure_id=closure_id, version=version, phase=phase), True
+    except IntegrityError:
+        application = ClosureApplication.objects.get(closure_id=closure_id, version=version, phase=phase)
+        if application.status != ClosureApplication.Status.DONE:
+            ClosureApplication.objects.filter(pk=application.pk).update(attempts=F("attempts") + 1)
+        return application, False
+
+
+def _dispatched_plans(day) -> list[Plan]:
+    """The plan each depot's drivers follow today (one per depot, plus all-depot plans)."""
+    scopes = Plan.objects.filter(date=day, dispatched_at__isnull=False).values_list("depot_id", flat=True).distinct()
+    plans = [latest_dispatched_plan(day=day, depot_id=depot_id) for depot_id in set(scopes)]
+    return [p for p in plans if p is not None]
+
+
+def plan_is_affected(plan: Plan) -> bool:
+    """Would driving the remaining stops now take noticeably longer or shorter, or fail somewhere?"""
+    if UnassignedOrder.objects.filter(plan=plan, code__in=["closed_road", "road"]).exists():
+        return True  # a lifted closure may open the way to stops left out before
+    network = get_road_network()
+    for vehicle_id, item in vehicle_progress(plan, timezone.now()).items():
+        if not item.remaining:
+            continue
+        route = plan.routes.select_related("vehicle__depot").get(vehicle_id=vehicle_id)
+        depot = (route.vehicle.depot.lat, route.vehicle.depot.lon)
+        stops = sorted(route.stops.select_related("order"), key=lambda s: s.sequence)
+        # Each leg into a stop still to do, and the way back, against what the plan promised.
+        legs = []
+        previous_point, previous_departure = depot, route.start
+        for stop in stops:
+            point = (stop.order.lat, stop.order.lon)
+            if stop.order_id in item.remaining:
+                legs.append((previous_point, point, previous_departure, stop.leg_duration_s))
+            previous_point, previous_departure = point, stop.etd
+        # A break after the last stop is part of the planned way back, not driving.
+        last_break_s = sum(b["duration_s"] for b in route.breaks or [] if b.get("after_sequence") == len(stops))
+        back_s = (route.end - previous_departure).total_seconds() - last_break_s
+        legs.append((previous_point, depot, previous_departure + timedelta(seconds=last_break_s), back_s))
+        for origin, destination, departure, planned_s in legs:
+            try:
+                # at the planned hour, so only the closures differ from the plan, not the traffic
+                leg = network.time_legs([origin, destination], route.vehicle.profile, timezone.localtime(departure))[0]
+            except Exception:  # noqa: BLE001 - no route any more: certainly affected
+                return True
+            if abs(leg["duration_s"] - planned_s) >= CLOSURE_LEG_CHANGE_S:
+                return True
+    return False
+
+
+def _replan_for_closure(plan: Plan, closure: RoadClosure, application: ClosureApplication) -> Plan:
+    """A re-plan placeholder per (application, plan), reused by a retry; computed here, in this task."""
+    from routes.services import plan_replan_request
+
+    marker = f"closure {closure.pk} v{application.version} {application.phase}"
+    existing = Plan.objects.filter(parent=plan, reason__startswith=marker).order_by("-pk").first()
+    if existing is None:
+        state = "lifted" if closure.lifted_at else "closed"
+        existing = plan_replan_request(
+            plan=plan, user=None, mode="keep", include_new=False, reason=f"{marker}: road {state} ({closure.reason})"[:200],
+            time_budget_s=CLOSURE_REPLAN_BUDGET_S, enqueue_task=False,
+        )  # fmt: skip
+    return replan_compute(plan_id=existing.pk)
+
+
+def _flag_closed_road_stops(replan: Plan, closure: RoadClosure) -> None:
+    for unassigned in UnassignedOrder.objects.filter(plan=replan, code__in=["closed_road", "road"]).select_related(
+        "order"
+    ):
+        order = unassigned.order
+        message = (
+            f"{order.reference} ({order.address or f'{order.lat:.5f}, {order.lon:.5f}'}) cannot be reached: closed road "
+            f"— {closure.reason}. Reschedule it or contact the customer."
+        )
+        Alert.objects.update_or_create(
+            dedup_key=f"closed_road:{order.pk}",
+            resolved_at=None,
+            defaults={
+                "depot_id": order.depot_id, "kind": Alert.Kind.CLOSED_ROAD, "message": message[:500], "order": order,
+                "data": {"closure": closure.pk, "plan": replan.pk, "actions": ["reschedule", "contact_customer"]},
+            },
+        )  # fmt: skip
+
+
+def closure_touches_today(closure: RoadClosure) -> bool:
+    """Active now (or ending now): the network has it applied, so today's routes may change."""
+    now = timezone.now()
+    return closure.starts_at <= now + timedelta(seconds=5) and (
+        closure.ends_at is None or closure.ends_at > now - timedelta(minutes=5)
+    )
