@@ -1,3 +1,9 @@
-"""WebSocket URL routes (the live consumers arrive with the live-operations issue)."""
+"""WebSocket URL routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from dispatch.consumers import DispatchConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/dispatch/", DispatchConsumer.as_asgi()),
+]

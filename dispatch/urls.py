@@ -22,3 +22,10 @@ urlpatterns += [
     path("driver/stops/<int:stop_id>/deliver/", driver_apis.StopDeliverApi.as_view(), name="api_driver_stop_deliver"),
     path("driver/stops/<int:stop_id>/fail/", driver_apis.StopFailApi.as_view(), name="api_driver_stop_fail"),
 ]
+
+# Positions from the driver's phone (API.md: Drivers; the live backbone).
+from dispatch import driver_position_apis  # noqa: E402 - appended so each part of the API keeps its own block
+
+urlpatterns += [
+    path("driver/positions/", driver_position_apis.DriverPositionsApi.as_view(), name="api_driver_positions"),
+]

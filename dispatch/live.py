@@ -1,0 +1,337 @@
+"""Live messages to dispatch dashboards and customer tracking sockets, over the channel layer.
+
+Groups: "depot.<id>" (the dashboards of everyone who sees that depot) and "order.<id>" (that order's
+customer tracking socket). Every message is a JSON object with a "type" (API.md, Live), a "seq" that
+rises per group, and the full latest state of what it is about, so a client that missed one message
+recovers from the next, and a client that reconnects asks for a snapshot (dispatch_snapshot).
+
+The seq counters live in the Django cache: Redis INCR in production, shared by every web process and
+Celery worker; the process's local memory in the embedded mode (one process there).
+
+Driver positions are coalesced to at most one broadcast per driver per POSITION_WINDOW_S across all
+processes (see driver_moved). The handlers below are registered in dispatch.events.HANDLERS and run
+after the service's transaction commits; each one is quick (a few Redis round trips).
+"""
+
+import asyncio
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import connections
+from django.utils import timezone
+
+from dispatch.models import Alert, Depot, Driver
+from dispatch.roles import is_manager, is_office_staff, visible_depot_ids
+
+logger = logging.getLogger(__name__)
+
+# At most one driver.position per driver in this many seconds (whole seconds: Redis SET EX).
+POSITION_WINDOW_S = 1
+# How long a "trailing broadcast pending" mark lives if the process that holds the timer dies.
+_TRAILING_MARK_TTL_S = 5
+
+
+def depot_group(depot_id: int) -> str:
+    return f"depot.{depot_id}"
+
+
+def order_group(order_id: int) -> str:
+    return f"order.{order_id}"
+
+
+def _seq_key(group: str) -> str:
+    return f"live:seq:{group}"
+
+
+def next_seq(group: str) -> int:
+    key = _seq_key(group)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the first message of this group (or the cache was flushed)
+        cache.add(key, 0, timeout=None)
+        return cache.incr(key)
+
+
+def current_seqs(groups: Iterable[str]) -> dict[str, int]:
+    groups = list(groups)
+    found = cache.get_many([_seq_key(group) for group in groups])
+    return {group: found.get(_seq_key(group), 0) for group in groups}
+
+
+def broadcast(groups: Iterable[str], kind: str, state: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Send one message of `kind` carrying `state` to each group, each with that group's next seq.
+
+    Call from synchronous code (services' on_commit callbacks, tasks), never from the event loop.
+    `loop`: send on this running event loop (the ASGI server's) from a thread of our own; the
+    in-memory channel layer of the embedded mode only works on the loop its consumers listen on.
+    """
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    messages = [(group, {"type": kind, "seq": next_seq(group), **state}) for group in groups]
+    if not messages:
+        return
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(_send_all(layer, messages), loop).result(timeout=10)
+    else:
+        async_to_sync(_send_all)(layer, messages)
+
+
+def _server_event_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of the ASGI server when this thread runs a sync view for it (asgiref sets it)."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
+
+def publish_to_depot(depot_id: int, message: dict) -> None:
+    """Send a message built elsewhere ({"type": ..., **state}, e.g. dispatch.alerts) to a depot's
+    dashboards; the seq is added here. Its type needs a handler of the same name in DispatchConsumer."""
+    state = {key: value for key, value in message.items() if key not in ("type", "seq")}
+    broadcast([depot_group(depot_id)], message["type"], state)
+
+
+async def _send_all(layer, messages) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- driver.position -------------------------------------------------------------------------
+
+
+def _position_state(*, driver_id, vehicle_id, lat, lon, recorded_at, heading, speed_mps) -> dict:
+    return {
+        "driver": driver_id, "vehicle": vehicle_id, "lat": lat, "lon": lon, "recorded_at": _iso(recorded_at),
+        "heading": heading, "speed_mps": speed_mps,
+    }  # fmt: skip
+
+
+def _window_key(driver_id: int) -> str:
+    return f"live:pos:window:{driver_id}"
+
+
+def _trailing_key(driver_id: int) -> str:
+    return f"live:pos:trailing:{driver_id}"
+
+
+def driver_moved(*, driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading=None, speed_mps=None, **_):
+    """events.driver_moved handler: tell the depot's dashboards, at most once per driver per window.
+
+    Leading edge: the first position of a window goes out at once (cache.add is atomic across every
+    process: one of them wins the window). A position that arrives inside the window is not dropped:
+    the process that sees it marks a trailing broadcast as pending (again cache.add: one mark per
+    driver) and sends, when the window is over, the driver's latest position read from the database
+    at that moment. So the final position of a burst always reaches the dashboards, at most one window
+    late, and a trailing broadcast sends whatever is newest, never a stale suppressed payload.
+    """
+    if cache.add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
+        state = _position_state(
+            driver_id=driver_id, vehicle_id=vehicle_id, lat=lat, lon=lon, recorded_at=recorded_at,
+            heading=heading, speed_mps=speed_mps,
+        )  # fmt: skip
+        broadcast([depot_group(depot_id)], "driver.position", state)
+    else:
+        _schedule_trailing_position(driver_id)
+
+
+def _schedule_trailing_position(driver_id: int) -> None:
+    _schedule_trailing_position_on(driver_id, _server_event_loop())
+
+
+def _schedule_trailing_position_on(driver_id: int, loop) -> None:
+    if cache.add(_trailing_key(driver_id), 1, timeout=_TRAILING_MARK_TTL_S):
+        _trailing.call_later(POSITION_WINDOW_S, _send_trailing_position, driver_id, loop)
+
+
+def _send_trailing_position(driver_id: int, loop=None) -> None:
+    # Clear the mark before reading: a position committed after this point schedules its own trailing send.
+    cache.delete(_trailing_key(driver_id))
+    if not cache.add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
+        # Another process broadcast inside the last window: try again when it is over.
+        _schedule_trailing_position_on(driver_id, loop)
+        return
+    driver = (
+        Driver.objects.filter(pk=driver_id, last_position_at__isnull=False)
+        .values("depot_id", "vehicle_id", "last_lat", "last_lon", "last_position_at", "last_heading", "last_speed_mps")
+        .first()
+    )
+    if driver is None:
+        return
+    state = _position_state(
+        driver_id=driver_id, vehicle_id=driver["vehicle_id"], lat=driver["last_lat"], lon=driver["last_lon"],
+        recorded_at=driver["last_position_at"], heading=driver["last_heading"], speed_mps=driver["last_speed_mps"],
+    )  # fmt: skip
+    broadcast([depot_group(driver["depot_id"])], "driver.position", state, loop=loop)
+
+
+class _TrailingTimer:
+    """One daemon thread running due calls in time order (the trailing position broadcasts).
+
+    A thread, not the ASGI event loop: the handlers run in worker threads of daphne and in Celery
+    workers alike, and a trailing send reads the database, which must not happen on the event loop.
+    """
+
+    def __init__(self):
+        self._queue: list = []
+        self._counter = itertools.count()
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def call_later(self, delay_s: float, function, *args) -> None:
+        with self._condition:
+            heapq.heappush(self._queue, (time.monotonic() + delay_s, next(self._counter), function, args))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="live-trailing", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def _run(self) -> None:
+        while True:  # the service loop of a daemon thread: it sleeps until the next call is due
+            with self._condition:
+                while not self._queue or self._queue[0][0] > time.monotonic():
+                    self._condition.wait(None if not self._queue else self._queue[0][0] - time.monotonic())
+                _, _, function, args = heapq.heappop(self._queue)
+            try:
+                function(*args)
+            except Exception:  # noqa: BLE001 - one failed send must not stop later ones
+                logger.exception("trailing live broadcast %s%r failed", function.__name__, args)
+            finally:
+                # This thread is idle most of the time: hold no database connection while it sleeps.
+                connections.close_all()
+
+
+_trailing = _TrailingTimer()
+
+
+# --- stop.status, plan.updated, alert -----------------------------------------------------------
+
+
+def order_status_changed(*, order_id, reference, depot_id, to_status, from_status="", at=None, **_):
+    """events.order_status_changed handler: the depot's dashboards and the order's tracking socket."""
+    state = {"order": order_id, "reference": reference, "status": to_status, "from_status": from_status, "at": _iso(at)}
+    broadcast([depot_group(depot_id), order_group(order_id)], "stop.status", state)
+
+
+def plan_dispatched(*, plan_id, previous_plan_id=None, reason="", **_):
+    """events.plan_dispatched handler: a version went to the drivers."""
+    _broadcast_plan(plan_id=plan_id, previous_plan_id=previous_plan_id, reason=reason, changes={})
+
+
+def plan_updated(*, plan_id, previous_plan_id=None, reason="", changes=None, **_):
+    """events.plan_updated handler: a new version of a dispatched plan (re-planning, a closure, an edit)."""
+    _broadcast_plan(plan_id=plan_id, previous_plan_id=previous_plan_id, reason=reason, changes=changes or {})
+
+
+def _broadcast_plan(*, plan_id, previous_plan_id, reason, changes) -> None:
+    from routes.models import Plan, Route
+
+    plan = Plan.objects.filter(pk=plan_id).values("id", "version", "date", "depot_id", "dispatched_at").first()
+    if plan is None:
+        return
+    if plan["depot_id"] is not None:
+        depot_ids = [plan["depot_id"]]
+    else:  # a plan over several depots: every depot one of its vehicles belongs to
+        depot_ids = sorted(set(Route.objects.filter(plan_id=plan_id).values_list("vehicle__depot_id", flat=True)))
+    state = {
+        "plan": plan["id"], "version": plan["version"], "date": _iso(plan["date"]), "depot": plan["depot_id"],
+        "previous_plan": previous_plan_id, "reason": reason, "dispatched_at": _iso(plan["dispatched_at"]),
+        "changes": _json_keys(changes),
+    }  # fmt: skip
+    broadcast([depot_group(depot_id) for depot_id in depot_ids], "plan.updated", state)
+
+
+def _json_keys(value):
+    # Channel layers serialize with msgpack, clients get JSON: dict keys become strings either way.
+    if isinstance(value, dict):
+        return {str(key): _json_keys(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_json_keys(item) for item in value]
+    return value
+
+
+def _alert_state(alert: Alert) -> dict:
+    return {
+        "id": alert.pk, "kind": alert.kind, "message": alert.message, "order": alert.order_id,
+        "driver": alert.driver_id, "depot": alert.depot_id, "created_at": _iso(alert.created_at),
+        "resolved": alert.resolved_at is not None,
+    }  # fmt: skip
+
+
+def alert_broadcast(*, alert: Alert) -> None:
+    """Tell the depot's dashboards (and the order's tracking socket) about an alert raised or resolved.
+
+    For the services that raise alerts to call after their commit (there is no alert event yet)."""
+    groups = [depot_group(alert.depot_id)] + ([order_group(alert.order_id)] if alert.order_id else [])
+    broadcast(groups, "alert", _alert_state(alert))
+
+
+# --- what a dashboard sees ------------------------------------------------------------------------
+
+
+def dashboard_depot_ids(*, user) -> list[int] | None:
+    """The depots whose live messages a user's dashboard receives; None: the user has no dashboard."""
+    if not is_office_staff(user):
+        return None
+    if is_manager(user):
+        return list(Depot.objects.values_list("id", flat=True))
+    return sorted(visible_depot_ids(user))
+
+
+def dispatch_snapshot(*, user, depot_ids: list[int]) -> dict:
+    """Everything a dashboard shows, in one message: the latest position of every active driver,
+    today's dispatched plans (the version drivers follow) and the open alerts, with the current seq
+    of each group so the client can ignore older messages still in flight."""
+    from routes.models import Plan
+    from routes.selectors import plans_visible_to
+
+    drivers = (
+        Driver.objects.filter(active=True, depot_id__in=depot_ids, last_position_at__isnull=False)
+        .order_by("name")
+        .values("id", "name", "depot_id", "vehicle_id", "last_lat", "last_lon", "last_position_at", "last_heading",
+                "last_speed_mps")
+    )  # fmt: skip
+    positions = [
+        {
+            **_position_state(
+                driver_id=row["id"], vehicle_id=row["vehicle_id"], lat=row["last_lat"], lon=row["last_lon"],
+                recorded_at=row["last_position_at"], heading=row["last_heading"], speed_mps=row["last_speed_mps"],
+            ),
+            "driver_name": row["name"],
+            "depot": row["depot_id"],
+        }
+        for row in drivers
+    ]  # fmt: skip
+    latest_plans: dict = {}
+    dispatched = plans_visible_to(user, day=timezone.localdate()).filter(
+        dispatched_at__isnull=False, status=Plan.Status.DONE
+    )
+    for plan in dispatched.values("id", "version", "date", "depot_id", "dispatched_at", "reason"):
+        latest_plans.setdefault(plan["depot_id"], plan)  # newest version first
+    plans = [
+        {"plan": p["id"], "version": p["version"], "date": _iso(p["date"]), "depot": p["depot_id"],
+         "reason": p["reason"], "dispatched_at": _iso(p["dispatched_at"])}
+        for p in latest_plans.values()
+    ]  # fmt: skip
+    alerts = [
+        _alert_state(alert) for alert in Alert.objects.filter(resolved_at__isnull=True, depot_id__in=depot_ids)[:500]
+    ]
+    groups = [depot_group(depot_id) for depot_id in depot_ids]
+    return {
+        "type": "snapshot",
+        "seq": current_seqs(groups),
+        "depots": depot_ids,
+        "drivers": positions,
+        "plans": plans,
+        "alerts": alerts,
+        "at": _iso(timezone.now()),
+    }

@@ -1,0 +1,91 @@
+"""Driver positions: a phone's batch in (append-only history plus the driver's latest position), old
+history out after POSITION_RETENTION_DAYS.
+
+This is the hot path of live operations (every driver posts every few seconds), so a batch costs a
+fixed number of statements whatever its size: one INSERT for the rows, one conditional UPDATE for
+the driver's latest position.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dispatch import events
+from dispatch.models import Driver, DriverPosition
+
+# A phone buffers while offline; a batch larger than this is split by the app (API.md, Drivers).
+MAX_POSITIONS_PER_BATCH = 500
+# Phone clocks drift; a position further ahead than this is a broken clock, not a measurement.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+_PRUNE_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class PositionsRecorded:
+    accepted: int
+    # True when the batch carried a position newer than the driver's latest one (offline batches often don't).
+    moved: bool
+    latest_recorded_at: datetime
+
+
+@transaction.atomic
+def driver_positions_record(*, driver: Driver, positions: Sequence[Mapping]) -> PositionsRecorded:
+    """Store a batch of validated positions ({lat, lon, recorded_at, accuracy_m?, speed_mps?, heading?})."""
+    rows = [
+        DriverPosition(
+            driver_id=driver.pk,
+            vehicle_id=driver.vehicle_id,
+            lat=position["lat"],
+            lon=position["lon"],
+            recorded_at=position["recorded_at"],
+            accuracy_m=position.get("accuracy_m"),
+            speed_mps=position.get("speed_mps"),
+            heading=position.get("heading"),
+        )
+        for position in positions
+    ]
+    DriverPosition.objects.bulk_create(rows, batch_size=MAX_POSITIONS_PER_BATCH)
+    newest = max(rows, key=lambda row: row.recorded_at)
+    # Conditional UPDATE, decided by the database: a late offline batch, or a batch racing another
+    # one from the same phone on a second web process, never moves the latest position backwards.
+    moved = (
+        Driver.objects.filter(pk=driver.pk)
+        .filter(Q(last_position_at__isnull=True) | Q(last_position_at__lt=newest.recorded_at))
+        .update(
+            last_lat=newest.lat,
+            last_lon=newest.lon,
+            last_heading=newest.heading,
+            last_speed_mps=newest.speed_mps,
+            last_position_at=newest.recorded_at,
+        )
+    ) == 1
+    if moved:
+        payload = {
+            "driver_id": driver.pk, "vehicle_id": driver.vehicle_id, "depot_id": driver.depot_id, "lat": newest.lat,
+            "lon": newest.lon, "recorded_at": newest.recorded_at, "heading": newest.heading,
+            "speed_mps": newest.speed_mps,
+        }  # fmt: skip
+        transaction.on_commit(lambda: events.driver_moved(**payload))
+    return PositionsRecorded(accepted=len(rows), moved=moved, latest_recorded_at=newest.recorded_at)
+
+
+def driver_positions_prune(*, now: datetime | None = None, retention_days: int | None = None) -> int:
+    """Delete positions recorded before the retention period; returns how many went.
+
+    Deletes in chunks, each its own short transaction, so a large backlog never holds one long lock
+    on a table that every driver's phone writes to. Driver.last_* is kept (it is the live state).
+    """
+    days = settings.POSITION_RETENTION_DAYS if retention_days is None else retention_days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted = 0
+    while True:  # bounded: every pass deletes rows or stops
+        chunk = list(DriverPosition.objects.filter(recorded_at__lt=cutoff).values_list("id", flat=True)[:_PRUNE_CHUNK])
+        if not chunk:
+            return deleted
+        with transaction.atomic():
+            deleted += DriverPosition.objects.filter(id__in=chunk).delete()[0]
