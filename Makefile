@@ -25,7 +25,7 @@ migrate: venv
 
 demo: migrate
 	$(PY) manage.py load_road_network --if-missing
-	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py seed_demo --if-empty --days 90
 
 run: demo
 	$(PY) manage.py collectstatic --noinput -v0

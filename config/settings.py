@@ -258,3 +258,18 @@ CELERY_BEAT_SCHEDULE["analytics-daily-summary"] = {
     "task": "analytics.tasks.daily_summary",
     "schedule": crontab(hour=6, minute=0),
 }
+
+# --- Analytics ---
+# The daily KPI e-mail to managers (yesterday's figures) and the nightly rebuild of recent facts.
+# Times are TIME_ZONE local (Celery follows Django's TIME_ZONE); run `celery -A config beat` to use them.
+from celery.schedules import crontab  # noqa: E402 - kept inside this block so the section stays self-contained
+
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["analytics-facts-refresh-recent"] = {
+    "task": "analytics.tasks.order_facts_refresh_recent",
+    "schedule": crontab(hour=2, minute=30),
+}
+CELERY_BEAT_SCHEDULE["analytics-daily-summary"] = {
+    "task": "analytics.tasks.daily_summary",
+    "schedule": crontab(hour=6, minute=0),
+}

@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("dispatch.urls")),
     path("", include("routes.urls")),
     path("", include("analytics.urls")),
+    path("", include("analytics.urls")),
 ]
 
 urlpatterns = [
@@ -26,5 +27,6 @@ urlpatterns = [
     path("driver/", include("dispatch.driver_urls")),
     path("", include("dispatch.dashboard_urls")),
     path("", include("routes.page_urls")),
+    path("", include("analytics.page_urls")),
     path("", include("analytics.page_urls")),
 ]

@@ -15,6 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=int, default=300)
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument(
+            "--days",
+            type=int,
+            default=0,
+            help="also create this many past days of history (once: skipped if any exist)",
+        )
+        parser.add_argument(
             "--if-empty", action="store_true", help="only seed what is missing: the company once, then today's orders"
         )
 
@@ -27,5 +33,24 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Demo: {summary.depots} depots, {summary.vehicles} vehicles, {summary.drivers} drivers, "
                 f"{summary.orders_created} orders created for {day}."
+            )
+        )
+        if options["days"] > 0:
+            self._seed_history(day, options["days"], options["orders"], options["seed"])
+
+    def _seed_history(self, day, days, orders, seed):
+        import time
+
+        from dispatch.demo_history import demo_history_exists, demo_history_seed
+
+        if demo_history_exists(before=day):
+            self.stdout.write("Demo history exists; not adding more.")
+            return
+        started = time.perf_counter()
+        history = demo_history_seed(days=days, end=day, orders_per_day=orders, seed=seed)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"History: {history.orders} orders, {history.status_changes} status changes and "
+                f"{history.feedback} ratings over {history.days} days in {time.perf_counter() - started:.1f} s."
             )
         )

@@ -1,0 +1,77 @@
+"""Charts drawn as SVG on the server: no chart library, no script, readable without JavaScript.
+
+Every number is formatted here and every label is escaped; templates insert the result as safe.
+"""
+
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+WIDTH, HEIGHT = 720, 220
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 44, 12, 28
+
+
+def _frame(body: list[str], title: str) -> str:
+    return mark_safe(
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
+        f'preserveAspectRatio="xMidYMid meet"><title>{escape(title)}</title>{"".join(body)}</svg>'
+    )
+
+
+def bars_and_line(
+    *, labels: list[str], bars: list[float], line: list[float | None], title: str, bar_label: str, line_label: str
+) -> str:
+    """Bars on the left axis (counts) and a line on the right axis (a rate 0..1)."""
+    n = max(len(labels), 1)
+    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+    top = max([b or 0 for b in bars] + [1])
+    step = plot_w / n
+    body = [
+        f'<line class="axis" x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - PAD_RIGHT}" y2="{PAD_TOP + plot_h}"/>',
+        f'<text class="tick" x="{PAD_LEFT - 6}" y="{PAD_TOP + 8}" text-anchor="end">{top:g}</text>',
+        f'<text class="tick" x="{PAD_LEFT - 6}" y="{PAD_TOP + plot_h}" text-anchor="end">0</text>',
+        f'<text class="tick rate" x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + 8}">100%</text>',
+        f'<text class="tick rate" x="{WIDTH - PAD_RIGHT + 6}" y="{PAD_TOP + plot_h}">0%</text>',
+    ]
+    for i, (label, value) in enumerate(zip(labels, bars, strict=True)):
+        h = plot_h * (value or 0) / top
+        x = PAD_LEFT + i * step + step * 0.15
+        body.append(
+            f'<rect class="bar" x="{x:.1f}" y="{PAD_TOP + plot_h - h:.1f}" width="{step * 0.7:.1f}" height="{h:.1f}">'
+            f"<title>{escape(label)}: {value or 0:g} {escape(bar_label)}</title></rect>"
+        )
+    every = max(1, n // 8)
+    for i, label in enumerate(labels):
+        if i % every == 0:
+            x = PAD_LEFT + i * step + step / 2
+            body.append(f'<text class="tick" x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(label)}</text>')
+    points = [
+        (PAD_LEFT + i * step + step / 2, PAD_TOP + plot_h * (1 - value))
+        for i, value in enumerate(line)
+        if value is not None
+    ]
+    if points:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        body.append(f'<polyline class="line" points="{path}"><title>{escape(line_label)}</title></polyline>')
+        body.extend(f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5"/>' for x, y in points)
+    return _frame(body, title)
+
+
+def horizontal_bars(*, items: list[tuple[str, float]], title: str, color_class: str = "bar") -> str:
+    """One labelled bar per item (failure reasons, ratings)."""
+    row_h, label_w = 26, 130
+    height = max(len(items), 1) * row_h + 8
+    top = max([value for _, value in items] + [1])
+    plot_w = WIDTH - label_w - 60
+    body = []
+    for i, (label, value) in enumerate(items):
+        y = 4 + i * row_h
+        w = plot_w * value / top
+        body.append(f'<text class="tick" x="{label_w - 8}" y="{y + 17}" text-anchor="end">{escape(label)}</text>')
+        body.append(f'<rect class="{color_class}" x="{label_w}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}"/>')
+        body.append(f'<text class="tick" x="{label_w + w + 6:.1f}" y="{y + 17}">{value:g}</text>')
+    if not items:
+        body.append(f'<text class="tick" x="{label_w}" y="20">Nothing in this period</text>')
+    return mark_safe(
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>{''.join(body)}</svg>"
+    )

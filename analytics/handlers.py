@@ -1,0 +1,26 @@
+"""Event handlers (dispatch.events HANDLERS): keep the facts of a day fresh after it changes."""
+
+from config.tasks import enqueue
+
+# Status changes that alter a KPI: arrivals, outcomes, and the re-opening of a failed order.
+_RELEVANT = {"en_route", "arrived", "delivered", "failed", "new", "cancelled"}
+
+
+def on_order_status_changed(*, order_id, depot_id, to_status, **_):
+    if to_status not in _RELEVANT:
+        return
+    from analytics.tasks import order_facts_refresh_day
+    from dispatch.models import Order
+
+    day = Order.objects.filter(pk=order_id).values_list("date", flat=True).first()
+    if day is not None:
+        enqueue(order_facts_refresh_day, day.isoformat(), depot_id)
+
+
+def on_plan_dispatched(*, plan_id, **_):
+    from analytics.tasks import order_facts_refresh_day
+    from routes.models import Plan
+
+    plan = Plan.objects.filter(pk=plan_id).values("date", "depot_id").first()
+    if plan is not None:
+        enqueue(order_facts_refresh_day, plan["date"].isoformat(), plan["depot_id"])

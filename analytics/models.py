@@ -1,0 +1,55 @@
+"""One row per order with everything the KPIs need, computed in the database from the raw tables.
+
+Why a table: the raw facts of one delivery are spread over Order, OrderStatusChange (several rows),
+the dispatched plan's Stop, Route and Vehicle. Joining and grouping those for a quarter of a
+million orders on every page view costs seconds; this narrow table is aggregated in tens of
+milliseconds (benchmarks/ANALYTICS.md). It is derived data: `analytics.services.order_facts_refresh`
+rebuilds any range of days with one INSERT ... SELECT, after status changes and dispatches (see
+analytics.handlers) and nightly. Feedback is not copied here: ratings are joined at query time so
+they count the moment a customer sends them.
+"""
+
+from django.db import models
+
+from dispatch.models import Order
+
+
+class OrderFact(models.Model):
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="analytics_fact")
+    date = models.DateField()
+    depot_id = models.IntegerField()
+    zone_id = models.IntegerField(null=True)
+    status = models.CharField(max_length=16)
+    # The route of the newest dispatched plan that holds the order (none when never dispatched).
+    route_id = models.IntegerField(null=True)
+    driver_id = models.IntegerField(null=True)
+    vehicle_kind = models.CharField(max_length=16, blank=True)
+    has_window = models.BooleanField(default=False)
+    window_end = models.DateTimeField(null=True)
+    promised_eta = models.DateTimeField(null=True, help_text="Stop.eta of the dispatched plan")
+    # The arrival of the last attempt: its 'arrived' change, or the 'failed' change when the driver
+    # failed without recording an arrival.
+    arrived_at = models.DateTimeField(null=True)
+    delivered_at = models.DateTimeField(null=True)
+    attempted = models.BooleanField(default=False, help_text="Delivered or failed at least once")
+    delivered = models.BooleanField(default=False)
+    failed_attempts = models.PositiveIntegerField(default=0)
+    first_attempt_success = models.BooleanField(default=False)
+    last_failure_reason = models.CharField(max_length=64, blank=True)
+    on_time = models.BooleanField(null=True, help_text="Arrival inside the window; null without window or arrival")
+    delay_s = models.IntegerField(null=True, help_text="Seconds after window end (0 when not late)")
+    eta_error_s = models.IntegerField(null=True, help_text="|arrival - promised ETA| in seconds")
+    # This order's equal share of its route (each stop carries 1/n of the route's figures).
+    route_cost_share = models.FloatField(null=True)
+    route_distance_share_m = models.FloatField(null=True)
+    route_planned_share_s = models.FloatField(null=True)
+    route_actual_share_s = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [
+            # Every KPI query is a date range, optionally one depot: (date, depot_id) serves both.
+            models.Index(fields=["date", "depot_id"], name="order_fact_date_depot"),
+        ]
+
+    def __str__(self):
+        return f"Facts of order {self.order_id}"

@@ -1,0 +1,85 @@
+"""Writes of the analytics app: rebuilding the per-order facts, sending the daily summary."""
+
+import logging
+from datetime import date, timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from analytics import facts
+from analytics.errors import AnalyticsError
+from dispatch.models import Depot, Order
+from dispatch.roles import MANAGER
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def order_facts_refresh(*, date_from: date, date_to: date, depot_id: int | None = None) -> int:
+    """Rebuild the facts of every order dated date_from..date_to (of one depot, or all): one DELETE, one INSERT."""
+    if date_to < date_from:
+        raise AnalyticsError("The range ends before it starts", field="to", value=date_to.isoformat())
+    # Two refreshes of the same depot's days at once would both insert the same orders; locking the
+    # depot rows makes the second wait for the first and then rebuild from the committed state.
+    depots = Depot.objects.select_for_update().order_by("id")
+    list(depots.filter(id=depot_id) if depot_id else depots)
+    params = {"date_from": date_from, "date_to": date_to, "depot_id": depot_id}
+    with connection.cursor() as cursor:
+        cursor.execute(facts.facts_delete_sql(by_depot=depot_id is not None), params)
+        cursor.execute(facts.facts_insert_sql(by_depot=depot_id is not None), params)
+        return cursor.rowcount
+
+
+def order_facts_refresh_for_order(*, order_id: int) -> int:
+    order = Order.objects.filter(pk=order_id).values("date", "depot_id").first()
+    if order is None:
+        return 0
+    return order_facts_refresh(date_from=order["date"], date_to=order["date"], depot_id=order["depot_id"])
+
+
+def order_facts_refresh_all(*, chunk_days: int = 31) -> int:
+    """Every order's facts, a month of days per statement (seed and benchmark loads)."""
+    bounds = Order.objects.order_by().values_list("date", flat=True)
+    first, last = bounds.order_by("date").first(), bounds.order_by("-date").first()
+    if first is None:
+        return 0
+    total, start = 0, first
+    while start <= last:
+        end = min(start + timedelta(days=chunk_days - 1), last)
+        total += order_facts_refresh(date_from=start, date_to=end)
+        start = end + timedelta(days=1)
+    return total
+
+
+def daily_summary_send(*, day: date) -> int:
+    """E-mail the day's KPIs to every active manager with an address; returns how many were sent to."""
+    from analytics.selectors import KpiFilters, kpis_compare
+
+    managers = (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=MANAGER)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+    recipients = sorted(set(managers))
+    if not recipients:
+        return 0
+    # The facts of the day may lag a status change by a task; rebuild them first (outside any transaction).
+    order_facts_refresh(date_from=day, date_to=day)
+    comparison = kpis_compare(KpiFilters(date_from=day, date_to=day))
+    context = {"day": day, "comparison": comparison, "generated_at": timezone.localtime()}
+    body = render_to_string("analytics/daily_summary.txt", context)
+    html = render_to_string("analytics/daily_summary.html", context)
+    send_mail(
+        subject=f"Deliveries {day:%a %d %b %Y}: {comparison['current']['deliveries']} delivered",
+        message=body,
+        from_email=None,
+        recipient_list=recipients,
+        html_message=html,
+    )
+    logger.info("daily summary for %s sent to %d managers", day, len(recipients))
+    return len(recipients)
