@@ -1,0 +1,160 @@
+"""The live map for dispatchers (/live/): vehicles moving on today's dispatched routes, and alerts.
+
+The page draws with the vendored Leaflet directly in the page (not a folium iframe): it changes with
+every live message from /ws/dispatch/, which is simpler without a frame boundary. The page gets the
+day's state embedded; `/live/?format=json` answers the same state, which the page fetches again when
+a plan changes version or after a reconnect (the socket's snapshot names plans, not their geometry).
+"""
+
+import math
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from dispatch import alerts
+from dispatch.live import dashboard_depot_ids
+from dispatch.maps import OSM_CREDIT, STATUS_COLORS, route_color
+from dispatch.models import Depot, Driver, Order
+from dispatch.views import office_staff_required
+
+DONE_STATUSES = (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED)
+
+
+def _iso(moment):
+    return moment.isoformat() if moment else None
+
+
+def _metres(lat1, lon1, lat2, lon2) -> float:
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    return 6_371_000 * math.hypot(x, math.radians(lat2 - lat1))
+
+
+def stop_vertices(coordinates: list, stops: list[tuple[float, float]]) -> list[int]:
+    """For each stop (lat, lon) in sequence, the index of the geometry vertex where the route reaches it.
+
+    Searched forward from the previous stop's vertex; the first vertex within 5 m of the closest one
+    wins, so a road that passes a stop's street again later does not pull the split point ahead.
+    """
+    found, start = [], 0
+    for lat, lon in stops:
+        distances = [_metres(lat, lon, c[1], c[0]) for c in coordinates[start:]]
+        if not distances:
+            found.append(len(coordinates) - 1)
+            continue
+        best = min(distances)
+        index = start + next(i for i, d in enumerate(distances) if d <= best + 5)
+        found.append(index)
+        start = index
+    return found
+
+
+def _dispatched_plans(user, depot_ids: list[int]):
+    from routes.models import Plan
+    from routes.selectors import plans_visible_to
+
+    latest = {}
+    plans = plans_visible_to(user, day=timezone.localdate()).filter(
+        dispatched_at__isnull=False, status=Plan.Status.DONE
+    )
+    for plan in plans.order_by("-version"):
+        latest.setdefault(plan.depot_id, plan)  # the newest dispatched version: what drivers follow
+    return [plan for depot_id, plan in latest.items() if depot_id is None or depot_id in depot_ids]
+
+
+def live_map_state(user) -> dict:
+    """Everything the live map draws, for the depots the user sees."""
+    from routes.models import Route
+
+    depot_ids = dashboard_depot_ids(user=user) or []
+    plans = _dispatched_plans(user, depot_ids)
+    routes = (
+        Route.objects.filter(plan__in=plans)
+        .select_related("plan", "vehicle", "driver")
+        .prefetch_related("stops__order")
+        .order_by("plan_id", "vehicle__name")
+    )
+    route_items = []
+    for index, route in enumerate(routes):
+        stops = sorted(route.stops.all(), key=lambda stop: stop.sequence)
+        coordinates = (route.geometry or {}).get("coordinates") or []
+        vertices = stop_vertices(coordinates, [(s.order.lat, s.order.lon) for s in stops]) if coordinates else []
+        route_items.append(
+            {
+                "id": route.pk,
+                "plan": route.plan_id,
+                "version": route.plan.version,
+                "depot": route.vehicle.depot_id,
+                "driver": route.driver_id,
+                "driver_name": route.driver.name if route.driver else "",
+                "vehicle": route.vehicle_id,
+                "vehicle_name": route.vehicle.name,
+                "color": route_color(index),
+                "coordinates": [[c[1], c[0]] for c in coordinates],  # Leaflet wants [lat, lon]
+                "stops": [
+                    {
+                        "id": stop.pk,
+                        "order": stop.order_id,
+                        "reference": stop.order.reference,
+                        "customer_name": stop.order.customer_name,
+                        "address": stop.order.address,
+                        "sequence": stop.sequence,
+                        "status": stop.order.status,
+                        "lat": stop.order.lat,
+                        "lon": stop.order.lon,
+                        "eta": _iso(stop.eta),
+                        "live_eta": _iso(stop.live_eta),
+                        "window_start": _iso(stop.order.window_start),
+                        "window_end": _iso(stop.order.window_end),
+                        "vertex": vertex,
+                    }
+                    for stop, vertex in zip(stops, vertices or [0] * len(stops), strict=True)
+                ],
+            }
+        )
+    drivers = Driver.objects.filter(depot_id__in=depot_ids, active=True).select_related("vehicle")
+    return {
+        "at": _iso(timezone.now()),
+        "depots": list(Depot.objects.filter(id__in=depot_ids).values("id", "code", "name", "lat", "lon")),
+        "plans": [{"plan": p.pk, "version": p.version, "depot": p.depot_id} for p in plans],
+        "routes": route_items,
+        "drivers": [
+            {
+                "driver": d.pk,
+                "name": d.name,
+                "depot": d.depot_id,
+                "vehicle": d.vehicle_id,
+                "vehicle_name": d.vehicle.name if d.vehicle else "",
+                "lat": d.last_lat,
+                "lon": d.last_lon,
+                "heading": d.last_heading,
+                "recorded_at": _iso(d.last_position_at),
+            }
+            for d in drivers
+        ],  # fmt: skip
+        "alerts": [alerts.alert_message(a) for a in alerts.alerts_visible_to(user, open_only=True)[:200]],
+    }
+
+
+@office_staff_required
+def live_map(request):
+    state = live_map_state(request.user)
+    if request.GET.get("format") == "json":
+        return JsonResponse(state)
+    from routes.road_network import road_backdrop_lines
+
+    tile_url = settings.MAP_TILE_URL
+    config = {
+        "state": state,
+        "statusColors": {str(k): v for k, v in STATUS_COLORS.items()},
+        "tileUrl": tile_url,
+        "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+        "osmCredit": OSM_CREDIT,
+        # Without tiles, the main roads of the loaded network are the map's background.
+        "backdrop": [] if tile_url else [[[lat, lon] for lon, lat in line] for line in road_backdrop_lines()],
+        "socketPath": "/ws/dispatch/",
+        "dataUrl": request.path + "?format=json",
+        "alertsUrl": "/api/alerts/",
+    }
+    return render(request, "live/live_map.html", {"config": config})

@@ -1,0 +1,471 @@
+/* The live map (templates/live/live_map.html): vehicles moving on today's dispatched routes, alerts.
+ *
+ * State comes embedded in the page (#live-config) and again from `dataUrl` (/live/?format=json)
+ * when a plan changes version or after a reconnect. Live messages come from /ws/dispatch/:
+ *   snapshot        {seq: {"depot.<id>": n}, drivers, plans, alerts}: the baseline of every group's seq
+ *   driver.position {driver, vehicle, lat, lon, recorded_at, heading}
+ *   stop.status     {order, status}
+ *   plan.updated    {plan, version, changes}
+ *   alert           {id, kind, message, order, driver, depot, resolved}
+ *   route.etas      {route, depot, driver, stops: [{order, live_eta, ...}]}
+ * Each message has a seq rising per depot group. A message whose seq is not above the last one
+ * seen for its group is old news and ignored; a jump (seq > last + 1) means messages were missed:
+ * the message is applied (it carries the full state of what it is about) and a snapshot is asked for.
+ * The socket reconnects with exponential backoff (1 s, 2 s, 4 s … 30 s, with jitter) and asks for a
+ * snapshot after reconnecting.
+ *
+ * Every text from the server goes into the page through textContent, never innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var DONE = { delivered: true, failed: true, cancelled: true };
+  var DONE_STYLE = { color: "#6b7280", weight: 4, opacity: 0.7, dashArray: "6 8" };
+  var MAX_BACKOFF_MS = 30000;
+  var ARROW_SVG =
+    '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true">' +
+    '<circle cx="12" cy="12" r="11" fill="currentColor" stroke="#fff" stroke-width="2"/>' +
+    '<path d="M12 4 L18 17 L12 14 L6 17 Z" fill="#fff"/></svg>';
+
+  var config, map, layers;
+  var routes = {}; // route id -> {data, done, remaining, stops: {order id: circle}}
+  var stopIndex = {}; // order id -> {route, stop}
+  var drivers = {}; // driver id -> {data, marker}
+  var alerts = {}; // alert id -> data
+  var lastSeq = {};
+  var socket = null;
+  var attempts = 0;
+  var everConnected = false;
+  var snapshotAskedAt = 0;
+  var stopped = false;
+
+  document.addEventListener("DOMContentLoaded", start);
+
+  function start() {
+    config = JSON.parse(document.getElementById("live-config").textContent);
+    map = L.map("live-map", { zoomControl: true });
+    map.attributionControl.setPrefix('<a href="https://leafletjs.com" target="_blank" rel="noopener">Leaflet</a>');
+    map.attributionControl.addAttribution(config.osmCredit);
+    if (config.tileUrl) {
+      L.tileLayer(config.tileUrl, { attribution: config.tileAttribution || "", maxZoom: 19 }).addTo(map);
+    } else {
+      var renderer = L.canvas({ padding: 0.2 });
+      config.backdrop.forEach(function (line) {
+        L.polyline(line, { renderer: renderer, color: "#cbd5e1", weight: 1.5, interactive: false }).addTo(map);
+      });
+    }
+    layers = {
+      depots: L.layerGroup().addTo(map),
+      routes: L.layerGroup().addTo(map),
+      stops: L.layerGroup().addTo(map),
+      vehicles: L.layerGroup().addTo(map),
+    };
+    legend();
+    applyState(config.state);
+    fitAll();
+    connect();
+    window.LiveMap = {
+      map: map, drivers: drivers, routes: routes, alerts: alerts, lastSeq: lastSeq,
+      socket: function () { return socket; },
+      stop: function () { stopped = true; if (socket) socket.close(); },
+    };
+  }
+
+  // --- state ------------------------------------------------------------------------------------
+
+  function applyState(state) {
+    layers.depots.clearLayers();
+    state.depots.forEach(function (depot) {
+      L.marker([depot.lat, depot.lon], {
+        icon: L.divIcon({ className: "depot-icon", html: "", iconSize: [18, 18], iconAnchor: [9, 9] }),
+        title: depot.code + " – " + depot.name,
+      }).addTo(layers.depots);
+    });
+    drawRoutes(state.routes);
+    state.drivers.forEach(function (d) { upsertDriver(d); });
+    Object.keys(alerts).forEach(function (id) { delete alerts[id]; });
+    state.alerts.forEach(function (a) { alerts[a.id] = a; });
+    config.state = state;
+    renderAlerts();
+    renderVehicles();
+  }
+
+  function reloadData() {
+    return fetch(config.dataUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(applyState)
+      .catch(function (error) { console.warn("live map: could not reload", error); });
+  }
+
+  function fitAll() {
+    var points = [];
+    Object.keys(routes).forEach(function (id) { points = points.concat(routes[id].data.coordinates); });
+    Object.keys(drivers).forEach(function (id) {
+      var d = drivers[id].data;
+      if (d.lat != null) points.push([d.lat, d.lon]);
+    });
+    if (!points.length) config.state.depots.forEach(function (d) { points.push([d.lat, d.lon]); });
+    if (points.length) map.fitBounds(L.latLngBounds(points), { padding: [30, 30], maxZoom: 15 });
+    else map.setView([20, 0], 2);
+  }
+
+  // --- routes and stops ------------------------------------------------------------------------
+
+  function drawRoutes(list) {
+    layers.routes.clearLayers();
+    layers.stops.clearLayers();
+    Object.keys(routes).forEach(function (id) { delete routes[id]; });
+    Object.keys(stopIndex).forEach(function (id) { delete stopIndex[id]; });
+    list.forEach(function (route) {
+      var entry = {
+        data: route,
+        done: L.polyline([], DONE_STYLE).addTo(layers.routes),
+        remaining: L.polyline([], { color: route.color, weight: 5, opacity: 0.85 }).addTo(layers.routes),
+        stops: {},
+      };
+      routes[route.id] = entry;
+      route.stops.forEach(function (stop) {
+        stopIndex[stop.order] = { route: entry, stop: stop };
+        var circle = L.circleMarker([stop.lat, stop.lon], { radius: 7, weight: 2, color: "#fff", fillOpacity: 1 });
+        circle.bindTooltip(function () { return stopTooltip(entry, stop); });
+        circle.addTo(layers.stops);
+        entry.stops[stop.order] = circle;
+        styleStop(circle, stop);
+      });
+      splitRoute(entry);
+    });
+  }
+
+  function splitRoute(entry) {
+    // Driven: from the start up to the last completed stop; still to drive: from there on.
+    var coords = entry.data.coordinates;
+    var vertex = 0;
+    entry.data.stops.forEach(function (stop) { if (DONE[stop.status]) vertex = Math.max(vertex, stop.vertex); });
+    entry.done.setLatLngs(vertex > 0 ? coords.slice(0, vertex + 1) : []);
+    entry.remaining.setLatLngs(coords.slice(vertex));
+    entry.done.getElement && entry.done.getElement() && entry.done.getElement().setAttribute("data-vertex", vertex);
+    entry.doneVertex = vertex;
+  }
+
+  function styleStop(circle, stop) {
+    circle.setStyle({ fillColor: config.statusColors[stop.status] || "#64748b" });
+    var el = circle.getElement && circle.getElement();
+    if (el) {
+      el.setAttribute("data-order", stop.order);
+      el.setAttribute("data-status", stop.status);
+    }
+  }
+
+  function hhmm(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    return (d.getHours() < 10 ? "0" : "") + d.getHours() + ":" + (d.getMinutes() < 10 ? "0" : "") + d.getMinutes();
+  }
+
+  function stopTooltip(entry, stop) {
+    var box = document.createElement("div");
+    var title = document.createElement("b");
+    title.textContent = stop.sequence + ". " + stop.reference + (stop.customer_name ? " – " + stop.customer_name : "");
+    box.appendChild(title);
+    var lines = [
+      ["Status", stop.status],
+      ["Vehicle", entry.data.vehicle_name + (entry.data.driver_name ? " (" + entry.data.driver_name + ")" : "")],
+      ["Planned", hhmm(stop.eta)],
+      ["Live ETA", hhmm(stop.live_eta) || "–"],
+      ["Window", stop.window_start ? hhmm(stop.window_start) + "–" + hhmm(stop.window_end) : "any time"],
+    ];
+    lines.forEach(function (pair) {
+      var row = document.createElement("div");
+      row.textContent = pair[0] + ": " + pair[1];
+      box.appendChild(row);
+    });
+    return box;
+  }
+
+  // --- vehicles ----------------------------------------------------------------------------------
+
+  function driverLabel(data) {
+    var route = routeOfDriver(data.driver);
+    return data.name || (route && route.data.driver_name) || "Driver " + data.driver;
+  }
+
+  function routeOfDriver(driverId) {
+    for (var id in routes) if (routes[id].data.driver === driverId) return routes[id];
+    return null;
+  }
+
+  function upsertDriver(data) {
+    var entry = drivers[data.driver];
+    if (!entry) {
+      entry = drivers[data.driver] = { data: {}, marker: null };
+    }
+    Object.keys(data).forEach(function (key) { if (data[key] !== undefined) entry.data[key] = data[key]; });
+    if (entry.data.name === undefined && data.driver_name) entry.data.name = data.driver_name;
+    if (entry.data.lat == null || entry.data.lon == null) return;
+    var latlng = [entry.data.lat, entry.data.lon];
+    if (!entry.marker) {
+      var route = routeOfDriver(data.driver);
+      entry.marker = L.marker(latlng, {
+        icon: L.divIcon({ className: "vehicle-icon", html: "", iconSize: [26, 26], iconAnchor: [13, 13] }),
+        keyboard: false,
+        zIndexOffset: 1000,
+      }).addTo(layers.vehicles);
+      var el = entry.marker.getElement();
+      el.setAttribute("data-driver", data.driver);
+      el.style.color = route ? route.data.color : "#111827";
+      var arrow = document.createElement("span");
+      arrow.className = "vehicle-arrow";
+      arrow.innerHTML = ARROW_SVG; // a constant of this file, no server text
+      var label = document.createElement("span");
+      label.className = "vehicle-label";
+      el.appendChild(arrow);
+      el.appendChild(label);
+      entry.arrow = arrow;
+      entry.label = label;
+    } else {
+      entry.marker.setLatLng(latlng);
+    }
+    var heading = entry.data.heading;
+    entry.arrow.style.transform = heading == null ? "" : "rotate(" + Math.round(heading) + "deg)";
+    entry.arrow.classList.toggle("no-heading", heading == null);
+    entry.label.textContent = driverLabel(entry.data);
+    var element = entry.marker.getElement();
+    element.setAttribute("data-lat", entry.data.lat.toFixed(6));
+    element.setAttribute("data-lon", entry.data.lon.toFixed(6));
+    element.title = driverLabel(entry.data) + (entry.data.recorded_at ? " · " + hhmm(entry.data.recorded_at) : "");
+  }
+
+  function renderVehicles() {
+    var list = document.getElementById("vehicle-list");
+    list.textContent = "";
+    var ids = Object.keys(routes);
+    document.getElementById("vehicle-empty").hidden = ids.length > 0;
+    var totalDone = 0, total = 0;
+    ids.forEach(function (id) {
+      var entry = routes[id];
+      var done = entry.data.stops.filter(function (s) { return DONE[s.status]; }).length;
+      var next = entry.data.stops.filter(function (s) { return !DONE[s.status]; })[0];
+      totalDone += done;
+      total += entry.data.stops.length;
+      var item = document.createElement("li");
+      item.className = "vehicle-row";
+      var dot = document.createElement("span");
+      dot.className = "dot";
+      dot.style.background = entry.data.color;
+      var name = document.createElement("button");
+      name.type = "button";
+      name.className = "link-like";
+      name.textContent = entry.data.vehicle_name + (entry.data.driver_name ? " · " + entry.data.driver_name : "");
+      name.addEventListener("click", function () {
+        var driver = drivers[entry.data.driver];
+        if (driver && driver.marker) map.setView(driver.marker.getLatLng(), Math.max(map.getZoom(), 15));
+        else map.fitBounds(L.latLngBounds(entry.data.coordinates), { padding: [30, 30] });
+      });
+      var progress = document.createElement("span");
+      progress.className = "muted small";
+      progress.textContent =
+        done + "/" + entry.data.stops.length + " done" +
+        (next ? " · next " + next.reference + " " + (hhmm(next.live_eta) || hhmm(next.eta)) : "");
+      item.appendChild(dot);
+      item.appendChild(name);
+      item.appendChild(progress);
+      list.appendChild(item);
+    });
+    document.getElementById("live-summary").textContent =
+      ids.length ? ids.length + " vehicles · " + totalDone + "/" + total + " stops done" : "nothing dispatched today";
+  }
+
+  // --- alerts ------------------------------------------------------------------------------------
+
+  function renderAlerts() {
+    var list = document.getElementById("alert-list");
+    list.textContent = "";
+    var items = Object.keys(alerts).map(function (id) { return alerts[id]; });
+    items.sort(function (a, b) { return (b.created_at || "").localeCompare(a.created_at || ""); });
+    items.forEach(function (alert) {
+      var item = document.createElement("li");
+      item.className = "alert-item alert-" + alert.kind;
+      item.setAttribute("data-alert", alert.id);
+      var kind = document.createElement("span");
+      kind.className = "alert-kind";
+      kind.textContent = alert.kind;
+      var text = document.createElement("span");
+      text.className = "alert-message";
+      text.textContent = alert.message;
+      var when = document.createElement("span");
+      when.className = "muted small";
+      when.textContent = hhmm(alert.created_at);
+      var resolve = document.createElement("button");
+      resolve.type = "button";
+      resolve.className = "button small-button";
+      resolve.textContent = "Resolve";
+      resolve.addEventListener("click", function () { resolveAlert(alert, resolve); });
+      if (alert.order && stopIndex[alert.order]) {
+        text.classList.add("clickable");
+        text.addEventListener("click", function () {
+          var stop = stopIndex[alert.order].stop;
+          map.setView([stop.lat, stop.lon], Math.max(map.getZoom(), 16));
+        });
+      }
+      item.appendChild(kind);
+      item.appendChild(when);
+      item.appendChild(text);
+      item.appendChild(resolve);
+      list.appendChild(item);
+    });
+    document.getElementById("alert-count").textContent = items.length;
+    document.getElementById("alert-empty").hidden = items.length > 0;
+  }
+
+  function resolveAlert(alert, button) {
+    var errors = document.getElementById("alert-errors");
+    errors.hidden = true;
+    button.disabled = true;
+    fetch(config.alertsUrl + alert.id + "/resolve/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content,
+        Accept: "application/json",
+      },
+    })
+      .then(function (response) {
+        if (!response.ok) throw new Error("The alert could not be resolved (HTTP " + response.status + ").");
+        delete alerts[alert.id];
+        renderAlerts();
+      })
+      .catch(function (error) {
+        button.disabled = false;
+        errors.textContent = error.message;
+        errors.hidden = false;
+      });
+  }
+
+  // --- messages ------------------------------------------------------------------------------------
+
+  var handlers = {
+    "driver.position": function (msg) { upsertDriver(msg); },
+    "stop.status": function (msg) {
+      var found = stopIndex[msg.order];
+      if (!found) return;
+      found.stop.status = msg.status;
+      styleStop(found.route.stops[msg.order], found.stop);
+      splitRoute(found.route);
+      renderVehicles();
+    },
+    "plan.updated": function (msg) {
+      var known = config.state.plans.some(function (p) { return p.plan === msg.plan; });
+      if (!known) reloadData();
+    },
+    alert: function (msg) {
+      if (msg.resolved) delete alerts[msg.id];
+      else alerts[msg.id] = msg;
+      renderAlerts();
+    },
+    "route.etas": function (msg) {
+      (msg.stops || []).forEach(function (item) {
+        var found = stopIndex[item.order];
+        if (found) found.stop.live_eta = item.live_eta;
+      });
+      renderVehicles();
+    },
+  };
+
+  function groupOf(msg) {
+    var depot = msg.depot;
+    if (depot == null && msg.driver != null && drivers[msg.driver]) depot = drivers[msg.driver].data.depot;
+    if (depot == null && msg.order != null && stopIndex[msg.order]) depot = stopIndex[msg.order].route.data.depot;
+    return depot == null ? null : "depot." + depot;
+  }
+
+  function applySnapshot(msg) {
+    Object.keys(lastSeq).forEach(function (key) { delete lastSeq[key]; });
+    Object.keys(msg.seq || {}).forEach(function (key) { lastSeq[key] = msg.seq[key]; });
+    (msg.drivers || []).forEach(function (d) { upsertDriver(d); });
+    Object.keys(alerts).forEach(function (id) { delete alerts[id]; });
+    (msg.alerts || []).forEach(function (a) { alerts[a.id] = a; });
+    renderAlerts();
+    var known = config.state.plans.map(function (p) { return p.plan; }).sort().join(",");
+    var now = (msg.plans || []).map(function (p) { return p.plan; }).sort().join(",");
+    // Stop statuses are not in the snapshot: after a reconnect or a gap, read the page's state again.
+    if (known !== now || msg._reload) reloadData();
+  }
+
+  function onMessage(event) {
+    var msg;
+    try { msg = JSON.parse(event.data); } catch (e) { return; }
+    if (msg.type === "snapshot") {
+      msg._reload = snapshotAskedAt > 0;
+      snapshotAskedAt = 0;
+      applySnapshot(msg);
+      return;
+    }
+    var group = groupOf(msg);
+    if (group && typeof msg.seq === "number") {
+      var last = lastSeq[group];
+      if (last !== undefined) {
+        if (msg.seq <= last) return; // older than what we already have
+        if (msg.seq > last + 1) askSnapshot(); // missed some: this one is still the latest state
+      }
+      lastSeq[group] = msg.seq;
+    }
+    if (handlers[msg.type]) handlers[msg.type](msg);
+  }
+
+  function askSnapshot() {
+    var now = Date.now();
+    if (snapshotAskedAt && now - snapshotAskedAt < 2000) return;
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      snapshotAskedAt = now;
+      socket.send(JSON.stringify({ type: "snapshot" }));
+    }
+  }
+
+  // --- the socket ------------------------------------------------------------------------------------
+
+  function setConnection(state, text) {
+    var el = document.getElementById("live-connection");
+    el.setAttribute("data-state", state);
+    el.textContent = text;
+  }
+
+  function connect() {
+    if (stopped) return;
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + config.socketPath);
+    socket.addEventListener("open", function () {
+      attempts = 0;
+      setConnection("live", "Live");
+      if (everConnected) askSnapshot(); // the server sends one on connect too; this one marks a reload
+      everConnected = true;
+    });
+    socket.addEventListener("message", onMessage);
+    socket.addEventListener("close", function (event) {
+      if (stopped) return;
+      if (event.code === 4401 || event.code === 4403) {
+        setConnection("refused", "Not allowed: log in again as a dispatcher.");
+        return;
+      }
+      var delay = Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
+      attempts += 1;
+      setConnection("reconnecting", "Connection lost – retrying in " + Math.round(delay / 1000) + " s");
+      setTimeout(connect, delay);
+    });
+  }
+
+  function legend() {
+    var box = document.getElementById("legend-statuses");
+    Object.keys(config.statusColors).forEach(function (status) {
+      var item = document.createElement("span");
+      var dot = document.createElement("i");
+      dot.className = "dot";
+      dot.style.background = config.statusColors[status];
+      item.appendChild(dot);
+      item.appendChild(document.createTextNode(" " + status));
+      box.appendChild(item);
+    });
+  }
+})();
