@@ -29,3 +29,11 @@ from dispatch import driver_position_apis  # noqa: E402 - appended so each part 
 urlpatterns += [
     path("driver/positions/", driver_position_apis.DriverPositionsApi.as_view(), name="api_driver_positions"),
 ]
+
+# Alerts for the dashboards (live operations).
+from dispatch import alert_apis  # noqa: E402 - appended so each part of the API keeps its own block
+
+urlpatterns += [
+    path("alerts/", alert_apis.AlertListApi.as_view(), name="api_alerts"),
+    path("alerts/<int:alert_id>/resolve/", alert_apis.AlertResolveApi.as_view(), name="api_alert_resolve"),
+]
