@@ -132,7 +132,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task a dead worker never acknowledged comes back after this long (acks_late); keep it above the
+# longest task. Tests that kill workers lower it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600)}
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -235,6 +238,8 @@ PLAN_BREAK_RULES = [
 ]
 # Seconds of optimization for a day (None: by size, see routes.optimizer.default_time_budget).
 PLAN_TIME_BUDGET_S = env_int("PLAN_TIME_BUDGET_S", 0) or None
+# Re-plans of one depot and day run one at a time; a crashed holder frees the lock after this long.
+REPLAN_LOCK_HOLD_S = env_int("REPLAN_LOCK_HOLD_S", 120)
 
 LOGGING = {
     "version": 1,
@@ -244,19 +249,58 @@ LOGGING = {
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
 
-# --- Analytics ---
-# The daily KPI e-mail to managers (yesterday's figures) and the nightly rebuild of recent facts.
-# Times are TIME_ZONE local (Celery follows Django's TIME_ZONE); run `celery -A config beat` to use them.
-from celery.schedules import crontab  # noqa: E402 - kept inside this block so the section stays self-contained
+# --- Customer communication ------------------------------------------------------------------
+# E-mail: SMTP when EMAIL_HOST is set; otherwise messages are written to files under var/mail
+# (every message is also kept in the outbox: customers.Notification, in the admin and the API).
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20)
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Dispatch <no-reply@localhost>")
+# SMS: "customers.backends.OutboxSmsBackend" (keeps it in the outbox only) or "customers.backends.TwilioSmsBackend".
+SMS_BACKEND = env_str("SMS_BACKEND", "customers.backends.OutboxSmsBackend")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com")
+# Webhook: every notification is also POSTed (HMAC-SHA256 signed) here when set.
+NOTIFICATION_WEBHOOK_URL = env_str("NOTIFICATION_WEBHOOK_URL", "")
+NOTIFICATION_WEBHOOK_SECRET = env_str("NOTIFICATION_WEBHOOK_SECRET", "")
+NOTIFICATION_SEND_TIMEOUT_S = env_int("NOTIFICATION_SEND_TIMEOUT_S", 10)
+# Seconds before each retry of a transient failure; after the last one the message is marked failed.
+NOTIFICATION_RETRY_DELAYS_S = [int(s) for s in env_list("NOTIFICATION_RETRY_DELAYS_S", ["30", "120", "600", "1800"])]
+# The window we promise is the planned ETA ± this; "delayed" is sent when the ETA leaves it by more than the threshold.
+ETA_WINDOW_HALF_WIDTH_MIN = env_int("ETA_WINDOW_HALF_WIDTH_MIN", 30)
+ETA_DELAY_THRESHOLD_MIN = env_int("ETA_DELAY_THRESHOLD_MIN", 10)
+ARRIVING_SOON_MIN = env_int("ARRIVING_SOON_MIN", 15)
+# Absolute links in messages: the public address of the tracking pages.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+TRACKING_LINK_TTL_DAYS = env_int("TRACKING_LINK_TTL_DAYS", 14)
+# Requests per minute to the tracking page and API, per client IP and per token (429 beyond).
+TRACKING_RATE_PER_IP = env_int("TRACKING_RATE_PER_IP", 120)
+TRACKING_RATE_PER_TOKEN = env_int("TRACKING_RATE_PER_TOKEN", 60)
+TRACKING_MESSAGES_PER_HOUR = env_int("TRACKING_MESSAGES_PER_HOUR", 10)
+# The driver's position is shown only while fresher than this (seconds).
+TRACKING_POSITION_MAX_AGE_S = env_int("TRACKING_POSITION_MAX_AGE_S", 900)
 
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["analytics-facts-refresh-recent"] = {
-    "task": "analytics.tasks.order_facts_refresh_recent",
-    "schedule": crontab(hour=2, minute=30),
-}
-CELERY_BEAT_SCHEDULE["analytics-daily-summary"] = {
-    "task": "analytics.tasks.daily_summary",
-    "schedule": crontab(hour=6, minute=0),
+# --- Live operations: driver positions -------------------------------------------------------
+from celery.schedules import crontab  # noqa: E402 - only the beat schedule needs it
+
+# Driver positions are kept this many days (manage.py prune_positions; Celery beat, daily).
+POSITION_RETENTION_DAYS = env_int("POSITION_RETENTION_DAYS", 30)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})  # other sections add their entries too
+# Nightly, between two days' work.
+CELERY_BEAT_SCHEDULE["prune-driver-positions"] = {
+    "task": "dispatch.tasks.prune_driver_positions",
+    "schedule": crontab(hour=3, minute=30),
 }
 
 # --- Analytics ---

@@ -35,7 +35,10 @@ def enqueue(task, *args, eta: datetime | None = None, **kwargs) -> None:
     """Start `task` now, or at `eta` (an aware datetime) when given."""
     delay_s = max(0.0, (eta - timezone.now()).total_seconds()) if eta else 0.0
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        task.apply_async(args=args, kwargs=kwargs, eta=eta if delay_s else None)
+        # The queue is read here, not cached by Celery, so a deployment (or a test) can name its own.
+        task.apply_async(
+            args=args, kwargs=kwargs, eta=eta if delay_s else None, queue=settings.CELERY_TASK_DEFAULT_QUEUE
+        )
     elif settings.TASKS_RUN_INLINE:
         if not delay_s:  # tests run what is due now; a scheduled run is the test's own business
             task.apply(args=args, kwargs=kwargs)
