@@ -67,3 +67,12 @@ test: lint test-production test-embedded test-browser
 
 clean:
 	rm -rf var/staticfiles .pytest_cache
+
+# Drive today's dispatched routes through the API of the server `make run` started (another terminal):
+# watch them on /live/. SPEED (default 10x), SIMULATE_ARGS for more (e.g. --failure-rate 0.2).
+# With nothing dispatched it plans and dispatches the day first, as the demo dispatcher.
+SPEED ?= 10
+.PHONY: simulate
+simulate: venv
+	$(PY) manage.py simulate_fleet --url http://$(HOST):$(PORT) --speed $(SPEED) \
+		--plan --dispatcher dispatcher:dispatcher-demo-2026 $(SIMULATE_ARGS)

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from dispatch.models import Driver, DriverPosition
 from routes.models import Route
+from tests.conftest import PASSWORD  # noqa: F401 - for the tests of this folder
 from tests.routes.conftest import demo_network_dir, road_network  # noqa: F401 - fixtures for these tests
 from tests.routes.test_plans import VADUZ_POINTS, import_orders
 

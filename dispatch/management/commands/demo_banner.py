@@ -19,6 +19,8 @@ class Command(BaseCommand):
             "    driver01 … driver12 share the password driver-demo-2026",
             "",
             f"  Dashboard {url}   Admin {url}admin/   API docs {url}api/docs/   Health {url}healthz",
+            f"  Live map {url}live/ — in another terminal, `make simulate` (manage.py simulate_fleet --speed 10)",
+            "  drives today's dispatched routes through the API (it plans and dispatches the day first if needed)",
             "  Map data © OpenStreetMap contributors (ODbL)",
             "=" * 72,
             "",
