@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from config import faults
 from config.locks import exclusive
+from dispatch.alerts import alert_open
 from dispatch.models import Alert
 from routes.models import ClosureApplication, Plan, RoadClosure, UnassignedOrder
 from routes.replanning import latest_dispatched_plan, replan_compute, vehicle_progress
@@ -159,13 +160,9 @@ def _flag_closed_road_stops(replan: Plan, closure: RoadClosure) -> None:
             f"{order.reference} ({order.address or f'{order.lat:.5f}, {order.lon:.5f}'}) cannot be reached: closed road "
             f"— {closure.reason}. Reschedule it or contact the customer."
         )
-        Alert.objects.update_or_create(
-            dedup_key=f"closed_road:{order.pk}",
-            resolved_at=None,
-            defaults={
-                "depot_id": order.depot_id, "kind": Alert.Kind.CLOSED_ROAD, "message": message[:500], "order": order,
-                "data": {"closure": closure.pk, "plan": replan.pk, "actions": ["reschedule", "contact_customer"]},
-            },
+        alert_open(
+            depot_id=order.depot_id, kind=Alert.Kind.CLOSED_ROAD, dedup_key=f"closed_road:{order.pk}", message=message,
+            order_id=order.pk, data={"closure": closure.pk, "plan": replan.pk, "actions": ["reschedule", "contact_customer"]},
         )  # fmt: skip
 
 
