@@ -16,9 +16,13 @@ logger = logging.getLogger(__name__)
 # event name -> dotted paths of handler functions (each takes the event's keyword arguments)
 HANDLERS: dict[str, tuple[str, ...]] = {
     # order_id, reference, depot_id, from_status, to_status, at (datetime), by_id, reason, note
-    "order_status_changed": ("dispatch.live.order_status_changed", "dispatch.alerts.on_order_status_changed"),
+    "order_status_changed": (
+        "dispatch.live.order_status_changed",
+        "dispatch.alerts.on_order_status_changed",
+        "analytics.handlers.on_order_status_changed",
+    ),
     # plan_id, previous_plan_id (None for a first dispatch), reason
-    "plan_dispatched": ("dispatch.live.plan_dispatched",),
+    "plan_dispatched": ("dispatch.live.plan_dispatched", "analytics.handlers.on_plan_dispatched"),
     # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
     "plan_updated": ("dispatch.live.plan_updated",),
     # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
