@@ -10,7 +10,7 @@ api_patterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="api_token"),
     path("", include("dispatch.urls")),
     path("", include("routes.urls")),
-    path("", include("analytics.urls")),
+    path("", include("customers.api_urls")),
     path("", include("analytics.urls")),
 ]
 
@@ -27,6 +27,5 @@ urlpatterns = [
     path("driver/", include("dispatch.driver_urls")),
     path("", include("dispatch.dashboard_urls")),
     path("", include("routes.page_urls")),
-    path("", include("analytics.page_urls")),
     path("", include("analytics.page_urls")),
 ]

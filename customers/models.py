@@ -1,6 +1,10 @@
-"""Customer-facing records: tracking links (notifications, feedback and messages come with issue 7)."""
+"""Customer-facing records: tracking links, promised windows, notifications (the outbox), their
+templates, feedback and the two-way messages between a customer and the dispatchers."""
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from dispatch.models import Order
 
@@ -26,3 +30,148 @@ class TrackingLink(models.Model):
 
     def __str__(self):
         return f"Tracking link for {self.order_id}"
+
+
+class PromisedWindow(models.Model):
+    """The arrival window we told the customer, one per order and delivery day.
+
+    `revision` grows each time a delay moves the promise, so each new promise is a new message
+    (see Notification.occasion) while a retried task never sends the same one twice.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="promised_window")
+    day = models.DateField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    revision = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(start__lt=models.F("end")), name="promise_start_before_end")]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.start:%H:%M}–{self.end:%H:%M} (r{self.revision})"
+
+
+class Event(models.TextChoices):
+    SCHEDULED = "scheduled", "Order scheduled"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    ARRIVING_SOON = "arriving_soon", "Arriving soon"
+    DELAYED = "delayed", "Delayed"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Delivery failed"
+    REPLY = "reply", "Reply from the dispatcher"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+    WEBHOOK = "webhook", "Webhook"
+
+
+class NotificationTemplate(models.Model):
+    """What each event says, per channel and language; managers edit these in the admin.
+
+    Placeholders (Django template syntax): {{ name }}, {{ reference }}, {{ window_start }},
+    {{ window_end }}, {{ date }}, {{ driver_first_name }}, {{ tracking_url }}, {{ reason }},
+    {{ recipient_name }}, {{ delivered_at }}, {{ text }} (a dispatcher's reply).
+    """
+
+    event = models.CharField(max_length=24, choices=Event.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    subject = models.CharField(max_length=200, blank=True, help_text="E-mail only")
+    body = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event", "channel", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "channel", "language"], name="notification_template_once")
+        ]
+
+    def __str__(self):
+        return f"{self.get_event_display()} · {self.get_channel_display()} · {self.language}"
+
+
+class Notification(models.Model):
+    """One message to a customer (or the company's webhook): the outbox and the communication log.
+
+    At most one row per (order, event, channel, occasion): the unique constraint makes a repeated
+    event a no-op, and the task's conditional status update makes a retried task a no-op.
+    `occasion` tells apart the same event on another day or for another promise revision.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        HELD = "held", "Held (quiet hours)"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=24, choices=Event.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    occasion = models.CharField(max_length=64, default="", blank=True)
+    language = models.CharField(max_length=8)
+    recipient = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_reason = models.CharField(max_length=255, blank=True)
+    send_after = models.DateTimeField(null=True, blank=True, help_text="Held until then (quiet hours)")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    provider_id = models.CharField(max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "event", "channel", "occasion"], name="notification_once"),
+        ]
+        indexes = [models.Index(fields=["status", "send_after"], name="notification_due")]
+
+    def __str__(self):
+        return f"{self.order_id} {self.event} by {self.channel}: {self.status}"
+
+
+class Feedback(models.Model):
+    """The customer's rating after delivery: one per order, updatable while the link is valid."""
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_5")]
+
+    def __str__(self):
+        return f"{self.order_id}: {self.rating}/5"
+
+
+class CustomerMessage(models.Model):
+    """A message in the conversation about one order: from the customer (in) or a dispatcher (out)."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", "From the customer"
+        OUTBOUND = "out", "To the customer"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="customer_messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    text = models.TextField(max_length=1000)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True, help_text="When a dispatcher read an inbound message")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["direction", "read_at"], name="message_unread")]
+
+    def __str__(self):
+        return f"{self.order_id} {self.direction}: {self.text[:40]}"

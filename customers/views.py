@@ -1,24 +1,73 @@
-"""The customer's tracking page (a minimal status page until the customer-communication issue)."""
+"""The customer's tracking page (HTML) and its proof-of-delivery images.
 
-from django.http import Http404
+Thin: the token gate (customers.tracking_access) answers 404 or 429, the selector builds the state.
+The page works without JavaScript; static/js/tracking.js makes it live (socket, then polling).
+"""
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
+from django.utils import translation
+from django.views.decorators.http import require_GET
 
-from customers.models import TrackingLink
-from customers.tracking_tokens import digest_for_token
+from customers import selectors
+from customers.page_texts import PAGE_TEXTS
+from customers.services import customer_language
+from customers.tracking_access import RateLimited, link_for_request, security_headers
 
 
-def tracking_page(request, token: str):
-    link = (
-        TrackingLink.objects.select_related("order")
-        .filter(digest=digest_for_token(token), revoked_at__isnull=True)
-        .first()
-    )
-    # One answer for unknown, revoked and expired links, so a guesser learns nothing.
-    if link is None or (link.expires_at and link.expires_at < timezone.now()):
-        raise Http404
-    response = render(request, "customers/tracking.html", {"order": link.order})
-    response["Referrer-Policy"] = "no-referrer"
-    response["X-Robots-Tag"] = "noindex"
-    response["Cache-Control"] = "no-store"
+def _too_many(exc: RateLimited) -> HttpResponse:
+    response = HttpResponse("Too many requests. Please try again in a minute.", status=429, content_type="text/plain")
+    response["Retry-After"] = str(exc.retry_after)
     return response
+
+
+@require_GET
+def tracking_page(request, token: str):
+    try:
+        link = link_for_request(request, token)
+    except RateLimited as exc:
+        return security_headers(_too_many(exc), request)
+    order = link.order
+    language = request.GET.get("lang") or customer_language(order)
+    if language not in dict(settings.LANGUAGES):
+        language = "en"
+    state = selectors.tracking_state(order)
+    with translation.override(language):
+        response = render(
+            request,
+            "customers/tracking.html",
+            {
+                "order": order,
+                "state": state,
+                "state_json_data": state,
+                "status_labels_json": PAGE_TEXTS[language]["status"],
+                "token": token,
+                "lang": language,
+                "t": PAGE_TEXTS[language],
+                "status_label": PAGE_TEXTS[language]["status"].get(state["status"], state["status"]),
+                "history": [
+                    {"label": PAGE_TEXTS[language]["status"].get(e["status"], e["status"]), "at": e["at"]}
+                    for e in state["events"]
+                ],
+                "tile_url": settings.MAP_TILE_URL,
+                "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
+            },
+        )
+    return security_headers(response, request)
+
+
+@require_GET
+def tracking_proof_file(request, token: str, kind: str):
+    """The delivery photo or signature, for the holder of the link only."""
+    try:
+        link = link_for_request(request, token)
+    except RateLimited as exc:
+        return security_headers(_too_many(exc), request)
+    if kind not in ("photo", "signature") or link.order.status != "delivered":
+        raise Http404
+    proof = link.order.proofs.order_by("-delivered_at").first()
+    file = getattr(proof, kind, None) if proof else None
+    if not file:
+        raise Http404
+    return security_headers(FileResponse(file.open("rb")), request)

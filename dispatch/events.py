@@ -20,19 +20,25 @@ HANDLERS: dict[str, tuple[str, ...]] = {
         "dispatch.live.order_status_changed",
         "dispatch.alerts.on_order_status_changed",
         "analytics.handlers.on_order_status_changed",
+        "customers.handlers.on_order_status_changed",
     ),
     # plan_id, previous_plan_id (None for a first dispatch), reason
-    "plan_dispatched": ("dispatch.live.plan_dispatched", "analytics.handlers.on_plan_dispatched"),
+    "plan_dispatched": (
+        "dispatch.live.plan_dispatched",
+        "analytics.handlers.on_plan_dispatched",
+        "customers.handlers.on_plan_dispatched",
+    ),
     # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
-    "plan_updated": ("dispatch.live.plan_updated",),
+    "plan_updated": ("dispatch.live.plan_updated", "customers.handlers.on_plan_updated"),
     # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
     "driver_moved": (
         "dispatch.live.driver_moved",
         "routes.live_eta.on_driver_moved",
         "dispatch.alerts.on_driver_moved",
+        "customers.handlers.on_driver_moved",
     ),
     # order_id, depot_id, eta, previous_eta, window_start, window_end (datetimes; None when unknown)
-    "eta_changed": (),
+    "eta_changed": ("customers.handlers.on_eta_changed",),
 }
 
 

@@ -1,0 +1,61 @@
+"""Handlers of dispatch.events (registered in dispatch.events.HANDLERS): each only enqueues a task.
+
+They run after the triggering transaction committed; on_commit is still used so that a handler
+called inside some later transaction starts nothing if that one rolls back.
+"""
+
+from django.db import transaction
+
+from config.tasks import enqueue
+
+NEXT_STOP_CACHE_S = 20
+POSITION_EVERY_S = 2
+
+
+def on_plan_dispatched(*, plan_id, **_payload) -> None:
+    from customers.tasks import notify_plan
+
+    transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
+
+
+def on_plan_updated(*, plan_id, **_payload) -> None:
+    from customers.tasks import notify_plan
+
+    transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
+
+
+def on_eta_changed(*, order_id, eta=None, **_payload) -> None:
+    from customers.tasks import notify_eta
+
+    transaction.on_commit(lambda: enqueue(notify_eta, order_id, eta.isoformat() if eta else None))
+
+
+def on_order_status_changed(*, order_id, to_status, reason="", **_payload) -> None:
+    from customers.tasks import notify_status
+
+    transaction.on_commit(lambda: enqueue(notify_status, order_id, to_status, reason or ""))
+
+
+def on_driver_moved(*, driver_id, lat, lon, recorded_at=None, **_payload) -> None:
+    """Pass the driver's position to the tracking socket of the driver's next stop only.
+
+    One small query per driver every NEXT_STOP_CACHE_S (the next stop is cached), and at most one
+    message per driver per POSITION_EVERY_S: quick enough for the handler contract.
+    """
+    from django.core.cache import cache
+
+    from customers.selectors import next_stop_order_id_for_driver
+    from dispatch.live import broadcast, order_group
+
+    if not cache.add(f"customers:driver-position:{driver_id}", 1, timeout=POSITION_EVERY_S):
+        return
+    key = f"customers:next-stop:{driver_id}"
+    order_id = cache.get(key)
+    if order_id is None:
+        order_id = next_stop_order_id_for_driver(driver_id) or 0
+        cache.set(key, order_id, timeout=NEXT_STOP_CACHE_S)
+    if order_id:
+        at = recorded_at.isoformat() if hasattr(recorded_at, "isoformat") else recorded_at
+        broadcast(
+            [order_group(order_id)], "driver.position", {"driver": driver_id, "lat": lat, "lon": lon, "recorded_at": at}
+        )
