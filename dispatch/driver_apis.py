@@ -5,7 +5,7 @@ and may send it more than once; the first answer is replayed, the action is neve
 """
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -126,6 +126,7 @@ class StopArriveApi(_StopActionApi):
         )
 
 
+@extend_schema_field({"type": "string", "format": "binary", "description": "An image file, or a data: URL (base64)"})
 class ProofImageField(serializers.Field):
     """An uploaded image file or a `data:image/png;base64,...` URL (what a canvas gives)."""
 

@@ -52,7 +52,8 @@
   function clock(iso) {
     if (!iso) return "–";
     const d = new Date(iso);
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    // 24-hour clock, as on the dispatcher's screens.
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   }
 
   function windowLabel(stop) {
@@ -191,7 +192,7 @@
       body.append(name, where, times);
       const badge = document.createElement("span");
       badge.className = "badge badge-" + status + (pendingFor(stop) ? " badge-pending" : "");
-      badge.textContent = STATUS_LABEL[status] + (pendingFor(stop) ? " ⏳" : "");
+      badge.textContent = STATUS_LABEL[status] + (pendingFor(stop) ? " · not sent" : "");
       item.append(number, body, badge);
       if (OPEN.includes(status)) {
         item.tabIndex = 0;
@@ -227,10 +228,8 @@
     const call = $("call");
     call.hidden = !stop.phone;
     call.href = stop.phone ? "tel:" + stop.phone.replace(/[^+\d]/g, "") : "#";
+    // An arrival still in the queue does not block delivering: the queue sends them in order.
     $("action-arrive").hidden = status === "arrived";
-    $("action-arrive").disabled = pendingFor(stop);
-    $("action-deliver").disabled = pendingFor(stop);
-    $("action-fail").disabled = pendingFor(stop);
     $("next").dataset.stopId = stop.id;
   }
 

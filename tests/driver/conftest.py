@@ -83,7 +83,7 @@ def todays_orders(depot_a):
             lat=lat,
             lon=lon,
             customer_name=f"Customer {index}",
-            phone="+423 000 00 0{index}",
+            phone=f"+423 000 00 0{index}",
             address=f"Städtle {index}, Vaduz",
             items=index + 1,
             weight_kg=2 + index,

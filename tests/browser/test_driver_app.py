@@ -1,0 +1,147 @@
+"""A driver in a real browser at phone size: logs in, sees the dispatched route, arrives, delivers with a
+signature drawn on the canvas, and records an arrival while offline that is sent when the signal returns."""
+
+import pytest
+from django.utils import timezone
+
+from dispatch.models import DriverPosition, Order, OrderStatusChange, ProofOfDelivery
+from routes.services import plan_dispatch
+from tests.conftest import PASSWORD
+from tests.driver.conftest import driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.django_db(transaction=True)
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def live_settings(settings):
+    settings.DEBUG = True  # static files from the finders, plain-HTTP cookies
+
+
+@pytest.fixture
+def route_of_driver_a(depot_a, vehicle_a, driver_a, vehicle_a2, driver_b, todays_orders, dispatcher_a):  # noqa: F811
+    plan = write_plan(
+        day=timezone.localdate(), depot=depot_a,
+        routes={(vehicle_a, driver_a): todays_orders[:3], (vehicle_a2, driver_b): todays_orders[3:]},
+    )  # fmt: skip
+    plan_dispatch(plan=plan, by=dispatcher_a)
+    return list(plan.routes.get(vehicle=vehicle_a).stops.order_by("sequence").select_related("order"))
+
+
+def _wait_for_queue_to_empty(page):
+    page.wait_for_function("window.DriverApp && DriverApp.state.queue.length === 0 && !DriverApp.state.sending")
+
+
+def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
+    browser, live_server, live_settings, route_of_driver_a, driver_a, screenshot
+):
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+        geolocation={"latitude": 47.1399, "longitude": 9.5213}, permissions=["geolocation"],
+    )  # fmt: skip
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", driver_a.user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/driver/")
+    first, second, third = route_of_driver_a
+
+    page.wait_for_selector("#next:not([hidden])")
+    assert page.locator("#next-title").inner_text() == first.order.customer_name
+    assert page.locator("#stops li").count() == 3
+    assert page.locator("#call").get_attribute("href") == "tel:" + first.order.phone.replace(" ", "")
+    assert page.locator("#navigate").get_attribute("href").startswith(f"geo:{first.order.lat},{first.order.lon}")
+    assert page.locator("#progress-count").inner_text() == "0 of 3 stops done"
+    screenshot(page, "driver-route")
+
+    page.click("#action-arrive")
+    _wait_for_queue_to_empty(page)
+    assert Order.objects.get(pk=first.order_id).status == "arrived"
+    assert page.locator("#action-arrive").is_hidden()
+
+    page.click("#action-deliver")
+    canvas = page.locator("#signature")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 30, box["y"] + box["height"] * 0.7)
+    page.mouse.down()
+    for step in range(1, 25):
+        page.mouse.move(box["x"] + 30 + step * 12, box["y"] + box["height"] * (0.7 - 0.4 * ((step % 6) / 6)))
+    page.mouse.up()
+    page.fill("#deliver-note", "Signed at the door")
+    screenshot(page, "driver-signature")
+    page.click("#deliver-submit")
+    _wait_for_queue_to_empty(page)
+
+    order = Order.objects.get(pk=first.order_id)
+    assert order.status == "delivered"
+    proof = ProofOfDelivery.objects.get(order=order)
+    assert proof.signature.name.endswith(".png") and proof.signature.read().startswith(b"\x89PNG\r\n\x1a\n")
+    assert proof.note == "Signed at the door" and proof.driver == driver_a
+    assert page.locator("#next-title").inner_text() == second.order.customer_name
+    assert "stop-done" in page.locator("#stops li").first.get_attribute("class")
+    assert page.locator("#progress-count").inner_text() == "1 of 3 stops done"
+
+    # Without signal: the arrival waits in the queue (the page says so) and goes out when the signal returns.
+    context.set_offline(True)
+    page.click("#action-arrive")
+    page.wait_for_selector("#pending:not([hidden])")
+    assert "#2 arrived" in page.locator("#pending-text").inner_text()
+    assert page.locator("#connection").inner_text() == "Offline"
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar is drawn where the page is scrolled
+    screenshot(page, "driver-offline")
+    assert Order.objects.get(pk=second.order_id).status == "dispatched"
+    context.set_offline(False)
+    _wait_for_queue_to_empty(page)
+    assert Order.objects.get(pk=second.order_id).status == "arrived"
+    assert OrderStatusChange.objects.filter(order_id=second.order_id, to_status="arrived").count() == 1
+
+    page.click("#action-fail")
+    page.check("input[name=reason][value=not_home]")
+    page.click("#fail-submit")
+    _wait_for_queue_to_empty(page)
+    assert Order.objects.get(pk=second.order_id).status == "failed"
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "driver-after-actions")
+
+    # The phone's position was sent (batched) to the positions endpoint.
+    page.evaluate("DriverApp.flushPositions()")
+    page.wait_for_function("JSON.parse(localStorage.getItem('driver-positions') || '[]').length === 0")
+    assert DriverPosition.objects.filter(driver=driver_a).exists()
+    assert errors == []
+    context.close()
+
+
+def test_it_shows_a_banner_when_the_route_changes(
+    browser, live_server, live_settings, route_of_driver_a, driver_a, vehicle_a, dispatcher_a, screenshot
+):
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context.add_cookies([_session_cookie(live_server, driver_a.user)])
+    page = context.new_page()
+    page.goto(f"{live_server.url}/driver/")
+    page.wait_for_selector("#next:not([hidden])")
+    orders = [stop.order for stop in route_of_driver_a]
+    revision = write_plan(
+        day=timezone.localdate(), depot=driver_a.depot, version=2, routes={(vehicle_a, driver_a): orders[::-1]}
+    )
+    plan_dispatch(plan=revision, by=dispatcher_a)
+    page.evaluate("DriverApp.refreshRoute()")
+    page.wait_for_selector("#route-changed:not([hidden])")
+    assert "version 2" in page.locator("#route-changed-text").inner_text()
+    assert page.locator("#next-title").inner_text() == orders[2].customer_name
+    screenshot(page, "driver-route-changed")
+    context.close()
+
+
+def _session_cookie(live_server, user) -> dict:
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            "url": live_server.url}  # fmt: skip
