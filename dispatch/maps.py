@@ -315,12 +315,14 @@ def add_routes(fmap: LocalMap, routes) -> DataLayer:
         data.append(
             {
                 "id": route.id,
+                "vehicle_id": route.vehicle_id,
                 "vehicle": route.vehicle.name,
                 "driver": route.driver.name if route.driver else "",
                 "color": route_color(index),
                 "geometry": route.geometry or None,
                 "stops": [
                     {
+                        "order": stop.order_id,
                         "sequence": stop.sequence,
                         "reference": stop.order.reference,
                         "customer": stop.order.customer_name,
@@ -346,6 +348,7 @@ def add_unassigned(fmap: LocalMap, unassigned) -> DataLayer:
     _add_plan_assets(fmap)
     data = [
         {
+            "order": u.order_id,
             "reference": u.order.reference,
             "customer": u.order.customer_name,
             "address": u.order.address,
@@ -398,6 +401,20 @@ def enable_closure_drawing(fmap: LocalMap) -> DataLayer:
     return layer
 
 
+def enable_plan_editing(fmap: LocalMap, vehicles: list[dict]) -> DataLayer:
+    """A "Move to route…" choice in each stop's and unassigned order's popup.
+
+    The map lives in an iframe (srcdoc, same origin as the page); static/js/plans.js inside it
+    sends `{"type": "dispatch:plan-move", "order": id, "vehicle": id | null}` to the parent window
+    (null: take the order out of the routes), and the page calls the plan edit API.
+    `vehicles`: [{"id", "name", "color"}] an order may be moved to.
+    """
+    _add_plan_assets(fmap)
+    layer = DataLayer("planEditing", {"vehicles": [{k: v[k] for k in ("id", "name", "color")} for v in vehicles]})
+    fmap.add_child(layer)
+    return layer
+
+
 def _route_points(routes) -> list[tuple[float, float]]:
     points = []
     for route in routes:
@@ -417,10 +434,15 @@ def _closure_points(closures) -> list[tuple[float, float]]:
     return points
 
 
-def plan_map_html(*, routes, unassigned, depots: Iterable[Depot], closures=()) -> str:
-    """A plan's routes (road geometry, numbered stops), its unassigned orders, depots and closures."""
+def plan_map_html(*, routes, unassigned, depots: Iterable[Depot], closures=(), editing_vehicles=None) -> str:
+    """A plan's routes (road geometry, numbered stops), its unassigned orders, depots and closures.
+
+    With `editing_vehicles` (see `enable_plan_editing`) the popups offer to move an order to a route.
+    """
     routes, unassigned, depots, closures = list(routes), list(unassigned), list(depots), list(closures)
     fmap = new_map()
+    if editing_vehicles is not None:
+        enable_plan_editing(fmap, editing_vehicles)
     if closures:
         add_closures(fmap, closures)
     add_routes(fmap, routes)
