@@ -163,7 +163,7 @@ def test_it_moves_a_stop_to_another_route_by_dragging_and_shows_the_new_totals_a
     page.click(f'section[data-vehicle="{van_1.id}"] .route-toggle')
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator(f'section[data-vehicle="{van_1.id}"] li.stop .unassign').first.click()
-    page.wait_for_url(re.compile(r".*/plans/(?!%d/)\d+/$" % plan.id))
+    page.wait_for_url(re.compile(rf".*/plans/(?!{plan.id}/)\d+/$"))
     page.wait_for_selector("#plan-notice:not([hidden])")
     assert "replaces version 1" in page.inner_text("#plan-notice")
     revision = Plan.objects.get(parent=plan)

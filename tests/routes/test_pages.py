@@ -247,3 +247,63 @@ def test_it_gives_the_closure_map_the_drawing_tools_from_static(client, dispatch
     assert "/static/vendor/leaflet-draw/leaflet.draw.css" in document
     assert "DispatchMap.closureDrawing(" in document
     assert 'name="csrf-token"' in response.content.decode()
+
+
+# --- Editing a plan on its page -------------------------------------------------------------------
+
+
+def _editor(response) -> dict:
+    match = re.search(r'<script id="plan-editor" type="application/json">(.*?)</script>', response.content.decode())
+    assert match, "no editor data on the page"
+    return json.loads(match.group(1))
+
+
+def test_it_gives_the_editor_the_plan_as_the_api_shows_it_and_every_vehicle(
+    client, plan_a, dispatcher_a, depot_a, vehicle_a
+):
+    from dispatch.models import Vehicle
+
+    spare = Vehicle.objects.create(name="A-Spare", depot=depot_a, kind="cargo_bike", capacity_kg=100)
+    Order.objects.filter(reference=f"P{plan_a.id}-1").update(customer_name="Anna <b>Beck</b>", address="Städtle 1")
+    client.force_login(dispatcher_a)
+    response = client.get(f"/plans/{plan_a.id}/")
+    page = response.content.decode()
+    editor = _editor(response)
+    api_plan = client.get(f"/api/plans/{plan_a.id}/").json()
+    for route in api_plan["routes"]:
+        route.pop("geometry")
+    assert editor["plan"] == api_plan
+    assert editor["urls"] == {
+        "edit": f"/api/plans/{plan_a.id}/edit/",
+        "reoptimize": f"/api/plans/{plan_a.id}/reoptimize/",
+        "detail": "/plans/0/",
+    }
+    assert [v["name"] for v in editor["vehicles"]] == ["A-Spare", "A-Van-1"]
+    assert {v["id"]: v["color"] for v in editor["vehicles"]} == {vehicle_a.id: "#2563eb", spare.id: "#16a34a"}
+    first = Order.objects.get(reference=f"P{plan_a.id}-1")
+    assert editor["orders"][str(first.id)]["customer"] == "Anna <b>Beck</b>"
+    assert "Anna <b>" not in page  # json_script escapes what customers typed
+    assert editor["dispatched"] is False
+    assert f'data-reoptimize="/api/plans/{plan_a.id}/reoptimize/"' in page
+
+
+def test_it_offers_move_to_route_in_the_map_popups(client, plan_a, dispatcher_a, vehicle_a):
+    client.force_login(dispatcher_a)
+    document = _map_document(client.get(f"/plans/{plan_a.id}/"))
+    match = re.search(r"DispatchMap\.planEditing\([^,]+, (\{.*?\})\);\n", document)
+    assert match, "no editing layer in the map"
+    assert json.loads(match.group(1)) == {"vehicles": [{"id": vehicle_a.id, "name": "A-Van-1", "color": "#2563eb"}]}
+    assert document.index("DispatchMap.planEditing(") < document.index("DispatchMap.routes(")
+    [route] = json.loads(re.search(r"DispatchMap\.routes\([^,]+, (\[.*?\])\);\n", document).group(1))
+    assert route["vehicle_id"] == vehicle_a.id
+    assert [s["order"] for s in route["stops"]] == list(
+        Stop.objects.filter(route__plan=plan_a).order_by("sequence").values_list("order_id", flat=True)
+    )
+
+
+def test_it_offers_no_editing_while_a_plan_is_computed(client, depot_a, vehicle_a, dispatcher_a):
+    plan = _plan(depot_a, vehicle_a, status=Plan.Status.RUNNING)
+    client.force_login(dispatcher_a)
+    page = client.get(f"/plans/{plan.id}/").content.decode()
+    assert 'id="plan-editor"' not in page
+    assert "data-reoptimize" not in page
