@@ -145,3 +145,24 @@ def _session_cookie(live_server, user) -> dict:
     client.force_login(user)
     return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
             "url": live_server.url}  # fmt: skip
+
+
+def test_it_opens_from_the_service_worker_cache_without_signal(
+    browser, live_server, live_settings, route_of_driver_a, driver_a, screenshot
+):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.add_cookies([_session_cookie(live_server, driver_a.user)])
+    page = context.new_page()
+    page.goto(f"{live_server.url}/driver/")
+    scope = page.evaluate("navigator.serviceWorker.ready.then((registration) => registration.scope)")
+    assert scope == f"{live_server.url}/driver/"
+    page.reload()  # now controlled by the worker, which keeps a copy of the page
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#next:not([hidden])")
+    assert page.locator("#stops li").count() == 3
+    assert page.locator("#connection").inner_text() == "Offline"
+    assert page.evaluate("getComputedStyle(document.querySelector('.next')).borderTopStyle") == "solid"  # CSS cached
+    screenshot(page, "driver-offline-reload")
+    context.close()

@@ -111,6 +111,14 @@ def test_it_accepts_an_action_queued_against_the_previous_version(
     assert response.json()["stop"]["order"] == old_stop.order_id and response.json()["stop"]["sequence"] == 3
 
 
+def test_it_reads_the_route_in_a_fixed_number_of_queries(
+    driver_client, dispatched_route, django_assert_max_num_queries
+):
+    # token, groups, driver, plan lookup and route check, route, stops with their orders
+    with django_assert_max_num_queries(10):
+        assert len(driver_client.get(ROUTE).json()["route"]["stops"]) == 3
+
+
 def test_it_gives_a_route_planned_for_the_drivers_vehicle(driver_client, dispatched_route):
     dispatched_route.route.driver = None
     dispatched_route.route.save(update_fields=["driver"])
