@@ -116,7 +116,8 @@ def time_route(
             clock,
             matrix_leg(indices[number], indices[number + 1]),
         )
-        arrive = clock + timedelta(seconds=leg["duration_s"])
+        # Whole seconds, as stored and shown: a fraction past the window's end would be late by "0 s".
+        arrive = clock + timedelta(seconds=round(leg["duration_s"]))
         wait = 0
         late = 0
         if job.time_windows:
@@ -156,7 +157,7 @@ def time_route(
         driving_total += leg["duration_s"]
         clock = depart + timedelta(seconds=breaks_after.get(number, 0))
     back = _leg(network, vehicle.profile, points[-2], points[-1], clock, matrix_leg(indices[-2], indices[-1]))
-    end = clock + timedelta(seconds=back["duration_s"])
+    end = clock + timedelta(seconds=round(back["duration_s"]))
     distance_total += back["distance_m"]
     driving_total += back["duration_s"]
     geometry = _geometry(network, vehicle.profile, points, start)

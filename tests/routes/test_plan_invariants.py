@@ -166,6 +166,7 @@ def check_invariants(plan: dict, *, orders: list[Order], fleet: list[Vehicle]) -
             order = by_id[stop["order"]]
             assert set(order.skills) <= set(vehicle.skills), (vehicle.name, order.reference, order.skills)
             eta = datetime.fromisoformat(stop["eta"])
+            assert eta.microsecond == 0, stop["eta"]  # whole seconds: no lateness hides in a fraction
             late = order.window_end is not None and eta > order.window_end
             assert (stop["late_s"] > 0) == late, (order.reference, stop["eta"], order.window_end, stop["late_s"])
             if late:
@@ -206,6 +207,8 @@ def test_it_keeps_plan_invariants_on_generated_days(day, dispatcher_a_client, de
         plan = client.get(f"/api/plans/{plan_id}/").json()
         check_invariants(plan, orders=orders, fleet=fleet)
         event(f"routes: {len(plan['routes'])}, unassigned: {len(plan['unassigned'])} of {len(orders)}")
+        for item in plan["unassigned"]:
+            event(f"unassigned because: {item['code']}")
 
         stops = [(route["vehicle"], stop["order"]) for route in plan["routes"] for stop in route["stops"]]
         pins = {stops[i % len(stops)] for i in day["pins"]} if stops else set()
