@@ -10,6 +10,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from dispatch import driver_selectors
@@ -61,6 +62,8 @@ def driver_app(request):
             "fail_reasons": [{"value": r, "label": FAIL_REASON_LABELS[r]} for r in FAIL_REASONS],
             "max_image_bytes": PROOF_IMAGE_MAX_BYTES,
             "live_socket": "/ws/driver/" if _live_socket_available() else None,
+            # The page may come from the service worker's cache: the app compares this with what it saved.
+            "generated_at": timezone.now().isoformat(),
         },
     }
     return render(request, "driver/app.html", context)

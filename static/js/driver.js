@@ -29,6 +29,26 @@
   const ACTION_STATUS = { arrive: "arrived", deliver: "delivered", fail: "failed" };
   const ACTION_LABEL = { arrive: "arrived", deliver: "delivered", fail: "failed" };
 
+  // The page may be an old copy from the service worker's cache (opened without signal): the route
+  // this phone saw last, if it is newer than the page, is the better guess until the server answers.
+  const saved = (function () {
+    try {
+      return JSON.parse(localStorage.getItem("driver-route") || "null");
+    } catch (e) {
+      return null;
+    }
+  })();
+  if (saved && saved.driver === initial.driver.id && Date.parse(saved.at) > Date.parse(initial.generated_at)) initial.route = saved.route;
+
+  function saveRoute() {
+    const record = { driver: initial.driver.id, at: new Date().toISOString(), route: state.route };
+    try {
+      localStorage.setItem("driver-route", JSON.stringify(record));
+    } catch (e) {
+      // storage full: the page still works from memory
+    }
+  }
+
   const state = {
     route: initial.route,
     loadedVersion: initial.route ? initial.route.version : null,
@@ -495,6 +515,7 @@
   function applyStop(updated) {
     if (!state.route) return;
     state.route.stops = state.route.stops.map((s) => (s.order === updated.order ? Object.assign({}, s, { status: updated.status }) : s));
+    saveRoute();
   }
 
   function finish(item) {
@@ -590,6 +611,7 @@
       const plan = route ? route.plan : null;
       if (plan !== state.loadedPlan && (route || state.loadedPlan !== null)) showRouteChanged(route);
       state.route = route;
+      saveRoute();
       render();
     } catch (e) {
       // offline: the next poll tries again

@@ -108,6 +108,18 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "driver-after-actions")
 
+    # A photo from the camera input: shrunk in the page to a JPEG and sent with the recipient's name.
+    page.click("#action-deliver")
+    page.fill("#recipient", "Neighbour at no. 4")
+    page.set_input_files("#photo", files=[{"name": "door.png", "mimeType": "image/png", "buffer": _camera_photo()}])
+    page.wait_for_selector("#photo-preview:not([hidden])")
+    page.click("#deliver-submit")
+    _wait_for_queue_to_empty(page)
+    proof = ProofOfDelivery.objects.get(order_id=third.order_id)
+    assert proof.recipient_name == "Neighbour at no. 4" and not proof.signature
+    assert proof.photo.name.endswith(".jpg") and proof.photo.read().startswith(b"\xff\xd8\xff")
+    assert page.locator("#done-all").is_visible()
+
     # The phone's position was sent (batched) to the positions endpoint.
     page.evaluate("DriverApp.flushPositions()")
     page.wait_for_function("JSON.parse(localStorage.getItem('driver-positions') || '[]').length === 0")
@@ -137,6 +149,16 @@ def test_it_shows_a_banner_when_the_route_changes(
     context.close()
 
 
+def _camera_photo() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (2400, 1800), "#88aacc").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _session_cookie(live_server, user) -> dict:
     from django.conf import settings
     from django.test import Client
@@ -158,10 +180,13 @@ def test_it_opens_from_the_service_worker_cache_without_signal(
     assert scope == f"{live_server.url}/driver/"
     page.reload()  # now controlled by the worker, which keeps a copy of the page
     page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.click("#action-arrive")  # after the worker cached the page: its copy still says "to do"
+    _wait_for_queue_to_empty(page)
     context.set_offline(True)
     page.reload()
     page.wait_for_selector("#next:not([hidden])")
     assert page.locator("#stops li").count() == 3
+    assert page.locator("#stops li .badge").first.inner_text() == "Arrived"  # what the phone saw last
     assert page.locator("#connection").inner_text() == "Offline"
     assert page.evaluate("getComputedStyle(document.querySelector('.next')).borderTopStyle") == "solid"  # CSS cached
     screenshot(page, "driver-offline-reload")
