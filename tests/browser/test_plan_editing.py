@@ -14,6 +14,7 @@ from dispatch.models import Order, Vehicle
 from dispatch.services import driver_create
 from routes import services
 from routes.models import Plan, PlanChange, Stop
+from tests.browser.conftest import ARTIFACTS as screenshot_dir
 from tests.browser.test_plans_and_closures import _log_in
 from tests.conftest import PASSWORD
 from tests.routes.test_plans import DAY, VADUZ_POINTS
@@ -122,9 +123,13 @@ def test_it_moves_a_stop_to_another_route_by_dragging_and_shows_the_new_totals_a
     page.wait_for_selector("#plan-board[aria-busy=false]")
     assert Stop.objects.get(route__plan=plan, order__reference=pinned_ref).pinned
 
-    # The keyboard way: Move… then vehicle and position.
+    # The keyboard and phone way: Move… then vehicle and position.
     moved_back = after["A-Van-2"][0]
+    page.set_viewport_size({"width": 390, "height": 844})
     page.click(f'li.stop:has(.stop-ref:text-is("{moved_back}")) .move-open')
+    page.locator(".move-form").scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "browser-plan-edit-phone.png"))
+    page.set_viewport_size({"width": 1400, "height": 1000})
     form = page.locator(".move-form")
     form.locator("select[name=vehicle]").select_option(str(van_1.id))
     form.locator("select[name=position]").select_option("1")
