@@ -3,8 +3,12 @@
 import math
 from datetime import timedelta
 
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -39,9 +43,23 @@ class PositionInput(serializers.Serializer):
         return value
 
 
+class DriverTokenAuthentication(TokenAuthentication):
+    """Token authentication that loads the user's driver row in the same query (every phone posts
+    every few seconds: one query fewer per position)."""
+
+    def authenticate_credentials(self, key):
+        token = self.get_model().objects.select_related("user__driver").filter(key=key).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        return token.user, token
+
+
 class DriverPositionsApi(APIView):
     """Positions recorded by the phone, live or buffered while offline; answers 202 once stored."""
 
+    authentication_classes = [DriverTokenAuthentication, SessionAuthentication]
     permission_classes = [IsDriver]
 
     class InputSerializer(serializers.Serializer):
@@ -69,3 +87,34 @@ class DriverPositionsApi(APIView):
             {"accepted": result.accepted, "latest_recorded_at": result.latest_recorded_at},
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+_positions_view = DriverPositionsApi.as_view()
+
+
+def _positions_response(request):
+    response = _positions_view(request)
+    response.render()
+    return response
+
+
+async def driver_positions_view(request):
+    """The URL's view: DriverPositionsApi run on a pooled worker thread instead of Django's ASGI default.
+
+    Under ASGI a sync view runs on a new thread per request, and Django's database connections belong
+    to threads, so every position would open (TLS handshake included) and soon drop its own PostgreSQL
+    connection. On the event loop's worker threads the connection is kept and reused (CONN_MAX_AGE and
+    health checks apply: database_sync_to_async closes old connections around each call).
+    A request that did not come from an ASGI server (Django's test client) belongs to a synchronous
+    caller whose thread owns the connection and the open transaction: the view runs there.
+    """
+    if isinstance(request, ASGIRequest):
+        return await database_sync_to_async(_positions_response, thread_sensitive=False)(request)
+    return await sync_to_async(_positions_response, thread_sensitive=True)(request)
+
+
+# What DRF and drf-spectacular read from a view function (the OpenAPI schema, the permission matrix).
+driver_positions_view.cls = DriverPositionsApi
+driver_positions_view.initkwargs = {}
+driver_positions_view.view_class = DriverPositionsApi
+driver_positions_view.csrf_exempt = True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -49,6 +49,12 @@ def driver_positions_record(*, driver: Driver, positions: Sequence[Mapping]) -> 
         )
         for position in positions
     ]
+    if connection.vendor == "postgresql":
+        # Positions are telemetry: this commit need not wait for the WAL flush to disk. A database
+        # crash can lose the last fraction of a second of positions (never half a batch, never the
+        # order history, which commits durably); the phone's next post restores the live state.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
     DriverPosition.objects.bulk_create(rows, batch_size=MAX_POSITIONS_PER_BATCH)
     newest = max(rows, key=lambda row: row.recorded_at)
     # Conditional UPDATE, decided by the database: a late offline batch, or a batch racing another

@@ -27,7 +27,7 @@ urlpatterns += [
 from dispatch import driver_position_apis  # noqa: E402 - appended so each part of the API keeps its own block
 
 urlpatterns += [
-    path("driver/positions/", driver_position_apis.DriverPositionsApi.as_view(), name="api_driver_positions"),
+    path("driver/positions/", driver_position_apis.driver_positions_view, name="api_driver_positions"),
 ]
 
 # Alerts for the dashboards (live operations).
