@@ -1,5 +1,6 @@
 """Live ETAs follow the driver: re-timed on the roads from the latest position (routes.live_eta)."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -116,6 +117,8 @@ def test_it_recomputes_from_a_position_posted_through_the_api_at_most_once_per_i
     original = live_eta.live_etas_refresh
     monkeypatch.setattr(live_eta, "live_etas_refresh", lambda **kw: calls.append(kw) or original(**kw))
     for seconds in (0, 5):
+        # A second apart in real time too: no trailing position broadcast (dispatch.live) outlives the test.
+        time.sleep(1.1 if seconds else 0)
         body = {
             "positions": [
                 {"lat": depot_a.lat, "lon": depot_a.lon, "recorded_at": (now + timedelta(seconds=seconds)).isoformat()}
