@@ -15,6 +15,9 @@ by an edit and the plan is optimized again. On every saved plan:
   unassigned;
 - pinned stops (and a locked route's stops) stay on their vehicle when the plan is optimized again.
 
+A second property runs routes.optimizer.evaluate on random small problems and random sequences: its
+times, loads, costs and violations agree with a plain recomputation.
+
 The idempotent task and the failed run that leaves the previous version untouched are in
 test_plans.py. Each example runs inside a savepoint that is rolled back, so examples never see
 each other's rows.
@@ -24,6 +27,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.db import transaction
@@ -238,3 +242,93 @@ def test_it_keeps_plan_invariants_on_generated_days(day, dispatcher_a_client, de
             assert Plan.objects.filter(date=DAY).count() == 2
             event(f"re-optimized with {len(pins)} pins{' and a lock' if locked else ''}")
         transaction.set_rollback(True)
+
+
+# --- The shared evaluator on random sequences ----------------------------------------------------
+
+
+@st.composite
+def evaluated_problems(draw):
+    """A small problem (one car matrix, depot at index 0) and random sequences over its jobs."""
+    from routes.optimizer.problem import Job, Problem, RoadMatrix
+    from routes.optimizer.problem import Vehicle as ProblemVehicle
+
+    size = draw(st.integers(2, 8))  # points: the depot and size - 1 customers
+    durations = [[0 if i == j else draw(st.integers(60, 1800)) for j in range(size)] for i in range(size)]
+    distances = [[durations[i][j] * 10 for j in range(size)] for i in range(size)]
+    jobs = tuple(
+        Job(
+            id=100 + number,
+            location_index=draw(st.integers(1, size - 1)),
+            service_s=draw(st.integers(0, 600)),
+            delivery=(draw(st.integers(0, 40)), draw(st.integers(0, 5))),
+            skills=frozenset(draw(st.lists(st.sampled_from(FLEET_SKILLS), max_size=1))),
+            time_windows=draw(st.sampled_from([(), ((30_000, 40_000),), ((36_000, 37_000),), ((50_000, 60_000),)])),
+        )  # fmt: skip
+        for number in range(draw(st.integers(1, 10)))
+    )
+    fleet = tuple(
+        ProblemVehicle(
+            id=number,
+            start_index=0,
+            end_index=0,
+            capacity=(draw(st.integers(10, 120)), draw(st.integers(2, 20))),
+            skills=frozenset(draw(st.lists(st.sampled_from(FLEET_SKILLS), unique=True, max_size=2))),
+            shift=(28_800, draw(st.integers(36_000, 64_800))),
+            cost_per_hour=3000,
+            cost_per_km=40,
+            fixed_cost=4000,
+        )  # fmt: skip
+        for number in range(draw(st.integers(1, 3)))
+    )
+    order = draw(st.permutations([job.id for job in jobs]))
+    cuts = sorted(draw(st.lists(st.integers(0, len(order)), min_size=len(fleet), max_size=len(fleet))))
+    sequences, begin = {}, 0
+    for vehicle, end in zip(fleet, cuts, strict=True):
+        sequences[vehicle.id] = list(order[begin:end])
+        begin = end
+    matrix = RoadMatrix(durations=np.array(durations), distances=np.array(distances))
+    return Problem(matrices={"car": matrix}, vehicles=fleet, jobs=jobs), sequences
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(case=evaluated_problems())
+def test_it_evaluates_any_sequence_consistently(case):
+    from routes.optimizer import evaluate
+
+    problem, sequences = case
+    solution = evaluate(problem, sequences, solver="test")
+    jobs, vehicles = problem.job_by_id(), problem.vehicle_by_id()
+    served = [job_id for ids in sequences.values() for job_id in ids]
+    assert sorted(solution.unassigned) == sorted(set(jobs) - set(served))
+    assert not any("twice" in v for v in solution.violations)
+    for route in solution.routes:
+        vehicle = vehicles[route.vehicle_id]
+        assert route.job_ids == list(sequences[route.vehicle_id])
+        assert route.start_s >= vehicle.shift[0]
+        clock = route.start_s
+        for stop in route.stops:
+            job = jobs[stop.job_id]
+            assert stop.arrival_s == clock + stop.leg_duration_s
+            assert stop.waiting_s == stop.service_start_s - stop.arrival_s >= 0
+            assert stop.departure_s == stop.service_start_s + job.service_s
+            late = bool(job.time_windows) and stop.arrival_s > max(end for _, end in job.time_windows)
+            assert late == any(
+                f"job {job.id!r}: vehicle" in v and "after its windows" in v for v in solution.violations
+            )
+            if job.time_windows and not late:
+                assert any(start <= stop.service_start_s <= end for start, end in job.time_windows)
+            clock = stop.departure_s
+        assert route.end_s == clock + route.end_leg_duration_s
+        assert route.distance_m == sum(s.leg_distance_m for s in route.stops) + route.end_leg_distance_m
+        load = [sum(jobs[j].delivery[k] for j in route.job_ids) for k in range(2)]
+        overloaded = any(amount > capacity for amount, capacity in zip(load, vehicle.capacity, strict=True))
+        assert overloaded == any(f"vehicle {vehicle.id!r} is overloaded" in v for v in solution.violations)
+        lacking = any(not jobs[j].skills <= vehicle.skills for j in route.job_ids)
+        assert lacking == any(f"vehicle {vehicle.id!r} lacks" in v for v in solution.violations)
+        assert (route.end_s > vehicle.shift[1]) == any(
+            f"vehicle {vehicle.id!r} returns" in v for v in solution.violations
+        )
+        expected_cost = 4000 + 3000 * route.travel_s / 3600 + 40 * route.distance_m / 1000
+        assert route.cost == pytest.approx(expected_cost)
+    assert solution.feasible == (not solution.violations)
