@@ -154,7 +154,7 @@ def start_web(args) -> list[subprocess.Popen]:
                     "benchmarks.live_fanout:application",
                 ],  # fmt: skip
                 cwd=ROOT,
-                env=env,
+                env=dict(env, BENCH_PROFILE=str(log_dir / f"live_fanout_profile_{index}.txt") if args.profile else ""),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -174,12 +174,57 @@ def stop_web(processes) -> None:
             process.wait(timeout=5)
 
 
+def _start_sampling_profiler(path: str, interval_s: float = 0.005) -> None:
+    """Sample every thread's stack (daphne's loop and the view threads) and write, at exit, the
+    functions found most often on a stack (inclusive) and on top of one (exclusive)."""
+    import atexit
+    import collections
+    import threading
+
+    inclusive, exclusive, samples = collections.Counter(), collections.Counter(), [0]
+
+    def sample():
+        own = threading.get_ident()
+        while True:  # daemon thread: ends with the process
+            time.sleep(interval_s)
+            for ident, frame in sys._current_frames().items():
+                if ident == own:
+                    continue
+                top = f"{frame.f_code.co_filename}:{frame.f_code.co_name}"
+                if top.endswith(("threading.py:wait", "selectors.py:select", "queue.py:get", "thread.py:_worker")):
+                    continue  # an idle thread
+                samples[0] += 1
+                exclusive[top] += 1
+                seen = set()
+                while frame is not None:
+                    key = f"{frame.f_code.co_filename}:{frame.f_code.co_name}"
+                    if key not in seen:
+                        inclusive[key] += 1
+                        seen.add(key)
+                    frame = frame.f_back
+
+    def dump():
+        with open(path, "w") as out:
+            out.write(f"{samples[0]} busy thread samples\n--- inclusive\n")
+            for key, count in inclusive.most_common(80):
+                out.write(f"{count / max(1, samples[0]):6.1%} {key}\n")
+            out.write("--- exclusive\n")
+            for key, count in exclusive.most_common(40):
+                out.write(f"{count / max(1, samples[0]):6.1%} {key}\n")
+
+    threading.Thread(target=sample, daemon=True, name="bench-profiler").start()
+    atexit.register(dump)
+
+
 def __getattr__(name):
     """`benchmarks.live_fanout:application` for daphne: the project's ASGI app, optionally with only
     the live handlers on the events (to measure the backbone without the other apps' listeners)."""
     if name != "application":
         raise AttributeError(name)
     from config.asgi import application
+
+    if os.environ.get("BENCH_PROFILE"):
+        _start_sampling_profiler(os.environ["BENCH_PROFILE"])
 
     if os.environ.get("BENCH_LIVE_HANDLERS_ONLY") == "1":
         from dispatch import events
@@ -459,6 +504,9 @@ def main():
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument(
         "--live-handlers-only", action="store_true", help="run only dispatch.live's event handlers (not alerts, ETAs…)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="sample daphne's stacks into $TMPDIR/live_fanout_profile_N.txt"
     )
     parser.add_argument("--setup-into", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -23,8 +23,10 @@ from collections.abc import Iterable
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.signals import setting_changed
 from django.db import connections
+from django.dispatch import receiver
 from django.utils import timezone
 
 from dispatch.models import Alert, Depot, Driver
@@ -36,6 +38,29 @@ logger = logging.getLogger(__name__)
 POSITION_WINDOW_S = 1
 # How long a "trailing broadcast pending" mark lives if the process that holds the timer dies.
 _TRAILING_MARK_TTL_S = 5
+
+
+_process_cache = None
+
+
+def _cache():
+    """One cache client for the whole process, shared by its threads.
+
+    django.core.cache.cache is per thread (per request context under ASGI), and a new Redis cache
+    object opens a new connection: on the position hot path that was a TCP connect per request.
+    redis-py's connection pool is thread-safe, so one client serves every thread.
+    """
+    global _process_cache
+    if _process_cache is None:
+        _process_cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
+    return _process_cache
+
+
+@receiver(setting_changed)
+def _forget_cache(*, setting, **kwargs):
+    global _process_cache
+    if setting == "CACHES":  # tests give each run its own key prefix
+        _process_cache = None
 
 
 def depot_group(depot_id: int) -> str:
@@ -53,15 +78,15 @@ def _seq_key(group: str) -> str:
 def next_seq(group: str) -> int:
     key = _seq_key(group)
     try:
-        return cache.incr(key)
+        return _cache().incr(key)
     except ValueError:  # the first message of this group (or the cache was flushed)
-        cache.add(key, 0, timeout=None)
-        return cache.incr(key)
+        _cache().add(key, 0, timeout=None)
+        return _cache().incr(key)
 
 
 def current_seqs(groups: Iterable[str]) -> dict[str, int]:
     groups = list(groups)
-    found = cache.get_many([_seq_key(group) for group in groups])
+    found = _cache().get_many([_seq_key(group) for group in groups])
     return {group: found.get(_seq_key(group), 0) for group in groups}
 
 
@@ -134,7 +159,7 @@ def driver_moved(*, driver_id, vehicle_id, depot_id, lat, lon, recorded_at, head
     at that moment. So the final position of a burst always reaches the dashboards, at most one window
     late, and a trailing broadcast sends whatever is newest, never a stale suppressed payload.
     """
-    if cache.add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
+    if _cache().add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
         state = _position_state(
             driver_id=driver_id, vehicle_id=vehicle_id, lat=lat, lon=lon, recorded_at=recorded_at,
             heading=heading, speed_mps=speed_mps,
@@ -149,14 +174,14 @@ def _schedule_trailing_position(driver_id: int) -> None:
 
 
 def _schedule_trailing_position_on(driver_id: int, loop) -> None:
-    if cache.add(_trailing_key(driver_id), 1, timeout=_TRAILING_MARK_TTL_S):
+    if _cache().add(_trailing_key(driver_id), 1, timeout=_TRAILING_MARK_TTL_S):
         _trailing.call_later(POSITION_WINDOW_S, _send_trailing_position, driver_id, loop)
 
 
 def _send_trailing_position(driver_id: int, loop=None) -> None:
     # Clear the mark before reading: a position committed after this point schedules its own trailing send.
-    cache.delete(_trailing_key(driver_id))
-    if not cache.add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
+    _cache().delete(_trailing_key(driver_id))
+    if not _cache().add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
         # Another process broadcast inside the last window: try again when it is over.
         _schedule_trailing_position_on(driver_id, loop)
         return
