@@ -226,7 +226,9 @@ def notifications_create(
             continue
         created.append(notification)
         if status in (Notification.Status.PENDING, Notification.Status.HELD):
-            transaction.on_commit(lambda pk=notification.pk: enqueue(send_notification, pk))
+            # A held message is started when quiet hours end (embedded mode: a timer in this process,
+            # lost on restart; `manage.py send_held_notifications` or the next event picks it up).
+            transaction.on_commit(lambda pk=notification.pk, eta=send_after: enqueue(send_notification, pk, eta=eta))
     return created
 
 

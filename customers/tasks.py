@@ -1,10 +1,11 @@
 """Celery tasks of the customers app: thin, idempotent, retries only (the work is in services)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import shared_task
-from django.conf import settings
+from django.utils import timezone
 
+from config.tasks import enqueue
 from customers import services
 
 
@@ -19,10 +20,10 @@ def send_notification(self, notification_id: int) -> str:
         # A transient failure: the row is "pending" again; how many times is counted on the row
         # (Notification.attempts), so a redelivered task cannot retry forever.
         raise self.retry(countdown=outcome.retry_in)
-    if outcome.hold_for is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+    if outcome.hold_for is not None:
         # Quiet hours: come back when they end, in steps under the broker's visibility timeout
-        # (a longer countdown would be redelivered early; the claim would make that harmless anyway).
-        send_notification.apply_async((notification_id,), countdown=min(outcome.hold_for, 3000))
+        # (a longer countdown could be redelivered early; the claim would make that harmless anyway).
+        enqueue(send_notification, notification_id, eta=timezone.now() + timedelta(seconds=min(outcome.hold_for, 3000)))
     return outcome.status
 
 

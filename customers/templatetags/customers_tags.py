@@ -17,6 +17,8 @@ def inbox_nav_link(context):
     if user is None or not is_office_staff(user):
         return ""
     unread = inbox_unread_count(user)
-    current = ' aria-current="page"' if getattr(request.resolver_match, "url_name", "") == "inbox" else ""
+    current = getattr(request.resolver_match, "url_name", "") == "inbox"
     badge = format_html(' <span class="nav-count" title="Unread messages">{}</span>', unread) if unread else ""
-    return format_html('<a href="{}"{}>Inbox{}</a>', reverse("dashboard:inbox"), format_html(current), badge)
+    if current:
+        return format_html('<a href="{}" aria-current="page">Inbox{}</a>', reverse("dashboard:inbox"), badge)
+    return format_html('<a href="{}">Inbox{}</a>', reverse("dashboard:inbox"), badge)

@@ -60,7 +60,9 @@ def make_order(depot, reference: str, *, customer=None, day: date = DAY, status=
         "lon": 9.521,
     }
     defaults.update(fields)
-    return Order.objects.create(reference=reference, date=day, depot=depot, customer=customer, status=status, **defaults)
+    return Order.objects.create(
+        reference=reference, date=day, depot=depot, customer=customer, status=status, **defaults
+    )
 
 
 def make_plan(depot, vehicle, driver, stops, *, day: date = DAY, version: int = 1, dispatched: bool = True) -> Plan:

@@ -2,7 +2,7 @@
 
 import json
 import threading
-from datetime import time, timedelta
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -60,7 +60,9 @@ def test_it_tells_each_customer_their_window_once_when_the_plan_is_dispatched(da
     promise = PromisedWindow.objects.get(order=first)
     eta = Stop.objects.get(order=first).eta
     # ETA ± 30 min, on a 5-minute grid.
-    assert promise.end - promise.start == timedelta(hours=1) and promise.start + timedelta(minutes=25) < eta < promise.end
+    assert (
+        promise.end - promise.start == timedelta(hours=1) and promise.start + timedelta(minutes=25) < eta < promise.end
+    )
     assert timezone.localtime(promise.start).minute % 5 == 0
     # One e-mail per customer, German for Erika, with her window and a tracking link.
     assert len(mail.outbox) == 2
