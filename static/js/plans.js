@@ -152,7 +152,7 @@
     };
 
     // The page edited the plan: draw its routes and unassigned orders again (same data as maps.py).
-    DispatchMap.redrawPlan = function (routes, unassigned) {
+    DispatchMap.redrawPlan = function (routes, unassigned, legend) {
       var map = DispatchMap.planMap;
       if (!map) return false;
       map.closePopup();
@@ -160,6 +160,22 @@
       if (DispatchMap.layers.unassigned) map.removeLayer(DispatchMap.layers.unassigned);
       DispatchMap.routes(map, routes);
       DispatchMap.unassigned(map, unassigned);
+      var box = document.querySelector(".map-legend");
+      if (box && legend) {
+        // The same rows as maps.js legend(): a route that appeared (or went) is named (or not).
+        box.querySelectorAll(".map-legend-row").forEach(function (row) {
+          if (!row.querySelector(".map-legend-depot")) row.remove();
+        });
+        var depotRow = box.firstChild;
+        legend.forEach(function (item) {
+          var row = el("div", "map-legend-row");
+          var dot = el("span", "map-legend-dot");
+          dot.style.background = item.color;
+          row.appendChild(dot);
+          row.appendChild(el("span", null, item.label));
+          box.insertBefore(row, depotRow);
+        });
+      }
       return true;
     };
 
@@ -893,7 +909,11 @@
       }).filter(function (item) {
         return item.lat !== undefined;
       });
-      win.DispatchMap.redrawPlan(routes, unassigned);
+      var legend = routes.map(function (route) {
+        return { label: route.vehicle, color: route.color };
+      });
+      if (unassigned.length) legend.push({ label: "Not planned", color: "#dc2626" });
+      win.DispatchMap.redrawPlan(routes, unassigned, legend);
     }
 
     // --- Changing the plan ---

@@ -114,6 +114,8 @@ def test_it_moves_a_stop_to_another_route_by_dragging_and_shows_the_new_totals_a
         "Object.values(DispatchMap.layers.routes.byId).map(l => [l.route.vehicle, l.route.stops.map(s => s.reference)])"
     )
     assert dict(drawn)["A-Van-2"][0] == heaviest
+    legend = frame.evaluate("[...document.querySelectorAll('.map-legend-row')].map(row => row.textContent)")
+    assert legend[:2] == ["A-Van-1", "A-Van-2"] and legend[-1] == "DDepot"
     screenshot(page, "browser-plan-edit-drag")
 
     # Pin a stop: the button says so and the database keeps it.
