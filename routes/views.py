@@ -142,8 +142,9 @@ def _editor_data(plan: Plan, routes, unassigned) -> dict:
     for route in data["routes"]:
         route.pop("geometry", None)
     orders = [stop.order for route in routes for stop in route.stop_list] + [u.order for u in unassigned]
-    vehicles = {route.vehicle_id: (route.vehicle, route.color) for route in routes}
-    for vehicle in plan_vehicles(plan):
+    fleet = {vehicle.id: vehicle for vehicle in plan_vehicles(plan)}  # depots loaded with them
+    vehicles = {route.vehicle_id: (fleet.get(route.vehicle_id, route.vehicle), route.color) for route in routes}
+    for vehicle in fleet.values():
         if vehicle.id not in vehicles:
             vehicles[vehicle.id] = (vehicle, maps.route_color(len(vehicles)))
     return {
