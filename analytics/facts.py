@@ -20,7 +20,7 @@ Definitions (benchmarks/ANALYTICS.md and the analytics page say the same in word
   subset of orders (a zone, a driver, a day) adds up to its part of the fleet's totals.
 """
 
-from analytics.sql import seconds_between
+from analytics.sql import materialized, seconds_between, shifted
 
 FACT_COLUMNS = (
     "order_id", "date", "depot_id", "zone_id", "status", "route_id", "driver_id", "vehicle_kind", "has_window",
@@ -36,6 +36,7 @@ def facts_insert_sql(*, by_depot: bool) -> str:
     """INSERT ... SELECT of the facts of the orders dated %(date_from)s..%(date_to)s (and %(depot_id)s)."""
     depot_filter = "AND o.depot_id = %(depot_id)s" if by_depot else ""
     arrival = "COALESCE(h.arrived_at, h.failed_at)"
+    m = materialized()
     route_actual = f"""
         CASE WHEN ra.first_change IS NULL THEN NULL ELSE
             {seconds_between("ra.last_change", "ra.first_change")}
@@ -44,12 +45,12 @@ def facts_insert_sql(*, by_depot: bool) -> str:
         END"""
     return f"""
 INSERT INTO analytics_orderfact ({", ".join(FACT_COLUMNS)})
-WITH scope AS (
+WITH scope AS {m} (
     SELECT o.id, o.date, o.depot_id, o.zone_id, o.status, o.window_start, o.window_end
     FROM dispatch_order o
     WHERE o.date >= %(date_from)s AND o.date <= %(date_to)s {depot_filter}
 ),
-history AS (
+history AS {m} (
     SELECT c.order_id,
            MAX(CASE WHEN c.to_status = 'arrived' THEN c.changed_at END) AS arrived_at,
            MAX(CASE WHEN c.to_status = 'delivered' THEN c.changed_at END) AS delivered_at,
@@ -59,7 +60,7 @@ history AS (
     WHERE c.to_status IN ('arrived', 'delivered', 'failed')
     GROUP BY c.order_id
 ),
-last_failure AS (
+last_failure AS {m} (
     SELECT order_id, reason FROM (
         SELECT c.order_id, c.reason,
                ROW_NUMBER() OVER (PARTITION BY c.order_id ORDER BY c.changed_at DESC, c.id DESC) AS rank
@@ -67,7 +68,7 @@ last_failure AS (
         WHERE c.to_status = 'failed'
     ) failures WHERE rank = 1
 ),
-order_stop AS (
+order_stop AS {m} (
     SELECT order_id, route_id, eta FROM (
         SELECT st.order_id, st.route_id, st.eta,
                ROW_NUMBER() OVER (PARTITION BY st.order_id ORDER BY p.version DESC, p.id DESC) AS rank
@@ -78,7 +79,7 @@ order_stop AS (
         WHERE p.dispatched_at IS NOT NULL AND p.status = 'done' AND p.date = s.date
     ) stops WHERE rank = 1
 ),
-route_activity AS (
+route_activity AS {m} (
     SELECT st.route_id, COUNT(DISTINCT st.id) AS stop_count, MIN(st.eta) AS first_eta, MAX(st.etd) AS last_etd,
            MIN(c.changed_at) AS first_change, MAX(c.changed_at) AS last_change
     FROM routes_stop st
@@ -86,12 +87,12 @@ route_activity AS (
     LEFT JOIN dispatch_orderstatuschange c
            ON c.order_id = st.order_id
           AND c.to_status IN ('en_route', 'arrived', 'delivered', 'failed')
-          AND (r.start IS NULL OR {seconds_between("c.changed_at", "r.start")} > -{ROUTE_SLACK_S})
-          AND (r."end" IS NULL OR {seconds_between("c.changed_at", 'r."end"')} < {ROUTE_SLACK_S})
+          AND (r.start IS NULL OR c.changed_at > {shifted("r.start", -ROUTE_SLACK_S)})
+          AND (r."end" IS NULL OR c.changed_at < {shifted('r."end"', ROUTE_SLACK_S)})
     WHERE st.route_id IN (SELECT route_id FROM order_stop)
     GROUP BY st.route_id
 ),
-route_figures AS (
+route_figures AS {m} (
     SELECT r.id, r.driver_id, v.kind, ra.stop_count,
            CAST(r.distance_m AS DOUBLE PRECISION) AS distance_m,
            CAST(r.duration_s AS DOUBLE PRECISION) AS planned_s,

@@ -18,3 +18,19 @@ def seconds_between(later: str, earlier: str) -> str:
 def is_true(column: str) -> str:
     """A boolean column as a condition (PostgreSQL booleans, SQLite 0/1)."""
     return f"({column} = TRUE)" if connection.vendor == "postgresql" else f"({column} = 1)"
+
+
+def shifted(column: str, seconds: int) -> str:
+    """A timestamp column moved by a constant number of seconds, still usable by an index range."""
+    if connection.vendor == "postgresql":
+        return f"({column} + INTERVAL '{int(seconds)} seconds')"
+    return f"datetime({column}, '{int(seconds):+d} seconds')"
+
+
+def materialized() -> str:
+    """`AS MATERIALIZED` for a CTE on PostgreSQL: computed once, never re-run per outer row.
+
+    PostgreSQL misestimates the orders-to-stops join (one row instead of hundreds) and would
+    otherwise re-aggregate each route's activity for every order. SQLite computes CTEs once anyway.
+    """
+    return "MATERIALIZED" if connection.vendor == "postgresql" else ""
