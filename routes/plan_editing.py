@@ -22,6 +22,7 @@ from routes.models import Plan, PlanChange, Route, UnassignedOrder
 from routes.plan_inputs import build_plan_inputs
 from routes.plan_saving import RouteDraft, mark_orders_planned, next_version, time_route, write_plan_content
 from routes.planning import plan_depot_ids, plan_vehicles
+from routes.replanning import announce_plan_updated
 from routes.road_network import get_road_network
 
 # Orders the driver has reached or finished stay where they are.
@@ -198,4 +199,5 @@ def _save_edit(*, plan: Plan, state: PlanState, timed, operations, by, reason) -
     orders_bulk_transition(
         order_ids=removed, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
     )
+    announce_plan_updated(revision)
     return revision

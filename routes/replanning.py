@@ -279,4 +279,5 @@ def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, sol
     orders_bulk_transition(
         order_ids=left_out, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
     )
+    announce_plan_updated(revision)
     return revision

@@ -123,3 +123,22 @@ def test_it_leaves_plans_alone_when_the_closure_is_elsewhere(dispatcher_a_client
     closure_id = close(dispatcher_a_client, square(47.245, 9.55, 30))  # a field near Ruggell, far from Vaduz
     application = ClosureApplication.objects.get(closure_id=closure_id)
     assert application.status == "done" and application.new_plans == []
+
+
+RECEIVED = []
+
+
+def record_plan_updated(**payload):
+    RECEIVED.append(payload)
+
+
+def test_it_announces_the_new_version_to_the_live_layer(dispatcher_a_client, dispatched, monkeypatch):
+    from dispatch import events
+
+    monkeypatch.setitem(events.HANDLERS, "plan_updated", ("tests.routes.test_closure_replanning.record_plan_updated",))
+    RECEIVED.clear()
+    stop = Stop.objects.filter(route__plan=dispatched).select_related("order").first()
+    closure_id = close(dispatcher_a_client, square(stop.order.lat, stop.order.lon, 500))
+    [new_id] = ClosureApplication.objects.get(closure_id=closure_id).new_plans
+    assert [(p["plan_id"], p["previous_plan_id"]) for p in RECEIVED] == [(new_id, dispatched.pk)]
+    assert RECEIVED[0]["changes"]["removed"] == [stop.order_id]

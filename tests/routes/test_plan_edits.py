@@ -77,10 +77,24 @@ def test_it_rejects_an_unknown_order_naming_the_operation(dispatcher_a_client, p
     assert get_plan(dispatcher_a_client, planned["id"]) == planned
 
 
-def test_it_versions_edits_of_a_dispatched_plan(dispatcher_a_client, planned):
+ANNOUNCED = []
+
+
+def record_plan_updated(*, plan_id, previous_plan_id, changes, **_):
+    ANNOUNCED.append((plan_id, previous_plan_id, changes["removed"]))
+
+
+def test_it_versions_edits_of_a_dispatched_plan(dispatcher_a_client, planned, monkeypatch):
+    from dispatch import events
+
+    monkeypatch.setitem(events.HANDLERS, "plan_updated", ("tests.routes.test_plan_edits.record_plan_updated",))
+    ANNOUNCED.clear()
     dispatcher_a_client.post(f"/api/plans/{planned['id']}/dispatch/")
     order = next(stops for stops in routes_by_vehicle(planned).values() if stops)[0]
-    edited = edit(dispatcher_a_client, planned["id"], {"op": "unassign", "order": order})
+    import tests.routes.test_plans as plans_module
+
+    with plans_module._capture(execute=True):
+        edited = edit(dispatcher_a_client, planned["id"], {"op": "unassign", "order": order})
     assert edited["id"] != planned["id"] and edited["parent"] == planned["id"]
     assert edited["version"] == planned["version"] + 1 and edited["dispatched_at"]
     assert any(u["order"] == order for u in edited["unassigned"])
@@ -90,6 +104,7 @@ def test_it_versions_edits_of_a_dispatched_plan(dispatcher_a_client, planned):
     from dispatch.models import Order
 
     assert Order.objects.get(id=order).status == "new"
+    assert ANNOUNCED == [(edited["id"], planned["id"], [order])]
 
 
 def test_it_keeps_pins_and_locks_when_optimizing_again(dispatcher_a_client, planned, vehicle_a):
