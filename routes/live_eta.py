@@ -6,8 +6,9 @@ in their planned order with road travel times (the network's `time_legs`, traffi
 leg starts), service times, and waiting for a window that has not opened yet. The result goes to
 Stop.live_eta in one bulk update. Then:
 
-- `dispatch.events.eta_changed` for every stop whose ETA moved by ETA_CHANGE_MIN_S or more
-  (compared with its previous live ETA, or the planned ETA before the first one);
+- `dispatch.events.eta_changed` for every stop whose ETA moved by ETA_CHANGE_MIN_S or more since
+  the ETA last announced for it (kept in the cache; the planned ETA before the first announcement),
+  so that a slow drift adds up to an announcement instead of slipping under the threshold;
 - late alerts (dispatch.alerts) opened or resolved from the new ETAs;
 - one live message to the depot's dashboards:
 
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 ETA_CHANGE_MIN_S = 120
 INLINE_BUDGET_S = 0.050
+# How long the last announced ETA of a stop is remembered (a day's work, with margin).
+ANNOUNCED_TTL_S = 36 * 3600
 OPEN_STATUSES = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
 _last_duration = {"seconds": 0.0}
 
@@ -132,8 +135,10 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
     stops = [stop for stop in route.stops.all() if stop.order.status in OPEN_STATUSES]
     if not stops:
         return None
-    # What the customer was last told: the previous live ETA, or the plan's before the first one.
-    previous_by_stop = {stop.pk: stop.live_eta or stop.eta for stop in stops}
+    # Compared with the ETA last announced (eta_changed), not the last one computed: a slow drift of
+    # a minute per refresh must add up to an announcement. Before the first one, the plan's ETA.
+    announced = cache.get_many([_announced_key(stop.pk) for stop in stops])
+    previous_by_stop = {stop.pk: announced.get(_announced_key(stop.pk)) or stop.eta for stop in stops}
 
     start, clock = (driver.last_lat, driver.last_lon), max(now, driver.last_position_at)
     to_time = stops
@@ -173,7 +178,13 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
             changed.append((stop, previous))
         stop.live_eta_updated_at = now
     Stop.objects.bulk_update(stops, ["live_eta", "live_eta_updated_at"])
+    if changed:
+        cache.set_many({_announced_key(stop.pk): stop.live_eta for stop, _ in changed}, timeout=ANNOUNCED_TTL_S)
     return LiveEtas(route=route, stops=stops, changed=changed, seconds=time.perf_counter() - started)
+
+
+def _announced_key(stop_id: int) -> str:
+    return f"live-eta:announced:{stop_id}"
 
 
 def _iso(moment):

@@ -61,6 +61,8 @@
       vehicles: L.layerGroup().addTo(map),
     };
     legend();
+    // A view first: Leaflet adds layers to a map only once it has one, and the markers' elements are needed.
+    map.setView([20, 0], 2);
     applyState(config.state);
     fitAll();
     connect();

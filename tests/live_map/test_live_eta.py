@@ -60,7 +60,7 @@ def test_it_moves_etas_when_the_driver_is_far_behind_and_emits_eta_changed(
     assert set(one) == {"order_id", "depot_id", "eta", "previous_eta", "window_start", "window_end"}
 
 
-def test_it_emits_nothing_when_the_eta_moves_less_than_two_minutes(
+def test_it_announces_an_eta_once_it_moved_two_minutes_since_the_last_announcement(
     dispatched_route, driver_a, depot_a, django_capture_on_commit_callbacks
 ):
     now = dispatched_route.start + timedelta(hours=3)
@@ -74,6 +74,17 @@ def test_it_emits_nothing_when_the_eta_moves_less_than_two_minutes(
         live_eta.live_etas_refresh(driver_id=driver_a.pk, now=later)
     assert EMITTED == []
     assert all(stop.live_eta_updated_at == later for stop in stops_of(dispatched_route))
+
+    # Another minute: two minutes since the ETA last announced, so it is announced again (drift adds up).
+    announced = {stop.order_id: stop.live_eta - timedelta(seconds=60) for stop in stops_of(dispatched_route)}
+    latest = later + timedelta(seconds=60)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, latest)
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=latest)
+    assert {p["order_id"] for p in EMITTED} == set(announced)
+    for payload in EMITTED:
+        assert payload["previous_eta"] == announced[payload["order_id"]]
+        assert payload["eta"] - payload["previous_eta"] == timedelta(seconds=120)
 
 
 def test_it_waits_for_a_window_that_has_not_opened(dispatched_route, driver_a, depot_a):
