@@ -141,7 +141,7 @@ def start_web(args) -> list[subprocess.Popen]:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     processes = []
     log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
-    for index in range(args.web_processes):
+    for index in range(args.web_processes + args.ws_processes):
         log = open(log_dir / f"live_fanout_daphne_{index}.log", "w")  # noqa: SIM115 - closed with the process
         processes.append(
             subprocess.Popen(
@@ -440,12 +440,14 @@ async def wait_for_server(port: int, timeout: float = 60) -> None:
 
 async def run(args, world, processes) -> dict:
     ports = [args.port + i for i in range(args.web_processes)]
-    for port in ports:
+    # With --ws-processes the dashboards have daphne processes of their own (a proxy routes /ws/ there).
+    ws_ports = [args.port + args.web_processes + i for i in range(args.ws_processes)] or ports
+    for port in set(ports + ws_ports):
         await wait_for_server(port)
     protocol_class = make_protocol_class()
     dashboards = [Dashboard(i, d["depot"]) for i, d in enumerate(world["dashboards"])]
     transports = [
-        await open_dashboard(protocol_class, dashboard, ports[i % len(ports)], world["dashboards"][i]["token"])
+        await open_dashboard(protocol_class, dashboard, ws_ports[i % len(ws_ports)], world["dashboards"][i]["token"])
         for i, dashboard in enumerate(dashboards)
     ]
     stats = {"post_latencies": [], "accepted": 0, "errors": 0, "statuses": {}, "final": {}}
@@ -496,6 +498,9 @@ def main():
     parser.add_argument("--duration", type=float, default=60, help="seconds of posting")
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between a driver's posts")
     parser.add_argument("--web-processes", type=int, default=2, help="daphne processes (consecutive ports)")
+    parser.add_argument(
+        "--ws-processes", type=int, default=0, help="extra daphne processes for the websockets only (0: shared)"
+    )
     parser.add_argument("--dashboards", type=int, default=20)
     parser.add_argument("--depots", type=int, default=1, help="1: every dashboard sees every driver")
     parser.add_argument("--port", type=int, default=8731)
@@ -535,7 +540,11 @@ def main():
 
     stats = result["stats"]
     expected_posts = args.drivers * int(args.duration / args.interval)
-    print(f"\n{world['database']}, Redis {args.redis}, {args.web_processes} daphne process(es), {os.cpu_count()} cores")
+    print(
+        f"\n{world['database']}, Redis {args.redis}, {args.web_processes} daphne process(es)"
+        f"{f' + {args.ws_processes} for websockets' if args.ws_processes else ''}, {os.cpu_count()} cores, "
+        f"{args.drivers} drivers every {args.interval} s, {args.dashboards} dashboards over {args.depots} depot(s)"
+    )
     print(
         f"load average before {result['load'][0][0]:.2f}, after {result['load'][1][0]:.2f} (1 min; the machine is shared)"
     )

@@ -21,9 +21,12 @@ import threading
 import time
 from collections.abc import Iterable
 
+import redis
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.db import connections
 from django.dispatch import receiver
@@ -40,27 +43,65 @@ POSITION_WINDOW_S = 1
 _TRAILING_MARK_TTL_S = 5
 
 
-_process_cache = None
+class _Counters:
+    """The seq counters and coalescing marks, shared by every process through the Django cache.
 
-
-def _cache():
-    """One cache client for the whole process, shared by its threads.
-
-    django.core.cache.cache is per thread (per request context under ASGI), and a new Redis cache
-    object opens a new connection: on the position hot path that was a TCP connect per request.
-    redis-py's connection pool is thread-safe, so one client serves every thread.
+    With Redis behind the cache, one redis-py client for the whole process: django.core.cache.cache
+    is per thread (per request context under ASGI), and Django's Redis cache builds a new client
+    object for every operation; on the position hot path that cost more than the Redis round trips.
+    Keys are made by the cache (its KEY_PREFIX and version), so both paths name the same keys.
     """
-    global _process_cache
-    if _process_cache is None:
-        _process_cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
-    return _process_cache
+
+    def __init__(self):
+        self.cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
+        self.redis = None
+        if isinstance(self.cache, RedisCache):
+            location = settings.CACHES[DEFAULT_CACHE_ALIAS]["LOCATION"]
+            self.redis = redis.Redis.from_url(location if isinstance(location, str) else location[0])
+
+    def incr(self, key: str) -> int:
+        if self.redis is not None:
+            return self.redis.incr(self.cache.make_and_validate_key(key))  # INCR starts a missing key at 0
+        try:
+            return self.cache.incr(key)
+        except ValueError:  # the first message of this group (or the cache was cleared)
+            self.cache.add(key, 0, timeout=None)
+            return self.cache.incr(key)
+
+    def add(self, key: str, timeout_s: int) -> bool:
+        if self.redis is not None:
+            return bool(self.redis.set(self.cache.make_and_validate_key(key), 1, nx=True, ex=timeout_s))
+        return self.cache.add(key, 1, timeout=timeout_s)
+
+    def delete(self, key: str) -> None:
+        if self.redis is not None:
+            self.redis.delete(self.cache.make_and_validate_key(key))
+        else:
+            self.cache.delete(key)
+
+    def get_many(self, keys: list[str]) -> list[int]:
+        if self.redis is not None:
+            values = self.redis.mget([self.cache.make_and_validate_key(key) for key in keys]) if keys else []
+            return [int(value) if value is not None else 0 for value in values]
+        found = self.cache.get_many(keys)
+        return [found.get(key, 0) for key in keys]
+
+
+_process_counters: _Counters | None = None
+
+
+def _counters() -> _Counters:
+    global _process_counters
+    if _process_counters is None:
+        _process_counters = _Counters()
+    return _process_counters
 
 
 @receiver(setting_changed)
-def _forget_cache(*, setting, **kwargs):
-    global _process_cache
+def _forget_counters(*, setting, **kwargs):
+    global _process_counters
     if setting == "CACHES":  # tests give each run its own key prefix
-        _process_cache = None
+        _process_counters = None
 
 
 def depot_group(depot_id: int) -> str:
@@ -76,18 +117,12 @@ def _seq_key(group: str) -> str:
 
 
 def next_seq(group: str) -> int:
-    key = _seq_key(group)
-    try:
-        return _cache().incr(key)
-    except ValueError:  # the first message of this group (or the cache was flushed)
-        _cache().add(key, 0, timeout=None)
-        return _cache().incr(key)
+    return _counters().incr(_seq_key(group))
 
 
 def current_seqs(groups: Iterable[str]) -> dict[str, int]:
     groups = list(groups)
-    found = _cache().get_many([_seq_key(group) for group in groups])
-    return {group: found.get(_seq_key(group), 0) for group in groups}
+    return dict(zip(groups, _counters().get_many([_seq_key(group) for group in groups]), strict=True))
 
 
 def broadcast(groups: Iterable[str], kind: str, state: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -159,7 +194,7 @@ def driver_moved(*, driver_id, vehicle_id, depot_id, lat, lon, recorded_at, head
     at that moment. So the final position of a burst always reaches the dashboards, at most one window
     late, and a trailing broadcast sends whatever is newest, never a stale suppressed payload.
     """
-    if _cache().add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
+    if _counters().add(_window_key(driver_id), POSITION_WINDOW_S):
         state = _position_state(
             driver_id=driver_id, vehicle_id=vehicle_id, lat=lat, lon=lon, recorded_at=recorded_at,
             heading=heading, speed_mps=speed_mps,
@@ -174,14 +209,14 @@ def _schedule_trailing_position(driver_id: int) -> None:
 
 
 def _schedule_trailing_position_on(driver_id: int, loop) -> None:
-    if _cache().add(_trailing_key(driver_id), 1, timeout=_TRAILING_MARK_TTL_S):
+    if _counters().add(_trailing_key(driver_id), _TRAILING_MARK_TTL_S):
         _trailing.call_later(POSITION_WINDOW_S, _send_trailing_position, driver_id, loop)
 
 
 def _send_trailing_position(driver_id: int, loop=None) -> None:
     # Clear the mark before reading: a position committed after this point schedules its own trailing send.
-    _cache().delete(_trailing_key(driver_id))
-    if not _cache().add(_window_key(driver_id), 1, timeout=POSITION_WINDOW_S):
+    _counters().delete(_trailing_key(driver_id))
+    if not _counters().add(_window_key(driver_id), POSITION_WINDOW_S):
         # Another process broadcast inside the last window: try again when it is over.
         _schedule_trailing_position_on(driver_id, loop)
         return
