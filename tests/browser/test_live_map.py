@@ -65,7 +65,7 @@ def _marker_position(page, driver_id):
 def test_it_moves_the_vehicle_and_shows_the_alert_of_a_failed_delivery(
     browser,
     daphne_url,
-    dispatched_route,
+    dispatched_route,  # noqa: F811 - the fixture imported above
     dispatcher_a,
     driver_a,
     screenshot,  # noqa: F811
@@ -127,6 +127,11 @@ def test_it_moves_the_vehicle_and_shows_the_alert_of_a_failed_delivery(
     alert_item.locator("button", has_text="Resolve").click()
     alert_item.wait_for(state="detached", timeout=10_000)
     assert Alert.objects.get(kind=Alert.Kind.FAILED).resolved_by == dispatcher_a
+
+    # Reloaded with the van already on the road: it is drawn where it was last seen.
+    page.reload()
+    page.wait_for_selector("#live-connection[data-state=live]", timeout=20_000)
+    assert marker.get_attribute("data-lat") == f"{next_lat:.6f}"
 
     # At phone width the page stacks: the map on top, the alerts below, nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
