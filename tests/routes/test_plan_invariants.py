@@ -198,7 +198,7 @@ def capture(django_capture_on_commit_callbacks):
 
 
 @hypothesis_settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
