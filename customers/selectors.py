@@ -94,6 +94,11 @@ def tracking_state(order: Order) -> dict:
         stop, _ = _next_stop(order)
     promise = PromisedWindow.objects.filter(order=order).first()
     start, end = (promise.start, promise.end) if promise else (order.window_start, order.window_end)
+    if promise is None and stop is not None:
+        # Dispatched but not yet told (the notification task is behind): the window it will be told.
+        from customers.services import promise_window_for
+
+        start, end = promise_window_for(stop.live_eta or stop.eta)
     driver = stop.route.driver if stop is not None and stop.route.driver_id else None
     position = None
     max_age = timezone.now() - timedelta(seconds=settings.TRACKING_POSITION_MAX_AGE_S)

@@ -255,7 +255,7 @@ def _driver_first_name(stop) -> str:
     return stop.route.driver.first_name if stop is not None and stop.route.driver_id else ""
 
 
-def _promise_window(eta: datetime) -> tuple[datetime, datetime]:
+def promise_window_for(eta: datetime) -> tuple[datetime, datetime]:
     half = timedelta(minutes=settings.ETA_WINDOW_HALF_WIDTH_MIN)
     # Rounded to 5 minutes: "10:35–11:35" reads as a promise, "10:37:12" as a machine.
     rounded = eta.replace(second=0, microsecond=0) - timedelta(minutes=eta.minute % 5)
@@ -268,7 +268,7 @@ def _promise_check(*, order: Order, eta: datetime, driver_first_name: str) -> li
     threshold, move the promise and say so (delayed)."""
     # Lock the promise: a plan update and a live ETA arriving together must not both revise it.
     promise = PromisedWindow.objects.select_for_update().filter(order=order).first()
-    start, end = _promise_window(eta)
+    start, end = promise_window_for(eta)
     extra = {"driver_first_name": driver_first_name}
     if promise is None or promise.day != order.date:
         if promise is None:

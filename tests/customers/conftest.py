@@ -77,23 +77,25 @@ def make_plan(depot, vehicle, driver, stops, *, day: date = DAY, version: int = 
     return plan
 
 
-@pytest.fixture
-def day_route(depot_a, vehicle_a, driver_a, customer):
-    """Today: three orders of depot A on driver_a's dispatched route, the customer's first (ETA in 2 h)."""
+def build_day_route(depot, vehicle, driver, customer) -> dict:
+    """Today: three orders of `depot` on the driver's dispatched route, the customer's first (ETA in 2 h)."""
     today = timezone.localdate()
-    first = make_order(depot_a, "ORD-1", customer=customer, day=today)
+    first = make_order(depot, "ORD-1", customer=customer, day=today)
     second = make_order(
-        depot_a,
+        depot,
         "ORD-2",
         customer=Customer.objects.create(name="John Smith", email="john@example.com", phone="", language="en"),
         day=today,
     )
     # No customer record: the order's own contact, the default language.
-    third = make_order(depot_a, "ORD-3", day=today, phone="+41790000003")
-    plan = make_plan(
-        depot_a, vehicle_a, driver_a, [(first, soon(120)), (second, soon(150)), (third, soon(180))], day=today
-    )
-    return {"plan": plan, "orders": [first, second, third], "driver": driver_a}
+    third = make_order(depot, "ORD-3", day=today, phone="+41790000003")
+    plan = make_plan(depot, vehicle, driver, [(first, soon(120)), (second, soon(150)), (third, soon(180))], day=today)
+    return {"plan": plan, "orders": [first, second, third], "driver": driver}
+
+
+@pytest.fixture
+def day_route(depot_a, vehicle_a, driver_a, customer):
+    return build_day_route(depot_a, vehicle_a, driver_a, customer)
 
 
 def token_of(order) -> str:

@@ -104,3 +104,31 @@ def test_it_closes_the_socket_when_the_link_is_revoked_while_open(day_route):
         assert closed["type"] == "websocket.close" and closed["code"] == 4404
 
     run(scenario)
+
+
+def test_it_passes_the_drivers_moves_to_the_next_stops_socket_only(day_route):
+    from customers.handlers import on_driver_moved
+
+    first, second, _ = day_route["orders"]
+    driver = day_route["driver"]
+    driver.last_lat, driver.last_lon, driver.last_position_at = 47.15, 9.52, timezone.now()
+    driver.save()
+    near_token, far_token = token_of(first), token_of(second)
+
+    async def scenario():
+        near = WebsocketCommunicator(application, f"/ws/track/{near_token}/", headers=[ORIGIN])
+        far = WebsocketCommunicator(application, f"/ws/track/{far_token}/", headers=[ORIGIN])
+        assert (await near.connect(timeout=TIMEOUT))[0] and (await far.connect(timeout=TIMEOUT))[0]
+        await near.receive_json_from(timeout=TIMEOUT)
+        await far.receive_json_from(timeout=TIMEOUT)
+        await database_sync_to_async(on_driver_moved)(
+            driver_id=driver.pk, vehicle_id=None, depot_id=first.depot_id, lat=47.17, lon=9.54,
+            recorded_at=timezone.now(),
+        )  # fmt: skip
+        moved = await near.receive_json_from(timeout=TIMEOUT)
+        assert (moved["type"], moved["lat"], moved["lon"]) == ("driver.position", 47.17, 9.54)
+        assert await far.receive_nothing(timeout=0.3)
+        await near.disconnect()
+        await far.disconnect()
+
+    run(scenario)
