@@ -271,7 +271,8 @@ class FleetSimulation:
             self.log(f"[{self._clock()}] {driver.vehicle} ({driver.name}) is back at the depot: route done")
             return
         stop = leg.stop
-        self._action(driver, stop, "arrive", {"lat": driver.lat, "lon": driver.lon})
+        if stop["status"] != "arrived":  # a run stopped at this stop already marked it
+            self._action(driver, stop, "arrive", {"lat": driver.lat, "lon": driver.lon})
         driver.phase, driver.elapsed_s = "serve", 0.0
         driver.serve_s = float(stop.get("service_s") or 300)
         if self.random.random() < self.options.delay_rate:
