@@ -52,7 +52,8 @@ class _TrackingApi(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.link = link_for_request(request, kwargs["token"], scope=self.scope)
+        if hasattr(self, request.method.lower()):  # a method the endpoint lacks answers 405, token or not
+            self.link = link_for_request(request, kwargs["token"], scope=self.scope)
 
     def handle_exception(self, exc):
         if isinstance(exc, RateLimited):

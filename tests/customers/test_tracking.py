@@ -254,3 +254,24 @@ def test_it_lets_a_dispatcher_revoke_and_reissue_the_link_from_the_order_page(cl
     assert client.post(f"/orders/{order.pk}/tracking-link/").status_code == 302
     assert api.get(f"/api/track/{old}/").status_code == 404
     assert TrackingLink.objects.filter(order=order, revoked_at__isnull=True).count() == 1
+
+
+def test_it_answers_405_for_methods_the_tracking_endpoints_lack(api, db):
+    token = secrets.token_urlsafe(20)
+    assert api.put(f"/api/track/{token}/", {}, format="json").status_code == 405
+    assert api.get(f"/api/track/{token}/feedback/").status_code == 405
+    assert api.delete(f"/api/track/{token}/messages/").status_code == 405
+    assert api.get(f"/api/track/{token}/").status_code == 404
+
+
+def test_it_shows_managers_the_outbox_and_the_editable_templates_in_the_admin(client, manager, order):
+    client.force_login(manager)
+    from customers.services import notifications_create
+
+    notifications_create(order=order, event="scheduled", occasion="x")
+    assert client.get("/admin/customers/notification/").status_code == 200
+    assert client.get("/admin/customers/notificationtemplate/").status_code == 200
+    from customers.models import NotificationTemplate
+
+    template_id = NotificationTemplate.objects.first().pk
+    assert client.get(f"/admin/customers/notificationtemplate/{template_id}/change/").status_code == 200
