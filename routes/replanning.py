@@ -80,7 +80,8 @@ def vehicle_progress(plan: Plan, now: datetime) -> dict[int, VehicleProgress]:
     """Where each route of a dispatched plan stands now."""
     progress = {}
     drivers = {d.id: d for d in Driver.objects.filter(routes__plan=plan)}
-    for route in plan.routes.select_related("vehicle__depot").prefetch_related("stops__order"):
+    # The geometry (a large JSON) is not needed to know where each route stands.
+    for route in plan.routes.select_related("vehicle__depot").prefetch_related("stops__order").defer("geometry"):
         item = VehicleProgress(vehicle_id=route.vehicle_id, driver_id=route.driver_id)
         for stop in sorted(route.stops.all(), key=lambda s: s.sequence):
             status = stop.order.status

@@ -352,6 +352,18 @@ class RoadNetwork:
             self.closures = geometries
             return {name: int(state.arc_closed.sum()) for name, state in self._states.items()}
 
+    def covered_points(self, geometries: Iterable[Mapping[str, Any]], profile: str = "car") -> set[tuple[float, float]]:
+        """(lat, lon) of every road point the given closure geometries would close, rounded to 6
+        decimals as in route geometries: a route whose geometry has two consecutive such points
+        drives a closed road. Does not change the network's own closures."""
+        state = self._state(profile)
+        graph = state.graph
+        points: set[tuple[float, float]] = set()
+        for chain in np.flatnonzero(state.closure_index.closed_chains(list(geometries))):
+            nodes = graph.chain_polyline(int(chain))
+            points.update(zip(np.round(self.node_lat[nodes], 6).tolist(), np.round(self.node_lon[nodes], 6).tolist()))
+        return points
+
     def road_lines(self, profile: str = "car", up_to_class: str = "tertiary_link") -> list[list[list[float]]]:
         """Polylines ([lon, lat] lists, 5 decimals) of the profile's roads of class `up_to_class` or
         busier: a light street backdrop for maps drawn without a tile server. Cached per call."""

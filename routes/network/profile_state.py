@@ -17,6 +17,10 @@ INF_WEIGHT = pyroutingkit.INF_WEIGHT
 MAX_WEIGHT = INF_WEIGHT - 1
 
 
+SNAP_CACHE_SIZE = 20_000
+_MISSING = object()
+
+
 class ProfileState:
     """Everything one profile needs at query time, derived from the prepared arrays.
 
@@ -64,6 +68,7 @@ class ProfileState:
     # -- closures and reachability --------------------------------------------
     def set_closed_chains(self, closed_chain: np.ndarray) -> None:
         g = self.graph
+        self._snap_cache: dict = {}
         self.closed_chain = closed_chain
         self.arc_closed = closed_chain[g.arc_chain]
         self.open_forward = (g.chain_forward_arc >= 0) & ~closed_chain
@@ -85,9 +90,24 @@ class ProfileState:
     # -- snapping -------------------------------------------------------------
     def snap_many(self, points, max_distance_m: float | None) -> list[Snap | None]:
         points = np.asarray(points, dtype=float).reshape(-1, 2)
-        snaps = self.snapper.snap_many(
-            points[:, 0], points[:, 1], self.usable_chain, self.open_forward, self.open_backward
-        )
+        if len(points) <= 4:
+            # Leg-by-leg timing snaps the same stops again and again: remember small lookups.
+            # The cache is per closure state (set_closed_chains clears it).
+            keys = [(round(float(lat), 7), round(float(lon), 7)) for lat, lon in points]
+            cached = [self._snap_cache.get(key, _MISSING) for key in keys]
+            if all(snap is not _MISSING for snap in cached):
+                snaps = cached
+            else:
+                snaps = self.snapper.snap_many(
+                    points[:, 0], points[:, 1], self.usable_chain, self.open_forward, self.open_backward
+                )
+                if len(self._snap_cache) > SNAP_CACHE_SIZE:
+                    self._snap_cache.clear()
+                self._snap_cache.update(zip(keys, snaps))
+        else:
+            snaps = self.snapper.snap_many(
+                points[:, 0], points[:, 1], self.usable_chain, self.open_forward, self.open_backward
+            )
         if max_distance_m is not None:
             snaps = [s if s is not None and s.distance_m <= max_distance_m else None for s in snaps]
         return snaps
