@@ -438,6 +438,15 @@ async def wait_for_server(port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"daphne on port {port} did not answer within {timeout} s")
 
 
+def _lacking(dashboard: Dashboard, final: dict, depot_of: dict) -> list[int]:
+    """Drivers of the dashboard's depot whose last accepted position it has not shown."""
+    return [
+        driver
+        for driver, sent in final.items()
+        if depot_of[driver] == dashboard.depot and abs(dashboard.latest.get(driver, 0) - sent) > 1e-3
+    ]
+
+
 async def run(args, world, processes) -> dict:
     ports = [args.port + i for i in range(args.web_processes)]
     # With --ws-processes the dashboards have daphne processes of their own (a proxy routes /ws/ there).
@@ -463,7 +472,14 @@ async def run(args, world, processes) -> dict:
         *(drive(driver, ports[i % len(ports)], args, started, stats) for i, driver in enumerate(world["drivers"]))
     )
     elapsed = time.monotonic() - started
-    await asyncio.sleep(args.drain)  # trailing broadcasts come at most one window (1 s) late
+    # Wait for the last positions (a trailing broadcast comes at most one window late; a backlog later).
+    depot_of = {d["id"]: d["depot"] for d in world["drivers"]}
+    drain_started = time.monotonic()
+    while time.monotonic() - drain_started < args.drain:  # bounded by --drain
+        if all(_lacking(dashboard, stats["final"], depot_of) == [] for dashboard in dashboards):
+            break
+        await asyncio.sleep(0.2)
+    drained = time.monotonic() - drain_started
     cpu_after = {name: cpu_seconds(pid) for name, pid in watched.items()}
     busy = system_busy_seconds() - busy_before
     load_after = os.getloadavg()
@@ -471,11 +487,9 @@ async def run(args, world, processes) -> dict:
     for transport in transports:
         transport.close()
 
-    depot_of = {d["id"]: d["depot"] for d in world["drivers"]}
     complete, missing = 0, 0
     for dashboard in dashboards:
-        expected = {driver: sent for driver, sent in stats["final"].items() if depot_of[driver] == dashboard.depot}
-        lacking = [d for d, sent in expected.items() if abs(dashboard.latest.get(d, 0) - sent) > 1e-3]
+        lacking = _lacking(dashboard, stats["final"], depot_of)
         missing += len(lacking)
         complete += not lacking
     latencies = [latency for dashboard in dashboards for latency in dashboard.latencies]
@@ -488,6 +502,7 @@ async def run(args, world, processes) -> dict:
         "missing": missing,
         "cpu": {n: cpu_after[n] - cpu_before[n] for n in watched} | {"whole machine (busy)": busy},
         "closed_early": closed_early,
+        "drained": drained,
         "load": (load_before, load_after),
     }
 
@@ -504,7 +519,7 @@ def main():
     parser.add_argument("--dashboards", type=int, default=20)
     parser.add_argument("--depots", type=int, default=1, help="1: every dashboard sees every driver")
     parser.add_argument("--port", type=int, default=8731)
-    parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for the last messages")
+    parser.add_argument("--drain", type=float, default=30.0, help="at most this long to wait for the last messages")
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument(
@@ -565,7 +580,7 @@ def main():
     )
     print(
         f"final positions: {result['complete']}/{len(dashboards)} dashboards have every visible driver's last position"
-        f" (missing {result['missing']} driver-dashboard pairs)"
+        f" (missing {result['missing']} driver-dashboard pairs; waited {result['drained']:.1f} s after the last POST)"
     )
     print("CPU seconds during the run: " + ", ".join(f"{n} {s:.1f}" for n, s in result["cpu"].items()))
     p99 = _percentile(result["latencies"], 0.99)
