@@ -30,8 +30,16 @@ def on_eta_changed(*, order_id, eta=None, **_payload) -> None:
     transaction.on_commit(lambda: enqueue(notify_eta, order_id, eta.isoformat() if eta else None))
 
 
+# Statuses that tell the customer something or change their link (dispatched is told by plan_dispatched,
+# with its window): a plan's hundreds of planned → dispatched moves start no task.
+STATUSES_OF_INTEREST = {"en_route", "arrived", "delivered", "failed", "cancelled", "new"}
+
+
 def on_order_status_changed(*, order_id, to_status, reason="", **_payload) -> None:
     from customers.tasks import notify_status
+
+    if to_status not in STATUSES_OF_INTEREST:
+        return
 
     transaction.on_commit(lambda: enqueue(notify_status, order_id, to_status, reason or ""))
 
