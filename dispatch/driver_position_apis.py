@@ -6,6 +6,7 @@ from datetime import timedelta
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.core.handlers.asgi import ASGIRequest
+from drf_spectacular.authentication import TokenScheme
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -54,6 +55,14 @@ class DriverTokenAuthentication(TokenAuthentication):
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("User inactive or deleted.")
         return token.user, token
+
+
+class DriverTokenScheme(TokenScheme):
+    """The same `Authorization: Token <key>` header in the OpenAPI schema, under its own name."""
+
+    target_class = DriverTokenAuthentication
+    name = "driverTokenAuth"
+    priority = 1  # ahead of the TokenAuthentication scheme, which also matches subclasses
 
 
 class DriverPositionsApi(APIView):
