@@ -90,7 +90,7 @@ def prepare(args) -> dict:
 
 
 def start_processes() -> list[subprocess.Popen]:
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "DEBUG": "0", "SECRET_KEY": "b" * 60, "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL, "CELERY_NOTIFICATION_QUEUE": "notifications", "DEBUG": "0", "SECRET_KEY": "b" * 60, "ALLOWED_HOSTS": "127.0.0.1,localhost",
            "SECURE_SSL_REDIRECT": "0", "LOG_LEVEL": "WARNING"}  # fmt: skip
     bin_dir = Path(sys.executable).parent
     logs = Path(os.environ["BENCH_VAR_DIR"])
@@ -100,7 +100,7 @@ def start_processes() -> list[subprocess.Popen]:
     )  # fmt: skip
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "warning", "--without-gossip",
-         "--without-mingle"], cwd=ROOT, env=env, stdout=open(logs / "worker.log", "ab"), stderr=subprocess.STDOUT,
+         "--without-mingle", "-Q", "celery,notifications"], cwd=ROOT, env=env, stdout=open(logs / "worker.log", "ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     print(f"logs of daphne and the worker: {logs}/web.log, {logs}/worker.log", flush=True)
     return [web, worker]

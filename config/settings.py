@@ -136,6 +136,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # longest task. Tests that kill workers lower it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600)}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+# Customer messages get a queue of their own when CELERY_NOTIFICATION_QUEUE is set (the Procfile's
+# worker consumes both): a burst of hundreds of messages then never delays a closure re-plan.
+CELERY_APP_QUEUES = {"customers": env_str("CELERY_NOTIFICATION_QUEUE", "")}
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -31,14 +31,19 @@ def _run_embedded(task, args, kwargs):
         connections.close_all()
 
 
+def queue_for(task) -> str:
+    """The queue a task goes to: its app's own queue when one is configured (CELERY_APP_QUEUES), so
+    that e.g. hundreds of customer messages never hold up a re-plan; else the default queue. Read
+    at each call, not cached by Celery, so a deployment (or a test) can name its own."""
+    app_label = task.name.split(".", 1)[0]
+    return settings.CELERY_APP_QUEUES.get(app_label) or settings.CELERY_TASK_DEFAULT_QUEUE
+
+
 def enqueue(task, *args, eta: datetime | None = None, **kwargs) -> None:
     """Start `task` now, or at `eta` (an aware datetime) when given."""
     delay_s = max(0.0, (eta - timezone.now()).total_seconds()) if eta else 0.0
     if not settings.CELERY_TASK_ALWAYS_EAGER:
-        # The queue is read here, not cached by Celery, so a deployment (or a test) can name its own.
-        task.apply_async(
-            args=args, kwargs=kwargs, eta=eta if delay_s else None, queue=settings.CELERY_TASK_DEFAULT_QUEUE
-        )
+        task.apply_async(args=args, kwargs=kwargs, eta=eta if delay_s else None, queue=queue_for(task))
     elif settings.TASKS_RUN_INLINE:
         if not delay_s:  # tests run what is due now; a scheduled run is the test's own business
             task.apply(args=args, kwargs=kwargs)
