@@ -98,12 +98,29 @@ SELECT {key}
     SUM(f.route_cost_share) AS cost,
     SUM(f.route_distance_share_m) AS distance_m,
     SUM(f.route_planned_share_s) AS planned_route_s,
-    SUM(f.route_actual_share_s) AS actual_route_s,
-    COUNT(DISTINCT f.route_id) AS routes
+    SUM(f.route_actual_share_s) AS actual_route_s{_in_sql_percentiles()}
 FROM analytics_orderfact f
 WHERE {where}
 {group_by}
 """
+
+
+def _percentiles_in_sums() -> bool:
+    # PostgreSQL's ordered-set aggregate is one sort inside the same scan; SQLite has none, so it
+    # gets the window-function query of _p90_sql (same nearest-rank definition).
+    return connection.vendor == "postgresql"
+
+
+def _in_sql_percentiles() -> str:
+    if not _percentiles_in_sums():
+        return ""
+    return "".join(
+        f",\n    percentile_disc(0.9) WITHIN GROUP (ORDER BY f.{column}) AS p90_{column}"
+        for column in PERCENTILE_COLUMNS
+    )
+
+
+PERCENTILE_COLUMNS = ("delay_s", "eta_error_s")
 
 
 def _p90_sql(where: str, column: str, group: str | None) -> str:
@@ -194,7 +211,6 @@ def _finish(sums: dict, p90: dict, feedback: dict) -> dict:
         "stops_per_hour": None
         if not actual_route_s
         else round((sums.get("route_stops") or 0) / (actual_route_s / 3600), 2),
-        "routes": sums.get("routes") or 0,
         "planned_route_duration_s": round(float(sums.get("planned_route_s") or 0)),
         "actual_route_duration_s": round(float(actual_route_s)),
         "csat_avg": None if csat is None else round(float(csat), 2),
@@ -208,7 +224,10 @@ def kpis(filters: KpiFilters) -> dict:
     """The KPIs of the orders dated in the filters' range (one row of sums, the p90s, the feedback)."""
     where, params = _where(filters)
     sums = _rows(_sums_sql(where, None), params)[0]
-    p90 = {column: _rows(_p90_sql(where, column, None), params)[0]["p90"] for column in ("delay_s", "eta_error_s")}
+    if _percentiles_in_sums():
+        p90 = {column: sums[f"p90_{column}"] for column in PERCENTILE_COLUMNS}
+    else:
+        p90 = {column: _rows(_p90_sql(where, column, None), params)[0]["p90"] for column in PERCENTILE_COLUMNS}
     table = _feedback_table()
     feedback = _rows(_feedback_sql(where, None, table), params)[0] if table else {}
     result = _finish(sums, p90, feedback)
@@ -221,10 +240,13 @@ def kpis_grouped(filters: KpiFilters, group: str) -> dict:
     """KPIs per value of a fact column ("f.date", "f.driver_id", "f.zone_id", ...), keyed by it."""
     where, params = _where(filters)
     sums = {row["key"]: row for row in _rows(_sums_sql(where, group), params)}
-    p90s = {
-        column: {row["key"]: row["p90"] for row in _rows(_p90_sql(where, column, group), params)}
-        for column in ("delay_s", "eta_error_s")
-    }
+    if _percentiles_in_sums():
+        p90s = {column: {key: row[f"p90_{column}"] for key, row in sums.items()} for column in PERCENTILE_COLUMNS}
+    else:
+        p90s = {
+            column: {row["key"]: row["p90"] for row in _rows(_p90_sql(where, column, group), params)}
+            for column in PERCENTILE_COLUMNS
+        }
     table = _feedback_table()
     feedback = {row["key"]: row for row in _rows(_feedback_sql(where, group, table), params)} if table else {}
     return {
@@ -275,21 +297,27 @@ def _iso_week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def daily_trend(filters: KpiFilters) -> list[dict]:
-    """One row per day of the range (days without orders included, with zeros)."""
-    by_day = kpis_grouped(filters, "f.date")
+def daily_trend(filters: KpiFilters, sums: list[dict] | None = None) -> list[dict]:
+    """One row per day of the range (days without orders included, with zeros); no percentiles or ratings."""
+    sums = daily_sums(filters) if sums is None else sums
+    by_day = {row["key"]: _finish(row, {}, {}) for row in sums}
     by_day = {(key if isinstance(key, date) else date.fromisoformat(str(key))): row for key, row in by_day.items()}
     empty = _finish({}, {}, {})
     return [{"date": filters.date_from + timedelta(days=n), **by_day.get(filters.date_from + timedelta(days=n), empty)}
             for n in range(filters.days)]  # fmt: skip
 
 
-def weekly_trend(filters: KpiFilters) -> list[dict]:
-    """Weeks (Monday first) of the range; rates from the week's sums, not averages of daily rates."""
+def daily_sums(filters: KpiFilters) -> list[dict]:
+    """The raw per-day sums (one grouped scan), shared by the daily and the weekly trend."""
     where, params = _where(filters)
-    # The week start is computed per row in SQL would need dialect code; the 7-day buckets are cheap
-    # to build from the daily sums (at most a few hundred rows), so the daily rows are summed here.
-    sums = _rows(_sums_sql(where, "f.date"), params)
+    return _rows(_sums_sql(where, "f.date"), params)
+
+
+def weekly_trend(filters: KpiFilters, sums: list[dict] | None = None) -> list[dict]:
+    """Weeks (Monday first) of the range; rates from the week's sums, not averages of daily rates."""
+    # A week start per row in SQL would need dialect code; the 7-day buckets are cheap to build
+    # from the daily sums (at most a few hundred rows), so the daily rows are summed here.
+    sums = daily_sums(filters) if sums is None else sums
     weeks: dict[date, dict] = {}
     for row in sums:
         day = row["key"] if isinstance(row["key"], date) else date.fromisoformat(str(row["key"]))
@@ -297,7 +325,7 @@ def weekly_trend(filters: KpiFilters) -> list[dict]:
         for name, value in row.items():
             if name == "key" or value is None:
                 continue
-            if name in ("avg_delay_s", "eta_mean_abs_error_s"):
+            if name in ("avg_delay_s", "eta_mean_abs_error_s") or name.startswith("p90_"):
                 continue
             week[name] = week.get(name, 0) + value
     start, result = _iso_week_start(filters.date_from), []
@@ -321,7 +349,7 @@ def zone_table(filters: KpiFilters) -> list[dict]:
     return sorted(table, key=lambda row: (row["id"] is None, row["name"]))
 
 
-def lateness_points(filters: KpiFilters, *, limit: int = 3000) -> list[dict]:
+def lateness_points(filters: KpiFilters, *, limit: int = 1500) -> list[dict]:
     """Attempted orders with their lateness, the latest first (the map shows at most `limit`)."""
     where, params = _where(filters)
     rows = _rows(

@@ -109,8 +109,9 @@ def overview(request):
         error = getattr(exc, "message", None) or "Some filters were not valid and were ignored."
     comparison = selectors.kpis_compare(filters)
     current = comparison["current"]
-    daily = selectors.daily_trend(filters)
-    weekly = selectors.weekly_trend(filters)
+    sums = selectors.daily_sums(filters)
+    daily = selectors.daily_trend(filters, sums)
+    weekly = selectors.weekly_trend(filters, sums)
     context = {
         "filters": filters,
         "query": request.GET,

@@ -148,10 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.reuse:
         os.environ["DATABASE_URL"] = args.database_url
-        import _django
         import django
 
-        _django.sys.path.insert(0, str(_django.ROOT))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
         os.environ.pop("REDIS_URL", None)
         django.setup()

@@ -110,3 +110,19 @@ def test_it_mails_the_daily_summary_to_managers(day_of_depot_a, manager, setting
     assert "3 delivered" in message.subject
     assert "On time: 33 %" in message.body
     assert "no_access: 1" in message.body
+
+
+def test_it_streams_the_export_from_an_async_generator_under_asgi(day_of_depot_a, manager):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def download():
+        client = AsyncClient()
+        await client.aforce_login(manager)
+        response = await client.get(EXPORT)
+        assert response.status_code == 200
+        assert response.is_async  # pages are read in a worker thread, the event loop never blocks
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    rows = list(csv.DictReader(io.StringIO(async_to_sync(download)())))
+    assert [r["reference"] for r in rows] == ["O1", "O2", "O3", "O4"]
