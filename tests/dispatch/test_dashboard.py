@@ -106,14 +106,6 @@ def test_it_logs_out_with_a_post(client, dispatcher_a):
     assert client.get("/").status_code == 302
 
 
-def test_it_shows_drivers_the_route_app_placeholder(client, driver_a):
-    client.force_login(driver_a.user)
-    response = client.get("/")
-    assert response.status_code == 200
-    assert b"route app is coming soon" in response.content
-    assert b"/orders/import/" not in response.content  # no office links in a driver's menu
-
-
 def test_it_refuses_drivers_on_office_pages(client, driver_a):
     client.force_login(driver_a.user)
     assert client.get("/orders/import/").status_code == 403

@@ -10,7 +10,9 @@ from datetime import date
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from dispatch import alerts
 from dispatch.models import Order
 from routes.models import Plan
 
@@ -62,6 +64,8 @@ DEPOT_A_WRITE = _statuses(401, 403, 201, 400, 201)
 OFFICE_INVALID = _statuses(401, 403, 400, 400, 400)
 # An action on depot A's object whose outcome depends on its state: allowed through, never a server error.
 DEPOT_A_ACTION = _statuses(401, 403, (200, 400, 409), 404, (200, 400, 409))
+UNKNOWN_TOKEN = "A" * 27
+NOT_FOUND_FOR_ALL = _statuses(404, 404, 404, 404, 404)
 
 
 def _import_file(world, persona):
@@ -150,6 +154,47 @@ EXPECTED = {
         # plan_a was never dispatched: a re-plan is refused with 409, after the permission checks.
         "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/replan/", lambda w, p: {}, _statuses(401, 403, 409, 404, 409))
     },
+    # The driver's own app: drivers only; a stop that is not on the driver's route answers 404.
+    "api/driver/route/": {"GET": (lambda w: "/api/driver/route/", None, _statuses(401, 200, 403, 403, 403))},
+    "api/driver/positions/": {
+        "POST": (
+            lambda w: "/api/driver/positions/",
+            lambda w, p: {"positions": [{"lat": 47.14, "lon": 9.52, "recorded_at": timezone.now().isoformat()}]},
+            _statuses(401, 202, 403, 403, 403),
+        )
+    },
+    **{
+        f"api/driver/stops/<int:stop_id>/{action}/": {
+            "POST": (
+                lambda w, a=action: f"/api/driver/stops/999999/{a}/",
+                lambda w, p: {},
+                _statuses(401, 404, 403, 403, 403),
+            )
+        }
+        for action in ("arrive", "deliver", "fail")
+    },
+    "api/alerts/": {"GET": (lambda w: "/api/alerts/?open=1", None, OFFICE_READ)},
+    "api/alerts/<int:alert_id>/resolve/": {
+        # alert_open gives every persona a fresh open alert of depot A to try
+        "POST": (
+            lambda w: f"/api/alerts/{alerts.alert_open(depot_id=w['depot_a'].pk, kind='other', dedup_key='perm:a', message='x').pk}/resolve/",
+            None,
+            DEPOT_A_OBJECT,
+        )
+    },
+    "api/analytics/kpis/": {"GET": (lambda w: "/api/analytics/kpis/", None, OFFICE_READ)},
+    "api/analytics/export.csv": {"GET": (lambda w: "/api/analytics/export.csv", None, OFFICE_READ)},
+    "api/orders/<int:order_id>/notifications/": {
+        "GET": (lambda w: f"/api/orders/{w['order_a'].id}/notifications/", None, DEPOT_A_OBJECT)
+    },
+    # Customers hold tracking links and never log in: an unknown token is 404 for everybody.
+    "api/track/<str:token>/": {"GET": (lambda w: f"/api/track/{UNKNOWN_TOKEN}/", None, NOT_FOUND_FOR_ALL)},
+    "api/track/<str:token>/feedback/": {
+        "POST": (lambda w: f"/api/track/{UNKNOWN_TOKEN}/feedback/", lambda w, p: {"rating": 5}, NOT_FOUND_FOR_ALL)
+    },
+    "api/track/<str:token>/messages/": {
+        "POST": (lambda w: f"/api/track/{UNKNOWN_TOKEN}/messages/", lambda w, p: {"text": "hi"}, NOT_FOUND_FOR_ALL)
+    },
     "api/closures/<int:closure_id>/": {
         method: (lambda w: "/api/closures/999999/", None, _statuses(401, 403, 404, 404, 404))
         for method in ("GET", "PATCH", "DELETE")
@@ -207,15 +252,22 @@ def test_it_answers_each_persona_as_expected(world, clients, route, method):
         assert response.status_code in allowed, (persona, method, route, response.content[:300])
         if response.status_code in (401, 403, 404) and route != "api/auth/token/":
             body_json = response.json()
-            assert body_json["detail"] and body_json["errors"] == []
+            # One shape for every refusal; a 404 may say what was not found, never whose it is.
+            assert body_json["detail"] and isinstance(body_json["errors"], list)
+            if response.status_code in (401, 403):
+                assert body_json["errors"] == []
 
 
 @pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r}" for r, m in CASES])
 def test_it_refuses_methods_an_endpoint_does_not_offer(world, clients, route, method):
     path = EXPECTED[route][method][0](world)
     offered = view_methods(ENDPOINTS[route])
+    statuses = EXPECTED[route][method][2]
+    # Ask as someone the endpoint lets in (the manager, or the driver for the driver's own app):
+    # for the others the permission check answers first.
+    allowed = "manager" if statuses["manager"] not in (401, 403) else "driver"
     for other in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - offered):
-        response = clients["manager"].generic(other, path)
+        response = clients[allowed].generic(other, path)
         assert response.status_code == 405, (other, route)
         # Anonymous visitors learn nothing about an office endpoint, whatever the method.
         if EXPECTED[route][method][2]["anonymous"] == 401:
