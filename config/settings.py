@@ -306,6 +306,9 @@ CELERY_BEAT_SCHEDULE["prune-driver-positions"] = {
     "schedule": crontab(hour=3, minute=30),
 }
 
+# Alerts for drivers who stopped moving while their route has open stops.
+CELERY_BEAT_SCHEDULE["idle-drivers-every-minute"] = {"task": "dispatch.alerts.check_idle_drivers", "schedule": 60.0}
+
 # --- Analytics ---
 # The daily KPI e-mail to managers (yesterday's figures) and the nightly rebuild of recent facts.
 # Times are TIME_ZONE local (Celery follows Django's TIME_ZONE); run `celery -A config beat` to use them.

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from dispatch.alerts import check_idle_drivers  # noqa: F401 - a beat task; importing it registers it with the worker
 from dispatch.positions import driver_positions_prune
 
 

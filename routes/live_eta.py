@@ -246,11 +246,7 @@ def live_etas_refresh(*, driver_id: int, now: datetime | None = None) -> LiveEta
 
 def _publish(depot_id: int, message: dict) -> None:
     from dispatch.alerts import publish_to_depot
-    from dispatch.consumers import DispatchConsumer
 
-    if not hasattr(DispatchConsumer, "route_etas"):
-        # A channels consumer closes on a message type it has no handler for: send only once it has one.
-        return
     try:
         publish_to_depot(depot_id, message)
     except Exception:  # noqa: BLE001 - the ETAs are stored; the next refresh publishes again
