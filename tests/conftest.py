@@ -25,6 +25,39 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+def _seed_reference_data() -> None:
+    """What data migrations put in every database: role groups, traffic profiles, message templates.
+
+    Transactional tests (live server, websockets, real workers) end with a flush that also removes
+    these rows; put them back so that the order tests run in never matters.
+    """
+    from customers.models import NotificationTemplate
+    from customers.notification_texts import DEFAULT_TEMPLATES
+    from routes.models import TrafficProfile
+    from routes.network.traffic import default_weekday_factors, default_weekend_factors
+
+    ensure_role_groups()
+    if not TrafficProfile.objects.exists():
+        TrafficProfile.objects.bulk_create(
+            TrafficProfile(road_class=road_class, day_type=day_type, hourly_factors=[round(f, 3) for f in factors])
+            for day_type, table in (("weekday", default_weekday_factors()), ("weekend", default_weekend_factors()))
+            for road_class, factors in table.items()
+        )
+    if not NotificationTemplate.objects.exists():
+        NotificationTemplate.objects.bulk_create(
+            NotificationTemplate(event=event, channel=channel, language=language, subject=subject, body=body)
+            for (event, channel, language), (subject, body) in DEFAULT_TEMPLATES.items()
+        )
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if uses_db:
+        request.getfixturevalue("transactional_db" if "transactional_db" in request.fixturenames else "db")
+        _seed_reference_data()
+
+
 @pytest.fixture(autouse=True)
 def _tasks_run_inline(settings):
     # Tasks run synchronously in the test's process unless a test starts a real worker.
