@@ -5,55 +5,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatch', '0003_manager_permissions'),
+        ("dispatch", "0003_manager_permissions"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='driver',
-            name='last_heading',
+            model_name="driver",
+            name="last_heading",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='driver',
-            name='last_lat',
+            model_name="driver",
+            name="last_lat",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='driver',
-            name='last_lon',
+            model_name="driver",
+            name="last_lon",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='driver',
-            name='last_position_at',
+            model_name="driver",
+            name="last_position_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='driver',
-            name='last_speed_mps',
+            model_name="driver",
+            name="last_speed_mps",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='DriverPosition',
+            name="DriverPosition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lat', models.FloatField()),
-                ('lon', models.FloatField()),
-                ('recorded_at', models.DateTimeField(help_text='When the phone measured it (may be earlier than received, offline)')),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('accuracy_m', models.FloatField(blank=True, null=True)),
-                ('speed_mps', models.FloatField(blank=True, null=True)),
-                ('heading', models.FloatField(blank=True, help_text='Degrees clockwise from north', null=True)),
-                ('driver', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='positions', to='dispatch.driver')),
-                ('vehicle', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dispatch.vehicle')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("lat", models.FloatField()),
+                ("lon", models.FloatField()),
+                (
+                    "recorded_at",
+                    models.DateTimeField(
+                        help_text="When the phone measured it (may be earlier than received, offline)"
+                    ),
+                ),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("accuracy_m", models.FloatField(blank=True, null=True)),
+                ("speed_mps", models.FloatField(blank=True, null=True)),
+                ("heading", models.FloatField(blank=True, help_text="Degrees clockwise from north", null=True)),
+                (
+                    "driver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="positions", to="dispatch.driver"
+                    ),
+                ),
+                (
+                    "vehicle",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="dispatch.vehicle",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['driver', 'recorded_at'],
-                'indexes': [models.Index(fields=['driver', '-recorded_at'], name='position_driver_latest')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('lat__gte', -90), ('lat__lte', 90), ('lon__gte', -180), ('lon__lte', 180)), name='position_coordinates_in_range')],
+                "ordering": ["driver", "recorded_at"],
+                "indexes": [models.Index(fields=["driver", "-recorded_at"], name="position_driver_latest")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("lat__gte", -90), ("lat__lte", 90), ("lon__gte", -180), ("lon__lte", 180)),
+                        name="position_coordinates_in_range",
+                    )
+                ],
             },
         ),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routes', '0004_route_breaks_plan_changes'),
+        ("routes", "0004_route_breaks_plan_changes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stop',
-            name='live_eta',
+            model_name="stop",
+            name="live_eta",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='stop',
-            name='live_eta_updated_at',
+            model_name="stop",
+            name="live_eta_updated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

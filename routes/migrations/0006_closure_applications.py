@@ -5,30 +5,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('routes', '0005_live_eta'),
+        ("routes", "0005_live_eta"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ClosureApplication',
+            name="ClosureApplication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.PositiveIntegerField()),
-                ('phase', models.CharField(default='change', help_text='change (created, edited, lifted), start or end', max_length=8)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='running', max_length=8)),
-                ('started_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('checked_plans', models.JSONField(blank=True, default=list)),
-                ('new_plans', models.JSONField(blank=True, default=list, help_text='Ids of the re-plans it created')),
-                ('attempts', models.PositiveSmallIntegerField(default=1)),
-                ('error', models.TextField(blank=True)),
-                ('closure', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='applications', to='routes.roadclosure')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "phase",
+                    models.CharField(
+                        default="change", help_text="change (created, edited, lifted), start or end", max_length=8
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "Running"), ("done", "Done"), ("failed", "Failed")],
+                        default="running",
+                        max_length=8,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("checked_plans", models.JSONField(blank=True, default=list)),
+                ("new_plans", models.JSONField(blank=True, default=list, help_text="Ids of the re-plans it created")),
+                ("attempts", models.PositiveSmallIntegerField(default=1)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "closure",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="applications",
+                        to="routes.roadclosure",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
-                'constraints': [models.UniqueConstraint(fields=('closure', 'version', 'phase'), name='closure_application_once')],
+                "ordering": ["-started_at"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("closure", "version", "phase"), name="closure_application_once")
+                ],
             },
         ),
     ]
