@@ -62,6 +62,36 @@ def _revision_hints(plan: Plan) -> tuple[dict[int, int], list[tuple[int, list[in
     return pinned, routes
 
 
+def keep_pinned_stops(inputs, drafts: dict, pinned: dict[int, int], unassigned: dict) -> None:
+    """A stop the dispatcher pinned stays on its vehicle even when the solver could not fit it there
+    (over capacity, past its window): it goes where it adds the least driving, and the re-timing
+    then shows the dispatcher what it breaks. A pin is a decision, not a preference."""
+    from routes.plan_saving import RouteDraft
+
+    jobs = inputs.problem.job_by_id()
+    vehicles = inputs.problem.vehicle_by_id()
+    for order_id, vehicle_id in pinned.items():
+        if order_id not in unassigned or order_id not in jobs or vehicle_id not in vehicles:
+            continue
+        vehicle = vehicles[vehicle_id]
+        draft = drafts.get(vehicle_id)
+        if draft is None:
+            draft = drafts[vehicle_id] = RouteDraft(
+                vehicle_id=vehicle_id, start=inputs.moment(vehicle.shift[0]), order_ids=[]
+            )
+        durations = inputs.problem.matrices[vehicle.profile].durations
+        stops = [vehicle.start_index] + [jobs[o].location_index for o in draft.order_ids] + [vehicle.end_index]
+        here = jobs[order_id].location_index
+
+        detours = [
+            int(durations[before][here] + durations[here][after] - durations[before][after])
+            for before, after in zip(stops, stops[1:])
+        ]
+        best = detours.index(min(detours))
+        draft.order_ids.insert(best, order_id)
+        del unassigned[order_id]
+
+
 def reason_code(reason: str) -> str:
     checks = (
         ("skill", "skills"), ("capacity", "capacity"), ("window", "window"), ("shift", "shift"),
@@ -110,12 +140,11 @@ def plan_compute(*, plan_id: int) -> Plan:
         for order_id, reason in reasons.items():
             unassigned[order_id] = (reason_code(reason), readable_reason(reason))
         locked_vehicles = {v for v, _, locked in initial_routes if locked}
+        drafts = {route.vehicle_id: draft_from_solution(inputs, route) for route in solution.routes if route.job_ids}
+        keep_pinned_stops(inputs, drafts, pinned, unassigned)
         timed = []
-        for route in solution.routes:
-            if not route.job_ids:
-                continue
-            draft = draft_from_solution(inputs, route)
-            draft.locked = route.vehicle_id in locked_vehicles
+        for draft in drafts.values():
+            draft.locked = draft.vehicle_id in locked_vehicles
             timed.append(time_route(network, inputs, draft, pinned=set(pinned)))
         return save_solution(
             plan=plan,
