@@ -162,12 +162,22 @@ def check_invariants(plan: dict, *, orders: list[Order], fleet: list[Vehicle]) -
     for route in plan["routes"]:
         vehicle = vehicles[route["vehicle"]]
         stops = [by_id[stop["order"]] for stop in route["stops"]]
-        assert sum(o.weight_kg for o in stops) <= vehicle.capacity_kg, (vehicle.name, route["load_kg"])
+        # A pinned stop is the dispatcher's decision and stays even where it breaks a rule — never
+        # silently: the route or the stop says so. Everything the optimizer placed keeps the rules.
+        free = [by_id[stop["order"]] for stop in route["stops"] if not stop["pinned"]]
+        assert sum(o.weight_kg for o in free) <= vehicle.capacity_kg, (vehicle.name, route["load_kg"])
+        if sum(o.weight_kg for o in stops) > vehicle.capacity_kg:
+            assert any("exceeds capacity" in w for w in route["warnings"]), route["warnings"]
         assert Decimal(str(route["load_kg"])) == sum(o.weight_kg for o in stops)
         if vehicle.capacity_items is not None:
-            assert sum(o.items for o in stops) <= vehicle.capacity_items, (vehicle.name, route["load_items"])
+            assert sum(o.items for o in free) <= vehicle.capacity_items, (vehicle.name, route["load_items"])
+            if sum(o.items for o in stops) > vehicle.capacity_items:
+                assert any("exceed capacity" in w for w in route["warnings"]), route["warnings"]
         for stop in route["stops"]:
             order = by_id[stop["order"]]
+            if stop["pinned"] and not set(order.skills) <= set(vehicle.skills):
+                assert any("lacks skill" in w for w in stop["warnings"]), stop["warnings"]
+                continue
             assert set(order.skills) <= set(vehicle.skills), (vehicle.name, order.reference, order.skills)
             eta = datetime.fromisoformat(stop["eta"])
             assert eta.microsecond == 0, stop["eta"]  # whole seconds: no lateness hides in a fraction
