@@ -1,6 +1,8 @@
 """A driver in a real browser at phone size: logs in, sees the dispatched route, arrives, delivers with a
 signature drawn on the canvas, and records an arrival while offline that is sent when the signal returns."""
 
+import time
+
 import pytest
 from django.utils import timezone
 
@@ -104,6 +106,10 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     page.check("input[name=reason][value=not_home]")
     page.click("#fail-submit")
     _wait_for_queue_to_empty(page)
+    # The phone queues the action before sending it: wait for the server to have it, not only the queue.
+    deadline = time.monotonic() + 20
+    while Order.objects.get(pk=second.order_id).status != "failed" and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
     assert Order.objects.get(pk=second.order_id).status == "failed"
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "driver-after-actions")
