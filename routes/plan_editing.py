@@ -16,11 +16,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from dispatch.models import Order
-from dispatch.services import orders_bulk_transition
 from routes.errors import RoutingError
 from routes.models import Plan, PlanChange, Route, UnassignedOrder
 from routes.plan_inputs import build_plan_inputs
-from routes.plan_saving import RouteDraft, mark_orders_planned, next_version, time_route, write_plan_content
+from routes.plan_saving import (
+    RouteDraft,
+    mark_orders_dispatched,
+    mark_orders_planned,
+    next_version,
+    time_route,
+    write_plan_content,
+)
 from routes.planning import plan_depot_ids, plan_vehicles
 from routes.replanning import announce_plan_updated
 from routes.road_network import get_road_network
@@ -186,18 +192,7 @@ def _save_edit(*, plan: Plan, state: PlanState, timed, operations, by, reason) -
     PlanChange.objects.create(plan=revision, changed_by=by_user, reason=reason, operations=operations)
     routed = [s.order_id for r in timed for s in r.stops]
     note = f"plan {revision.pk} v{revision.version}: {reason}"
-    orders_bulk_transition(
-        order_ids=routed, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note
-    )
-    orders_bulk_transition(
-        order_ids=routed, from_status=Order.Status.PLANNED, to_status=Order.Status.DISPATCHED, by=by, note=note
-    )
     removed = list(UnassignedOrder.objects.filter(plan=revision).values_list("order_id", flat=True))
-    orders_bulk_transition(
-        order_ids=removed, from_status=Order.Status.DISPATCHED, to_status=Order.Status.PLANNED, by=by, note=note
-    )
-    orders_bulk_transition(
-        order_ids=removed, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
-    )
+    mark_orders_dispatched(routed=routed, left_out=removed, by=by, note=note)
     announce_plan_updated(revision)
     return revision

@@ -301,6 +301,16 @@ def write_plan_content(
     plan.longest_route_s = max((int((r.end - r.start).total_seconds()) for r in routes), default=0)
 
 
+def mark_orders_dispatched(*, routed, left_out, by=None, note: str = "") -> None:
+    """A dispatched version's orders: those on its routes become dispatched (from new or planned),
+    those it leaves out go back to new. The lifecycle has no shortcuts, so each takes two steps."""
+    S = Order.Status
+    for from_status, to_status in ((S.NEW, S.PLANNED), (S.PLANNED, S.DISPATCHED)):
+        orders_bulk_transition(order_ids=routed, from_status=from_status, to_status=to_status, by=by, note=note)
+    for from_status, to_status in ((S.DISPATCHED, S.PLANNED), (S.PLANNED, S.NEW)):
+        orders_bulk_transition(order_ids=left_out, from_status=from_status, to_status=to_status, by=by, note=note)
+
+
 def mark_orders_planned(*, plan: Plan, by=None) -> None:
     """Orders of a selected plan become `planned`; orders it leaves out go back to `new`."""
     planned_ids = Stop.objects.filter(route__plan=plan).values_list("order_id", flat=True)

@@ -22,12 +22,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from dispatch.models import Driver, Order
-from dispatch.services import orders_bulk_transition
 from routes import optimizer
 from routes.errors import RoutingError
 from routes.models import Plan
 from routes.plan_inputs import PLANNABLE_STATUSES, StartPoint, build_plan_inputs
-from routes.plan_saving import TimedRoute, TimedStop, draft_from_solution, time_route, write_plan_content
+from routes.plan_saving import (
+    TimedRoute,
+    TimedStop,
+    draft_from_solution,
+    mark_orders_dispatched,
+    time_route,
+    write_plan_content,
+)
 from routes.planning import plan_depot_ids, plan_vehicles, readable_reason, reason_code
 from routes.road_network import get_road_network
 
@@ -267,18 +273,6 @@ def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, sol
     revision.save()
     routed = [s.order_id for r in timed for s in r.stops]
     note = f"plan {revision.pk} v{revision.version}: {revision.reason}"
-    orders_bulk_transition(
-        order_ids=routed, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note
-    )
-    orders_bulk_transition(
-        order_ids=routed, from_status=Order.Status.PLANNED, to_status=Order.Status.DISPATCHED, by=by, note=note
-    )
-    left_out = list(unassigned)
-    orders_bulk_transition(
-        order_ids=left_out, from_status=Order.Status.DISPATCHED, to_status=Order.Status.PLANNED, by=by, note=note
-    )
-    orders_bulk_transition(
-        order_ids=left_out, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
-    )
+    mark_orders_dispatched(routed=routed, left_out=list(unassigned), by=by, note=note)
     announce_plan_updated(revision)
     return revision

@@ -219,9 +219,8 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     Dispatching twice is harmless (the first stands). After this the plan never changes: edits
     and re-planning create a new version.
     """
-    from dispatch.models import Order
-    from dispatch.services import orders_bulk_transition
     from routes.models import Stop
+    from routes.plan_saving import mark_orders_dispatched
 
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.dispatched_at is not None:
@@ -245,12 +244,7 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
         )
     order_ids = list(Stop.objects.filter(route__plan=locked).values_list("order_id", flat=True))
     note = f"plan {locked.pk} v{locked.version} dispatched"
-    orders_bulk_transition(
-        order_ids=order_ids, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note
-    )
-    orders_bulk_transition(
-        order_ids=order_ids, from_status=Order.Status.PLANNED, to_status=Order.Status.DISPATCHED, by=by, note=note
-    )
+    mark_orders_dispatched(routed=order_ids, left_out=[], by=by, note=note)
     locked.dispatched_at = timezone.now()
     locked.dispatched_by = by if getattr(by, "is_authenticated", False) else None
     locked.save(update_fields=["dispatched_at", "dispatched_by"])
