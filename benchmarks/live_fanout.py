@@ -25,28 +25,31 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._stack import (  # noqa: E402 - after the path is set
+    HttpConnection,
+    cpu_seconds,
+    flush_redis,
+    server_env,
+    service_pids,
+    start_daphne,
+    system_busy_seconds,
+    wait_for_server,
+)
+from benchmarks._stack import percentile as _percentile  # noqa: E402
+from benchmarks._stack import stop_processes as stop_web  # noqa: E402
+
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/dispatch_bench_live"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/7"
 ORIGIN_HOST = "127.0.0.1"
-BENCH_SECRET_KEY = "bench-" + "x" * 60  # loopback only; production refuses to start without a 50+ char key
-
-
-def _percentile(values, fraction):
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def _ms(values):
@@ -117,61 +120,22 @@ def create_world(args) -> dict:
     }
 
 
-def flush_redis(url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(url).flushdb()
-
-
 def start_web(args) -> list[subprocess.Popen]:
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=args.database,
-        REDIS_URL=args.redis,
-        DEBUG="0",
-        SECRET_KEY=BENCH_SECRET_KEY,
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="0",
-        LOG_LEVEL="WARNING",
-        CHANNEL_PREFIX=f"bench{uuid.uuid4().hex[:6]}",
+    env = server_env(
+        database=args.database,
+        redis=args.redis,
         BENCH_LIVE_HANDLERS_ONLY="1" if args.live_handlers_only else "0",
-        PYTHONPATH=str(ROOT),
     )
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    processes = []
     log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
-    for index in range(args.web_processes + args.ws_processes):
-        log = open(log_dir / f"live_fanout_daphne_{index}.log", "w")  # noqa: SIM115 - closed with the process
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(ROOT / ".venv/bin/daphne"),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(args.port + index),
-                    "benchmarks.live_fanout:application",
-                ],  # fmt: skip
-                cwd=ROOT,
-                env=dict(env, BENCH_PROFILE=str(log_dir / f"live_fanout_profile_{index}.txt") if args.profile else ""),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    return processes
-
-
-def stop_web(processes) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    return start_daphne(
+        application="benchmarks.live_fanout:application",
+        ports=[args.port + index for index in range(args.web_processes + args.ws_processes)],
+        env=env,
+        log_prefix=log_dir / "live_fanout_daphne",
+        env_of_index=lambda index: {
+            "BENCH_PROFILE": str(log_dir / f"live_fanout_profile_{index}.txt") if args.profile else ""
+        },
+    )
 
 
 def _start_sampling_profiler(path: str, interval_s: float = 0.005) -> None:
@@ -235,58 +199,6 @@ def __getattr__(name):
 
 
 # --- clients ----------------------------------------------------------------------------------
-
-
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection, one request at a time (as one phone does)."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.reader = self.writer = None
-
-    async def post_json(self, path: str, body: dict, token: str) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        payload = json.dumps(body).encode()
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nAuthorization: Token {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\nConnection: keep-alive\r\n\r\n"
-        )
-        self.writer.write(head.encode() + payload)
-        await self.writer.drain()
-        status_line = await self.reader.readline()
-        if not status_line:
-            raise ConnectionError("server closed the connection")
-        status = int(status_line.split()[1])
-        length, chunked, close = 0, False, False
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.decode("latin-1").partition(":")
-            name, value = name.strip().lower(), value.strip().lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding" and "chunked" in value:
-                chunked = True
-            elif name == "connection" and value == "close":
-                close = True
-        if chunked:
-            while True:
-                size = int((await self.reader.readline()).strip(), 16)
-                await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-        elif length:
-            await self.reader.readexactly(length)
-        if close:
-            self.close()
-        return status
-
-    def close(self):
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = self.reader = None
 
 
 class Dashboard:
@@ -394,48 +306,6 @@ async def drive(driver: dict, port: int, args, start: float, stats: dict) -> Non
                 stats["statuses"][status] = stats["statuses"].get(status, 0) + 1
     finally:
         connection.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (FileNotFoundError, IndexError):
-        return float("nan")
-
-
-def system_busy_seconds() -> float:
-    """CPU seconds all cores spent on anything but idle and I/O wait, machine-wide (/proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def service_pids(name: str) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if stat.read_text().strip() == name:
-                pids.append(int(stat.parent.name))
-        except OSError:
-            continue
-    return pids
-
-
-async def wait_for_server(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:  # bounded by timeout
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-            line = await reader.readline()
-            writer.close()
-            if line.startswith(b"HTTP/1.1"):
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.3)
-    raise RuntimeError(f"daphne on port {port} did not answer within {timeout} s")
 
 
 def _lacking(dashboard: Dashboard, final: dict, depot_of: dict) -> list[int]:
