@@ -8,6 +8,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.fields import FiniteFloatField
 from customers.selectors import active_tracking_links_by_order, tracking_path_for_link
 from dispatch import selectors, services
 from dispatch.errors import DispatchError, OrderImportError
@@ -52,8 +53,8 @@ class DepotListApi(APIView):
         code = serializers.SlugField(max_length=32)
         name = serializers.CharField(max_length=120)
         address = serializers.CharField(max_length=255, required=False, default="")
-        lat = serializers.FloatField(min_value=-90, max_value=90)
-        lon = serializers.FloatField(min_value=-180, max_value=180)
+        lat = FiniteFloatField(min_value=-90, max_value=90)
+        lon = FiniteFloatField(min_value=-180, max_value=180)
         opens = serializers.TimeField(required=False)
         closes = serializers.TimeField(required=False)
 

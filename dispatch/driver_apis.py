@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.fields import FiniteFloatField
 from dispatch import driver_selectors, driver_services
 from dispatch.permissions import IsDriver
 
@@ -87,8 +88,8 @@ class _StopActionApi(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     class PositionInput(serializers.Serializer):
-        lat = serializers.FloatField(required=False, allow_null=True, min_value=-90, max_value=90)
-        lon = serializers.FloatField(required=False, allow_null=True, min_value=-180, max_value=180)
+        lat = FiniteFloatField(required=False, allow_null=True, min_value=-90, max_value=90)
+        lon = FiniteFloatField(required=False, allow_null=True, min_value=-180, max_value=180)
 
     input_serializer = PositionInput
 

@@ -10,6 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.fields import FiniteFloatField
 from dispatch.permissions import IsOfficeStaff
 from routes import selectors, services
 from routes.errors import RoutingError
@@ -19,8 +20,8 @@ from routes.road_network import get_road_network
 
 
 class PointSerializer(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lon = serializers.FloatField(min_value=-180, max_value=180)
+    lat = FiniteFloatField(min_value=-90, max_value=90)
+    lon = FiniteFloatField(min_value=-180, max_value=180)
 
 
 class RoutingInput(serializers.Serializer):
