@@ -1,6 +1,5 @@
 """REST endpoints for depots, vehicles, drivers and orders (API.md: Fleet, Orders)."""
 
-from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -13,7 +12,7 @@ from customers.selectors import active_tracking_links_by_order, tracking_path_fo
 from dispatch import selectors, services
 from dispatch.errors import DispatchError, OrderImportError
 from dispatch.models import Order, Vehicle
-from dispatch.order_import import orders_import_csv
+from dispatch.order_import import check_import_size, declared_length, orders_import_csv
 from dispatch.permissions import IsManagerOrReadOnlyOfficeStaff, IsOfficeStaff
 from routes.geocoding import default_geocoder
 
@@ -309,22 +308,13 @@ class OrderImportApi(APIView):
         },
     )
     def post(self, request):
+        check_import_size(declared_length(request), whole_request=True)  # before the body is read
         upload = request.FILES.get("file")
         if upload is None:
             raise OrderImportError(
                 [{"row": 0, "field": "file", "value": None, "message": "multipart field 'file' is required"}]
             )
-        if upload.size > settings.ORDER_IMPORT_MAX_BYTES:
-            raise OrderImportError(
-                [
-                    {
-                        "row": 0,
-                        "field": "file",
-                        "value": upload.size,
-                        "message": f"file larger than {settings.ORDER_IMPORT_MAX_BYTES} bytes",
-                    }
-                ]
-            )
+        check_import_size(upload.size)
         result = orders_import_csv(data=upload.read(), user=request.user, geocode=default_geocoder())
         return Response(
             {

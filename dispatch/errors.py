@@ -14,5 +14,11 @@ class OrderImportError(DispatchError):
         super().__init__(f"{len(errors)} error(s) in the file; nothing was imported", errors=errors)
 
 
+class OrderImportTooLarge(OrderImportError):
+    """The file (or the request carrying it) is over ORDER_IMPORT_MAX_BYTES."""
+
+    status_code = 413
+
+
 class InvalidTransition(DispatchError):
     status_code = 409

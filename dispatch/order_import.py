@@ -6,13 +6,14 @@ one transaction, so an import either lands whole or not at all. A reference seen
 that order instead of creating a second one.
 """
 
+import codecs
 import csv
 import io
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from dispatch.bulk import bulk_update_rows
-from dispatch.errors import OrderImportError
+from dispatch.errors import OrderImportError, OrderImportTooLarge
 from dispatch.geometry import ZoneLocator
 from dispatch.models import Customer, Depot, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.roles import visible_depot_ids
@@ -76,24 +77,32 @@ class _RowErrors:
         self.items.append({"row": row, "field": field_name, "value": value, "message": message})
 
 
+def _file_error(row: int, message: str, value=None) -> OrderImportError:
+    return OrderImportError([{"row": row, "field": "file", "value": value, "message": message}])
+
+
+def _looks_like_utf16(data: bytes) -> bool:
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return True
+    # Without a BOM: ASCII text in UTF-16 has a NUL in every other byte.
+    sample = data[:4096]
+    return len(sample) >= 4 and (sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4)
+
+
 def decode_csv_bytes(data: bytes) -> str:
+    if not data.strip():
+        raise _file_error(0, "the file is empty")
+    if data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE) or _looks_like_utf16(data):
+        # What Excel's "Unicode Text" saves; guessing would risk silently wrong names and addresses.
+        raise _file_error(0, 'the file is UTF-16 text; save it as "CSV UTF-8" (comma or semicolon separated)')
     if b"\x00" in data[:4096]:
-        raise OrderImportError(
-            [{"row": 0, "field": "file", "value": None, "message": "the file is binary, not CSV text"}]
-        )
+        raise _file_error(0, "the file is binary, not CSV text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise OrderImportError(
-            [
-                {
-                    "row": line,
-                    "field": "file",
-                    "value": None,
-                    "message": f"the file is not UTF-8 text (byte {exc.start}, line {line})",
-                }
-            ]
+        raise _file_error(
+            line, f'the file is not UTF-8 text (byte {exc.start}, line {line}); save it as "CSV UTF-8"'
         ) from None
 
 
@@ -130,6 +139,13 @@ def _local_datetime(day: date, at: time | None, zone: ZoneInfo) -> datetime:
     if at is None:
         return datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     return datetime.combine(day, at, tzinfo=zone)
+
+
+def _skipped_by_clock_change(moment: datetime) -> bool:
+    """True for a wall-clock time that never happens (spring forward: 02:30 on the last Sunday of
+    March in Europe/Vaduz). zoneinfo would silently read it as an hour later."""
+    round_trip = moment.astimezone(UTC).astimezone(moment.tzinfo)
+    return round_trip.replace(tzinfo=None) != moment.replace(tzinfo=None)
 
 
 def known_skills() -> set[str]:
@@ -272,6 +288,13 @@ class _Parser:
                 self.errors.add(number, "window_start", get("window_start"), "a window cannot start at 24:00")
         if "window_end" in parsed:
             values["window_end"] = _local_datetime(day, parsed["window_end"], self.zone)
+        for name in ("window_start", "window_end"):
+            if values[name] is not None and _skipped_by_clock_change(values[name]):
+                self.errors.add(
+                    number, name, get(name),
+                    f"{get(name)} does not exist on {day.isoformat()} in {self.zone.key}: the clocks skip it",
+                )  # fmt: skip
+                values[name] = None
         if values["window_start"] and values["window_end"] and values["window_start"] >= values["window_end"]:
             self.errors.add(
                 number, "window_end", get("window_end"), f"the window ends before it starts ({get('window_start')})"
@@ -312,7 +335,10 @@ def read_order_rows(text: str) -> tuple[list[_Row], list[dict]]:
     first_line = text.split("\n", 1)[0]
     if not first_line.strip():
         raise OrderImportError([{"row": 1, "field": "header", "value": "", "message": "the file has no header row"}])
-    reader = csv.reader(io.StringIO(text), delimiter=_sniff_delimiter(first_line))
+    if "\t" in first_line and "," not in first_line and ";" not in first_line:
+        raise _file_error(1, "the file is tab-separated; save it as CSV with commas or semicolons between the columns")
+    # strict: an unterminated quote is an error, not a field that silently swallows the rows after it
+    reader = csv.reader(io.StringIO(text), delimiter=_sniff_delimiter(first_line), strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
@@ -334,6 +360,7 @@ def read_order_rows(text: str) -> tuple[list[_Row], list[dict]]:
     if errors:
         raise OrderImportError(errors)
     rows = []
+    number = 1
     try:
         for number, cells in enumerate(reader, start=2):
             if not any(cell.strip() for cell in cells):
@@ -350,12 +377,45 @@ def read_order_rows(text: str) -> tuple[list[_Row], list[dict]]:
                 continue
             rows.append(_Row(number, {n: c for n, c in zip(names, cells) if n in COLUMNS}))
     except csv.Error as exc:
-        errors.append({"row": reader.line_num, "field": "", "value": None, "message": f"malformed CSV: {exc}"})
+        # The record after the last good one (a quoted cell may span lines, so not reader.line_num).
+        errors.append(
+            {"row": number + 1, "field": "", "value": None, "message": f"malformed CSV from this row on: {exc}"}
+        )
     if errors:
         raise OrderImportError(errors)
     if not rows:
         raise OrderImportError([{"row": 2, "field": "", "value": None, "message": "the file has no order rows"}])
     return rows, warnings
+
+
+# Multipart framing around the file: boundaries, part headers, the file name.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def check_import_size(size: int | None, *, whole_request: bool = False) -> None:
+    """Refuse a file over ORDER_IMPORT_MAX_BYTES (413). With whole_request, `size` is the request's
+    Content-Length, checked before the body is read so an oversized upload is never spooled to disk."""
+    limit = settings.ORDER_IMPORT_MAX_BYTES
+    if size is None or size <= limit + (MULTIPART_OVERHEAD_BYTES if whole_request else 0):
+        return
+    raise OrderImportTooLarge(
+        [
+            {
+                "row": 0,
+                "field": "file",
+                "value": size,
+                "message": f"the {'upload' if whole_request else 'file'} is {size} bytes; "
+                f"the limit is {limit} bytes ({limit // (1024 * 1024)} MB): split it into smaller files",
+            }
+        ]
+    )
+
+
+def declared_length(request) -> int | None:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) or None
+    except ValueError:
+        return None
 
 
 def _customer_key(values: dict) -> tuple:
@@ -368,17 +428,7 @@ def _customer_key(values: dict) -> tuple:
 
 def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None) -> ImportResult:
     """Validate every row of a CSV file, then create or update its orders atomically."""
-    if len(data) > settings.ORDER_IMPORT_MAX_BYTES:
-        raise OrderImportError(
-            [
-                {
-                    "row": 0,
-                    "field": "file",
-                    "value": len(data),
-                    "message": f"file larger than {settings.ORDER_IMPORT_MAX_BYTES} bytes",
-                }
-            ]
-        )
+    check_import_size(len(data))
     rows, warnings = read_order_rows(decode_csv_bytes(data))
 
     # user=None is the operator at the command line, who may import into every depot.

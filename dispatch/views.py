@@ -15,7 +15,7 @@ from django.utils import timezone
 from dispatch import maps, selectors
 from dispatch.errors import OrderImportError
 from dispatch.models import Order
-from dispatch.order_import import orders_import_csv
+from dispatch.order_import import check_import_size, declared_length, orders_import_csv
 from dispatch.roles import is_driver, is_office_staff
 from routes.geocoding import default_geocoder
 
@@ -143,27 +143,32 @@ class OrderImportForm(forms.Form):
 
 @office_staff_required
 def order_import(request):
-    errors, filename = [], ""
-    form = OrderImportForm(request.POST or None, request.FILES or None)
+    errors, filename, status = [], "", 200
+    form = OrderImportForm()
     if request.method == "POST":
-        if not form.is_valid():
-            errors = [{"row": 0, "field": "file", "value": None, "message": "choose a CSV file to upload"}]
-        else:
+        try:
+            # Checked before the body is read, so an oversized upload is never spooled to disk.
+            check_import_size(declared_length(request), whole_request=True)
+            form = OrderImportForm(request.POST, request.FILES)
+            if not form.is_valid():
+                raise OrderImportError(
+                    [{"row": 0, "field": "file", "value": None, "message": "choose a CSV file to upload"}]
+                )
             upload = form.cleaned_data["file"]
             filename = upload.name
-            try:
-                result = orders_import_csv(data=upload.read(), user=request.user, geocode=default_geocoder())
-            except OrderImportError as exc:
-                errors = exc.errors
-            else:
-                return _after_import(request, upload.name, result)
+            check_import_size(upload.size)
+            result = orders_import_csv(data=upload.read(), user=request.user, geocode=default_geocoder())
+        except OrderImportError as exc:
+            errors, status = exc.errors, exc.status_code
+        else:
+            return _after_import(request, upload.name, result)
     context = {
         "form": form,
         "errors": errors,
         "filename": filename,
         "default_service_minutes": settings.DEFAULT_SERVICE_MINUTES,
     }
-    return render(request, "dispatch/order_import.html", context)
+    return render(request, "dispatch/order_import.html", context, status=status)
 
 
 def _after_import(request, filename, result):

@@ -323,7 +323,7 @@ def test_it_lists_every_error_of_a_bad_csv_and_writes_nothing(client, dispatcher
         f"BAD-2,not-a-date,A,47.14,9.52,12:00,09:00\n"
     )
     response = client.post("/orders/import/", {"file": _csv(data)})
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form comes back with the errors, as a 4xx
     assert not Order.objects.exists()
     errors = response.context["errors"]
     assert {(e["row"], e["field"]) for e in errors} >= {(3, "latitude"), (4, "date")}
@@ -338,7 +338,7 @@ def test_it_refuses_an_import_into_another_depot(client, dispatcher_a, depot_b, 
     response = client.post(
         "/orders/import/", {"file": _csv(f"reference,date,depot,latitude,longitude\nX-1,{today},B,47.2,9.5\n")}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert [e["field"] for e in response.context["errors"]] == ["depot"]
     assert not Order.objects.exists()
 
@@ -346,5 +346,5 @@ def test_it_refuses_an_import_into_another_depot(client, dispatcher_a, depot_b, 
 def test_it_asks_for_a_file(client, dispatcher_a):
     client.force_login(dispatcher_a)
     response = client.post("/orders/import/", {})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["errors"][0]["field"] == "file"
