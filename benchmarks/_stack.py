@@ -183,6 +183,7 @@ class HttpConnection:
         self.port = port
         self.local_ip = local_ip
         self.reader = self.writer = None
+        self.stale_retries = 0
 
     async def request(
         self, method: str, path: str, *, headers: dict | None = None, body: bytes = b"", retry_stale: bool = False
@@ -196,6 +197,7 @@ class HttpConnection:
             self.close()
             if not (retry_stale and reused):
                 raise
+            self.stale_retries += 1
             return await self._exchange(method, path, headers or {}, body)
 
     async def post_json(self, path: str, body: dict, token: str) -> int:
