@@ -40,6 +40,7 @@ from benchmarks._stack import (  # noqa: E402 - after the path is set
     flush_redis,
     server_env,
     service_pids,
+    start_celery_worker,
     start_daphne,
     system_busy_seconds,
     wait_for_server,
@@ -127,6 +128,8 @@ def start_web(args) -> list[subprocess.Popen]:
         BENCH_LIVE_HANDLERS_ONLY="1" if args.live_handlers_only else "0",
     )
     log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+    # The other listeners of a driver's move (ETAs, alerts, tracking) run in a worker, as in production.
+    worker = start_celery_worker(env=env, log_path=log_dir / "live_fanout_celery.log")
     return start_daphne(
         application="benchmarks.live_fanout:application",
         ports=[args.port + index for index in range(args.web_processes + args.ws_processes)],
@@ -135,7 +138,17 @@ def start_web(args) -> list[subprocess.Popen]:
         env_of_index=lambda index: {
             "BENCH_PROFILE": str(log_dir / f"live_fanout_profile_{index}.txt") if args.profile else ""
         },
-    )
+    ) + [worker]
+
+
+def _process_tree(pid: int) -> list[int]:
+    """The process and its children (a Celery worker's pool processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [pid]
+    if children.exists():
+        for child in children.read_text().split():
+            found += _process_tree(int(child))
+    return found
 
 
 def _start_sampling_profiler(path: str, interval_s: float = 0.005) -> None:
@@ -232,14 +245,20 @@ def make_protocol_class():
             if message["type"] == "snapshot":
                 dashboard.snapshots += 1
                 return
-            if message["type"] != "driver.position":
+            if message["type"] == "driver.position":
+                positions = [message]
+                dashboard.seqs.append(message["seq"])
+            elif message["type"] == "driver.positions":  # a batch: seqs first_seq..seq
+                positions = message["positions"]
+                dashboard.seqs.extend(range(message["first_seq"], message["seq"] + 1))
+            else:
                 return
-            dashboard.messages += 1
-            dashboard.seqs.append(message["seq"])
-            recorded = datetime.fromisoformat(message["recorded_at"]).timestamp()
-            dashboard.latencies.append(received - recorded)
-            if recorded > dashboard.latest.get(message["driver"], 0):
-                dashboard.latest[message["driver"]] = recorded
+            for position in positions:
+                dashboard.messages += 1
+                recorded = datetime.fromisoformat(position["recorded_at"]).timestamp()
+                dashboard.latencies.append(received - recorded)
+                if recorded > dashboard.latest.get(position["driver"], 0):
+                    dashboard.latest[position["driver"]] = recorded
 
         def onClose(self, was_clean, code, reason):
             dashboard = self.factory.dashboard
@@ -250,13 +269,13 @@ def make_protocol_class():
     return DashboardProtocol
 
 
-async def open_dashboard(protocol_class, dashboard: Dashboard, port: int, token: str):
+async def open_dashboard(protocol_class, dashboard: Dashboard, port: int, token: str, query: str):
     from autobahn.asyncio.websocket import WebSocketClientFactory
 
     loop = asyncio.get_running_loop()
     dashboard.opened = loop.create_future()
     factory = WebSocketClientFactory(
-        f"ws://127.0.0.1:{port}/ws/dispatch/",
+        f"ws://127.0.0.1:{port}/ws/dispatch/{query}",
         origin=f"http://{ORIGIN_HOST}:{port}",
         headers={"Authorization": f"Token {token}"},
     )
@@ -326,12 +345,19 @@ async def run(args, world, processes) -> dict:
     protocol_class = make_protocol_class()
     dashboards = [Dashboard(i, d["depot"]) for i, d in enumerate(world["dashboards"])]
     transports = [
-        await open_dashboard(protocol_class, dashboard, ws_ports[i % len(ws_ports)], world["dashboards"][i]["token"])
+        await open_dashboard(
+            protocol_class,
+            dashboard,
+            ws_ports[i % len(ws_ports)],
+            world["dashboards"][i]["token"],
+            "" if args.per_driver_frames else "?positions=batched",
+        )  # fmt: skip
         for i, dashboard in enumerate(dashboards)
     ]
     stats = {"post_latencies": [], "accepted": 0, "errors": 0, "statuses": {}, "final": {}}
     own_pid = os.getpid()
-    watched = {f"daphne[{i}]": p.pid for i, p in enumerate(processes)}
+    watched = {f"daphne[{i}]": p.pid for i, p in enumerate(processes[: args.web_processes + args.ws_processes])}
+    watched.update({f"celery[{i}]": pid for i, pid in enumerate(_process_tree(processes[-1].pid))})
     watched.update({f"redis[{i}]": pid for i, pid in enumerate(service_pids("redis-server"))})
     watched["client"] = own_pid
     cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
@@ -394,6 +420,11 @@ def main():
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument(
         "--live-handlers-only", action="store_true", help="run only dispatch.live's event handlers (not alerts, ETAs…)"
+    )
+    parser.add_argument(
+        "--per-driver-frames",
+        action="store_true",
+        help="dashboards take one driver.position frame per position (default: driver.positions batches, as /live/)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="sample daphne's stacks into $TMPDIR/live_fanout_profile_N.txt"

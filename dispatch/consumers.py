@@ -3,6 +3,9 @@
 Dispatchers and managers only. On connect it joins the group of every depot the user sees and sends
 a snapshot; the client sends {"type": "snapshot"} to get one again (after a reconnect, or when a
 seq gap shows it missed messages). Handler names match the message types of dispatch.live.
+Driver positions arrive one per message (driver.position) or in batches per depot (driver.positions,
+dispatch.position_fanout); clients get driver.position frames unless they connect with
+?positions=batched.
 """
 
 from channels.db import database_sync_to_async
@@ -26,6 +29,8 @@ class DispatchConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.depot_ids = depot_ids
+        # ?positions=batched: one driver.positions frame per depot and tick instead of one per driver.
+        self.batched_positions = b"positions=batched" in self.scope.get("query_string", b"").split(b"&")
         self.live_groups = [live.depot_group(depot_id) for depot_id in depot_ids]
         for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -48,6 +53,14 @@ class DispatchConsumer(AsyncJsonWebsocketConsumer):
     # Group messages: each already carries type, seq and the full state; pass it on as it is.
     async def driver_position(self, event):
         await self.send_json(event)
+
+    async def driver_positions(self, event):
+        # A batch from dispatch.position_fanout; its seqs are first_seq..seq, one per position.
+        if self.batched_positions:
+            await self.send_json(event)
+            return
+        for offset, state in enumerate(event["positions"]):
+            await self.send_json({"type": "driver.position", "seq": event["first_seq"] + offset, **state})
 
     async def plan_updated(self, event):
         await self.send_json(event)

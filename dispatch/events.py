@@ -42,8 +42,10 @@ HANDLERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def emit(event: str, **payload) -> None:
+def emit(event: str, *, skip: tuple[str, ...] = (), **payload) -> None:
     for path in HANDLERS[event]:
+        if path in skip:
+            continue
         try:
             import_string(path)(**payload)
         except Exception:  # noqa: BLE001 - one failing listener must not stop the others or the caller
@@ -64,6 +66,12 @@ def plan_updated(**payload) -> None:
 
 def driver_moved(**payload) -> None:
     emit("driver_moved", **payload)
+
+
+def driver_moved_followups(**payload) -> None:
+    """driver_moved for every listener but the dashboards' broadcast, which the lean position intake
+    has already done (dispatch.position_fanout)."""
+    emit("driver_moved", skip=("dispatch.live.driver_moved",), **payload)
 
 
 def eta_changed(**payload) -> None:

@@ -112,17 +112,22 @@ def order_group(order_id: int) -> str:
     return f"order.{order_id}"
 
 
-def _seq_key(group: str) -> str:
+def seq_key(group: str) -> str:
     return f"live:seq:{group}"
 
 
+def counter_key(key: str) -> str:
+    """The Redis key of a seq counter or coalescing mark (the cache's prefix and version applied)."""
+    return _counters().cache.make_and_validate_key(key)
+
+
 def next_seq(group: str) -> int:
-    return _counters().incr(_seq_key(group))
+    return _counters().incr(seq_key(group))
 
 
 def current_seqs(groups: Iterable[str]) -> dict[str, int]:
     groups = list(groups)
-    return dict(zip(groups, _counters().get_many([_seq_key(group) for group in groups]), strict=True))
+    return dict(zip(groups, _counters().get_many([seq_key(group) for group in groups]), strict=True))
 
 
 def broadcast(groups: Iterable[str], kind: str, state: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -169,14 +174,14 @@ def _iso(value) -> str | None:
 # --- driver.position -------------------------------------------------------------------------
 
 
-def _position_state(*, driver_id, vehicle_id, lat, lon, recorded_at, heading, speed_mps) -> dict:
+def position_state(*, driver_id, vehicle_id, lat, lon, recorded_at, heading, speed_mps) -> dict:
     return {
         "driver": driver_id, "vehicle": vehicle_id, "lat": lat, "lon": lon, "recorded_at": _iso(recorded_at),
         "heading": heading, "speed_mps": speed_mps,
     }  # fmt: skip
 
 
-def _window_key(driver_id: int) -> str:
+def window_key(driver_id: int) -> str:
     return f"live:pos:window:{driver_id}"
 
 
@@ -194,8 +199,8 @@ def driver_moved(*, driver_id, vehicle_id, depot_id, lat, lon, recorded_at, head
     at that moment. So the final position of a burst always reaches the dashboards, at most one window
     late, and a trailing broadcast sends whatever is newest, never a stale suppressed payload.
     """
-    if _counters().add(_window_key(driver_id), POSITION_WINDOW_S):
-        state = _position_state(
+    if _counters().add(window_key(driver_id), POSITION_WINDOW_S):
+        state = position_state(
             driver_id=driver_id, vehicle_id=vehicle_id, lat=lat, lon=lon, recorded_at=recorded_at,
             heading=heading, speed_mps=speed_mps,
         )  # fmt: skip
@@ -216,7 +221,7 @@ def _schedule_trailing_position_on(driver_id: int, loop) -> None:
 def _send_trailing_position(driver_id: int, loop=None) -> None:
     # Clear the mark before reading: a position committed after this point schedules its own trailing send.
     _counters().delete(_trailing_key(driver_id))
-    if not _counters().add(_window_key(driver_id), POSITION_WINDOW_S):
+    if not _counters().add(window_key(driver_id), POSITION_WINDOW_S):
         # Another process broadcast inside the last window: try again when it is over.
         _schedule_trailing_position_on(driver_id, loop)
         return
@@ -227,7 +232,7 @@ def _send_trailing_position(driver_id: int, loop=None) -> None:
     )
     if driver is None:
         return
-    state = _position_state(
+    state = position_state(
         driver_id=driver_id, vehicle_id=driver["vehicle_id"], lat=driver["last_lat"], lon=driver["last_lon"],
         recorded_at=driver["last_position_at"], heading=driver["last_heading"], speed_mps=driver["last_speed_mps"],
     )  # fmt: skip
@@ -362,7 +367,7 @@ def dispatch_snapshot(*, user, depot_ids: list[int]) -> dict:
     )  # fmt: skip
     positions = [
         {
-            **_position_state(
+            **position_state(
                 driver_id=row["id"], vehicle_id=row["vehicle_id"], lat=row["last_lat"], lon=row["last_lon"],
                 recorded_at=row["last_position_at"], heading=row["last_heading"], speed_mps=row["last_speed_mps"],
             ),

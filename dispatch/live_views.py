@@ -153,7 +153,7 @@ def live_map(request):
         "osmCredit": OSM_CREDIT,
         # Without tiles, the main roads of the loaded network are the map's background.
         "backdrop": [] if tile_url else [[[lat, lon] for lon, lat in line] for line in road_backdrop_lines()],
-        "socketPath": "/ws/dispatch/",
+        "socketPath": "/ws/dispatch/?positions=batched",
         "dataUrl": request.path + "?format=json",
         "alertsUrl": "/api/alerts/",
     }

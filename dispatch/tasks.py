@@ -1,7 +1,9 @@
 """Celery tasks of the dispatch app (scheduled by CELERY_BEAT_SCHEDULE in config/settings.py)."""
 
 from celery import shared_task
+from django.utils.dateparse import parse_datetime
 
+from dispatch import events
 from dispatch.alerts import check_idle_drivers  # noqa: F401 - a beat task; importing it registers it with the worker
 from dispatch.positions import driver_positions_prune
 
@@ -10,3 +12,11 @@ from dispatch.positions import driver_positions_prune
 def prune_driver_positions() -> int:
     # Idempotent: it deletes what is older than the retention period; a second run finds less or nothing.
     return driver_positions_prune()
+
+
+@shared_task(name="dispatch.tasks.drivers_moved_followups", ignore_result=True)
+def drivers_moved_followups(payloads: list[dict]) -> None:
+    """The listeners of driver_moved (live ETAs, idle alerts, tracking sockets) for a batch of drivers
+    from the lean position intake. Each listener coalesces and overwrites, so a retry is harmless."""
+    for payload in payloads:
+        events.driver_moved_followups(**{**payload, "recorded_at": parse_datetime(payload["recorded_at"])})

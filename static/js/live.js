@@ -4,6 +4,7 @@
  * when a plan changes version or after a reconnect. Live messages come from /ws/dispatch/:
  *   snapshot        {seq: {"depot.<id>": n}, drivers, plans, alerts}: the baseline of every group's seq
  *   driver.position {driver, vehicle, lat, lon, recorded_at, heading}
+ *   driver.positions {depot, first_seq, seq, positions: [driver.position states]} (?positions=batched)
  *   stop.status     {order, status}
  *   plan.updated    {plan, version, changes}
  *   alert           {id, kind, message, order, driver, depot, resolved}
@@ -199,6 +200,13 @@
     return null;
   }
 
+  // Messages from two web processes may cross: never move a marker back to an older position.
+  function upsertNewerPosition(data) {
+    var known = drivers[data.driver];
+    if (known && known.data.recorded_at && Date.parse(data.recorded_at) < Date.parse(known.data.recorded_at)) return;
+    upsertDriver(data);
+  }
+
   function upsertDriver(data) {
     var entry = drivers[data.driver];
     if (!entry) {
@@ -349,7 +357,8 @@
   // --- messages ------------------------------------------------------------------------------------
 
   var handlers = {
-    "driver.position": function (msg) { upsertDriver(msg); },
+    "driver.position": function (msg) { upsertNewerPosition(msg); },
+    "driver.positions": function (msg) { (msg.positions || []).forEach(upsertNewerPosition); },
     "stop.status": function (msg) {
       var found = stopIndex[msg.order];
       if (!found) return;
@@ -408,9 +417,11 @@
     var group = groupOf(msg);
     if (group && typeof msg.seq === "number") {
       var last = lastSeq[group];
+      // A batch (driver.positions) carries the seqs first_seq..seq.
+      var first = typeof msg.first_seq === "number" ? msg.first_seq : msg.seq;
       if (last !== undefined) {
         if (msg.seq <= last) return; // older than what we already have
-        if (msg.seq > last + 1) askSnapshot(); // missed some: this one is still the latest state
+        if (first > last + 1) askSnapshot(); // missed some: this one is still the latest state
       }
       lastSeq[group] = msg.seq;
     }

@@ -37,7 +37,7 @@ def test_it_renders_the_live_map_for_a_dispatcher_with_routes_vehicles_and_alert
     vertices = [stop["vertex"] for stop in route["stops"]]
     assert vertices == sorted(vertices) and 0 < vertices[0] and vertices[-1] < len(route["coordinates"]) - 1
     assert [a["message"] for a in config["state"]["alerts"]] == ["Check van"]
-    assert config["socketPath"] == "/ws/dispatch/"
+    assert config["socketPath"] == "/ws/dispatch/?positions=batched"
 
 
 def test_it_answers_the_same_state_as_json_for_reloads(dispatched_route, manager):

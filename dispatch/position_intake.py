@@ -1,0 +1,359 @@
+"""The lean path for POST /api/driver/positions/ in production: one SQL statement, no Django request.
+
+Every driver's phone posts every few seconds; through Django and DRF a position cost ~12 ms of CPU
+(middleware hand-offs between threads, the serializer, one ORM round trip per statement), so a
+2-core server topped out near 60 positions/s (benchmarks/LIVE.md). This ASGI middleware answers the
+common case itself on the event loop: a token-authenticated JSON batch that is valid on its face.
+Authentication, the append-only INSERT and the conditional update of the driver's latest position
+are one statement on a pooled async connection; the broadcast goes to dispatch.position_fanout.
+
+Anything else falls through to the Django view with the body replayed untouched: a session cookie
+(the driver web app), a bad token, a body this parser has doubts about (the view then answers 400
+naming the row and field), a server without PostgreSQL and Redis. So both paths accept exactly the
+same requests and the view stays the single source of error messages; tests post the same batches
+both ways and compare.
+"""
+
+import asyncio
+import json
+import logging
+import math
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.authtoken.models import Token
+
+from config.security_headers import PERMISSIONS_POLICY, content_security_policy
+from dispatch.models import Driver, DriverPosition
+from dispatch.position_fanout import fanout
+from dispatch.positions import MAX_CLOCK_AHEAD, MAX_POSITIONS_PER_BATCH
+from dispatch.roles import DRIVER
+
+logger = logging.getLogger(__name__)
+
+PATH = "/api/driver/positions/"
+# A full batch of 500 positions is ~100 kB of JSON; anything larger goes to the view (which refuses it).
+MAX_BODY_BYTES = 256 * 1024
+_OPTIONAL_NUMBERS = {"accuracy_m": (0, None), "speed_mps": (0, None), "heading": (0, 360)}
+
+
+def intake_enabled() -> bool:
+    """On with PostgreSQL and Redis (the production mode), unless POSITION_INTAKE=0."""
+    database = settings.DATABASES["default"]["ENGINE"]
+    return settings.POSITION_INTAKE and database.endswith("postgresql") and bool(settings.REDIS_URL)
+
+
+# --- parsing: accept only what the view would accept, else return None ------------------------
+
+
+def _number(value, low, high) -> float | None:
+    # bool is an int in Python but not a number in JSON; strings ("47.1") are left to the view.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+        return None
+    return value
+
+
+def _datetime(value) -> datetime | None:
+    try:
+        return parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but not a real time (February 30th)
+        return None
+
+
+def positions_parse(body: bytes, now: datetime) -> list[tuple] | None:
+    """(lat, lon, recorded_at, accuracy_m, speed_mps, heading) per position, or None when in doubt."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    positions = payload.get("positions") if isinstance(payload, dict) else None
+    if not isinstance(positions, list) or not 0 < len(positions) <= MAX_POSITIONS_PER_BATCH:
+        return None
+    latest_allowed = now + MAX_CLOCK_AHEAD
+    rows = []
+    for position in positions:
+        if not isinstance(position, dict):
+            return None
+        lat, lon = _number(position.get("lat"), -90, 90), _number(position.get("lon"), -180, 180)
+        recorded_at = _datetime(position.get("recorded_at"))
+        # A time without an offset means the server's zone to the view: let it decide.
+        if lat is None or lon is None or recorded_at is None or recorded_at.utcoffset() is None:
+            return None
+        if recorded_at > latest_allowed:
+            return None
+        optional = []
+        for name, (low, high) in _OPTIONAL_NUMBERS.items():
+            value = position.get(name)
+            if value is not None:
+                value = _number(value, low, high)
+                if value is None:
+                    return None
+            optional.append(value)
+        rows.append((lat, lon, recorded_at.astimezone(UTC), *optional))
+    return rows
+
+
+# --- storing: authentication, history and latest position in one statement ----------------------
+
+
+def _store_sql() -> str:
+    user_model = get_user_model()
+    groups = user_model.groups.through
+    group_fk = groups._meta.get_field("group").column
+    user_fk = groups._meta.get_field(user_model._meta.model_name).column
+    group_table = groups._meta.get_field("group").related_model._meta.db_table
+    return f"""
+WITH driver AS (
+    SELECT d.id, d.vehicle_id, d.depot_id
+    FROM {Token._meta.db_table} t
+    JOIN {user_model._meta.db_table} u ON u.id = t.user_id AND u.is_active
+    JOIN {Driver._meta.db_table} d ON d.user_id = u.id
+    WHERE t.key = %(key)s AND EXISTS (
+        SELECT 1 FROM {groups._meta.db_table} ug JOIN {group_table} g ON g.id = ug.{group_fk}
+        WHERE ug.{user_fk} = u.id AND g.name = %(group)s)
+), batch AS (
+    SELECT * FROM unnest(%(lat)s::float8[], %(lon)s::float8[], %(at)s::timestamptz[], %(accuracy)s::float8[],
+                         %(speed)s::float8[], %(heading)s::float8[])
+        AS b(lat, lon, recorded_at, accuracy_m, speed_mps, heading)
+), stored AS (
+    INSERT INTO {DriverPosition._meta.db_table}
+        (driver_id, vehicle_id, lat, lon, recorded_at, received_at, accuracy_m, speed_mps, heading)
+    SELECT driver.id, driver.vehicle_id, b.lat, b.lon, b.recorded_at, now(), b.accuracy_m, b.speed_mps, b.heading
+    FROM driver, batch b
+    RETURNING 1
+), newest AS (
+    SELECT * FROM batch ORDER BY recorded_at DESC LIMIT 1
+), moved AS (
+    -- Decided by the database, as in dispatch.positions: a late offline batch never moves it backwards.
+    UPDATE {Driver._meta.db_table} d
+    SET last_lat = n.lat, last_lon = n.lon, last_heading = n.heading, last_speed_mps = n.speed_mps,
+        last_position_at = n.recorded_at
+    FROM driver, newest n
+    WHERE d.id = driver.id AND (d.last_position_at IS NULL OR d.last_position_at < n.recorded_at)
+    RETURNING d.id
+)
+SELECT driver.id, driver.vehicle_id, driver.depot_id, (SELECT count(*) FROM stored), EXISTS (SELECT 1 FROM moved)
+FROM driver
+"""
+
+
+class _Database:
+    """A small pool of autocommit connections of this process's event loop, for positions only."""
+
+    def __init__(self):
+        self.pool = None
+        self.loop = None
+        self.sql = None
+
+    async def close(self) -> None:
+        if self.pool is not None and self.loop is asyncio.get_running_loop():
+            await self.pool.close()
+        self.pool = self.loop = None
+
+    async def _open(self):
+        from psycopg_pool import AsyncConnectionPool
+
+        database = settings.DATABASES["default"]
+        params = {
+            "dbname": database["NAME"], "user": database.get("USER") or None,
+            "password": database.get("PASSWORD") or None, "host": database.get("HOST") or None,
+            "port": database.get("PORT") or None,
+            **{key: value for key, value in database.get("OPTIONS", {}).items() if isinstance(value, str | int)},
+        }  # fmt: skip
+
+        async def configure(connection):
+            # Telemetry, as in dispatch.positions: a crash may lose the last fraction of a second of
+            # positions (never half a batch); the commit need not wait for the WAL flush.
+            await connection.execute("SET synchronous_commit TO OFF")
+
+        pool = AsyncConnectionPool(
+            kwargs={**{k: v for k, v in params.items() if v is not None}, "autocommit": True},
+            min_size=1,
+            max_size=settings.POSITION_INTAKE_POOL_SIZE,
+            configure=configure,
+            check=AsyncConnectionPool.check_connection,  # a restarted server costs one failed check, not a 500
+            open=False,
+            name="position-intake",
+        )
+        await pool.open()
+        self.sql = _store_sql()
+        self.pool, self.loop = pool, asyncio.get_running_loop()
+
+    async def store(self, key: str, rows: list[tuple]):
+        # A pool belongs to the event loop it was opened on (one per daphne process; tests make more).
+        if self.pool is None or self.loop is not asyncio.get_running_loop():
+            await self._open()
+        columns = list(zip(*rows, strict=True))
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(
+                self.sql,
+                {
+                    "key": key, "group": DRIVER, "lat": list(columns[0]), "lon": list(columns[1]),
+                    "at": list(columns[2]), "accuracy": list(columns[3]), "speed": list(columns[4]),
+                    "heading": list(columns[5]),
+                },
+            )  # fmt: skip
+            return await cursor.fetchone()
+
+
+_database = _Database()
+
+
+async def shutdown() -> None:
+    """Close this loop's pool and send what is pending (tests; a server's loop ends with the process)."""
+    await _database.close()
+    await fanout.drain()
+
+
+# --- the ASGI middleware ---------------------------------------------------------------------------
+
+
+def _header(scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def _token_key(scope) -> str | None:
+    if _header(scope, b"cookie") is not None:
+        return None  # a browser session may be what authenticates: the view decides (and checks CSRF)
+    parts = (_header(scope, b"authorization") or b"").split()
+    if len(parts) != 2 or parts[0].lower() != b"token":
+        return None
+    try:
+        return parts[1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def _host_allowed(scope) -> bool:
+    host = (_header(scope, b"host") or b"").decode("latin-1")
+    domain, _port = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]
+    return bool(domain) and validate_host(domain, allowed)
+
+
+async def _read_body(receive) -> tuple[bytes, bool, bool]:
+    """(body read so far, whole body read, client gone); stops reading past MAX_BODY_BYTES."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False, True
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        finished = not message.get("more_body", False)
+        if finished or size > MAX_BODY_BYTES:
+            return b"".join(chunks), finished, False
+
+
+def _replaying(body: bytes, complete: bool, receive):
+    """A receive() that hands the view the body already read, then continues with the client's."""
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": not complete}
+        return await receive()
+
+    return replay
+
+
+def _is_secure(scope) -> bool:
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, value = settings.SECURE_PROXY_SSL_HEADER
+        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+        return (_header(scope, header) or b"").decode("latin-1").split(",")[0].strip() == value
+    return scope.get("scheme") == "https"
+
+
+class _HostOnly:
+    """What config.security_headers reads from a request (a JSON answer needs no script nonce)."""
+
+    csp_nonce = ""
+
+    def __init__(self, scope):
+        self.host = (_header(scope, b"host") or b"").decode("latin-1")
+
+    def get_host(self) -> str:
+        return self.host  # already checked against ALLOWED_HOSTS
+
+
+def _response_headers(scope, body: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers the view's response gets from Django's security middleware, for the same request."""
+    headers = {
+        "Content-Type": "application/json", "Content-Length": str(len(body)), "Vary": "Accept",
+        "Allow": "POST, OPTIONS", "X-Frame-Options": settings.X_FRAME_OPTIONS,
+    }  # fmt: skip
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers["X-Content-Type-Options"] = "nosniff"
+    if settings.SECURE_REFERRER_POLICY:
+        headers["Referrer-Policy"] = settings.SECURE_REFERRER_POLICY
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
+    headers["Content-Security-Policy"] = content_security_policy(_HostOnly(scope))
+    headers["Permissions-Policy"] = PERMISSIONS_POLICY
+    if settings.SECURE_HSTS_SECONDS and _is_secure(scope):
+        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        value += "; includeSubDomains" if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS else ""
+        headers["Strict-Transport-Security"] = value + ("; preload" if settings.SECURE_HSTS_PRELOAD else "")
+    return [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()]
+
+
+def _drf_datetime(value: datetime) -> str:
+    # What DRF's DateTimeField and JSON encoder produce: the server's zone, ISO 8601, "Z" for UTC.
+    text = timezone.localtime(value).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+class PositionIntakeMiddleware:
+    def __init__(self, app):
+        self.app = app
+        self.enabled = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        if self.enabled is None:
+            self.enabled = intake_enabled()
+        key = _token_key(scope) if self.enabled else None
+        content_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+        redirect = settings.SECURE_SSL_REDIRECT and not _is_secure(scope)  # the view answers with the redirect
+        if key is None or content_type != b"application/json" or redirect or not _host_allowed(scope):
+            return await self.app(scope, receive, send)
+        body, complete, gone = await _read_body(receive)
+        if gone:
+            return None
+        rows = positions_parse(body, timezone.now()) if complete and len(body) <= MAX_BODY_BYTES else None
+        stored = None
+        if rows is not None:
+            try:
+                stored = await _database.store(key, rows)
+            except Exception:  # noqa: BLE001 - the view answers for an outage (and logs it), never a half write
+                logger.exception("position intake could not store a batch; the view answers instead")
+        if stored is None:
+            return await self.app(scope, _replaying(body, complete, receive), send)
+        driver_id, vehicle_id, depot_id, accepted, moved = stored
+        newest = max(rows, key=lambda row: row[2])
+        if moved:
+            lat, lon, recorded_at, _accuracy, speed_mps, heading = newest
+            fanout.driver_moved(
+                driver_id=driver_id, vehicle_id=vehicle_id, depot_id=depot_id, lat=lat, lon=lon,
+                recorded_at=recorded_at, heading=heading, speed_mps=speed_mps,
+            )  # fmt: skip
+        response = json.dumps({"accepted": accepted, "latest_recorded_at": _drf_datetime(newest[2])}).encode()
+        await send({"type": "http.response.start", "status": 202, "headers": _response_headers(scope, response)})
+        await send({"type": "http.response.body", "body": response})

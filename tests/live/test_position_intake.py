@@ -1,0 +1,312 @@
+"""The lean intake of POST /api/driver/positions/ (dispatch.position_intake) through the ASGI app.
+
+On PostgreSQL with Redis it answers token-authenticated batches itself; everything else falls
+through to the Django view. Each test posts over ASGI exactly as daphne would hand a request over,
+then checks what the database holds and what a dashboard socket received. The same requests are
+also answered by the view alone (the intake switched off), and both answers must be the same.
+"""
+
+import asyncio
+import json
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.core.signals import request_started
+from django.db import connection
+from django.utils import timezone
+
+from config.asgi import application, django_asgi_app
+from dispatch import events, position_intake
+from dispatch.models import Driver, DriverPosition
+from dispatch.position_intake import PositionIntakeMiddleware
+from tests.live.conftest import ORIGIN, position, token_header
+
+pytestmark = pytest.mark.django_db(transaction=True)
+URL = "/api/driver/positions/"
+TIMEOUT = 5
+production_only = pytest.mark.skipif(
+    not position_intake.intake_enabled(), reason="the intake runs with PostgreSQL and Redis (production mode)"
+)
+view_only_app = PositionIntakeMiddleware(django_asgi_app)
+view_only_app.enabled = False
+
+
+@pytest.fixture(autouse=True)
+def _no_connections_left_behind():
+    """The view runs on the event loop's worker threads, whose connections outlive the request (as in
+    daphne); this test's loop is gone at its end, so end their database sessions too."""
+    yield
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
+def run(scenario):
+    async def with_shutdown():
+        try:
+            return await scenario()
+        finally:
+            await position_intake.shutdown()
+
+    return async_to_sync(with_shutdown)()
+
+
+async def post(app, body, *headers, content_type=b"application/json"):
+    """One HTTP request over ASGI; returns (status, headers dict, body bytes, whether Django saw it)."""
+    seen_by_django = []
+
+    def saw(**kwargs):
+        seen_by_django.append(True)
+
+    request_started.connect(saw)
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": URL, "raw_path": URL.encode(), "query_string": b"", "root_path": "",
+        "headers": [
+            (b"host", b"testserver"), (b"content-type", content_type),
+            (b"content-length", str(len(payload)).encode()), *headers,
+        ],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }  # fmt: skip
+    communicator = ApplicationCommunicator(app, scope)
+    try:
+        # Two chunks, as a client may send them: the intake must read the whole body.
+        await communicator.send_input({"type": "http.request", "body": payload[:7], "more_body": True})
+        await communicator.send_input({"type": "http.request", "body": payload[7:], "more_body": False})
+        start = await communicator.receive_output(TIMEOUT)
+        body_parts = []
+        while True:
+            message = await communicator.receive_output(TIMEOUT)
+            body_parts.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+    finally:
+        request_started.disconnect(saw)
+    headers_out = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    return start["status"], headers_out, b"".join(body_parts), bool(seen_by_django)
+
+
+@database_sync_to_async
+def stored(driver):
+    driver.refresh_from_db()
+    return DriverPosition.objects.filter(driver=driver).count(), driver.last_lat, driver.last_position_at
+
+
+@production_only
+def test_it_stores_a_batch_without_django_and_answers_like_the_view(driver_a):
+    auth = token_header(driver_a.user)
+    batch = [position(30, speed_mps=8.5, heading=90, accuracy_m=5), position(20), position(10, lat=47.15)]
+
+    async def scenario():
+        status, headers, body, via_django = await post(application, {"positions": batch}, auth)
+        assert (status, via_django) == (202, False), body
+        assert await stored(driver_a) == (3, 47.15, datetime.fromisoformat(batch[2]["recorded_at"]))
+        # The same request answered by the view: same status, body and headers.
+        view_status, view_headers, view_body, via_django = await post(view_only_app, {"positions": batch}, auth)
+        assert (view_status, via_django) == (202, True), view_body
+        assert json.loads(body) == json.loads(view_body)
+        assert headers.keys() == view_headers.keys()
+        for name, value in view_headers.items():
+            if name == "content-security-policy":  # the view's carries a per-request script nonce
+                value = re.sub(r" 'nonce-[^']+'", "", value)
+            if name != "content-length":
+                assert headers[name] == value, name
+        return await stored(driver_a)
+
+    count, _, _ = run(scenario)
+    assert count == 6
+    rows = list(DriverPosition.objects.filter(driver=driver_a).order_by("recorded_at", "id"))
+    assert {(row.vehicle_id, row.speed_mps, row.heading, row.accuracy_m) for row in rows[:2]} == {
+        (driver_a.vehicle_id, 8.5, 90.0, 5.0)
+    }
+
+
+@production_only
+def test_an_old_offline_batch_is_stored_but_does_not_move_the_driver_back(driver_a):
+    auth = token_header(driver_a.user)
+
+    async def scenario():
+        assert (await post(application, {"positions": [position(5, lat=47.2)]}, auth))[0] == 202
+        offline = {"positions": [position(600 - i, lat=47.0 + i / 1000) for i in range(50)]}
+        status, _, body, via_django = await post(application, offline, auth)
+        assert (status, via_django, json.loads(body)["accepted"]) == (202, False, 50)
+        return await stored(driver_a)
+
+    count, last_lat, _ = run(scenario)
+    assert (count, last_lat) == (51, 47.2)
+
+
+BAD_POSITIONS = [
+    ("lat", 90.5),
+    ("lon", -180.5),
+    ("lat", "NaN"),
+    ("lat", "47.1"),  # a number as a string: the view decides (it accepts it)
+    ("recorded_at", "yesterday"),
+    ("recorded_at", "2026-02-30T10:00:00+01:00"),
+    ("recorded_at", "2026-11-26T10:00:00"),  # no offset: the view decides (server's zone)
+    ("recorded_at", (timezone.now() + timedelta(minutes=6)).isoformat()),
+    ("heading", 361),
+    ("speed_mps", -0.1),
+    ("accuracy_m", True),
+]
+
+
+@pytest.mark.parametrize("field,value", BAD_POSITIONS)
+def test_anything_doubtful_is_answered_by_the_view(driver_a, field, value):
+    auth = token_header(driver_a.user)
+    body = {"positions": [position(5), position(4, **{field: value})]}
+
+    async def scenario():
+        answer = await post(application, body, auth)
+        view_answer = await post(view_only_app, body, auth)
+        return answer, view_answer
+
+    (status, _, content, via_django), (view_status, _, view_content, _) = run(scenario)
+    assert via_django
+    assert status == view_status
+    if status != 202:  # the view's error names the row and field; the intake never wrote a row
+        assert json.loads(content)["errors"][0]["field"] == f"positions[1].{field}"
+        assert DriverPosition.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body", [b"\xff\xfe not json", b"[]", b'{"positions": []}', b'{"positions": {"lat": 1}}', b'{"positions": [1]}']
+)
+def test_a_malformed_body_gets_the_views_400_and_writes_nothing(driver_a, body):
+    auth = token_header(driver_a.user)
+    status, _, content, via_django = run(lambda: post(application, body, auth))
+    assert (status, via_django) == (400, True), content
+    assert DriverPosition.objects.count() == 0
+
+
+def test_who_may_post_is_decided_as_by_the_view(driver_a, dispatcher_a):
+    batch = {"positions": [position(1)]}
+    dispatcher_auth, driver_auth = token_header(dispatcher_a), token_header(driver_a.user)
+
+    async def scenario():
+        return [
+            await post(application, batch, (b"authorization", b"Token 0123456789abcdef0123456789abcdef01234567")),
+            await post(application, batch, dispatcher_auth),
+            await post(application, batch),
+            await post(application, batch, driver_auth, content_type=b"text/plain"),
+        ]
+
+    answers = run(scenario)
+    assert [(status, via_django) for status, _, _, via_django in answers] == [
+        (401, True), (403, True), (401, True), (415, True),
+    ]  # fmt: skip
+    assert DriverPosition.objects.count() == 0
+
+
+@production_only
+def test_an_inactive_drivers_token_is_refused(driver_a):
+    auth = token_header(driver_a.user)
+    driver_a.user.is_active = False
+    driver_a.user.save()
+    status, _, _, via_django = run(lambda: post(application, {"positions": [position(1)]}, auth))
+    assert (status, via_django) == (401, True)
+    assert DriverPosition.objects.count() == 0
+
+
+@production_only
+def test_dashboards_get_each_position_one_way_or_batched(driver_a, dispatcher_a):
+    auth, dashboard_auth = token_header(driver_a.user), token_header(dispatcher_a)
+
+    async def scenario():
+        plain = WebsocketCommunicator(application, "/ws/dispatch/", headers=[ORIGIN, dashboard_auth])
+        batched = WebsocketCommunicator(
+            application, "/ws/dispatch/?positions=batched", headers=[ORIGIN, dashboard_auth]
+        )
+        for communicator in (plain, batched):
+            assert (await communicator.connect(TIMEOUT))[0]
+            snapshot = await communicator.receive_json_from(TIMEOUT)
+        seq_before = snapshot["seq"][f"depot.{driver_a.depot_id}"]
+        sent = position(1, lat=47.16, heading=45, speed_mps=3)
+        assert (await post(application, {"positions": [sent]}, auth))[0] == 202
+        one = await plain.receive_json_from(TIMEOUT)
+        batch = await batched.receive_json_from(TIMEOUT)
+        for communicator in (plain, batched):
+            await communicator.disconnect()
+        return seq_before, sent, one, batch
+
+    seq_before, sent, one, batch = run(scenario)
+    assert one["type"] == "driver.position" and one["seq"] == seq_before + 1
+    assert (one["driver"], one["vehicle"], one["lat"], one["heading"], one["speed_mps"]) == (
+        driver_a.pk, driver_a.vehicle_id, 47.16, 45, 3
+    )  # fmt: skip
+    assert datetime.fromisoformat(one["recorded_at"]) == datetime.fromisoformat(sent["recorded_at"])
+    assert batch["type"] == "driver.positions" and batch["depot"] == driver_a.depot_id
+    assert batch["first_seq"] == batch["seq"] == seq_before + 1
+    assert batch["positions"] == [{key: value for key, value in one.items() if key not in ("type", "seq")}]
+
+
+@production_only
+def test_positions_inside_a_window_are_coalesced_and_the_newest_follows(driver_a, dispatcher_a):
+    auth, dashboard_auth = token_header(driver_a.user), token_header(dispatcher_a)
+
+    async def scenario():
+        dashboard = WebsocketCommunicator(application, "/ws/dispatch/", headers=[ORIGIN, dashboard_auth])
+        assert (await dashboard.connect(TIMEOUT))[0]
+        await dashboard.receive_json_from(TIMEOUT)
+        for lat in (47.10, 47.11, 47.12):
+            assert (await post(application, {"positions": [position(0, lat=lat)]}, auth))[0] == 202
+            await asyncio.sleep(0.15)  # more than a tick, well inside the one-second window
+        first = await dashboard.receive_json_from(TIMEOUT)
+        trailing = await dashboard.receive_json_from(TIMEOUT)
+        assert await dashboard.receive_nothing(1.5)
+        await dashboard.disconnect()
+        return first, trailing
+
+    first, trailing = run(scenario)
+    assert (first["lat"], trailing["lat"]) == (47.10, 47.12)
+    assert trailing["seq"] == first["seq"] + 1
+
+
+moves = []
+
+
+def record_move(**payload):
+    moves.append(payload)
+
+
+@production_only
+def test_the_other_listeners_hear_of_each_driver_at_most_every_few_seconds(driver_a, settings, monkeypatch):
+    settings.LIVE_FOLLOWUP_EVERY_S = 3
+    monkeypatch.setitem(events.HANDLERS, "driver_moved", (*events.HANDLERS["driver_moved"], f"{__name__}.record_move"))
+    moves.clear()
+    auth = token_header(driver_a.user)
+
+    async def scenario():
+        for lat in (47.10, 47.11):
+            assert (await post(application, {"positions": [position(0, lat=lat)]}, auth))[0] == 202
+            await asyncio.sleep(1.3)
+
+    run(scenario)
+    assert [(move["driver_id"], move["lat"]) for move in moves] == [(driver_a.pk, 47.10)]
+    assert isinstance(moves[0]["recorded_at"], datetime) and moves[0]["depot_id"] == driver_a.depot_id
+
+
+def test_it_is_on_exactly_in_the_production_mode():
+    production = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") and bool(settings.REDIS_URL)
+    assert position_intake.intake_enabled() == production
+
+
+@production_only
+def test_a_session_cookie_leaves_the_request_to_the_view(driver_a):
+    # The driver web app posts with its session (and CSRF token); only the view checks those.
+    auth = token_header(driver_a.user)
+    status, _, _, via_django = run(
+        lambda: post(application, {"positions": [position(1)]}, auth, (b"cookie", b"sessionid=abc"))
+    )
+    assert via_django and status == 202
+    assert Driver.objects.get(pk=driver_a.pk).last_position_at is not None
