@@ -144,3 +144,13 @@ WHERE (date >= %(date_from)s AND date <= %(date_to)s {depot_filter})
    OR order_id IN (SELECT o.id FROM dispatch_order o
                    WHERE o.date >= %(date_from)s AND o.date <= %(date_to)s {order_depot_filter})
 """
+
+
+def facts_moved_days_sql(*, by_depot: bool) -> str:
+    """The days outside the range whose facts facts_delete_sql removes (orders since moved into the range)."""
+    order_depot_filter = "AND o.depot_id = %(depot_id)s" if by_depot else ""
+    return f"""
+SELECT DISTINCT f.date FROM analytics_orderfact f JOIN dispatch_order o ON o.id = f.order_id
+WHERE o.date >= %(date_from)s AND o.date <= %(date_to)s {order_depot_filter}
+  AND (f.date < %(date_from)s OR f.date > %(date_to)s)
+"""

@@ -18,42 +18,53 @@ LATENESS_BANDS = (
 FAILED_COLOR, NO_WINDOW_COLOR = "#111827", "#64748b"
 
 
-def lateness_color(point: dict) -> tuple[str, str]:
+# Legend order; a point names its band by index in this list (see `lateness_band`).
+BANDS = [{"label": label, "color": color} for _, color, label in LATENESS_BANDS] + [
+    {"label": "Failed", "color": FAILED_COLOR},
+    {"label": "No window", "color": NO_WINDOW_COLOR},
+]
+
+
+def lateness_band(point: dict) -> int:
+    """The index in BANDS of a delivery's colour: its lateness band, failed, or no window."""
     if not point["delivered"]:
-        return FAILED_COLOR, "Failed"
+        return len(LATENESS_BANDS)
     if point["delay_s"] is None:
-        return NO_WINDOW_COLOR, "No window"
-    for bound, color, label in LATENESS_BANDS:
+        return len(LATENESS_BANDS) + 1
+    for index, (bound, _, _) in enumerate(LATENESS_BANDS):
         if bound is None or point["delay_s"] <= bound:
-            return color, label
+            return index
     raise AssertionError("unreachable")
+
+
+def lateness_color(point: dict) -> tuple[str, str]:
+    band = BANDS[lateness_band(point)]
+    return band["color"], band["label"]
 
 
 def lateness_map_html(*, points: list[dict], depots) -> str:
     depots = list(depots)
     fmap = maps.new_map()
     fmap.add_js_link("dispatch_analytics", static("js/analytics.js"))
-    data = []
-    for point in points:
-        color, label = lateness_color(point)
-        data.append(
-            {
-                "reference": point["reference"],
-                "address": point["address"],
-                "date": str(point["date"]),
-                "late_min": None if point["delay_s"] is None else round(point["delay_s"] / 60),
-                "reason": point["last_failure_reason"] if not point["delivered"] else "",
-                "label": label,
-                "color": color,
-                "lat": point["lat"],
-                "lon": point["lon"],
-            }
-        )
-    fmap.add_child(maps.DataLayer("lateness", data))
+    # One short array per point instead of an object with the same keys 1,500 times: the map
+    # document travels inside the page (srcdoc), so its size is the page's size.
+    # Layout (static/js/analytics.js reads it): [lat, lon, band, late_min, date, reference, address, reason]
+    data = [
+        [
+            round(point["lat"], 5),
+            round(point["lon"], 5),
+            lateness_band(point),
+            None if point["delay_s"] is None else round(point["delay_s"] / 60),
+            str(point["date"]),
+            point["reference"],
+            point["address"],
+            point["last_failure_reason"] if not point["delivered"] else "",
+        ]
+        for point in points
+    ]
+    fmap.add_child(maps.DataLayer("lateness", {"bands": BANDS, "points": data}))
     maps.add_depots(fmap, depots)
-    legend = [{"label": label, "color": color} for _, color, label in LATENESS_BANDS]
-    legend += [{"label": "Failed", "color": FAILED_COLOR}, {"label": "No window", "color": NO_WINDOW_COLOR}]
-    fmap.add_child(maps.DataLayer("legend", legend))
+    fmap.add_child(maps.DataLayer("legend", BANDS))
     if points:
         maps.fit_map(fmap, [(p["lat"], p["lon"]) for p in points] + [(d.lat, d.lon) for d in depots])
     elif depots:

@@ -6,12 +6,16 @@ counts towards them (no deliveries, no windowed arrivals). Percentiles use the n
 method: p90 is the smallest value with at least 90 % of the values at or below it.
 """
 
+import hashlib
+import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from django.apps import apps
+from django.core.cache import cache
 from django.db import connection
 
+from analytics import fact_versions
 from analytics.sql import is_true
 from dispatch.models import Depot, Driver, Zone
 from dispatch.roles import visible_depot_ids
@@ -74,31 +78,100 @@ def _rows(sql: str, params: list) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _sums_sql(where: str, group: str | None) -> str:
+def _sum_measures() -> list[tuple[str, str, str]]:
+    """The aggregates every KPI is finished from (see _finish): (name, SQL over `f`, how it adds up).
+
+    "int" and "float" are sums and counts (a sum of sums); "mean" is the AVG of the expression,
+    which adds up as the sum of its sums over the sum of its counts (see _rollup_column).
+    """
     t = is_true
+    return [
+        ("orders", "COUNT(*)", "int"),
+        ("deliveries", f"SUM(CASE WHEN {t('f.delivered')} THEN 1 ELSE 0 END)", "int"),
+        ("attempted", f"SUM(CASE WHEN {t('f.attempted')} THEN 1 ELSE 0 END)", "int"),
+        ("failed_orders", f"SUM(CASE WHEN {t('f.attempted')} AND NOT {t('f.delivered')} THEN 1 ELSE 0 END)", "int"),
+        ("failed_attempts", "SUM(f.failed_attempts)", "int"),
+        ("first_attempt_successes", f"SUM(CASE WHEN {t('f.first_attempt_success')} THEN 1 ELSE 0 END)", "int"),
+        ("on_time", f"SUM(CASE WHEN {t('f.on_time')} THEN 1 ELSE 0 END)", "int"),
+        ("on_time_counted", "SUM(CASE WHEN f.on_time IS NOT NULL THEN 1 ELSE 0 END)", "int"),
+        ("attempted_without_window",
+         f"SUM(CASE WHEN {t('f.attempted')} AND NOT {t('f.has_window')} THEN 1 ELSE 0 END)", "int"),
+        ("cancelled", "SUM(CASE WHEN f.status = 'cancelled' THEN 1 ELSE 0 END)", "int"),
+        ("avg_delay_s", "f.delay_s", "mean"),
+        ("delay_sum_s", "SUM(f.delay_s)", "int"),
+        ("delay_count", "COUNT(f.delay_s)", "int"),
+        ("eta_mean_abs_error_s", "f.eta_error_s", "mean"),
+        ("route_stops", f"SUM(CASE WHEN f.route_id IS NOT NULL AND {t('f.attempted')} THEN 1 ELSE 0 END)", "int"),
+        ("cost", "SUM(f.route_cost_share)", "float"),
+        ("distance_m", "SUM(f.route_distance_share_m)", "float"),
+        ("planned_route_s", "SUM(f.route_planned_share_s)", "float"),
+        ("actual_route_s", "SUM(f.route_actual_share_s)", "float"),
+    ]  # fmt: skip
+
+
+def _feedback_measures() -> list[tuple[str, str, str]]:
+    # COUNT(fb.order_id), not COUNT(*): the page's query LEFT JOINs the ratings (one per order at most).
+    return [
+        ("csat_avg", "fb.rating", "mean_float"),
+        ("feedback_count", "COUNT(fb.order_id)", "int"),
+        *((f"rating_{n}", f"SUM(CASE WHEN fb.rating = {n} THEN 1 ELSE 0 END)", "int") for n in range(1, 6)),
+    ]
+
+
+def _columns(measures) -> str:
+    """Measures as one aggregate query's SELECT list."""
+    columns = []
+    for name, sql, kind in measures:
+        if kind == "mean":
+            sql = f"AVG({sql})"
+        elif kind == "mean_float":
+            sql = f"AVG(CAST({sql} AS DOUBLE PRECISION))"
+        columns.append(f"{sql} AS {name}")
+    return ",\n    ".join(columns)
+
+
+def _cell_columns(measures) -> str:
+    """Measures as the SELECT list of a fine grouping that _rollup_column adds up further."""
+    columns = []
+    for name, sql, kind in measures:
+        if kind in ("mean", "mean_float"):
+            columns += [f"SUM({sql}) AS {name}__sum", f"COUNT({sql}) AS {name}__count"]
+        else:
+            columns.append(f"{sql} AS {name}")
+    return ",\n    ".join(columns)
+
+
+def _rollup_column(name: str, kind: str) -> str:
+    """A measure added up from the cells of _cell_columns, to the very value the plain aggregate gives."""
+    if kind == "float":
+        return f"SUM({name}) AS {name}"
+    if kind == "int":  # PostgreSQL sums bigints as numeric; the plain aggregate answers a bigint
+        return f"CAST(SUM({name}) AS BIGINT) AS {name}"
+    total, count = f"SUM({name}__sum)", f"SUM({name}__count)"
+    if kind == "mean_float":
+        return f"CAST({total} AS DOUBLE PRECISION) / NULLIF({count}, 0) AS {name}"
+    # AVG of integers: PostgreSQL divides the numeric sum by the numeric count (int8_avg), SQLite
+    # the sum as a double by the count; the same division gives the same value.
+    number = "NUMERIC" if connection.vendor == "postgresql" else "REAL"
+    return f"CAST({total} AS {number}) / NULLIF(CAST({count} AS {number}), 0) AS {name}"
+
+
+def _sums_columns() -> str:
+    return "\n    " + _columns(_sum_measures())
+
+
+SUM_NAMES = (
+    "orders", "deliveries", "attempted", "failed_orders", "failed_attempts", "first_attempt_successes", "on_time",
+    "on_time_counted", "attempted_without_window", "cancelled", "avg_delay_s", "delay_sum_s", "delay_count",
+    "eta_mean_abs_error_s", "route_stops", "cost", "distance_m", "planned_route_s", "actual_route_s",
+)  # fmt: skip
+
+
+def _sums_sql(where: str, group: str | None) -> str:
     key = f"{group} AS key, " if group else ""
     group_by = f"GROUP BY {group}" if group else ""
     return f"""
-SELECT {key}
-    COUNT(*) AS orders,
-    SUM(CASE WHEN {t("f.delivered")} THEN 1 ELSE 0 END) AS deliveries,
-    SUM(CASE WHEN {t("f.attempted")} THEN 1 ELSE 0 END) AS attempted,
-    SUM(CASE WHEN {t("f.attempted")} AND NOT {t("f.delivered")} THEN 1 ELSE 0 END) AS failed_orders,
-    SUM(f.failed_attempts) AS failed_attempts,
-    SUM(CASE WHEN {t("f.first_attempt_success")} THEN 1 ELSE 0 END) AS first_attempt_successes,
-    SUM(CASE WHEN {t("f.on_time")} THEN 1 ELSE 0 END) AS on_time,
-    SUM(CASE WHEN f.on_time IS NOT NULL THEN 1 ELSE 0 END) AS on_time_counted,
-    SUM(CASE WHEN {t("f.attempted")} AND NOT {t("f.has_window")} THEN 1 ELSE 0 END) AS attempted_without_window,
-    SUM(CASE WHEN f.status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled,
-    AVG(f.delay_s) AS avg_delay_s,
-    SUM(f.delay_s) AS delay_sum_s,
-    COUNT(f.delay_s) AS delay_count,
-    AVG(f.eta_error_s) AS eta_mean_abs_error_s,
-    SUM(CASE WHEN f.route_id IS NOT NULL AND {t("f.attempted")} THEN 1 ELSE 0 END) AS route_stops,
-    SUM(f.route_cost_share) AS cost,
-    SUM(f.route_distance_share_m) AS distance_m,
-    SUM(f.route_planned_share_s) AS planned_route_s,
-    SUM(f.route_actual_share_s) AS actual_route_s{_in_sql_percentiles()}
+SELECT {key}{_sums_columns()}{_in_sql_percentiles()}
 FROM analytics_orderfact f
 WHERE {where}
 {group_by}
@@ -141,15 +214,24 @@ FROM (
 """
 
 
+_feedback_table_found: str | None = None
+
+
 def _feedback_table() -> str | None:
     """customers.Feedback's table, or None while that model does not exist."""
+    global _feedback_table_found
+    if _feedback_table_found:  # a table once there stays; only its absence is looked up again
+        return _feedback_table_found
     try:
         model = apps.get_model("customers", "Feedback")
     except LookupError:
         return None
     table = model._meta.db_table
     # The model may exist before its migration has run (customers is being built alongside).
-    return table if table in _existing_tables() else None
+    if table in _existing_tables():
+        _feedback_table_found = table
+        return table
+    return None
 
 
 def _existing_tables() -> set[str]:
@@ -157,12 +239,18 @@ def _existing_tables() -> set[str]:
         return set(connection.introspection.table_names(cursor))
 
 
+def _feedback_columns() -> str:
+    return _columns(_feedback_measures())
+
+
+FEEDBACK_NAMES = ("csat_avg", "feedback_count", *(f"rating_{n}" for n in range(1, 6)))
+
+
 def _feedback_sql(where: str, group: str | None, table: str) -> str:
     key = f"{group} AS key, " if group else ""
     group_by = f"GROUP BY {group}" if group else ""
-    distribution = ", ".join(f"SUM(CASE WHEN fb.rating = {n} THEN 1 ELSE 0 END) AS rating_{n}" for n in range(1, 6))
     return f"""
-SELECT {key}AVG(CAST(fb.rating AS DOUBLE PRECISION)) AS csat_avg, COUNT(*) AS feedback_count, {distribution}
+SELECT {key}{_feedback_columns()}
 FROM {table} fb JOIN analytics_orderfact f ON f.order_id = fb.order_id
 WHERE {where}
 {group_by}
@@ -222,18 +310,63 @@ def _finish(sums: dict, p90: dict, feedback: dict) -> dict:
 
 def kpis(filters: KpiFilters) -> dict:
     """The KPIs of the orders dated in the filters' range (one row of sums, the p90s, the feedback)."""
+    table = _feedback_table()
+    return _kpis_from(_fact_figures(filters), _feedback_totals(filters, table), table)
+
+
+def _fact_figures(filters: KpiFilters) -> dict:
+    """What kpis() reads from the facts alone: the sums, the p90s and the failure reasons."""
     where, params = _where(filters)
     sums = _rows(_sums_sql(where, None), params)[0]
     if _percentiles_in_sums():
         p90 = {column: sums[f"p90_{column}"] for column in PERCENTILE_COLUMNS}
     else:
         p90 = {column: _rows(_p90_sql(where, column, None), params)[0]["p90"] for column in PERCENTILE_COLUMNS}
-    table = _feedback_table()
-    feedback = _rows(_feedback_sql(where, None, table), params)[0] if table else {}
-    result = _finish(sums, p90, feedback)
-    result["failure_reasons"] = failure_reasons(filters)
+    sums = {name: sums[name] for name in SUM_NAMES}
+    return {"sums": sums, "p90": p90, "failure_reasons": failure_reasons(filters)}
+
+
+def _feedback_totals(filters: KpiFilters, table: str | None) -> dict:
+    if table is None:
+        return {}
+    where, params = _where(filters)
+    return _rows(_feedback_sql(where, None, table), params)[0]
+
+
+def _kpis_from(figures: dict, feedback: dict, table: str | None) -> dict:
+    result = _finish(figures["sums"], figures["p90"], feedback)
+    result["failure_reasons"] = dict(figures["failure_reasons"])
     result["csat_available"] = table is not None
     return result
+
+
+# How long figures of a past period stay cached at most. Rebuilds already invalidate them (see
+# analytics/fact_versions.py); the limit covers facts removed without a rebuild (an order deleted).
+PAST_PERIOD_CACHE_S = 3600
+
+
+def kpis_of_past_period(filters: KpiFilters) -> dict:
+    """kpis(filters), with the facts' figures cached until a day of the range is rebuilt.
+
+    Meant for the comparison period, whose days rarely change. Ratings are always read: customers
+    rate after delivery, and a rating counts as soon as it is sent.
+    """
+    table = _feedback_table()
+    if not fact_versions.is_shared_cache():
+        return kpis(filters)
+    versions = fact_versions.day_versions(filters.date_from, filters.date_to)  # before reading the facts
+    key = "analytics:fact-figures:" + hashlib.sha256(repr((_filters_key(filters), versions)).encode()).hexdigest()
+    figures = cache.get(key)
+    if figures is None:
+        figures = _fact_figures(filters)
+        cache.set(key, figures, PAST_PERIOD_CACHE_S)
+    return _kpis_from(figures, _feedback_totals(filters, table), table)
+
+
+def _filters_key(filters: KpiFilters) -> tuple:
+    depots = None if filters.depot_ids is None else tuple(sorted(filters.depot_ids))
+    return (filters.date_from.isoformat(), filters.date_to.isoformat(), depots, filters.zone_id, filters.driver_id,
+            filters.vehicle_kind or None)  # fmt: skip
 
 
 def kpis_grouped(filters: KpiFilters, group: str) -> dict:
@@ -255,6 +388,120 @@ def kpis_grouped(filters: KpiFilters, group: str) -> dict:
     }
 
 
+# The groupings of the analytics page, each a fact column; "total" is the whole range.
+PAGE_GROUPINGS = ("date", "driver_id", "zone_id", "last_failure_reason")
+
+
+@dataclass(frozen=True)
+class PageFigures:
+    """Everything the analytics page shows of its period, each equal to its one-query selector."""
+
+    totals: dict  # kpis(filters)
+    daily_sums: list[dict]  # daily_sums(filters): the daily and weekly trends are built from them
+    by_driver: dict  # kpis_grouped(filters, "f.driver_id")
+    by_zone: dict  # kpis_grouped(filters, "f.zone_id")
+
+
+def page_figures(filters: KpiFilters) -> PageFigures:
+    """The page's totals, days, drivers, zones and failure reasons in one scan of the facts, plus one for the p90s.
+
+    PostgreSQL adds the groupings up with GROUPING SETS; SQLite (embedded mode) has none and adds
+    the same cells up once per grouping (UNION ALL), with the same results. The p90s are a second,
+    narrow query: percentiles do not add up from cells, and an ordered-set aggregate among the
+    sums would make PostgreSQL sort every fact once per grouping instead of hashing.
+    """
+    where, params = _where(filters)
+    table = _feedback_table()
+    rows = _rows(_page_sums_sql(where, table), params)
+    p90s = _page_percentiles(filters)
+    by_grouping: dict[str, list[dict]] = {grouping: [] for grouping in ("total", *PAGE_GROUPINGS)}
+    for row in rows:
+        by_grouping[row["grouping"]].append(row)
+
+    def sums(row):
+        return {name: row[name] for name in SUM_NAMES}
+
+    def feedback(row):
+        return {name: row[name] for name in FEEDBACK_NAMES} if table else {}
+
+    total = by_grouping["total"][0]
+    reasons = _failure_counts((row["last_failure_reason"], row["orders_with_failures"])
+                              for row in by_grouping["last_failure_reason"])  # fmt: skip
+    totals = _kpis_from({"sums": sums(total), "p90": p90s.get(("total", None), {}), "failure_reasons": reasons},
+                        feedback(total), table)  # fmt: skip
+    return PageFigures(
+        totals=totals,
+        daily_sums=[{"key": row["date"], **sums(row)} for row in by_grouping["date"]],
+        by_driver={row["driver_id"]: _finish(sums(row), p90s.get(("driver_id", row["driver_id"]), {}), feedback(row))
+                   for row in by_grouping["driver_id"]},
+        by_zone={row["zone_id"]: _finish(sums(row), p90s.get(("zone_id", row["zone_id"]), {}), feedback(row))
+                 for row in by_grouping["zone_id"]},
+    )  # fmt: skip
+
+
+def _page_sums_sql(where: str, table: str | None) -> str:
+    """The page's sums: one scan into cells (a day, driver, zone and failure reason each), then every grouping.
+
+    The cells are a few thousand rows for a quarter of a million facts, so adding them up once
+    per grouping is cheap, where aggregating the facts once per grouping (even with GROUPING SETS)
+    costs a whole scan's work each time. The sums of the cells are the sums of the facts, and the
+    averages are rebuilt from sums and counts the way AVG() divides them (_rollup_column).
+    """
+    measures = _sum_measures() + [("orders_with_failures", "SUM(CASE WHEN f.failed_attempts > 0 THEN 1 ELSE 0 END)",
+                                   "int")]  # fmt: skip
+    measures += _feedback_measures() if table else []
+    source = "analytics_orderfact f" + (f" LEFT JOIN {table} fb ON fb.order_id = f.order_id" if table else "")
+    cells = f"""SELECT {", ".join(f"f.{name} AS {name}" for name in PAGE_GROUPINGS)},
+    {_cell_columns(measures)}
+FROM {source}
+WHERE {where}
+GROUP BY {", ".join(f"f.{name}" for name in PAGE_GROUPINGS)}"""
+    rollup = ",\n    ".join(_rollup_column(name, kind) for name, _, kind in measures)
+    if connection.vendor == "postgresql":
+        # GROUPING(x) = 0 in the rows grouped by x; a NULL key (no driver) is then a real group.
+        label = " ".join(f"WHEN GROUPING({name}) = 0 THEN '{name}'" for name in PAGE_GROUPINGS)
+        sets = ", ".join(["()", *(f"({name})" for name in PAGE_GROUPINGS)])
+        return f"""
+SELECT CASE {label} ELSE 'total' END AS grouping, {", ".join(PAGE_GROUPINGS)},
+    {rollup}
+FROM ({cells}) cells
+GROUP BY GROUPING SETS ({sets})
+"""
+    # SQLite has no GROUPING SETS: the same sums once per grouping over the same cells.
+    selects = []
+    for grouping in ("total", *PAGE_GROUPINGS):
+        keys = ", ".join(name if name == grouping else f"NULL AS {name}" for name in PAGE_GROUPINGS)
+        group_by = f"GROUP BY {grouping}" if grouping != "total" else ""
+        selects.append(f"SELECT '{grouping}' AS grouping, {keys},\n    {rollup}\nFROM cells\n{group_by}")
+    return f"WITH cells AS ({cells})\n" + "\nUNION ALL\n".join(selects)
+
+
+def _page_percentiles(filters: KpiFilters) -> dict[tuple, dict]:
+    """{(grouping, key): {column: p90}} for the whole range ("total", None), per driver and per zone."""
+    where, params = _where(filters)
+    result: dict[tuple, dict] = {}
+    if _percentiles_in_sums():
+        p90s = ", ".join(
+            f"percentile_disc(0.9) WITHIN GROUP (ORDER BY f.{column}) AS p90_{column}" for column in PERCENTILE_COLUMNS
+        )
+        rows = _rows(
+            f"""SELECT CASE WHEN GROUPING(f.driver_id) = 0 THEN 'driver_id' WHEN GROUPING(f.zone_id) = 0 THEN 'zone_id'
+                            ELSE 'total' END AS grouping, f.driver_id AS driver_id, f.zone_id AS zone_id, {p90s}
+                FROM analytics_orderfact f WHERE {where}
+                GROUP BY GROUPING SETS ((), (f.driver_id), (f.zone_id))""",
+            params,
+        )
+        for row in rows:
+            key = None if row["grouping"] == "total" else row[row["grouping"]]
+            result[(row["grouping"], key)] = {column: row[f"p90_{column}"] for column in PERCENTILE_COLUMNS}
+        return result
+    for grouping, group in (("total", None), ("driver_id", "f.driver_id"), ("zone_id", "f.zone_id")):
+        for column in PERCENTILE_COLUMNS:
+            for row in _rows(_p90_sql(where, column, group), params):
+                result.setdefault((grouping, row["key"] if group else None), {})[column] = row["p90"]
+    return result
+
+
 def failure_reasons(filters: KpiFilters) -> dict[str, int]:
     """Orders with a failed attempt, by the reason of their latest failure."""
     where, params = _where(filters)
@@ -263,10 +510,16 @@ def failure_reasons(filters: KpiFilters) -> dict[str, int]:
         f"WHERE {where} AND f.failed_attempts > 0 GROUP BY f.last_failure_reason",
         params,
     )
-    counts = {row["reason"] or "other": 0 for row in rows}
-    for row in rows:
-        counts[row["reason"] or "other"] += row["count"]
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+    return _failure_counts((row["reason"], row["count"]) for row in rows)
+
+
+def _failure_counts(counted) -> dict[str, int]:
+    """(reason, orders) pairs as {reason: orders}, most frequent first; a blank reason is "other"."""
+    counts: dict[str, int] = {}
+    for reason, count in counted:
+        if count:
+            counts[reason or "other"] = counts.get(reason or "other", 0) + count
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _change(current, previous):
@@ -281,9 +534,13 @@ COMPARED = (
 )  # fmt: skip
 
 
-def kpis_compare(filters: KpiFilters) -> dict:
-    """This period's KPIs, the previous period's (same length, just before) and the differences."""
-    current, previous = kpis(filters), kpis(filters.previous())
+def kpis_compare(filters: KpiFilters, current: dict | None = None) -> dict:
+    """This period's KPIs, the previous period's (same length, just before) and the differences.
+
+    `current`: this period's kpis() when the caller has them already (the page's grouped query).
+    """
+    current = kpis(filters) if current is None else current
+    previous = kpis_of_past_period(filters.previous())
     return {
         "current": current,
         "previous": previous,
@@ -335,32 +592,51 @@ def weekly_trend(filters: KpiFilters, sums: list[dict] | None = None) -> list[di
     return result
 
 
-def driver_table(filters: KpiFilters) -> list[dict]:
-    rows = kpis_grouped(filters, "f.driver_id")
+def driver_table(filters: KpiFilters, rows: dict | None = None) -> list[dict]:
+    """Per-driver KPIs with names; `rows`: kpis_grouped(filters, "f.driver_id") when already read."""
+    rows = kpis_grouped(filters, "f.driver_id") if rows is None else rows
     names = dict(Driver.objects.filter(id__in=[k for k in rows if k]).values_list("id", "name"))
     table = [{"id": key, "name": names.get(key, "No driver"), **row} for key, row in rows.items()]
     return sorted(table, key=lambda row: (row["id"] is None, row["name"]))
 
 
-def zone_table(filters: KpiFilters) -> list[dict]:
-    rows = kpis_grouped(filters, "f.zone_id")
+def zone_table(filters: KpiFilters, rows: dict | None = None) -> list[dict]:
+    """Per-zone KPIs with names; `rows`: kpis_grouped(filters, "f.zone_id") when already read."""
+    rows = kpis_grouped(filters, "f.zone_id") if rows is None else rows
     names = dict(Zone.objects.filter(id__in=[k for k in rows if k]).values_list("id", "name"))
     table = [{"id": key, "name": names.get(key, "No zone"), **row} for key, row in rows.items()]
     return sorted(table, key=lambda row: (row["id"] is None, row["name"]))
 
 
-def lateness_points(filters: KpiFilters, *, limit: int = 1500) -> list[dict]:
-    """Attempted orders with their lateness, the latest first (the map shows at most `limit`)."""
+# The map draws at most this many deliveries: enough to see where lateness gathers, few enough
+# for the map document to stay small and for a browser to draw it at once.
+MAP_POINTS_CAP = 1500
+# Knuth's multiplicative hash of an order id: a fixed pseudo-random rank in 0 .. 2^32 - 1.
+_RANK = "((f.order_id * 2654435761) %% 4294967296)"
+
+
+def lateness_points(filters: KpiFilters, *, attempted: int, limit: int = MAP_POINTS_CAP) -> list[dict]:
+    """Attempted orders with their lateness: all of them, or a sample of `limit` over the whole range.
+
+    `attempted`: how many attempted orders the filters hold (kpis()["attempted"]). The sample is
+    the `limit` orders of lowest hash rank, so every day, zone and driver is drawn in proportion
+    and the same filters always show the same dots (the latest orders alone would show a day).
+    """
     where, params = _where(filters)
-    rows = _rows(
+    sample = ""
+    # Only ranks below a bound reach the sort. About limit + 4 standard deviations of the orders
+    # pass it, so fewer than `limit` do only by a 1-in-30,000 chance (and small ranges skip it).
+    share = (limit + 4 * math.sqrt(limit) + 10) / max(attempted, 1)
+    if share < 1:
+        sample = f"AND {_RANK} < {math.ceil(2**32 * share)}"
+    return _rows(
         f"""SELECT o.id, o.reference, o.lat, o.lon, o.address, f.date, f.delay_s, f.on_time, f.delivered,
                    f.last_failure_reason
             FROM analytics_orderfact f JOIN dispatch_order o ON o.id = f.order_id
-            WHERE {where} AND {is_true("f.attempted")}
-            ORDER BY f.date DESC, f.order_id DESC LIMIT {int(limit)}""",
+            WHERE {where} AND {is_true("f.attempted")} {sample}
+            ORDER BY {_RANK}, f.order_id LIMIT {int(limit)}""",
         params,
     )
-    return rows
 
 
 def depots_for(user):

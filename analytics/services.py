@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from analytics import facts
+from analytics import fact_versions, facts
 from analytics.errors import AnalyticsError
 from dispatch.models import Depot, Order
 from dispatch.roles import MANAGER
@@ -28,9 +28,24 @@ def order_facts_refresh(*, date_from: date, date_to: date, depot_id: int | None 
     list(depots.filter(id=depot_id) if depot_id else depots)
     params = {"date_from": date_from, "date_to": date_to, "depot_id": depot_id}
     with connection.cursor() as cursor:
+        # The delete also removes facts filed under other days (orders moved into the range):
+        # those days change too, so cached figures of them must go as well.
+        cursor.execute(facts.facts_moved_days_sql(by_depot=depot_id is not None), params)
+        changed_days = {_as_date(row[0]) for row in cursor.fetchall()}
+        changed_days.update(date_from + timedelta(days=n) for n in range((date_to - date_from).days + 1))
         cursor.execute(facts.facts_delete_sql(by_depot=depot_id is not None), params)
         cursor.execute(facts.facts_insert_sql(by_depot=depot_id is not None), params)
-        return cursor.rowcount
+        inserted = cursor.rowcount
+    # Before the commit for callers whose transaction never commits, after it for readers that
+    # read the old rows in between (analytics/fact_versions.py).
+    fact_versions.days_changed(changed_days)
+    transaction.on_commit(lambda: fact_versions.days_changed(changed_days))
+    return inserted
+
+
+def _as_date(value) -> date:
+    # SQLite answers a raw date column as text.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def order_facts_refresh_for_order(*, order_id: int) -> int:

@@ -107,11 +107,12 @@ def overview(request):
     except (AnalyticsError, ValidationError) as exc:
         filters = kpi_filters_from_query(user=user, query={})
         error = getattr(exc, "message", None) or "Some filters were not valid and were ignored."
-    comparison = selectors.kpis_compare(filters)
-    current = comparison["current"]
-    sums = selectors.daily_sums(filters)
-    daily = selectors.daily_trend(filters, sums)
-    weekly = selectors.weekly_trend(filters, sums)
+    figures = selectors.page_figures(filters)
+    current = figures.totals
+    comparison = selectors.kpis_compare(filters, current=current)
+    daily = selectors.daily_trend(filters, figures.daily_sums)
+    weekly = selectors.weekly_trend(filters, figures.daily_sums)
+    points = selectors.lateness_points(filters, attempted=current["attempted"], limit=selectors.MAP_POINTS_CAP)
     context = {
         "filters": filters,
         "query": request.GET,
@@ -148,12 +149,16 @@ def overview(request):
             title="Customer ratings",
             color_class="bar-rating",
         ),  # fmt: skip
-        "driver_rows": _rows(selectors.driver_table(filters)),
-        "zone_rows": _rows(selectors.zone_table(filters)),
+        "driver_rows": _rows(selectors.driver_table(filters, figures.by_driver)),
+        "zone_rows": _rows(selectors.zone_table(filters, figures.by_zone)),
         "map_html": lateness_map_html(
-            points=selectors.lateness_points(filters),
+            points=points,
             depots=[d for d in depots if filters.depot_ids is None or d.id in filters.depot_ids],
         ),
+        "map_sampled": len(points) < current["attempted"],
+        "map_shown": _fmt(len(points), "int"),
+        "map_attempted": _fmt(current["attempted"], "int"),
+        "map_cap": _fmt(selectors.MAP_POINTS_CAP, "int"),
         "export_query": request.GET.urlencode(),
     }
     return render(request, "analytics/overview.html", context)
