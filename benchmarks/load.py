@@ -195,6 +195,8 @@ class Recorder:
         self.first_errors = []
         self.class_of = {}
         self.stale_retries = 0
+        self.positions = 0  # positions accepted (a POST may carry several after a slow one)
+        self.database_connections = []  # samples of PostgreSQL connections to the benchmark's database
         self.started = time.monotonic()
 
     def error(self, client_class: str, name: str, what: str, detail: str = "") -> None:
@@ -241,30 +243,35 @@ def client_ip(kind: int, index: int) -> str:
 
 
 async def driver_loop(index: int, driver: dict, port: int, args, recorder: Recorder, deadline: float) -> None:
-    """One phone: a position every --interval s, along its route when it has one."""
+    """One phone: a position every --interval s, along its route when it has one. As the driver app
+    does, positions recorded while a POST is outstanding (or after a failed one) go in the next batch."""
     connection = HttpConnection(port, local_ip=client_ip(1, index))
     path = driver["path"] or [driver["depot"]]
     lat, lon = path[0]
     await asyncio.sleep(random.uniform(0, args.interval))
-    due = time.monotonic()
-    step = 0
+    due, step, queued = time.monotonic(), 0, []
     try:
-        while due < deadline:  # bounded by --duration
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            if driver["path"]:
-                lat, lon = path[min(step, len(path) - 1)]
-            else:  # no route today: wander around, inside the region
-                lat = min(max(lat + random.uniform(-3e-4, 3e-4), REGION["lat"][0]), REGION["lat"][1])
-                lon = min(max(lon + random.uniform(-4e-4, 4e-4), REGION["lon"][0]), REGION["lon"][1])
-            position = {"lat": lat, "lon": lon, "recorded_at": datetime.now(UTC).isoformat(), "accuracy_m": 5.0,
-                        "speed_mps": 8.0, "heading": random.uniform(0, 360)}  # fmt: skip
-            await recorder.call(
+        while time.monotonic() < deadline:  # bounded by --duration
+            while due <= time.monotonic():  # the positions recorded since the last POST
+                if driver["path"]:
+                    lat, lon = path[min(step, len(path) - 1)]
+                else:  # no route today: wander around, inside the region
+                    lat = min(max(lat + random.uniform(-3e-4, 3e-4), REGION["lat"][0]), REGION["lat"][1])
+                    lon = min(max(lon + random.uniform(-4e-4, 4e-4), REGION["lon"][0]), REGION["lon"][1])
+                recorded = datetime.fromtimestamp(time.time() - (time.monotonic() - due), UTC)
+                queued.append({"lat": lat, "lon": lon, "recorded_at": recorded.isoformat(), "accuracy_m": 5.0,
+                               "speed_mps": 8.0, "heading": random.uniform(0, 360)})  # fmt: skip
+                step, due = step + 1, due + args.interval
+            queued = queued[-500:]  # the API's batch limit; the oldest go first
+            response = await recorder.call(
                 "driver", "POST /api/driver/positions/", connection, "POST", "/api/driver/positions/",
                 headers={"Authorization": f"Token {driver['token']}", "Content-Type": "application/json"},
-                body=json.dumps({"positions": [position]}).encode(),
+                body=json.dumps({"positions": queued}).encode(),
             )  # fmt: skip
-            step += 1
-            due += args.interval
+            if response is not None and response.status == 202:
+                recorder.positions += len(queued)
+                queued = []
+            await pause(due - time.monotonic(), deadline)
     finally:
         connection.close()
 
@@ -396,6 +403,7 @@ class DashboardSockets:
             headers={"Authorization": f"Token {token}"},
         )
         factory.protocol = protocol_class
+        factory.setProtocolOptions(closeHandshakeTimeout=10)  # a busy server finishes the close late
         self.recorder.class_of["ws snapshot"] = "dashboard"
         try:
             _, protocol = await loop.create_connection(factory, "127.0.0.1", port)
@@ -417,13 +425,30 @@ class DashboardSockets:
                 protocol.sendMessage(b'{"type": "snapshot"}')
                 await pause(every / max(1, len(self.protocols)), deadline)
 
-    def close(self):
+    async def close(self, timeout: float = 5.0):
         for protocol in self.protocols:
             protocol.closing_by_us = True
             protocol.sendClose()
+        started = time.monotonic()
+        while any(p.transport is not None and not p.transport.is_closing() for p in self.protocols):
+            if time.monotonic() - started > timeout:  # bounded: the processes are stopped next anyway
+                break
+            await asyncio.sleep(0.1)
 
 
 # --- the run ----------------------------------------------------------------------------------
+
+
+def database_connections(url: str) -> tuple[int, int]:
+    """(connections to the benchmark's database, connections to the whole server) right now."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(url, connect_timeout=5) as connection:
+        ours, every = connection.execute(
+            "SELECT count(*) FILTER (WHERE datname = %s), count(*) FROM pg_stat_activity", [name]
+        ).fetchone()
+    return ours - 1, every  # not this one
 
 
 def process_tree(pid: int) -> list[int]:
@@ -469,8 +494,9 @@ async def run(args, world, processes: dict) -> dict:
 
     async def sample_load():
         while time.monotonic() < deadline:  # bounded by --duration
-            await asyncio.sleep(5)
+            await pause(5, deadline)
             loads.append(os.getloadavg())
+            recorder.database_connections.append(await asyncio.to_thread(database_connections, args.database))
 
     tokens = world["tracking_tokens"]
     clients = [driver_loop(i, d, web_ports[i % len(web_ports)], args, recorder, deadline)
@@ -484,8 +510,7 @@ async def run(args, world, processes: dict) -> dict:
     elapsed = time.monotonic() - started
     loads.append(os.getloadavg())
     cpu_after, busy = cpu(), system_busy_seconds() - busy_before
-    sockets.close()
-    await asyncio.sleep(0.5)
+    await sockets.close()
     return {
         "recorder": recorder,
         "sockets": sockets,
@@ -526,6 +551,7 @@ def report(args, world, result, log_dir: Path) -> int:
     print(
         f"\n{world['database']}, Redis {args.redis}, {os.cpu_count()} cores; {args.web_processes} web daphne"
         f" + {args.ws_processes} websocket daphne + 1 Celery worker (concurrency {args.worker_concurrency}), DEBUG=0"
+        + (f", {' '.join(args.server_env)}" if args.server_env else "")
     )
     print(
         f"{len(world['drivers'])} drivers every {args.interval:g} s ({sum(1 for d in world['drivers'] if d['path'])}"
@@ -550,6 +576,11 @@ def report(args, world, result, log_dir: Path) -> int:
             every += names
     print(row("all", every))
     total_errors = sum(recorder.errors.values())
+    offered = len(world["drivers"]) / args.interval
+    print(
+        f"\npositions accepted: {recorder.positions} = {recorder.positions / elapsed:.1f}/s of {offered:.0f}/s recorded"
+        " by the phones (a POST after a slow or failed one carries the positions recorded meanwhile)"
+    )
     sockets = result["sockets"]
     delays = sockets.position_delays
     print(
@@ -558,6 +589,12 @@ def report(args, world, result, log_dir: Path) -> int:
         f" p99 {percentile(delays, 0.99) * 1000:.0f} ms (n={len(delays)})"
     )
     print(f"kept-alive connections the server had closed, GET sent again once: {recorder.stale_retries}")
+    samples = recorder.database_connections
+    if samples:
+        print(
+            f"PostgreSQL connections (every 5 s): to {args.database.rsplit('/', 1)[1]} up to"
+            f" {max(s[0] for s in samples)}, to the whole server up to {max(s[1] for s in samples)}"
+        )
     print("CPU seconds during the run: " + ", ".join(f"{n} {s:.1f}" for n, s in result["cpu"].items()))
     if recorder.errors:
         print(f"\nerrors: {total_errors}")
@@ -613,8 +650,17 @@ def main():
     parser.add_argument("--port", type=int, default=8751)
     parser.add_argument("--database", default=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_DATABASE))
     parser.add_argument("--redis", default=os.environ.get("BENCH_LOAD_REDIS_URL", DEFAULT_REDIS))
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the daphne and Celery processes, e.g. DB_CONN_MAX_AGE=0 (repeatable)",
+    )
     parser.add_argument("--setup-into", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if any("=" not in setting for setting in args.server_env):
+        parser.error("--server-env takes NAME=VALUE")
     if not args.database.startswith("postgres"):
         parser.error("the production stack needs a postgres:// --database")
     if not 1 <= args.web_processes <= 8 or not 0 <= args.ws_processes <= 4 or args.duration <= 0:
@@ -644,6 +690,7 @@ def main():
         sys.exit(f"setup failed; the end of {setup_log}:\n" + "\n".join(setup_log.read_text().splitlines()[-30:]))
     world = json.loads(world_file.read_text())
     env = server_env(database=args.database, redis=args.redis, VAR_DIR=str(var_dir))
+    env.update(setting.split("=", 1) for setting in args.server_env)
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
