@@ -40,6 +40,7 @@ class PositionFanout:
         self.followups: dict[int, dict] = {}  # driver id -> newest move, for the other listeners
         self.followed_up_at: dict[int, float] = {}
         self.followups_sent_at = 0.0
+        self.failing_since = self.failure_logged_at = None
         self._task = None
         self._loop = None
         self._redis = None
@@ -73,7 +74,17 @@ class PositionFanout:
             try:
                 await self.flush()
             except Exception:  # noqa: BLE001 - Redis down: the positions are stored; the next tick tries again
-                logger.exception("could not broadcast driver positions")
+                self._log_failure()
+
+    def _log_failure(self) -> None:
+        # Ten ticks a second: one traceback when it starts, then a line every half minute while it lasts.
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = self.failure_logged_at = now
+            logger.exception("could not broadcast driver positions (they are stored; dashboards catch up on reconnect)")
+        elif now - self.failure_logged_at >= 30:
+            self.failure_logged_at = now
+            logger.error("driver positions still not broadcast after %.0f s", now - self.failing_since)
 
     async def drain(self) -> None:
         """Stop the ticking task of this loop and forget what it had not sent (tests)."""
@@ -114,6 +125,7 @@ class PositionFanout:
             for driver_id in pending:
                 pipe.set(key(live.window_key(driver_id)), 1, nx=True, ex=live.POSITION_WINDOW_S)
             opened = await pipe.execute()
+        self.failing_since = None
         by_depot = defaultdict(list)
         for (driver_id, item), window_open in zip(pending.items(), opened, strict=True):
             if window_open:

@@ -310,3 +310,20 @@ def test_a_session_cookie_leaves_the_request_to_the_view(driver_a):
     )
     assert via_django and status == 202
     assert Driver.objects.get(pk=driver_a.pk).last_position_at is not None
+
+
+@production_only
+def test_positions_are_stored_while_redis_is_unreachable_and_the_failure_is_logged_once(driver_a, settings, caplog):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    auth = token_header(driver_a.user)
+
+    async def scenario():
+        for lat in (47.10, 47.11):
+            assert (await post(application, {"positions": [position(0, lat=lat)]}, auth))[0] == 202
+            await asyncio.sleep(0.5)
+
+    run(scenario)
+    count, last_lat, _ = async_to_sync(stored)(driver_a)
+    assert (count, last_lat) == (2, 47.11)
+    failures = [record for record in caplog.records if "could not broadcast driver positions" in record.getMessage()]
+    assert len(failures) == 1
