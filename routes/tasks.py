@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from routes import planning
+from routes.live_eta import refresh_live_etas  # noqa: F401 - the worker registers the tasks of <app>.tasks only
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,43 @@
+"""Every Celery task in the project is known to a worker, which imports only each app's tasks module.
+
+A task defined elsewhere and not imported there is enqueued by the web processes and discarded by
+the worker as unregistered (found by benchmarks/load.py: the live-ETA refresh was).
+"""
+
+import importlib
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+from config.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("config", "dispatch", "routes", "customers", "analytics")
+
+
+def _project_tasks() -> set[str]:
+    for package in APPS:
+        for module in pkgutil.walk_packages([str(ROOT / package)], prefix=f"{package}."):
+            if ".migrations" in module.name or ".management" in module.name or module.name == "config.wsgi":
+                continue
+            importlib.import_module(module.name)
+    return {name for name in app.tasks if not name.startswith("celery.")}
+
+
+def test_a_worker_registers_every_task_the_project_defines():
+    worker_side = subprocess.run(
+        [
+            sys.executable, "-c",
+            "import json, django; django.setup(); from config.celery import app; "
+            "app.loader.import_default_modules(); print(json.dumps(sorted(app.tasks)))",
+        ],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )  # fmt: skip
+    registered = set(json.loads(worker_side.stdout.strip().splitlines()[-1]))
+    defined = _project_tasks()
+    assert "routes.live_eta.refresh_live_etas" in defined
+    assert defined - registered == set()
