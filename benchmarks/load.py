@@ -381,9 +381,10 @@ class DashboardSockets:
                 if kind == "snapshot" and self.snapshot_sent is not None:
                     sockets.recorder.latencies["ws snapshot"].append(time.perf_counter() - self.snapshot_sent)
                     self.snapshot_sent = None
-                elif kind == "driver.position":
-                    recorded = datetime.fromisoformat(message["recorded_at"]).timestamp()
-                    sockets.position_delays.append(time.time() - recorded)
+                elif kind in ("driver.position", "driver.positions"):  # one, or a depot's batch of a tick
+                    for position in message.get("positions", [message]):
+                        recorded = datetime.fromisoformat(position["recorded_at"]).timestamp()
+                        sockets.position_delays.append(time.time() - recorded)
 
             def onClose(self, was_clean, code, reason):  # noqa: N802
                 if not self.opened.done():
@@ -398,7 +399,7 @@ class DashboardSockets:
 
         loop = asyncio.get_running_loop()
         factory = WebSocketClientFactory(
-            f"ws://127.0.0.1:{port}/ws/dispatch/",
+            f"ws://127.0.0.1:{port}/ws/dispatch/?positions=batched",  # as static/js/live.js asks
             origin=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Token {token}"},
         )
