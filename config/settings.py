@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the view's exceptions first: a database outage answers 503 + Retry-After, not 500.
+    "config.db_outage.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -278,6 +280,9 @@ TWILIO_API_URL = env_str("TWILIO_API_URL", "https://api.twilio.com")
 NOTIFICATION_WEBHOOK_URL = env_str("NOTIFICATION_WEBHOOK_URL", "")
 NOTIFICATION_WEBHOOK_SECRET = env_str("NOTIFICATION_WEBHOOK_SECRET", "")
 NOTIFICATION_SEND_TIMEOUT_S = env_int("NOTIFICATION_SEND_TIMEOUT_S", 10)
+# A message still "sending" after this long was interrupted (worker killed mid-send): it is marked
+# failed, never re-sent (it may have gone out). Keep it well above NOTIFICATION_SEND_TIMEOUT_S.
+NOTIFICATION_STALE_SENDING_S = env_int("NOTIFICATION_STALE_SENDING_S", 600)
 # Seconds before each retry of a transient failure; after the last one the message is marked failed.
 NOTIFICATION_RETRY_DELAYS_S = [int(s) for s in env_list("NOTIFICATION_RETRY_DELAYS_S", ["30", "120", "600", "1800"])]
 # The window we promise is the planned ETA ± this; "delayed" is sent when the ETA leaves it by more than the threshold.
