@@ -31,18 +31,34 @@ class PermanentSendError(SendError):
     pass
 
 
+class UncertainSendError(SendError):
+    """The request reached the provider but no answer came (read timeout, connection dropped): the
+    message may have been sent. Never retried, since a retry could send it twice."""
+
+
 def _post(url: str, data: bytes, headers: dict) -> tuple[int, bytes]:
+    # urlopen also reads file: and ftp: URLs; a mistyped setting must not make it do that.
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise PermanentSendError(f"not an http(s) URL: {url[:100]}")
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=settings.NOTIFICATION_SEND_TIMEOUT_S) as response:  # noqa: S310
+        # The scheme is checked above (bandit B310).
+        with urllib.request.urlopen(request, timeout=settings.NOTIFICATION_SEND_TIMEOUT_S) as response:  # nosec B310
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         body = exc.read()
         if exc.code == 429 or exc.code >= 500:
             raise TransientSendError(f"HTTP {exc.code} from {urllib.parse.urlsplit(url).netloc}") from None
         raise PermanentSendError(f"HTTP {exc.code}: {body[:200].decode(errors='replace')}") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise TransientSendError(f"{type(exc).__name__}: {exc}") from None
+    except urllib.error.URLError as exc:
+        # Raised while connecting or sending the request: the provider has not acted on it.
+        raise TransientSendError(f"{type(exc).__name__}: {exc.reason}") from None
+    except (TimeoutError, ConnectionError) as exc:
+        # Raised while waiting for the answer: the provider has the request and may have sent it.
+        raise UncertainSendError(
+            f"no answer from {urllib.parse.urlsplit(url).netloc} within {settings.NOTIFICATION_SEND_TIMEOUT_S} s "
+            f"({type(exc).__name__})"
+        ) from None
 
 
 class EmailBackend:

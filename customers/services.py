@@ -28,6 +28,7 @@ from django.db.models import F
 from django.template import Context, Engine
 from django.utils import timezone
 
+from config import faults
 from customers.errors import CustomersError
 from customers.models import (
     Channel,
@@ -48,8 +49,6 @@ S = Order.Status
 TERMINAL = {S.DELIVERED, S.FAILED, S.CANCELLED}
 # Events that lose their point once the order is completed (a held one is then skipped, not sent late).
 PROGRESS_EVENTS = {Event.SCHEDULED, Event.OUT_FOR_DELIVERY, Event.DELAYED, Event.ARRIVING_SOON}
-# A "sending" row older than this was interrupted (worker killed mid-send).
-STALE_SENDING = timedelta(minutes=10)
 
 
 # --- Tracking links ----------------------------------------------------------------------------
@@ -398,6 +397,7 @@ class SendOutcome:
     status: str
     retry_in: int | None = None  # seconds: a transient failure, try again
     hold_for: int | None = None  # seconds: still inside quiet hours
+    recheck_in: int | None = None  # seconds: "sending" elsewhere, or interrupted; look again when it is stale
 
 
 def _alert_failed(notification: Notification) -> None:
@@ -425,7 +425,7 @@ def _finish(pk: int, *, status: str, reason: str = "", **fields) -> int:
 
 def notification_send(*, notification_id: int, now: datetime | None = None) -> SendOutcome:
     """Send one outbox row at most once; returns what the task should do next."""
-    from customers.backends import PermanentSendError, TransientSendError, backend_for
+    from customers.backends import PermanentSendError, TransientSendError, UncertainSendError, backend_for
 
     now = now or timezone.now()
     notification = Notification.objects.select_related("order").filter(pk=notification_id).first()
@@ -442,15 +442,21 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> S
             return SendOutcome(N.SKIPPED)
         Notification.objects.filter(pk=notification.pk, status=N.HELD).update(status=N.PENDING)
     elif notification.status == N.SENDING:
-        if notification.claimed_at and now - notification.claimed_at > STALE_SENDING:
-            _finish(notification.pk, status=N.FAILED, reason="interrupted while sending; not re-sent")
-            notification.status_reason = "interrupted while sending; not re-sent"
+        # A "sending" row older than this was interrupted (worker killed mid-send).
+        stale_after = timedelta(seconds=settings.NOTIFICATION_STALE_SENDING_S)
+        if notification.claimed_at is None or now - notification.claimed_at > stale_after:
+            reason = "interrupted while sending; not re-sent (it may have reached the customer)"
+            _finish(notification.pk, status=N.FAILED, reason=reason)
+            notification.status_reason = reason
             _alert_failed(notification)
             return SendOutcome(N.FAILED)
-        return SendOutcome(N.SENDING)  # another worker has it right now
+        # Another worker has it right now, or had it and died (this is the redelivered task): come
+        # back once it is stale, so an interrupted row does not stay "sending" for ever.
+        return SendOutcome(N.SENDING, recheck_in=int((notification.claimed_at + stale_after - now).total_seconds()) + 1)
     elif notification.status != N.PENDING:
         return SendOutcome(notification.status)  # sent, failed or skipped: done
 
+    faults.pause("notification.before_claim")  # tests kill the worker here
     # The claim: of two workers holding the same task (a retry, a redelivery), one updates the row.
     claimed = Notification.objects.filter(pk=notification.pk, status=N.PENDING).update(
         status=N.SENDING, claimed_at=now, attempts=F("attempts") + 1
@@ -469,6 +475,13 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> S
             return SendOutcome(N.PENDING, retry_in=delays[notification.attempts - 1])
         _finish(notification.pk, status=N.FAILED, reason=f"gave up after {notification.attempts} attempts: {exc}")
         notification.status_reason = str(exc)
+        _alert_failed(notification)
+        return SendOutcome(N.FAILED)
+    except UncertainSendError as exc:
+        # At most once: the provider may have sent it, so it is not retried; the dispatcher is told.
+        reason = f"{exc}; not re-sent (it may have reached the customer)"
+        _finish(notification.pk, status=N.FAILED, reason=reason)
+        notification.status_reason = reason
         _alert_failed(notification)
         return SendOutcome(N.FAILED)
     except PermanentSendError as exc:

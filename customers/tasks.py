@@ -20,6 +20,8 @@ def send_notification(self, notification_id: int) -> str:
         # A transient failure: the row is "pending" again; how many times is counted on the row
         # (Notification.attempts), so a redelivered task cannot retry forever.
         raise self.retry(countdown=outcome.retry_in)
+    if outcome.recheck_in is not None and not self.request.is_eager:
+        raise self.retry(countdown=outcome.recheck_in)
     if outcome.hold_for is not None:
         # Quiet hours: come back when they end, in steps under the broker's visibility timeout
         # (a longer countdown could be redelivered early; the claim would make that harmless anyway).

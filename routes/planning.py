@@ -12,6 +12,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from config import faults
 from dispatch.models import Order, Vehicle
 from routes import optimizer
 from routes.models import Plan, Stop
@@ -146,6 +147,7 @@ def plan_compute(*, plan_id: int) -> Plan:
         for draft in drafts.values():
             draft.locked = draft.vehicle_id in locked_vehicles
             timed.append(time_route(network, inputs, draft, pinned=set(pinned)))
+        faults.pause("plan.before_save")  # tests kill the worker here
         return save_solution(
             plan=plan,
             inputs=inputs,
