@@ -7,6 +7,7 @@ count every request, found or not, per client IP and per token (its digest, neve
 from django.conf import settings
 from django.http import Http404
 
+from config.security_headers import tile_source
 from customers import selectors
 from customers.rate_limits import client_ip, hit
 from customers.tracking_tokens import digest_for_token
@@ -38,12 +39,7 @@ def link_for_request(request, token: str, *, scope: str = "view"):
 def security_headers(response, request=None):
     """What every tracking response carries: private, unindexed, uncached, and no foreign code."""
     host = request.get_host() if request is not None else ""
-    tiles = ""
-    if settings.MAP_TILE_URL:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(settings.MAP_TILE_URL)
-        tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
+    tiles = f" {tile_source()}" if settings.MAP_TILE_URL else ""
     response["Referrer-Policy"] = "no-referrer"
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "no-store"

@@ -21,6 +21,7 @@ Later maps (live positions, plan routes) build on `new_map`, the `add_*` functio
 """
 
 import json
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -31,6 +32,7 @@ from django.templatetags.static import static
 from django.utils import timezone
 from folium.template import Template
 
+from config.security_headers import current_csp_nonce
 from dispatch.models import Depot, Order, Zone
 
 OSM_CREDIT = (
@@ -247,9 +249,21 @@ def fit_map(fmap: LocalMap, points: Iterable[tuple[float, float]], *, max_zoom: 
     fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], padding=(24, 24), max_zoom=max_zoom)
 
 
+# The opening tags of folium's inline elements (its map set-up script and a few style blocks).
+_INLINE_ELEMENT = re.compile(r"<(script|style)(?=[\s>])")
+
+
 def render_map(fmap: LocalMap) -> str:
-    """The map as a complete HTML document (for an iframe's srcdoc)."""
-    return fmap.get_root().render()
+    """The map as a complete HTML document (for an iframe's srcdoc).
+
+    A srcdoc document runs under the page's Content-Security-Policy, so its inline elements carry
+    the nonce of the response being built (config.security_headers). Stamping every tag is safe
+    here because no tag in this document comes from data: every datum enters as JSON with "<"
+    escaped (`_json_for_script`, Jinja's tojson), so text from an order cannot open an element.
+    """
+    document = fmap.get_root().render()
+    nonce = current_csp_nonce()
+    return _INLINE_ELEMENT.sub(rf'<\1 nonce="{nonce}"', document) if nonce else document
 
 
 def orders_map_html(*, orders: Iterable[Order], depots: Iterable[Depot], zones: Iterable[Zone]) -> str:

@@ -6,6 +6,7 @@ Screenshots go to test-artifacts/ (gitignored).
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,16 @@ def screenshot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+def wait_for_js(page, expression: str, timeout_ms: int = 30_000) -> None:
+    """Wait until `expression` is true in the page.
+
+    Playwright's wait_for_function compiles its predicate inside the page, which our
+    Content-Security-Policy forbids (no 'unsafe-eval'); page.evaluate goes through DevTools and is
+    allowed, so poll with it from here instead.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_ms} ms: {expression}"
+        page.wait_for_timeout(100)

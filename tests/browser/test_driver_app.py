@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from dispatch.models import DriverPosition, Order, OrderStatusChange, ProofOfDelivery
 from routes.services import plan_dispatch
+from tests.browser.conftest import wait_for_js
 from tests.conftest import PASSWORD
 from tests.driver.conftest import driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401 - fixtures
 
@@ -31,7 +32,7 @@ def route_of_driver_a(depot_a, vehicle_a, driver_a, vehicle_a2, driver_b, todays
 
 
 def _wait_for_queue_to_empty(page):
-    page.wait_for_function("window.DriverApp && DriverApp.state.queue.length === 0 && !DriverApp.state.sending")
+    wait_for_js(page, "window.DriverApp && DriverApp.state.queue.length === 0 && !DriverApp.state.sending")
 
 
 def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
@@ -128,7 +129,7 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
 
     # The phone's position was sent (batched) to the positions endpoint.
     page.evaluate("DriverApp.flushPositions()")
-    page.wait_for_function("JSON.parse(localStorage.getItem('driver-positions') || '[]').length === 0")
+    wait_for_js(page, "JSON.parse(localStorage.getItem('driver-positions') || '[]').length === 0")
     assert DriverPosition.objects.filter(driver=driver_a).exists()
     assert errors == []
     context.close()
@@ -185,7 +186,7 @@ def test_it_opens_from_the_service_worker_cache_without_signal(
     scope = page.evaluate("navigator.serviceWorker.ready.then((registration) => registration.scope)")
     assert scope == f"{live_server.url}/driver/"
     page.reload()  # now controlled by the worker, which keeps a copy of the page
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_for_js(page, "navigator.serviceWorker.controller !== null")
     page.click("#action-arrive")  # after the worker cached the page: its copy still says "to do"
     _wait_for_queue_to_empty(page)
     context.set_offline(True)

@@ -15,6 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from dispatch.models import Alert
 from routes.models import Stop
+from tests.browser.conftest import wait_for_js
 from tests.conftest import PASSWORD
 from tests.live_map.conftest import dispatched_route  # noqa: F401 - the fixture for this test
 
@@ -106,9 +107,10 @@ def test_it_moves_the_vehicle_and_shows_the_alert_of_a_failed_delivery(
         "positions": [{"lat": next_lat, "lon": next_lon, "heading": 180, "recorded_at": timezone.now().isoformat()}]
     }
     assert _post(daphne_url, "/api/driver/positions/", token, body) == 202
-    page.wait_for_function(
+    wait_for_js(
+        page,
         f"document.querySelector(\".vehicle-icon[data-driver='{driver_a.pk}']\").dataset.lat === '{next_lat:.6f}'",
-        timeout=10_000,
+        timeout_ms=10_000,
     )
     assert _marker_position(page, driver_a.pk) == pytest.approx([next_lat, next_lon])
     assert marker.bounding_box() != box_before
