@@ -4,6 +4,7 @@ The page's grouped query must give exactly what the one-query selectors give (kp
 the daily and weekly trends): they are the reference, and the KPI API still uses them.
 """
 
+import random
 from datetime import date, timedelta
 
 import pytest
@@ -106,6 +107,32 @@ def test_it_groups_each_filter_the_same_way(week_of_two_depots, depot_b):
         assert figures.totals == selectors.kpis(filters)
         assert figures.by_driver == selectors.kpis_grouped(filters, "f.driver_id")
         assert figures.by_zone == selectors.kpis_grouped(filters, "f.zone_id")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_it_finds_the_same_p90s_as_percentile_disc_across_minute_boundaries(depot_a, seed):
+    """Many facts with delays and ETA errors around whole minutes (59, 60, 61 s...), ties and NULLs."""
+    rng = random.Random(seed)
+    orders = Order.objects.bulk_create(
+        Order(reference=f"R{n}", date=DAY + timedelta(days=n % 3), depot=depot_a, lat=47.14, lon=9.52)
+        for n in range(300)
+    )
+
+    def seconds():
+        return rng.choice([None, 0, 0, rng.randrange(0, 7200), 60 * rng.randrange(0, 60) + rng.choice([-1, 0, 1])])
+
+    OrderFact.objects.bulk_create(
+        OrderFact(order=order, date=order.date, depot_id=depot_a.id, status="delivered", attempted=True,
+                  delivered=True, driver_id=rng.choice([None, 1, 2, 3]), zone_id=rng.choice([None, 7, 8]),
+                  delay_s=None if (value := seconds()) is None else max(value, 0),
+                  eta_error_s=None if (value := seconds()) is None else max(value, 0))
+        for order in orders
+    )  # fmt: skip
+    figures = selectors.page_figures(WEEK)
+    assert figures.totals == selectors.kpis(WEEK)
+    assert figures.by_driver == selectors.kpis_grouped(WEEK, "f.driver_id")
+    assert figures.by_zone == selectors.kpis_grouped(WEEK, "f.zone_id")
+    assert figures.totals["p90_delay_s"] is not None
 
 
 def test_it_answers_an_empty_range_like_the_per_group_queries(db):
