@@ -94,6 +94,18 @@ if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
+    if env_bool("DB_POOL", True) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # Under ASGI every request runs its sync code on a thread of its own, and a persistent
+        # connection belongs to a thread: without a pool each request opened a new connection and
+        # a busy server ran PostgreSQL out of them. The pool (one per process) hands connections
+        # back at the end of each request; CONN_HEALTH_CHECKS makes it check each one on checkout,
+        # so a restarted server costs a reconnect, not an error.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them (Django refuses both at once)
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 1),
+            "max_size": env_int("DB_POOL_MAX_SIZE", 8),
+            "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
+        }
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
