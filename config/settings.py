@@ -93,7 +93,6 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-else:
     if env_bool("DB_POOL", True) and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Under ASGI every request runs its sync code on a thread of its own, and a persistent
         # connection belongs to a thread: without a pool each request opened a new connection and
@@ -106,6 +105,7 @@ else:
             "max_size": env_int("DB_POOL_MAX_SIZE", 8),
             "timeout": env_int("DB_POOL_TIMEOUT_S", 10),
         }
+else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
