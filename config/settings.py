@@ -320,6 +320,14 @@ from celery.schedules import crontab  # noqa: E402 - only the beat schedule need
 
 # Driver positions are kept this many days (manage.py prune_positions; Celery beat, daily).
 POSITION_RETENTION_DAYS = env_int("POSITION_RETENTION_DAYS", 30)
+# The lean intake of POST /api/driver/positions/ (dispatch.position_intake): on with PostgreSQL and
+# Redis; 0 sends every position through the Django view. Its own pool per ASGI process, this large.
+POSITION_INTAKE = env_bool("POSITION_INTAKE", True)
+POSITION_INTAKE_POOL_SIZE = env_int("POSITION_INTAKE_POOL_SIZE", 4)
+# Positions from the intake reach dashboards batched per depot every this many seconds (latency vs
+# messages: 0.1 s adds at most 100 ms); the other listeners (ETAs, alerts) see a driver this often.
+LIVE_POSITION_FLUSH_S = env_float("LIVE_POSITION_FLUSH_S", 0.1)
+LIVE_FOLLOWUP_EVERY_S = env_float("LIVE_FOLLOWUP_EVERY_S", 5.0)
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})  # other sections add their entries too
 # Nightly, between two days' work.
 CELERY_BEAT_SCHEDULE["prune-driver-positions"] = {
@@ -330,14 +338,6 @@ CELERY_BEAT_SCHEDULE["prune-driver-positions"] = {
 # Alerts for drivers who stopped moving while their route has open stops.
 CELERY_BEAT_SCHEDULE["idle-drivers-every-minute"] = {"task": "dispatch.alerts.check_idle_drivers", "schedule": 60.0}
 
-# The lean intake of POST /api/driver/positions/ (dispatch.position_intake): on with PostgreSQL and
-# Redis; 0 sends every position through the Django view. Its own pool per ASGI process, this large.
-POSITION_INTAKE = env_bool("POSITION_INTAKE", True)
-POSITION_INTAKE_POOL_SIZE = env_int("POSITION_INTAKE_POOL_SIZE", 4)
-# Positions from the intake reach dashboards batched per depot every this many seconds (latency vs
-# messages: 0.1 s adds at most 100 ms); the other listeners (ETAs, alerts) see a driver this often.
-LIVE_POSITION_FLUSH_S = env_float("LIVE_POSITION_FLUSH_S", 0.1)
-LIVE_FOLLOWUP_EVERY_S = env_float("LIVE_FOLLOWUP_EVERY_S", 5.0)
 # --- Analytics ---
 # The daily KPI e-mail to managers (yesterday's figures) and the nightly rebuild of recent facts.
 # Times are TIME_ZONE local (Celery follows Django's TIME_ZONE); run `celery -A config beat` to use them.
