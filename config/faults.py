@@ -16,7 +16,11 @@ def pause(name: str) -> None:
     pauses = dict(item.split("=", 1) for item in spec.split(",") if "=" in item)
     if name not in pauses:
         return
-    marker = Path(os.environ.get("FAULT_MARKER_DIR", "/tmp")) / f"fault-{name}"
+    # The test's own directory, never a shared default like /tmp where anyone could plant the marker.
+    marker_dir = os.environ.get("FAULT_MARKER_DIR")
+    if not marker_dir:
+        raise RuntimeError("FAULT_PAUSES needs FAULT_MARKER_DIR (a directory of the test's own)")
+    marker = Path(marker_dir) / f"fault-{name}"
     if marker.exists():
         return
     marker.write_text(str(os.getpid()))

@@ -18,7 +18,8 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", True)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# A placeholder for laptops (bandit B105): refused below whenever DEBUG=0.
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # nosec B105
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
 

@@ -33,8 +33,9 @@ def bulk_update_rows(model, objects, field_names: list[str], batch_size: int = 5
                 params.append(obj.pk)
                 for field in fields:
                     params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            # Only the model's quoted table and column names are interpolated; every value is a %s parameter.
             sql = (
-                f"WITH v({pk_column}, {', '.join(columns)}) AS (VALUES {', '.join([row_placeholder] * len(batch))}) "
+                f"WITH v({pk_column}, {', '.join(columns)}) AS (VALUES {', '.join([row_placeholder] * len(batch))}) "  # nosec B608
                 f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{pk_column} = {cast(meta.pk, 'v.' + pk_column)}"
             )
             cursor.execute(sql, params)

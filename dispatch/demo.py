@@ -26,7 +26,7 @@ DEMO_LOGINS = (
     ("dispatcher.vaduz", "dispatcher-demo-2026", DISPATCHER, "depot VDZ only"),
     ("driver01", "driver-demo-2026", "driver", "the driver app (route of vehicle VDZ-Van-1)"),
 )
-DRIVER_PASSWORD = "driver-demo-2026"
+DRIVER_PASSWORD = "driver-demo-2026"  # nosec B105  # the demo login printed by `make run` (README)
 
 DEPOTS = (
     ("VDZ", "Vaduz Depot", "Industriestrasse, 9490 Vaduz", 47.1307, 9.5162),
@@ -121,7 +121,7 @@ def demo_seed_company() -> tuple[list[Depot], list[Vehicle]]:
         username = f"driver{index:02d}"
         if User.objects.filter(username=username).exists():
             continue
-        rng = random.Random(index)
+        rng = random.Random(index)  # nosec B311  # made-up demo names, reproducible on purpose
         driver_create(
             username=username,
             password=DRIVER_PASSWORD,
@@ -138,7 +138,7 @@ def _nearest_depot(address: Address, depots: list[Depot]) -> Depot:
 
 def demo_orders_csv(*, day: date, count: int, seed: int, addresses: list[Address], depots: list[Depot]) -> bytes:
     """A CSV in the public import format: the demo uses the same door as every customer."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311  # demo orders, reproducible from the seed on purpose
     usable = [a for a in addresses if a.postcode and a.city]
     chosen = rng.sample(usable, min(count, len(usable)))
     out = io.StringIO()

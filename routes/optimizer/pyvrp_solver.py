@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
-import subprocess
+import pickle  # nosec B403  # only between this process and its own child (PyvrpProcess), over pipes
+import subprocess  # nosec B404  # one fixed command: this module in the same interpreter
 import sys
 import time
 from pathlib import Path
@@ -242,7 +242,7 @@ class PyvrpProcess:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # nosec B603  # fixed argv, no shell, no outside input
             [sys.executable, "-m", "routes.optimizer.pyvrp_solver"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -266,11 +266,11 @@ class PyvrpProcess:
         if self.process.returncode != 0:
             message = errors.decode(errors="replace")[-2000:]
             raise RuntimeError(f"PyVRP child process failed ({self.process.returncode}): {message}")
-        return pickle.loads(output)
+        return pickle.loads(output)  # nosec B301  # our child's answer on its stdout pipe
 
 
 def _child_main() -> None:
-    problem, deadline, seed = pickle.loads(sys.stdin.buffer.read())
+    problem, deadline, seed = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent's pipe
     sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.time()), seed=seed)
     sys.stdout.buffer.write(pickle.dumps(sequences, protocol=pickle.HIGHEST_PROTOCOL))
 

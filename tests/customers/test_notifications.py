@@ -320,6 +320,16 @@ def test_it_marks_a_rejected_sms_failed_without_retrying(day_route, run_events, 
     assert (sms.status, sms.attempts) == ("failed", 1) and "HTTP 400" in sms.status_reason
 
 
+def test_it_refuses_a_provider_url_that_is_not_http(day_route, run_events, settings, tmp_path):
+    # urlopen would read (or write to) a local file for file:; a mistyped setting must fail instead.
+    settings.SMS_BACKEND = "customers.backends.TwilioSmsBackend"
+    settings.TWILIO_API_URL = f"file://{tmp_path}"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC1", "tok"
+    run_events("plan_dispatched", plan_id=day_route["plan"].pk)
+    sms = Notification.objects.get(order=day_route["orders"][0], channel="sms")
+    assert (sms.status, sms.attempts) == ("failed", 1) and "not an http(s) URL" in sms.status_reason
+
+
 def test_it_lists_an_orders_notifications_for_office_staff_of_its_depot(
     day_route, run_events, dispatcher_a_client, dispatcher_b_client, driver_client, anonymous_client
 ):
