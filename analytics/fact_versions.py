@@ -12,11 +12,15 @@ versions *after* its transaction commits. A reader that raced a rebuild has cach
 under versions that no longer exist. The rebuild also sets versions before committing, for
 callers whose transaction never commits (tests run inside one).
 
+A cache that cannot be reached is a miss for readers (analytics.selectors.kpis_of_past_period
+reads the facts) and is logged by rebuilds, which go on.
+
 The cache must be shared by every process, as the Django cache is in production (Redis). A
 per-process cache (LocMemCache, the embedded default) would not see another process's rebuild
 (`manage.py seed_demo` next to the server), so nothing is cached there.
 """
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -24,6 +28,8 @@ from datetime import date, timedelta
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
+
+logger = logging.getLogger(__name__)
 
 _KEY = "analytics:facts-version:{day}"
 
@@ -36,7 +42,11 @@ def is_shared_cache() -> bool:
 def days_changed(days: Iterable[date]) -> None:
     """New versions for these days: figures cached from their old facts are not read again."""
     version = uuid.uuid4().hex
-    cache.set_many({_KEY.format(day=day.isoformat()): version for day in set(days)}, timeout=None)
+    try:
+        cache.set_many({_KEY.format(day=day.isoformat()): version for day in set(days)}, timeout=None)
+    except Exception:  # noqa: BLE001 - the facts are rebuilt either way; a cache outage must not undo that
+        # Figures cached before the outage may then be served until they expire (PAST_PERIOD_CACHE_S).
+        logger.exception("could not renew the versions of %d days of facts", len(set(days)))
 
 
 def day_versions(date_from: date, date_to: date) -> list[str]:

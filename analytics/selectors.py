@@ -7,6 +7,7 @@ method: p90 is the smallest value with at least 90 % of the values at or below i
 """
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -19,6 +20,8 @@ from analytics import fact_versions
 from analytics.sql import is_true
 from dispatch.models import Depot, Driver, Zone
 from dispatch.roles import visible_depot_ids
+
+logger = logging.getLogger(__name__)
 
 FAILURE_REASONS = ("not_home", "no_access", "refused", "damaged", "wrong_address", "other")
 
@@ -354,12 +357,19 @@ def kpis_of_past_period(filters: KpiFilters) -> dict:
     table = _feedback_table()
     if not fact_versions.is_shared_cache():
         return kpis(filters)
-    versions = fact_versions.day_versions(filters.date_from, filters.date_to)  # before reading the facts
-    key = "analytics:fact-figures:" + hashlib.sha256(repr((_filters_key(filters), versions)).encode()).hexdigest()
-    figures = cache.get(key)
+    try:
+        versions = fact_versions.day_versions(filters.date_from, filters.date_to)  # before reading the facts
+        key = "analytics:fact-figures:" + hashlib.sha256(repr((_filters_key(filters), versions)).encode()).hexdigest()
+        figures = cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage costs a query, not the page
+        logger.warning("analytics cache unavailable; reading the facts", exc_info=True)
+        return kpis(filters)
     if figures is None:
         figures = _fact_figures(filters)
-        cache.set(key, figures, PAST_PERIOD_CACHE_S)
+        try:
+            cache.set(key, figures, PAST_PERIOD_CACHE_S)
+        except Exception:  # noqa: BLE001 - as above
+            logger.warning("analytics cache unavailable; figures not cached", exc_info=True)
     return _kpis_from(figures, _feedback_totals(filters, table), table)
 
 
@@ -403,12 +413,12 @@ class PageFigures:
 
 
 def page_figures(filters: KpiFilters) -> PageFigures:
-    """The page's totals, days, drivers, zones and failure reasons in one scan of the facts, plus one for the p90s.
+    """The page's totals, days, drivers, zones and failure reasons in one scan of the facts; the p90s in two more.
 
     PostgreSQL adds the groupings up with GROUPING SETS; SQLite (embedded mode) has none and adds
-    the same cells up once per grouping (UNION ALL), with the same results. The p90s are a second,
-    narrow query: percentiles do not add up from cells, and an ordered-set aggregate among the
-    sums would make PostgreSQL sort every fact once per grouping instead of hashing.
+    the same cells up once per grouping (UNION ALL), with the same results. The p90s are counted
+    apart (_page_percentiles): percentiles do not add up from cells, and an ordered-set aggregate
+    among the sums would make PostgreSQL sort every fact once per grouping instead of hashing.
     """
     where, params = _where(filters)
     table = _feedback_table()

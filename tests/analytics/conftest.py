@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache
 
 from analytics.services import order_facts_refresh
 from dispatch.models import Order
@@ -47,6 +48,13 @@ def dispatched_route(*, depot, vehicle, driver, day=DAY, stops, distance_m=20000
     for sequence, (order, eta, etd) in enumerate(stops, start=1):
         Stop.objects.create(route=route, order=order, sequence=sequence, eta=eta, etd=etd)
     return route
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # The comparison period's figures are cached (Redis when configured) and outlive a test's
+    # rolled-back rows: no test may read another's.
+    cache.clear()
 
 
 @pytest.fixture

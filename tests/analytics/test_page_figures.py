@@ -60,14 +60,6 @@ def week_of_two_depots(day_of_depot_a, depot_b):
     return {"driver_b": driver, "zone": zone}
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    # Cached figures outlive a test's rolled-back rows; no test may read another's.
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def shared_cache(settings, tmp_path):
     """The default cache as one all processes would share: Redis when configured, else files."""
@@ -220,3 +212,13 @@ def test_it_says_on_the_page_how_many_deliveries_the_map_shows(week_of_two_depot
     html = client.get(f"/analytics/?from={WEEK.date_from}&to={WEEK.date_to}").content.decode()
     assert "The map shows all 8 attempted deliveries (it draws at most" in html
     assert "Bea Biker" in html and "North B" in html
+
+
+def test_it_reads_the_facts_and_rebuilds_them_when_the_cache_is_down(week_of_two_depots, settings):
+    # A Redis nobody listens on (port 9 refuses at once): the page still answers, rebuilds still run.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+    }
+    period = KpiFilters(date_from=DAY, date_to=DAY)
+    assert order_facts_refresh(date_from=DAY, date_to=DAY) == 4
+    assert selectors.kpis_of_past_period(period) == selectors.kpis(period)
