@@ -3,7 +3,8 @@
 import re
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -72,3 +73,21 @@ def api_exception_handler(exc, context):
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"]), "errors": []}
     return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """handler404: a path under /api/ that matches no route (`/api/orders/abc/`) answers in the API's shape."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found.", "errors": []}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: API clients get JSON they can parse, pages keep the HTML page."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error", "errors": []}, status=500)
+    return defaults.server_error(request)

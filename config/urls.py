@@ -7,6 +7,9 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from config.api_docs import ApiRedocView
 from config.health import healthz
 
+handler404 = "config.exceptions.not_found"
+handler500 = "config.exceptions.server_error"
+
 api_patterns = [
     path("auth/token/", ObtainAuthToken.as_view(), name="api_token"),
     path("", include("dispatch.urls")),

@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_response
 from customers import selectors, services
 from customers.tracking_access import RateLimited, link_for_request, security_headers
 from dispatch import selectors as dispatch_selectors
@@ -43,6 +44,9 @@ class OrderNotificationsApi(APIView):
     def get(self, request, order_id: int):
         order = get_object_or_404(dispatch_selectors.orders_visible_to(request.user), id=order_id)
         return Response(NotificationOutput(selectors.notifications_for_order(order), many=True).data)
+
+
+TOO_MANY_REQUESTS = error_response("Too many requests for this link or from this address; see Retry-After")
 
 
 class _TrackingApi(APIView):
@@ -110,7 +114,7 @@ class TrackingOutput(serializers.Serializer):
 
 
 class TrackingApi(_TrackingApi):
-    @extend_schema(responses=TrackingOutput, auth=[])
+    @extend_schema(responses={200: TrackingOutput, 429: TOO_MANY_REQUESTS}, auth=[])
     def get(self, request, token: str):
         return Response(TrackingOutput(selectors.tracking_state(self.link.order)).data)
 
@@ -127,7 +131,7 @@ class TrackingFeedbackApi(_TrackingApi):
         comment = serializers.CharField()
         updated_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 429: TOO_MANY_REQUESTS}, auth=[])
     def post(self, request, token: str):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -148,7 +152,7 @@ class TrackingMessageApi(_TrackingApi):
         text = serializers.CharField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 429: TOO_MANY_REQUESTS}, auth=[])
     def post(self, request, token: str):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_response
 from dispatch.permissions import IsOfficeStaff
 from routes import selectors, services
 from routes.models import Plan
@@ -165,7 +166,13 @@ class PlanDetailApi(APIView):
 class PlanDispatchApi(APIView):
     permission_classes = [IsOfficeStaff]
 
-    @extend_schema(request=None, responses=PlanSummaryOutput)
+    @extend_schema(
+        request=None,
+        responses={
+            200: PlanSummaryOutput,
+            409: error_response("The plan is not finished, or one of its routes has no driver"),
+        },
+    )
     def post(self, request, plan_id: int):
         plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
         plan = services.plan_dispatch(plan=plan, by=request.user)
@@ -175,7 +182,11 @@ class PlanDispatchApi(APIView):
 class PlanSelectApi(APIView):
     permission_classes = [IsOfficeStaff]
 
-    @extend_schema(request=None, responses=PlanSummaryOutput, description="Pick this alternative for the day.")
+    @extend_schema(
+        request=None,
+        responses={200: PlanSummaryOutput, 409: error_response("The plan is not finished")},
+        description="Pick this alternative for the day.",
+    )
     def post(self, request, plan_id: int):
         plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
         plan = services.plan_select(plan=plan, by=request.user)
@@ -195,7 +206,10 @@ class PlanEditApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=PlanOutput,
+        responses={
+            200: PlanOutput,
+            409: error_response("The plan is not finished, or an order moved is already under way or done"),
+        },
         description="Apply manual edits; ETAs and warnings are recomputed. A dispatched plan is never changed: "
         "the answer is its new version (a different id).",
     )
@@ -252,7 +266,8 @@ class PlanReplanApi(APIView):
         responses={
             202: inline_serializer(
                 "PlanReplanQueued", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-            )
+            ),
+            409: error_response("The plan was never dispatched: optimize it again instead"),
         },
         description="Re-plan the rest of a dispatched day from each vehicle's current position and time: done "
         "stops stay done, a stop the driver reached or heads to stays first, new orders are added. The result "
