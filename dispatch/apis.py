@@ -1,7 +1,8 @@
 """REST endpoints for depots, vehicles, drivers and orders (API.md: Fleet, Orders)."""
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -20,8 +21,10 @@ from routes.geocoding import default_geocoder
 class DepotField(serializers.CharField):
     """A depot named by code (or id), resolved within what the user may see."""
 
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
+    def run_validation(self, data=serializers.empty):
+        # The text's own checks (NUL characters, blanks, length) before the value reaches a query:
+        # to_internal_value would run before them.
+        value = super().run_validation(data)
         try:
             return services.depot_for_user(user=self.context["request"].user, code_or_id=value)
         except DispatchError as exc:
@@ -85,9 +88,11 @@ class DepotDetailApi(APIView):
 
     @extend_schema(responses=DepotOutput)
     def get(self, request, depot_id: str):
-        depots = selectors.depots_visible_to(request.user)
-        lookup = {"id": int(depot_id)} if depot_id.isdigit() else {"code": depot_id}
-        return Response(DepotOutput(get_object_or_404(depots, **lookup)).data)
+        try:
+            depot = services.depot_for_user(user=request.user, code_or_id=depot_id)
+        except DispatchError:
+            raise Http404 from None  # another depot's, or none: the same answer
+        return Response(DepotOutput(depot).data)
 
 
 class VehicleOutput(serializers.Serializer):
@@ -132,11 +137,16 @@ class VehicleInput(serializers.Serializer):
 class VehicleListApi(APIView):
     permission_classes = [IsOfficeStaff]
 
-    @extend_schema(responses=VehicleOutput(many=True), parameters=[OpenApiParameter("depot", str)])
+    class FilterSerializer(serializers.Serializer):
+        depot = serializers.CharField(required=False, help_text="Depot code")
+
+    @extend_schema(parameters=[FilterSerializer], responses=VehicleOutput(many=True))
     def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         vehicles = selectors.vehicles_visible_to(request.user)
-        if request.query_params.get("depot"):
-            vehicles = vehicles.filter(depot__code=request.query_params["depot"])
+        if filters.validated_data.get("depot"):
+            vehicles = vehicles.filter(depot__code=filters.validated_data["depot"])
         return Response(VehicleOutput(vehicles, many=True).data)
 
     @extend_schema(request=VehicleInput, responses={201: VehicleOutput})

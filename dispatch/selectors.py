@@ -35,6 +35,12 @@ def drivers_visible_to(user) -> QuerySet[Driver]:
     return _scoped(Driver.objects.select_related("user", "depot", "vehicle"), user)
 
 
+def looks_like_id(value: str) -> bool:
+    """Digits that can be a row id: "²".isdigit() is true but int("²") fails, and SQLite cannot
+    take an integer beyond 64 bits (PostgreSQL's lookups just find nothing)."""
+    return value.isascii() and value.isdigit() and len(value) <= 18
+
+
 def orders_visible_to(
     user,
     *,
@@ -50,7 +56,8 @@ def orders_visible_to(
     if status:
         queryset = queryset.filter(status__in=status.split(","))
     if depot:
-        queryset = queryset.filter(depot__code=depot) if not depot.isdigit() else queryset.filter(depot_id=int(depot))
+        by_id = looks_like_id(depot)
+        queryset = queryset.filter(depot_id=int(depot)) if by_id else queryset.filter(depot__code=depot)
     if zone:
         queryset = queryset.filter(zone__code=zone)
     if search:

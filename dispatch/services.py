@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from dispatch import events
+from dispatch import events, selectors
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Depot, Driver, Order, OrderStatusChange, Vehicle
 from dispatch.roles import DRIVER, visible_depot_ids
@@ -132,8 +132,10 @@ def depot_for_user(*, user, code_or_id) -> Depot:
     if allowed is not None:
         queryset = queryset.filter(id__in=allowed)
     value = str(code_or_id)
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL; no code has one
+        raise DispatchError(f"Unknown depot {value!r}", field="depot", value=value)
     depot = queryset.filter(code=value).first()
-    if depot is None and value.isdigit():
+    if depot is None and selectors.looks_like_id(value):
         depot = queryset.filter(id=int(value)).first()
     if depot is None:
         raise DispatchError(f"Unknown depot {value!r}", field="depot", value=value)
