@@ -9,6 +9,7 @@ also answered by the view alone (the intake switched off), and both answers must
 import asyncio
 import json
 import re
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -258,18 +259,25 @@ def test_positions_inside_a_window_are_coalesced_and_the_newest_follows(driver_a
         dashboard = WebsocketCommunicator(application, "/ws/dispatch/", headers=[ORIGIN, dashboard_auth])
         assert (await dashboard.connect(TIMEOUT))[0]
         await dashboard.receive_json_from(TIMEOUT)
+        started = time.monotonic()
         for lat in (47.10, 47.11, 47.12):
             assert (await post(application, {"positions": [position(0, lat=lat)]}, auth))[0] == 202
             await asyncio.sleep(0.15)  # more than a tick, well inside the one-second window
-        first = await dashboard.receive_json_from(TIMEOUT)
-        trailing = await dashboard.receive_json_from(TIMEOUT)
+        posting_s = time.monotonic() - started
+        received = [await dashboard.receive_json_from(TIMEOUT)]
+        while received[-1]["lat"] != 47.12:  # bounded: receive_json_from times out
+            received.append(await dashboard.receive_json_from(TIMEOUT))
         assert await dashboard.receive_nothing(1.5)
         await dashboard.disconnect()
-        return first, trailing
+        return received, posting_s
 
-    first, trailing = run(scenario)
-    assert (first["lat"], trailing["lat"]) == (47.10, 47.12)
-    assert trailing["seq"] == first["seq"] + 1
+    received, posting_s = run(scenario)
+    assert received[0]["lat"] == 47.10
+    assert [message["seq"] for message in received] == list(
+        range(received[0]["seq"], received[0]["seq"] + len(received))
+    )
+    if posting_s < 0.95:  # a machine slow enough to spread the posts over two windows sends one more
+        assert [message["lat"] for message in received] == [47.10, 47.12]
 
 
 moves = []
@@ -281,15 +289,19 @@ def record_move(**payload):
 
 @production_only
 def test_the_other_listeners_hear_of_each_driver_at_most_every_few_seconds(driver_a, settings, monkeypatch):
-    settings.LIVE_FOLLOWUP_EVERY_S = 3
+    settings.LIVE_FOLLOWUP_EVERY_S = 60
     monkeypatch.setitem(events.HANDLERS, "driver_moved", (*events.HANDLERS["driver_moved"], f"{__name__}.record_move"))
     moves.clear()
     auth = token_header(driver_a.user)
 
     async def scenario():
-        for lat in (47.10, 47.11):
-            assert (await post(application, {"positions": [position(0, lat=lat)]}, auth))[0] == 202
-            await asyncio.sleep(1.3)
+        assert (await post(application, {"positions": [position(0, lat=47.10)]}, auth))[0] == 202
+        for _ in range(50):  # bounded: up to 5 s for the first followup (one tick, one task)
+            if moves:
+                break
+            await asyncio.sleep(0.1)
+        assert (await post(application, {"positions": [position(0, lat=47.11)]}, auth))[0] == 202
+        await asyncio.sleep(1.5)  # a followup batch goes out at most every second: none is due for this driver
 
     run(scenario)
     assert [(move["driver_id"], move["lat"]) for move in moves] == [(driver_a.pk, 47.10)]
