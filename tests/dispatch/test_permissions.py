@@ -1,7 +1,8 @@
-"""Who may do what: every API endpoint found in the URL resolver × every persona × every method.
+"""Who may do what: every endpoint found in the URL resolver × every persona × every method.
 
-The endpoints come from config.urls itself, so an endpoint added without a row in EXPECTED fails
-here until someone decides who may use it. Another depot's object answers 404, never 403.
+The API endpoints and the pages come from config.urls itself, and the sockets from config.routing, so
+one added without a row here fails until someone decides who may use it. Another depot's object
+answers 404, never 403; another driver's stop 404; a customer gets in only with a live token.
 """
 
 import re
@@ -12,9 +13,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from customers.services import tracking_link_ensure
+from customers.tracking_tokens import token_for_nonce
 from dispatch import alerts
-from dispatch.models import Order
-from routes.models import Plan
+from dispatch.models import Order, Vehicle
+from dispatch.services import driver_create
+from routes.models import Plan, Stop
+from routes.services import plan_dispatch
+from tests.conftest import PASSWORD
+from tests.driver.conftest import write_plan
+from tests.live.conftest import isolated_live_state  # noqa: F401 - own channel-layer and cache prefixes (autouse)
 
 PERSONAS = ("anonymous", "driver", "dispatcher_a", "dispatcher_b", "manager")
 IGNORED_METHODS = {"OPTIONS", "HEAD", "TRACE"}
@@ -166,7 +174,8 @@ EXPECTED = {
     **{
         f"api/driver/stops/<int:stop_id>/{action}/": {
             "POST": (
-                lambda w, a=action: f"/api/driver/stops/999999/{a}/",
+                # Another driver's stop of the same depot: as if it did not exist.
+                lambda w, a=action: f"/api/driver/stops/{w['other_stop'].id}/{a}/",
                 lambda w, p: {},
                 _statuses(401, 404, 403, 403, 403),
             )
@@ -188,7 +197,7 @@ EXPECTED = {
         "GET": (lambda w: f"/api/orders/{w['order_a'].id}/notifications/", None, DEPOT_A_OBJECT)
     },
     # Customers hold tracking links and never log in: an unknown token is 404 for everybody.
-    "api/track/<str:token>/": {"GET": (lambda w: f"/api/track/{UNKNOWN_TOKEN}/", None, NOT_FOUND_FOR_ALL)},
+    "api/track/<str:token>/": {"GET": (lambda w: f"/api/track/{w['token_a']}/", None, PUBLIC_200)},
     "api/track/<str:token>/feedback/": {
         "POST": (lambda w: f"/api/track/{UNKNOWN_TOKEN}/feedback/", lambda w, p: {"rating": 5}, NOT_FOUND_FOR_ALL)
     },
@@ -215,14 +224,29 @@ def test_it_has_an_expectation_for_every_api_endpoint_and_method():
 
 
 @pytest.fixture
-def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a):
+def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a, dispatcher_a, dispatcher_b, manager):
     order_a = Order.objects.create(reference="OA", date=date(2026, 5, 4), depot=depot_a, lat=47.14, lon=9.52)
     order_b = Order.objects.create(reference="OB", date=date(2026, 5, 4), depot=depot_b, lat=47.20, lon=9.53)
     plan_a = Plan.objects.create(date=date(2026, 5, 4), depot=depot_a, version=1, status="failed")
     plan_b = Plan.objects.create(date=date(2026, 5, 4), depot=depot_b, version=1, status="failed")
+    # Today, dispatched: driver_a's route and another driver's route of the same depot.
+    today = timezone.localdate()
+    vehicle_a2 = Vehicle.objects.create(name="A-Van-2", depot=depot_a, kind="van", capacity_kg=800)
+    driver_a2 = driver_create(username="driver_a2", password=PASSWORD, name="Other Driver", vehicle=vehicle_a2)
+    own, other = (
+        Order.objects.create(reference=ref, date=today, depot=depot_a, lat=47.14, lon=9.52) for ref in ("OWN", "OTHER")
+    )
+    dispatched = write_plan(
+        day=today, depot=depot_a, routes={(vehicle_a, driver_a): [own], (vehicle_a2, driver_a2): [other]}
+    )
+    plan_dispatch(plan=dispatched, by=dispatcher_a)
     return {
         "depot_a": depot_a, "depot_b": depot_b, "vehicle_a": vehicle_a, "vehicle_b": vehicle_b,
         "driver_a": driver_a, "order_a": order_a, "order_b": order_b, "plan_a": plan_a, "plan_b": plan_b,
+        "own_stop": Stop.objects.get(order=own), "other_stop": Stop.objects.get(order=other),
+        "token_a": token_for_nonce(tracking_link_ensure(order=order_a).nonce),
+        "token_b": token_for_nonce(tracking_link_ensure(order=order_b).nonce),
+        "office_users": (dispatcher_a, dispatcher_b, manager),
     }  # fmt: skip
 
 
@@ -294,14 +318,12 @@ def test_it_lists_only_what_each_persona_may_see(world, clients, path):
 
 
 def test_it_lists_drivers_only_of_the_dispatchers_depots(world, clients, depot_b):
-    from dispatch.services import driver_create
-
     other = driver_create(username="driver_b", password="long-enough-1", name="Bo", depot=depot_b)
     seen = {p: {d["username"] for d in clients[p].get("/api/drivers/").json()} for p in PERSONAS[2:]}
     assert seen == {
-        "dispatcher_a": {"driver_a"},
+        "dispatcher_a": {"driver_a", "driver_a2"},
         "dispatcher_b": {other.user.username},
-        "manager": {"driver_a", "driver_b"},
+        "manager": {"driver_a", "driver_a2", "driver_b"},
     }
 
 
@@ -323,3 +345,213 @@ def test_it_refuses_a_bad_token_and_lets_a_session_in(world, client, dispatcher_
     assert stranger.get("/api/orders/").status_code == 401
     client.force_login(dispatcher_a)
     assert client.get("/api/orders/").status_code == 200
+
+
+def test_it_hides_depot_a_from_dispatcher_b_in_plans_alerts_and_analytics(world, clients):
+    alerts.alert_open(depot_id=world["depot_a"].pk, kind="other", dedup_key="scope:a", message="a")
+    alerts.alert_open(depot_id=world["depot_b"].pk, kind="other", dedup_key="scope:b", message="b")
+    b = clients["dispatcher_b"]
+    assert b.get("/api/plans/?depot=A").json() == []
+    assert b.get(f"/api/plans/?depot={world['depot_a'].id}").json() == []
+    assert {alert["message"] for alert in b.get("/api/alerts/").json()} == {"b"}
+    assert {alert["message"] for alert in clients["dispatcher_a"].get("/api/alerts/").json()} == {"a"}
+    # Naming another depot (or its driver) in an analytics filter is an unknown value, never its figures.
+    assert b.get("/api/analytics/kpis/?depot=A").status_code == 400
+    assert b.get(f"/api/analytics/kpis/?driver={world['driver_a'].id}").status_code == 400
+    assert b.get("/api/analytics/export.csv?depot=A").status_code == 400
+    assert clients["manager"].get("/api/analytics/kpis/?depot=A").status_code == 200
+
+
+def test_it_keeps_a_driver_to_their_own_route_and_stops(world, clients):
+    driver = clients["driver"]
+    route = driver.get("/api/driver/route/").json()["route"]
+    assert [stop["id"] for stop in route["stops"]] == [world["own_stop"].id]
+    other = world["other_stop"]
+    for action, body in (
+        ("arrive", {}),
+        ("deliver", {"recipient_name": "X", "note": "x"}),
+        ("fail", {"reason": "refused"}),
+    ):
+        response = driver.post(f"/api/driver/stops/{other.id}/{action}/", body, format="json")
+        assert response.status_code == 404, (action, response.content)
+    other.order.refresh_from_db()
+    assert other.order.status == Order.Status.DISPATCHED
+    assert driver.post(f"/api/driver/stops/{world['own_stop'].id}/arrive/", {}, format="json").status_code == 200
+
+
+def test_it_lets_customers_in_only_through_a_live_token_of_their_own_order(world, clients, client):
+    from datetime import timedelta
+
+    from customers.models import CustomerMessage, TrackingLink
+    from customers.services import tracking_links_create
+
+    expired, revoked = tracking_links_create(orders=[world["order_a"], world["order_a"]])
+    TrackingLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    TrackingLink.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    dead = [token_for_nonce(expired.nonce), token_for_nonce(revoked.nonce), UNKNOWN_TOKEN, world["token_a"][:-1]]
+    anonymous = clients["anonymous"]
+    for token in dead:
+        answers = [
+            anonymous.get(f"/api/track/{token}/"),
+            anonymous.post(f"/api/track/{token}/feedback/", {"rating": 5}, format="json"),
+            anonymous.post(f"/api/track/{token}/messages/", {"text": "hi"}, format="json"),
+            client.get(f"/t/{token}/"),
+            client.get(f"/t/{token}/proof/photo/"),
+        ]
+        assert [answer.status_code for answer in answers] == [404] * 5, token
+        assert answers[0].json() == anonymous.get(f"/api/track/{UNKNOWN_TOKEN}/").json()  # the same 404 whatever why
+    # A live token shows its own order, and what the customer writes lands on that order only.
+    assert anonymous.get(f"/api/track/{world['token_b']}/").json()["reference"] == "OB"
+    assert anonymous.get(f"/api/track/{world['token_a']}/").json()["reference"] == "OA"
+    assert anonymous.post(f"/api/track/{world['token_b']}/messages/", {"text": "hi"}, format="json").status_code == 201
+    assert list(CustomerMessage.objects.values_list("order__reference", flat=True)) == ["OB"]
+
+
+# --- Pages (HTML, session) ---------------------------------------------------------------------
+# Browsers use the session: anonymous visitors are sent to the login page, the wrong role gets a
+# 403 page, another depot's object a 404.
+
+REDIRECT_TO_LOGIN = "login"
+OFFICE_PAGE = _statuses(REDIRECT_TO_LOGIN, 403, 200, 200, 200)
+DEPOT_A_PAGE = _statuses(REDIRECT_TO_LOGIN, 403, 200, 404, 200)
+# A form posted about depot A's order: done, then back to the order's page.
+DEPOT_A_FORM = _statuses(REDIRECT_TO_LOGIN, 403, 302, 404, 302)
+PUBLIC_PAGE = _statuses(200, 200, 200, 200, 200)
+
+PAGES = {
+    "healthz": {"GET": (lambda w: "/healthz", None, PUBLIC_PAGE)},
+    "login/": {
+        "GET": (lambda w: "/login/", None, PUBLIC_PAGE),
+        # Wrong credentials: the form again, for everybody.
+        "POST": (lambda w: "/login/", {"username": "nobody", "password": "wrong"}, PUBLIC_PAGE),
+    },
+    "logout/": {"POST": (lambda w: "/logout/", {}, _statuses(302, 302, 302, 302, 302))},
+    "admin/": {"GET": (lambda w: "/admin/", None, _statuses(302, 302, 302, 302, 200))},
+    "": {"GET": (lambda w: "/", None, _statuses(REDIRECT_TO_LOGIN, 302, 200, 200, 200))},
+    "orders/import/": {"GET": (lambda w: "/orders/import/", None, OFFICE_PAGE)},
+    "orders/<int:order_id>/": {"GET": (lambda w: f"/orders/{w['order_a'].id}/", None, DEPOT_A_PAGE)},
+    "orders/<int:order_id>/reply/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/reply/", {"text": "On its way"}, DEPOT_A_FORM)
+    },
+    "orders/<int:order_id>/tracking-link/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/tracking-link/", {}, DEPOT_A_FORM)
+    },
+    "inbox/": {"GET": (lambda w: "/inbox/", None, OFFICE_PAGE)},
+    "live/": {"GET": (lambda w: "/live/", None, OFFICE_PAGE)},
+    "plans/": {"GET": (lambda w: "/plans/", None, OFFICE_PAGE)},
+    "plans/<int:plan_id>/": {"GET": (lambda w: f"/plans/{w['plan_a'].id}/", None, DEPOT_A_PAGE)},
+    "closures/": {"GET": (lambda w: "/closures/", None, OFFICE_PAGE)},
+    "analytics/": {"GET": (lambda w: "/analytics/", None, OFFICE_PAGE)},
+    "driver/": {"GET": (lambda w: "/driver/", None, _statuses(REDIRECT_TO_LOGIN, 200, 403, 403, 403))},
+    # The service worker script holds no data; it must load before anybody logs in.
+    "driver/sw.js": {"GET": (lambda w: "/driver/sw.js", None, PUBLIC_PAGE)},
+    # Customers never log in: the token is the only key, whoever holds it.
+    "t/<str:token>/": {"GET": (lambda w: f"/t/{w['token_a']}/", None, PUBLIC_PAGE)},
+    # Only a delivered order has proof; order_a is not delivered: 404 for everybody, logged in or not.
+    "t/<str:token>/proof/<str:kind>/": {"GET": (lambda w: f"/t/{w['token_a']}/proof/photo/", None, NOT_FOUND_FOR_ALL)},
+}
+
+
+def page_routes() -> dict[str, object]:
+    """Every route outside api/ in config.urls; the admin site counts as one (Django's own checks)."""
+    found = {}
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if route.startswith("api/"):
+                continue
+            if route == "admin/":
+                found[route] = pattern
+            elif isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern):
+                found[route] = pattern.callback
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+PAGE_CASES = sorted((route, method) for route, methods in PAGES.items() for method in methods)
+
+
+def test_it_has_an_expectation_for_every_page():
+    found = set(page_routes())
+    assert not found - set(PAGES), f"pages without a row in PAGES (decide who may see them): {found - set(PAGES)}"
+    assert not set(PAGES) - found, f"PAGES lists routes that no longer exist: {set(PAGES) - found}"
+
+
+@pytest.fixture
+def page_clients(world, manager, dispatcher_a, dispatcher_b, driver_a):
+    from django.test import Client
+
+    users = dict(zip(PERSONAS, (None, driver_a.user, dispatcher_a, dispatcher_b, manager)))
+    found = {}
+    for persona, user in users.items():
+        found[persona] = Client()
+        if user is not None:
+            found[persona].force_login(user)
+    return found
+
+
+@pytest.mark.parametrize(("route", "method"), PAGE_CASES, ids=[f"{m} {r or '/'}" for r, m in PAGE_CASES])
+def test_it_shows_each_page_to_each_persona_as_expected(world, page_clients, route, method):
+    path, data, statuses = PAGES[route][method]
+    for persona in PERSONAS:
+        client = page_clients[persona]
+        response = client.get(path(world)) if method == "GET" else client.post(path(world), data)
+        expected = statuses[persona]
+        if expected == REDIRECT_TO_LOGIN:
+            assert response.status_code == 302 and response.url.startswith("/login/"), (persona, route)
+        elif route == "healthz":  # public; 503 names what is down (tests/test_health.py)
+            assert response.status_code in (200, 503) and "database" in response.json(), persona
+        else:
+            assert response.status_code == expected, (persona, method, route, response.content[:200])
+
+
+# --- WebSockets ----------------------------------------------------------------------------------
+# Every socket route of config.routing × persona: accepted or refused at the handshake (a good Origin
+# always sent; the foreign-Origin refusals live in tests/live and tests/customers).
+
+ORIGIN = (b"origin", b"http://testserver")
+OFFICE_SOCKET = dict(zip(PERSONAS, (False, False, True, True, True)))
+WEBSOCKETS = {
+    "ws/dispatch/": (lambda w: "/ws/dispatch/", OFFICE_SOCKET),
+    # The token is the key: whoever holds a live one may follow that order, and nobody else.
+    "ws/track/<str:token>/": (lambda w: f"/ws/track/{w['token_a']}/", dict.fromkeys(PERSONAS, True)),
+}
+
+
+def test_it_has_an_expectation_for_every_websocket_route():
+    from config.routing import websocket_urlpatterns
+
+    found = {str(pattern.pattern) for pattern in websocket_urlpatterns}
+    assert found == set(WEBSOCKETS), f"socket routes without a row, or stale rows: {found ^ set(WEBSOCKETS)}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_each_persona_open_only_the_sockets_it_may(world, isolated_live_state):  # noqa: F811
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from rest_framework.authtoken.models import Token
+
+    from config.asgi import application
+
+    users = dict(zip(PERSONAS, (None, world["driver_a"].user, *world["office_users"])))
+    headers = {
+        persona: [ORIGIN]
+        + ([(b"authorization", f"Token {Token.objects.get_or_create(user=user)[0].key}".encode())] if user else [])
+        for persona, user in users.items()
+    }
+
+    async def accepted(path, persona) -> bool:
+        communicator = WebsocketCommunicator(application, path, headers=headers[persona])
+        ok, _ = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        return ok
+
+    for route, (path, expected) in WEBSOCKETS.items():
+        seen = {persona: async_to_sync(accepted)(path(world), persona) for persona in PERSONAS}
+        assert seen == expected, route
+    for dead in (UNKNOWN_TOKEN, world["token_a"][:-1]):
+        assert not async_to_sync(accepted)(f"/ws/track/{dead}/", "anonymous")
