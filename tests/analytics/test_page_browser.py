@@ -1,0 +1,45 @@
+"""The analytics page's lateness map in a real browser: the compact point data is drawn and read.
+
+Skipped like tests/browser (no playwright or chromium); the browser fixture is theirs.
+"""
+
+import pytest
+
+from tests.analytics.conftest import DAY
+from tests.browser.conftest import browser  # noqa: F401 - the session's chromium
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def live_settings(settings):
+    settings.DEBUG = True  # static files from the finders, plain-HTTP cookies
+
+
+def test_it_draws_every_delivery_with_its_lateness_and_popup(browser, live_server, live_settings, day_of_depot_a,  # noqa: F811
+                                                             manager):  # fmt: skip
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", manager.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+    page.goto(f"{live_server.url}/analytics/?from={DAY}&to={DAY}")
+    map_frame = page.frame_locator("iframe.analytics-map")
+    map_frame.locator(".leaflet-container").wait_for(timeout=30_000)
+    frame = next(f for f in page.frames if f != page.main_frame)
+    frame.wait_for_function("window.DispatchMap && window.DispatchMap.layers.lateness")
+    # O1 on time, O2 20 min late, O3 failed, O4 late (delivered at the second attempt).
+    colours = frame.evaluate("DispatchMap.layers.lateness.getLayers().map((m) => m.options.fillColor).sort()")
+    assert colours == sorted(["#16a34a", "#ea580c", "#111827", "#b91c1c"])
+    frame.evaluate("DispatchMap.layers.lateness.getLayers()[0].openPopup()")
+    popup = map_frame.locator(".map-popup")
+    popup.wait_for(timeout=10_000)
+    assert popup.locator(".map-popup-title").inner_text().startswith("O")
+    assert "Day" in popup.inner_text() and str(DAY) in popup.inner_text()
+    assert not errors
+    context.close()
