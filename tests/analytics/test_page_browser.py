@@ -4,10 +4,11 @@ Skipped like tests/browser (no playwright or chromium); the browser fixture is t
 """
 
 import pytest
+from django.conf import settings as django_settings
+from django.test import Client
 
 from tests.analytics.conftest import DAY
 from tests.browser.conftest import browser  # noqa: F401 - the session's chromium
-from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,14 +21,13 @@ def live_settings(settings):
 def test_it_draws_every_delivery_with_its_lateness_and_popup(browser, live_server, live_settings, day_of_depot_a,  # noqa: F811
                                                              manager):  # fmt: skip
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    session = Client()
+    session.force_login(manager)  # the login page is tested elsewhere; here the session cookie will do
+    cookie = session.cookies[django_settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", manager.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
     page.goto(f"{live_server.url}/analytics/?from={DAY}&to={DAY}")
     map_frame = page.frame_locator("iframe.analytics-map")
     map_frame.locator(".leaflet-container").wait_for(timeout=30_000)
