@@ -35,6 +35,20 @@ def _wait_for_queue_to_empty(page):
     wait_for_js(page, "window.DriverApp && DriverApp.state.queue.length === 0 && !DriverApp.state.sending")
 
 
+def _wait_for_server(page, check, timeout_s: float = 30) -> None:
+    """The phone queues an action before sending it, so an empty queue right after a click may be
+    the moment before: wait for the server to have it too."""
+    _wait_for_queue_to_empty(page)
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "the server never got the phone's action"
+        page.wait_for_timeout(200)
+
+
+def _status_is(order_id: int, status: str):
+    return lambda: Order.objects.filter(pk=order_id, status=status).exists()
+
+
 def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     browser, live_server, live_settings, route_of_driver_a, driver_a, screenshot
 ):
@@ -62,8 +76,7 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     screenshot(page, "driver-route")
 
     page.click("#action-arrive")
-    _wait_for_queue_to_empty(page)
-    assert Order.objects.get(pk=first.order_id).status == "arrived"
+    _wait_for_server(page, _status_is(first.order_id, "arrived"))
     assert page.locator("#action-arrive").is_hidden()
 
     page.click("#action-deliver")
@@ -78,7 +91,7 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     page.fill("#deliver-note", "Signed at the door")
     screenshot(page, "driver-signature")
     page.click("#deliver-submit")
-    _wait_for_queue_to_empty(page)
+    _wait_for_server(page, _status_is(first.order_id, "delivered"))
 
     order = Order.objects.get(pk=first.order_id)
     assert order.status == "delivered"
@@ -99,19 +112,13 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     screenshot(page, "driver-offline")
     assert Order.objects.get(pk=second.order_id).status == "dispatched"
     context.set_offline(False)
-    _wait_for_queue_to_empty(page)
-    assert Order.objects.get(pk=second.order_id).status == "arrived"
+    _wait_for_server(page, _status_is(second.order_id, "arrived"))
     assert OrderStatusChange.objects.filter(order_id=second.order_id, to_status="arrived").count() == 1
 
     page.click("#action-fail")
     page.check("input[name=reason][value=not_home]")
     page.click("#fail-submit")
-    _wait_for_queue_to_empty(page)
-    # The phone queues the action before sending it: wait for the server to have it, not only the queue.
-    deadline = time.monotonic() + 20
-    while Order.objects.get(pk=second.order_id).status != "failed" and time.monotonic() < deadline:
-        page.wait_for_timeout(250)
-    assert Order.objects.get(pk=second.order_id).status == "failed"
+    _wait_for_server(page, _status_is(second.order_id, "failed"))
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "driver-after-actions")
 
@@ -121,7 +128,7 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     page.set_input_files("#photo", files=[{"name": "door.png", "mimeType": "image/png", "buffer": _camera_photo()}])
     page.wait_for_selector("#photo-preview:not([hidden])")
     page.click("#deliver-submit")
-    _wait_for_queue_to_empty(page)
+    _wait_for_server(page, ProofOfDelivery.objects.filter(order_id=third.order_id).exists)
     proof = ProofOfDelivery.objects.get(order_id=third.order_id)
     assert proof.recipient_name == "Neighbour at no. 4" and not proof.signature
     assert proof.photo.name.endswith(".jpg") and proof.photo.read().startswith(b"\xff\xd8\xff")
@@ -188,7 +195,7 @@ def test_it_opens_from_the_service_worker_cache_without_signal(
     page.reload()  # now controlled by the worker, which keeps a copy of the page
     wait_for_js(page, "navigator.serviceWorker.controller !== null")
     page.click("#action-arrive")  # after the worker cached the page: its copy still says "to do"
-    _wait_for_queue_to_empty(page)
+    _wait_for_server(page, _status_is(route_of_driver_a[0].order_id, "arrived"))
     context.set_offline(True)
     page.reload()
     page.wait_for_selector("#next:not([hidden])")
