@@ -163,11 +163,8 @@ def _sums_columns() -> str:
     return "\n    " + _columns(_sum_measures())
 
 
-SUM_NAMES = (
-    "orders", "deliveries", "attempted", "failed_orders", "failed_attempts", "first_attempt_successes", "on_time",
-    "on_time_counted", "attempted_without_window", "cancelled", "avg_delay_s", "delay_sum_s", "delay_count",
-    "eta_mean_abs_error_s", "route_stops", "cost", "distance_m", "planned_route_s", "actual_route_s",
-)  # fmt: skip
+def _names(measures) -> tuple[str, ...]:
+    return tuple(name for name, _, _ in measures)
 
 
 def _sums_sql(where: str, group: str | None) -> str:
@@ -246,9 +243,6 @@ def _feedback_columns() -> str:
     return _columns(_feedback_measures())
 
 
-FEEDBACK_NAMES = ("csat_avg", "feedback_count", *(f"rating_{n}" for n in range(1, 6)))
-
-
 def _feedback_sql(where: str, group: str | None, table: str) -> str:
     key = f"{group} AS key, " if group else ""
     group_by = f"GROUP BY {group}" if group else ""
@@ -325,7 +319,7 @@ def _fact_figures(filters: KpiFilters) -> dict:
         p90 = {column: sums[f"p90_{column}"] for column in PERCENTILE_COLUMNS}
     else:
         p90 = {column: _rows(_p90_sql(where, column, None), params)[0]["p90"] for column in PERCENTILE_COLUMNS}
-    sums = {name: sums[name] for name in SUM_NAMES}
+    sums = {name: sums[name] for name in _names(_sum_measures())}
     return {"sums": sums, "p90": p90, "failure_reasons": failure_reasons(filters)}
 
 
@@ -428,11 +422,13 @@ def page_figures(filters: KpiFilters) -> PageFigures:
     for row in rows:
         by_grouping[row["grouping"]].append(row)
 
+    sum_names, feedback_names = _names(_sum_measures()), _names(_feedback_measures())
+
     def sums(row):
-        return {name: row[name] for name in SUM_NAMES}
+        return {name: row[name] for name in sum_names}
 
     def feedback(row):
-        return {name: row[name] for name in FEEDBACK_NAMES} if table else {}
+        return {name: row[name] for name in feedback_names} if table else {}
 
     total = by_grouping["total"][0]
     reasons = _failure_counts((row["last_failure_reason"], row["orders_with_failures"])
