@@ -10,6 +10,7 @@ from analytics.selectors import KpiFilters, scoped_filters
 from dispatch.errors import DispatchError
 from dispatch.models import Driver, Vehicle, Zone
 from dispatch.roles import visible_depot_ids
+from dispatch.selectors import looks_like_id
 from dispatch.services import depot_for_user
 
 MAX_RANGE_DAYS = 3 * 366
@@ -64,7 +65,7 @@ def kpi_filters_from_query(*, user, query) -> KpiFilters:
     if values.get("zone"):
         zones = Zone.objects.all() if allowed is None else Zone.objects.filter(depot_id__in=allowed)
         zone = zones.filter(code=values["zone"]).first()
-        if zone is None and values["zone"].isdigit():
+        if zone is None and looks_like_id(values["zone"]):
             zone = zones.filter(id=int(values["zone"])).first()
         if zone is None:
             raise AnalyticsError(f"Unknown zone {values['zone']!r}", field="zone", value=values["zone"])

@@ -53,6 +53,13 @@ def test_it_rejects_a_range_that_ends_before_it_starts(manager_client):
     assert manager_client.get("/api/analytics/kpis/?from=yesterday").status_code == 400
 
 
+@pytest.mark.parametrize("zone", ["²", "99999999999999999999", "no-such-zone"])
+def test_it_names_an_unknown_zone_instead_of_failing(manager_client, zone):
+    response = manager_client.get("/api/analytics/kpis/", {"zone": zone})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "zone"
+
+
 def test_it_exports_one_row_per_order_with_planned_and_actual_times(day_of_depot_a, manager_client):
     response = manager_client.get(EXPORT)
     assert response.status_code == 200
