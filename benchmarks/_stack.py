@@ -114,6 +114,22 @@ def start_celery_worker(*, env: dict, log_path: Path, concurrency: int = 2) -> s
     )  # fmt: skip
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a Celery worker's pool processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    found = [pid]
+    if children.exists():
+        for child in children.read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
+def lower_priority(pid: int, niceness: int = 10) -> None:
+    """Background work yields the CPU to request serving, as deploy/systemd runs workers (Nice=10)."""
+    for each in process_tree(pid):
+        os.setpriority(os.PRIO_PROCESS, each, niceness)
+
+
 def stop_processes(processes) -> None:
     for process in processes:
         if process.poll() is None:

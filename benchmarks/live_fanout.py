@@ -38,6 +38,8 @@ from benchmarks._stack import (  # noqa: E402 - after the path is set
     HttpConnection,
     cpu_seconds,
     flush_redis,
+    lower_priority,
+    process_tree,
     server_env,
     service_pids,
     start_celery_worker,
@@ -147,16 +149,6 @@ def _task_backlog(redis_url: str) -> int:
 
     client = redis.Redis.from_url(redis_url)
     return sum(client.llen(queue) for queue in ("celery", "notifications"))
-
-
-def _process_tree(pid: int) -> list[int]:
-    """The process and its children (a Celery worker's pool processes)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    found = [pid]
-    if children.exists():
-        for child in children.read_text().split():
-            found += _process_tree(int(child))
-    return found
 
 
 def _start_sampling_profiler(path: str, interval_s: float = 0.005) -> None:
@@ -365,12 +357,10 @@ async def run(args, world, processes) -> dict:
     stats = {"post_latencies": [], "accepted": 0, "errors": 0, "statuses": {}, "final": {}}
     own_pid = os.getpid()
     watched = {f"daphne[{i}]": p.pid for i, p in enumerate(processes[: args.web_processes + args.ws_processes])}
-    worker_pids = _process_tree(processes[-1].pid)
+    worker_pids = process_tree(processes[-1].pid)
     watched.update({f"celery[{i}]": pid for i, pid in enumerate(worker_pids)})
     if not args.worker_same_priority:
-        # Background work yields the CPU to request serving on a shared box (deploy/: Nice= in the unit).
-        for pid in worker_pids:
-            os.setpriority(os.PRIO_PROCESS, pid, 10)
+        lower_priority(processes[-1].pid)
     postgres_before = sum(cpu_seconds(pid) for pid in service_pids("postgres"))
     watched.update({f"redis[{i}]": pid for i, pid in enumerate(service_pids("redis-server"))})
     watched["client"] = own_pid

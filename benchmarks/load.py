@@ -52,6 +52,7 @@ from benchmarks._stack import (  # noqa: E402 - after the path is set
     HttpConnection,
     cpu_seconds,
     flush_redis,
+    lower_priority,
     percentile,
     server_env,
     service_pids,
@@ -500,7 +501,9 @@ async def run(args, world, processes: dict) -> dict:
             recorder.database_connections.append(await asyncio.to_thread(database_connections, args.database))
 
     tokens = world["tracking_tokens"]
-    clients = [driver_loop(i, d, web_ports[i % len(web_ports)], args, recorder, deadline)
+    # As deploy/nginx routes them: positions to the live processes (with /ws/), away from page renders.
+    position_ports = ws_ports if args.positions_to == "live" else web_ports
+    clients = [driver_loop(i, d, position_ports[i % len(position_ports)], args, recorder, deadline)
                for i, d in enumerate(world["drivers"])]  # fmt: skip
     clients += [dispatcher_loop(i, d, web_ports[i % len(web_ports)], args, world, recorder, deadline)
                 for i, d in enumerate(dispatchers)]  # fmt: skip
@@ -647,6 +650,13 @@ def main():
     parser.add_argument("--web-processes", type=int, default=2, help="daphne processes for HTTP (consecutive ports)")
     parser.add_argument("--ws-processes", type=int, default=1, help="daphne processes for /ws/ (0: shared with web)")
     parser.add_argument("--worker-concurrency", type=int, default=2, help="the Celery worker's pool processes")
+    parser.add_argument(
+        "--positions-to", choices=("live", "web"), default="live",
+        help="where drivers post: the /ws/ daphne processes, as deploy/nginx routes them (live), or the web ones",
+    )  # fmt: skip
+    parser.add_argument(
+        "--worker-same-priority", action="store_true", help="do not lower the Celery worker's CPU priority (nice 10)"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds before a request counts as timed out")
     parser.add_argument("--port", type=int, default=8751)
     parser.add_argument("--database", default=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_DATABASE))
@@ -705,6 +715,9 @@ def main():
     processes["celery worker"] = start_celery_worker(
         env=env, log_path=var_dir / "worker.log", concurrency=args.worker_concurrency
     )
+    if not args.worker_same_priority:
+        time.sleep(3)  # the pool processes are forked at start
+        lower_priority(processes["celery worker"].pid)
     print(f"set up in {time.monotonic() - started:.0f} s: {len(world['drivers'])} drivers, {len(world['dispatchers'])} "
           f"dispatchers, {len(world['tracking_tokens'])} tracking links; load for {args.duration:g} s…", flush=True)  # fmt: skip
     try:
