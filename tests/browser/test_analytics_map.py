@@ -1,14 +1,14 @@
 """The analytics page's lateness map in a real browser: the compact point data is drawn and read.
 
-Skipped like tests/browser (no playwright or chromium); the browser fixture is theirs.
+In the browser run (tests/browser): Playwright's event loop and DJANGO_ALLOW_ASYNC_UNSAFE must not
+leak into the other tests.
 """
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from tests.analytics.conftest import DAY
-from tests.browser.conftest import browser  # noqa: F401 - the session's chromium
+from tests.analytics.conftest import DAY, _empty_cache, costed_vehicle, day_of_depot_a  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
