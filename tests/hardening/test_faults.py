@@ -99,7 +99,7 @@ def start_redis(port: int, tmp_path: Path) -> subprocess.Popen:
     return process
 
 
-def test_database_url(**changes) -> str:
+def servers_database_url(**changes) -> str:
     db = connection.settings_dict
     url = f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     parts = urlsplit(url)
@@ -203,7 +203,7 @@ def test_it_serves_reads_while_redis_is_down_says_so_on_healthz_and_live_clients
     redis_port = free_port()
     redis = start_redis(redis_port, tmp_path)
     try:
-        server = Server(tmp_path, DATABASE_URL=test_database_url(), REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
+        server = Server(tmp_path, DATABASE_URL=servers_database_url(), REDIS_URL=f"redis://127.0.0.1:{redis_port}/0")
         servers.append(server)
         token = readable_day["token"]
         status, _, body = server.get("/healthz")
