@@ -3,28 +3,38 @@
 Every driver's phone posts every few seconds; through Django and DRF a position cost ~12 ms of CPU
 (middleware hand-offs between threads, the serializer, one ORM round trip per statement), so a
 2-core server topped out near 60 positions/s (benchmarks/LIVE.md). This ASGI middleware answers the
-common case itself on the event loop: a token-authenticated JSON batch that is valid on its face.
-Authentication, the append-only INSERT and the conditional update of the driver's latest position
-are one statement on a pooled async connection; the broadcast goes to dispatch.position_fanout.
+common case itself on the event loop: a JSON batch that is valid on its face, from a phone with an
+API token, or from the driver web app with its session and CSRF token (checked by Django's own
+CSRF code, the session verified as django.contrib.auth.get_user does). Authentication, the
+append-only INSERT and the conditional update of the driver's latest position are one statement on
+a pooled async connection (a session costs two reads first); the broadcast goes to
+dispatch.position_fanout.
 
-Anything else falls through to the Django view with the body replayed untouched: a session cookie
-(the driver web app), a bad token, a body this parser has doubts about (the view then answers 400
-naming the row and field), a server without PostgreSQL and Redis. So both paths accept exactly the
-same requests and the view stays the single source of error messages; tests post the same batches
+Anything else falls through to the Django view with the body replayed untouched: a token or session
+the view might refuse, a body this parser has doubts about (the view then answers 400 naming the
+row and field), a server without PostgreSQL and Redis. So both paths accept exactly the same
+requests and the view stays the single source of error messages; tests post the same requests
 both ways and compare.
 """
 
 import asyncio
+import io
 import json
 import logging
 import math
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.core.handlers.asgi import ASGIRequest
+from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.dateparse import parse_datetime
+from rest_framework.authentication import CSRFCheck
 from rest_framework.authtoken.models import Token
 
 from config.security_headers import PERMISSIONS_POLICY, content_security_policy
@@ -36,6 +46,8 @@ from dispatch.roles import DRIVER
 logger = logging.getLogger(__name__)
 
 PATH = "/api/driver/positions/"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+DB_SESSIONS = "django.contrib.sessions.backends.db"
 # A full batch of 500 positions is ~100 kB of JSON; anything larger goes to the view (which refuses it).
 MAX_BODY_BYTES = 256 * 1024
 _OPTIONAL_NUMBERS = {"accuracy_m": (0, None), "speed_mps": (0, None), "heading": (0, 360)}
@@ -103,19 +115,24 @@ def positions_parse(body: bytes, now: datetime) -> list[tuple] | None:
 # --- storing: authentication, history and latest position in one statement ----------------------
 
 
-def _store_sql() -> str:
+def _store_sql(by: str) -> str:
+    """The statement, with the driver found by API token (`by="token"`) or by user id (a session)."""
     user_model = get_user_model()
     groups = user_model.groups.through
     group_fk = groups._meta.get_field("group").column
     user_fk = groups._meta.get_field(user_model._meta.model_name).column
     group_table = groups._meta.get_field("group").related_model._meta.db_table
+    who = (
+        f"u.id = (SELECT t.user_id FROM {Token._meta.db_table} t WHERE t.key = %(key)s)"  # nosec B608  # a table name
+        if by == "token"
+        else "u.id = %(user_id)s"
+    )
     return f"""
 WITH driver AS (
     SELECT d.id, d.vehicle_id, d.depot_id
-    FROM {Token._meta.db_table} t
-    JOIN {user_model._meta.db_table} u ON u.id = t.user_id AND u.is_active
+    FROM {user_model._meta.db_table} u
     JOIN {Driver._meta.db_table} d ON d.user_id = u.id
-    WHERE t.key = %(key)s AND EXISTS (
+    WHERE u.is_active AND {who} AND EXISTS (
         SELECT 1 FROM {groups._meta.db_table} ug JOIN {group_table} g ON g.id = ug.{group_fk}
         WHERE ug.{user_fk} = u.id AND g.name = %(group)s)
 ), batch AS (
@@ -183,24 +200,62 @@ class _Database:
             name="position-intake",
         )
         await pool.open()
-        self.sql = _store_sql()
+        self.sql = {"token": _store_sql("token"), "user": _store_sql("user")}
         self.pool, self.loop = pool, asyncio.get_running_loop()
 
-    async def store(self, key: str, rows: list[tuple]):
+    async def _ready(self):
         # A pool belongs to the event loop it was opened on (one per daphne process; tests make more).
         if self.pool is None or self.loop is not asyncio.get_running_loop():
             await self._open()
+
+    async def store(self, rows: list[tuple], *, key: str | None = None, user_id: int | None = None):
+        """Store for the driver of API token `key`, or of user `user_id` (an already verified session)."""
+        await self._ready()
         columns = list(zip(*rows, strict=True))
         async with self.pool.connection() as connection:
             cursor = await connection.execute(
-                self.sql,
+                self.sql["token" if key is not None else "user"],
                 {
-                    "key": key, "group": DRIVER, "lat": list(columns[0]), "lon": list(columns[1]),
-                    "at": list(columns[2]), "accuracy": list(columns[3]), "speed": list(columns[4]),
-                    "heading": list(columns[5]),
+                    "key": key, "user_id": user_id, "group": DRIVER, "lat": list(columns[0]),
+                    "lon": list(columns[1]), "at": list(columns[2]), "accuracy": list(columns[3]),
+                    "speed": list(columns[4]), "heading": list(columns[5]),
                 },
             )  # fmt: skip
             return await cursor.fetchone()
+
+    async def session_user(self, session_key: str) -> int | None:
+        """The user a browser session logged in, as django.contrib.auth.get_user decides it; None
+        whenever the view might decide otherwise (it then answers, flushing the session if need be)."""
+        await self._ready()
+        async with self.pool.connection() as connection:
+            cursor = await connection.execute(
+                f"SELECT session_data FROM {Session._meta.db_table} WHERE session_key = %s AND expire_date > %s",  # nosec B608
+                (session_key, timezone.now()),
+            )
+            found = await cursor.fetchone()
+            if found is None:
+                return None
+            session = SessionStore().decode(found[0])  # {} when the signature does not match
+            if (
+                session.get(BACKEND_SESSION_KEY) != MODEL_BACKEND
+                or MODEL_BACKEND not in settings.AUTHENTICATION_BACKENDS
+            ):
+                return None
+            try:
+                user_id = int(session[SESSION_KEY])
+            except (KeyError, TypeError, ValueError):
+                return None
+            user_model = get_user_model()
+            cursor = await connection.execute(
+                f"SELECT password FROM {user_model._meta.db_table} WHERE id = %s AND is_active",  # nosec B608  # a table name
+                (user_id,),
+            )
+            found = await cursor.fetchone()
+        # The session stays valid only while the password it was made with does (Django's rule); a
+        # hash made with a SECRET_KEY_FALLBACKS key is the view's to verify and re-sign.
+        expected = user_model(password=found[0]).get_session_auth_hash() if found else ""
+        session_hash = session.get(HASH_SESSION_KEY) or ""
+        return user_id if found and constant_time_compare(session_hash, expected) else None
 
 
 _database = _Database()
@@ -223,8 +278,7 @@ def _header(scope, name: bytes) -> bytes | None:
 
 
 def _token_key(scope) -> str | None:
-    if _header(scope, b"cookie") is not None:
-        return None  # a browser session may be what authenticates: the view decides (and checks CSRF)
+    # The view's authentication tries the token first too: with one, cookies do not matter.
     parts = (_header(scope, b"authorization") or b"").split()
     if len(parts) != 2 or parts[0].lower() != b"token":
         return None
@@ -232,6 +286,22 @@ def _token_key(scope) -> str | None:
         return parts[1].decode("ascii")
     except UnicodeDecodeError:
         return None
+
+
+def _session_key(scope) -> str | None:
+    """The session cookie of a request without an Authorization header (the driver web app)."""
+    if _header(scope, b"authorization") is not None or settings.SESSION_ENGINE != DB_SESSIONS:
+        return None
+    cookies = parse_cookie((_header(scope, b"cookie") or b"").decode("latin-1"))
+    return cookies.get(settings.SESSION_COOKIE_NAME) or None
+
+
+def _csrf_passes(scope, body: bytes) -> bool:
+    """Django's own CSRF check, as DRF's session authentication runs it (Origin, Referer, token)."""
+    request = ASGIRequest(scope, io.BytesIO(body))
+    check = CSRFCheck(lambda request: None)
+    check.process_request(request)
+    return check.process_view(request, None, (), {}) is None
 
 
 def _host_allowed(scope) -> bool:
@@ -292,10 +362,11 @@ class _HostOnly:
         return self.host  # already checked against ALLOWED_HOSTS
 
 
-def _response_headers(scope, body: bytes) -> list[tuple[bytes, bytes]]:
-    """The headers the view's response gets from Django's security middleware, for the same request."""
+def _response_headers(scope, body: bytes, *, by_session: bool) -> list[tuple[bytes, bytes]]:
+    """The headers the view's response gets from Django's middleware, for the same request."""
     headers = {
-        "Content-Type": "application/json", "Content-Length": str(len(body)), "Vary": "Accept",
+        "Content-Type": "application/json", "Content-Length": str(len(body)),
+        "Vary": "Accept, Cookie" if by_session else "Accept",  # the session middleware adds Cookie once read
         "Allow": "POST, OPTIONS", "X-Frame-Options": settings.X_FRAME_OPTIONS,
     }  # fmt: skip
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
@@ -330,9 +401,12 @@ class PositionIntakeMiddleware:
         if self.enabled is None:
             self.enabled = intake_enabled()
         key = _token_key(scope) if self.enabled else None
+        session_key = _session_key(scope) if self.enabled and key is None else None
         content_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
         redirect = settings.SECURE_SSL_REDIRECT and not _is_secure(scope)  # the view answers with the redirect
-        if key is None or content_type != b"application/json" or redirect or not _host_allowed(scope):
+        if (key is None and session_key is None) or content_type != b"application/json" or redirect:
+            return await self.app(scope, receive, send)
+        if not _host_allowed(scope):
             return await self.app(scope, receive, send)
         body, complete, gone = await _read_body(receive)
         if gone:
@@ -341,7 +415,7 @@ class PositionIntakeMiddleware:
         stored = None
         if rows is not None:
             try:
-                stored = await _database.store(key, rows)
+                stored = await self._store(rows, scope, body, key, session_key)
             except Exception:  # noqa: BLE001 - the view answers for an outage (and logs it), never a half write
                 logger.exception("position intake could not store a batch; the view answers instead")
         if stored is None:
@@ -355,5 +429,20 @@ class PositionIntakeMiddleware:
                 recorded_at=recorded_at, heading=heading, speed_mps=speed_mps,
             )  # fmt: skip
         response = json.dumps({"accepted": accepted, "latest_recorded_at": _drf_datetime(newest[2])}).encode()
-        await send({"type": "http.response.start", "status": 202, "headers": _response_headers(scope, response)})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 202,
+                "headers": _response_headers(scope, response, by_session=key is None),
+            }
+        )
         await send({"type": "http.response.body", "body": response})
+
+    @staticmethod
+    async def _store(rows, scope, body, key, session_key):
+        if key is not None:
+            return await _database.store(rows, key=key)
+        if not _csrf_passes(scope, body):
+            return None
+        user_id = await _database.session_user(session_key)
+        return None if user_id is None else await _database.store(rows, user_id=user_id)

@@ -20,6 +20,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core.signals import request_started
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from config.asgi import application, django_asgi_app
@@ -316,14 +317,70 @@ def test_it_is_on_exactly_in_the_production_mode():
 
 
 @production_only
-def test_a_session_cookie_leaves_the_request_to_the_view(driver_a):
-    # The driver web app posts with its session (and CSRF token); only the view checks those.
+def test_a_token_wins_over_cookies_as_in_the_view(driver_a):
     auth = token_header(driver_a.user)
     status, _, _, via_django = run(
-        lambda: post(application, {"positions": [position(1)]}, auth, (b"cookie", b"sessionid=abc"))
+        lambda: post(application, {"positions": [position(1)]}, auth, (b"cookie", b"sessionid=abc; csrftoken=x"))
     )
-    assert via_django and status == 202
-    assert Driver.objects.get(pk=driver_a.pk).last_position_at is not None
+    assert (status, via_django) == (202, False)
+
+
+def session_headers(user, *, csrf: str | None = "valid", origin: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    """What the driver web app sends: its session cookie, the CSRF cookie and the X-CSRFToken header."""
+    from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+
+    session = Client()
+    session.force_login(user)
+    secret = _get_new_csrf_string()
+    cookies = f"{settings.SESSION_COOKIE_NAME}={session.cookies[settings.SESSION_COOKIE_NAME].value}; "
+    cookies += f"{settings.CSRF_COOKIE_NAME}={secret}"
+    headers = [(b"cookie", cookies.encode())]
+    if csrf is not None:
+        token = _mask_cipher_secret(secret) if csrf == "valid" else _mask_cipher_secret(_get_new_csrf_string())
+        headers.append((b"x-csrftoken", token.encode()))
+    if origin is not None:
+        headers.append((b"origin", origin))
+    return headers
+
+
+@production_only
+def test_the_driver_web_apps_session_takes_the_lean_path_and_answers_like_the_view(driver_a):
+    headers = session_headers(driver_a.user, origin=b"http://testserver")
+    batch = {"positions": [position(3), position(2, lat=47.15)]}
+
+    async def scenario():
+        answer = await post(application, batch, *headers)
+        view_answer = await post(view_only_app, batch, *headers)
+        return answer, view_answer
+
+    (status, headers_out, body, via_django), (view_status, view_headers, view_body, _) = run(scenario)
+    assert (status, via_django) == (202, False), body
+    assert view_status == 202 and json.loads(body) == json.loads(view_body)
+    assert headers_out.keys() == view_headers.keys()
+    assert headers_out["vary"] == view_headers["vary"]
+    assert DriverPosition.objects.filter(driver=driver_a).count() == 4
+    assert Driver.objects.get(pk=driver_a.pk).last_lat == 47.15
+
+
+@production_only
+@pytest.mark.parametrize(
+    "case",
+    ["no csrf header", "wrong csrf token", "foreign origin", "unknown session", "password changed", "dispatcher"],
+)
+def test_a_session_the_view_would_refuse_is_left_to_the_view(driver_a, dispatcher_a, case):
+    user = dispatcher_a if case == "dispatcher" else driver_a.user
+    headers = session_headers(
+        user, csrf=None if case == "no csrf header" else ("wrong" if case == "wrong csrf token" else "valid"),
+        origin=b"http://evil.example" if case == "foreign origin" else None,
+    )  # fmt: skip
+    if case == "unknown session":
+        headers[0] = (b"cookie", re.sub(rb"sessionid=[^;]+", b"sessionid=nosuchsession", headers[0][1]))
+    if case == "password changed":
+        user.set_password("a new password 123")
+        user.save()
+    status, _, content, via_django = run(lambda: post(application, {"positions": [position(1)]}, *headers))
+    assert via_django and status in (401, 403), (status, content)
+    assert DriverPosition.objects.count() == 0
 
 
 @production_only
