@@ -13,7 +13,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, path
+from django.urls import path
 
 import config.urls
 from config.security_headers import PERMISSIONS_POLICY
@@ -21,21 +21,7 @@ from customers.services import tracking_link_ensure
 from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Order
 from routes.models import Plan
-
-
-def all_routes() -> dict[str, URLPattern]:
-    found = {}
-
-    def walk(patterns, prefix):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                found[prefix + str(pattern.pattern)] = pattern
-
-    walk(get_resolver().url_patterns, "")
-    return found
-
+from tests.url_routes import all_routes
 
 ROUTES = all_routes()
 ADMIN_PREFIX = "admin/"

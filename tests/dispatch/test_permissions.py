@@ -10,7 +10,6 @@ from datetime import date
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from customers.services import tracking_link_ensure
@@ -23,6 +22,7 @@ from routes.services import plan_dispatch
 from tests.conftest import PASSWORD
 from tests.driver.conftest import write_plan
 from tests.live.conftest import isolated_live_state  # noqa: F401 - own channel-layer and cache prefixes (autouse)
+from tests.url_routes import all_routes, view_of
 
 PERSONAS = ("anonymous", "driver", "dispatcher_a", "dispatcher_b", "manager")
 IGNORED_METHODS = {"OPTIONS", "HEAD", "TRACE"}
@@ -30,20 +30,7 @@ IGNORED_METHODS = {"OPTIONS", "HEAD", "TRACE"}
 
 def api_endpoints() -> dict[str, type]:
     """Every route under api/ in config.urls, as its route string -> view class."""
-    found = {}
-
-    def walk(patterns, prefix):
-        for pattern in patterns:
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, prefix + str(pattern.pattern))
-            elif isinstance(pattern, URLPattern):
-                route = prefix + str(pattern.pattern)
-                if route.startswith("api/"):
-                    callback = pattern.callback
-                    found[route] = getattr(callback, "view_class", None) or getattr(callback, "cls", callback)
-
-    walk(get_resolver().url_patterns, "")
-    return found
+    return {route: view_of(pattern) for route, pattern in all_routes().items() if route.startswith("api/")}
 
 
 def view_methods(view_class) -> set[str]:
@@ -455,20 +442,11 @@ PAGES = {
 def page_routes() -> dict[str, object]:
     """Every route outside api/ in config.urls; the admin site counts as one (Django's own checks)."""
     found = {}
-
-    def walk(patterns, prefix):
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if route.startswith("api/"):
-                continue
-            if route == "admin/":
-                found[route] = pattern
-            elif isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, route)
-            elif isinstance(pattern, URLPattern):
-                found[route] = pattern.callback
-
-    walk(get_resolver().url_patterns, "")
+    for route, pattern in all_routes().items():
+        if route.startswith("admin/"):
+            found["admin/"] = "the admin site"
+        elif not route.startswith("api/"):
+            found[route] = pattern.callback
     return found
 
 
