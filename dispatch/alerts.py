@@ -164,28 +164,38 @@ def _hhmm(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%H:%M")
 
 
+# An open late alert is re-worded (and re-sent to dashboards) when its lateness moves this much.
+LATE_ALERT_STEP_MIN = 5
+
+
 def late_alerts_sync(*, depot_id: int, driver_id: int | None, stops) -> None:
     """Open or resolve the late alerts of a route's open stops from their live ETAs.
 
     `stops`: Stop rows with `order` loaded and `live_eta` set. One query for the open late alerts.
     """
     keys = {f"late:{stop.order_id}": stop for stop in stops}
-    open_keys = set(
-        Alert.objects.filter(dedup_key__in=list(keys), resolved_at__isnull=True).values_list("dedup_key", flat=True)
-    )
+    open_late_min = {
+        key: (data or {}).get("late_min")
+        for key, data in Alert.objects.filter(dedup_key__in=list(keys), resolved_at__isnull=True).values_list(
+            "dedup_key", "data"
+        )
+    }
     to_resolve = []
     for key, stop in keys.items():
         order = stop.order
         late = order.window_end is not None and stop.live_eta is not None and stop.live_eta > order.window_end
         if late:
             minutes = math.ceil((stop.live_eta - order.window_end).total_seconds() / 60)
+            known = open_late_min.get(key)
+            if isinstance(known, int) and abs(known - minutes) < LATE_ALERT_STEP_MIN:
+                continue  # already open and about as late: no new text for every ETA refresh
             alert_open(
                 depot_id=depot_id, kind=Alert.Kind.LATE, dedup_key=key, order_id=order.pk, driver_id=driver_id,
                 message=f"{order.reference} ({order.customer_name or order.address or 'customer'}) predicted "
                 f"{minutes} min late: ETA {_hhmm(stop.live_eta)}, window ends {_hhmm(order.window_end)}",
                 data={"eta": _iso(stop.live_eta), "window_end": _iso(order.window_end), "late_min": minutes},
             )  # fmt: skip
-        elif key in open_keys:
+        elif key in open_late_min:
             to_resolve.append(key)
     if to_resolve:
         alerts_resolve_keys(to_resolve)

@@ -157,10 +157,19 @@ def test_it_opens_a_late_alert_and_resolves_it_when_on_time_again(
     assert alert.dedup_key == f"late:{windowed[0].order_id}" and "late" in alert.message
     assert alert.depot_id == depot_a.pk and alert.driver_id == driver_a.pk
 
-    # Refreshing again while still late keeps one open alert per order.
+    # Refreshing again while still late keeps one open alert per order, worded as before while the
+    # lateness moved less than LATE_ALERT_STEP_MIN (no new message to dashboards every refresh)...
+    worded = dict(late.values_list("order_id", "message"))
     with django_capture_on_commit_callbacks(execute=True):
         live_eta.live_etas_refresh(driver_id=driver_a.pk, now=late_now + timedelta(seconds=30))
     assert Alert.objects.filter(kind=Alert.Kind.LATE).count() == len(windowed)
+    assert dict(late.values_list("order_id", "message")) == worded
+    # ...and re-worded once it moved more.
+    place_driver(driver_a, depot_a.lat, depot_a.lon, late_now + timedelta(minutes=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        live_eta.live_etas_refresh(driver_id=driver_a.pk, now=late_now + timedelta(minutes=10))
+    assert Alert.objects.filter(kind=Alert.Kind.LATE).count() == len(windowed)
+    assert late.get(order_id=windowed[0].order_id).message != worded[windowed[0].order_id]
 
     # The van was in fact on its way early: on time again, the alerts resolve themselves.
     on_time = dispatched_route.start
