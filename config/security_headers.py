@@ -87,7 +87,8 @@ def content_security_policy(request, **overrides: str) -> str:
     return "; ".join(f"{name} {' '.join(value.split())}" for name, value in directives.items())
 
 
-def _add_headers(request, response):
+def add_security_headers(request, response):
+    """The two headers above, unless the view set its own (also used by dispatch.position_intake)."""
     if "Content-Security-Policy" not in response:
         response["Content-Security-Policy"] = content_security_policy(request)
     response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
@@ -113,7 +114,7 @@ class SecurityHeadersMiddleware:
             response = self.get_response(request)
         finally:
             _current_nonce.reset(token)
-        return _add_headers(request, response)
+        return add_security_headers(request, response)
 
     async def __acall__(self, request):
         token = self._start(request)
@@ -121,7 +122,7 @@ class SecurityHeadersMiddleware:
             response = await self.get_response(request)
         finally:
             _current_nonce.reset(token)
-        return _add_headers(request, response)
+        return add_security_headers(request, response)
 
     @staticmethod
     def _start(request):

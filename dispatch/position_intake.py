@@ -28,16 +28,21 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse
 from django.http.cookie import parse_cookie
-from django.http.request import split_domain_port, validate_host
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.crypto import constant_time_compare
 from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
 from rest_framework.authentication import CSRFCheck
 from rest_framework.authtoken.models import Token
 
-from config.security_headers import PERMISSIONS_POLICY, content_security_policy
+from config.security_headers import add_security_headers
 from dispatch.models import Driver, DriverPosition
 from dispatch.position_fanout import fanout
 from dispatch.positions import MAX_CLOCK_AHEAD, MAX_POSITIONS_PER_BATCH
@@ -51,6 +56,8 @@ DB_SESSIONS = "django.contrib.sessions.backends.db"
 # A full batch of 500 positions is ~100 kB of JSON; anything larger goes to the view (which refuses it).
 MAX_BODY_BYTES = 256 * 1024
 _OPTIONAL_NUMBERS = {"accuracy_m": (0, None), "speed_mps": (0, None), "heading": (0, 360)}
+# How the view writes `latest_recorded_at` (the server's zone, ISO 8601, "Z" for UTC).
+_LATEST_RECORDED_AT = serializers.DateTimeField()
 
 
 def intake_enabled() -> bool:
@@ -296,21 +303,11 @@ def _session_key(scope) -> str | None:
     return cookies.get(settings.SESSION_COOKIE_NAME) or None
 
 
-def _csrf_passes(scope, body: bytes) -> bool:
+def _csrf_passes(request) -> bool:
     """Django's own CSRF check, as DRF's session authentication runs it (Origin, Referer, token)."""
-    request = ASGIRequest(scope, io.BytesIO(body))
     check = CSRFCheck(lambda request: None)
     check.process_request(request)
     return check.process_view(request, None, (), {}) is None
-
-
-def _host_allowed(scope) -> bool:
-    host = (_header(scope, b"host") or b"").decode("latin-1")
-    domain, _port = split_domain_port(host)
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    return bool(domain) and validate_host(domain, allowed)
 
 
 async def _read_body(receive) -> tuple[bytes, bool, bool]:
@@ -342,52 +339,26 @@ def _replaying(body: bytes, complete: bool, receive):
     return replay
 
 
-def _is_secure(scope) -> bool:
-    if settings.SECURE_PROXY_SSL_HEADER:
-        name, value = settings.SECURE_PROXY_SSL_HEADER
-        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode()
-        return (_header(scope, header) or b"").decode("latin-1").split(",")[0].strip() == value
-    return scope.get("scheme") == "https"
+def _answer_as_is(request) -> bool:
+    """What Django's middleware would turn away or redirect before the view: the view answers it."""
+    try:
+        request.get_host()  # against ALLOWED_HOSTS
+    except DisallowedHost:
+        return False
+    return not (settings.SECURE_SSL_REDIRECT and not request.is_secure())
 
 
-class _HostOnly:
-    """What config.security_headers reads from a request (a JSON answer needs no script nonce)."""
-
-    csp_nonce = ""
-
-    def __init__(self, scope):
-        self.host = (_header(scope, b"host") or b"").decode("latin-1")
-
-    def get_host(self) -> str:
-        return self.host  # already checked against ALLOWED_HOSTS
-
-
-def _response_headers(scope, body: bytes, *, by_session: bool) -> list[tuple[bytes, bytes]]:
-    """The headers the view's response gets from Django's middleware, for the same request."""
-    headers = {
-        "Content-Type": "application/json", "Content-Length": str(len(body)),
-        "Vary": "Accept, Cookie" if by_session else "Accept",  # the session middleware adds Cookie once read
-        "Allow": "POST, OPTIONS", "X-Frame-Options": settings.X_FRAME_OPTIONS,
-    }  # fmt: skip
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers["X-Content-Type-Options"] = "nosniff"
-    if settings.SECURE_REFERRER_POLICY:
-        headers["Referrer-Policy"] = settings.SECURE_REFERRER_POLICY
-    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
-        headers["Cross-Origin-Opener-Policy"] = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY
-    headers["Content-Security-Policy"] = content_security_policy(_HostOnly(scope))
-    headers["Permissions-Policy"] = PERMISSIONS_POLICY
-    if settings.SECURE_HSTS_SECONDS and _is_secure(scope):
-        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        value += "; includeSubDomains" if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS else ""
-        headers["Strict-Transport-Security"] = value + ("; preload" if settings.SECURE_HSTS_PRELOAD else "")
-    return [(name.lower().encode(), value.encode("latin-1")) for name, value in headers.items()]
-
-
-def _drf_datetime(value: datetime) -> str:
-    # What DRF's DateTimeField and JSON encoder produce: the server's zone, ISO 8601, "Z" for UTC.
-    text = timezone.localtime(value).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def _accepted(request, body: bytes, *, by_session: bool) -> list[tuple[bytes, bytes]]:
+    """The headers of the view's 202 for this request, put on by the same middleware."""
+    response = HttpResponse(body, content_type="application/json", status=202)
+    response["Allow"] = "POST, OPTIONS"  # DRF's APIView
+    # DRF varies on Accept; the session middleware adds Cookie once the session was read.
+    patch_vary_headers(response, ("Accept", "Cookie") if by_session else ("Accept",))
+    for middleware in (SecurityMiddleware, XFrameOptionsMiddleware):  # made here: they read settings when made
+        middleware(lambda request: response).process_response(request, response)
+    add_security_headers(request, response)
+    response["Content-Length"] = str(len(body))
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
 
 
 class PositionIntakeMiddleware:
@@ -403,19 +374,18 @@ class PositionIntakeMiddleware:
         key = _token_key(scope) if self.enabled else None
         session_key = _session_key(scope) if self.enabled and key is None else None
         content_type = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
-        redirect = settings.SECURE_SSL_REDIRECT and not _is_secure(scope)  # the view answers with the redirect
-        if (key is None and session_key is None) or content_type != b"application/json" or redirect:
-            return await self.app(scope, receive, send)
-        if not _host_allowed(scope):
+        if (key is None and session_key is None) or content_type != b"application/json":
             return await self.app(scope, receive, send)
         body, complete, gone = await _read_body(receive)
         if gone:
             return None
-        rows = positions_parse(body, timezone.now()) if complete and len(body) <= MAX_BODY_BYTES else None
+        request = ASGIRequest(scope, io.BytesIO(body))  # for Django's own host, HTTPS and CSRF rules
+        parsable = complete and len(body) <= MAX_BODY_BYTES and _answer_as_is(request)
+        rows = positions_parse(body, timezone.now()) if parsable else None
         stored = None
         if rows is not None:
             try:
-                stored = await self._store(rows, scope, body, key, session_key)
+                stored = await self._store(rows, request, key, session_key)
             except Exception:  # noqa: BLE001 - the view answers for an outage (and logs it), never a half write
                 logger.exception("position intake could not store a batch; the view answers instead")
         if stored is None:
@@ -428,21 +398,17 @@ class PositionIntakeMiddleware:
                 driver_id=driver_id, vehicle_id=vehicle_id, depot_id=depot_id, lat=lat, lon=lon,
                 recorded_at=recorded_at, heading=heading, speed_mps=speed_mps,
             )  # fmt: skip
-        response = json.dumps({"accepted": accepted, "latest_recorded_at": _drf_datetime(newest[2])}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 202,
-                "headers": _response_headers(scope, response, by_session=key is None),
-            }
-        )
+        latest = _LATEST_RECORDED_AT.to_representation(newest[2])
+        response = json.dumps({"accepted": accepted, "latest_recorded_at": latest}).encode()
+        headers = _accepted(request, response, by_session=key is None)
+        await send({"type": "http.response.start", "status": 202, "headers": headers})
         await send({"type": "http.response.body", "body": response})
 
     @staticmethod
-    async def _store(rows, scope, body, key, session_key):
+    async def _store(rows, request, key, session_key):
         if key is not None:
             return await _database.store(rows, key=key)
-        if not _csrf_passes(scope, body):
+        if not _csrf_passes(request):
             return None
         user_id = await _database.session_user(session_key)
         return None if user_id is None else await _database.store(rows, user_id=user_id)

@@ -18,6 +18,7 @@ from asgiref.testing import ApplicationCommunicator
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.core.asgi import get_asgi_application
 from django.core.signals import request_started
 from django.db import connection
 from django.test import Client
@@ -314,6 +315,31 @@ def test_the_other_listeners_hear_of_each_driver_at_most_every_few_seconds(drive
 def test_it_is_on_exactly_in_the_production_mode():
     production = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") and bool(settings.REDIS_URL)
     assert position_intake.intake_enabled() == production
+
+
+@production_only
+def test_behind_a_tls_proxy_it_sends_the_views_hsts_and_redirects_plain_http_like_it(driver_a, settings):
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_SSL_REDIRECT = True
+    # Django's handler reads the security settings when it loads its middleware: load it again.
+    django_app = get_asgi_application()
+    intake_app, view_app = PositionIntakeMiddleware(django_app), PositionIntakeMiddleware(django_app)
+    view_app.enabled = False
+    auth = token_header(driver_a.user)
+    batch = {"positions": [position(1)]}
+    over_tls = (b"x-forwarded-proto", b"https")
+
+    async def scenario():
+        return [
+            await post(intake_app, batch, auth, over_tls),
+            await post(view_app, batch, auth, over_tls),
+            await post(intake_app, batch, auth),  # plain HTTP: the view's redirect
+        ]
+
+    (status, headers, _, via_django), (view_status, view_headers, _, _), (plain_status, _, _, plain_via) = run(scenario)
+    assert (status, via_django, view_status) == (202, False, 202)
+    assert headers["strict-transport-security"] == view_headers["strict-transport-security"]
+    assert (plain_status, plain_via) == (301, True)
 
 
 @production_only
