@@ -1,6 +1,5 @@
 """POST /api/driver/positions/: a driver's phone reports where it is (API.md, Drivers)."""
 
-import math
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
@@ -13,17 +12,9 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.fields import FiniteFloatField
 from dispatch.permissions import IsDriver
 from dispatch.positions import MAX_CLOCK_AHEAD, MAX_POSITIONS_PER_BATCH, driver_positions_record
-
-
-class FiniteFloatField(serializers.FloatField):
-    # float("nan") passes every min/max comparison; "NaN" and "Infinity" arrive as strings from phones.
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
-            raise serializers.ValidationError("must be a finite number")
-        return value
 
 
 class PositionInput(serializers.Serializer):
