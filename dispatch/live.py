@@ -54,10 +54,12 @@ class _Counters:
 
     def __init__(self):
         self.cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
+        self.redis_url = None
         self.redis = None
         if isinstance(self.cache, RedisCache):
             location = settings.CACHES[DEFAULT_CACHE_ALIAS]["LOCATION"]
-            self.redis = redis.Redis.from_url(location if isinstance(location, str) else location[0])
+            self.redis_url = location if isinstance(location, str) else location[0]
+            self.redis = redis.Redis.from_url(self.redis_url)
 
     def incr(self, key: str) -> int:
         if self.redis is not None:
@@ -119,6 +121,11 @@ def seq_key(group: str) -> str:
 def counter_key(key: str) -> str:
     """The Redis key of a seq counter or coalescing mark (the cache's prefix and version applied)."""
     return _counters().cache.make_and_validate_key(key)
+
+
+def counter_redis_url() -> str | None:
+    """Where the seq counters and coalescing marks live (None without Redis: the embedded mode)."""
+    return _counters().redis_url
 
 
 def next_seq(group: str) -> int:

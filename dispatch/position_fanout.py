@@ -110,7 +110,10 @@ class PositionFanout:
         if self._redis is None:
             import redis.asyncio
 
-            self._redis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+            from dispatch.live import counter_redis_url
+
+            # The Redis of dispatch.live's counters: the windows and seqs are the same keys there.
+            self._redis = redis.asyncio.Redis.from_url(counter_redis_url())
         return self._redis
 
     async def _broadcast(self) -> None:

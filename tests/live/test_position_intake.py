@@ -411,7 +411,7 @@ def test_a_session_the_view_would_refuse_is_left_to_the_view(driver_a, dispatche
 
 @production_only
 def test_positions_are_stored_while_redis_is_unreachable_and_the_failure_is_logged_once(driver_a, settings, caplog):
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}  # port 1: nobody
     auth = token_header(driver_a.user)
 
     async def scenario():
