@@ -13,7 +13,8 @@ from customers.selectors import active_tracking_links_by_order, tracking_path_fo
 from dispatch import selectors, services
 from dispatch.errors import DispatchError, OrderImportError
 from dispatch.models import Order, Vehicle
-from dispatch.order_import import check_import_size, declared_length, orders_import_csv
+from dispatch.order_csv import check_import_size, declared_length
+from dispatch.order_import import orders_import_csv
 from dispatch.permissions import IsManagerOrReadOnlyOfficeStaff, IsOfficeStaff
 from routes.geocoding import default_geocoder
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from dispatch import maps, selectors
 from dispatch.errors import OrderImportError
 from dispatch.models import Order
-from dispatch.order_import import check_import_size, declared_length, orders_import_csv
+from dispatch.order_csv import check_import_size, declared_length
+from dispatch.order_import import orders_import_csv
 from dispatch.roles import is_driver, is_office_staff
 from routes.geocoding import default_geocoder
 
