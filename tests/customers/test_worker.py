@@ -19,12 +19,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from config.celery import app as celery_app
 from customers import tasks
 from customers.models import Notification, PromisedWindow
 from dispatch import events
 from dispatch.models import Order
 from dispatch.services import order_change_status
+from tests.celery_workers import send_tasks_to, wait_until_ready
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,23 +65,8 @@ def worker(tmp_path, settings, monkeypatch):
         ],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    # This process enqueues to the same queue (config.tasks.enqueue names settings.CELERY_TASK_DEFAULT_QUEUE).
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.TASKS_RUN_INLINE = False
-    # The Celery app read its configuration once, maybe while another test had tasks eager.
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
-    # Only our handlers: the other apps' tasks must not go to a broker nobody of this test consumes.
-    monkeypatch.setattr(
-        events,
-        "HANDLERS",
-        {name: tuple(p for p in paths if p.startswith("customers.")) for name, paths in events.HANDLERS.items()},
-    )
-    deadline = time.monotonic() + 60
-    while "ready." not in (tmp_path / "worker.log").read_text():
-        assert process.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "worker did not start"
-        time.sleep(0.2)
+    send_tasks_to(queue, settings, monkeypatch, handlers="customers.")
+    wait_until_ready(process, tmp_path / "worker.log")
     yield {"queue": queue, "mail_dir": tmp_path / "mail", "log": tmp_path / "worker.log"}
     process.send_signal(signal.SIGTERM)
     try:

@@ -3,17 +3,14 @@ killed half-way. Runs in the PostgreSQL + Redis pass of `make test` (skipped wit
 
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 
 from routes.models import ClosureApplication, Plan, RoadNetworkBuild, Stop
+from tests.celery_workers import start_worker, stop_worker, wait_for, worker_children
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis and PostgreSQL (the production-mode pass)"),
@@ -27,48 +24,6 @@ def queue(settings):
     """A queue of this test's own, so no other worker or test takes its tasks."""
     settings.CELERY_TASK_DEFAULT_QUEUE = f"test-closures-{uuid.uuid4().hex[:8]}"
     return settings.CELERY_TASK_DEFAULT_QUEUE
-
-
-def start_worker(queue: str, tmp_path: Path, faults: str = "") -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_QUEUE": queue,
-        "CELERY_VISIBILITY_TIMEOUT_S": "10",
-        "REPLAN_LOCK_HOLD_S": "8",  # the killed task's lock must not outlive the test
-        "VAR_DIR": str(tmp_path),
-        "FAULT_PAUSES": faults,
-        "FAULT_MARKER_DIR": str(tmp_path),
-    }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "--pool", "prefork",
-               "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]  # fmt: skip
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "ab"), stderr=subprocess.STDOUT
-    )
-
-
-def stop_worker(worker: subprocess.Popen) -> None:
-    worker.send_signal(signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-
-
-def wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def worker_children(worker: subprocess.Popen) -> list[int]:
-    output = subprocess.run(["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True).stdout
-    return [int(pid) for pid in output.split()]
 
 
 @pytest.fixture
