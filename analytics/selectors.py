@@ -12,11 +12,10 @@ import math
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from django.apps import apps
 from django.core.cache import cache
 from django.db import connection
 
-from analytics import fact_versions
+from analytics import fact_versions, kpi_sql
 from analytics.sql import is_true
 from dispatch.models import Depot, Driver, Zone
 from dispatch.roles import visible_depot_ids
@@ -57,281 +56,36 @@ def scoped_filters(user, **values) -> KpiFilters:
     return KpiFilters(depot_ids=depot_ids, **values)
 
 
-def _where(filters: KpiFilters, alias: str = "f") -> tuple[str, list]:
-    clauses = [f"{alias}.date >= %s", f"{alias}.date <= %s"]
-    params: list = [filters.date_from, filters.date_to]
-    if filters.depot_ids is not None:
-        if not filters.depot_ids:
-            clauses.append("1 = 0")
-        else:
-            clauses.append(f"{alias}.depot_id IN ({', '.join(['%s'] * len(filters.depot_ids))})")
-            params.extend(sorted(filters.depot_ids))
-    for column, value in (("zone_id", filters.zone_id), ("driver_id", filters.driver_id),
-                          ("vehicle_kind", filters.vehicle_kind)):  # fmt: skip
-        if value not in (None, ""):
-            clauses.append(f"{alias}.{column} = %s")
-            params.append(value)
-    return " AND ".join(clauses), params
-
-
-def _rows(sql: str, params: list) -> list[dict]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _sum_measures() -> list[tuple[str, str, str]]:
-    """The aggregates every KPI is finished from (see _finish): (name, SQL over `f`, how it adds up).
-
-    "int" and "float" are sums and counts (a sum of sums); "mean" is the AVG of the expression,
-    which adds up as the sum of its sums over the sum of its counts (see _rollup_column).
-    """
-    t = is_true
-    return [
-        ("orders", "COUNT(*)", "int"),
-        ("deliveries", f"SUM(CASE WHEN {t('f.delivered')} THEN 1 ELSE 0 END)", "int"),
-        ("attempted", f"SUM(CASE WHEN {t('f.attempted')} THEN 1 ELSE 0 END)", "int"),
-        ("failed_orders", f"SUM(CASE WHEN {t('f.attempted')} AND NOT {t('f.delivered')} THEN 1 ELSE 0 END)", "int"),
-        ("failed_attempts", "SUM(f.failed_attempts)", "int"),
-        ("first_attempt_successes", f"SUM(CASE WHEN {t('f.first_attempt_success')} THEN 1 ELSE 0 END)", "int"),
-        ("on_time", f"SUM(CASE WHEN {t('f.on_time')} THEN 1 ELSE 0 END)", "int"),
-        ("on_time_counted", "SUM(CASE WHEN f.on_time IS NOT NULL THEN 1 ELSE 0 END)", "int"),
-        ("attempted_without_window",
-         f"SUM(CASE WHEN {t('f.attempted')} AND NOT {t('f.has_window')} THEN 1 ELSE 0 END)", "int"),
-        ("cancelled", "SUM(CASE WHEN f.status = 'cancelled' THEN 1 ELSE 0 END)", "int"),
-        ("avg_delay_s", "f.delay_s", "mean"),
-        ("delay_sum_s", "SUM(f.delay_s)", "int"),
-        ("delay_count", "COUNT(f.delay_s)", "int"),
-        ("eta_mean_abs_error_s", "f.eta_error_s", "mean"),
-        ("route_stops", f"SUM(CASE WHEN f.route_id IS NOT NULL AND {t('f.attempted')} THEN 1 ELSE 0 END)", "int"),
-        ("cost", "SUM(f.route_cost_share)", "float"),
-        ("distance_m", "SUM(f.route_distance_share_m)", "float"),
-        ("planned_route_s", "SUM(f.route_planned_share_s)", "float"),
-        ("actual_route_s", "SUM(f.route_actual_share_s)", "float"),
-    ]  # fmt: skip
-
-
-def _feedback_measures() -> list[tuple[str, str, str]]:
-    # COUNT(fb.order_id), not COUNT(*): the page's query LEFT JOINs the ratings (one per order at most).
-    return [
-        ("csat_avg", "fb.rating", "mean_float"),
-        ("feedback_count", "COUNT(fb.order_id)", "int"),
-        *((f"rating_{n}", f"SUM(CASE WHEN fb.rating = {n} THEN 1 ELSE 0 END)", "int") for n in range(1, 6)),
-    ]
-
-
-def _columns(measures) -> str:
-    """Measures as one aggregate query's SELECT list."""
-    columns = []
-    for name, sql, kind in measures:
-        if kind == "mean":
-            sql = f"AVG({sql})"
-        elif kind == "mean_float":
-            sql = f"AVG(CAST({sql} AS DOUBLE PRECISION))"
-        columns.append(f"{sql} AS {name}")
-    return ",\n    ".join(columns)
-
-
-def _cell_columns(measures) -> str:
-    """Measures as the SELECT list of a fine grouping that _rollup_column adds up further."""
-    columns = []
-    for name, sql, kind in measures:
-        if kind in ("mean", "mean_float"):
-            columns += [f"SUM({sql}) AS {name}__sum", f"COUNT({sql}) AS {name}__count"]
-        else:
-            columns.append(f"{sql} AS {name}")
-    return ",\n    ".join(columns)
-
-
-def _rollup_column(name: str, kind: str) -> str:
-    """A measure added up from the cells of _cell_columns, to the very value the plain aggregate gives."""
-    if kind == "float":
-        return f"SUM({name}) AS {name}"
-    if kind == "int":  # PostgreSQL sums bigints as numeric; the plain aggregate answers a bigint
-        return f"CAST(SUM({name}) AS BIGINT) AS {name}"
-    total, count = f"SUM({name}__sum)", f"SUM({name}__count)"
-    if kind == "mean_float":
-        return f"CAST({total} AS DOUBLE PRECISION) / NULLIF({count}, 0) AS {name}"
-    # AVG of integers: PostgreSQL divides the numeric sum by the numeric count (int8_avg), SQLite
-    # the sum as a double by the count; the same division gives the same value.
-    number = "NUMERIC" if connection.vendor == "postgresql" else "REAL"
-    return f"CAST({total} AS {number}) / NULLIF(CAST({count} AS {number}), 0) AS {name}"
-
-
-def _sums_columns() -> str:
-    return "\n    " + _columns(_sum_measures())
-
-
-def _names(measures) -> tuple[str, ...]:
-    return tuple(name for name, _, _ in measures)
-
-
-def _sums_sql(where: str, group: str | None) -> str:
-    key = f"{group} AS key, " if group else ""
-    group_by = f"GROUP BY {group}" if group else ""
-    return f"""
-SELECT {key}{_sums_columns()}{_in_sql_percentiles()}
-FROM analytics_orderfact f
-WHERE {where}
-{group_by}
-"""  # nosec B608  # identifiers from code, values as %s parameters
-
-
-def _percentiles_in_sums() -> bool:
-    # PostgreSQL's ordered-set aggregate is one sort inside the same scan; SQLite has none, so it
-    # gets the window-function query of _p90_sql (same nearest-rank definition).
-    return connection.vendor == "postgresql"
-
-
-def _in_sql_percentiles() -> str:
-    if not _percentiles_in_sums():
-        return ""
-    return "".join(
-        f",\n    percentile_disc(0.9) WITHIN GROUP (ORDER BY f.{column}) AS p90_{column}"
-        for column in PERCENTILE_COLUMNS
-    )
-
-
-PERCENTILE_COLUMNS = ("delay_s", "eta_error_s")
-
-
-def _p90_sql(where: str, column: str, group: str | None) -> str:
-    partition = f"PARTITION BY {group} " if group else ""
-    key_select = f"{group} AS key, " if group else ""
-    outer_key = "key, " if group else ""
-    group_by = "GROUP BY key" if group else ""
-    return f"""
-SELECT {outer_key}MIN(CASE WHEN position * 10 >= total * 9 THEN value END) AS p90
-FROM (
-    SELECT {key_select}f.{column} AS value,
-           ROW_NUMBER() OVER ({partition}ORDER BY f.{column}) AS position,
-           COUNT(*) OVER ({partition.strip()}) AS total
-    FROM analytics_orderfact f
-    WHERE {where} AND f.{column} IS NOT NULL
-) ranked
-{group_by}
-"""  # nosec B608  # identifiers from code, values as %s parameters
-
-
-_feedback_table_found: str | None = None
-
-
-def _feedback_table() -> str | None:
-    """customers.Feedback's table, or None while that model does not exist."""
-    global _feedback_table_found
-    if _feedback_table_found:  # a table once there stays; only its absence is looked up again
-        return _feedback_table_found
-    try:
-        model = apps.get_model("customers", "Feedback")
-    except LookupError:
-        return None
-    table = model._meta.db_table
-    # The model may exist before its migration has run (customers is being built alongside).
-    if table in _existing_tables():
-        _feedback_table_found = table
-        return table
-    return None
-
-
-def _existing_tables() -> set[str]:
-    with connection.cursor() as cursor:
-        return set(connection.introspection.table_names(cursor))
-
-
-def _feedback_columns() -> str:
-    return _columns(_feedback_measures())
-
-
-def _feedback_sql(where: str, group: str | None, table: str) -> str:
-    key = f"{group} AS key, " if group else ""
-    group_by = f"GROUP BY {group}" if group else ""
-    return f"""
-SELECT {key}{_feedback_columns()}
-FROM {table} fb JOIN analytics_orderfact f ON f.order_id = fb.order_id
-WHERE {where}
-{group_by}
-"""  # nosec B608  # identifiers from code, values as %s parameters
-
-
-def _ratio(part, whole):
-    return None if not whole else part / whole
-
-
-def _average(average, total, count):
-    if average is not None:
-        return round(float(average), 1)
-    return round(float(total) / count, 1) if count else None
-
-
-def _finish(sums: dict, p90: dict, feedback: dict) -> dict:
-    """The public KPI names from the raw sums (rates and per-delivery figures)."""
-    deliveries = sums.get("deliveries") or 0
-    attempted = sums.get("attempted") or 0
-    actual_route_s = sums.get("actual_route_s") or 0
-    feedback_count = feedback.get("feedback_count") or 0
-    csat = feedback.get("csat_avg")
-    result = {
-        "orders": sums.get("orders") or 0,
-        "deliveries": deliveries,
-        "attempted": attempted,
-        "failed": sums.get("failed_orders") or 0,
-        "failed_attempts": sums.get("failed_attempts") or 0,
-        "cancelled": sums.get("cancelled") or 0,
-        "on_time_rate": _ratio(sums.get("on_time") or 0, sums.get("on_time_counted") or 0),
-        "on_time_counted": sums.get("on_time_counted") or 0,
-        "attempted_without_window": sums.get("attempted_without_window") or 0,
-        "first_attempt_success_rate": _ratio(sums.get("first_attempt_successes") or 0, attempted),
-        "success_rate": _ratio(deliveries, attempted),
-        "avg_delay_s": _average(sums.get("avg_delay_s"), sums.get("delay_sum_s"), sums.get("delay_count")),
-        "p90_delay_s": p90.get("delay_s"),
-        "eta_mean_abs_error_s": (
-            None if sums.get("eta_mean_abs_error_s") is None else round(float(sums["eta_mean_abs_error_s"]), 1)
-        ),
-        "eta_p90_abs_error_s": p90.get("eta_error_s"),
-        "cost": round(float(sums.get("cost") or 0), 2),
-        "cost_per_delivery": None if not deliveries else round(float(sums.get("cost") or 0) / deliveries, 2),
-        "distance_m": round(float(sums.get("distance_m") or 0)),
-        "distance_per_delivery_m": None if not deliveries else round(float(sums.get("distance_m") or 0) / deliveries),
-        "stops_per_hour": None
-        if not actual_route_s
-        else round((sums.get("route_stops") or 0) / (actual_route_s / 3600), 2),
-        "planned_route_duration_s": round(float(sums.get("planned_route_s") or 0)),
-        "actual_route_duration_s": round(float(actual_route_s)),
-        "csat_avg": None if csat is None else round(float(csat), 2),
-        "feedback_count": feedback_count,
-        "csat_distribution": {str(n): feedback.get(f"rating_{n}") or 0 for n in range(1, 6)},
-    }
-    return result
-
-
 def kpis(filters: KpiFilters) -> dict:
     """The KPIs of the orders dated in the filters' range (one row of sums, the p90s, the feedback)."""
-    table = _feedback_table()
+    table = kpi_sql.feedback_table()
     return _kpis_from(_fact_figures(filters), _feedback_totals(filters, table), table)
 
 
 def _fact_figures(filters: KpiFilters) -> dict:
     """What kpis() reads from the facts alone: the sums, the p90s and the failure reasons."""
-    where, params = _where(filters)
-    sums = _rows(_sums_sql(where, None), params)[0]
-    if _percentiles_in_sums():
-        p90 = {column: sums[f"p90_{column}"] for column in PERCENTILE_COLUMNS}
+    where, params = kpi_sql.where_clause(filters)
+    sums = kpi_sql.fetch_rows(kpi_sql.sums_sql(where, None), params)[0]
+    if kpi_sql.percentiles_in_sums():
+        p90 = {column: sums[f"p90_{column}"] for column in kpi_sql.PERCENTILE_COLUMNS}
     else:
-        p90 = {column: _rows(_p90_sql(where, column, None), params)[0]["p90"] for column in PERCENTILE_COLUMNS}
-    sums = {name: sums[name] for name in _names(_sum_measures())}
+        p90 = {
+            column: kpi_sql.fetch_rows(kpi_sql.p90_sql(where, column, None), params)[0]["p90"]
+            for column in kpi_sql.PERCENTILE_COLUMNS
+        }
+    sums = {name: sums[name] for name in kpi_sql.measure_names(kpi_sql.sum_measures())}
     return {"sums": sums, "p90": p90, "failure_reasons": failure_reasons(filters)}
 
 
 def _feedback_totals(filters: KpiFilters, table: str | None) -> dict:
     if table is None:
         return {}
-    where, params = _where(filters)
-    return _rows(_feedback_sql(where, None, table), params)[0]
+    where, params = kpi_sql.where_clause(filters)
+    return kpi_sql.fetch_rows(kpi_sql.feedback_sql(where, None, table), params)[0]
 
 
 def _kpis_from(figures: dict, feedback: dict, table: str | None) -> dict:
-    result = _finish(figures["sums"], figures["p90"], feedback)
+    result = kpi_sql.finish_kpis(figures["sums"], figures["p90"], feedback)
     result["failure_reasons"] = dict(figures["failure_reasons"])
     result["csat_available"] = table is not None
     return result
@@ -348,7 +102,7 @@ def kpis_of_past_period(filters: KpiFilters) -> dict:
     Meant for the comparison period, whose days rarely change. Ratings are always read: customers
     rate after delivery, and a rating counts as soon as it is sent.
     """
-    table = _feedback_table()
+    table = kpi_sql.feedback_table()
     if not fact_versions.is_shared_cache():
         return kpis(filters)
     try:
@@ -375,19 +129,27 @@ def _filters_key(filters: KpiFilters) -> tuple:
 
 def kpis_grouped(filters: KpiFilters, group: str) -> dict:
     """KPIs per value of a fact column ("f.date", "f.driver_id", "f.zone_id", ...), keyed by it."""
-    where, params = _where(filters)
-    sums = {row["key"]: row for row in _rows(_sums_sql(where, group), params)}
-    if _percentiles_in_sums():
-        p90s = {column: {key: row[f"p90_{column}"] for key, row in sums.items()} for column in PERCENTILE_COLUMNS}
+    where, params = kpi_sql.where_clause(filters)
+    sums = {row["key"]: row for row in kpi_sql.fetch_rows(kpi_sql.sums_sql(where, group), params)}
+    if kpi_sql.percentiles_in_sums():
+        p90s = {
+            column: {key: row[f"p90_{column}"] for key, row in sums.items()} for column in kpi_sql.PERCENTILE_COLUMNS
+        }
     else:
         p90s = {
-            column: {row["key"]: row["p90"] for row in _rows(_p90_sql(where, column, group), params)}
-            for column in PERCENTILE_COLUMNS
+            column: {
+                row["key"]: row["p90"] for row in kpi_sql.fetch_rows(kpi_sql.p90_sql(where, column, group), params)
+            }
+            for column in kpi_sql.PERCENTILE_COLUMNS
         }
-    table = _feedback_table()
-    feedback = {row["key"]: row for row in _rows(_feedback_sql(where, group, table), params)} if table else {}
+    table = kpi_sql.feedback_table()
+    feedback = (
+        {row["key"]: row for row in kpi_sql.fetch_rows(kpi_sql.feedback_sql(where, group, table), params)}
+        if table
+        else {}
+    )
     return {
-        key: _finish(row, {column: p90s[column].get(key) for column in p90s}, feedback.get(key, {}))
+        key: kpi_sql.finish_kpis(row, {column: p90s[column].get(key) for column in p90s}, feedback.get(key, {}))
         for key, row in sums.items()
     }
 
@@ -414,15 +176,18 @@ def page_figures(filters: KpiFilters) -> PageFigures:
     apart (_page_percentiles): percentiles do not add up from cells, and an ordered-set aggregate
     among the sums would make PostgreSQL sort every fact once per grouping instead of hashing.
     """
-    where, params = _where(filters)
-    table = _feedback_table()
-    rows = _rows(_page_sums_sql(where, table), params)
+    where, params = kpi_sql.where_clause(filters)
+    table = kpi_sql.feedback_table()
+    rows = kpi_sql.fetch_rows(_page_sums_sql(where, table), params)
     p90s = _page_percentiles(filters)
     by_grouping: dict[str, list[dict]] = {grouping: [] for grouping in ("total", *PAGE_GROUPINGS)}
     for row in rows:
         by_grouping[row["grouping"]].append(row)
 
-    sum_names, feedback_names = _names(_sum_measures()), _names(_feedback_measures())
+    sum_names, feedback_names = (
+        kpi_sql.measure_names(kpi_sql.sum_measures()),
+        kpi_sql.measure_names(kpi_sql.feedback_measures()),
+    )
 
     def sums(row):
         return {name: row[name] for name in sum_names}
@@ -438,9 +203,9 @@ def page_figures(filters: KpiFilters) -> PageFigures:
     return PageFigures(
         totals=totals,
         daily_sums=[{"key": row["date"], **sums(row)} for row in by_grouping["date"]],
-        by_driver={row["driver_id"]: _finish(sums(row), p90s.get(("driver_id", row["driver_id"]), {}), feedback(row))
+        by_driver={row["driver_id"]: kpi_sql.finish_kpis(sums(row), p90s.get(("driver_id", row["driver_id"]), {}), feedback(row))
                    for row in by_grouping["driver_id"]},
-        by_zone={row["zone_id"]: _finish(sums(row), p90s.get(("zone_id", row["zone_id"]), {}), feedback(row))
+        by_zone={row["zone_id"]: kpi_sql.finish_kpis(sums(row), p90s.get(("zone_id", row["zone_id"]), {}), feedback(row))
                  for row in by_grouping["zone_id"]},
     )  # fmt: skip
 
@@ -451,18 +216,18 @@ def _page_sums_sql(where: str, table: str | None) -> str:
     The cells are a few thousand rows for a quarter of a million facts, so adding them up once
     per grouping is cheap, where aggregating the facts once per grouping (even with GROUPING SETS)
     costs a whole scan's work each time. The sums of the cells are the sums of the facts, and the
-    averages are rebuilt from sums and counts the way AVG() divides them (_rollup_column).
+    averages are rebuilt from sums and counts the way AVG() divides them (kpi_sql.rollup_column).
     """
-    measures = _sum_measures() + [("orders_with_failures", "SUM(CASE WHEN f.failed_attempts > 0 THEN 1 ELSE 0 END)",
+    measures = kpi_sql.sum_measures() + [("orders_with_failures", "SUM(CASE WHEN f.failed_attempts > 0 THEN 1 ELSE 0 END)",
                                    "int")]  # fmt: skip
-    measures += _feedback_measures() if table else []
+    measures += kpi_sql.feedback_measures() if table else []
     source = "analytics_orderfact f" + (f" LEFT JOIN {table} fb ON fb.order_id = f.order_id" if table else "")
     cells = f"""SELECT {", ".join(f"f.{name} AS {name}" for name in PAGE_GROUPINGS)},
-    {_cell_columns(measures)}
+    {kpi_sql.cell_columns(measures)}
 FROM {source}
 WHERE {where}
 GROUP BY {", ".join(f"f.{name}" for name in PAGE_GROUPINGS)}"""  # nosec B608  # identifiers from code, values as %s parameters
-    rollup = ",\n    ".join(_rollup_column(name, kind) for name, _, kind in measures)
+    rollup = ",\n    ".join(kpi_sql.rollup_column(name, kind) for name, _, kind in measures)
     if connection.vendor == "postgresql":
         # GROUPING(x) = 0 in the rows grouped by x; a NULL key (no driver) is then a real group.
         label = " ".join(f"WHEN GROUPING({name}) = 0 THEN '{name}'" for name in PAGE_GROUPINGS)
@@ -496,7 +261,7 @@ def _page_percentiles(filters: KpiFilters) -> dict[tuple, dict]:
     and zone; then, for the minute holding each group's 90th-percentile rank only, how many
     each second value of it holds. Delays and ETA errors are whole seconds, never negative.
     """
-    where, params = _where(filters)
+    where, params = kpi_sql.where_clause(filters)
     per_minute = _grouped_counts(_value_counts(where, params, bucket=P90_BUCKET_S))
     targets: dict[tuple, tuple[int, int]] = {}  # (grouping, key, column) -> (minute, values below it)
     for group, counts in per_minute.items():
@@ -507,7 +272,7 @@ def _page_percentiles(filters: KpiFilters) -> dict[tuple, dict]:
                 break
             below += counts[minute]
     wanted = {column: sorted({minute for (_, _, c), (minute, _) in targets.items() if c == column})
-              for column in PERCENTILE_COLUMNS}  # fmt: skip
+              for column in kpi_sql.PERCENTILE_COLUMNS}  # fmt: skip
     seconds = _grouped_counts(_value_counts(where, params, bucket=1, minutes=wanted)) if targets else {}
     result: dict[tuple, dict] = {}
     for (grouping, key, column), (minute, below) in targets.items():
@@ -527,11 +292,11 @@ def _value_counts(where: str, params: list, *, bucket: int, minutes: dict | None
     `minutes`: {column: [minute, ...]}: only values in those minutes. Rows with a NULL value are
     left out by the caller (_grouped_counts).
     """
-    conditions = {column: f"f.{column} IS NOT NULL" for column in PERCENTILE_COLUMNS}
+    conditions = {column: f"f.{column} IS NOT NULL" for column in kpi_sql.PERCENTILE_COLUMNS}
     if minutes is not None:
         conditions = {
             column: f"f.{column} / {P90_BUCKET_S} IN ({', '.join(str(int(m)) for m in minutes[column])})"
-            for column in PERCENTILE_COLUMNS
+            for column in kpi_sql.PERCENTILE_COLUMNS
             if minutes[column]
         }
     values = {column: f"f.{column}" if bucket == 1 else f"f.{column} / {bucket}" for column in conditions}
@@ -539,7 +304,7 @@ def _value_counts(where: str, params: list, *, bucket: int, minutes: dict | None
         value = " ".join(f"WHEN GROUPING({expression}) = 0 THEN {expression}" for expression in values.values())
         measure = " ".join(f"WHEN GROUPING({expression}) = 0 THEN '{column}'" for column, expression in values.items())
         sets = ", ".join(f"(f.driver_id, f.zone_id, {expression})" for expression in values.values())
-        return _rows(
+        return kpi_sql.fetch_rows(
             f"""SELECT CASE {measure} END AS measure, f.driver_id AS driver_id, f.zone_id AS zone_id,
                        CASE {value} END AS value, COUNT(*) AS count
                 FROM analytics_orderfact f WHERE {where} AND ({" OR ".join(conditions.values())})
@@ -552,7 +317,7 @@ def _value_counts(where: str, params: list, *, bucket: int, minutes: dict | None
         f"GROUP BY f.driver_id, f.zone_id, {expression}"  # nosec B608  # identifiers from code, values as %s parameters
         for column, expression in values.items()
     ]
-    return _rows(" UNION ALL ".join(selects), params * len(selects))
+    return kpi_sql.fetch_rows(" UNION ALL ".join(selects), params * len(selects))
 
 
 def _grouped_counts(rows: list[dict]) -> dict[tuple, dict[int, int]]:
@@ -570,8 +335,8 @@ def _grouped_counts(rows: list[dict]) -> dict[tuple, dict[int, int]]:
 
 def failure_reasons(filters: KpiFilters) -> dict[str, int]:
     """Orders with a failed attempt, by the reason of their latest failure."""
-    where, params = _where(filters)
-    rows = _rows(
+    where, params = kpi_sql.where_clause(filters)
+    rows = kpi_sql.fetch_rows(
         f"SELECT f.last_failure_reason AS reason, COUNT(*) AS count FROM analytics_orderfact f "
         f"WHERE {where} AND f.failed_attempts > 0 GROUP BY f.last_failure_reason",  # nosec B608  # identifiers from code, values as %s parameters
         params,
@@ -623,17 +388,17 @@ def _iso_week_start(day: date) -> date:
 def daily_trend(filters: KpiFilters, sums: list[dict] | None = None) -> list[dict]:
     """One row per day of the range (days without orders included, with zeros); no percentiles or ratings."""
     sums = daily_sums(filters) if sums is None else sums
-    by_day = {row["key"]: _finish(row, {}, {}) for row in sums}
+    by_day = {row["key"]: kpi_sql.finish_kpis(row, {}, {}) for row in sums}
     by_day = {(key if isinstance(key, date) else date.fromisoformat(str(key))): row for key, row in by_day.items()}
-    empty = _finish({}, {}, {})
+    empty = kpi_sql.finish_kpis({}, {}, {})
     return [{"date": filters.date_from + timedelta(days=n), **by_day.get(filters.date_from + timedelta(days=n), empty)}
             for n in range(filters.days)]  # fmt: skip
 
 
 def daily_sums(filters: KpiFilters) -> list[dict]:
     """The raw per-day sums (one grouped scan), shared by the daily and the weekly trend."""
-    where, params = _where(filters)
-    return _rows(_sums_sql(where, "f.date"), params)
+    where, params = kpi_sql.where_clause(filters)
+    return kpi_sql.fetch_rows(kpi_sql.sums_sql(where, "f.date"), params)
 
 
 def weekly_trend(filters: KpiFilters, sums: list[dict] | None = None) -> list[dict]:
@@ -653,7 +418,7 @@ def weekly_trend(filters: KpiFilters, sums: list[dict] | None = None) -> list[di
             week[name] = week.get(name, 0) + value
     start, result = _iso_week_start(filters.date_from), []
     while start <= filters.date_to:
-        result.append({"week": start, **_finish(weeks.get(start, {}), {}, {})})
+        result.append({"week": start, **kpi_sql.finish_kpis(weeks.get(start, {}), {}, {})})
         start += timedelta(days=7)
     return result
 
@@ -688,14 +453,14 @@ def lateness_points(filters: KpiFilters, *, attempted: int, limit: int = MAP_POI
     the `limit` orders of lowest hash rank, so every day, zone and driver is drawn in proportion
     and the same filters always show the same dots (the latest orders alone would show a day).
     """
-    where, params = _where(filters)
+    where, params = kpi_sql.where_clause(filters)
     sample = ""
     # Only ranks below a bound reach the sort. About limit + 4 standard deviations of the orders
     # pass it, so fewer than `limit` do only by a 1-in-30,000 chance (and small ranges skip it).
     share = (limit + 4 * math.sqrt(limit) + 10) / max(attempted, 1)
     if share < 1:
         sample = f"AND {_RANK} < {math.ceil(2**32 * share)}"
-    return _rows(
+    return kpi_sql.fetch_rows(
         f"""SELECT o.id, o.reference, o.lat, o.lon, o.address, f.date, f.delay_s, f.on_time, f.delivered,
                    f.last_failure_reason
             FROM analytics_orderfact f JOIN dispatch_order o ON o.id = f.order_id
