@@ -1,4 +1,5 @@
-"""Writes of the customers app: tracking links, promised windows, notifications, feedback, messages.
+"""Writes of the customers app: promised windows, notifications, feedback, messages (tracking links:
+customers.tracking_links).
 
 How a notification travels: an event handler (customers.handlers) enqueues a task; the task calls
 one of the `notifications_for_*` services below, which decide what to say and create Notification
@@ -41,7 +42,7 @@ from customers.models import (
     TrackingLink,
 )
 from customers.notification_texts import DEFAULT_TEMPLATES, FAILURE_REASONS
-from customers.tracking_tokens import digest_for_token, new_nonce, token_for_nonce
+from customers.tracking_links import tracking_link_ensure, tracking_links_set_expiry, tracking_url
 from dispatch.models import Alert, Order
 
 logger = logging.getLogger(__name__)
@@ -49,51 +50,6 @@ S = Order.Status
 TERMINAL = {S.DELIVERED, S.FAILED, S.CANCELLED}
 # Events that lose their point once the order is completed (a held one is then skipped, not sent late).
 PROGRESS_EVENTS = {Event.SCHEDULED, Event.OUT_FOR_DELIVERY, Event.DELAYED, Event.ARRIVING_SOON}
-
-
-# --- Tracking links ----------------------------------------------------------------------------
-
-
-@transaction.atomic
-def tracking_links_create(*, orders) -> list[TrackingLink]:
-    """Give each order a fresh tracking link."""
-    links = []
-    for order in orders:
-        nonce = new_nonce()
-        links.append(TrackingLink(order=order, nonce=nonce, digest=digest_for_token(token_for_nonce(nonce))))
-    return TrackingLink.objects.bulk_create(links, batch_size=1000)
-
-
-def tracking_link_ensure(*, order: Order) -> TrackingLink:
-    """The order's active link, created when it has none (orders made through the API have none yet)."""
-    link = TrackingLink.objects.filter(order=order, revoked_at__isnull=True).order_by("-created_at").first()
-    return link or tracking_links_create(orders=[order])[0]
-
-
-@transaction.atomic
-def tracking_link_reissue(*, order: Order) -> TrackingLink:
-    """Revoke the order's links (the old URL then answers 404) and issue a new one."""
-    TrackingLink.objects.filter(order=order, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    (link,) = tracking_links_create(orders=[order])
-    if not order.is_open or order.status == S.FAILED:
-        link.expires_at = timezone.now() + timedelta(days=settings.TRACKING_LINK_TTL_DAYS)
-        link.save(update_fields=["expires_at"])
-    return link
-
-
-def tracking_links_set_expiry(*, order_id: int, completed: bool) -> None:
-    """Completed orders' links expire TRACKING_LINK_TTL_DAYS later; a reopened order's links live again."""
-    links = TrackingLink.objects.filter(order_id=order_id, revoked_at__isnull=True)
-    if completed:
-        links.filter(expires_at__isnull=True).update(
-            expires_at=timezone.now() + timedelta(days=settings.TRACKING_LINK_TTL_DAYS)
-        )
-    else:
-        links.update(expires_at=None)
-
-
-def tracking_url(link: TrackingLink) -> str:
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/t/{token_for_nonce(link.nonce)}/"
 
 
 # --- Rendering ---------------------------------------------------------------------------------

@@ -368,7 +368,7 @@ ORDER_FIELDS = (
 
 @transaction.atomic
 def _save_orders(*, parsed: list[dict], existing: dict[str, Order], user) -> ImportResult:
-    from customers.services import tracking_links_create  # customers depends on dispatch, not the reverse
+    from customers.tracking_links import tracking_links_create  # customers depends on dispatch, not the reverse
 
     zone_locator = ZoneLocator(Zone.objects.all())
     customers = _customers_for(parsed)

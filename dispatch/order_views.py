@@ -10,7 +10,7 @@ from customers import selectors as customer_selectors
 from customers import services as customer_services
 from customers.errors import CustomersError
 from customers.models import CustomerMessage, Feedback, PromisedWindow
-from customers.services import tracking_url
+from customers.tracking_links import tracking_link_reissue, tracking_url
 from dispatch import selectors
 from dispatch.views import office_staff_required
 
@@ -64,7 +64,7 @@ def order_reply(request, order_id: int):
 @require_POST
 def order_tracking_reissue(request, order_id: int):
     order = _visible_order(request.user, order_id)
-    customer_services.tracking_link_reissue(order=order)
+    tracking_link_reissue(order=order)
     messages.success(request, "The old tracking link is revoked; the new one is shown below.")
     return redirect("dashboard:order_detail", order_id=order.pk)
 

@@ -17,7 +17,7 @@ from django.urls import path
 
 import config.urls
 from config.security_headers import PERMISSIONS_POLICY
-from customers.services import tracking_link_ensure
+from customers.tracking_links import tracking_link_ensure
 from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Order
 from routes.models import Plan

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import CustomerMessage, Feedback, Notification, TrackingLink
-from customers.services import tracking_link_reissue
+from customers.tracking_links import tracking_link_reissue
 from dispatch.models import Order, ProofOfDelivery
 from tests.customers.conftest import new_token, token_of
 

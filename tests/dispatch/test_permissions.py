@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from customers.services import tracking_link_ensure
+from customers.tracking_links import tracking_link_ensure
 from customers.tracking_tokens import token_for_nonce
 from dispatch import alerts
 from dispatch.models import Order, Vehicle
@@ -370,7 +370,7 @@ def test_it_lets_customers_in_only_through_a_live_token_of_their_own_order(world
     from datetime import timedelta
 
     from customers.models import CustomerMessage, TrackingLink
-    from customers.services import tracking_links_create
+    from customers.tracking_links import tracking_links_create
 
     expired, revoked = tracking_links_create(orders=[world["order_a"], world["order_a"]])
     TrackingLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))

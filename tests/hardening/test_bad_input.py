@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from customers.models import CustomerMessage, Feedback, TrackingLink
-from customers.services import tracking_links_create
+from customers.tracking_links import tracking_links_create
 from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Customer, Depot, DriverPosition, Order, OrderStatusChange, Vehicle
 from routes.models import Plan, RoadClosure

@@ -32,7 +32,7 @@ from rest_framework.authtoken.models import Token
 
 from config.celery import app as celery_app
 from customers.models import Notification
-from customers.services import tracking_links_create
+from customers.tracking_links import tracking_links_create
 from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Alert, Customer, Order
 from routes.models import Plan, Route, Stop

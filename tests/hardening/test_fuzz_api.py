@@ -42,7 +42,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from customers.models import Notification, TrackingLink
-from customers.services import tracking_links_create
+from customers.tracking_links import tracking_links_create
 from customers.tracking_tokens import token_for_nonce
 from dispatch import alerts
 from dispatch.models import Order
