@@ -27,6 +27,10 @@ demo: migrate
 	$(PY) manage.py load_road_network --if-missing
 	$(PY) manage.py seed_demo --if-empty --days 90
 
+# The app builds its links (tracking pages in customer messages) from where it is served, unless
+# PUBLIC_BASE_URL says otherwise: the demo's set-up and the server both know HOST and PORT.
+run: export HOST := $(HOST)
+run: export PORT := $(PORT)
 run: demo
 	$(PY) manage.py collectstatic --noinput -v0
 	@$(PY) manage.py demo_banner --host $(HOST) --port $(PORT)

@@ -24,7 +24,7 @@ sys.path.insert(0, ROOT)
 
 from routes.network import RoadNetwork, build_network  # noqa: E402
 
-DEFAULT_PBF = "/work/shared/data/osm/porto.osm.pbf"
+DEFAULT_PBF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "osm", "porto.osm.pbf")
 
 
 def median_time(func, repeat: int = 3) -> tuple[float, float]:

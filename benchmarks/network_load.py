@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 
 from routes.network import build_network  # noqa: E402
 
-DEFAULT_PBF = "/work/shared/data/osm/porto.osm.pbf"
+DEFAULT_PBF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "osm", "porto.osm.pbf")
 
 LOAD_SNIPPET = """
 import sys, time

@@ -1,6 +1,6 @@
 """Solomon VRPTW benchmark through the app's optimizer interface.
 
-Model (as in /work/shared/BENCHMARKS.md): Euclidean distance x100 rounded to
+Model (as in the anchors of BENCHMARKS.md): Euclidean distance x100 rounded to
 integers, travel time = distance, windows and service times x100, the
 instance's 25 vehicles, distance as the only cost (1 cent per "km" of these
 units, nothing per hour, no fixed cost). Each plan is re-scored in double
@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from routes.optimizer import Job, Problem, RoadMatrix, SolverSettings, Vehicle, solve  # noqa: E402
 
-DATA = Path("/work/shared/data/vrp")
+# The instances ship with the project (benchmarks/data/SOURCES.md); --data names another copy.
+DATA = Path(__file__).resolve().parent / "data" / "vrp"
 
 
 def read_instance(path: Path):
@@ -85,8 +86,8 @@ def build_problem(path: Path) -> tuple[Problem, np.ndarray]:
     return problem, exact
 
 
-def best_known() -> dict[str, float]:
-    with open(DATA / "bks.csv") as handle:
+def best_known(data: Path = DATA) -> dict[str, float]:
+    with open(data / "bks.csv") as handle:
         return {
             row["instance"]: float(row["bks_distance"])
             for row in csv.DictReader(handle)
@@ -107,11 +108,16 @@ def main(argv=None) -> int:
     parser.add_argument("--instances", default="", help="comma-separated names or prefixes (C1, R2, RC101)")
     parser.add_argument("--budget", type=float, default=None, help="seconds per instance (default: the app's)")
     parser.add_argument("--vroom-only", action="store_true", help="disable the PyVRP portfolio")
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help=f"folder with solomon/*.txt and bks.csv (default {DATA})"
+    )
     args = parser.parse_args(argv)
+    if not (args.data / "bks.csv").is_file() or not any((args.data / "solomon").glob("*.txt")):
+        parser.error(f"--data {args.data}: expected solomon/*.txt and bks.csv there")
     wanted = [w.strip().upper() for w in args.instances.split(",") if w.strip()]
-    paths = sorted((DATA / "solomon").glob("*.txt"))
+    paths = sorted((args.data / "solomon").glob("*.txt"))
     paths = [p for p in paths if not wanted or any(p.stem.upper().startswith(w) for w in wanted)]
-    bks = best_known()
+    bks = best_known(args.data)
     settings = SolverSettings(time_budget_s=args.budget, portfolio=not args.vroom_only)
     gaps, times, failures = [], [], []
     print(f"{'instance':9} {'distance':>9} {'bks':>9} {'gap %':>7} {'time s':>7} {'routes':>6} solver")

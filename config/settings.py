@@ -306,8 +306,27 @@ NOTIFICATION_RETRY_DELAYS_S = [int(s) for s in env_list("NOTIFICATION_RETRY_DELA
 ETA_WINDOW_HALF_WIDTH_MIN = env_int("ETA_WINDOW_HALF_WIDTH_MIN", 30)
 ETA_DELAY_THRESHOLD_MIN = env_int("ETA_DELAY_THRESHOLD_MIN", 10)
 ARRIVING_SOON_MIN = env_int("ARRIVING_SOON_MIN", 15)
+
+
+def _served_base_url() -> str:
+    """Where `make run` serves (its HOST and PORT), for links when PUBLIC_BASE_URL is not set.
+
+    A wildcard address (0.0.0.0, ::) is where the server listens, not where a phone can go: the
+    machine's name is the better guess there; a deployment sets PUBLIC_BASE_URL anyway.
+    """
+    import socket
+
+    host = env_str("HOST", "").strip() or "127.0.0.1"
+    port = env_str("PORT", "").strip() or "8000"
+    if host in ("0.0.0.0", "::", "[::]"):  # nosec B104 - compared, not bound
+        host = socket.gethostname()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 # Absolute links in messages: the public address of the tracking pages.
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").strip() or _served_base_url()
 TRACKING_LINK_TTL_DAYS = env_int("TRACKING_LINK_TTL_DAYS", 14)
 # Requests per minute to the tracking page and API, per client IP and per token (429 beyond).
 TRACKING_RATE_PER_IP = env_int("TRACKING_RATE_PER_IP", 120)

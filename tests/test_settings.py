@@ -13,6 +13,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_NAMES = (
     "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL", "VAR_DIR", "STATIC_ROOT", "MEDIA_ROOT",
     "CELERY_TASK_ALWAYS_EAGER", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "DJANGO_SETTINGS_MODULE",
+    "HOST", "PORT", "PUBLIC_BASE_URL",
 )  # fmt: skip
 
 DUMP = """
@@ -137,3 +138,30 @@ def test_it_runs_embedded_without_database_or_redis(tmp_path):
     assert settings["broker_url"] == "memory://"
     assert settings["always_eager"] is True
     assert settings["debug"] is True
+
+
+LINK = """
+import django
+django.setup()
+from customers.tracking_links import tracking_url
+from customers.models import TrackingLink
+print(tracking_url(TrackingLink(nonce=bytes(16))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "base"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "8811"}, "http://127.0.0.1:8811"),  # `make run PORT=8811`
+        ({"HOST": "::1", "PORT": "8811"}, "http://[::1]:8811"),
+        (
+            {"HOST": "127.0.0.1", "PORT": "8811", "PUBLIC_BASE_URL": "https://track.example.com/"},
+            "https://track.example.com",
+        ),
+    ],
+)
+def test_tracking_links_point_where_the_app_is_served(tmp_path, env, base):
+    result = run(["-c", LINK], tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(f"{base}/t/"), result.stdout

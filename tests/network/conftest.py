@@ -27,7 +27,8 @@ if ROOT not in sys.path:
 
 from routes.network import RoadNetwork, build_network  # noqa: E402
 
-LIECHTENSTEIN_PBF = "/work/shared/data/osm/liechtenstein.osm.pbf"
+# The demo region shipped with the project (README: Data and credits), never a path outside the checkout.
+LIECHTENSTEIN_PBF = os.path.join(ROOT, "data", "liechtenstein.osm.pbf")
 
 NODES = {
     1: (47.002, 9.500),  # A
