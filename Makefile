@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatch
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv migrate demo lint audit test-production test-embedded test-browser browser services format clean
+.PHONY: run test venv migrate demo lint audit test-production test-embedded test-browser test-clock browser services format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -73,11 +73,30 @@ test-browser: venv services browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) REQUIRE_BROWSER=1 DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(PY) -m pytest -q tests/browser $(PYTEST_ARGS)
 
+# The time-sensitive tests (marker `clock`: plans, ETAs, the tracking page, quiet hours, analytics days)
+# once per moment of tests/conftest.py, the clock pinned there (local 23:40, 00:20, the spring-forward
+# and the fall-back day): against PostgreSQL and Redis (without the `worker` tests, whose Celery
+# subprocess keeps the real clock), then in the browser. Every moment runs; the target fails at the
+# end if any did. CLOCK_MOMENTS="evening" (or an ISO local time) runs fewer.
+CLOCK_MOMENTS ?= evening after-midnight spring-forward fall-back
+test-clock: venv services browser
+	@failed=""; for moment in $(CLOCK_MOMENTS); do \
+		SECONDS=0; echo "--- clock pinned at $$moment"; \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) TEST_CLOCK=$$moment \
+			$(PY) -m pytest -q --ignore=tests/browser -m "clock and not worker" $(PYTEST_ARGS) \
+			|| [ $$? -eq 5 ] || failed="$$failed $$moment"; \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) TEST_CLOCK=$$moment \
+			REQUIRE_BROWSER=1 DJANGO_ALLOW_ASYNC_UNSAFE=true $(PY) -m pytest -q tests/browser -m clock $(PYTEST_ARGS) \
+			|| [ $$? -eq 5 ] || failed="$$failed $$moment(browser)"; \
+		echo "--- $$moment: $${SECONDS}s"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-clock FAILED at:$$failed"; exit 1; fi
+
 # In make test an audit that cannot reach PyPI's vulnerability data (these machines' index serves
 # packages only) warns loudly and goes on; a vulnerability found, or any bandit finding, still fails.
 # `make audit` on its own is strict.
 test: export AUDIT_ALLOW_UNCHECKED ?= 1
-test: lint audit test-production test-embedded test-browser
+test: lint audit test-production test-embedded test-browser test-clock
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(60))') ALLOWED_HOSTS=dispatch.example.com \
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py check --deploy --fail-level WARNING
 

@@ -109,7 +109,7 @@ def start_celery_worker(*, env: dict, log_path: Path, concurrency: int = 2) -> s
     log = open(log_path, "w")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
         [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "--loglevel=warning", f"--concurrency={concurrency}",
-         "-Q", "celery,notifications", "--without-gossip", "--without-mingle"],
+         "-Q", "plans,live,notifications,celery", "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=dict(env, CELERY_NOTIFICATION_QUEUE="notifications"), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
 

@@ -103,7 +103,9 @@ def load(orders: int, days: int) -> None:
                      FROM routes_route r JOIN routes_plan p ON p.id = r.plan_id) r
                  ON r.date = o.date AND r.depot_id = o.depot_id AND r.k = o.n %% 6""", params))  # fmt: skip
         _timed("status changes", lambda: cursor.execute(
-            """INSERT INTO dispatch_orderstatuschange (order_id, from_status, to_status, changed_at, reason, note)
+            """INSERT INTO dispatch_orderstatuschange
+                      (order_id, from_status, to_status, changed_at, reason, note, received_at)
+               SELECT c.*, c.changed_at FROM (
                SELECT st.order_id, x.from_status, x.to_status,
                       CASE x.step WHEN 0 THEN p.dispatched_at
                                   WHEN 1 THEN st.eta + ((st.order_id * 37) %% 1500 - 300) * interval '1 second'
@@ -117,7 +119,8 @@ def load(orders: int, days: int) -> None:
                JOIN routes_route r ON r.id = st.route_id JOIN routes_plan p ON p.id = r.plan_id
                CROSS JOIN LATERAL (VALUES (0, 'planned', 'dispatched'), (1, 'dispatched', 'arrived'),
                                           (2, 'arrived', CASE WHEN o.status = 'failed' THEN 'failed'
-                                                              ELSE 'delivered' END)) x(step, from_status, to_status)""",
+                                                              ELSE 'delivered' END)) x(step, from_status, to_status)
+               ) c(order_id, from_status, to_status, changed_at, reason, note)""",
             params))  # fmt: skip
     with connection.cursor() as cursor:  # fresh statistics, as autovacuum would give a real database
         _timed("ANALYZE", lambda: cursor.execute("ANALYZE"))

@@ -13,8 +13,9 @@ import argparse
 import resource
 import tempfile
 import time
-from datetime import date
+from datetime import date, datetime
 from datetime import time as clock
+from zoneinfo import ZoneInfo
 
 from _django import describe_database, setup_django
 
@@ -71,7 +72,11 @@ def main():
     import_s = time.perf_counter() - started
 
     # The plan the API would queue for a manager who sees both depots, computed by the task's own code.
-    plan = Plan.objects.create(date=day, depot=None, version=1, request={"depots": [d.id for d in depots]})
+    # A fixed day, planned as on its morning (a simulated clock): the same problem whenever this runs.
+    morning = datetime.combine(day, clock(6), tzinfo=ZoneInfo(settings.TIME_ZONE))
+    plan = Plan.objects.create(
+        date=day, depot=None, version=1, request={"depots": [d.id for d in depots], "clock": morning.isoformat()}
+    )
     compute_started = time.perf_counter()
     optimize_plan.apply(args=[plan.pk])
     compute_s = time.perf_counter() - compute_started

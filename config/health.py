@@ -1,6 +1,14 @@
-"""GET /healthz: each dependency checked for real, with a short timeout, and named when down."""
+"""GET /healthz: each dependency checked for real, with a short timeout, and named when down.
+
+GET /healthz?detail=1 adds where background work stands ("queues": per kind of work, its queue, how
+many tasks wait, the age of the oldest in seconds, how many were coalesced or dropped): for staff
+users (the admin site's) and for monitoring with "Authorization: Bearer <HEALTHZ_TOKEN>". Anyone
+else asking for it gets 403; the plain check stays public, for load balancers.
+"""
 
 import asyncio
+import hmac
+import logging
 import uuid
 
 from asgiref.sync import async_to_sync
@@ -12,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 CHECK_TIMEOUT_S = 2.0
+logger = logging.getLogger(__name__)
 
 
 def check_database() -> str:
@@ -61,12 +70,35 @@ def check_broker() -> str:
         return f"error: {type(exc).__name__}"
 
 
+def may_see_detail(request) -> bool:
+    if getattr(request.user, "is_staff", False):
+        return True
+    token = settings.HEALTHZ_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def queues_detail() -> dict:
+    from config.tasks import queue_stats
+
+    try:
+        return queue_stats()
+    except Exception as exc:  # noqa: BLE001 - the broker's own check above names the outage
+        logger.warning("could not read the queues", exc_info=True)
+        return {"error": type(exc).__name__}
+
+
 @never_cache
 @require_GET
 def healthz(request):
+    detail = request.GET.get("detail") not in (None, "", "0")
+    if detail and not may_see_detail(request):
+        return JsonResponse({"detail": "The detailed view is for staff users or the monitoring token."}, status=403)
     parts = {"database": check_database(), "channel_layer": check_channel_layer(), "broker": check_broker()}
     healthy = all(value == "ok" for value in parts.values())
     body = {"status": "ok" if healthy else "error", **parts}
     if not healthy:
         body["failing"] = [name for name, value in parts.items() if value != "ok"]
+    if detail:
+        body["queues"] = queues_detail()
     return JsonResponse(body, status=200 if healthy else 503)

@@ -112,7 +112,14 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "dispatch.sqlite3",
             # A busy web process and the in-process task runner share the file: wait, don't fail.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # WAL: readers (pages, the live map, tasks) never block the writer nor it them, and a
+            # commit appends to the log instead of syncing a rollback journal (synchronous=NORMAL
+            # is WAL's safe setting: a power cut may lose the last commits, never corrupt the file).
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -138,6 +145,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+from kombu import Exchange, Queue  # noqa: E402 - only the Celery section needs it
+
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 # Without a broker the tasks run where they are enqueued (always after the transaction commits).
@@ -155,9 +164,49 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # longest task. Tests that kill workers lower it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600)}
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
-# Customer messages get a queue of their own when CELERY_NOTIFICATION_QUEUE is set (the Procfile's
-# worker consumes both): a burst of hundreds of messages then never delays a closure re-plan.
-CELERY_APP_QUEUES = {"customers": env_str("CELERY_NOTIFICATION_QUEUE", "")}
+# Background work by kind, each kind on a queue of its own (config/tasks.py routes by TASK_KINDS), so
+# that a flood of one kind never holds up another: planning, re-planning and closures ("plans") never
+# wait behind live-ETA refreshes ("live") or customer messages ("notifications"). A worker started
+# without -Q consumes all of them; docs/deployment.md gives the layout with a worker for plans alone.
+# An empty name sends that kind to the default queue.
+CELERY_WORK_QUEUES = {
+    "plans": env_str("CELERY_PLANS_QUEUE", "plans"),
+    "live": env_str("CELERY_LIVE_QUEUE", "live"),
+    "notifications": env_str("CELERY_NOTIFICATION_QUEUE", "notifications"),
+    "default": CELERY_TASK_DEFAULT_QUEUE,
+}
+# Task name -> kind; a task not listed is "default" (analytics, retention).
+TASK_KINDS = {
+    "routes.tasks.optimize_plan": "plans",
+    "routes.tasks.replan_plan": "plans",
+    "routes.tasks.closure_changed": "plans",
+    "routes.tasks.expire_replan_proposal": "plans",  # a re-plan proposal's deadline (applies or keeps)
+    "routes.tasks.expire_replan_proposals": "plans",
+    "routes.live_eta.refresh_live_etas": "live",
+    "dispatch.tasks.drivers_moved_followups": "live",
+    "dispatch.alerts.check_idle_drivers": "live",
+    "customers.tasks.notify_eta": "live",  # decides whether an ETA change is worth a message
+    "customers.tasks.notify_plan": "notifications",
+    "customers.tasks.notify_status": "notifications",
+    "customers.tasks.send_notification": "notifications",
+}
+# Beat and any direct .delay() follow the same map (enqueue() names the queue itself).
+CELERY_TASK_ROUTES = ("config.tasks.route_task",)
+# config.tasks holds run_latest (the coalesced jobs) and stamps every message with its enqueue time:
+# every worker and beat load it.
+CELERY_IMPORTS = ("config.tasks",)
+# Declared as Celery declares a queue it creates by itself (exchange and routing key named after it).
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name) for name in dict.fromkeys(n for n in CELERY_WORK_QUEUES.values() if n)
+]
+# "live" work only ever matters in its latest form (an ETA, a position's follow-ups): past this many
+# waiting, the oldest are dropped (logged and counted on /healthz?detail=1) rather than delaying the
+# newest. Tasks marked latest_only are also coalesced per first argument (one waiting per order or
+# driver, run with the latest arguments); a mark older than TASK_COALESCE_S no longer holds new ones back.
+TASK_LIVE_BACKLOG_MAX = env_int("TASK_LIVE_BACKLOG_MAX", 1000)
+TASK_COALESCE_S = env_int("TASK_COALESCE_S", 600)
+# /healthz?detail=1 (queue ages) for staff users, or for monitoring with "Authorization: Bearer <this>".
+HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -260,8 +309,22 @@ PLAN_BREAK_RULES = [
 ]
 # Seconds of optimization for a day (None: by size, see routes.optimizer.default_time_budget).
 PLAN_TIME_BUDGET_S = env_int("PLAN_TIME_BUDGET_S", 0) or None
+# A plan for today starts from when it is computed: a vehicle at the depot leaves no earlier than
+# this many minutes later (dispatching, loading, the driver walking to the van); one already out
+# leaves from where it is, now. Plans for later days start at the shifts' start as always.
+PLAN_PREPARATION_MINUTES = env_int("PLAN_PREPARATION_MINUTES", 30)
 # Re-plans of one depot and day run one at a time; a crashed holder frees the lock after this long.
 REPLAN_LOCK_HOLD_S = env_int("REPLAN_LOCK_HOLD_S", 120)
+# Guard rails on re-plans the system makes by itself (closures; routes.replan_proposals). One
+# applies by itself only when it drops no stop, moves none to another vehicle and shifts no ETA by
+# more than REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN; otherwise it is a proposal the dispatcher approves
+# or rejects. A proposal not decided within REPLAN_PROPOSAL_TIMEOUT_MIN expires: the running
+# version stays (drivers and customers see no change) and the alert says so.
+REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN = env_int("REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN", 15)
+REPLAN_PROPOSAL_TIMEOUT_MIN = env_int("REPLAN_PROPOSAL_TIMEOUT_MIN", 10)
+# A stop its own vehicle can no longer fit (shift over) may go to another vehicle that can: always
+# a proposal. 0: such stops stay with their vehicle, flagged as overtime.
+REPLAN_RESCUE_BY_MOVES = env_bool("REPLAN_RESCUE_BY_MOVES", True)
 
 LOGGING = {
     "version": 1,
@@ -340,6 +403,9 @@ from celery.schedules import crontab  # noqa: E402 - only the beat schedule need
 
 # Driver positions are kept this many days (manage.py prune_positions; Celery beat, daily).
 POSITION_RETENTION_DAYS = env_int("POSITION_RETENTION_DAYS", 30)
+# A stop action replayed from the phone's offline queue keeps the time the driver tapped it
+# (`occurred_at`), if it is no older than this many hours; older ones are refused (400).
+DRIVER_ACTION_MAX_AGE_H = env_int("DRIVER_ACTION_MAX_AGE_H", 24)
 # The lean intake of POST /api/driver/positions/ (dispatch.position_intake): on with PostgreSQL and
 # Redis; 0 sends every position through the Django view. Its own pool per ASGI process, this large.
 POSITION_INTAKE = env_bool("POSITION_INTAKE", True)
@@ -357,6 +423,8 @@ CELERY_BEAT_SCHEDULE["prune-driver-positions"] = {
 
 # Alerts for drivers who stopped moving while their route has open stops.
 CELERY_BEAT_SCHEDULE["idle-drivers-every-minute"] = {"task": "dispatch.alerts.check_idle_drivers", "schedule": 60.0}
+# Re-plan proposals past REPLAN_PROPOSAL_TIMEOUT_MIN whose own timer was lost expire here.
+CELERY_BEAT_SCHEDULE["replan-proposals-expire"] = {"task": "routes.tasks.expire_replan_proposals", "schedule": 60.0}
 
 # --- Analytics ---
 # The daily KPI e-mail to managers (yesterday's figures) and the nightly rebuild of recent facts.

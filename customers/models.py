@@ -58,6 +58,7 @@ class Event(models.TextChoices):
     OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
     ARRIVING_SOON = "arriving_soon", "Arriving soon"
     DELAYED = "delayed", "Delayed"
+    RESCHEDULED = "rescheduled", "Taken off the route: we will reschedule"
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Delivery failed"
     REPLY = "reply", "Reply from the dispatcher"

@@ -93,6 +93,29 @@ DEFAULT_TEMPLATES: dict[tuple[str, str, str], tuple[str, str]] = {
         "Entschuldigung, {{ reference }} verspätet sich: jetzt {{ window_start }}-{{ window_end }} Uhr. "
         "{{ tracking_url }}",
     ),
+    # --- rescheduled (a new plan version took the stop off every route: a closed road, no time left)
+    ("rescheduled", "email", "en"): (
+        "Your delivery {{ reference }} needs a new time",
+        "Hello {{ name }},\n\nwe are sorry: we cannot bring your delivery {{ reference }} at the time we gave you"
+        "{% if reason %} ({{ reason }}){% endif %}. Please disregard that time: we will reschedule it and tell you the "
+        "new one. You can also pick a time yourself: {{ tracking_url }}\n",
+    ),
+    ("rescheduled", "email", "de"): (
+        "Ihre Lieferung {{ reference }} braucht einen neuen Termin",
+        "Guten Tag {{ name }},\n\nes tut uns leid: Wir können Ihre Lieferung {{ reference }} nicht zur angekündigten "
+        "Zeit bringen{% if reason %} ({{ reason }}){% endif %}. Die Zeit gilt nicht mehr: Wir planen die Lieferung neu "
+        "und sagen Ihnen den neuen Termin. Sie können auch selbst einen wählen: {{ tracking_url }}\n",
+    ),
+    ("rescheduled", "sms", "en"): (
+        "",
+        "Sorry, {{ reference }} cannot come at the time we gave you{% if reason %} ({{ reason }}){% endif %}. "
+        "We will reschedule and tell you. {{ tracking_url }}",
+    ),
+    ("rescheduled", "sms", "de"): (
+        "",
+        "Entschuldigung, {{ reference }} kommt nicht zur angekündigten Zeit{% if reason %} ({{ reason }}){% endif %}. "
+        "Wir planen neu und melden uns. {{ tracking_url }}",
+    ),
     # --- delivered
     ("delivered", "email", "en"): (
         "Delivered: {{ reference }}",
@@ -146,6 +169,12 @@ DEFAULT_TEMPLATES: dict[tuple[str, str, str], tuple[str, str]] = {
     ),
     ("reply", "sms", "en"): ("", "{{ reference }}: {{ text }} Reply: {{ tracking_url }}"),
     ("reply", "sms", "de"): ("", "{{ reference }}: {{ text }} Antworten: {{ tracking_url }}"),
+}
+
+# Why a stop was taken off the routes (UnassignedOrder.code), in the customer's words; others say nothing.
+RESCHEDULE_REASONS = {
+    "en": {"closed_road": "a road on the way is closed", "road": "a road on the way is closed"},
+    "de": {"closed_road": "eine Straße auf dem Weg ist gesperrt", "road": "eine Straße auf dem Weg ist gesperrt"},
 }
 
 # Why a delivery failed, in the customer's words (the driver app's reason codes, API.md: Drivers).

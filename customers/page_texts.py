@@ -5,6 +5,7 @@ PAGE_TEXTS = {
         "title": "Your delivery",
         "status": {
             "received": "Order received",
+            "rescheduling": "We are finding a new time for your delivery",
             "scheduled": "Scheduled",
             "on_the_way": "On the way to you",
             "arrived": "The driver is at your door",
@@ -45,6 +46,7 @@ PAGE_TEXTS = {
         "title": "Ihre Lieferung",
         "status": {
             "received": "Auftrag erhalten",
+            "rescheduling": "Wir suchen einen neuen Termin für Ihre Lieferung",
             "scheduled": "Eingeplant",
             "on_the_way": "Unterwegs zu Ihnen",
             "arrived": "Der Fahrer ist an Ihrer Tür",

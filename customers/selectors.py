@@ -110,13 +110,19 @@ def tracking_state(order: Order) -> dict:
         and driver.last_position_at >= max_age
     ):
         position = {"lat": driver.last_lat, "lon": driver.last_lon, "recorded_at": driver.last_position_at}
+    history = list(order.status_history.all())
     events = [
         {"status": PUBLIC_STATUS.get(change.to_status, change.to_status), "at": change.changed_at}
-        for change in order.status_history.all()
+        for change in history
         if change.to_status in ("dispatched", "en_route", "arrived", "delivered", "failed", "cancelled")
     ]
+    status = PUBLIC_STATUS.get(order.status, order.status)
+    last_step = next((c.to_status for c in reversed(history) if c.to_status not in ("new", "planned")), None)
+    if order.status in ("new", "planned") and last_step == "dispatched":
+        # Taken off a running route (a closed road, no time left): no window that will not be kept.
+        status, start, end = "rescheduling", None, None
     state = {
-        "status": PUBLIC_STATUS.get(order.status, order.status),
+        "status": status,
         "order_status": order.status,
         "reference": order.reference,
         "date": order.date,

@@ -187,20 +187,35 @@ def notifications_create(
     return created
 
 
-def _route_stops(order: Order):
-    """The stops of the route this order is on in the plan the drivers follow (ordered), or []."""
+def _route_stop(order: Order):
+    """The order's stop in the plan the drivers follow (with its route's driver), or None."""
     from routes.models import Stop
     from routes.replanning import latest_dispatched_plan
 
     plan = latest_dispatched_plan(day=order.date, depot_id=order.depot_id)
     if plan is None:
-        return None, []
-    stop = Stop.objects.filter(route__plan=plan, order=order).select_related("route__driver").first()
+        return None
+    # The route's road geometry is a large JSON nobody here reads: decoding it once per stop row was
+    # most of the embedded server's CPU under `make simulate` (every live ETA comes through here).
+    return (
+        Stop.objects.filter(route__plan=plan, order=order)
+        .select_related("route__driver")
+        .defer("route__geometry")
+        .first()
+    )
+
+
+def _route_stops(order: Order):
+    """The stops of the route this order is on in the plan the drivers follow (ordered), or []."""
+    from routes.models import Stop
+
+    stop = _route_stop(order)
     if stop is None:
         return None, []
     stops = list(
         Stop.objects.filter(route_id=stop.route_id)
         .select_related("order__customer", "route__driver")
+        .defer("route__geometry")
         .order_by("sequence")
     )
     return stop, stops
@@ -210,11 +225,18 @@ def _driver_first_name(stop) -> str:
     return stop.route.driver.first_name if stop is not None and stop.route.driver_id else ""
 
 
-def promise_window_for(eta: datetime) -> tuple[datetime, datetime]:
+def promise_window_for(eta: datetime, *, now: datetime | None = None) -> tuple[datetime, datetime]:
     half = timedelta(minutes=settings.ETA_WINDOW_HALF_WIDTH_MIN)
     # Rounded to 5 minutes: "10:35–11:35" reads as a promise, "10:37:12" as a machine.
     rounded = eta.replace(second=0, microsecond=0) - timedelta(minutes=eta.minute % 5)
-    return rounded - half, rounded + half
+    start, end = rounded - half, rounded + half
+    # Never promised from a moment already past: a stop due within the half hour is promised "from
+    # 21:47" (now), not "from 21:20"; an ETA already behind us (a plan dispatched late, a driver
+    # late) is promised from now for at least half the usual width, until live ETAs revise it.
+    current = (now or timezone.now()).replace(second=0, microsecond=0)
+    if start < current:
+        start, end = current, max(end, current + half)
+    return start, end
 
 
 @transaction.atomic
@@ -230,7 +252,12 @@ def _promise_check(*, order: Order, eta: datetime, driver_first_name: str) -> li
             promise = PromisedWindow(order=order)
         promise.day, promise.start, promise.end, promise.revision = order.date, start, end, 1
         promise.save()
-        return notifications_create(order=order, event=Event.SCHEDULED, occasion=order.date.isoformat(), extra=extra)
+        occasion = order.date.isoformat()
+        # Back on a route after "we will reschedule": a new first promise, so a message of its own.
+        taken_off = Notification.objects.filter(order=order, event=Event.RESCHEDULED).values("occasion").distinct()
+        if taken_off.exists():
+            occasion = f"{occasion}/after-{taken_off.count()}"
+        return notifications_create(order=order, event=Event.SCHEDULED, occasion=occasion, extra=extra)
     threshold = timedelta(minutes=settings.ETA_DELAY_THRESHOLD_MIN)
     if promise.start - threshold <= eta <= promise.end + threshold:
         return []
@@ -241,7 +268,9 @@ def _promise_check(*, order: Order, eta: datetime, driver_first_name: str) -> li
 
 
 def notifications_for_plan(*, plan_id: int) -> int:
-    """A plan was dispatched or replaced: schedule new orders, tell those whose ETA left the promise."""
+    """A plan was dispatched or replaced: schedule new orders, tell those whose ETA left the promise,
+    and those the new version took off every route that we will reschedule. One message per changed
+    customer and version (a retried task adds none: each message's occasion names the version)."""
     from routes.models import Plan, Stop
     from routes.replanning import latest_dispatched_plan
 
@@ -258,7 +287,31 @@ def notifications_for_plan(*, plan_id: int) -> int:
             continue
         eta = stop.live_eta or stop.eta
         count += len(_promise_check(order=stop.order, eta=eta, driver_first_name=_driver_first_name(stop)))
+    previous = latest_dispatched_plan(day=plan.date, depot_id=plan.depot_id, before_version=plan.version)
+    if previous is not None:
+        on_routes = {stop.order_id for stop in stops}
+        reasons = dict(plan.unassigned.values_list("order_id", "code"))
+        for stop in Stop.objects.filter(route__plan=previous).exclude(order_id__in=on_routes).select_related("order"):
+            if stop.order.status not in TERMINAL:
+                count += len(_reschedule_notice(order=stop.order, plan=plan, code=reasons.get(stop.order_id, "")))
     return count
+
+
+@transaction.atomic
+def _reschedule_notice(*, order: Order, plan, code: str) -> list[Notification]:
+    """The order left the routes: the promise no longer holds and nothing may still say the driver
+    is coming; the customer hears once that we will reschedule."""
+    from customers.notification_texts import RESCHEDULE_REASONS
+
+    # Forgotten, so the tracking page shows no window that will not be kept, and a later version
+    # that plans it again makes a new first promise.
+    PromisedWindow.objects.filter(order=order).delete()
+    Notification.objects.filter(
+        order=order, event__in=list(PROGRESS_EVENTS), status__in=[Notification.Status.PENDING, Notification.Status.HELD]
+    ).update(status=Notification.Status.SKIPPED, status_reason="no longer on a route")
+    words = RESCHEDULE_REASONS[customer_language(order)].get(code, "")
+    occasion = f"{order.date.isoformat()}/plan-{plan.pk}"
+    return notifications_create(order=order, event=Event.RESCHEDULED, occasion=occasion, extra={"reason": words})
 
 
 def notifications_for_eta(*, order_id: int, eta: datetime | None) -> int:
@@ -266,7 +319,7 @@ def notifications_for_eta(*, order_id: int, eta: datetime | None) -> int:
     order = Order.objects.select_related("customer").filter(pk=order_id).first()
     if order is None or eta is None or order.status in TERMINAL or order.status not in (S.DISPATCHED, S.EN_ROUTE):
         return 0
-    stop, _stops = _route_stops(order)
+    stop = _route_stop(order)
     driver = _driver_first_name(stop)
     sent = _promise_check(order=order, eta=eta, driver_first_name=driver)
     if eta - timezone.now() <= timedelta(minutes=settings.ARRIVING_SOON_MIN):
@@ -296,7 +349,7 @@ def notifications_for_status(*, order_id: int, to_status: str, reason: str = "")
         language = customer_language(order)
         words = FAILURE_REASONS[language].get(reason) or FAILURE_REASONS[language]["other"]
         sent += notifications_create(order=order, event=Event.FAILED, occasion=day, extra={"reason": words})
-    if to_status in (S.EN_ROUTE, S.ARRIVED, S.DELIVERED, S.FAILED):
+    if to_status in (S.EN_ROUTE, S.ARRIVED, S.DELIVERED, S.FAILED) and not _sent_from_offline_queue(order, to_status):
         sent += _route_progress(order=order, to_status=to_status)
     # After the messages (which may have created the order's first link): expire or revive links.
     if to_status in TERMINAL:
@@ -304,6 +357,17 @@ def notifications_for_status(*, order_id: int, to_status: str, reason: str = "")
     elif to_status == S.NEW:
         tracking_links_set_expiry(order_id=order.pk, completed=False)
     return len(sent)
+
+
+# A stop action the driver's phone sent from its offline queue this long after it happened says
+# nothing about where the driver is now (the next stops may be in the same queue, already done):
+# the waiting customers hear from the live ETAs instead (notifications_for_eta).
+OFFLINE_ACTION_STALE_AFTER = timedelta(minutes=10)
+
+
+def _sent_from_offline_queue(order: Order, to_status: str) -> bool:
+    change = order.status_history.filter(to_status=to_status).order_by("-received_at", "-id").first()
+    return change is not None and change.received_at - change.changed_at > OFFLINE_ACTION_STALE_AFTER
 
 
 def _route_progress(*, order: Order, to_status: str) -> list[Notification]:

@@ -12,8 +12,8 @@ from customers import services
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def send_notification(self, notification_id: int) -> str:
     outcome = services.notification_send(notification_id=notification_id)
-    # Embedded mode (no broker, tasks run in-process): retry at once rather than block the only
-    # task thread for minutes; the attempt counter on the row still bounds it.
+    # Embedded mode (no broker, tasks run in-process): retry at once rather than hold the
+    # notifications queue's thread for minutes; the attempt counter on the row still bounds it.
     while outcome.retry_in is not None and self.request.is_eager:
         outcome = services.notification_send(notification_id=notification_id)
     if outcome.retry_in is not None:
@@ -35,7 +35,9 @@ def notify_plan(plan_id: int) -> int:
     return services.notifications_for_plan(plan_id=plan_id)
 
 
-@shared_task(acks_late=True)
+# latest_only: only an order's newest ETA is worth telling; while one waits, a newer ETA for the same
+# order replaces it (config.tasks.run_latest), so a flood of live ETAs makes one job per order.
+@shared_task(acks_late=True, latest_only=True)
 def notify_eta(order_id: int, eta: str | None) -> int:
     services.notifications_release_due()
     return services.notifications_for_eta(order_id=order_id, eta=datetime.fromisoformat(eta) if eta else None)

@@ -287,7 +287,7 @@ class OrderStatusChangeInline(admin.TabularInline):
     """The order's history, read-only: rows are written by dispatch.services and never edited."""
 
     model = OrderStatusChange
-    fields = ["changed_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"]
+    fields = ["changed_at", "received_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"]
     readonly_fields = fields
     ordering = ["changed_at", "id"]
     extra = 0
@@ -448,7 +448,9 @@ class OrderStatusChangeAdmin(admin.ModelAdmin):
     search_fields = ["order__reference", "changed_by__username", "reason", "note"]
     date_hierarchy = "changed_at"
     ordering = ["-changed_at", "-id"]
-    fields = ["order", "changed_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"]
+    fields = [
+        "order", "changed_at", "received_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"
+    ]  # fmt: skip
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -7,7 +7,11 @@ Kinds and their keys (one open alert per `dedup_key`, enforced by a partial uniq
 - idle:<driver id>  a driver whose route has open stops has not moved (or sent a position) for
                     IDLE_ALERT_MINUTES (env, default 10); checked on position intake and by the
                     `dispatch.alerts.check_idle_drivers` beat task every minute; resolves when the driver moves;
-- failed:<order id> a delivery failed; resolves when the order is planned again or cancelled, or by a dispatcher.
+- failed:<order id> a delivery failed; resolves when the order is planned again or cancelled, or by a dispatcher;
+- replan:<plan id>  (kind "other", data.type "replan_proposal") a re-plan the system made waits for approval, with
+                    its diff in `data`; resolves on approval, rejection or a newer version; on timeout it is
+                    re-worded (the running version stays) and stays open (routes.replan_proposals);
+- closed_road:<order id>  a closure cut a stop off (routes.closure_replanning).
 
 Every open, change and resolve is published to the depot's live group as an `alert` message:
 {"type": "alert", "id", "kind", "message", "order", "driver", "depot", "data", "created_at",

@@ -74,6 +74,9 @@ class DispatchConsumer(AsyncJsonWebsocketConsumer):
     async def route_etas(self, event):
         await self.send_json(event)
 
+    async def closure(self, event):
+        await self.send_json(event)
+
     @database_sync_to_async
     def _dashboard_depot_ids(self, user):
         return live.dashboard_depot_ids(user=user)

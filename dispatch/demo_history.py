@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from dispatch.demo import FIRST_NAMES, LAST_NAMES, WINDOWS
+from dispatch.demo import CLASSIC_SHIFTS, FIRST_NAMES, LAST_NAMES, WINDOWS
 from dispatch.demo_addresses import read_addresses
 from dispatch.models import Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
 
@@ -176,7 +176,8 @@ def _simulate_route(rng, plan, vehicle, driver, depot, orders, day, tz, feedback
     from routes.models import Route, Stop
 
     speed = SPEED_MPS.get(vehicle.kind, 8.0)
-    start = timezone.make_aware(datetime.combine(day, vehicle.shift_start), tz)
+    # Past days were classic days (WINDOWS); the vehicle's shift today follows the hour the demo was seeded.
+    start = timezone.make_aware(datetime.combine(day, CLASSIC_SHIFTS.get(vehicle.kind, CLASSIC_SHIFTS["van"])[0]), tz)
     planned = actual = start
     drift = 0.0  # how far the driver is behind the plan, seconds
     lat, lon = depot.lat, depot.lon
@@ -241,5 +242,6 @@ def _simulate_route(rng, plan, vehicle, driver, depot, orders, day, tz, feedback
 def _change(order, from_status, to_status, at, driver, reason=""):
     return OrderStatusChange(
         order_id=order.pk, from_status=from_status, to_status=to_status, changed_at=at,
+        received_at=at,  # the demo's past days were recorded as they happened, none sent late
         changed_by_id=driver.user_id if driver else None, reason=reason,
     )  # fmt: skip

@@ -2,8 +2,11 @@
 
 The stop actions accept an `Idempotency-Key` header: the phone's offline queue sends one per action
 and may send it more than once; the first answer is replayed, the action is never applied twice.
+They also take `occurred_at`, the time of the driver's tap, so that an action sent late from that
+queue is recorded when it happened (dispatch.driver_services).
 """
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
@@ -11,7 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.fields import FiniteFloatField
+from config.fields import AwareDateTimeField, FiniteFloatField
 from dispatch import driver_selectors, driver_services
 from dispatch.permissions import IsDriver
 
@@ -87,23 +90,41 @@ class _StopActionApi(APIView):
     permission_classes = [IsDriver]
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
-    class PositionInput(serializers.Serializer):
+    class ActionInput(serializers.Serializer):
+        class Meta:
+            ref_name = "DriverStopActionInput"
+
         lat = FiniteFloatField(required=False, allow_null=True, min_value=-90, max_value=90)
         lon = FiniteFloatField(required=False, allow_null=True, min_value=-180, max_value=180)
+        occurred_at = AwareDateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="When the driver tapped it (RFC 3339 with its UTC offset), for an action sent later from "
+            "the phone's offline queue; missing means now. Refused when more than 5 minutes in the future, "
+            "older than DRIVER_ACTION_MAX_AGE_H (24 h), or before the stop's previous action.",
+        )
 
-    input_serializer = PositionInput
+        def validate_occurred_at(self, value):
+            problem = value and driver_services.action_time_problem(value, now=self.context["received_at"])
+            if problem:
+                raise serializers.ValidationError(problem)
+            return value
 
-    def perform(self, *, driver, stop, data) -> None:
+    input_serializer = ActionInput
+
+    def perform(self, *, driver, stop, data, received_at) -> None:
         raise NotImplementedError
 
     def post(self, request, stop_id: int):
         driver = driver_selectors.driver_for_user(request.user)
+        # One clock reading for the whole request: what the tap time is checked against is what is stored.
+        received_at = timezone.now()
 
         def action():
             stop = driver_selectors.driver_stop(driver, stop_id)
-            serializer = self.input_serializer(data=request.data)
+            serializer = self.input_serializer(data=request.data, context={"received_at": received_at})
             serializer.is_valid(raise_exception=True)
-            self.perform(driver=driver, stop=stop, data=serializer.validated_data)
+            self.perform(driver=driver, stop=stop, data=serializer.validated_data, received_at=received_at)
             return 200, _stop_answer(stop)
 
         status_code, body, replayed = driver_services.idempotent_action(
@@ -117,14 +138,15 @@ class _StopActionApi(APIView):
 
 
 class StopArriveApi(_StopActionApi):
-    @extend_schema(request=_StopActionApi.PositionInput, responses=STOP_ANSWER, parameters=[IDEMPOTENCY_KEY])
+    @extend_schema(request=_StopActionApi.ActionInput, responses=STOP_ANSWER, parameters=[IDEMPOTENCY_KEY])
     def post(self, request, stop_id: int):
         return super().post(request, stop_id)
 
-    def perform(self, *, driver, stop, data):
+    def perform(self, *, driver, stop, data, received_at):
         driver_services.stop_arrive(
-            driver=driver, stop=stop, by=self.request.user, lat=data.get("lat"), lon=data.get("lon")
-        )
+            driver=driver, stop=stop, by=self.request.user, lat=data.get("lat"), lon=data.get("lon"),
+            occurred_at=data.get("occurred_at"), received_at=received_at,
+        )  # fmt: skip
 
 
 @extend_schema_field({"type": "string", "format": "binary", "description": "An image file, or a data: URL (base64)"})
@@ -139,7 +161,10 @@ class ProofImageField(serializers.Field):
 
 
 class StopDeliverApi(_StopActionApi):
-    class InputSerializer(_StopActionApi.PositionInput):
+    class InputSerializer(_StopActionApi.ActionInput):
+        class Meta:
+            ref_name = "DriverStopDeliverInput"
+
         recipient_name = serializers.CharField(required=False, allow_blank=True, max_length=160, default="")
         photo = ProofImageField(required=False, allow_null=True, help_text="JPEG or PNG, at most 5 MB")
         signature = ProofImageField(required=False, allow_null=True, help_text="PNG data URL or image file")
@@ -151,16 +176,19 @@ class StopDeliverApi(_StopActionApi):
     def post(self, request, stop_id: int):
         return super().post(request, stop_id)
 
-    def perform(self, *, driver, stop, data):
+    def perform(self, *, driver, stop, data, received_at):
         driver_services.stop_deliver(
             driver=driver, stop=stop, by=self.request.user, recipient_name=data["recipient_name"],
             photo=data.get("photo"), signature=data.get("signature"), note=data["note"],
-            lat=data.get("lat"), lon=data.get("lon"),
+            lat=data.get("lat"), lon=data.get("lon"), occurred_at=data.get("occurred_at"), received_at=received_at,
         )  # fmt: skip
 
 
 class StopFailApi(_StopActionApi):
-    class InputSerializer(_StopActionApi.PositionInput):
+    class InputSerializer(_StopActionApi.ActionInput):
+        class Meta:
+            ref_name = "DriverStopFailInput"
+
         reason = serializers.ChoiceField(choices=driver_services.FAIL_REASONS)
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
@@ -170,10 +198,10 @@ class StopFailApi(_StopActionApi):
     def post(self, request, stop_id: int):
         return super().post(request, stop_id)
 
-    def perform(self, *, driver, stop, data):
+    def perform(self, *, driver, stop, data, received_at):
         driver_services.stop_fail(
             driver=driver, stop=stop, by=self.request.user, reason=data["reason"], note=data["note"],
-            lat=data.get("lat"), lon=data.get("lon"),
+            lat=data.get("lat"), lon=data.get("lon"), occurred_at=data.get("occurred_at"), received_at=received_at,
         )  # fmt: skip
 
 

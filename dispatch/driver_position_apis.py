@@ -1,7 +1,5 @@
 """POST /api/driver/positions/: a driver's phone reports where it is (API.md, Drivers)."""
 
-from datetime import timedelta
-
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -14,7 +12,7 @@ from rest_framework.views import APIView
 
 from config.fields import FiniteFloatField
 from dispatch.permissions import IsDriver
-from dispatch.positions import MAX_CLOCK_AHEAD, MAX_POSITIONS_PER_BATCH, driver_positions_record
+from dispatch.positions import MAX_POSITIONS_PER_BATCH, clock_ahead_problem, driver_positions_record
 
 
 class PositionInput(serializers.Serializer):
@@ -29,9 +27,9 @@ class PositionInput(serializers.Serializer):
     heading = FiniteFloatField(min_value=0, max_value=360, required=False, allow_null=True, help_text="degrees")
 
     def validate_recorded_at(self, value):
-        if value > self.context["now"] + MAX_CLOCK_AHEAD:
-            minutes = int(MAX_CLOCK_AHEAD / timedelta(minutes=1))
-            raise serializers.ValidationError(f"is more than {minutes} minutes in the future (check the phone's clock)")
+        problem = clock_ahead_problem(value, now=self.context["now"])
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 

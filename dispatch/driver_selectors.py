@@ -1,12 +1,12 @@
 """Reads of the driver's phone app: the driver behind a login, today's route, one stop of it."""
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from dispatch.errors import DispatchError
-from dispatch.models import Driver, ProofOfDelivery
+from dispatch.models import Driver, Order, ProofOfDelivery
 from routes.models import Plan, Route, Stop
 from routes.replanning import latest_dispatched_plan
 
@@ -27,13 +27,11 @@ def _routes_of(driver: Driver):
     return Route.objects.filter(mine)
 
 
-def current_plan(driver: Driver, *, day: date | None = None) -> Plan | None:
-    """The newest dispatched plan of the day that gives this driver a route.
+# The orders a driver still has to serve (a route with none of these left is over).
+_OPEN = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
 
-    A plan is made for one depot, or (when requested without one) for every depot at once: both
-    are looked at, the depot's own plan first.
-    """
-    day = day or timezone.localdate()
+
+def _plan_of_day(driver: Driver, day: date) -> Plan | None:
     for depot_id in (driver.depot_id, None):
         plan = latest_dispatched_plan(day=day, depot_id=depot_id)
         if plan is not None and _routes_of(driver).filter(plan=plan).exists():
@@ -41,9 +39,30 @@ def current_plan(driver: Driver, *, day: date | None = None) -> Plan | None:
     return None
 
 
-def driver_route(driver: Driver, *, day: date | None = None) -> Route | None:
-    """Today's route of the driver, stops in order with their orders and proofs loaded; None if nothing is dispatched."""
-    plan = current_plan(driver, day=day)
+def current_plan(driver: Driver, *, day: date | None = None, now: datetime | None = None) -> Plan | None:
+    """The newest dispatched plan that gives this driver a route: the day's, or the one still being driven.
+
+    A plan is made for one depot, or (when requested without one) for every depot at once: both
+    are looked at, the depot's own plan first. Without a day: a night shift's route belongs to the
+    day it started on, so after midnight the driver keeps yesterday's route while it runs past
+    midnight and has stops left; otherwise today's.
+    """
+    if day is not None:
+        return _plan_of_day(driver, day)
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    overnight = _plan_of_day(driver, today - timedelta(days=1))
+    if overnight is not None:
+        midnight = datetime.combine(today, time(0), tzinfo=timezone.get_current_timezone())
+        running = _routes_of(driver).filter(plan=overnight, end__gt=midnight, stops__order__status__in=_OPEN)
+        if running.exists():
+            return overnight
+    return _plan_of_day(driver, today)
+
+
+def driver_route(driver: Driver, *, day: date | None = None, now: datetime | None = None) -> Route | None:
+    """The driver's route (see current_plan), stops in order with their orders and proofs loaded; None if nothing is dispatched."""
+    plan = current_plan(driver, day=day, now=now)
     if plan is None:
         return None
     stops = Stop.objects.select_related("order").order_by("sequence")

@@ -2,6 +2,11 @@
 and replaying the answer to an action the phone sends twice (its offline queue retries).
 
 Every status change goes through dispatch.services.order_change_status, which locks the order row.
+
+An action keeps the time it happened (`occurred_at`, the driver's tap): the phone queues actions
+while it has no signal and sends them later, and the history, the proof, the KPIs and the customer's
+messages must say when the parcel was handed over, not when the phone found a network. The time the
+server received it is kept beside it (`received_at`).
 """
 
 import base64
@@ -10,6 +15,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -17,7 +23,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dispatch.errors import DispatchError, InvalidTransition
-from dispatch.models import Driver, IdempotencyRecord, Order, ProofOfDelivery
+from dispatch.models import Driver, IdempotencyRecord, Order, OrderStatusChange, ProofOfDelivery
+from dispatch.positions import clock_ahead_problem
 from dispatch.services import order_change_status
 from routes.models import Stop
 
@@ -78,8 +85,55 @@ def proof_image_from(value, *, field: str) -> ProofImage | None:
     raise DispatchError("Only PNG or JPEG images are accepted", field=field)
 
 
+def action_time_problem(moment: datetime, *, now: datetime) -> str | None:
+    """What is wrong with the time a driver says an action happened, or None.
+
+    Ahead of the server's clock by more than a drifting phone clock explains, or older than
+    DRIVER_ACTION_MAX_AGE_H (a queue forgotten on a phone for days is not evidence of anything).
+    """
+    problem = clock_ahead_problem(moment, now=now)
+    if problem:
+        return problem
+    max_age_h = settings.DRIVER_ACTION_MAX_AGE_H
+    if moment < now - timedelta(hours=max_age_h):
+        return f"is more than {max_age_h} hours ago; an action that old is no longer accepted"
+    return None
+
+
+def _local_text(moment: datetime) -> str:
+    return timezone.localtime(moment).isoformat(timespec="seconds")
+
+
+def _happened_at(order: Order, *, occurred_at: datetime | None, received_at: datetime) -> datetime:
+    """When the action happened: the phone's time of the tap, or now when it sent none.
+
+    Called with the order row locked, so no other action can slip in between the check and the write.
+    """
+    if occurred_at is None:
+        return received_at
+    problem = action_time_problem(occurred_at, now=received_at)
+    if problem:
+        raise DispatchError(f"occurred_at {problem}", field="occurred_at", value=occurred_at.isoformat())
+    # A phone clock running a little fast (within the allowance) still did not see the future: the
+    # history never holds a time after the server received it.
+    happened = min(occurred_at, received_at)
+    previous = (
+        OrderStatusChange.objects.filter(order=order).order_by("-changed_at", "-id").values("to_status", "changed_at")
+    ).first()
+    if previous is not None and happened < previous["changed_at"]:
+        raise DispatchError(
+            f"occurred_at {_local_text(happened)} is before this stop's previous action "
+            f"({previous['to_status']} at {_local_text(previous['changed_at'])})",
+            field="occurred_at",
+            value=occurred_at.isoformat(),
+        )
+    return happened
+
+
 def _check_from(stop: Stop, allowed: set[str], action: str) -> Order:
-    order = Order.objects.get(pk=stop.order_id)
+    # Locked now (order_change_status locks it again in this transaction): the previous action the
+    # new one is checked against cannot change until this one is written.
+    order = Order.objects.select_for_update().get(pk=stop.order_id)
     if order.status not in allowed:
         raise InvalidTransition(
             f"Order {order.reference} is {order.status}; it cannot be marked {action}",
@@ -90,9 +144,19 @@ def _check_from(stop: Stop, allowed: set[str], action: str) -> Order:
 
 
 @transaction.atomic
-def stop_arrive(*, driver: Driver, stop: Stop, by, lat=None, lon=None) -> Order:
+def stop_arrive(
+    *,
+    driver: Driver,
+    stop: Stop,
+    by,
+    lat=None,
+    lon=None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> Order:
     order = _check_from(stop, ARRIVE_FROM, "arrived")
-    return order_change_status(order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, reason="driver_app")
+    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    return order_change_status(order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app")
 
 
 @transaction.atomic
@@ -107,25 +171,30 @@ def stop_deliver(
     note: str = "",
     lat=None,
     lon=None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
 ) -> tuple[Order, ProofOfDelivery]:
-    """Deliver a stop with its proof; a stop not yet marked arrived passes through arrived (both recorded)."""
+    """Deliver a stop with its proof; a stop not yet marked arrived passes through arrived (both recorded,
+    at the time of the delivery)."""
     if not (recipient_name.strip() or photo or signature):
         raise DispatchError("Give the recipient's name, a photo or a signature", field="recipient_name", value="")
     order = _check_from(stop, DELIVER_FROM, "delivered")
-    now = timezone.now()
+    received_at = received_at or timezone.now()
+    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at)
     if order.status != S.ARRIVED:
         order = order_change_status(
-            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=now, reason="driver_app",
+            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app",
             note="arrival recorded with the delivery",
         )  # fmt: skip
     order = order_change_status(
-        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=now, reason="driver_app", note=note
+        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=at, reason="driver_app", note=note
     )
     proof = ProofOfDelivery(
-        order=order, driver=driver, recipient_name=recipient_name.strip(), note=note, lat=lat, lon=lon, delivered_at=now
-    )
+        order=order, driver=driver, recipient_name=recipient_name.strip(), note=note, lat=lat, lon=lon,
+        delivered_at=at, received_at=received_at,
+    )  # fmt: skip
     # Local files, a few MB at most: written inside the transaction so a rolled-back delivery keeps no row.
-    stamp = now.strftime("%Y%m%dT%H%M%S")
+    stamp = at.strftime("%Y%m%dT%H%M%S")
     if photo is not None:
         proof.photo.save(
             f"photo-{stamp}-{uuid.uuid4().hex[:8]}.{photo.extension}", ContentFile(photo.content), save=False
@@ -141,13 +210,27 @@ def stop_deliver(
 
 
 @transaction.atomic
-def stop_fail(*, driver: Driver, stop: Stop, by, reason: str, note: str = "", lat=None, lon=None) -> Order:
+def stop_fail(
+    *,
+    driver: Driver,
+    stop: Stop,
+    by,
+    reason: str,
+    note: str = "",
+    lat=None,
+    lon=None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> Order:
     if reason not in FAIL_REASONS:
         raise DispatchError(f"Reason must be one of {', '.join(FAIL_REASONS)}", field="reason", value=reason)
     if reason == "other" and not note.strip():
         raise DispatchError("Say what happened when the reason is other", field="note", value=note)
     order = _check_from(stop, FAIL_FROM, "failed")
-    return order_change_status(order=order, to_status=S.FAILED, by=by, lat=lat, lon=lon, reason=reason, note=note)
+    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    return order_change_status(
+        order=order, to_status=S.FAILED, by=by, lat=lat, lon=lon, at=at, reason=reason, note=note
+    )
 
 
 def _replay(record: IdempotencyRecord, *, method: str, path: str) -> tuple[int, dict]:

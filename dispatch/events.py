@@ -39,6 +39,8 @@ HANDLERS: dict[str, tuple[str, ...]] = {
     ),
     # order_id, depot_id, eta, previous_eta, window_start, window_end (datetimes; None when unknown)
     "eta_changed": ("customers.handlers.on_eta_changed",),
+    # closure_id: a road closure was drawn, changed or lifted (the live map draws it)
+    "closure_changed": ("dispatch.live.closure_changed",),
 }
 
 
@@ -76,3 +78,7 @@ def driver_moved_followups(**payload) -> None:
 
 def eta_changed(**payload) -> None:
     emit("eta_changed", **payload)
+
+
+def closure_changed(**payload) -> None:
+    emit("closure_changed", **payload)

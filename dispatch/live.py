@@ -29,6 +29,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.db import connections
+from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -320,6 +321,65 @@ def _broadcast_plan(*, plan_id, previous_plan_id, reason, changes) -> None:
         "changes": _json_keys(changes),
     }  # fmt: skip
     broadcast([depot_group(depot_id) for depot_id in depot_ids], "plan.updated", state)
+
+
+# --- closure ------------------------------------------------------------------------------------
+
+
+def closure_state(closure, *, now=None) -> dict:
+    """A road closure as the live map draws it: its shape, its reason and when it applies.
+
+    `state` is "active", "announced" (not started yet) or "ended" (lifted, or its end has passed); the
+    page turns an announced closure active when its start comes, and drops one whose end has passed,
+    without asking the server.
+    """
+    now = now or timezone.now()
+    if closure.lifted_at is not None or (closure.ends_at is not None and closure.ends_at <= now):
+        state = "ended"
+    else:
+        state = "announced" if closure.starts_at > now else "active"
+    return {
+        "closure": closure.pk,
+        "reason": closure.reason,
+        "geometry": closure.geometry,  # GeoJSON, [lon, lat]: the page draws it with L.geoJSON
+        "starts_at": _iso(closure.starts_at),
+        "ends_at": _iso(closure.ends_at),
+        "lifted_at": _iso(closure.lifted_at),
+        "version": closure.version,
+        "state": state,
+    }
+
+
+def current_closures(now=None) -> list[dict]:
+    """Closures active now or announced for later (not lifted, not ended), soonest first.
+
+    Closures are not a depot's: every dispatcher sees every one (a closed road closes it for all).
+    """
+    from routes.models import RoadClosure
+
+    now = now or timezone.now()
+    closures = (
+        RoadClosure.objects.filter(lifted_at__isnull=True)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+        .order_by("starts_at", "id")
+    )
+    return [closure_state(closure, now=now) for closure in closures]
+
+
+def closure_changed(*, closure_id, **_):
+    """events.closure_changed handler: a closure was drawn, changed or lifted.
+
+    A closed road closes it for every depot, so every depot's dashboards hear of it; each group's
+    copy names its depot so that a client keeps the seqs of each group it follows.
+    """
+    from routes.models import RoadClosure
+
+    closure = RoadClosure.objects.filter(pk=closure_id).first()
+    if closure is None:
+        return
+    state = closure_state(closure)
+    for depot_id in Depot.objects.values_list("id", flat=True):
+        broadcast([depot_group(depot_id)], "closure", {**state, "depot": depot_id})
 
 
 def _json_keys(value):

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from dispatch import alerts
-from dispatch.live import dashboard_depot_ids
+from dispatch.live import current_closures, dashboard_depot_ids
 from dispatch.maps import OSM_CREDIT, STATUS_COLORS, route_color
 from dispatch.models import Depot, Driver, Order
 from dispatch.views import office_staff_required
@@ -51,16 +51,71 @@ def stop_vertices(coordinates: list, stops: list[tuple[float, float]]) -> list[i
 
 
 def _dispatched_plans(user, depot_ids: list[int]):
-    from routes.models import Plan
-    from routes.selectors import plans_visible_to
+    from routes.selectors import running_plans
 
-    latest = {}
-    plans = plans_visible_to(user, day=timezone.localdate()).filter(
-        dispatched_at__isnull=False, status=Plan.Status.DONE
+    plans = running_plans(user)  # the newest dispatched version: what drivers follow
+    return [plan for plan in plans if plan.depot_id is None or plan.depot_id in depot_ids]
+
+
+def _stop_changes(stops, previous_stops) -> dict:
+    """How a route's stops differ from the same vehicle's route in the version it replaced."""
+    after = {stop.order_id: stop for stop in stops}
+    before = {stop.order_id: stop for stop in previous_stops}
+    kept = [order_id for order_id in (stop.order_id for stop in stops) if order_id in before]
+    kept_before = [stop.order_id for stop in previous_stops if stop.order_id in after]
+    shifts = [abs((after[o].eta - before[o].eta).total_seconds()) for o in kept]
+    return {
+        "added": [stop.order.reference for stop in stops if stop.order_id not in before],
+        "removed": [stop.order.reference for stop in previous_stops if stop.order_id not in after],
+        "reordered": kept != kept_before,
+        "eta_shift_max_min": round(max(shifts, default=0) / 60),
+    }
+
+
+def route_changes(plans) -> dict[int, dict]:
+    """Route id -> what the re-plan that made its version changed on it, for routes it did change.
+
+    A route is changed when its plan replaced a version that was already running (its parent was
+    dispatched) and, against the same vehicle's route there, a stop joined or left, the order of
+    stops changed, the road path changed (a detour around a closure), or an ETA moved by a minute or
+    more. Only the newest re-plan counts: a route the one before changed is not marked again.
+    """
+    from routes.models import Route
+
+    replans = [plan for plan in plans if plan.parent_id is not None and plan.parent.dispatched_at is not None]
+    if not replans:
+        return {}
+    routes = (
+        Route.objects.filter(plan__in=replans + [plan.parent for plan in replans])
+        .select_related("plan")
+        .prefetch_related("stops__order")
     )
-    for plan in plans.order_by("-version"):
-        latest.setdefault(plan.depot_id, plan)  # the newest dispatched version: what drivers follow
-    return [plan for depot_id, plan in latest.items() if depot_id is None or depot_id in depot_ids]
+    by_plan_vehicle = {(route.plan_id, route.vehicle_id): route for route in routes}
+    changed = {}
+    for plan in replans:
+        vehicles = {vehicle for plan_id, vehicle in by_plan_vehicle if plan_id in (plan.pk, plan.parent_id)}
+        for vehicle_id in vehicles:
+            route = by_plan_vehicle.get((plan.pk, vehicle_id))
+            previous = by_plan_vehicle.get((plan.parent_id, vehicle_id))
+            if route is None:
+                continue  # the vehicle left the plan: its stops show as moved on the routes they joined
+            stops = sorted(route.stops.all(), key=lambda stop: stop.sequence)
+            previous_stops = sorted(previous.stops.all(), key=lambda stop: stop.sequence) if previous else []
+            changes = _stop_changes(stops, previous_stops)
+            changes["detour"] = previous is not None and (route.geometry or {}).get("coordinates") != (
+                previous.geometry or {}
+            ).get("coordinates")
+            moved = changes["added"] or changes["removed"] or changes["reordered"] or changes["detour"]
+            if not moved and changes["eta_shift_max_min"] < 1:
+                continue
+            changed[route.pk] = {
+                **changes,
+                "reason": plan.reason,
+                "version": plan.version,
+                "previous_version": plan.parent.version,
+                "at": _iso(plan.created_at),
+            }
+    return changed
 
 
 def live_map_state(user) -> dict:
@@ -69,6 +124,7 @@ def live_map_state(user) -> dict:
 
     depot_ids = dashboard_depot_ids(user=user) or []
     plans = _dispatched_plans(user, depot_ids)
+    changed = route_changes(plans)
     routes = (
         Route.objects.filter(plan__in=plans)
         .select_related("plan", "vehicle", "driver")
@@ -91,6 +147,7 @@ def live_map_state(user) -> dict:
                 "vehicle": route.vehicle_id,
                 "vehicle_name": route.vehicle.name,
                 "color": route_color(index),
+                "changed": changed.get(route.pk),
                 "coordinates": [[c[1], c[0]] for c in coordinates],  # Leaflet wants [lat, lon]
                 "stops": [
                     {
@@ -119,6 +176,7 @@ def live_map_state(user) -> dict:
         "depots": list(Depot.objects.filter(id__in=depot_ids).values("id", "code", "name", "lat", "lon")),
         "plans": [{"plan": p.pk, "version": p.version, "depot": p.depot_id} for p in plans],
         "routes": route_items,
+        "closures": current_closures(),
         "drivers": [
             {
                 "driver": d.pk,

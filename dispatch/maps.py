@@ -474,19 +474,28 @@ def plan_map_html(*, routes, unassigned, depots: Iterable[Depot], closures=(), e
     return render_map(fmap)
 
 
-def closures_map_html(*, closures, depots: Iterable[Depot], zones: Iterable[Zone] = (), drawing: bool = True) -> str:
-    """Current and upcoming closures over the depots and zones, with the drawing tools when `drawing`.
+def closures_map_html(
+    *, closures, depots: Iterable[Depot], zones: Iterable[Zone] = (), routes=(), drawing: bool = True
+) -> str:
+    """Current and upcoming closures over the depots, zones and running `routes` (the dispatched
+    versions drivers follow, so a dispatcher sees which vans drive where they close a road), with the
+    drawing tools when `drawing`.
 
     Streets are only visible with settings.MAP_TILE_URL; without tiles the zones give the bearings.
     """
-    closures, depots, zones = list(closures), list(depots), list(zones)
+    closures, depots, zones, routes = list(closures), list(depots), list(zones), list(routes)
     fmap = new_map()
     add_zones(fmap, zones)
+    if routes:
+        add_routes(fmap, routes)
+        fmap.add_child(
+            DataLayer("legend", [{"label": r.vehicle.name, "color": route_color(i)} for i, r in enumerate(routes)])
+        )
     add_closures(fmap, closures)
     add_depots(fmap, depots)
     if drawing:
         enable_closure_drawing(fmap)
-    points = _closure_points(closures) + [(d.lat, d.lon) for d in depots]
+    points = _closure_points(closures) + _route_points(routes) + [(d.lat, d.lon) for d in depots]
     for zone in zones:
         points.extend((lat, lon) for lon, lat, *_ in (zone.polygon or {}).get("coordinates", [[]])[0])
     if points:

@@ -5,11 +5,14 @@ company's currency with two decimals. Delivery windows are stored as aware datet
 date plus the local HH:MM of the import) so that lateness is a plain comparison, DST included.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from dispatch.geometry import polygon_bbox
 
@@ -97,7 +100,9 @@ class Vehicle(models.Model):
     class Meta:
         ordering = ["depot__code", "name"]
         constraints = [
-            models.CheckConstraint(condition=Q(shift_start__lt=F("shift_end")), name="vehicle_shift_start_before_end"),
+            # A shift that ends at or before its start ends the next day (a night shift, 22:00-06:00);
+            # only an empty one (start == end) means nothing (routes.plan_inputs.shift_bounds).
+            models.CheckConstraint(condition=~Q(shift_start=F("shift_end")), name="vehicle_shift_not_empty"),
             models.CheckConstraint(condition=Q(capacity_kg__gte=0), name="vehicle_capacity_kg_non_negative"),
             models.CheckConstraint(
                 condition=Q(cost_per_km__gte=0, cost_per_hour__gte=0, fixed_cost__gte=0),
@@ -251,7 +256,12 @@ class OrderStatusChange(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
-    changed_at = models.DateTimeField(db_index=True)
+    changed_at = models.DateTimeField(
+        db_index=True, help_text="When it happened: the driver's tap, even when the phone sent it later"
+    )
+    received_at = models.DateTimeField(
+        default=timezone.now, help_text="When the server recorded it (later than changed_at for an offline phone)"
+    )
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     lat = models.FloatField(null=True, blank=True)
     lon = models.FloatField(null=True, blank=True)
@@ -273,6 +283,11 @@ class OrderStatusChange(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Order status history is append-only")
+
+    @property
+    def sent_later(self) -> bool:
+        """Sent from a phone's offline queue well after it happened (a minute is just the network)."""
+        return self.received_at - self.changed_at > timedelta(minutes=1)
 
 
 class DriverPosition(models.Model):
@@ -317,7 +332,8 @@ class ProofOfDelivery(models.Model):
     note = models.TextField(blank=True)
     lat = models.FloatField(null=True, blank=True)
     lon = models.FloatField(null=True, blank=True)
-    delivered_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(help_text="When the driver handed it over (the tap, sent later if offline)")
+    received_at = models.DateTimeField(default=timezone.now, help_text="When the server recorded it")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

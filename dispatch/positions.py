@@ -15,7 +15,6 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from dispatch import events
 from dispatch.models import Driver, DriverPosition
 
 # A phone buffers while offline; a batch larger than this is split by the app (API.md, Drivers).
@@ -23,6 +22,15 @@ MAX_POSITIONS_PER_BATCH = 500
 # Phone clocks drift; a position further ahead than this is a broken clock, not a measurement.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 _PRUNE_CHUNK = 10_000
+
+
+def clock_ahead_problem(moment: datetime, *, now: datetime) -> str | None:
+    """What is wrong with a time a phone sent (a position, a stop action) that lies too far ahead of
+    the server's clock, or None when it is within MAX_CLOCK_AHEAD."""
+    if moment <= now + MAX_CLOCK_AHEAD:
+        return None
+    minutes = int(MAX_CLOCK_AHEAD / timedelta(minutes=1))
+    return f"is more than {minutes} minutes in the future (check the phone's clock)"
 
 
 @dataclass(frozen=True)
@@ -76,8 +84,42 @@ def driver_positions_record(*, driver: Driver, positions: Sequence[Mapping]) -> 
             "lon": newest.lon, "recorded_at": newest.recorded_at, "heading": newest.heading,
             "speed_mps": newest.speed_mps,
         }  # fmt: skip
-        transaction.on_commit(lambda: events.driver_moved(**payload))
+        follow_up = _followups_due(previous=driver.last_position_at, newest=newest.recorded_at)
+        transaction.on_commit(lambda: _announce_move(payload, follow_up=follow_up))
     return PositionsRecorded(accepted=len(rows), moved=moved, latest_recorded_at=newest.recorded_at)
+
+
+def _followups_due(*, previous: datetime | None, newest: datetime) -> bool:
+    """Whether a move is handed to the listeners beyond the dashboards: at most once per driver in each
+    LIVE_FOLLOWUP_EVERY_S slice of the phone's clock (the lean intake's rate, dispatch.position_fanout).
+
+    Decided from the driver's own previous position, not from a timer of this process: a phone posting
+    every second is followed up every fifth post, one posting every five seconds or more at every post,
+    the first position of a day always. The cost: the newest position of a driver who stops posting
+    inside a slice is not followed up (live ETAs and idle alerts go by one a few seconds older).
+    """
+    every = settings.LIVE_FOLLOWUP_EVERY_S
+    if not every or previous is None or newest < previous:
+        return True
+    return int(newest.timestamp() // every) != int(previous.timestamp() // every)
+
+
+def _announce_move(payload: dict, *, follow_up: bool) -> None:
+    """After commit: the dashboards at once (dispatch.live coalesces to one broadcast per driver and
+    second); the other listeners of the move (live ETAs, idle alerts, the customer's tracking socket)
+    in a task on the "live" queue, as the lean intake hands them over (dispatch.position_fanout).
+
+    So a phone's POST never waits for a live-ETA recompute or its notifications: in the embedded mode
+    (every position comes through here) they ran in the request and held the request's thread and
+    SQLite's write lock; each listener coalesces on its own too (live ETAs every LIVE_ETA_EVERY_S).
+    """
+    from config.tasks import enqueue
+    from dispatch import live
+    from dispatch.tasks import drivers_moved_followups
+
+    live.driver_moved(**payload)
+    if follow_up:
+        enqueue(drivers_moved_followups, [{**payload, "recorded_at": payload["recorded_at"].isoformat()}])
 
 
 def driver_positions_prune(*, now: datetime | None = None, retention_days: int | None = None) -> int:

@@ -166,8 +166,13 @@ def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, cl
 def vehicle_create(*, depot: Depot, **fields) -> Vehicle:
     vehicle = Vehicle(depot=depot, **fields)
     _parse_time_fields(vehicle, "shift_start", "shift_end")
-    if vehicle.shift_start >= vehicle.shift_end:
-        raise DispatchError("A shift must start before it ends", field="shift_end", value=str(vehicle.shift_end))
+    if vehicle.shift_start == vehicle.shift_end:
+        # An end before the start is a night shift (it ends the next morning); an equal one is no shift.
+        raise DispatchError(
+            "A shift must end at another time than it starts (an earlier end is the next morning)",
+            field="shift_end",
+            value=str(vehicle.shift_end),
+        )
     vehicle.save()
     return vehicle
 

@@ -417,6 +417,8 @@ def request_and_dispatch_plans(api: Api, *, day, username: str, password: str, l
         waited = time.monotonic()
         while True:
             status, plan = api.call("GET", f"/api/plans/{plan_id}/", token=token)
+            if status != 200:
+                raise SimulationError(f"reading plan {plan_id} answered {status}: {plan}")
             if plan.get("status") in ("done", "failed"):
                 break
             if time.monotonic() - waited > timeout_s:

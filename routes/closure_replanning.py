@@ -4,10 +4,16 @@ For one state of a closure (closure, version) — run by a Celery task, idempote
 1. every dispatched plan of today is checked: a route whose remaining part (from where its
    vehicle is now) drives a road the closure closes marks it affected — or, for a lifted closure,
    a day that was re-planned around it or left stops out for a closed road;
-2. each affected plan is re-planned from where its vehicles are (done stops stay done, a stop the
-   driver reached stays first, every stop keeps its driver) as a new version, dispatched at once,
-   which the live layer pushes to dashboards, drivers and customers (events.plan_updated);
-3. stops no vehicle can reach any more are flagged to the dispatcher as "closed road" alerts with
+2. each affected plan is re-planned from where its vehicles are, repairing only the routes that
+   drive through the closure (every other route is copied as it is): done stops stay done, a stop
+   the driver reached stays first, every stop keeps its driver and only the order changes; a stop
+   that no longer fits (shift over, window passed) stays on its vehicle, flagged late / overtime
+   (or, where another vehicle still has time, may move there — which only a dispatcher applies);
+3. the guard rails (routes.replan_proposals) decide: a new version that drops no stop, moves none
+   and shifts no ETA by more than REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN is dispatched at once and
+   pushed to dashboards, drivers and customers (events.plan_updated); any other becomes a proposal
+   with its diff and an alert, applied only when a dispatcher approves it;
+4. stops no vehicle can reach any more are flagged to the dispatcher as "closed road" alerts with
    the ways out (reschedule, contact the customer).
 Closures on one depot and day are applied one at a time (a lock per depot and day); each re-plan
 reads every active closure, so when two land together both are in effect at the end.
@@ -61,9 +67,10 @@ def closure_apply(*, closure_id: int, version: int, phase: str = "change") -> Cl
             with exclusive(f"replan:{plan.date}:{plan.depot_id or 'all'}", hold_s=settings.REPLAN_LOCK_HOLD_S):
                 current = latest_dispatched_plan(day=plan.date, depot_id=plan.depot_id)
                 checked.append(current.pk)
-                if not plan_is_affected(current, closure):
+                vehicles = affected_vehicles(current, closure)
+                if vehicles is not None and not vehicles:
                     continue
-                replan = _replan_for_closure(current, closure, application)
+                replan = _replan_for_closure(current, closure, application, vehicles)
                 new_plans.append(replan.pk)
                 ClosureApplication.objects.filter(pk=application.pk).update(new_plans=new_plans)
                 _flag_closed_road_stops(replan, closure)
@@ -99,16 +106,26 @@ def _dispatched_plans(day) -> list[Plan]:
 
 
 def plan_is_affected(plan: Plan, closure: RoadClosure) -> bool:
-    """Does the rest of this plan drive a road the closure closes (or, lifted, did it avoid one)?
+    """Does the rest of this plan drive a road the closure closes (or, lifted, did it avoid one)?"""
+    vehicles = affected_vehicles(plan, closure)
+    return vehicles is None or bool(vehicles)
 
-    A closed or changed closure: the remaining part of some route (from where its vehicle is now)
-    passes two consecutive road points the closure covers, or a remaining stop lies inside it. A
-    lifted one: the day was re-planned around it before, or stops were left out for a closed road.
-    Both tests use geometry already computed, so a day of hundreds of stops is checked in milliseconds.
+
+def affected_vehicles(plan: Plan, closure: RoadClosure) -> set[int] | None:
+    """The vehicles whose remaining route the closure touches; None: all of them (a lifted closure).
+
+    A closed or changed closure: the remaining part of a route (from where its vehicle is now)
+    passes two consecutive road points the closure covers. A lifted one: the day was re-planned
+    around it before, or stops were left out for a closed road (then every route may gain; an empty
+    set when neither). Both tests use geometry already computed, so a day of hundreds of stops is
+    checked in milliseconds.
     """
     if closure.lifted_at is not None or (closure.ends_at and closure.ends_at <= timezone.now()):
         lineage = Plan.objects.filter(date=plan.date, depot=plan.depot, reason__startswith=f"closure {closure.pk} ")
-        return lineage.exists() or UnassignedOrder.objects.filter(plan=plan, code="closed_road").exists()
+        if lineage.exists() or UnassignedOrder.objects.filter(plan=plan, code="closed_road").exists():
+            return None
+        return set()
+    affected = set()
     network = get_road_network()
     progress = vehicle_progress(plan, timezone.now())
     routes = plan.routes.select_related("vehicle").only("id", "vehicle__kind", "vehicle_id", "geometry")
@@ -127,8 +144,8 @@ def plan_is_affected(plan: Plan, closure: RoadClosure) -> bool:
         start = _index_nearest(coordinates, (item.start.lat, item.start.lon)) if item.start else 0
         remaining = coordinates[start:]
         if any(a in covered and b in covered for a, b in zip(remaining, remaining[1:])):
-            return True
-    return False
+            affected.add(route.vehicle_id)
+    return affected
 
 
 def _index_nearest(coordinates: list[tuple[float, float]], point: tuple[float, float]) -> int:
@@ -139,17 +156,22 @@ def _index_nearest(coordinates: list[tuple[float, float]], point: tuple[float, f
     )
 
 
-def _replan_for_closure(plan: Plan, closure: RoadClosure, application: ClosureApplication) -> Plan:
-    """A re-plan placeholder per (application, plan), reused by a retry; computed here, in this task."""
+def _replan_for_closure(
+    plan: Plan, closure: RoadClosure, application: ClosureApplication, vehicles: set[int] | None
+) -> Plan:
+    """A re-plan placeholder per (application, plan), reused by a retry; computed here, in this task.
+
+    Guarded: the guard rails decide whether it applies by itself (routes.replan_proposals)."""
     from routes.services import plan_replan_request
 
     marker = f"closure {closure.pk} v{application.version} {application.phase}"
     existing = Plan.objects.filter(parent=plan, reason__startswith=marker).order_by("-pk").first()
     if existing is None:
         state = "lifted" if closure.lifted_at else "closed"
+        guard_rails = {"guarded": True, "vehicles": sorted(vehicles) if vehicles is not None else None}
         existing = plan_replan_request(
             plan=plan, user=None, mode="keep", include_new=False, reason=f"{marker}: road {state} ({closure.reason})"[:200],
-            time_budget_s=CLOSURE_REPLAN_BUDGET_S, enqueue_task=False,
+            time_budget_s=CLOSURE_REPLAN_BUDGET_S, enqueue_task=False, guard_rails=guard_rails,
         )  # fmt: skip
     faults.pause("closure.after_placeholder")  # tests kill the worker here
     return replan_compute(plan_id=existing.pk)

@@ -90,11 +90,11 @@ def active_routes(*, day, depot_id: int | None = None, driver_id: int | None = N
     return list(routes.distinct())
 
 
-def current_route(*, driver: Driver, day) -> Route | None:
-    """The route the driver's phone shows (dispatch.driver_selectors), stops and orders loaded."""
+def current_route(*, driver: Driver, now: datetime) -> Route | None:
+    """The route the driver's phone shows at `now` (dispatch.driver_selectors), stops and orders loaded."""
     from dispatch.driver_selectors import driver_route
 
-    return driver_route(driver, day=day)
+    return driver_route(driver, now=now)
 
 
 # --- the computation -------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
     driver = Driver.objects.select_related("vehicle").filter(pk=driver_id).first()
     if driver is None or driver.last_lat is None or driver.last_position_at is None:
         return None
-    route = current_route(driver=driver, day=timezone.localdate(now))
+    route = current_route(driver=driver, now=now)
     if route is None:
         return None
     stops = [stop for stop in route.stops.all() if stop.order.status in OPEN_STATUSES]
@@ -253,9 +253,10 @@ def _publish(depot_id: int, message: dict) -> None:
         logger.exception("could not publish live ETAs to depot %s", depot_id)
 
 
-@shared_task(name="routes.live_eta.refresh_live_etas", ignore_result=True)
+@shared_task(name="routes.live_eta.refresh_live_etas", ignore_result=True, latest_only=True)
 def refresh_live_etas(driver_id: int) -> None:
-    """Celery task: idempotent (it re-reads the driver's latest position and overwrites the ETAs)."""
+    """Celery task: idempotent (it re-reads the driver's latest position and overwrites the ETAs).
+    latest_only: one waiting refresh per driver is enough (config.tasks.run_latest)."""
     live_etas_refresh(driver_id=driver_id)
 
 

@@ -125,6 +125,14 @@ class Plan(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    class State(models.TextChoices):
+        # Only re-plans the system made by itself (closures) can be proposals; every other version is "active".
+        ACTIVE = "active", "Active"
+        PROPOSED = "proposed", "Proposed: waiting for a dispatcher"
+        REJECTED = "rejected", "Rejected: the running version stayed"
+        EXPIRED = "expired", "Expired: not decided in time, the running version stayed"
+        SUPERSEDED = "superseded", "Superseded by a newer version before a decision"
+
     class Objective(models.TextChoices):
         COST = "cost", "Lowest cost"
         BALANCED = "balanced", "Balanced workload"
@@ -163,6 +171,17 @@ class Plan(models.Model):
     longest_route_s = models.PositiveIntegerField(default=0)
     solver = models.CharField(max_length=64, blank=True)
     solve_seconds = models.FloatField(null=True, blank=True)
+    # A re-plan the system made that a guard rail held back (routes.replan_proposals): what it would
+    # change against the running version, and when it expires if nobody approves it.
+    state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE, db_index=True)
+    proposal = models.JSONField(
+        default=dict, blank=True, help_text="What this version changes: moved, dropped, ETA shifts, cost, why held"
+    )
+    decide_by = models.DateTimeField(null=True, blank=True, help_text="A proposal not approved by then expires")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-date", "-version"]
@@ -182,6 +201,19 @@ class Plan(models.Model):
     @property
     def is_dispatched(self) -> bool:
         return self.dispatched_at is not None
+
+    @property
+    def planned_at(self):
+        """The moment the plan was planned from: when it was computed (or a simulator's clock)."""
+        from django.utils.dateparse import parse_datetime
+
+        moment = ((self.request or {}).get("planned_from") or {}).get("now")
+        return parse_datetime(moment) if moment else None
+
+    @property
+    def vehicles_not_used(self) -> list[dict]:
+        """[{"vehicle", "name", "reason"}]: vehicles the plan could not use, e.g. "shift ended at 18:00"."""
+        return list(((self.request or {}).get("planned_from") or {}).get("vehicles_not_used") or [])
 
 
 class Route(models.Model):

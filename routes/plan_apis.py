@@ -1,7 +1,7 @@
 """REST endpoints for plans (API.md: Plans)."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,6 +11,7 @@ from dispatch.permissions import IsOfficeStaff
 from routes import selectors, services
 from routes.models import Plan
 from routes.plan_editing import plan_edit
+from routes.replan_proposals import plan_proposal_approve, plan_proposal_reject
 
 
 class StopOutput(serializers.Serializer):
@@ -73,6 +74,38 @@ class TotalsOutput(serializers.Serializer):
     longest_route_s = serializers.IntegerField()
 
 
+class VehicleNotUsedOutput(serializers.Serializer):
+    vehicle = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.CharField(help_text='In a dispatcher\'s words, e.g. "shift ended at 18:00"')
+
+
+class ProposalOutput(serializers.Serializer):
+    """A re-plan's diff against the running version (routes.replan_proposals.replan_diff)."""
+
+    moved = serializers.ListField(child=serializers.DictField(), help_text='[{"order", "reference", "from", "to"}]')
+    moved_count = serializers.IntegerField()
+    dropped = serializers.ListField(child=serializers.DictField(), help_text='[{"order", "reference", "reason"}]')
+    dropped_count = serializers.IntegerField()
+    eta_shifts = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='[{"order", "reference", "before", "after", "shift_min"}], largest first',
+    )
+    eta_shift_count = serializers.IntegerField()
+    max_eta_shift_min = serializers.IntegerField()
+    flagged = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='Stops kept but late or overtime: [{"order", "reference", "vehicle", "warnings"}]',
+    )
+    flagged_count = serializers.IntegerField()
+    cost_before = serializers.FloatField()
+    cost_after = serializers.FloatField()
+    cost_delta = serializers.FloatField()
+    held_because = serializers.ListField(
+        child=serializers.CharField(), help_text="Why it did not apply by itself (empty: it applied)"
+    )
+
+
 class PlanSummaryOutput(serializers.Serializer):
     id = serializers.IntegerField()
     date = serializers.DateField()
@@ -91,12 +124,47 @@ class PlanSummaryOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     dispatched_at = serializers.DateTimeField(allow_null=True)
+    planned_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="The moment the plan was planned from (when it was computed): for today, vehicles at the "
+        "depot leave no earlier than this plus the preparation time, and windows closed by then are left out",
+    )
+    vehicles_not_used = VehicleNotUsedOutput(many=True, help_text="Vehicles the plan could not use, and why")
     totals = TotalsOutput(source="*")
+    state = serializers.ChoiceField(
+        choices=Plan.State.choices,
+        help_text='"proposed": a re-plan the system made that waits for a dispatcher (approve / reject); '
+        '"rejected", "expired", "superseded": a proposal that was not applied; "active": any other version',
+    )
+    proposal = serializers.SerializerMethodField()
+    decide_by = serializers.DateTimeField(allow_null=True, help_text="A proposal not approved by then expires")
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(
+        ProposalOutput(
+            allow_null=True, help_text="For a re-plan the system made: what it changes against the running version"
+        )
+    )
+    def get_proposal(self, plan) -> dict | None:
+        return plan.proposal or None
 
 
 class PlanOutput(PlanSummaryOutput):
     routes = RouteOutput(many=True)
     unassigned = UnassignedOutput(many=True)
+    queue_position = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        serializers.IntegerField(
+            allow_null=True,
+            help_text="While the plan is queued: how many tasks wait ahead of it in the plans queue (0: it "
+            "starts next). null once it runs, or when unknown.",
+        )
+    )
+    def get_queue_position(self, plan) -> int | None:
+        from routes.tasks import plan_queue_position
+
+        return plan_queue_position(plan)
 
 
 class PlanListApi(APIView):
@@ -128,6 +196,7 @@ class PlanListApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
+        description="A plan for today is planned from the moment it is computed; a day that is over is refused.",
         responses={
             202: inline_serializer(
                 "PlanQueued",
@@ -136,7 +205,8 @@ class PlanListApi(APIView):
                     "status": serializers.CharField(),
                     "alternatives": serializers.ListField(child=serializers.IntegerField()),
                 },
-            )
+            ),
+            400: error_response("Bad input, e.g. a date that is over"),
         },
     )
     def post(self, request):
@@ -232,9 +302,11 @@ class PlanReoptimizeApi(APIView):
         responses={
             202: inline_serializer(
                 "PlanReoptimizeQueued", {"id": serializers.IntegerField(), "status": serializers.CharField()}
-            )
+            ),
+            400: error_response("The plan's day is over"),
         },
-        description="Optimize again as a new version that keeps this plan's pinned stops and locked routes.",
+        description="Optimize again as a new version that keeps this plan's pinned stops and locked routes "
+        "(for today: from the moment it is computed).",
     )
     def post(self, request, plan_id: int):
         plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
@@ -267,6 +339,7 @@ class PlanReplanApi(APIView):
             202: inline_serializer(
                 "PlanReplanQueued", {"id": serializers.IntegerField(), "status": serializers.CharField()}
             ),
+            400: error_response("The plan's day is over"),
             409: error_response("The plan was never dispatched: optimize it again instead"),
         },
         description="Re-plan the rest of a dispatched day from each vehicle's current position and time: done "
@@ -279,3 +352,36 @@ class PlanReplanApi(APIView):
         serializer.is_valid(raise_exception=True)
         replan = services.plan_replan_request(plan=plan, user=request.user, **serializer.validated_data)
         return Response({"id": replan.id, "status": replan.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class PlanApproveApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: PlanSummaryOutput,
+            409: error_response("The plan is not a proposal any more, or a newer version runs now"),
+        },
+        description='Apply a proposed re-plan (`"state": "proposed"`): it is dispatched to the drivers, its orders '
+        "change status, and customers whose stop changed are told.",
+    )
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        plan = plan_proposal_approve(plan=plan, by=request.user)
+        return Response(PlanSummaryOutput(plan).data)
+
+
+class PlanRejectApi(APIView):
+    permission_classes = [IsOfficeStaff]
+
+    @extend_schema(
+        request=None,
+        responses={200: PlanSummaryOutput, 409: error_response("The plan is not a proposal any more")},
+        description="Reject a proposed re-plan: the running version stays as it is (drivers and customers see "
+        "no change).",
+    )
+    def post(self, request, plan_id: int):
+        plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
+        plan = plan_proposal_reject(plan=plan, by=request.user)
+        return Response(PlanSummaryOutput(plan).data)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from dispatch.models import Order
 from routes.errors import RoutingError
 from routes.models import Plan, PlanChange, Route, UnassignedOrder
-from routes.plan_inputs import build_plan_inputs
+from routes.plan_inputs import build_plan_inputs, earliest_departure
 from routes.plan_saving import (
     RouteDraft,
     mark_orders_dispatched,
@@ -119,8 +119,11 @@ def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict
             raise RoutingError('op must be "move", "unassign", "pin" or "lock"', field=f"{where}.op", value=kind)
 
 
-def _start_for(draft: RouteDraft, vehicle, day, tz) -> datetime:
-    return draft.start or datetime.combine(day, vehicle.shift_start, tzinfo=tz)
+def _start_for(draft: RouteDraft, vehicle, day) -> datetime:
+    """A route keeps its start; a vehicle given its first stops leaves at its shift start, and
+    today no earlier than now plus the preparation time."""
+    now = timezone.now()
+    return draft.start or earliest_departure(day, vehicle, now=now if day == timezone.localdate(now) else None)
 
 
 def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "manual edit") -> Plan:
@@ -135,6 +138,10 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
         )
     if not operations:
         raise RoutingError("no operations given", field="operations", value=[])
+    if plan.dispatched_at is not None:
+        from routes.services import refuse_past_day
+
+        refuse_past_day(plan.date)  # the edit would be a new version of a day that is over
     state = load_plan_state(plan)
     order_ids = {o for d in state.routes.values() for o in d.order_ids} | set(state.unassigned)
     # Besides the plan's own orders, a move may bring in another open order of the same day and depots.
@@ -159,7 +166,7 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
         if not draft.order_ids:
             continue
         vehicle = vehicles[vehicle_id]
-        draft.start = _start_for(draft, vehicle, plan.date, inputs.origin.tzinfo)
+        draft.start = _start_for(draft, vehicle, plan.date)
         draft.breaks_after = {k: v for k, v in draft.breaks_after.items() if k < len(draft.order_ids)}
         route = time_route(network, inputs, draft, pinned=state.pinned)
         if vehicle_id in state.touched and route.stops and route.stops[0].waiting_s > 0:

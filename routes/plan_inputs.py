@@ -1,18 +1,28 @@
 """From the database to an optimizer Problem: the orders and vehicles of a day, their road matrices.
 
-Units handed to the optimizer: seconds from the day's local midnight, metres, money in cents,
-loads as (kg rounded up, items, litres). Orders that cannot be routed at all (far from any road,
-or cut off by closures) are dropped here with a reason, because a solver must never see an
-"unreachable" duration (VROOM's matrices are unsigned integers).
+Units handed to the optimizer: seconds from the day's local midnight (real elapsed seconds, so a
+day with a clock change has 23 or 25 hours of them), metres, money in cents, loads as (kg rounded
+up, items, litres). Orders that cannot be routed at all (far from any road, or cut off by
+closures) are dropped here with a reason, because a solver must never see an "unreachable"
+duration (VROOM's matrices are unsigned integers).
+
+Planned from a moment (`now`), a day is planned from there on: each vehicle leaves at the later of
+its shift start and now plus the preparation time (PLAN_PREPARATION_MINUTES), from its depot, or
+from where it is if it is already out (a start point); a vehicle whose shift is over is not used;
+an order whose window has closed by then is left out with that reason; a window that opened
+before now is served from now on. For a later day nothing of this bites: the shifts start after now.
+A shift whose end is at or before its start ends the next day (a night shift, 22:00-06:00).
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
+from django.utils import timezone
 
 from dispatch.models import Order, Vehicle
 from routes import optimizer
@@ -24,11 +34,14 @@ DISCONNECTED_DURATION_S = 24 * 3600
 DISCONNECTED_DISTANCE_M = 2_000_000
 UNLIMITED = 2**31 - 1
 PLANNABLE_STATUSES = (Order.Status.NEW, Order.Status.PLANNED)
+# Reason codes of orders left out because time has passed (UnassignedOrder.code).
+WINDOW_PASSED = "window_passed"
+SHIFT_ENDED = "shift_ended"
 
 
 @dataclass
 class StartPoint:
-    """Where and when a vehicle starts when re-planning mid-day (its last known position)."""
+    """Where and when a vehicle already out starts (its last known position, or the stop it is at)."""
 
     lat: float
     lon: float
@@ -46,28 +59,97 @@ class PlanInputs:
     snap_distances_m: list[float | None]
     dropped: dict[int, tuple[str, str]] = field(default_factory=dict)  # order id -> (code, reason)
     departure: datetime | None = None
+    now: datetime | None = None  # the moment the day is planned from (None: the whole day)
+    ready_at: datetime | None = None  # now + preparation: the earliest a vehicle leaves its depot
+    not_used: dict[int, str] = field(default_factory=dict)  # vehicle id -> why it cannot go out
 
     def seconds(self, moment: datetime) -> int:
-        return int((moment - self.origin).total_seconds())
+        return seconds_from(self.origin, moment)
 
     def moment(self, seconds: float) -> datetime:
-        return self.origin + timedelta(seconds=float(seconds))
+        # In UTC: aware local arithmetic adds wall-clock time and would be an hour off after a clock change.
+        return (self.origin.astimezone(UTC) + timedelta(seconds=float(seconds))).astimezone(self.origin.tzinfo)
+
+    def vehicles_not_used(self, *, routed=()) -> list[dict]:
+        """For the plan's record and page: [{"vehicle", "name", "reason"}] by vehicle name, leaving out
+        the vehicles that have a route all the same (`routed`: a driver out past the end of the shift)."""
+        routed = set(routed)
+        return [
+            {"vehicle": vehicle_id, "name": self.vehicles[vehicle_id].name, "reason": reason}
+            for vehicle_id, reason in sorted(self.not_used.items(), key=lambda item: self.vehicles[item[0]].name)
+            if vehicle_id not in routed
+        ]
+
+
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
 
 
 def day_origin(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo(settings.TIME_ZONE))
+    return datetime.combine(day, time(0), tzinfo=local_zone())
 
 
-def break_rules_for(shift_s: int) -> tuple[optimizer.Break, ...]:
-    """Breaks a shift of this length needs: the longest rule that applies (PLAN_BREAK_RULES)."""
+def seconds_from(origin: datetime, moment: datetime) -> int:
+    """Real seconds between two aware moments (Python subtracts wall clocks when both share a zone)."""
+    return int((moment.astimezone(UTC) - origin.astimezone(UTC)).total_seconds())
+
+
+def preparation_time() -> timedelta:
+    return timedelta(minutes=max(0, settings.PLAN_PREPARATION_MINUTES))
+
+
+def shift_bounds(day: date, vehicle: Vehicle) -> tuple[datetime, datetime]:
+    """A vehicle's shift on `day` as aware local moments; an end at or before the start is the next day's."""
+    zone = local_zone()
+    end_day = day if vehicle.shift_end > vehicle.shift_start else day + timedelta(days=1)
+    return datetime.combine(day, vehicle.shift_start, tzinfo=zone), datetime.combine(
+        end_day, vehicle.shift_end, tzinfo=zone
+    )
+
+
+def earliest_departure(day: date, vehicle: Vehicle, *, now: datetime | None, start: "StartPoint | None" = None):
+    """When the vehicle can leave on `day`: its shift start, and no earlier than its start point's time
+    (already out) or, from the depot, `now` plus the preparation time (loading, the driver getting in)."""
+    leaves, _ = shift_bounds(day, vehicle)
+    if start is not None:
+        leaves = max(leaves, start.at)
+    elif now is not None:
+        leaves = max(leaves, now + preparation_time())
+    return timezone.localtime(leaves, local_zone())
+
+
+def clock_label(moment: datetime, day: date) -> str:
+    """18:00, or 06:00 the next day / 09:00 on 3 Dec when the moment is not on the plan's day."""
+    local = timezone.localtime(moment, local_zone())
+    if local.date() == day:
+        return f"{local:%H:%M}"
+    if local.date() == day + timedelta(days=1):
+        return f"{local:%H:%M} the next day"
+    return f"{local:%H:%M} on {local.day} {local:%b}"
+
+
+def _not_used_reason(day: date, leaves: datetime, shift_end: datetime, now: datetime) -> str:
+    if shift_end <= now:
+        return f"shift ended at {clock_label(shift_end, day)}"
+    return f"shift ends at {clock_label(shift_end, day)}, before it could leave (ready at {clock_label(leaves, day)})"
+
+
+def break_rules_for(day: date, leaves_s: int, end_s: int) -> tuple[optimizer.Break, ...]:
+    """The break a working time from `leaves_s` to `end_s` needs: the longest rule that applies
+    (PLAN_BREAK_RULES), in its hours of the day if they meet the working time (as always for a day
+    shift), else as wide and centred on its middle (a night shift, or a day shift begun late)."""
+    origin = day_origin(day)
     for rule in sorted(settings.PLAN_BREAK_RULES, key=lambda r: -r["min_shift_h"]):
-        if shift_s > rule["min_shift_h"] * 3600:
-            return (
-                optimizer.Break(
-                    windows=((rule["window_from_h"] * 3600, rule["window_to_h"] * 3600),),
-                    duration_s=rule["minutes"] * 60,
-                ),
-            )
+        if end_s - leaves_s <= rule["min_shift_h"] * 3600:
+            continue
+        duration = rule["minutes"] * 60
+        opens = seconds_from(origin, origin + timedelta(hours=rule["window_from_h"]))
+        closes = seconds_from(origin, origin + timedelta(hours=rule["window_to_h"]))
+        latest = end_s - duration
+        if closes < leaves_s or opens > latest:
+            middle, half = (leaves_s + end_s) // 2, (closes - opens) // 2
+            opens, closes = max(leaves_s, middle - half), min(latest, middle + half)
+        return (optimizer.Break(windows=((opens, closes),), duration_s=duration),) if opens <= closes else ()
     return ()
 
 
@@ -83,18 +165,38 @@ def _delivery(order: Order) -> tuple[int, int, int]:
     return (int(math.ceil(float(order.weight_kg))), order.items, int(math.ceil(float(order.volume_l))))
 
 
-def representative_departure(day: date, vehicles) -> datetime:
-    """The traffic slot a day is planned on: the middle of the fleet's working hours.
+def representative_departure(day: date, working: list[tuple[datetime, datetime]]) -> datetime:
+    """The traffic slot a day is planned on: the middle of the fleet's working hours (from when the
+    vehicles can leave to when their shifts end).
 
     VROOM takes one matrix per profile, so the plan uses the traffic of one hour; ETAs are then
     recomputed leg by leg with the hour each leg is actually driven (see plan_saving).
     """
-    starts = [v.shift_start for v in vehicles] or [time(8)]
-    ends = [v.shift_end for v in vehicles] or [time(17)]
-    origin = day_origin(day)
-    first = datetime.combine(day, min(starts), tzinfo=origin.tzinfo)
-    last = datetime.combine(day, max(ends), tzinfo=origin.tzinfo)
-    return first + (last - first) / 2
+    zone = local_zone()
+    if not working:
+        working = [(datetime.combine(day, time(8), tzinfo=zone), datetime.combine(day, time(17), tzinfo=zone))]
+    first = min(leaves for leaves, _ in working).astimezone(UTC)
+    last = max(end for _, end in working).astimezone(UTC)
+    return (first + (last - first) / 2).astimezone(zone)
+
+
+def _window_passed(order: Order, day: date, now: datetime, earliest: datetime | None) -> str | None:
+    """Why an order's window is out of reach from now on, in a dispatcher's words (None: it is not).
+
+    Closed already, or closing before the first vehicle can leave because of the time it is (not
+    because of the shifts: a window before every shift of a day to come is the solver's to explain)."""
+    if not order.window_end:
+        return None
+    if order.window_end <= now:
+        return f"its delivery window closed at {clock_label(order.window_end, day)}"
+    if earliest is None:
+        return None
+    if order.window_end <= min(earliest, now + preparation_time()):
+        return (
+            f"its delivery window closes at {clock_label(order.window_end, day)}, before the first vehicle "
+            f"can leave at {clock_label(earliest, day)}"
+        )
+    return None
 
 
 def build_plan_inputs(
@@ -108,18 +210,41 @@ def build_plan_inputs(
     pinned: dict[int, int] | None = None,
     initial_routes: list[tuple[int, list[int], bool]] = (),
     drop_unroutable: bool = True,
+    now: datetime | None = None,
+    keep_passed: Iterable[int] = (),
 ) -> PlanInputs:
     """Gather points, compute one road matrix per profile, and describe the day to the optimizer.
 
-    `start_points`: vehicle id -> where it is now (mid-day re-planning); otherwise vehicles start
-    at their depot when their shift starts. `pinned`: order id -> vehicle id it must stay on.
-    `initial_routes`: (vehicle id, order ids, locked) from the plan being revised.
-    `drop_unroutable=False` keeps every order as a job (manual edits: the dispatcher decides; the
-    reasons are still reported in `dropped`).
+    `start_points`: vehicle id -> where it is now (mid-day re-planning, or a vehicle already out);
+    otherwise vehicles start at their depot when their shift starts. `pinned`: order id -> vehicle
+    id it must stay on. `initial_routes`: (vehicle id, order ids, locked) from the plan being
+    revised. `drop_unroutable=False` keeps every order as a job (manual edits: the dispatcher
+    decides; the reasons are still reported in `dropped`). `now`: plan from this moment (see the
+    module docstring); None plans the whole day, as for a day still to come. `keep_passed`: orders
+    already on a driver's route, which a passed window does not take off it (re-planning keeps
+    them on their vehicle, flagged late); their window stays as booked.
+
+    A vehicle at its depot whose shift is over is not offered to the solver; one already out (a
+    start point) stays, with no time left to take anything new. Both are in `not_used`.
     """
     origin = day_origin(day)
     start_points = start_points or {}
     pinned = pinned or {}
+
+    keep_passed = set(keep_passed)
+    # When each vehicle can work: from its shift start (or later: now, or where it is) to its shift end.
+    shifts: dict[int, tuple[datetime, datetime]] = {}
+    not_used: dict[int, str] = {}
+    for vehicle in vehicles:
+        leaves = earliest_departure(day, vehicle, now=now, start=start_points.get(vehicle.id))
+        _, shift_end = shift_bounds(day, vehicle)
+        shifts[vehicle.id] = (leaves, shift_end)
+        if now is not None and leaves >= shift_end:
+            not_used[vehicle.id] = _not_used_reason(day, leaves, shift_end, now)
+    working = {v: bounds for v, bounds in shifts.items() if v not in not_used}
+    left_home = {v for v in not_used if v not in start_points}  # not offered to the solver
+    names = {v.id: v.name for v in vehicles}
+
     points: list[tuple[float, float]] = []
     index_of_depot: dict[int, int] = {}
     for vehicle in vehicles:
@@ -135,14 +260,29 @@ def build_plan_inputs(
         order_index[order.id] = len(points)
         points.append((order.lat, order.lon))
 
-    departure = representative_departure(day, vehicles)
+    departure = representative_departure(day, list(working.values()))
     profiles = sorted({v.profile for v in vehicles})
     raw = {p: network.matrix(points, p, departure) for p in profiles}
     snap_distances = _best_snap_distances(raw, len(points))
 
     dropped: dict[int, tuple[str, str]] = {}
+    earliest = min((leaves for leaves, _ in working.values()), default=None)
+    locked_to = {o: v for v, job_ids, locked in initial_routes if locked for o in job_ids}
     reach_skills: dict[int, frozenset[str]] = {}
     for order in orders:
+        if now is not None and order.id not in keep_passed:
+            passed = _window_passed(order, day, now, earliest)
+            if passed:
+                dropped[order.id] = (WINDOW_PASSED, passed)
+                continue
+            if not working:
+                dropped[order.id] = (SHIFT_ENDED, "no vehicle can go out any more today: every shift is over")
+                continue
+            kept_on = pinned.get(order.id) or locked_to.get(order.id)
+            if kept_on in left_home:
+                how = "pinned" if pinned.get(order.id) == kept_on else "its route is locked"
+                dropped[order.id] = (SHIFT_ENDED, f"it must stay on {names[kept_on]} ({how}): {not_used[kept_on]}")
+                continue
         index = order_index[order.id]
         distance = snap_distances[index]
         if distance is None or distance > settings.SNAP_LIMIT_M:
@@ -166,14 +306,19 @@ def build_plan_inputs(
 
     matrices = {p: _integer_matrix(raw[p]) for p in profiles}
     zone_access = {o.zone_id: o.zone.access_time_s for o in orders if o.zone_id is not None}
+    now_s = seconds_from(origin, now) if now is not None else 0
     jobs = []
     for order in orders:
         if order.id in dropped and drop_unroutable:
             continue
         windows = ()
         if order.window_start and order.window_end:
-            start_s = max(0, int((order.window_start - origin).total_seconds()))
-            end_s = int((order.window_end - origin).total_seconds())
+            start_s = max(0, seconds_from(origin, order.window_start))
+            end_s = seconds_from(origin, order.window_end)
+            if end_s > now_s:
+                # A window that opened before now is served from now on: no stop is timed, and no
+                # customer promised, a moment that has already passed.
+                start_s = max(start_s, now_s)
             windows = ((start_s, max(start_s, end_s)),)
         jobs.append(
             optimizer.Job(
@@ -191,11 +336,10 @@ def build_plan_inputs(
 
     optimizer_vehicles = []
     for vehicle in vehicles:
-        shift_start = int((datetime.combine(day, vehicle.shift_start, tzinfo=origin.tzinfo) - origin).total_seconds())
-        shift_end = int((datetime.combine(day, vehicle.shift_end, tzinfo=origin.tzinfo) - origin).total_seconds())
-        start = start_points.get(vehicle.id)
-        if start is not None:
-            shift_start = max(shift_start, int((start.at - origin).total_seconds()))
+        if vehicle.id in left_home:
+            continue  # its shift is over: it is not offered to the solver at all
+        leaves, shift_end = shifts[vehicle.id]
+        leaves_s, end_s = seconds_from(origin, leaves), seconds_from(origin, shift_end)
         zones = frozenset(z.id for z in vehicle.allowed_zones.all())
         optimizer_vehicles.append(
             optimizer.Vehicle(
@@ -205,8 +349,9 @@ def build_plan_inputs(
                 end_index=index_of_depot[vehicle.depot_id],
                 capacity=_capacity(vehicle),
                 skills=frozenset(vehicle.skills) | {f"reach:{vehicle.profile}"},
-                shift=(shift_start, max(shift_start, shift_end)),
-                breaks=break_rules_for(shift_end - shift_start) if start is None else (),
+                shift=(leaves_s, max(leaves_s, end_s)),
+                # A vehicle already out may have had its break; one leaving the depot gets what its hours need.
+                breaks=break_rules_for(day, leaves_s, end_s) if vehicle.id not in start_points else (),
                 cost_per_hour=int(round(float(vehicle.cost_per_hour) * 100)),
                 cost_per_km=int(round(float(vehicle.cost_per_km) * 100)),
                 fixed_cost=int(round(float(vehicle.fixed_cost) * 100)),
@@ -216,6 +361,7 @@ def build_plan_inputs(
     routes = tuple(
         optimizer.InitialRoute(vehicle_id=v, job_ids=tuple(j for j in job_ids if j not in dropped), locked=locked)
         for v, job_ids, locked in initial_routes
+        if v not in left_home
     )
     problem = optimizer.Problem(
         matrices=matrices,
@@ -235,6 +381,9 @@ def build_plan_inputs(
         snap_distances_m=snap_distances,
         dropped=dropped,
         departure=departure,
+        now=now,
+        ready_at=timezone.localtime(now + preparation_time(), local_zone()) if now is not None else None,
+        not_used=not_used,
     )
 
 

@@ -18,7 +18,7 @@ from dispatch.services import orders_bulk_transition
 from routes import optimizer
 from routes.models import Plan, Route, Stop, UnassignedOrder
 from routes.network import NetworkError, RoadNetwork
-from routes.plan_inputs import PlanInputs
+from routes.plan_inputs import PlanInputs, shift_bounds
 
 
 @dataclass
@@ -162,7 +162,7 @@ def time_route(
     driving_total += back["duration_s"]
     geometry = _geometry(network, vehicle.profile, points, start)
     warnings = []
-    shift_end = datetime.combine(inputs.day, vehicle.shift_end, tzinfo=inputs.origin.tzinfo)
+    _, shift_end = shift_bounds(inputs.day, vehicle)
     if end > shift_end:
         warnings.append(f"back at {timezone.localtime(end):%H:%M}, after the shift ends at {vehicle.shift_end:%H:%M}")
     late_stops = [t for t in timed if t.late_s > 0]
@@ -205,6 +205,24 @@ def _geometry(network: RoadNetwork, profile: str, points, departure: datetime) -
         return network.route(points, profile, timezone.localtime(departure)).geometry
     except (NetworkError, ValueError):
         return {"type": "LineString", "coordinates": [[lon, lat] for lat, lon in points]}
+
+
+def record_planned_from(*, plan_id: int, inputs: PlanInputs, routes: list[TimedRoute]) -> None:
+    """Keep on the plan the moment it was planned from and the vehicles it could not use, for the
+    API and the plan page (Plan.planned_at, Plan.vehicles_not_used). Written before the plan is
+    saved: the save re-reads the row."""
+    if inputs.now is None:
+        return
+    plan = Plan.objects.get(pk=plan_id)
+    plan.request = {
+        **(plan.request or {}),
+        "planned_from": {
+            "now": inputs.now.isoformat(),
+            "ready_at": inputs.ready_at.isoformat() if inputs.ready_at else None,
+            "vehicles_not_used": inputs.vehicles_not_used(routed=[r.vehicle_id for r in routes if r.stops]),
+        },
+    }
+    Plan.objects.filter(pk=plan_id).exclude(status=Plan.Status.DONE).update(request=plan.request)
 
 
 def next_version(*, day, depot) -> int:

@@ -8,16 +8,19 @@ marks this plan failed while every earlier version stays as it was.
 
 import logging
 import time
+from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Min
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from config import faults
 from dispatch.models import Order, Vehicle
 from routes import optimizer
 from routes.models import Plan, Stop
 from routes.plan_inputs import PLANNABLE_STATUSES, build_plan_inputs
-from routes.plan_saving import draft_from_solution, save_solution, time_route
+from routes.plan_saving import draft_from_solution, record_planned_from, save_solution, time_route
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -111,8 +114,30 @@ def readable_reason(reason: str) -> str:
     ).replace("no vehicle has skill reach:car", "only a van or car can reach it and none is available")
 
 
+def plan_clock(plan: Plan) -> datetime:
+    """The moment a plan is planned from: the clock a simulator gave (request["clock"]), else now.
+
+    Now is when the plan is computed, not when it was asked for: a plan that waited in the queue
+    cannot send the vans out before it exists, and the dispatcher who opens it expects departures
+    after the moment it is done (plus the preparation time), never in the minutes it waited. The
+    options of one request are compared side by side, so they share one moment: when the first of
+    them started computing (they may be computed one after the other).
+    """
+    clock = (plan.request or {}).get("clock")
+    if clock:
+        return parse_datetime(clock)
+    if plan.alternative_group:
+        group = Plan.objects.filter(alternative_group=plan.alternative_group, started_at__isnull=False)
+        first = group.aggregate(first=Min("started_at"))["first"]
+        if first is not None:
+            return first
+    return timezone.now()
+
+
 def plan_compute(*, plan_id: int) -> Plan:
     """Compute and save one plan; idempotent (a done or failed plan is returned as it is)."""
+    from routes.replanning import vehicles_out
+
     plan = Plan.objects.select_related("depot", "parent").get(pk=plan_id)
     if plan.status in (Plan.Status.DONE, Plan.Status.FAILED):
         return plan
@@ -124,9 +149,11 @@ def plan_compute(*, plan_id: int) -> Plan:
         if not vehicles:
             raise optimizer.ProblemError("no available vehicle for this plan")
         pinned, initial_routes = _revision_hints(plan)
+        now = plan_clock(plan)
         inputs = build_plan_inputs(
             network=network, day=plan.date, orders=orders, vehicles=vehicles, objective=plan.objective,
-            pinned=pinned, initial_routes=initial_routes,
+            pinned=pinned, initial_routes=initial_routes, now=now,
+            start_points=vehicles_out(day=plan.date, vehicles=vehicles, now=now),
         )  # fmt: skip
         set_progress(plan_id, stage="optimizing", progress=30)
         started = time.monotonic()
@@ -148,6 +175,7 @@ def plan_compute(*, plan_id: int) -> Plan:
             draft.locked = draft.vehicle_id in locked_vehicles
             timed.append(time_route(network, inputs, draft, pinned=set(pinned)))
         faults.pause("plan.before_save")  # tests kill the worker here
+        record_planned_from(plan_id=plan_id, inputs=inputs, routes=timed)
         return save_solution(
             plan=plan,
             inputs=inputs,

@@ -9,15 +9,24 @@ from each vehicle's current position and time. Two modes:
   moves stops is kept only if it saves more than the moves cost — what a dispatcher weighs when
   phoning drivers.
 
-The result is a new plan version (parent = the dispatched plan), dispatched at once.
+A stop is never dropped because it no longer fits (shift over, window passed): it stays on its
+vehicle, flagged late / overtime with the figures; only a stop no road leads to any more leaves
+the routes (unassigned, with the reason). A closure re-plan repairs only the routes that drive
+through the closure and copies the others as they are.
+
+The result is a new plan version (parent = the dispatched plan), dispatched at once — unless the
+system made it by itself (`guarded`) and the guard rails hold it back as a proposal for the
+dispatcher (routes.replan_proposals).
 """
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,16 +34,17 @@ from dispatch.models import Driver, Order
 from routes import optimizer
 from routes.errors import RoutingError
 from routes.models import Plan
-from routes.plan_inputs import PLANNABLE_STATUSES, StartPoint, build_plan_inputs
+from routes.plan_inputs import PLANNABLE_STATUSES, StartPoint, build_plan_inputs, shift_bounds
 from routes.plan_saving import (
     TimedRoute,
     TimedStop,
     draft_from_solution,
     mark_orders_dispatched,
+    record_planned_from,
     time_route,
     write_plan_content,
 )
-from routes.planning import plan_depot_ids, plan_vehicles, readable_reason, reason_code
+from routes.planning import plan_clock, plan_depot_ids, plan_vehicles, readable_reason, reason_code
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -44,6 +54,9 @@ FIXED_STATUSES = {Order.Status.ARRIVED, Order.Status.EN_ROUTE}
 # A phone position older than this says little about where the vehicle is now.
 POSITION_FRESH_FOR = timedelta(minutes=15)
 DEFAULT_MOVE_COST = Decimal("5.00")
+# Why a stop may leave the routes: no road leads to it (a closure cut it off). Any other reason
+# (shift over, window passed, capacity) keeps it on its vehicle, flagged.
+UNREACHABLE_CODES = {"closed_road", "road"}
 
 
 @dataclass
@@ -54,6 +67,7 @@ class VehicleProgress:
     fixed: list = field(default_factory=list)  # Stop rows the driver reached or heads to
     remaining: list[int] = field(default_factory=list)  # order ids still to plan
     start: StartPoint | None = None
+    out: bool = False  # on the road now: at or heading to a stop, or its phone gave a fresh position
 
 
 def latest_dispatched_plan(*, day, depot_id, before_version: int | None = None) -> Plan | None:
@@ -85,7 +99,9 @@ def announce_plan_updated(revision: Plan) -> None:
 def vehicle_progress(plan: Plan, now: datetime) -> dict[int, VehicleProgress]:
     """Where each route of a dispatched plan stands now."""
     progress = {}
-    drivers = {d.id: d for d in Driver.objects.filter(routes__plan=plan)}
+    # Phones tell where the vehicles are today; a plan of another day starts from its depots.
+    on_the_day = plan.date == timezone.localdate(now)
+    drivers = {d.id: d for d in Driver.objects.filter(routes__plan=plan)} if on_the_day else {}
     # The geometry (a large JSON) is not needed to know where each route stands.
     for route in plan.routes.select_related("vehicle__depot").prefetch_related("stops__order").defer("geometry"):
         item = VehicleProgress(vehicle_id=route.vehicle_id, driver_id=route.driver_id)
@@ -98,8 +114,34 @@ def vehicle_progress(plan: Plan, now: datetime) -> dict[int, VehicleProgress]:
             else:
                 item.remaining.append(stop.order_id)
         item.start = _start_point(route, item, drivers.get(route.driver_id), now)
+        item.out = bool(item.fixed) or _position_is_fresh(drivers.get(route.driver_id), now)
         progress[route.vehicle_id] = item
     return progress
+
+
+def _position_is_fresh(driver, now: datetime) -> bool:
+    return (
+        driver is not None
+        and driver.last_position_at is not None
+        and now - driver.last_position_at <= POSITION_FRESH_FOR
+    )
+
+
+def vehicles_out(*, day, vehicles, now: datetime) -> dict[int, StartPoint]:
+    """Vehicles already on the road on `day` (today): those with a route in the newest dispatched
+    plan of their depot whose driver is at or heading to a stop, or whose phone gave a fresh
+    position. A new plan starts them from there (see _start_point), not from the depot."""
+    if day != timezone.localdate(now):
+        return {}
+    wanted = {v.id for v in vehicles}
+    plans = {latest_dispatched_plan(day=day, depot_id=depot_id) for depot_id in {v.depot_id for v in vehicles}}
+    plans.add(latest_dispatched_plan(day=day, depot_id=None))
+    out = {}
+    for plan in sorted(filter(None, plans), key=lambda p: p.dispatched_at):  # the newest dispatch wins
+        for vehicle_id, item in vehicle_progress(plan, now).items():
+            if vehicle_id in wanted and item.out:
+                out[vehicle_id] = item.start
+    return out
 
 
 def _start_point(route, item: VehicleProgress, driver, now: datetime) -> StartPoint:
@@ -109,7 +151,7 @@ def _start_point(route, item: VehicleProgress, driver, now: datetime) -> StartPo
         return StartPoint(
             lat=last.order.lat, lon=last.order.lon, at=max(now, last.eta) + timedelta(seconds=last.service_s)
         )
-    if driver is not None and driver.last_position_at and now - driver.last_position_at <= POSITION_FRESH_FOR:
+    if _position_is_fresh(driver, now):
         return StartPoint(lat=driver.last_lat, lon=driver.last_lon, at=now)
     if item.done:
         last = item.done[-1]
@@ -136,6 +178,8 @@ def replan_compute(*, plan_id: int, now: datetime | None = None) -> Plan:
             target=target, plan=target.parent, mode=options.get("mode", "keep"),
             move_cost=Decimal(str(options.get("move_cost", DEFAULT_MOVE_COST))),
             include_new=options.get("include_new", True), now=now, time_budget_s=options.get("time_budget_s"),
+            only_vehicles=set(options["vehicles"]) if options.get("vehicles") is not None else None,
+            guarded=bool(options.get("guarded")),
         )  # fmt: skip
     except Exception as exc:
         logger.exception("re-plan %s failed", plan_id)
@@ -143,8 +187,14 @@ def replan_compute(*, plan_id: int, now: datetime | None = None) -> Plan:
         raise
 
 
-def _replan(*, target: Plan, plan: Plan, mode: str, move_cost: Decimal, include_new: bool, now, time_budget_s) -> Plan:
-    from routes.planning import set_progress
+def _replan(
+    *, target: Plan, plan: Plan, mode: str, move_cost: Decimal, include_new: bool, now, time_budget_s,
+    only_vehicles: set[int] | None = None, guarded: bool = False,
+) -> Plan:  # fmt: skip
+    """Re-plan `plan` from now. `only_vehicles`: the routes to repair (a closure's); every other
+    route is copied as it is. `guarded`: the system re-plans by itself, so the guard rails decide
+    whether the result applies or waits for a dispatcher (routes.replan_proposals)."""
+    from routes.planning import keep_pinned_stops, set_progress
 
     if plan is None or plan.dispatched_at is None:
         raise RoutingError(
@@ -155,10 +205,12 @@ def _replan(*, target: Plan, plan: Plan, mode: str, move_cost: Decimal, include_
         )
     if mode not in ("keep", "moves"):
         raise RoutingError('mode must be "keep" or "moves"', field="mode", value=mode)
-    now = now or timezone.now()
+    now = now or plan_clock(target)  # when it is computed, or the simulated clock it was asked with
     network = get_road_network()
     progress = vehicle_progress(plan, now)
-    remaining_ids = [o for p in progress.values() for o in p.remaining]
+    repaired = {v for v in progress if only_vehicles is None or v in only_vehicles}
+    owner = {order_id: v for v, p in progress.items() for order_id in p.remaining}
+    remaining_ids = [o for v in repaired for o in progress[v].remaining]
     # Orders this plan could not serve get another chance (a lifted closure may open the way).
     remaining_ids += list(
         Order.objects.filter(id__in=plan.unassigned.values_list("order_id", flat=True), status__in=PLANNABLE_STATUSES)
@@ -170,54 +222,85 @@ def _replan(*, target: Plan, plan: Plan, mode: str, move_cost: Decimal, include_
         new_ids = list(
             Order.objects.filter(date=plan.date, depot_id__in=plan_depot_ids(plan), status__in=PLANNABLE_STATUSES)
             .exclude(id__in=remaining_ids)
+            .exclude(id__in=list(owner))
             .values_list("id", flat=True)
         )
     orders = list(Order.objects.filter(id__in=remaining_ids + new_ids).select_related("zone").order_by("id"))
     vehicles = {v.id: v for v in plan_vehicles(plan)}
     for route in plan.routes.select_related("vehicle__depot"):
         vehicles.setdefault(route.vehicle_id, route.vehicle)
+    # Vehicles without a route start at their depot once their shift and the preparation time allow
+    # (build_plan_inputs, from now); those with one start where they stand.
     start_points = {v: p.start for v, p in progress.items()}
-    for vehicle in vehicles.values():
-        if vehicle.id not in start_points and now.time() > vehicle.shift_start:
-            start_points[vehicle.id] = StartPoint(lat=vehicle.depot.lat, lon=vehicle.depot.lon, at=now)
 
     set_progress(target.pk, stage="optimizing", progress=30)
     started = time.monotonic()
 
-    def solve(locked: bool):
-        initial = [(v, p.remaining, locked) for v, p in progress.items() if p.remaining]
+    def solve(*, fleet: list, jobs: list, initial: list, budget_orders: int):
         inputs = build_plan_inputs(
-            network=network, day=plan.date, orders=orders, vehicles=list(vehicles.values()), objective=plan.objective,
-            start_points=start_points, initial_routes=initial,
+            network=network, day=plan.date, orders=jobs, vehicles=fleet, objective=plan.objective,
+            start_points={v: s for v, s in start_points.items() if any(x.id == v for x in fleet)},
+            initial_routes=initial, now=now, keep_passed=owner,
         )  # fmt: skip
         settings = optimizer.SolverSettings(
-            time_budget_s=time_budget_s or optimizer.default_time_budget(len(orders)) / 2
+            time_budget_s=time_budget_s or optimizer.default_time_budget(budget_orders) / 2
         )
         return inputs, optimizer.solve(inputs.problem, settings)
 
-    inputs, solution = solve(locked=True)
+    # Only the routes being repaired are solved (and new orders may go to any vehicle of a manual re-plan).
+    fleet = [v for v in vehicles.values() if only_vehicles is None or v.id in repaired]
+    kept_initial = [(v, progress[v].remaining, True) for v in repaired if progress[v].remaining]
+    inputs, solution = solve(fleet=fleet, jobs=orders, initial=kept_initial, budget_orders=len(orders))
     chosen_mode = "keep"
     if mode == "moves":
-        _, free_solution = solve(locked=False)
+        free_initial = [(v, progress[v].remaining, False) for v in repaired if progress[v].remaining]
+        _, free_solution = solve(fleet=fleet, jobs=orders, initial=free_initial, budget_orders=len(orders))
         moved = _moved_stops(progress, free_solution)
         extra = Decimal(moved) * move_cost * 100  # solution costs are in cents
         if optimizer.objective_key(inputs.problem, free_solution)[:3] <= optimizer.objective_key(
             inputs.problem, solution
         )[:3] and (Decimal(str(free_solution.cost)) + extra < Decimal(str(solution.cost))):
             solution, chosen_mode = free_solution, f"moves ({moved} stop(s) moved)"
+    unassigned = _unassigned_of(inputs, solution)
+
+    # Guard rail: a stop its own vehicle cannot fit any more (shift over, window passed) is never
+    # dropped silently. First another vehicle with time left may take it (a move: the dispatcher
+    # decides), with every other open stop kept where it is; what nobody can take stays on its own
+    # vehicle, flagged late / overtime with the figures.
+    leftovers = {o for o, (code, _) in unassigned.items() if o in owner and code not in UNREACHABLE_CODES}
+    if leftovers and guarded and django_settings.REPLAN_RESCUE_BY_MOVES and len(vehicles) > 1:
+        everyone = sorted(set(owner) | {o.id for o in orders})
+        rescue_orders = list(Order.objects.filter(id__in=everyone).select_related("zone").order_by("id"))
+        rescue_initial = [
+            (v, [o for o in p.remaining if o not in leftovers], True) for v, p in progress.items() if p.remaining
+        ]
+        rescue_inputs, rescue = solve(
+            fleet=list(vehicles.values()), jobs=rescue_orders, initial=rescue_initial, budget_orders=len(leftovers)
+        )
+        takers = {r.vehicle_id for r in rescue.routes for o in r.job_ids if o in leftovers and owner[o] != r.vehicle_id}
+        if takers:
+            repaired |= takers
+            inputs, solution, chosen_mode = rescue_inputs, rescue, f"rescue ({len(takers)} vehicle(s) take stops)"
+            unassigned = _unassigned_of(inputs, solution)
+    copied_orders = {o for v, p in progress.items() if v not in repaired for o in p.remaining}
+    unassigned = {o: reason for o, reason in unassigned.items() if o not in copied_orders}
     solve_seconds = time.monotonic() - started
 
-    reasons = optimizer.explain_unassigned(inputs.problem, solution)
-    unassigned = dict(inputs.dropped)
-    unassigned.update({order_id: (reason_code(r), readable_reason(r)) for order_id, r in reasons.items()})
-    timed = []
-    for route in solution.routes:
-        if not route.job_ids:
-            continue
-        draft = draft_from_solution(inputs, route)
-        timed.append(time_route(network, inputs, draft))
+    drafts = {
+        route.vehicle_id: draft_from_solution(inputs, route)
+        for route in solution.routes
+        if route.job_ids and route.vehicle_id in repaired
+    }
+    stay = {o: owner[o] for o, (code, _) in unassigned.items() if o in owner and code not in UNREACHABLE_CODES}
+    keep_pinned_stops(inputs, drafts, stay, unassigned)
+    timed = [time_route(network, inputs, draft) for draft in drafts.values()]
+    for route in timed:
+        _flag_overtime(route, vehicles[route.vehicle_id], plan.date)
     by_vehicle = {t.vehicle_id: t for t in timed}
     for vehicle_id, item in progress.items():
+        if vehicle_id not in repaired:
+            timed.append(_copied_route(plan, vehicle_id))  # the closure does not touch it: as it was
+            continue
         # Keep what was done and what the driver is busy with at the head of the route.
         kept = item.done + item.fixed
         if not kept:
@@ -225,20 +308,70 @@ def _replan(*, target: Plan, plan: Plan, mode: str, move_cost: Decimal, include_
         route = by_vehicle.get(vehicle_id)
         if route is None:
             route = by_vehicle[vehicle_id] = _route_of_kept_stops(plan, vehicle_id)
+            route.end = max(s.etd for s in kept)  # nothing planned after them
             timed.append(route)
         head = [_copied_stop(stop, n) for n, stop in enumerate(kept, start=1)]
         route.stops = head + [s for s in route.stops if s.order_id not in {h.order_id for h in head}]
         for sequence, stop in enumerate(route.stops, start=1):
             stop.sequence = sequence
         route.start = min(route.start, kept[0].eta)
-        route.distance_m += sum(s.leg_distance_m for s in kept)
+        _add_head_figures(route, kept, vehicles[vehicle_id])
+    record_planned_from(plan_id=target.pk, inputs=inputs, routes=timed)
     return _save_replan(
         target=target, timed=timed, unassigned=unassigned, progress=progress, mode=chosen_mode,
-        solver=solution.solver, solve_seconds=solve_seconds,
+        solver=solution.solver, solve_seconds=solve_seconds, guarded=guarded,
+    )  # fmt: skip
+
+
+def _unassigned_of(inputs, solution) -> dict[int, tuple[str, str]]:
+    reasons = optimizer.explain_unassigned(inputs.problem, solution)
+    unassigned = dict(inputs.dropped)
+    unassigned.update({order_id: (reason_code(r), readable_reason(r)) for order_id, r in reasons.items()})
+    return unassigned
+
+
+def _flag_overtime(route: TimedRoute, vehicle, day) -> None:
+    """Say on each stop served after its vehicle's shift ends by how much (the dispatcher decides)."""
+    _, shift_end = shift_bounds(day, vehicle)  # a night shift ends the next morning
+    for stop in route.stops:
+        over = int((stop.etd - shift_end).total_seconds())
+        if over > 0:
+            stop.warnings.append(
+                f"overtime: {math.ceil(over / 60)} min after the shift ends at {vehicle.shift_end:%H:%M}"
+            )
+
+
+def _add_head_figures(route: TimedRoute, kept: list, vehicle) -> None:
+    """The stops kept at the head of a re-planned route count in its distance, driving and cost.
+
+    (Left out, a route of done stops only read "0 min, 0.00" and so did the plan's totals.)"""
+    kept_distance = sum(s.leg_distance_m for s in kept)
+    kept_driving = sum(s.leg_duration_s for s in kept)
+    route.distance_m += kept_distance
+    route.driving_s += kept_driving
+    route.cost = _route_cost(vehicle, route.distance_m, route.driving_s, has_stops=bool(route.stops))
+
+
+def _route_cost(vehicle, distance_m: int, driving_s: int, *, has_stops: bool) -> Decimal:
+    hours = Decimal(driving_s) / Decimal(3600)
+    kilometres = Decimal(distance_m) / Decimal(1000)
+    fixed = vehicle.fixed_cost if has_stops else Decimal("0")
+    return (fixed + vehicle.cost_per_hour * hours + vehicle.cost_per_km * kilometres).quantize(Decimal("0.01"))
+
+
+def _copied_route(plan: Plan, vehicle_id: int) -> TimedRoute:
+    old = plan.routes.prefetch_related("stops").get(vehicle_id=vehicle_id)
+    stops = sorted(old.stops.all(), key=lambda s: s.sequence)
+    return TimedRoute(
+        vehicle_id=vehicle_id, start=old.start, end=old.end, distance_m=old.distance_m, driving_s=old.driving_s,
+        cost=old.cost, geometry=old.geometry, stops=[_copied_stop(s, n) for n, s in enumerate(stops, start=1)],
+        load_kg=old.load_kg, load_items=old.load_items, warnings=list(old.warnings), locked=old.locked,
+        breaks=list(old.breaks),
     )  # fmt: skip
 
 
 def _route_of_kept_stops(plan: Plan, vehicle_id: int) -> TimedRoute:
+    """A route left with only its done and current stops (their figures are added by the caller)."""
     old = plan.routes.get(vehicle_id=vehicle_id)
     return TimedRoute(
         vehicle_id=vehicle_id, start=old.start, end=old.end, distance_m=0, driving_s=0, cost=Decimal("0"),
@@ -257,19 +390,34 @@ def _moved_stops(progress: dict[int, VehicleProgress], solution) -> int:
 
 
 @transaction.atomic
-def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, solve_seconds) -> Plan:
+def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, solve_seconds, guarded=False) -> Plan:
+    """Save the re-plan; dispatch it at once, or — a guarded re-plan the guard rails hold back —
+    keep it as a proposal for the dispatcher (nothing changes for drivers and customers until then)."""
+    from routes.replan_proposals import proposal_hold, proposals_supersede, replan_diff
+
     revision = Plan.objects.select_for_update().get(pk=target.pk)
     if revision.status == Plan.Status.DONE:
         return revision
     by = revision.created_by
     now = timezone.now()
     revision.status, revision.stage, revision.progress = Plan.Status.DONE, "done", 100
-    revision.finished_at = revision.dispatched_at = now
-    revision.dispatched_by = by
+    revision.finished_at = now
     revision.reason = f"{revision.reason}: {mode}"[:255]
     revision.solver, revision.solve_seconds = solver, round(solve_seconds, 3)
     drivers = {v: p.driver_id for v, p in progress.items()}
     write_plan_content(plan=revision, routes=timed, unassigned=unassigned, drivers=drivers)
+    if guarded:
+        revision.proposal = replan_diff(parent=revision.parent, revision=revision)
+        running = latest_dispatched_plan(day=revision.date, depot_id=revision.depot_id)
+        if running is not None and running.pk != revision.parent_id:
+            # Another version went out while this one was computed: never undo it by itself.
+            revision.proposal["held_because"].append(f"v{running.version} was applied while it was computed")
+        if revision.proposal["held_because"]:
+            revision.save()
+            return proposal_hold(revision=revision)
+    proposals_supersede(revision=revision)
+    revision.dispatched_at = now
+    revision.dispatched_by = by
     revision.save()
     routed = [s.order_id for r in timed for s in r.stops]
     note = f"plan {revision.pk} v{revision.version}: {revision.reason}"

@@ -34,6 +34,28 @@ def plans_visible_to(user, *, day=None, depot: str | None = None) -> QuerySet[Pl
     return queryset.order_by("-date", "-version", "-id")
 
 
+def running_plans(user, *, day=None) -> list[Plan]:
+    """The version drivers follow, per depot the user sees: the newest dispatched plan of the day."""
+    dispatched = plans_visible_to(user, day=day or timezone.localdate()).filter(
+        dispatched_at__isnull=False, status=Plan.Status.DONE
+    )
+    latest: dict = {}
+    for plan in dispatched.select_related("parent").order_by("-version"):
+        latest.setdefault(plan.depot_id, plan)
+    return list(latest.values())
+
+
+def running_routes(user, *, day=None) -> list[Route]:
+    """The routes of running_plans with their vehicle, driver and stops (with orders), in sequence."""
+    stops = Stop.objects.select_related("order").order_by("sequence")
+    return list(
+        Route.objects.filter(plan__in=running_plans(user, day=day))
+        .select_related("plan", "vehicle", "driver")
+        .prefetch_related(Prefetch("stops", queryset=stops))
+        .order_by("plan_id", "vehicle__name")
+    )
+
+
 def plan_detail(user, plan_id: int) -> Plan:
     stops = Stop.objects.select_related("order").order_by("sequence")
     queryset = plans_visible_to(user).prefetch_related(

@@ -24,9 +24,11 @@ def _validated_geometry(geometry) -> dict:
 def _schedule_replanning(closure: RoadClosure) -> None:
     """After commit: re-plan for this state now, and again when its announced start and end arrive."""
     from config.tasks import enqueue
+    from dispatch import events
     from routes.tasks import closure_changed
 
     closure_id, version, now = closure.pk, closure.version, timezone.now()
+    transaction.on_commit(lambda: events.closure_changed(closure_id=closure_id))  # the live maps draw it
     transaction.on_commit(lambda: enqueue(closure_changed, closure_id, version, "change"))
     if closure.lifted_at is None and closure.starts_at > now:
         transaction.on_commit(lambda: enqueue(closure_changed, closure_id, version, "start", eta=closure.starts_at))
@@ -105,6 +107,19 @@ def road_network_build(*, source) -> RoadNetworkBuild:
 MAX_ALTERNATIVES = 3
 
 
+def refuse_past_day(day, *, now=None, field: str = "date") -> None:
+    """A day that is over cannot be planned any more: its vans cannot leave yesterday.
+
+    `now`: the clock to judge by; a simulator replaying a past day gives its own (see plan_request)."""
+    today = timezone.localdate(now or timezone.now())
+    if day < today:
+        raise RoutingError(
+            f"{day:%A %d %B %Y} is over: plans can be made for today ({today:%d %B %Y}) or a later day",
+            field=field,
+            value=day.isoformat(),
+        )
+
+
 def _plan_scope(*, user, depot_code) -> tuple:
     """(depot or None, depot ids) a plan covers: the named depot, else every depot the user sees."""
     from dispatch.selectors import depots_visible_to
@@ -131,14 +146,21 @@ def plan_request(
     reason="optimized",
     parent=None,
     time_budget_s=None,
+    now=None,
 ) -> list[Plan]:
-    """Queue one plan per objective (up to three alternatives); the optimization runs in a task."""
+    """Queue one plan per objective (up to three alternatives); the optimization runs in a task.
+
+    A plan for today is planned from the moment it is computed (routes.planning.plan_clock): the
+    vehicles leave from then on, and orders whose window has closed stay out. A day that is over
+    is refused. `now`: a simulated clock (a simulator or the demo history replaying a past day);
+    the plan is then planned from that moment, and the day is judged against it."""
     import uuid
 
     from config.tasks import enqueue
     from dispatch.selectors import vehicles_visible_to
     from routes.tasks import optimize_plan
 
+    refuse_past_day(day, now=now)
     objectives = list(dict.fromkeys(objectives))
     if not 1 <= len(objectives) <= MAX_ALTERNATIVES:
         raise RoutingError(f"Ask for 1 to {MAX_ALTERNATIVES} objectives", field="objectives", value=objectives)
@@ -152,6 +174,8 @@ def plan_request(
             raise RoutingError(f"Unknown vehicle(s) for this plan: {unknown}", field="vehicles", value=unknown)
     group = uuid.uuid4() if len(objectives) > 1 else None
     request = {"depots": depot_ids, "vehicles": list(vehicle_ids or []), "time_budget_s": time_budget_s}
+    if now is not None:
+        request["clock"] = now.isoformat()
 
     def create(version: int) -> list[Plan]:
         plans = [
@@ -225,6 +249,14 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.dispatched_at is not None:
         return locked
+    if locked.state != Plan.State.ACTIVE:
+        # A re-plan the guard rails held back goes out only through approval (routes.replan_proposals).
+        raise RoutingError(
+            f"Plan {locked.pk} is {locked.get_state_display().lower()}; approve a proposal instead of dispatching it",
+            field="state",
+            value=locked.state,
+            status_code=409,
+        )
     if locked.status != Plan.Status.DONE:
         raise RoutingError(
             f"Plan {locked.pk} is {locked.status}; only a finished plan can be dispatched",
@@ -259,11 +291,14 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
 
 def plan_replan_request(
     *, plan: Plan, user=None, mode: str = "keep", move_cost=None, include_new: bool = True, reason: str = "mid-day re-plan",
-    time_budget_s=None, enqueue_task: bool = True,
+    time_budget_s=None, enqueue_task: bool = True, guard_rails: dict | None = None, now=None,
 ) -> Plan:  # fmt: skip
     """Queue a re-plan of a dispatched plan from where the vehicles are now (a new version).
 
-    `enqueue_task=False` leaves the computing to the caller (a task that re-plans in place)."""
+    `enqueue_task=False` leaves the computing to the caller (a task that re-plans in place).
+    `guard_rails` (a re-plan the system makes by itself): {"guarded": True, "vehicles": [ids of the
+    routes to repair, the rest copied as they are]} (routes.replanning, routes.replan_proposals).
+    A day that is over is refused; `now`: a simulated clock, as for plan_request."""
     from config.tasks import enqueue
     from routes.replanning import DEFAULT_MOVE_COST
     from routes.tasks import replan_plan
@@ -275,15 +310,20 @@ def plan_replan_request(
             value=plan.pk,
             status_code=409,
         )
+    refuse_past_day(plan.date, now=now)
     if mode not in ("keep", "moves"):
         raise RoutingError('mode must be "keep" or "moves"', field="mode", value=mode)
+    # The dispatched plan's own clock and record are not this re-plan's.
+    request = {k: v for k, v in plan.request.items() if k not in ("clock", "planned_from")}
+    if now is not None:
+        request["clock"] = now.isoformat()
     options = {"mode": mode, "move_cost": str(move_cost if move_cost is not None else DEFAULT_MOVE_COST),
-               "include_new": include_new, "time_budget_s": time_budget_s}  # fmt: skip
+               "include_new": include_new, "time_budget_s": time_budget_s, **(guard_rails or {})}  # fmt: skip
 
     def create(version: int) -> Plan:
         replan = Plan.objects.create(
             date=plan.date, depot=plan.depot, version=version, parent=plan, objective=plan.objective,
-            request={**plan.request, "replan": options}, reason=reason[:200],
+            request={**request, "replan": options}, reason=reason[:200],
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )  # fmt: skip
         if enqueue_task:

@@ -10,6 +10,21 @@ from routes.live_eta import refresh_live_etas  # noqa: F401 - the worker registe
 logger = logging.getLogger(__name__)
 
 
+def plan_queue_position(plan) -> int | None:
+    """How many tasks wait ahead of a queued plan in the plans queue (0: it starts next); None once it
+    runs, or when the queue cannot be read (the plan page then just says "Waiting to start")."""
+    from config.tasks import tasks_ahead
+    from routes.models import Plan
+
+    if plan.status != Plan.Status.QUEUED:
+        return None
+    try:
+        return tasks_ahead({optimize_plan.name, replan_plan.name}, plan.pk, kind="plans")
+    except Exception:  # noqa: BLE001 - a broker hiccup must not fail the plan's page
+        logger.warning("could not read the plans queue for plan %s", plan.pk, exc_info=True)
+        return None
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def optimize_plan(plan_id: int) -> None:
     """Compute a queued plan. Safe to run twice: a plan already done or failed is left alone, and
@@ -44,3 +59,19 @@ def closure_changed(closure_id: int, version: int, phase: str = "change") -> Non
     from routes.closure_replanning import closure_apply
 
     closure_apply(closure_id=closure_id, version=version, phase=phase)
+
+
+@shared_task(acks_late=True)
+def expire_replan_proposal(plan_id: int) -> None:
+    """A proposal's deadline came (scheduled when it was made); idempotent, see plan_proposal_expire."""
+    from routes.replan_proposals import plan_proposal_expire
+
+    plan_proposal_expire(plan_id=plan_id)
+
+
+@shared_task(name="routes.tasks.expire_replan_proposals", ignore_result=True)
+def expire_replan_proposals() -> int:
+    """Beat, every minute: proposals past their deadline whose timer was lost (embedded restart)."""
+    from routes.replan_proposals import proposals_expire_due
+
+    return proposals_expire_due()

@@ -18,4 +18,6 @@ urlpatterns += [
     path("plans/<int:plan_id>/edit/", plan_apis.PlanEditApi.as_view(), name="api_plan_edit"),
     path("plans/<int:plan_id>/reoptimize/", plan_apis.PlanReoptimizeApi.as_view(), name="api_plan_reoptimize"),
     path("plans/<int:plan_id>/replan/", plan_apis.PlanReplanApi.as_view(), name="api_plan_replan"),
+    path("plans/<int:plan_id>/approve/", plan_apis.PlanApproveApi.as_view(), name="api_plan_approve"),
+    path("plans/<int:plan_id>/reject/", plan_apis.PlanRejectApi.as_view(), name="api_plan_reject"),
 ]

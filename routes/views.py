@@ -25,6 +25,9 @@ from routes.plan_apis import PlanOutput
 from routes.plan_inputs import PLANNABLE_STATUSES
 from routes.planning import plan_vehicles
 
+# A stop is behind the driver once its order reached one of these.
+DONE_STATUSES = (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED)
+
 # What the optimization is doing, in a dispatcher's words (Plan.stage, set by routes.planning).
 STAGE_LABELS = {
     "queued": "Waiting to start",
@@ -72,9 +75,12 @@ def plans(request):
     for plan in versions:
         plan.stage_label = STAGE_LABELS.get(plan.stage, plan.stage)
     orders = dispatch_selectors.orders_visible_to(user, day=day)
+    today = timezone.localdate()
     context = {
         "day": day,
-        "is_today": day == timezone.localdate(),
+        "today": today,
+        "is_today": day == today,
+        "is_past": day < today,  # over: its plans can be read, no new one made (the API refuses it too)
         "date_error": bool(form.errors),
         "previous_day": day - timedelta(days=1),
         "next_day": day + timedelta(days=1),
@@ -178,6 +184,14 @@ def _editor_data(plan: Plan, routes, unassigned) -> dict:
     }
 
 
+def _ready_at(plan: Plan):
+    """When the vehicles at the depot could leave at the earliest (planned at + preparation time)."""
+    from django.utils.dateparse import parse_datetime
+
+    ready = ((plan.request or {}).get("planned_from") or {}).get("ready_at")
+    return timezone.localtime(parse_datetime(ready)) if ready else None
+
+
 @office_staff_required
 def plan_detail(request, plan_id: int):
     """One plan: progress while it is computed, then its map, routes, unassigned orders and totals."""
@@ -202,6 +216,7 @@ def plan_detail(request, plan_id: int):
         alternative.stage_label = STAGE_LABELS.get(alternative.stage, alternative.stage)
 
     pending = [p for p in alternatives or [plan] if p.status in (Plan.Status.QUEUED, Plan.Status.RUNNING)]
+    planned_at = timezone.localtime(plan.planned_at) if plan.planned_at else None
     is_done = plan.status == Plan.Status.DONE
     editor = _editor_data(plan, routes, unassigned) if is_done else None
     map_html = (
@@ -223,7 +238,10 @@ def plan_detail(request, plan_id: int):
         "comparison": _comparison(alternatives) if alternatives and not pending else [],
         "pending": pending,
         "map_html": map_html,
-        "can_dispatch": is_done and not plan.is_dispatched and (plan.selected or not plan.alternative_group),
+        "can_dispatch": is_done
+        and not plan.is_dispatched
+        and plan.state == Plan.State.ACTIVE  # a proposal goes out through Approve
+        and (plan.selected or not plan.alternative_group),
         "stop_count": sum(len(route.stop_list) for route in routes),
         "totals": {
             "distance": km_label(plan.distance_m),
@@ -234,6 +252,12 @@ def plan_detail(request, plan_id: int):
         },
         "order_statuses": dict(Order.Status.choices),
         "editor": editor,
+        "is_past": plan.date < timezone.localdate(),
+        # A plan made on its own day was planned from a moment: say when, so nobody wonders why no van
+        # leaves at 08:00 (a plan made for a later day starts at the shifts, as always).
+        "planned_from": planned_at if planned_at and planned_at.date() == plan.date else None,
+        "ready_at": _ready_at(plan) if planned_at and planned_at.date() == plan.date else None,
+        "vehicles_not_used": plan.vehicles_not_used,
     }
     return render(request, "routes/plan_detail.html", context)
 
@@ -251,13 +275,22 @@ def closures(request):
     for closure in current:
         closure.upcoming = closure.starts_at > now
     recent = list(selectors.closures_list().filter(Q(lifted_at__isnull=False) | Q(ends_at__lte=now))[:10])
+    running = selectors.running_routes(request.user)
+    for index, route in enumerate(running):
+        route.color = maps.route_color(index)
+        stops = list(route.stops.all())
+        route.stop_count = len(stops)
+        route.done_count = sum(1 for stop in stops if stop.order.status in DONE_STATUSES)
+        route.next_stop = next((stop for stop in stops if stop.order.status not in DONE_STATUSES), None)
     context = {
         "closures": current,
         "recent": recent,
+        "running_routes": running,
         "map_html": maps.closures_map_html(
             closures=current,
             depots=dispatch_selectors.depots_visible_to(request.user),
             zones=dispatch_selectors.zones_visible_to(request.user),
+            routes=running,
         ),
         "now_local": timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"),
         "time_zone": timezone.get_current_timezone_name(),

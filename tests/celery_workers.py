@@ -15,22 +15,32 @@ from dispatch import events
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_worker(queue: str, tmp_path: Path, faults: str = "") -> subprocess.Popen:
+def queue_env(queue: str) -> dict[str, str]:
+    """A worker process's environment sending every kind of work it enqueues itself (a plan's
+    messages, a retry) to `queue` too, where the test's worker takes it."""
+    return {
+        name: queue for name in ("CELERY_QUEUE", "CELERY_PLANS_QUEUE", "CELERY_LIVE_QUEUE", "CELERY_NOTIFICATION_QUEUE")
+    }
+
+
+def start_worker(queue: str, tmp_path: Path, faults: str = "", *, env: dict | None = None) -> subprocess.Popen:
+    """A worker consuming `queue`; `env` overrides its environment last (e.g. a queue per kind)."""
     db = connection.settings_dict
-    env = {
+    environment = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_QUEUE": queue,
+        **queue_env(queue),
         "CELERY_VISIBILITY_TIMEOUT_S": "10",
         "REPLAN_LOCK_HOLD_S": "8",  # the killed task's lock must not outlive the test
         "VAR_DIR": str(tmp_path),
         "FAULT_PAUSES": faults,
         "FAULT_MARKER_DIR": str(tmp_path),
+        **(env or {}),
     }
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "--pool", "prefork",
                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"]  # fmt: skip
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=open(tmp_path / "worker.log", "ab"), stderr=subprocess.STDOUT
+        command, cwd=ROOT, env=environment, stdout=open(tmp_path / "worker.log", "ab"), stderr=subprocess.STDOUT
     )
 
 
@@ -61,7 +71,7 @@ def send_tasks_to(queue: str, settings, monkeypatch, *, handlers: str) -> None:
     """Tasks this process enqueues go to `queue` (a worker's), not run inline; and only the event
     handlers named `handlers`* run, so no other app's task lands on a queue nobody here consumes."""
     settings.CELERY_TASK_DEFAULT_QUEUE = queue  # config.tasks.enqueue names it
-    settings.CELERY_APP_QUEUES = {}
+    settings.CELERY_WORK_QUEUES = {}  # every kind of work to that one queue
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.TASKS_RUN_INLINE = False
     # The Celery app read its configuration once, maybe while another test had tasks eager.

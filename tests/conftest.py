@@ -2,11 +2,36 @@
 
 Personas: a dispatcher of depot A, a dispatcher of depot B, a manager, a driver (of depot A),
 an anonymous visitor. Each `*_client` is a DRF APIClient authenticated by token, as integrators are.
+
+The clock: no test may depend on the hour it runs at. A test that needs a time of day sets one
+(`time_machine.travel(...)` or explicit datetimes) and compares datetimes, never "HH:MM" strings.
+`make test-clock` proves it: it runs the tests marked `clock` with the whole session's clock pinned
+(time_machine, ticking) at each of CLOCK_MOMENTS, in local time (TIME_ZONE):
+
+    evening          23:40 on a Wednesday      (today's work ends in 20 minutes)
+    after-midnight   00:20 on the Thursday     (today has just begun; yesterday is one hour ago)
+    spring-forward   01:40 on the last Sunday of March (02:00 jumps to 03:00: a 23-hour day)
+    fall-back        02:30 (the first, CEST) on the last Sunday of October (a 25-hour day)
+
+Each moment is the next such date from today, so the days are in the future. By hand:
+`make test-production PYTEST_ARGS="-m clock" TEST_CLOCK=evening`, or any local wall time:
+`TEST_CLOCK=2027-03-28T01:40` (`TEST_CLOCK=2027-10-31T02:30+01:00` for the second 02:30), or
+`pytest --clock=...`. Every test then starts at the moment (the clock ticks from there), and so do
+the session's fixtures, the live server's threads and in-process tasks; Chromium pages get the
+same clock (tests/browser/conftest.py). Outside the process the clock is real: a test that depends
+on PostgreSQL's now(), a Celery worker subprocess (`worker` marker: left out of the clock runs) or
+Redis expiry against the pinned time does not belong in the clock set.
+
+To add a module to the set: `pytestmark = pytest.mark.clock` (or a list with the other marks),
+once it passes at every moment.
 """
 
-from datetime import time
+import os
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
@@ -17,6 +42,74 @@ from dispatch.roles import DISPATCHER, MANAGER, ensure_role_groups
 from dispatch.services import driver_create
 
 PASSWORD = "correct-horse-battery"
+
+CLOCK_MOMENTS = ("evening", "after-midnight", "spring-forward", "fall-back")
+
+
+def _last_sunday(year: int, month: int) -> date:
+    last = date(year, month + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+def clock_moment(name: str, *, today: date, zone: ZoneInfo) -> datetime:
+    """The aware datetime of a named moment (the next one after `today`) or of a local ISO wall time."""
+    if name in ("evening", "after-midnight"):
+        wednesday = today + timedelta(days=(2 - today.weekday()) % 7 or 7)
+        if name == "evening":
+            return datetime.combine(wednesday, time(23, 40), tzinfo=zone)
+        return datetime.combine(wednesday + timedelta(days=1), time(0, 20), tzinfo=zone)
+    if name in ("spring-forward", "fall-back"):
+        month, wall = (3, time(1, 40)) if name == "spring-forward" else (10, time(2, 30))
+        day = _last_sunday(today.year, month)
+        if day <= today:
+            day = _last_sunday(today.year + 1, month)
+        return datetime.combine(day, wall, tzinfo=zone)  # fold=0: the first 02:30 of the autumn day
+    try:
+        moment = datetime.fromisoformat(name)
+    except ValueError:
+        raise pytest.UsageError(f"TEST_CLOCK={name!r}: one of {', '.join(CLOCK_MOMENTS)} or a local ISO time") from None
+    return moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("TEST_CLOCK", ""),
+        help=f"pin the clock: {', '.join(CLOCK_MOMENTS)} or a local ISO wall time (env TEST_CLOCK)",
+    )
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    config.pinned_clock = None
+    if name := config.getoption("--clock"):
+        zone = ZoneInfo(settings.TIME_ZONE)
+        config.pinned_clock = clock_moment(name, today=datetime.now(zone).date(), zone=zone)
+        # The session's fixtures (database, live server) start in the pinned time too.
+        config.clock_traveller = time_machine.travel(config.pinned_clock.timestamp(), tick=True)
+        config.clock_traveller.start()
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "pinned_clock", None):
+        config.clock_traveller.stop()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if moment := config.pinned_clock:  # which day it was, to run it again with TEST_CLOCK=<this>
+        terminalreporter.write_line(f"clock pinned at {moment.isoformat()} ({moment:%A} {moment.tzname()})")
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request):
+    """The pinned moment (an aware local datetime) or None; each test starts at it, the clock ticking."""
+    moment = request.config.pinned_clock
+    if moment is None:
+        yield None
+        return
+    with time_machine.travel(moment.timestamp(), tick=True):
+        yield moment
 
 
 @pytest.fixture(autouse=True)

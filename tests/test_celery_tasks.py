@@ -41,3 +41,15 @@ def test_a_worker_registers_every_task_the_project_defines():
     defined = _project_tasks()
     assert "routes.live_eta.refresh_live_etas" in defined
     assert defined - registered == set()
+
+
+def test_beat_and_direct_calls_follow_the_same_queues_as_enqueue(settings):
+    """A task sent by beat (or .delay()) goes to its kind's queue: an idle-driver check to "live", a
+    closure re-plan to "plans", the nightly analytics to the default queue."""
+    settings.CELERY_WORK_QUEUES = {"plans": "p", "live": "l", "notifications": "n", "default": "d"}
+    route = app.amqp.router.route
+    assert route({}, "dispatch.alerts.check_idle_drivers")["queue"].name == "l"
+    assert route({}, "routes.tasks.closure_changed")["queue"].name == "p"
+    assert route({}, "customers.tasks.send_notification")["queue"].name == "n"
+    assert route({}, "analytics.tasks.daily_summary")["queue"].name == "d"
+    assert route({"queue": "chosen"}, "routes.tasks.closure_changed")["queue"].name == "chosen"

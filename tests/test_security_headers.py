@@ -65,7 +65,7 @@ PAGES = {
             lambda w, a=action: f"/api/plans/{w['plan'].id}/{a}/",
             NOT_ALLOWED,
         )
-        for action in ("dispatch", "select", "edit", "reoptimize", "replan")
+        for action in ("dispatch", "select", "edit", "reoptimize", "replan", "approve", "reject")
     },
     "api/orders/<int:order_id>/notifications/": (
         "dispatcher",

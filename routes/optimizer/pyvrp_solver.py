@@ -237,7 +237,10 @@ class PyvrpProcess:
     STARTUP_GRACE_S = 30.0  # on top of the budget before we give up on the child
 
     def __init__(self, problem: Problem, time_budget_s: float, seed: int = 1):
-        self.deadline = time.time() + time_budget_s
+        # On the monotonic clock, which parent and child share (system-wide) and which a test that
+        # pins the wall clock (time_machine) leaves alone: a pinned time.time() here against the
+        # child's real one gave PyVRP days to search, until the grace period killed it.
+        self.deadline = time.monotonic() + time_budget_s
         self.time_budget_s = time_budget_s
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
@@ -256,7 +259,7 @@ class PyvrpProcess:
 
     def result(self) -> Sequences:
         """Wait for the child; raises RuntimeError if it failed or hung."""
-        remaining = max(0.0, self.deadline - time.time()) + self.STARTUP_GRACE_S
+        remaining = max(0.0, self.deadline - time.monotonic()) + self.STARTUP_GRACE_S
         try:
             output, errors = self.process.communicate(timeout=remaining)
         except subprocess.TimeoutExpired:
@@ -271,7 +274,7 @@ class PyvrpProcess:
 
 def _child_main() -> None:
     problem, deadline, seed = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent's pipe
-    sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.time()), seed=seed)
+    sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed)
     sys.stdout.buffer.write(pickle.dumps(sequences, protocol=pickle.HIGHEST_PROTOCOL))
 
 

@@ -5,7 +5,8 @@
  * - Actions (arrived, delivered, failed) go into a queue kept in IndexedDB, each with its own
  *   Idempotency-Key, and are sent in order; without signal they wait, and are retried with backoff
  *   when the connection returns. The server answers a repeated key with its first answer, so a
- *   retry after a lost answer never records a delivery twice.
+ *   retry after a lost answer never records a delivery twice. Each action carries the time of the
+ *   tap (`occurred_at`): five deliveries sent together after a dead zone keep their five times.
  * - Positions from navigator.geolocation are buffered (localStorage) and sent in batches to
  *   POST /api/driver/positions/ every few seconds, including what was recorded offline.
  */
@@ -21,6 +22,9 @@
   const POSITION_MIN_INTERVAL_MS = 4000;
   const POSITION_BUFFER_MAX = 5000;
   const POSITION_BATCH_MAX = 500;
+  // The server's Date header counts whole seconds: a phone clock off by less than this is left alone
+  // (the server forgives a few minutes), so that two taps a second apart never swap places.
+  const CLOCK_CORRECTION_MIN_MS = 30000;
   const OPEN = ["dispatched", "en_route", "arrived"];
   const STATUS_LABEL = {
     new: "New", planned: "Planned", dispatched: "To do", en_route: "On the way", arrived: "Arrived",
@@ -54,7 +58,9 @@
     loadedVersion: initial.route ? initial.route.version : null,
     loadedPlan: initial.route ? initial.route.plan : null,
     selectedStopId: null,
-    queue: [], // [{seq, key, stopId, action, url, body, label, attempts}]
+    queue: [], // [{seq, key, stopId, action, url, body, label, tappedAt}]
+    // How far the server's clock is ahead of this phone's (ms), learnt from the answers' Date header.
+    clockOffsetMs: Number(localStorage.getItem("driver-clock-offset")) || 0,
     problems: [],
     sending: false,
     retryDelayMs: 1000,
@@ -83,6 +89,26 @@
 
   function headers(extra) {
     return Object.assign({ "X-CSRFToken": csrfToken, Accept: "application/json" }, extra || {});
+  }
+
+  // A phone's clock may be minutes off, and the server refuses an action time in the future or before
+  // the stop's previous action: times sent are the tap on the phone's clock, moved by the offset.
+  function noteServerClock(response) {
+    const server = Date.parse(response.headers.get("Date") || "");
+    if (Number.isNaN(server)) return;
+    const offset = server - Date.now();
+    state.clockOffsetMs = Math.abs(offset) < CLOCK_CORRECTION_MIN_MS ? 0 : offset;
+    try {
+      localStorage.setItem("driver-clock-offset", String(state.clockOffsetMs));
+    } catch (e) {
+      // storage full: the offset is learnt again from the next answer
+    }
+  }
+
+  function occurredAt(item) {
+    // Items queued by an older version of the app have only createdAt (the same moment).
+    const tapped = item.tappedAt || Date.parse(item.createdAt);
+    return new Date(tapped + state.clockOffsetMs).toISOString();
   }
 
   function lastPosition() {
@@ -300,6 +326,7 @@
       url: "/api/driver/stops/" + stop.id + "/" + action + "/",
       body: withPosition(body),
       label: "#" + stop.sequence + " " + ACTION_LABEL[action],
+      tappedAt: Date.now(),
       createdAt: new Date().toISOString(),
     };
     return store.add(item).then((seq) => {
@@ -532,17 +559,34 @@
     try {
       while (state.queue.length) {
         const item = state.queue[0];
+        const offsetUsed = state.clockOffsetMs;
         let response;
         try {
           response = await fetch(item.url, {
             method: "POST",
             credentials: "same-origin",
             headers: headers({ "Content-Type": "application/json", "Idempotency-Key": item.key }),
-            body: JSON.stringify(item.body),
+            body: JSON.stringify(Object.assign({}, item.body, { occurred_at: occurredAt(item) })),
           });
         } catch (networkError) {
           scheduleRetry();
           return;
+        }
+        noteServerClock(response);
+        let refusal = null;
+        if (!response.ok && response.status !== 401 && response.status !== 403 && response.status < 500) {
+          try {
+            refusal = await response.json();
+          } catch (e) {
+            refusal = { detail: response.statusText, errors: [] };
+          }
+        }
+        const timeRefused = response.status === 400 && refusal && (refusal.errors || []).some((e) => e.field === "occurred_at");
+        if (timeRefused && !item.clockRetried && state.clockOffsetMs !== offsetUsed) {
+          // Refused for the phone's wrong clock, now learnt from this very answer: send it again, corrected
+          // (once: a time refused for another reason is not retried for ever).
+          item.clockRetried = true;
+          continue;
         }
         if (response.ok) {
           const answer = await response.json();
@@ -558,12 +602,9 @@
         } else {
           // The server refused it for good (already done by the office, not your stop any more, bad photo):
           // drop it from the queue and say so, then carry on with the rest.
-          let message = "";
-          try {
-            message = (await response.json()).detail || "";
-          } catch (e) {
-            message = response.statusText;
-          }
+          const first = (refusal && refusal.errors && refusal.errors[0]) || null;
+          let message = first && first.message ? first.message : (refusal && refusal.detail) || response.statusText;
+          if (first && first.field && message.indexOf(first.field) !== 0) message = first.field + " " + message;
           state.problems.push("Not recorded: " + item.label + " (" + message + ")");
           await finish(item);
         }
@@ -673,6 +714,7 @@
         headers: headers({ "Content-Type": "application/json" }),
         body: JSON.stringify({ positions: batch }),
       });
+      noteServerClock(response);
       // Sent, or refused for good (a 4xx other than auth and rate limits): either way not sent again.
       const drop = response.ok || (response.status >= 400 && response.status < 500 && ![401, 403, 408, 429].includes(response.status));
       if (drop) {

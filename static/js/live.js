@@ -9,6 +9,11 @@
  *   plan.updated    {plan, version, changes}
  *   alert           {id, kind, message, order, driver, depot, resolved}
  *   route.etas      {route, depot, driver, stops: [{order, live_eta, ...}]}
+ *   closure         {closure, reason, geometry, starts_at, ends_at, state: active|announced|ended, depot}
+ * Closures (active and announced, with their reason) are drawn in red, dashed until they start; the
+ * page turns an announced closure active at its start and drops one whose end has passed. A route
+ * the newest re-plan changed (route.changed: stops added, removed or reordered, a detour, ETAs
+ * moved) is drawn with a halo and marked "re-planned" in the list of vehicles.
  * Each message has a seq rising per depot group. A message whose seq is not above the last one
  * seen for its group is old news and ignored; a jump (seq > last + 1) means messages were missed:
  * the message is applied (it carries the full state of what it is about) and a snapshot is asked for.
@@ -22,6 +27,8 @@
 
   var DONE = { delivered: true, failed: true, cancelled: true };
   var DONE_STYLE = { color: "#6b7280", weight: 4, opacity: 0.7, dashArray: "6 8" };
+  var CHANGED_STYLE = { color: "#f59e0b", weight: 13, opacity: 0.45, interactive: false };
+  var CLOSURE_COLOR = "#dc2626";
   var MAX_BACKOFF_MS = 30000;
   var ARROW_SVG =
     '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true">' +
@@ -33,6 +40,7 @@
   var stopIndex = {}; // order id -> {route, stop}
   var drivers = {}; // driver id -> {data, marker}
   var alerts = {}; // alert id -> data
+  var closures = {}; // closure id -> {data, layer}
   var lastSeq = {};
   var socket = null;
   var attempts = 0;
@@ -57,7 +65,9 @@
     }
     layers = {
       depots: L.layerGroup().addTo(map),
+      changed: L.layerGroup().addTo(map),
       routes: L.layerGroup().addTo(map),
+      closures: L.layerGroup().addTo(map),
       stops: L.layerGroup().addTo(map),
       vehicles: L.layerGroup().addTo(map),
     };
@@ -67,8 +77,10 @@
     applyState(config.state);
     fitAll();
     connect();
+    // An announced closure starts, an active one ends: redraw without waiting for a message.
+    setInterval(refreshClosureStates, 15000);
     window.LiveMap = {
-      map: map, drivers: drivers, routes: routes, alerts: alerts, lastSeq: lastSeq,
+      map: map, drivers: drivers, routes: routes, alerts: alerts, closures: closures, lastSeq: lastSeq,
       socket: function () { return socket; },
       stop: function () { stopped = true; if (socket) socket.close(); },
     };
@@ -85,6 +97,7 @@
       }).addTo(layers.depots);
     });
     drawRoutes(state.routes);
+    drawClosures(state.closures || []);
     state.drivers.forEach(function (d) { upsertDriver(d); });
     Object.keys(alerts).forEach(function (id) { delete alerts[id]; });
     state.alerts.forEach(function (a) { alerts[a.id] = a; });
@@ -118,6 +131,7 @@
   // --- routes and stops ------------------------------------------------------------------------
 
   function drawRoutes(list) {
+    layers.changed.clearLayers();
     layers.routes.clearLayers();
     layers.stops.clearLayers();
     Object.keys(routes).forEach(function (id) { delete routes[id]; });
@@ -130,6 +144,11 @@
         stops: {},
       };
       routes[route.id] = entry;
+      if (route.changed) {
+        entry.halo = L.polyline(route.coordinates, CHANGED_STYLE).addTo(layers.changed);
+        var haloEl = entry.halo.getElement && entry.halo.getElement();
+        if (haloEl) haloEl.setAttribute("data-changed-route", route.id);
+      }
       route.stops.forEach(function (stop) {
         stopIndex[stop.order] = { route: entry, stop: stop };
         var circle = L.circleMarker([stop.lat, stop.lon], { radius: 7, weight: 2, color: "#fff", fillOpacity: 1 });
@@ -281,11 +300,142 @@
         (next ? " · next " + next.reference + " " + (hhmm(next.live_eta) || hhmm(next.eta)) : "");
       item.appendChild(dot);
       item.appendChild(name);
+      if (entry.data.changed) {
+        item.setAttribute("data-changed", "true");
+        var badge = document.createElement("span");
+        badge.className = "replanned-badge";
+        badge.textContent = "re-planned";
+        badge.title = changeSummary(entry.data.changed);
+        item.appendChild(badge);
+        var why = document.createElement("span");
+        why.className = "muted small replanned-why";
+        why.textContent = changeSummary(entry.data.changed);
+        item.appendChild(why);
+      }
       item.appendChild(progress);
       list.appendChild(item);
     });
     document.getElementById("live-summary").textContent =
       ids.length ? ids.length + " vehicles · " + totalDone + "/" + total + " stops done" : "nothing dispatched today";
+  }
+
+  function changeSummary(changed) {
+    var parts = [];
+    if (changed.added.length) parts.push("+" + changed.added.length + " stop" + (changed.added.length > 1 ? "s" : ""));
+    if (changed.removed.length) parts.push("−" + changed.removed.length + " stop" + (changed.removed.length > 1 ? "s" : ""));
+    if (changed.reordered) parts.push("new order");
+    if (changed.detour) parts.push("new road");
+    if (changed.eta_shift_max_min) parts.push("ETAs up to " + changed.eta_shift_max_min + " min");
+    return "v" + changed.previous_version + "→v" + changed.version + " " + hhmm(changed.at) + ": " +
+      (parts.join(", ") || "changed") + " · " + changed.reason;
+  }
+
+  // --- closures ----------------------------------------------------------------------------------
+
+  function closureStateNow(data) {
+    var now = Date.now();
+    if (data.lifted_at || (data.ends_at && Date.parse(data.ends_at) <= now)) return "ended";
+    return Date.parse(data.starts_at) > now ? "announced" : "active";
+  }
+
+  function dayTime(iso) {
+    var d = new Date(iso);
+    var today = new Date();
+    var sameDay = d.toDateString() === today.toDateString();
+    return sameDay ? hhmm(iso) : d.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" }) + " " + hhmm(iso);
+  }
+
+  function closureWhen(data) {
+    var state = closureStateNow(data);
+    var until = data.ends_at ? "until " + dayTime(data.ends_at) : "until lifted";
+    return state === "announced" ? "from " + dayTime(data.starts_at) + ", " + until : "closed " + until;
+  }
+
+  function closureTooltip(data) {
+    var box = document.createElement("div");
+    var title = document.createElement("b");
+    title.textContent = "Closed: " + data.reason;
+    box.appendChild(title);
+    var when = document.createElement("div");
+    when.textContent = (closureStateNow(data) === "announced" ? "Announced, " : "Active, ") + closureWhen(data);
+    box.appendChild(when);
+    return box;
+  }
+
+  function upsertClosure(data) {
+    var known = closures[data.closure];
+    if (known) {
+      layers.closures.removeLayer(known.layer);
+      delete closures[data.closure];
+    }
+    var state = closureStateNow(data);
+    if (state === "ended") return;
+    var layer = L.geoJSON(data.geometry, {
+      style: {
+        color: CLOSURE_COLOR, weight: 6, opacity: 0.95, fillColor: CLOSURE_COLOR, fillOpacity: 0.2,
+        dashArray: state === "announced" ? "8 7" : null, lineCap: "round",
+      },
+    });
+    layer.bindTooltip(function () { return closureTooltip(data); }, { sticky: true });
+    layer.addTo(layers.closures);
+    layer.eachLayer(function (part) {
+      var el = part.getElement && part.getElement();
+      if (el) {
+        el.setAttribute("data-closure", data.closure);
+        el.setAttribute("data-closure-state", state);
+      }
+    });
+    closures[data.closure] = { data: data, layer: layer, state: state };
+  }
+
+  function drawClosures(list) {
+    layers.closures.clearLayers();
+    Object.keys(closures).forEach(function (id) { delete closures[id]; });
+    list.forEach(upsertClosure);
+    renderClosures();
+  }
+
+  function refreshClosureStates() {
+    var changed = false;
+    Object.keys(closures).forEach(function (id) {
+      var entry = closures[id];
+      if (closureStateNow(entry.data) !== entry.state) {
+        upsertClosure(entry.data);
+        changed = true;
+      }
+    });
+    if (changed) renderClosures();
+  }
+
+  function renderClosures() {
+    var list = document.getElementById("closure-list");
+    list.textContent = "";
+    var items = Object.keys(closures).map(function (id) { return closures[id]; });
+    items.sort(function (a, b) { return a.data.starts_at.localeCompare(b.data.starts_at); });
+    items.forEach(function (entry) {
+      var item = document.createElement("li");
+      item.className = "closure-row closure-" + entry.state;
+      item.setAttribute("data-closure", entry.data.closure);
+      var badge = document.createElement("span");
+      badge.className = "closure-state";
+      badge.textContent = entry.state;
+      var reason = document.createElement("button");
+      reason.type = "button";
+      reason.className = "link-like closure-reason";
+      reason.textContent = entry.data.reason;
+      reason.addEventListener("click", function () {
+        map.fitBounds(entry.layer.getBounds(), { padding: [40, 40], maxZoom: 16 });
+      });
+      var when = document.createElement("span");
+      when.className = "muted small";
+      when.textContent = closureWhen(entry.data);
+      item.appendChild(badge);
+      item.appendChild(reason);
+      item.appendChild(when);
+      list.appendChild(item);
+    });
+    document.getElementById("closure-count").textContent = items.length;
+    document.getElementById("closure-empty").hidden = items.length > 0;
   }
 
   // --- alerts ------------------------------------------------------------------------------------
@@ -375,6 +525,10 @@
       if (msg.resolved) delete alerts[msg.id];
       else alerts[msg.id] = msg;
       renderAlerts();
+    },
+    closure: function (msg) {
+      upsertClosure(msg);
+      renderClosures();
     },
     "route.etas": function (msg) {
       (msg.stops || []).forEach(function (item) {

@@ -283,6 +283,7 @@
     progress();
     pickButtons();
     dispatchButton();
+    proposalButtons();
     reoptimizeButton();
     routeRows();
     planEditor();
@@ -314,6 +315,13 @@
     });
   }
 
+  // Where a queued plan stands in the plans queue (API: queue_position), e.g. " · 2 tasks ahead".
+  function placeInLine(plan) {
+    if (plan.status !== "queued" || plan.queue_position === null || plan.queue_position === undefined) return "";
+    if (plan.queue_position === 0) return " · next in line";
+    return " · " + plan.queue_position + (plan.queue_position === 1 ? " task ahead" : " tasks ahead");
+  }
+
   // Polls each plan still being computed every second; reloads the page once none is.
   function progress() {
     var box = document.getElementById("plan-progress");
@@ -323,7 +331,7 @@
 
     function update(item, plan) {
       var percent = plan.status === "done" || plan.status === "failed" ? 100 : plan.progress || 0;
-      item.querySelector(".progress-stage").textContent = STAGES[plan.stage] || plan.stage;
+      item.querySelector(".progress-stage").textContent = (STAGES[plan.stage] || plan.stage) + placeInLine(plan);
       item.querySelector(".progress-percent").textContent = percent + " %";
       var bar = item.querySelector("[role=progressbar]");
       bar.setAttribute("aria-valuenow", String(percent));
@@ -395,6 +403,25 @@
           showErrors(document.getElementById("action-errors"), error);
         }
       );
+    });
+  }
+
+  // A proposed re-plan (routes/replan_proposals.py): approve or reject, then show the outcome.
+  function proposalButtons() {
+    document.querySelectorAll("button[data-decide]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        if (!window.confirm(button.dataset.confirm)) return;
+        busy(button, "Sending…");
+        api("POST", button.dataset.decide).then(
+          function () {
+            window.location.reload();
+          },
+          function (error) {
+            idle(button);
+            showErrors(document.getElementById("proposal-errors"), error);
+          }
+        );
+      });
     });
   }
 

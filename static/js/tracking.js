@@ -14,9 +14,16 @@
   var reconnectDelay = 2000;
   var POLL_MS = 30000;
 
+  // Times in the company's zone, as the server writes them into the page: a customer whose phone
+  // is set to another zone must not see the window jump by hours after the first update.
+  var clock = null;
+  try {
+    clock = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: root.dataset.timeZone });
+  } catch (e) { clock = null; }
   function hhmm(iso) {
     if (!iso) return "";
     var d = new Date(iso);
+    if (clock) return clock.format(d);
     return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
   }
 
@@ -52,7 +59,11 @@
   }
 
   function apply(next) {
-    var reload = next.status !== state.status && (next.status === "delivered" || next.status === "failed");
+    // Delivery, failure and a stop taken off the routes ("rescheduling": no window any more) change
+    // which sections the page has: load it again.
+    var reload = next.status !== state.status &&
+      (next.status === "delivered" || next.status === "failed" || next.status === "rescheduling" ||
+       state.status === "rescheduling");
     state = next;
     var statusEl = document.getElementById("status");
     statusEl.textContent = labels[next.status] || next.status;
@@ -76,7 +87,6 @@
       });
     }
     showDriver(next.driver_position);
-    // Delivery and failure change which sections the page has (proof, rating): load it again.
     if (reload) window.location.reload();
   }
 

@@ -11,7 +11,7 @@ from analytics.services import daily_summary_send
 from tests.analytics.conftest import DAY
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 KPIS = f"/api/analytics/kpis/?from={DAY}&to={DAY}"
 EXPORT = f"/api/analytics/export.csv?from={DAY}&to={DAY}"

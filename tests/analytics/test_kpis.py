@@ -17,7 +17,7 @@ from analytics.selectors import KpiFilters
 from analytics.services import order_facts_refresh
 from tests.analytics.conftest import DAY, at, dispatched_route, make_order, walk
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 
 def day_kpis(**filters):

@@ -21,7 +21,7 @@ from dispatch.services import driver_create
 from tests.analytics.conftest import DAY, at, dispatched_route, make_order, walk
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 WEEK = KpiFilters(date_from=DAY - timedelta(days=1), date_to=DAY + timedelta(days=5))
 

@@ -1,7 +1,8 @@
 """Browser tests: Debian's chromium driven by Playwright against pytest-django's live server.
 
 Skipped when the `playwright` package or /usr/bin/chromium is missing; no browser is downloaded.
-Screenshots go to test-artifacts/ (gitignored).
+Screenshots go to test-artifacts/ (gitignored). With the clock pinned (tests/conftest.py), every
+context and page the browser opens starts its script clock (Date, timers) at the test's time.
 """
 
 import os
@@ -22,7 +23,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(request):
     required = os.environ.get("REQUIRE_BROWSER") == "1"  # `make test` sets it: a missing browser fails there
     if required:
         import playwright.sync_api as sync_api
@@ -36,8 +37,28 @@ def browser():
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
+        yield _PinnedClockBrowser(browser) if request.config.pinned_clock else browser
         browser.close()
+
+
+class _PinnedClockBrowser:
+    """Chromium keeps the machine's clock; its pages get the pinned one, which runs on from there."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.clock.install(time=time.time())  # time_machine's time.time: the pinned moment, ticking
+        return context
+
+    def new_page(self, **options):
+        page = self._browser.new_page(**options)
+        page.clock.install(time=time.time())
+        return page
 
 
 @pytest.fixture

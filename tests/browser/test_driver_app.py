@@ -1,7 +1,9 @@
 """A driver in a real browser at phone size: logs in, sees the dispatched route, arrives, delivers with a
-signature drawn on the canvas, and records an arrival while offline that is sent when the signal returns."""
+signature drawn on the canvas, and records an arrival while offline that is sent when the signal returns,
+with the time of the tap."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -12,7 +14,7 @@ from tests.browser.conftest import wait_for_js
 from tests.conftest import PASSWORD
 from tests.driver.conftest import driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401 - fixtures
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.clock]
 PHONE = {"width": 390, "height": 844}
 
 
@@ -102,18 +104,27 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     assert "stop-done" in page.locator("#stops li").first.get_attribute("class")
     assert page.locator("#progress-count").inner_text() == "1 of 3 stops done"
 
-    # Without signal: the arrival waits in the queue (the page says so) and goes out when the signal returns.
+    # Without signal: the arrival waits in the queue (the page says so) and goes out when the signal returns,
+    # recorded at the time of the tap, not when the server got it.
     context.set_offline(True)
+    tapped_from = timezone.now()
     page.click("#action-arrive")
     page.wait_for_selector("#pending:not([hidden])")
+    tapped_by = timezone.now()
     assert "#2 arrived" in page.locator("#pending-text").inner_text()
     assert page.locator("#connection").inner_text() == "Offline"
     page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar is drawn where the page is scrolled
     screenshot(page, "driver-offline")
     assert Order.objects.get(pk=second.order_id).status == "dispatched"
+    page.wait_for_timeout(3000)  # a while in the dead zone
+    signal_back = timezone.now()
     context.set_offline(False)
     _wait_for_server(page, _status_is(second.order_id, "arrived"))
-    assert OrderStatusChange.objects.filter(order_id=second.order_id, to_status="arrived").count() == 1
+    (arrived,) = OrderStatusChange.objects.filter(order_id=second.order_id, to_status="arrived")
+    # The page's clock is not the server's (with the clock pinned they differ by some milliseconds):
+    # a second either way, far from the three seconds offline.
+    assert tapped_from - timedelta(seconds=1) <= arrived.changed_at <= tapped_by + timedelta(seconds=1)
+    assert arrived.received_at >= signal_back
 
     page.click("#action-fail")
     page.check("input[name=reason][value=not_home]")
@@ -160,6 +171,33 @@ def test_it_shows_a_banner_when_the_route_changes(
     assert "version 2" in page.locator("#route-changed-text").inner_text()
     assert page.locator("#next-title").inner_text() == orders[2].customer_name
     screenshot(page, "driver-route-changed")
+    context.close()
+
+
+def test_it_sends_the_tap_time_corrected_for_a_phone_clock_running_ten_minutes_fast(
+    browser, live_server, live_settings, route_of_driver_a, driver_a
+):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.add_cookies([_session_cookie(live_server, driver_a.user)])
+    page = context.new_page()
+    page.clock.set_system_time(time.time() + 600)
+    page.goto(f"{live_server.url}/driver/")
+    page.wait_for_selector("#next:not([hidden])")
+
+    # The first answer refuses the time (in the future); its Date header tells the page how far off
+    # the phone is, and the page sends the action again with the tap time corrected. The header counts
+    # whole seconds: a tap within a second of the plan's dispatch could be corrected to before it.
+    page.wait_for_timeout(1500)
+    tapped_from = timezone.now()
+    page.click("#action-arrive")
+    tapped_by = timezone.now()
+    first = route_of_driver_a[0]
+    _wait_for_server(page, _status_is(first.order_id, "arrived"))
+    (arrived,) = OrderStatusChange.objects.filter(order_id=first.order_id, to_status="arrived")
+    # The Date header counts whole seconds: the correction is right to about one second.
+    assert tapped_from - timedelta(seconds=2) <= arrived.changed_at <= tapped_by + timedelta(seconds=1)
+    assert page.evaluate("DriverApp.state.problems") == []
+    assert abs(page.evaluate("DriverApp.state.clockOffsetMs") + 600_000) < 5_000
     context.close()
 
 

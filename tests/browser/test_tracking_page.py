@@ -2,16 +2,17 @@
 page obeys its own Content-Security-Policy, shows the window, the driver and the map, falls back
 to polling when there is no socket (the test server speaks HTTP only), and sends a message."""
 
+from datetime import datetime, time, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
 
-from customers.models import CustomerMessage
+from customers.models import CustomerMessage, PromisedWindow
 from dispatch.models import Customer
 from tests.customers.conftest import build_day_route, token_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.clock]
 
 
 @pytest.fixture
@@ -36,13 +37,21 @@ def test_it_shows_the_tracking_page_without_foreign_requests_or_csp_violations(
     screenshot,
 ):
     first = day_route["orders"][0]
+    # Erika was promised 23:35-00:35, a window across midnight (at 23:40, `make test-clock`, it is now).
+    midnight = timezone.make_aware(datetime.combine(timezone.localdate() + timedelta(days=1), time(0)))
+    start, end = midnight - timedelta(minutes=25), midnight + timedelta(minutes=35)
+    PromisedWindow.objects.create(order=first, day=first.date, start=start, end=end)
     driver = day_route["driver"]
     driver.last_lat, driver.last_lon, driver.last_position_at = 47.15, 9.52, timezone.now()
     driver.save()
     url = f"{live_server.url}/t/{token_of(first)}/"
     host = urlsplit(live_server.url).netloc
 
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="de-CH")
+    # A customer whose phone is set to another zone (on holiday in New York): the page, its script's
+    # updates included, writes the window in the company's zone, as the messages do.
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, locale="de-CH", timezone_id="America/New_York"
+    )
     page = context.new_page()
     requests, console, errors = [], [], []
     page.on("request", lambda request: requests.append(request.url))
@@ -56,7 +65,9 @@ def test_it_shows_the_tracking_page_without_foreign_requests_or_csp_violations(
 
     assert page.locator("h1#status").inner_text() == "Eingeplant"
     assert page.locator("#driver-name").inner_text() == "Dana"
-    assert page.locator("#window-start").inner_text() < page.locator("#window-end").inner_text()
+    # The window as told, in local time. Its order is its datetimes' (start < end), not its text's.
+    shown = (page.locator("#window-start").inner_text(), page.locator("#window-end").inner_text())
+    assert shown == ("23:35", "00:35")
     page.locator("#map .leaflet-interactive").first.wait_for()
     assert page.locator("#map path.leaflet-interactive").count() == 2  # the address and the driver
     assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()

@@ -14,7 +14,7 @@ from customers.tracking_links import tracking_link_reissue
 from dispatch.models import Order
 from tests.customers.conftest import token_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.clock]
 ORIGIN = (b"origin", b"http://testserver")
 TIMEOUT = 5
 

@@ -16,6 +16,8 @@ from customers.tracking_links import tracking_link_reissue
 from dispatch.models import Order, ProofOfDelivery
 from tests.customers.conftest import new_token, token_of
 
+pytestmark = pytest.mark.clock
+
 S = Order.Status
 
 

@@ -24,7 +24,7 @@ from customers.models import Notification, PromisedWindow
 from dispatch import events
 from dispatch.models import Order
 from dispatch.services import order_change_status
-from tests.celery_workers import send_tasks_to, wait_until_ready
+from tests.celery_workers import queue_env, send_tasks_to, wait_until_ready
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ def worker(tmp_path, settings, monkeypatch):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "CELERY_QUEUE": queue,
+        **queue_env(queue),  # the messages it enqueues itself come back to it
         "VAR_DIR": str(tmp_path),  # e-mails are written to VAR_DIR/mail
         "SMS_BACKEND": "tests.customers.flaky_backends.FailFirstAttemptSmsBackend",
         "NOTIFICATION_RETRY_DELAYS_S": "1",

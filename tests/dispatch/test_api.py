@@ -118,8 +118,11 @@ def test_it_uses_the_default_shift_for_the_side_not_given(dispatcher_a_client, d
     response = dispatcher_a_client.post("/api/vehicles/", base | {"name": "Bike 1", "shift_end": "12:00"})
     assert response.status_code == 201, response.json()
     assert (response.json()["shift_start"], response.json()["profile"]) == ("08:00", "bike")
-    response = dispatcher_a_client.post("/api/vehicles/", base | {"name": "Bike 2", "shift_end": "07:00"})
-    assert assert_error_shape(response, 400, "shift_end")["value"].startswith("07:00")
+    response = dispatcher_a_client.post("/api/vehicles/", base | {"name": "Bike 2", "shift_end": "08:00"})
+    assert assert_error_shape(response, 400, "shift_end")["value"].startswith("08:00")
+    # An end before the default start is a night shift, ending the next morning.
+    response = dispatcher_a_client.post("/api/vehicles/", base | {"name": "Bike 3", "shift_end": "07:00"})
+    assert response.status_code == 201 and response.json()["shift_start"] == "08:00", response.json()
 
 
 @pytest.mark.parametrize(

@@ -96,13 +96,17 @@ def test_it_refuses_a_depot_that_closes_before_it_opens(depot_a):
     assert Depot.objects.get(pk=depot_a.pk).opens == time(7)
 
 
-def test_it_refuses_a_vehicle_shift_that_ends_before_it_starts(vehicle_a):
-    _refused(Vehicle.objects.filter(pk=vehicle_a.pk).update, shift_start=time(17), shift_end=time(8))
+def test_it_refuses_an_empty_vehicle_shift_and_keeps_a_night_shift(vehicle_a):
     _refused(Vehicle.objects.filter(pk=vehicle_a.pk).update, shift_start=time(8), shift_end=time(8))
     _refused(
         Vehicle.objects.bulk_create,
-        [Vehicle(name="Night", depot=vehicle_a.depot, capacity_kg=10, shift_start=time(22), shift_end=time(6))],
+        [Vehicle(name="Nothing", depot=vehicle_a.depot, capacity_kg=10, shift_start=time(22), shift_end=time(22))],
     )
+    # An end before the start is the next morning (routes.plan_inputs.shift_bounds).
+    night = Vehicle.objects.create(
+        name="Night", depot=vehicle_a.depot, capacity_kg=10, shift_start=time(22), shift_end=time(6)
+    )
+    assert (night.shift_start, night.shift_end) == (time(22), time(6))
     _refused(Vehicle.objects.filter(pk=vehicle_a.pk).update, capacity_kg=-1)
     _refused(Vehicle.objects.filter(pk=vehicle_a.pk).update, cost_per_km=-1)
     _refused(Vehicle.objects.filter(pk=vehicle_a.pk).update, kind="truck")

@@ -6,7 +6,7 @@ answers 404, never 403; another driver's stop 404; a customer gets in only with 
 """
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -149,6 +149,13 @@ EXPECTED = {
         # plan_a was never dispatched: a re-plan is refused with 409, after the permission checks.
         "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/replan/", lambda w, p: {}, _statuses(401, 403, 409, 404, 409))
     },
+    # plan_a is no proposal: deciding on it is refused with 409, after the permission checks.
+    "api/plans/<int:plan_id>/approve/": {
+        "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/approve/", lambda w, p: {}, _statuses(401, 403, 409, 404, 409))
+    },
+    "api/plans/<int:plan_id>/reject/": {
+        "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/reject/", lambda w, p: {}, _statuses(401, 403, 409, 404, 409))
+    },
     # The driver's own app: drivers only; a stop that is not on the driver's route answers 404.
     "api/driver/route/": {"GET": (lambda w: "/api/driver/route/", None, _statuses(401, 200, 403, 403, 403))},
     "api/driver/positions/": {
@@ -214,8 +221,10 @@ def test_it_has_an_expectation_for_every_api_endpoint_and_method():
 def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a, dispatcher_a, dispatcher_b, manager):
     order_a = Order.objects.create(reference="OA", date=date(2026, 5, 4), depot=depot_a, lat=47.14, lon=9.52)
     order_b = Order.objects.create(reference="OB", date=date(2026, 5, 4), depot=depot_b, lat=47.20, lon=9.53)
-    plan_a = Plan.objects.create(date=date(2026, 5, 4), depot=depot_a, version=1, status="failed")
-    plan_b = Plan.objects.create(date=date(2026, 5, 4), depot=depot_b, version=1, status="failed")
+    # Plans of a day to come: a day that is over may not be optimized again.
+    plan_day = timezone.localdate() + timedelta(days=1)
+    plan_a = Plan.objects.create(date=plan_day, depot=depot_a, version=1, status="failed")
+    plan_b = Plan.objects.create(date=plan_day, depot=depot_b, version=1, status="failed")
     # Today, dispatched: driver_a's route and another driver's route of the same depot.
     today = timezone.localdate()
     vehicle_a2 = Vehicle.objects.create(name="A-Van-2", depot=depot_a, kind="van", capacity_kg=800)

@@ -257,7 +257,7 @@ BAD_VEHICLES = {
     "negative items": ({"capacity_items": -1}, "capacity_items", -1),
     "unknown kind": ({"kind": "hovercraft"}, "kind", "hovercraft"),
     "a skill that is not a name": ({"skills": ["fridge", "two person!"]}, "skills[1]", "two person!"),
-    "shift ends before it starts": ({"shift_start": "17:00", "shift_end": "08:00"}, "shift_end", ...),
+    "shift ends when it starts": ({"shift_start": "17:00", "shift_end": "17:00"}, "shift_end", ...),
     "shift time that does not exist": ({"shift_start": "25:00"}, "shift_start", "25:00"),
 }
 
@@ -319,8 +319,12 @@ def test_it_refuses_a_bad_closure(dispatcher_a_client, importer, changes, field)
 def test_the_plan_request_names_a_date_that_does_not_exist_and_an_unknown_depot(dispatcher_a_client, importer):
     before = counts()
     assert_error(dispatcher_a_client.post("/api/plans/", {"date": "2026-02-30"}), field="date", value="2026-02-30")
-    response = dispatcher_a_client.post("/api/plans/", {"date": "2026-05-04", "depot": "ZZ"})
+    tomorrow = timezone.localdate() + timedelta(days=1)  # a day that can be planned
+    response = dispatcher_a_client.post("/api/plans/", {"date": str(tomorrow), "depot": "ZZ"})
     assert_error(response, field="depot", value="ZZ")
+    yesterday = timezone.localdate() - timedelta(days=1)  # a day that is over
+    response = dispatcher_a_client.post("/api/plans/", {"date": str(yesterday), "depot": "A"})
+    assert_error(response, field="date", value=str(yesterday), words="is over")
     assert counts() == before
 
 
@@ -375,6 +379,14 @@ def stop(importer, depot_a, vehicle_a, driver_a):
         ("fail", {}, "reason", ...),
         ("deliver", {"signature": "data:image/png;base64,!!!not-base64!!!"}, "signature", ...),
         ("deliver", {"note": "x" * 2001}, "note", ...),
+        ("arrive", {"occurred_at": "2026-11-18T09:05:00"}, "occurred_at", "2026-11-18T09:05:00"),
+        ("fail", {"reason": "not_home", "occurred_at": "yesterday"}, "occurred_at", "yesterday"),
+        (
+            "deliver",
+            {"recipient_name": "X", "occurred_at": "2999-01-01T00:00:00Z"},
+            "occurred_at",
+            "2999-01-01T00:00:00Z",
+        ),
     ],
     ids=[
         "arrive NaN",
@@ -383,6 +395,9 @@ def stop(importer, depot_a, vehicle_a, driver_a):
         "fail no reason",
         "bad signature",
         "long note",
+        "action time without offset",
+        "action time not a time",
+        "action time in the future",
     ],
 )
 def test_it_refuses_a_bad_stop_action(driver_client, stop, action, body, field, value):

@@ -542,6 +542,7 @@ def test_it_finishes_a_plan_after_the_worker_is_killed_before_saving_without_a_s
     tmp_path,
     monkeypatch,
 ):
+    from datetime import datetime
     from datetime import time as clock
 
     from dispatch.models import Vehicle
@@ -554,12 +555,16 @@ def test_it_finishes_a_plan_after_the_worker_is_killed_before_saving_without_a_s
     for number, (lat, lon) in enumerate([(47.1399, 9.5213), (47.1450, 9.5235), (47.1352, 9.5190), (47.1300, 9.5230)]):
         Order.objects.create(reference=f"P{number}", date=today, depot=depot_a, lat=lat, lon=lon, snap_distance_m=10)
     settings.CELERY_TASK_DEFAULT_QUEUE = f"hardening-plans-{secrets.token_hex(5)}"
+    settings.CELERY_WORK_QUEUES = {}  # the plan too goes to the default queue, the worker's
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.TASKS_RUN_INLINE = False
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
     worker = start_worker(settings.CELERY_TASK_DEFAULT_QUEUE, tmp_path, faults="plan.before_save=60")
     try:
-        (plan,) = plan_request(user=dispatcher_a, day=today, depot_code="A", time_budget_s=1)
+        # Planned as on this morning (a clock the worker reads from the plan): at the evening hours the
+        # suite may run at, a plan for today from now would have no shift left to fill.
+        morning = timezone.make_aware(datetime.combine(today, clock(6)))
+        (plan,) = plan_request(user=dispatcher_a, day=today, depot_code="A", time_budget_s=1, now=morning)
         wait_for(lambda: (tmp_path / "fault-plan.before_save").exists(), 90, "the solve to finish, before saving")
         assert Plan.objects.get(pk=plan.pk).status == "running"
         _kill_pool(worker)

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from dispatch.models import Driver, DriverPosition
@@ -23,7 +24,10 @@ def today_at(hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 def dispatched_route(dispatcher_a_client, depot_a, vehicle_a, driver_a, request, django_capture_on_commit_callbacks):
-    """Today's plan for depot A (one van, driver_a), computed and dispatched through the API."""
+    """Today's plan for depot A (one van, driver_a), computed and dispatched through the API.
+
+    Planned at 07:00 today, as a dispatcher does in the morning: a plan for today starts from the
+    moment it is computed, and at the evening hours the suite may run at the van's shift is over."""
     request.getfixturevalue("road_network")  # the demo region
     day = timezone.localdate()
     rows = [
@@ -31,12 +35,13 @@ def dispatched_route(dispatcher_a_client, depot_a, vehicle_a, driver_a, request,
         for i, (lat, lon) in enumerate(VADUZ_POINTS[:6])
     ]
     import_orders(dispatcher_a_client, rows)
-    with django_capture_on_commit_callbacks(execute=True):
-        queued = dispatcher_a_client.post("/api/plans/", {"date": str(day), "depot": "A"}, format="json")
-    assert queued.status_code == 202, queued.json()
-    plan_id = queued.json()["id"]
-    with django_capture_on_commit_callbacks(execute=True):
-        dispatched = dispatcher_a_client.post(f"/api/plans/{plan_id}/dispatch/")
+    with time_machine.travel(today_at(7, 0), tick=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            queued = dispatcher_a_client.post("/api/plans/", {"date": str(day), "depot": "A"}, format="json")
+        assert queued.status_code == 202, queued.json()
+        plan_id = queued.json()["id"]
+        with django_capture_on_commit_callbacks(execute=True):
+            dispatched = dispatcher_a_client.post(f"/api/plans/{plan_id}/dispatch/")
     assert dispatched.status_code == 200, dispatched.json()
     route = Route.objects.select_related("vehicle", "driver").get(plan_id=plan_id)
     assert route.driver_id == driver_a.pk and route.stops.count() == 6

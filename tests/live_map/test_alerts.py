@@ -11,6 +11,8 @@ from dispatch.models import Alert, Order
 from routes.models import Stop
 from tests.live_map.conftest import place_driver
 
+pytestmark = pytest.mark.clock
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():

@@ -13,6 +13,8 @@ from routes.models import Stop
 from routes.road_network import get_road_network
 from tests.live_map.conftest import place_driver
 
+pytestmark = pytest.mark.clock
+
 EMITTED: list[dict] = []
 
 

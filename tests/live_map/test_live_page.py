@@ -9,6 +9,8 @@ from dispatch import alerts
 from dispatch.live_views import stop_vertices
 from tests.conftest import PASSWORD
 
+pytestmark = pytest.mark.clock
+
 
 def browser_for(user) -> Client:
     client = Client()

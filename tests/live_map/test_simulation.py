@@ -1,6 +1,7 @@
 """The fleet simulator drives a dispatched route through the real HTTP API (pytest-django's live server)."""
 
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 
 from dispatch.models import Alert, DriverPosition, Order
@@ -59,16 +60,18 @@ def test_it_plans_and_dispatches_first_when_asked(
     request.getfixturevalue("road_network")
     from django.utils import timezone
 
-    from tests.live_map.conftest import PASSWORD
+    from tests.live_map.conftest import PASSWORD, today_at
     from tests.routes.test_plans import VADUZ_POINTS
 
     day = timezone.localdate()
     for i, (lat, lon) in enumerate(VADUZ_POINTS[:3]):
         Order.objects.create(reference=f"S{i}", date=day, depot=depot_a, lat=lat, lon=lon)
-    call_command(
-        "simulate_fleet", "--url", live_server.url, "--plan", "--dispatcher", f"{dispatcher_a.username}:{PASSWORD}",
-        "--speed", "5000", "--every", "120", "--failure-rate", "0", "--delay-rate", "0", "--max-minutes", "2",
-    )  # fmt: skip
+    # In the van's shift: a plan for today starts from now, and in the evening the shift is over.
+    with time_machine.travel(today_at(9), tick=True):
+        call_command(
+            "simulate_fleet", "--url", live_server.url, "--plan", "--dispatcher", f"{dispatcher_a.username}:{PASSWORD}",
+            "--speed", "5000", "--every", "120", "--failure-rate", "0", "--delay-rate", "0", "--max-minutes", "2",
+        )  # fmt: skip
     out = capsys.readouterr().out
     assert "Dispatched plan" in out and "Done: 1 drivers, 3 delivered, 0 failed" in out
     assert set(Order.objects.values_list("status", flat=True)) == {"delivered"}

@@ -74,7 +74,11 @@ def test_it_replans_a_dispatched_day_around_a_new_closure(dispatcher_a_client, d
     assert application.status == "done" and application.checked_plans == [dispatched.pk]
     [new_id] = application.new_plans
     new = Plan.objects.get(pk=new_id)
-    assert new.parent_id == dispatched.pk and new.dispatched_at and new.reason.startswith(f"closure {closure_id}")
+    assert new.parent_id == dispatched.pk and new.reason.startswith(f"closure {closure_id}")
+    # Applied by itself, or held for the dispatcher by a guard rail that says which (test_replan_guard_rails.py).
+    applied = new.state == "active" and new.dispatched_at is not None and not new.proposal["held_because"]
+    held = new.state == "proposed" and new.dispatched_at is None and new.proposal["held_because"]
+    assert applied or held, (new.state, new.proposal)
     assert new.version == dispatched.version + 1
     before = set(Stop.objects.filter(route__plan=dispatched).values_list("order_id", flat=True))
     after = set(Stop.objects.filter(route__plan=new).values_list("order_id", flat=True))
@@ -133,6 +137,7 @@ def record_plan_updated(**payload):
 
 
 def test_it_announces_the_new_version_to_the_live_layer(dispatcher_a_client, dispatched, monkeypatch):
+    import tests.routes.test_plans as plans_module
     from dispatch import events
 
     monkeypatch.setitem(events.HANDLERS, "plan_updated", ("tests.routes.test_closure_replanning.record_plan_updated",))
@@ -140,5 +145,10 @@ def test_it_announces_the_new_version_to_the_live_layer(dispatcher_a_client, dis
     stop = Stop.objects.filter(route__plan=dispatched).select_related("order").first()
     closure_id = close(dispatcher_a_client, square(stop.order.lat, stop.order.lon, 500))
     [new_id] = ClosureApplication.objects.get(closure_id=closure_id).new_plans
+    # It drops a stop, so it waits for a dispatcher: nothing is announced until it is approved.
+    assert Plan.objects.get(pk=new_id).state == "proposed" and RECEIVED == []
+    with plans_module._capture(execute=True):
+        assert dispatcher_a_client.post(f"/api/plans/{new_id}/approve/").status_code == 200
     assert [(p["plan_id"], p["previous_plan_id"]) for p in RECEIVED] == [(new_id, dispatched.pk)]
-    assert RECEIVED[0]["changes"]["removed"] == [stop.order_id]
+    dropped = [item["order"] for item in Plan.objects.get(pk=new_id).proposal["dropped"]]
+    assert stop.order_id in dropped and RECEIVED[0]["changes"]["removed"] == sorted(dropped)

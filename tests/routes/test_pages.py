@@ -3,7 +3,7 @@
 import html
 import json
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from dispatch.models import Order
 from routes.models import Plan, RoadClosure, Route, Stop, UnassignedOrder
+from tests.routes.test_plans import future_tuesday
 
-DAY = date(2026, 11, 24)
+DAY = future_tuesday()  # a day still to come: its page offers a new plan
 ASSET_PATTERN = re.compile(r"<(?:script|link)\b[^>]*?\b(?:src|href)=[\"']([^\"']+)[\"']", re.IGNORECASE)
 GEOMETRY = {"type": "LineString", "coordinates": [[9.52, 47.14], [9.5213, 47.1399], [9.5235, 47.145], [9.52, 47.14]]}
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
-from dispatch.demo import DEMO_LOGINS
+from dispatch.demo import DEMO_LOGINS, demo_day_description
 
 
 class Command(BaseCommand):
@@ -21,6 +22,10 @@ class Command(BaseCommand):
             f"  Dashboard {url}   Admin {url}admin/   API docs {url}api/docs/   Health {url}healthz",
             f"  Live map {url}live/ — in another terminal, `make simulate` (manage.py simulate_fleet --speed 10)",
             "  drives today's dispatched routes through the API (it plans and dispatches the day first if needed)",
+        ]
+        if today := demo_day_description(timezone.localdate()):
+            lines.append(f"  {today}")
+        lines += [
             "  Map data © OpenStreetMap contributors (ODbL)",
             "=" * 72,
             "",

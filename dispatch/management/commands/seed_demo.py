@@ -21,20 +21,38 @@ class Command(BaseCommand):
             help="also create this many past days of history (once: skipped if any exist)",
         )
         parser.add_argument(
-            "--if-empty", action="store_true", help="only seed what is missing: the company once, then today's orders"
+            "--if-empty",
+            action="store_true",
+            help="only seed what is missing: the company once, then the day's orders once (today's are laid out "
+            "around now; on a later day, that day's; the same day again, only if nobody touched them and their "
+            "first window has closed)",
         )
 
     def handle(self, *args, **options):
-        day = options["date"] or timezone.localdate()
+        now = timezone.now()
+        day = options["date"] or timezone.localdate(now)
         if options["if_empty"] and Depot.objects.exists():
-            self.stdout.write("Demo company exists; adding orders only if the day has none.")
-        summary = demo_seed(day=day, orders=options["orders"], seed=options["seed"])
+            self.stdout.write("Demo company exists; adding the day's orders only if it has none.")
+        summary = demo_seed(day=day, orders=options["orders"], seed=options["seed"], now=now)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo: {summary.depots} depots, {summary.vehicles} vehicles, {summary.drivers} drivers, "
-                f"{summary.orders_created} orders created for {day}."
+                f"{summary.orders_created} orders created for {day}"
+                + (f", {summary.orders_relaid} laid out again around now" if summary.orders_relaid else "")
+                + "."
             )
         )
+        if layout := summary.day_layout:
+            start, end = layout.local_shift()
+            last = timezone.localtime(layout.last_window_end)
+            self.stdout.write(
+                f"Today's demo starts now: windows from {timezone.localtime(layout.first_window):%H:%M} to "
+                f"{last:%H:%M}"
+                + (" (the next morning)" if last.date() > day else "")
+                + f", the demo fleet's shifts {start:%H:%M} to {end:%H:%M}"
+                + (" (the next morning)" if end <= start else "")
+                + "."
+            )
         if options["days"] > 0:
             self._seed_history(day, options["days"], options["orders"], options["seed"])
 

@@ -3,6 +3,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from dispatch.models import Order
 from dispatch.simulation import (
     Api,
     FleetSimulation,
@@ -57,6 +58,12 @@ class Command(BaseCommand):
                     raise CommandError("--plan needs --dispatcher user:password (e.g. dispatcher:dispatcher-demo-2026)")
                 request_and_dispatch_plans(api, day=day, username=user, password=password, log=self._log)
                 drivers = dispatched_drivers(day)
+            if not drivers and not Order.objects.filter(date=day).exists():
+                # After midnight the demo day laid out last evening is yesterday's; today's is laid out on start.
+                raise CommandError(
+                    f"No plan is dispatched for {day}, and the day has no orders. Start `make run` again (it lays "
+                    "out today's demo around now) or run `manage.py seed_demo --if-empty`, then simulate."
+                )
             if not drivers:
                 raise CommandError(
                     f"No plan is dispatched for {day}: nothing to drive. Plan and dispatch one on the Plans page, "
