@@ -19,7 +19,9 @@ Decisions:
 - Feedback is one per order and can be updated while the tracking link is valid (the latest counts).
 """
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -240,13 +242,17 @@ def promise_window_for(eta: datetime, *, now: datetime | None = None) -> tuple[d
 
 
 @transaction.atomic
-def _promise_check(*, order: Order, eta: datetime, driver_first_name: str) -> list[Notification]:
+def _promise_check(*, order: Order, eta: datetime, driver_first_name: str | Callable[[], str]) -> list[Notification]:
     """Schedule (first promise of the day) or, when the ETA left the promise by more than the
-    threshold, move the promise and say so (delayed)."""
+    threshold, move the promise and say so (delayed). `driver_first_name` may be a function: it is
+    called only for a message (most live ETAs stay inside the promise and need no driver's name)."""
     # Lock the promise: a plan update and a live ETA arriving together must not both revise it.
     promise = PromisedWindow.objects.select_for_update().filter(order=order).first()
     start, end = promise_window_for(eta)
-    extra = {"driver_first_name": driver_first_name}
+
+    def extra() -> dict:
+        return {"driver_first_name": driver_first_name() if callable(driver_first_name) else driver_first_name}
+
     if promise is None or promise.day != order.date:
         if promise is None:
             promise = PromisedWindow(order=order)
@@ -257,14 +263,14 @@ def _promise_check(*, order: Order, eta: datetime, driver_first_name: str) -> li
         taken_off = Notification.objects.filter(order=order, event=Event.RESCHEDULED).values("occasion").distinct()
         if taken_off.exists():
             occasion = f"{occasion}/after-{taken_off.count()}"
-        return notifications_create(order=order, event=Event.SCHEDULED, occasion=occasion, extra=extra)
+        return notifications_create(order=order, event=Event.SCHEDULED, occasion=occasion, extra=extra())
     threshold = timedelta(minutes=settings.ETA_DELAY_THRESHOLD_MIN)
     if promise.start - threshold <= eta <= promise.end + threshold:
         return []
     promise.start, promise.end, promise.revision = start, end, promise.revision + 1
     promise.save()
     occasion = f"{order.date.isoformat()}/r{promise.revision}"
-    return notifications_create(order=order, event=Event.DELAYED, occasion=occasion, extra=extra)
+    return notifications_create(order=order, event=Event.DELAYED, occasion=occasion, extra=extra())
 
 
 def notifications_for_plan(*, plan_id: int) -> int:
@@ -319,12 +325,16 @@ def notifications_for_eta(*, order_id: int, eta: datetime | None) -> int:
     order = Order.objects.select_related("customer").filter(pk=order_id).first()
     if order is None or eta is None or order.status in TERMINAL or order.status not in (S.DISPATCHED, S.EN_ROUTE):
         return 0
-    stop = _route_stop(order)
-    driver = _driver_first_name(stop)
+    # The driver's name (the order's stop in the plan drivers follow: two queries) only for a message:
+    # most live ETAs change nothing the customer is told (and `make simulate` at 10x sends floods of them).
+    driver = functools.cache(lambda: _driver_first_name(_route_stop(order)))
     sent = _promise_check(order=order, eta=eta, driver_first_name=driver)
     if eta - timezone.now() <= timedelta(minutes=settings.ARRIVING_SOON_MIN):
         sent += notifications_create(
-            order=order, event=Event.ARRIVING_SOON, occasion=order.date.isoformat(), extra={"driver_first_name": driver}
+            order=order,
+            event=Event.ARRIVING_SOON,
+            occasion=order.date.isoformat(),
+            extra={"driver_first_name": driver()},
         )
     return len(sent)
 
