@@ -423,8 +423,7 @@ def dispatch_snapshot(*, user, depot_ids: list[int]) -> dict:
     """Everything a dashboard shows, in one message: the latest position of every active driver,
     today's dispatched plans (the version drivers follow) and the open alerts, with the current seq
     of each group so the client can ignore older messages still in flight."""
-    from routes.models import Plan
-    from routes.selectors import plans_visible_to
+    from routes.selectors import running_plans
 
     drivers = (
         Driver.objects.filter(active=True, depot_id__in=depot_ids, last_position_at__isnull=False)
@@ -443,16 +442,11 @@ def dispatch_snapshot(*, user, depot_ids: list[int]) -> dict:
         }
         for row in drivers
     ]  # fmt: skip
-    latest_plans: dict = {}
-    dispatched = plans_visible_to(user, day=timezone.localdate()).filter(
-        dispatched_at__isnull=False, status=Plan.Status.DONE
-    )
-    for plan in dispatched.values("id", "version", "date", "depot_id", "dispatched_at", "reason"):
-        latest_plans.setdefault(plan["depot_id"], plan)  # newest version first
+    # The versions drivers follow (a night shift's plan of yesterday too, while it runs).
     plans = [
-        {"plan": p["id"], "version": p["version"], "date": _iso(p["date"]), "depot": p["depot_id"],
-         "reason": p["reason"], "dispatched_at": _iso(p["dispatched_at"])}
-        for p in latest_plans.values()
+        {"plan": p.id, "version": p.version, "date": _iso(p.date), "depot": p.depot_id, "reason": p.reason,
+         "dispatched_at": _iso(p.dispatched_at)}
+        for p in running_plans(user)
     ]  # fmt: skip
     alerts = [
         _alert_state(alert) for alert in Alert.objects.filter(resolved_at__isnull=True, depot_id__in=depot_ids)[:500]

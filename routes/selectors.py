@@ -1,9 +1,12 @@
 """Reads of the routes app."""
 
+from datetime import datetime, time, timedelta
+
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from dispatch.models import Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Plan, RoadClosure, Route, Stop, UnassignedOrder
 
@@ -34,14 +37,32 @@ def plans_visible_to(user, *, day=None, depot: str | None = None) -> QuerySet[Pl
     return queryset.order_by("-date", "-version", "-id")
 
 
-def running_plans(user, *, day=None) -> list[Plan]:
-    """The version drivers follow, per depot the user sees: the newest dispatched plan of the day."""
-    dispatched = plans_visible_to(user, day=day or timezone.localdate()).filter(
-        dispatched_at__isnull=False, status=Plan.Status.DONE
-    )
+def _newest_dispatched(user, day) -> dict:
+    dispatched = plans_visible_to(user, day=day).filter(dispatched_at__isnull=False, status=Plan.Status.DONE)
     latest: dict = {}
     for plan in dispatched.select_related("parent").order_by("-version"):
         latest.setdefault(plan.depot_id, plan)
+    return latest
+
+
+def running_plans(user, *, day=None, now=None) -> list[Plan]:
+    """The version drivers follow, per depot the user sees: the newest dispatched plan of the day.
+
+    Without a day: today's, and, where a depot has none yet, yesterday's while a night shift's route
+    of it still runs past midnight with stops to serve (as the driver's phone does: dispatch.driver_selectors).
+    """
+    if day is not None:
+        return list(_newest_dispatched(user, day).values())
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    latest = _newest_dispatched(user, today)
+    midnight = datetime.combine(today, time(0), tzinfo=timezone.get_current_timezone())
+    open_statuses = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
+    for depot_id, plan in _newest_dispatched(user, today - timedelta(days=1)).items():
+        if depot_id in latest:
+            continue
+        if plan.routes.filter(end__gt=midnight, stops__order__status__in=open_statuses).exists():
+            latest[depot_id] = plan
     return list(latest.values())
 
 

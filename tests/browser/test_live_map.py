@@ -39,8 +39,14 @@ def daphne_url(transactional_db, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.DEBUG = True  # static files from the finders, plain-HTTP cookies
     settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
-    # The child inherits this process's memory: hand it no open database connection to share.
+    # The child inherits this process's memory: hand it no open database connection to share. With
+    # PostgreSQL's connection pool, closing gives the connection back to the pool, which the child
+    # would inherit too (two processes on one socket: "another command is already in progress"):
+    # close the pool itself; this process opens a new one on its next query.
     connections.close_all()
+    for connection in connections.all():
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
     server = DaphneProcess("127.0.0.1", _application)
     server.start()
     assert server.ready.wait(timeout=30), "daphne did not start"

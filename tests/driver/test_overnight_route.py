@@ -75,3 +75,21 @@ def test_a_day_route_left_unfinished_is_not_served_the_next_morning(
         )  # fmt: skip
     with time_machine.travel(_at(NIGHT + timedelta(days=1), 0, 20), tick=True):
         assert driver_client.get("/api/driver/route/").json()["route"] is None
+
+
+def test_after_midnight_the_dashboards_still_follow_the_night_plan(depot_a, vehicle_a, driver_a, dispatcher_a):
+    from dispatch.live import dispatch_snapshot
+    from routes.selectors import running_plans
+
+    with time_machine.travel(_at(NIGHT, 22, 30), tick=True):
+        plan = _dispatch(
+            day=NIGHT, depot=depot_a, vehicle=vehicle_a, driver=driver_a, by=dispatcher_a,
+            start=_at(NIGHT, 22, 45), end=_at(NIGHT + timedelta(days=1), 2, 30),
+            etas=[_at(NIGHT, 23, 30), _at(NIGHT + timedelta(days=1), 1, 30)],
+        )  # fmt: skip
+    with time_machine.travel(_at(NIGHT + timedelta(days=1), 0, 20), tick=True):
+        assert running_plans(dispatcher_a) == [plan]
+        snapshot = dispatch_snapshot(user=dispatcher_a, depot_ids=[depot_a.id])
+        assert [p["plan"] for p in snapshot["plans"]] == [plan.pk]
+        Order.objects.filter(stops__route__plan=plan).update(status=Order.Status.DELIVERED)
+        assert running_plans(dispatcher_a) == []  # the night is over
