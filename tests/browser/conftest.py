@@ -82,3 +82,14 @@ def wait_for_js(page, expression: str, timeout_ms: int = 30_000) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"still false after {timeout_ms} ms: {expression}"
         page.wait_for_timeout(100)
+
+
+def log_in(page, base_url: str, username: str, *, lands_on: str = "/") -> None:
+    """Log in through the login page, as a person does, and wait for the page it leads to."""
+    from tests.conftest import PASSWORD
+
+    page.goto(f"{base_url}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}{lands_on}")

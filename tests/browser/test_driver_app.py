@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from dispatch.models import DriverPosition, Order, OrderStatusChange, ProofOfDelivery
 from routes.services import plan_dispatch
-from tests.browser.conftest import wait_for_js
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, wait_for_js
 from tests.driver.conftest import driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.clock]
@@ -62,11 +61,7 @@ def test_it_lets_a_driver_arrive_and_deliver_with_a_signature(
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", driver_a.user.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/driver/")
+    log_in(page, live_server.url, driver_a.user.username, lands_on="/driver/")
     first, second, third = route_of_driver_a
 
     page.wait_for_selector("#next:not([hidden])")

@@ -15,9 +15,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from routes.models import Plan
-from tests.browser.conftest import wait_for_js
+from tests.browser.conftest import log_in, wait_for_js
 from tests.browser.test_live_map import daphne_url  # noqa: F401 - the fixture for these tests
-from tests.conftest import PASSWORD
 from tests.live_map.conftest import dispatched_route, today_at  # noqa: F401 - the fixture for these tests
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,11 +56,7 @@ def test_it_draws_closures_and_marks_the_route_a_replan_changed(
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{daphne_url}/login/")
-    page.fill("input[name=username]", dispatcher_a.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{daphne_url}/")
+    log_in(page, daphne_url, dispatcher_a.username)
     page.goto(f"{daphne_url}/live/")
     page.wait_for_selector("#live-connection[data-state=live]", timeout=20_000)
     assert page.locator("#closure-list li").count() == 0

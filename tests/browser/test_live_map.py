@@ -15,8 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from dispatch.models import Alert
 from routes.models import Stop
-from tests.browser.conftest import wait_for_js
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in, wait_for_js
 from tests.live_map.conftest import dispatched_route  # noqa: F401 - the fixture for this test
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,11 +82,7 @@ def test_it_moves_the_vehicle_and_shows_the_alert_of_a_failed_delivery(
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{daphne_url}/login/")
-    page.fill("input[name=username]", dispatcher_a.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{daphne_url}/")
+    log_in(page, daphne_url, dispatcher_a.username)
     page.goto(f"{daphne_url}/live/")
     page.wait_for_selector("#live-connection[data-state=live]", timeout=20_000)
     assert "OpenStreetMap" in page.locator(".leaflet-control-attribution").inner_text()

@@ -15,7 +15,7 @@ from dispatch.services import driver_create
 from routes import services
 from routes.models import Plan, PlanChange, Stop
 from tests.browser.conftest import ARTIFACTS as screenshot_dir
-from tests.browser.test_plans_and_closures import _log_in
+from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD
 from tests.routes.test_plans import DAY, VADUZ_POINTS
 
@@ -79,7 +79,7 @@ def test_it_moves_a_stop_to_another_route_by_dragging_and_shows_the_new_totals_a
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    _log_in(page, live_server, dispatcher_a.username)
+    log_in(page, live_server.url, dispatcher_a.username)
     page.goto(f"{live_server.url}/plans/{plan.id}/")
     page.wait_for_selector("#plan-board .board-content")
     page.frame_locator(".map-frame").locator(".stop-marker").first.wait_for()

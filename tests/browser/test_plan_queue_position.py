@@ -10,7 +10,7 @@ import re
 import pytest
 
 from routes.models import Plan
-from tests.browser.test_plans_and_closures import _log_in
+from tests.browser.conftest import log_in
 from tests.celery_workers import wait_for
 from tests.test_task_priorities import hold
 
@@ -32,7 +32,7 @@ def test_the_plan_page_says_how_many_tasks_wait_ahead(browser, live_server, embe
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        _log_in(page, live_server, dispatcher_a.username)
+        log_in(page, live_server.url, dispatcher_a.username)
         page.goto(f"{live_server.url}/plans/?date={DAY}")
         page.check("input[name=objective][value=compare]")
         page.click("#plan-form button[type=submit]")

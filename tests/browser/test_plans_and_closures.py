@@ -8,7 +8,7 @@ import pytest
 
 from dispatch.models import Vehicle
 from routes.models import Plan, RoadClosure
-from tests.conftest import PASSWORD
+from tests.browser.conftest import log_in
 from tests.routes.test_plans import DAY, VADUZ_POINTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,14 +31,6 @@ def day_of_orders(road_network, depot_a, vehicle_a, driver_a):  # noqa: F811 - r
         Order.objects.create(reference=f"R{index}", date=DAY, depot=depot_a, lat=lat, lon=lon, weight_kg=2 + index)
 
 
-def _log_in(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
-
-
 def test_it_plans_the_day_and_draws_a_closure(
     browser, live_server, live_settings, day_of_orders, dispatcher_a, screenshot
 ):
@@ -46,7 +38,7 @@ def test_it_plans_the_day_and_draws_a_closure(
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    _log_in(page, live_server, dispatcher_a.username)
+    log_in(page, live_server.url, dispatcher_a.username)
 
     page.goto(f"{live_server.url}/plans/?date={DAY}")
     page.click("#plan-form button[type=submit]")
