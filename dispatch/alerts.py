@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 IDLE_RADIUS_M = 50.0
 # The depot-wide idle sweep on position intake runs at most this often per depot (the beat task covers the rest).
 IDLE_SWEEP_EVERY_S = 60
-OPEN_ORDER_STATUSES = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
+OPEN_ORDER_STATUSES = Order.ON_ROUTE_STATUSES
 FAIL_REASON_LABELS = {
     "not_home": "nobody home",
     "no_access": "no access",

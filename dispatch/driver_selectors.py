@@ -1,14 +1,15 @@
 """Reads of the driver's phone app: the driver behind a login, today's route, one stop of it."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from dispatch.errors import DispatchError
-from dispatch.models import Driver, Order, ProofOfDelivery
+from dispatch.models import Driver, ProofOfDelivery
 from routes.models import Plan, Route, Stop
 from routes.replanning import latest_dispatched_plan
+from routes.selectors import night_routes_running
 
 
 class StopNotFound(DispatchError):
@@ -25,10 +26,6 @@ def _routes_of(driver: Driver):
         # A route planned for the driver's vehicle before the driver was set on it is still theirs.
         mine |= Q(driver__isnull=True, vehicle_id=driver.vehicle_id)
     return Route.objects.filter(mine)
-
-
-# The orders a driver still has to serve (a route with none of these left is over).
-_OPEN = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
 
 
 def _plan_of_day(driver: Driver, day: date) -> Plan | None:
@@ -52,11 +49,8 @@ def current_plan(driver: Driver, *, day: date | None = None, now: datetime | Non
     now = now or timezone.now()
     today = timezone.localdate(now)
     overnight = _plan_of_day(driver, today - timedelta(days=1))
-    if overnight is not None:
-        midnight = datetime.combine(today, time(0), tzinfo=timezone.get_current_timezone())
-        running = _routes_of(driver).filter(plan=overnight, end__gt=midnight, stops__order__status__in=_OPEN)
-        if running.exists():
-            return overnight
+    if overnight is not None and night_routes_running(_routes_of(driver).filter(plan=overnight), today=today).exists():
+        return overnight
     return _plan_of_day(driver, today)
 
 

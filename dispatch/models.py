@@ -182,6 +182,9 @@ class Order(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    # Dispatched and not yet delivered, failed or cancelled: a stop its driver still has to serve.
+    ON_ROUTE_STATUSES = (Status.DISPATCHED, Status.EN_ROUTE, Status.ARRIVED)
+
     reference = models.CharField(max_length=64, unique=True)
     date = models.DateField(db_index=True)
     depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="orders")

@@ -47,7 +47,7 @@ ETA_CHANGE_MIN_S = 120
 INLINE_BUDGET_S = 0.050
 # How long the last announced ETA of a stop is remembered (a day's work, with margin).
 ANNOUNCED_TTL_S = 36 * 3600
-OPEN_STATUSES = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
+OPEN_STATUSES = Order.ON_ROUTE_STATUSES
 _last_duration = {"seconds": 0.0}
 
 

@@ -45,6 +45,13 @@ def _newest_dispatched(user, day) -> dict:
     return latest
 
 
+def night_routes_running(routes: QuerySet[Route], *, today) -> QuerySet[Route]:
+    """Of yesterday's `routes`, those of a night shift still being driven: planned to end after
+    today's midnight, with stops left to serve. Such a route belongs to the day it started on."""
+    midnight = datetime.combine(today, time(0), tzinfo=timezone.get_current_timezone())
+    return routes.filter(end__gt=midnight, stops__order__status__in=Order.ON_ROUTE_STATUSES)
+
+
 def running_plans(user, *, day=None, now=None) -> list[Plan]:
     """The version drivers follow, per depot the user sees: the newest dispatched plan of the day.
 
@@ -56,12 +63,8 @@ def running_plans(user, *, day=None, now=None) -> list[Plan]:
     now = now or timezone.now()
     today = timezone.localdate(now)
     latest = _newest_dispatched(user, today)
-    midnight = datetime.combine(today, time(0), tzinfo=timezone.get_current_timezone())
-    open_statuses = (Order.Status.DISPATCHED, Order.Status.EN_ROUTE, Order.Status.ARRIVED)
     for depot_id, plan in _newest_dispatched(user, today - timedelta(days=1)).items():
-        if depot_id in latest:
-            continue
-        if plan.routes.filter(end__gt=midnight, stops__order__status__in=open_statuses).exists():
+        if depot_id not in latest and night_routes_running(plan.routes.all(), today=today).exists():
             latest[depot_id] = plan
     return list(latest.values())
 
