@@ -5,7 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.authtoken.views import ObtainAuthToken
 
 from config.api_docs import ApiRedocView
+from config.favicon import favicon
 from config.health import healthz
+from config.metrics import metrics_view
+from dispatch.basemap_views import map_glyphs, map_tile
 
 handler404 = "config.exceptions.not_found"
 handler500 = "config.exceptions.server_error"
@@ -20,6 +23,11 @@ api_patterns = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's): answer it, not a 404.
+    path("favicon.ico", favicon),
+    path("metrics", metrics_view, name="metrics"),
+    path("map/tiles/<int:z>/<int:x>/<int:y>.pbf", map_tile, name="map_tile"),
+    path("map/fonts/<str:fontstack>/<int:start>-<int:end>.pbf", map_glyphs, name="map_glyphs"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
