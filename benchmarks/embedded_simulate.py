@@ -1,6 +1,7 @@
 """`make simulate` against the embedded mode: does the fleet keep up, and what does a position cost?
 
     .venv/bin/python benchmarks/embedded_simulate.py [--speed 10] [--duration 90] [--orders 300] [--profile]
+        [--production-database postgres://... --production-redis redis://...] [--only-in-process]
 
 All on 127.0.0.1 in a VAR_DIR of its own (SQLite, the in-memory channel layer, tasks on in-process
 threads: what `make run` serves): the demo company (2 depots, 12 vehicles with drivers), --orders
@@ -13,9 +14,12 @@ live map does, and the fleet simulator of `make simulate` drives every route thr
 It prints the speed the simulation reached (simulated seconds per real second: `make simulate`
 slows down when the server answers slowly), the server's CPU (share of one core, from /proc), the
 CPU per position POST (all the server's CPU over the positions: actions and background work
-included) and the requests' latency. Targets (issue 14): >= 9x at --speed 10 with 12 drivers, the
-server below 50 % of one core; the production lean path costs 0.5 ms per position (LIVE.md).
---profile samples daphne with py-spy (pip install py-spy; not a project requirement) and prints
+included) and the requests' latency. Then the position request alone, in-process (the ASGI
+application called directly): the embedded lean intake, the production lean path (on the PostgreSQL
+and Redis of --production-database and --production-redis, $DATABASE_URL and $REDIS_URL by default)
+and the embedded mode's Django view, back to back and paced, in one table. Targets (issue 14):
+>= 9x at --speed 10 with 12 drivers, the server below 50 % of one core, the embedded request within
+2-3x of the production lean path. --profile samples daphne with py-spy (pip install py-spy; not a project requirement) and prints
 the functions where its time goes.
 """
 
@@ -150,23 +154,59 @@ def simulate(args) -> None:
     }), flush=True)  # fmt: skip
 
 
+def prepare_production(args) -> None:
+    """In a child process with the production settings (--production-database, --production-redis):
+    the demo company's drivers and their tokens, for the lean path's in-process figures."""
+    _setup_django()
+    from django.core.management import call_command
+    from django.db import DatabaseError
+
+    from dispatch.demo import demo_seed_company
+    from dispatch.models import Driver
+
+    try:  # prepared by an earlier run: only drivers and tokens are needed (no migrate to wait for)
+        prepared = Driver.objects.filter(active=True).exists()
+    except DatabaseError:
+        prepared = False
+    if not prepared:
+        call_command("migrate", verbosity=0)
+        demo_seed_company()
+    print(f"production database: {Driver.objects.filter(active=True).count()} drivers", flush=True)
+
+
 def in_process(args) -> None:
-    """In a child process with the embedded settings: the ASGI application called directly (no HTTP
-    server, no other client), one position per POST as the simulator sends them, driver after driver.
-    CPU of the whole process per POST: the request, and the background work it starts (the in-process
-    task threads), waited for at the end."""
+    """In a child process (embedded or production settings): the ASGI application called directly
+    (no HTTP server, no other client), one position per POST as the simulator sends them, driver
+    after driver, back to back (--pace 0) or --pace POSTs a second. CPU of the whole process per
+    POST: the request, its broadcast tick and its writer thread or pool, and, unless the listeners
+    are held back (LIVE_FOLLOWUP_EVERY_S), the background work it starts (the in-process task
+    threads), waited for at the end."""
     _setup_django()
     from channels.testing import HttpCommunicator
     from django.utils import timezone
 
     from config.asgi import application
     from config.tasks import _embedded_queues
+    from dispatch import position_intake
+    from dispatch.models import Driver
+    from dispatch.position_fanout import fanout
     from dispatch.simulation import dispatched_drivers, driver_tokens
 
-    drivers = dispatched_drivers(timezone.localdate())
+    # The embedded set-up has today's dispatched drivers; a production database may have none planned.
+    drivers = dispatched_drivers(timezone.localdate()) or list(
+        Driver.objects.filter(active=True).select_related("user")
+    )
     tokens = list(driver_tokens(drivers).values())
+    answered_by_django = []
 
-    async def post(token: str, index: int) -> float:
+    def saw(**kwargs):
+        answered_by_django.append(True)
+
+    from django.core.signals import request_started
+
+    request_started.connect(saw)
+
+    async def post(token: str, index: int) -> None:
         body = {"positions": [{"lat": 47.14 + index * 1e-5, "lon": 9.52, "recorded_at": timezone.now().isoformat(),
                                "accuracy_m": 5.0, "speed_mps": 8.0, "heading": 90.0}]}  # fmt: skip
         data = json.dumps(body).encode()
@@ -175,29 +215,107 @@ def in_process(args) -> None:
             headers=[(b"authorization", f"Token {token}".encode()), (b"content-type", b"application/json"),
                      (b"content-length", str(len(data)).encode()), (b"host", b"127.0.0.1")],
         )  # fmt: skip
-        started = time.thread_time()
         response = await communicator.get_response(timeout=30)
         assert response["status"] == 202, response
-        return time.thread_time() - started
+
+    async def settled():
+        # The background work started so far (embedded task threads) and the last broadcast tick.
+        for queue in list(_embedded_queues.values()):
+            while queue.waiting() or queue.running:
+                await asyncio.sleep(0.05)
+        while fanout.pending:
+            await asyncio.sleep(0.02)
 
     async def run():
         for index in range(20):  # warm up: imports, the road network, connections
             await post(tokens[index % len(tokens)], index)
-        for queue in list(_embedded_queues.values()):
-            while queue.waiting() or queue.running:
-                await asyncio.sleep(0.05)
+        # Each driver's first move is followed up whatever LIVE_FOLLOWUP_EVERY_S says (the fan-out hands
+        # it over at its next tick, within a second); its work (the road network loaded for live ETAs:
+        # seconds) belongs to the warm-up, not to the posts measured.
+        await asyncio.sleep(1.5)
+        await settled()
+        answered_by_django.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         for index in range(args.posts):
             await post(tokens[index % len(tokens)], index)
-            await asyncio.sleep(1 / len(tokens))  # one tick a second for the fleet, as --speed 10 sends
+            if args.pace:
+                await asyncio.sleep(1 / args.pace)
         request_wall = time.perf_counter() - wall
-        for queue in list(_embedded_queues.values()):
-            while queue.waiting() or queue.running:
-                await asyncio.sleep(0.05)
-        return time.process_time() - cpu, request_wall
+        await settled()
+        used = time.process_time() - cpu
+        await position_intake.shutdown()
+        return used, request_wall
 
     used, seconds = asyncio.run(run())
-    print(json.dumps({"posts": args.posts, "cpu_s": used, "seconds": seconds, "drivers": len(tokens)}), flush=True)
+    print(json.dumps({
+        "posts": args.posts, "cpu_s": used, "seconds": seconds, "drivers": len(tokens),
+        "via_django": len(answered_by_django),
+    }), flush=True)  # fmt: skip
+
+
+def _in_process_figures(args, env: dict, production_env: dict | None) -> list[dict]:
+    """The position request's CPU, in-process, as a table: the embedded mode's lean intake, the
+    production lean path (when a PostgreSQL and Redis are given) and the Django view (the intake
+    off), each back to back and paced as the fleet posts; then the embedded request with its
+    background work."""
+    held_back = {"LIVE_FOLLOWUP_EVERY_S": "1000000000"}
+    paths = [("embedded lean intake", env)]
+    if production_env is not None:
+        paths.append(("production lean path", production_env))
+    paths.append(("embedded, Django view", {**env, "POSITION_INTAKE": "0"}))
+    figures = []
+
+    def measure(path_env, pace):
+        measured = subprocess.run(
+            [sys.executable, __file__, "--step", "in-process", "--posts", str(args.in_process), "--pace", str(pace)],
+            cwd=ROOT, env=path_env, capture_output=True, text=True,
+        )  # fmt: skip
+        if measured.returncode != 0:
+            print(measured.stderr[-3000:])
+            raise SystemExit("the in-process measurement failed")
+        found = json.loads(measured.stdout.strip().splitlines()[-1])
+        found["ms"] = 1000 * found["cpu_s"] / found["posts"]
+        return found
+
+    pace = args.pace or 12.0
+    for label, path_env in paths:
+        back_to_back, paced = measure({**path_env, **held_back}, 0), measure({**path_env, **held_back}, pace)
+        figures.append({"path": label, "back_to_back": back_to_back, "paced": paced})
+    with_work = measure(env, pace)
+    print(
+        f"\nCPU per position request, in-process (the ASGI application called directly, {args.in_process} POSTs "
+        f"of one position from {figures[0]['paced']['drivers']} drivers; the listeners of a move held back; "
+        f"paced: {pace:g} POSTs/s, the fleet's rate at --speed 10; load average {os.getloadavg()[0]:.1f}):"
+    )
+    print(f"  {'path':<24} {'back to back':>13} {'paced':>9}   answered by Django")
+    for figure in figures:
+        print(
+            f"  {figure['path']:<24} {figure['back_to_back']['ms']:>10.2f} ms {figure['paced']['ms']:>6.2f} ms   "
+            f"{figure['back_to_back']['via_django'] + figure['paced']['via_django']} of {2 * args.in_process}"
+        )
+    if production_env is not None:
+        embedded, production = figures[0], figures[1]
+        print(
+            f"  embedded / production: {embedded['back_to_back']['ms'] / production['back_to_back']['ms']:.1f}x back "
+            f"to back, {embedded['paced']['ms'] / production['paced']['ms']:.1f}x paced (target <= 2-3x)"
+        )
+    print(
+        f"  embedded lean intake with the background work it starts (live ETAs, customer messages): "
+        f"{with_work['ms']:.2f} ms per position"
+    )
+    return figures
+
+
+def _production_env(args) -> dict | None:
+    """The production settings for the lean path's figures, its database prepared; None without one."""
+    if not (args.production_database and args.production_database.startswith("postgres") and args.production_redis):
+        return None
+    env = {
+        **os.environ, "DATABASE_URL": args.production_database, "REDIS_URL": args.production_redis,
+        "DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING",
+    }  # fmt: skip
+    subprocess.run([sys.executable, __file__, "--step", "prepare-production"], cwd=ROOT, env=env, check=True)
+    return env
 
 
 def _dashboard(token: str, received: Counter, stop: threading.Event) -> None:
@@ -265,9 +383,22 @@ def main():
         "--in-process", type=int, default=300, metavar="POSTS",
         help="also call the ASGI application directly this many times (CPU per position without HTTP); 0: skip",
     )  # fmt: skip
+    parser.add_argument(
+        "--production-database", metavar="URL", default=os.environ.get("DATABASE_URL"),
+        help="a PostgreSQL database of your own (default: $DATABASE_URL) for the production lean path's figures "
+        "in the same run; it is migrated and gets the demo company's drivers when it has none",
+    )  # fmt: skip
+    parser.add_argument(
+        "--production-redis", metavar="URL", default=os.environ.get("REDIS_URL"),
+        help="a Redis database of your own (default: $REDIS_URL), with --production-database",
+    )  # fmt: skip
+    parser.add_argument("--pace", type=float, default=0.0, help="in-process POSTs a second (default: 12, then 0)")
+    parser.add_argument("--only-in-process", action="store_true", help="skip the simulation: the in-process figures")
     parser.add_argument("--posts", type=int, default=300, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=PORT, help=argparse.SUPPRESS)
-    parser.add_argument("--step", choices=["prepare", "simulate", "in-process"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--step", choices=["prepare", "prepare-production", "simulate", "in-process"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.step == "prepare":
         return prepare(args)
@@ -275,6 +406,18 @@ def main():
         return simulate(args)
     if args.step == "in-process":
         return in_process(args)
+    if args.step == "prepare-production":
+        return prepare_production(args)
+    if args.in_process and args.only_in_process:
+        var_dir = args.var_dir or tempfile.mkdtemp(prefix="bench-embedded-")
+        env = _embedded_env(var_dir)
+        if not args.var_dir:
+            subprocess.run(
+                [sys.executable, __file__, "--step", "prepare", "--orders", str(args.orders)], cwd=ROOT, env=env,
+                check=True,
+            )  # fmt: skip
+        _in_process_figures(args, env, _production_env(args))
+        return None
 
     var_dir = args.var_dir or tempfile.mkdtemp(prefix="bench-embedded-")
     env = _embedded_env(var_dir)
@@ -348,26 +491,7 @@ def main():
     if args.profile and (Path(var_dir) / "profile.txt").exists():
         _profile_summary(Path(var_dir) / "profile.txt")
     if args.in_process:
-        # Twice: as served (the request and the background work it starts), and the request alone (the
-        # listeners of a move held back: LIVE_FOLLOWUP_EVERY_S at a billion seconds).
-        for label, extra in (
-            ("the background work it starts included", {}),
-            ("the request alone", {"LIVE_FOLLOWUP_EVERY_S": "1000000000"}),
-        ):
-            measured = subprocess.run(
-                [sys.executable, __file__, "--step", "in-process", "--posts", str(args.in_process)], cwd=ROOT,
-                env={**env, **extra}, capture_output=True, text=True,
-            )  # fmt: skip
-            if measured.returncode != 0:
-                print(measured.stderr[-3000:])
-                raise SystemExit("the in-process measurement failed")
-            found = json.loads(measured.stdout.strip().splitlines()[-1])
-            print(
-                f"in-process (the ASGI application called directly, {found['posts']} POSTs from {found['drivers']} "
-                f"drivers over {found['seconds']:.0f} s, load average {os.getloadavg()[0]:.1f}): "
-                f"{1000 * found['cpu_s'] / found['posts']:.2f} ms CPU per position, {label} (the production lean "
-                f"path: 0.5 ms, the Django view on PostgreSQL: 7.6 ms)"
-            )
+        _in_process_figures(args, env, _production_env(args))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from dispatch.position_intake import PositionIntakeMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Drivers' positions are most of the traffic: a lean path answers them (dispatch.position_intake).
+        # Drivers' positions are most of the traffic: a lean path answers them in both modes
+        # (dispatch.position_intake).
         "http": PositionIntakeMiddleware(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

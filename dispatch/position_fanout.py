@@ -17,7 +17,10 @@ not on this path: each driver's newest move is handed to them at most every LIVE
 in one Celery task per second for all drivers (dispatch.tasks.drivers_moved_followups).
 
 Everything here runs on the ASGI server's event loop, one instance per process; nothing assumes the
-process is alone (the window, the seqs and the task queue are in Redis).
+process is alone (the window, the seqs and the task queue are in Redis). The embedded mode has one
+process and no Redis: the windows and seqs are then dispatch.live's in the local memory cache (the
+keys its view path uses), the channel layer is the in-memory one, and the task goes to the
+in-process "live" queue.
 """
 
 import asyncio
@@ -122,12 +125,8 @@ class PositionFanout:
         from dispatch import live
 
         pending, self.pending = self.pending, {}
-        key = live.counter_key
-        client = self._client()
-        async with client.pipeline(transaction=False) as pipe:
-            for driver_id in pending:
-                pipe.set(key(live.window_key(driver_id)), 1, nx=True, ex=live.POSITION_WINDOW_S)
-            opened = await pipe.execute()
+        local = live.counter_redis_url() is None  # the embedded mode: one process, the cache in its memory
+        opened = _windows_opened_here(pending) if local else await self._windows_opened(pending)
         self.failing_since = None
         by_depot = defaultdict(list)
         for (driver_id, item), window_open in zip(pending.items(), opened, strict=True):
@@ -137,10 +136,8 @@ class PositionFanout:
                 self.pending[driver_id] = item
         if not by_depot:
             return
-        async with client.pipeline(transaction=False) as pipe:
-            for depot_id, states in by_depot.items():
-                pipe.incrby(key(live.seq_key(live.depot_group(depot_id))), len(states))
-            last_seqs = await pipe.execute()
+        counts = [(live.depot_group(depot_id), len(states)) for depot_id, states in by_depot.items()]
+        last_seqs = _seqs_advanced_here(counts) if local else await self._seqs_advanced(counts)
         layer = get_channel_layer()
         for (depot_id, states), last_seq in zip(by_depot.items(), last_seqs, strict=True):
             message = {
@@ -148,6 +145,22 @@ class PositionFanout:
                 "seq": last_seq, "positions": states,
             }  # fmt: skip
             await layer.group_send(live.depot_group(depot_id), message)
+
+    async def _windows_opened(self, pending: dict) -> list[bool]:
+        from dispatch import live
+
+        async with self._client().pipeline(transaction=False) as pipe:
+            for driver_id in pending:
+                pipe.set(live.counter_key(live.window_key(driver_id)), 1, nx=True, ex=live.POSITION_WINDOW_S)
+            return await pipe.execute()
+
+    async def _seqs_advanced(self, counts: list[tuple[str, int]]) -> list[int]:
+        from dispatch import live
+
+        async with self._client().pipeline(transaction=False) as pipe:
+            for group, count in counts:
+                pipe.incrby(live.counter_key(live.seq_key(group)), count)
+            return await pipe.execute()
 
     async def _follow_up(self) -> None:
         from config.tasks import enqueue
@@ -162,6 +175,35 @@ class PositionFanout:
         self.followed_up_at.update(dict.fromkeys(due, now))
         self.followups_sent_at = now
         await asyncio.to_thread(_enqueue_on_this_thread, enqueue, drivers_moved_followups, payloads)
+
+
+# Without Redis (the embedded mode) the windows and seqs are dispatch.live's, in the process's local
+# memory cache: the same keys its view path uses, each call a dictionary operation under the cache's
+# lock, quick enough for the event loop.
+
+
+def _windows_opened_here(pending: dict) -> list[bool]:
+    from django.core.cache import cache
+
+    from dispatch import live
+
+    return [cache.add(live.window_key(driver_id), 1, timeout=live.POSITION_WINDOW_S) for driver_id in pending]
+
+
+def _seqs_advanced_here(counts: list[tuple[str, int]]) -> list[int]:
+    from django.core.cache import cache
+
+    from dispatch import live
+
+    seqs = []
+    for group, count in counts:
+        key = live.seq_key(group)
+        try:
+            seqs.append(cache.incr(key, count))  # atomic under the cache's lock, as INCRBY is in Redis
+        except ValueError:  # the group's first message (or the cache was cleared); add() is atomic too
+            cache.add(key, 0, timeout=None)
+            seqs.append(cache.incr(key, count))
+    return seqs
 
 
 def _enqueue_on_this_thread(enqueue, task, payloads) -> None:

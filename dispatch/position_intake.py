@@ -1,20 +1,25 @@
-"""The lean path for POST /api/driver/positions/ in production: one SQL statement, no Django request.
+"""The lean path for POST /api/driver/positions/: a batch stored without a Django request.
 
 Every driver's phone posts every few seconds; through Django and DRF a position cost ~12 ms of CPU
 (middleware hand-offs between threads, the serializer, one ORM round trip per statement), so a
 2-core server topped out near 60 positions/s (benchmarks/LIVE.md). This ASGI middleware answers the
 common case itself on the event loop: a JSON batch that is valid on its face, from a phone with an
 API token, or from the driver web app with its session and CSRF token (checked by Django's own
-CSRF code, the session verified as django.contrib.auth.get_user does). Authentication, the
-append-only INSERT and the conditional update of the driver's latest position are one statement on
-a pooled async connection (a session costs two reads first); the broadcast goes to
-dispatch.position_fanout.
+CSRF code, the session verified as django.contrib.auth.get_user does). The broadcast goes to
+dispatch.position_fanout, which hands the other listeners of a move (live ETAs, idle alerts) to a
+task.
+
+In production (PostgreSQL and Redis) authentication, the append-only INSERT and the conditional
+update of the driver's latest position are one statement on a pooled async connection (a session
+costs two reads first). In the embedded mode (SQLite, `make run`) the same two reads and writes run
+on a dedicated connection of one writer thread (dispatch.position_intake_sqlite), and the fan-out's
+windows and seqs live in the process's memory, as dispatch.live keeps them there.
 
 Anything else falls through to the Django view with the body replayed untouched: a token or session
 the view might refuse, a body this parser has doubts about (the view then answers 400 naming the
-row and field), a server without PostgreSQL and Redis. So both paths accept exactly the same
-requests and the view stays the single source of error messages; tests post the same requests
-both ways and compare.
+row and field), a store that failed (the view answers for an outage, or waits out a busy SQLite),
+PostgreSQL without Redis. So both paths accept exactly the same requests and the view stays the
+single source of error messages; tests post the same requests both ways, in both modes, and compare.
 """
 
 import asyncio
@@ -34,7 +39,7 @@ from django.http import HttpResponse
 from django.http.cookie import parse_cookie
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 from django.utils.crypto import constant_time_compare
 from django.utils.dateparse import parse_datetime
@@ -42,6 +47,7 @@ from rest_framework import serializers
 from rest_framework.authentication import CSRFCheck
 from rest_framework.authtoken.models import Token
 
+from config import metrics
 from config.security_headers import add_security_headers
 from dispatch.models import Driver, DriverPosition
 from dispatch.position_fanout import fanout
@@ -53,6 +59,10 @@ logger = logging.getLogger(__name__)
 PATH = "/api/driver/positions/"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 DB_SESSIONS = "django.contrib.sessions.backends.db"
+_REQUEST_ID_MIDDLEWARE = "config.request_id.RequestIdMiddleware"  # echoes X-Request-ID: so does this path
+_LOCALE_MIDDLEWARE = "django.middleware.locale.LocaleMiddleware"  # Content-Language, Vary: Accept-Language
+# Reads request.user on every request (so the session: Vary: Cookie) and a session user's stored language.
+_USER_LANGUAGE_MIDDLEWARE = "dispatch.language.UserLanguageMiddleware"
 # A full batch of 500 positions is ~100 kB of JSON; anything larger goes to the view (which refuses it).
 MAX_BODY_BYTES = 256 * 1024
 _OPTIONAL_NUMBERS = {"accuracy_m": (0, None), "speed_mps": (0, None), "heading": (0, 360)}
@@ -61,9 +71,12 @@ _LATEST_RECORDED_AT = serializers.DateTimeField()
 
 
 def intake_enabled() -> bool:
-    """On with PostgreSQL and Redis (the production mode), unless POSITION_INTAKE=0."""
+    """On with PostgreSQL and Redis (the production mode) and on SQLite (the embedded mode: one
+    process, the in-memory channel layer), unless POSITION_INTAKE=0. PostgreSQL without Redis (no
+    shared broadcast windows between processes) is left to the view."""
     database = settings.DATABASES["default"]["ENGINE"]
-    return settings.POSITION_INTAKE and database.endswith("postgresql") and bool(settings.REDIS_URL)
+    production = database.endswith("postgresql") and bool(settings.REDIS_URL)
+    return settings.POSITION_INTAKE and (production or database.endswith("sqlite3"))
 
 
 # --- parsing: accept only what the view would accept, else return None ------------------------
@@ -230,9 +243,10 @@ class _Database:
             )  # fmt: skip
             return await cursor.fetchone()
 
-    async def session_user(self, session_key: str) -> int | None:
-        """The user a browser session logged in, as django.contrib.auth.get_user decides it; None
-        whenever the view might decide otherwise (it then answers, flushing the session if need be)."""
+    async def session_user(self, session_key: str) -> tuple[int, str] | None:
+        """(user id, the user's stored language or "") of the user a browser session logged in, as
+        django.contrib.auth.get_user decides it; None whenever the view might decide otherwise (it
+        then answers, flushing the session if need be)."""
         await self._ready()
         async with self.pool.connection() as connection:
             cursor = await connection.execute(
@@ -240,37 +254,68 @@ class _Database:
                 (session_key, timezone.now()),
             )
             found = await cursor.fetchone()
-            if found is None:
+            claim = session_claim(found[0]) if found else None
+            if claim is None:
                 return None
-            session = SessionStore().decode(found[0])  # {} when the signature does not match
-            if (
-                session.get(BACKEND_SESSION_KEY) != MODEL_BACKEND
-                or MODEL_BACKEND not in settings.AUTHENTICATION_BACKENDS
-            ):
-                return None
-            try:
-                user_id = int(session[SESSION_KEY])
-            except (KeyError, TypeError, ValueError):
-                return None
-            user_model = get_user_model()
-            cursor = await connection.execute(
-                f"SELECT password FROM {user_model._meta.db_table} WHERE id = %s AND is_active",  # nosec B608  # a table name
-                (user_id,),
-            )
+            user_id, session_hash = claim
+            cursor = await connection.execute(session_user_sql().replace("?", "%s"), (user_id,))
             found = await cursor.fetchone()
-        # The session stays valid only while the password it was made with does (Django's rule); a
-        # hash made with a SECRET_KEY_FALLBACKS key is the view's to verify and re-sign.
-        expected = user_model(password=found[0]).get_session_auth_hash() if found else ""
-        session_hash = session.get(HASH_SESSION_KEY) or ""
-        return user_id if found and constant_time_compare(session_hash, expected) else None
+        verified = session_verified(user_id, session_hash, found[0] if found else None)
+        return None if verified is None else (verified, found[1] or "")
+
+
+def session_user_sql() -> str:
+    """The password (and stored language) of an active user, `?` for the user id."""
+    user_model = get_user_model()
+    language = "''"
+    if _USER_LANGUAGE_MIDDLEWARE in settings.MIDDLEWARE:  # the language the view would speak to this user
+        from dispatch.models import UserPreference
+
+        language = f"(SELECT p.language FROM {UserPreference._meta.db_table} p WHERE p.user_id = u.id)"  # nosec B608
+    return f"SELECT u.password, {language} FROM {user_model._meta.db_table} u WHERE u.id = ? AND u.is_active"  # nosec B608
+
+
+def session_claim(session_data: str) -> tuple[int, str] | None:
+    """(user id, session auth hash) of a stored session logged in with the model backend; None when
+    the view might decide otherwise (another backend, a bad signature, no user)."""
+    session = SessionStore().decode(session_data)  # {} when the signature does not match
+    if session.get(BACKEND_SESSION_KEY) != MODEL_BACKEND or MODEL_BACKEND not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    try:
+        return int(session[SESSION_KEY]), session.get(HASH_SESSION_KEY) or ""
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def session_verified(user_id: int, session_hash: str, password: str | None) -> int | None:
+    """`user_id` when the session was made with the active user's current password (Django's rule:
+    a password change logs out every session); a hash made with a SECRET_KEY_FALLBACKS key is the
+    view's to verify and re-sign. `password`: the user's hash, None for no active user."""
+    if password is None:
+        return None
+    expected = get_user_model()(password=password).get_session_auth_hash()
+    return user_id if constant_time_compare(session_hash, expected) else None
 
 
 _database = _Database()
 
 
+def _store_of_this_database():
+    """Where batches are stored: this module's PostgreSQL pool, or the embedded mode's SQLite writer."""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        from dispatch.position_intake_sqlite import database  # imports this module: not at the top
+
+        return database
+    return _database
+
+
 async def shutdown() -> None:
-    """Close this loop's pool and send what is pending (tests; a server's loop ends with the process)."""
+    """Close this loop's connections and forget what is pending (tests; a server's loop ends with the process)."""
     await _database.close()
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        from dispatch.position_intake_sqlite import database
+
+        await database.close()
     await fanout.drain()
 
 
@@ -348,15 +393,29 @@ def _answer_as_is(request) -> bool:
     return not (settings.SECURE_SSL_REDIRECT and not request.is_secure())
 
 
-def _accepted(request, body: bytes, *, by_session: bool) -> list[tuple[bytes, bytes]]:
+def _accepted(request, body: bytes, *, by_session: bool, user_language: str) -> list[tuple[bytes, bytes]]:
     """The headers of the view's 202 for this request, put on by the same middleware."""
     response = HttpResponse(body, content_type="application/json", status=202)
     response["Allow"] = "POST, OPTIONS"  # DRF's APIView
-    # DRF varies on Accept; the session middleware adds Cookie once the session was read.
-    patch_vary_headers(response, ("Accept", "Cookie") if by_session else ("Accept",))
+    # DRF varies on Accept, LocaleMiddleware on Accept-Language; the session middleware adds Cookie
+    # once the session was read (by the session's authentication, or for the user's language).
+    session_read = by_session or _USER_LANGUAGE_MIDDLEWARE in settings.MIDDLEWARE
+    locale = _LOCALE_MIDDLEWARE in settings.MIDDLEWARE
+    patch_vary_headers(
+        response, ("Accept", *(("Accept-Language",) if locale else ()), *(("Cookie",) if session_read else ()))
+    )
+    if locale:
+        # As LocaleMiddleware then UserLanguageMiddleware choose it (the API is not under i18n_patterns).
+        languages = {code for code, _name in settings.LANGUAGES}
+        chosen = user_language if user_language in languages else translation.get_language_from_request(request)
+        response.headers.setdefault("Content-Language", chosen)
     for middleware in (SecurityMiddleware, XFrameOptionsMiddleware):  # made here: they read settings when made
         middleware(lambda request: response).process_response(request, response)
     add_security_headers(request, response)
+    if _REQUEST_ID_MIDDLEWARE in settings.MIDDLEWARE:
+        from config import request_id
+
+        response[request_id.HEADER] = request_id.from_header(request.headers.get(request_id.HEADER))
     response["Content-Length"] = str(len(body))
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
 
@@ -382,15 +441,16 @@ class PositionIntakeMiddleware:
         request = ASGIRequest(scope, io.BytesIO(body))  # for Django's own host, HTTPS and CSRF rules
         parsable = complete and len(body) <= MAX_BODY_BYTES and _answer_as_is(request)
         rows = positions_parse(body, timezone.now()) if parsable else None
-        stored = None
+        stored, user_language = None, ""
         if rows is not None:
             try:
-                stored = await self._store(rows, request, key, session_key)
+                stored, user_language = await self._store(rows, request, key, session_key)
             except Exception:  # noqa: BLE001 - the view answers for an outage (and logs it), never a half write
                 logger.exception("position intake could not store a batch; the view answers instead")
         if stored is None:
             return await self.app(scope, _replaying(body, complete, receive), send)
         driver_id, vehicle_id, depot_id, accepted, moved = stored
+        metrics.positions_accepted(accepted, path="intake")
         newest = max(rows, key=lambda row: row[2])
         if moved:
             lat, lon, recorded_at, _accuracy, speed_mps, heading = newest
@@ -400,15 +460,20 @@ class PositionIntakeMiddleware:
             )  # fmt: skip
         latest = _LATEST_RECORDED_AT.to_representation(newest[2])
         response = json.dumps({"accepted": accepted, "latest_recorded_at": latest}).encode()
-        headers = _accepted(request, response, by_session=key is None)
+        headers = _accepted(request, response, by_session=key is None, user_language=user_language)
         await send({"type": "http.response.start", "status": 202, "headers": headers})
         await send({"type": "http.response.body", "body": response})
 
     @staticmethod
-    async def _store(rows, request, key, session_key):
+    async def _store(rows, request, key, session_key) -> tuple[tuple | None, str]:
+        """(what the store answered or None, the session user's stored language or "")."""
+        database = _store_of_this_database()
         if key is not None:
-            return await _database.store(rows, key=key)
+            return await database.store(rows, key=key), ""
         if not _csrf_passes(request):
-            return None
-        user_id = await _database.session_user(session_key)
-        return None if user_id is None else await _database.store(rows, user_id=user_id)
+            return None, ""
+        user = await database.session_user(session_key)
+        if user is None:
+            return None, ""
+        user_id, user_language = user
+        return await database.store(rows, user_id=user_id), user_language

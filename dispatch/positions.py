@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config import metrics
 from dispatch.models import Driver, DriverPosition
 
 # A phone buffers while offline; a batch larger than this is split by the app (API.md, Drivers).
@@ -86,6 +87,7 @@ def driver_positions_record(*, driver: Driver, positions: Sequence[Mapping]) -> 
         }  # fmt: skip
         follow_up = _followups_due(previous=driver.last_position_at, newest=newest.recorded_at)
         transaction.on_commit(lambda: _announce_move(payload, follow_up=follow_up))
+    metrics.positions_accepted(len(rows))
     return PositionsRecorded(accepted=len(rows), moved=moved, latest_recorded_at=newest.recorded_at)
 
 

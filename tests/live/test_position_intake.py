@@ -1,7 +1,8 @@
 """The lean intake of POST /api/driver/positions/ (dispatch.position_intake) through the ASGI app.
 
-On PostgreSQL with Redis it answers token-authenticated batches itself; everything else falls
-through to the Django view. Each test posts over ASGI exactly as daphne would hand a request over,
+On PostgreSQL with Redis, and on SQLite (the embedded mode: a writer thread of its own, the
+in-memory channel layer), it answers batches from a driver's token or session itself; everything
+else falls through to the Django view. Every test runs in both modes. Each test posts over ASGI exactly as daphne would hand a request over,
 then checks what the database holds and what a dashboard socket received. The same requests are
 also answered by the view alone (the intake switched off), and both answers must be the same.
 """
@@ -9,6 +10,7 @@ also answered by the view alone (the intake switched off), and both answers must
 import asyncio
 import json
 import re
+import sqlite3
 import time
 from datetime import datetime, timedelta
 
@@ -33,9 +35,8 @@ from tests.live.conftest import ORIGIN, position, token_header
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/driver/positions/"
 TIMEOUT = 5
-production_only = pytest.mark.skipif(
-    not position_intake.intake_enabled(), reason="the intake runs with PostgreSQL and Redis (production mode)"
-)
+intake_on = pytest.mark.skipif(not position_intake.intake_enabled(), reason="POSITION_INTAKE=0: the view answers all")
+with_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="about Redis (the production mode)")
 view_only_app = PositionIntakeMiddleware(django_asgi_app)
 view_only_app.enabled = False
 
@@ -51,6 +52,11 @@ def _no_connections_left_behind():
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+        # Those threads never hand their connections back to the pool: start the next test with a
+        # new pool, or a dozen requests later it has none left to lend (a wait, then a timeout).
+        if hasattr(connection, "close_pool"):
+            connection.close()
+            connection.close_pool()
 
 
 def run(scenario):
@@ -105,17 +111,20 @@ def stored(driver):
     return DriverPosition.objects.filter(driver=driver).count(), driver.last_lat, driver.last_position_at
 
 
-@production_only
+@intake_on
 def test_it_stores_a_batch_without_django_and_answers_like_the_view(driver_a):
     auth = token_header(driver_a.user)
     batch = [position(30, speed_mps=8.5, heading=90, accuracy_m=5), position(20), position(10, lat=47.15)]
+    request_id = (b"x-request-id", b"phone-request-0001")  # echoed by both (a made one differs per request)
 
     async def scenario():
-        status, headers, body, via_django = await post(application, {"positions": batch}, auth)
+        status, headers, body, via_django = await post(application, {"positions": batch}, auth, request_id)
         assert (status, via_django) == (202, False), body
         assert await stored(driver_a) == (3, 47.15, datetime.fromisoformat(batch[2]["recorded_at"]))
         # The same request answered by the view: same status, body and headers.
-        view_status, view_headers, view_body, via_django = await post(view_only_app, {"positions": batch}, auth)
+        view_status, view_headers, view_body, via_django = await post(
+            view_only_app, {"positions": batch}, auth, request_id
+        )
         assert (view_status, via_django) == (202, True), view_body
         assert json.loads(body) == json.loads(view_body)
         assert headers.keys() == view_headers.keys()
@@ -134,7 +143,7 @@ def test_it_stores_a_batch_without_django_and_answers_like_the_view(driver_a):
     }
 
 
-@production_only
+@intake_on
 def test_an_old_offline_batch_is_stored_but_does_not_move_the_driver_back(driver_a):
     auth = token_header(driver_a.user)
 
@@ -213,7 +222,7 @@ def test_who_may_post_is_decided_as_by_the_view(driver_a, dispatcher_a):
     assert DriverPosition.objects.count() == 0
 
 
-@production_only
+@intake_on
 def test_an_inactive_drivers_token_is_refused(driver_a):
     auth = token_header(driver_a.user)
     driver_a.user.is_active = False
@@ -223,7 +232,7 @@ def test_an_inactive_drivers_token_is_refused(driver_a):
     assert DriverPosition.objects.count() == 0
 
 
-@production_only
+@intake_on
 def test_dashboards_get_each_position_one_way_or_batched(driver_a, dispatcher_a):
     auth, dashboard_auth = token_header(driver_a.user), token_header(dispatcher_a)
 
@@ -255,7 +264,7 @@ def test_dashboards_get_each_position_one_way_or_batched(driver_a, dispatcher_a)
     assert batch["positions"] == [{key: value for key, value in one.items() if key not in ("type", "seq")}]
 
 
-@production_only
+@intake_on
 def test_positions_inside_a_window_are_coalesced_and_the_newest_follows(driver_a, dispatcher_a):
     auth, dashboard_auth = token_header(driver_a.user), token_header(dispatcher_a)
 
@@ -291,7 +300,7 @@ def record_move(**payload):
     moves.append(payload)
 
 
-@production_only
+@intake_on
 def test_the_other_listeners_hear_of_each_driver_at_most_every_few_seconds(driver_a, settings, monkeypatch):
     settings.LIVE_FOLLOWUP_EVERY_S = 60
     monkeypatch.setitem(events.HANDLERS, "driver_moved", (*events.HANDLERS["driver_moved"], f"{__name__}.record_move"))
@@ -312,12 +321,70 @@ def test_the_other_listeners_hear_of_each_driver_at_most_every_few_seconds(drive
     assert isinstance(moves[0]["recorded_at"], datetime) and moves[0]["depot_id"] == driver_a.depot_id
 
 
-def test_it_is_on_exactly_in_the_production_mode():
-    production = settings.DATABASES["default"]["ENGINE"].endswith("postgresql") and bool(settings.REDIS_URL)
-    assert position_intake.intake_enabled() == production
+def test_it_is_on_in_the_production_and_the_embedded_mode_and_off_on_postgresql_without_redis(settings):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    on = engine.endswith("sqlite3") or (engine.endswith("postgresql") and bool(settings.REDIS_URL))
+    assert position_intake.intake_enabled() == (on and settings.POSITION_INTAKE)
+    settings.POSITION_INTAKE, settings.REDIS_URL = True, ""
+    assert position_intake.intake_enabled() == engine.endswith("sqlite3")
+    settings.POSITION_INTAKE = False
+    assert not position_intake.intake_enabled()
 
 
-@production_only
+@intake_on
+def test_the_latest_position_only_moves_forward_whichever_path_stored_it(driver_a):
+    """The lean path and the view compare the same stored times: on SQLite these are text, written
+    without microseconds when there are none (Django's format), so both edges are posted."""
+    auth = token_header(driver_a.user)
+    whole_second = timezone.now().replace(microsecond=0) - timedelta(minutes=1)
+
+    def at(moment, lat):
+        return {"positions": [{**position(), "lat": lat, "recorded_at": moment.isoformat()}]}
+
+    async def scenario():
+        steps = [
+            (view_only_app, whole_second, 47.10, True),  # the view stores the newest so far
+            (application, whole_second - timedelta(seconds=0.5), 47.11, False),  # older: kept, no move
+            (application, whole_second, 47.12, False),  # the same time: not newer
+            (application, whole_second + timedelta(seconds=0.5), 47.13, True),  # newer by half a second
+            (view_only_app, whole_second + timedelta(seconds=0.25), 47.14, False),  # older, by the view
+        ]
+        seen = []
+        for app, moment, lat, _ in steps:
+            status, _, body, via_django = await post(app, at(moment, lat), auth)
+            assert status == 202, body
+            seen.append((via_django, (await stored(driver_a))[1]))
+        return steps, seen
+
+    steps, seen = run(scenario)
+    latest, expected = None, []
+    for app, _, lat, moves in steps:
+        latest = lat if moves else latest
+        expected.append((app is view_only_app, latest))
+    assert seen == expected
+    assert DriverPosition.objects.filter(driver=driver_a).count() == 5
+
+
+@intake_on
+def test_a_full_offline_batch_in_any_order_is_stored_whole_and_moves_to_its_newest(driver_a):
+    auth = token_header(driver_a.user)
+    offline = [position(900 - 1.5 * i, lat=47.0 + i / 10_000) for i in range(500)]
+    offline.reverse()
+    offline[100], offline[400] = offline[400], offline[100]
+
+    async def scenario():
+        status, _, body, via_django = await post(application, {"positions": offline}, auth)
+        assert (status, via_django) == (202, False), body
+        return json.loads(body), await stored(driver_a)
+
+    answer, (count, last_lat, last_at) = run(scenario)
+    newest = max(offline, key=lambda row: row["recorded_at"])
+    assert answer["accepted"] == count == 500
+    assert (last_lat, last_at) == (newest["lat"], datetime.fromisoformat(newest["recorded_at"]))
+    assert datetime.fromisoformat(answer["latest_recorded_at"].replace("Z", "+00:00")) == last_at
+
+
+@intake_on
 def test_behind_a_tls_proxy_it_sends_the_views_hsts_and_redirects_plain_http_like_it(driver_a, settings):
     settings.SECURE_HSTS_SECONDS = 3600
     settings.SECURE_SSL_REDIRECT = True
@@ -342,7 +409,7 @@ def test_behind_a_tls_proxy_it_sends_the_views_hsts_and_redirects_plain_http_lik
     assert (plain_status, plain_via) == (301, True)
 
 
-@production_only
+@intake_on
 def test_a_token_wins_over_cookies_as_in_the_view(driver_a):
     auth = token_header(driver_a.user)
     status, _, _, via_django = run(
@@ -369,7 +436,7 @@ def session_headers(user, *, csrf: str | None = "valid", origin: bytes | None = 
     return headers
 
 
-@production_only
+@intake_on
 def test_the_driver_web_apps_session_takes_the_lean_path_and_answers_like_the_view(driver_a):
     headers = session_headers(driver_a.user, origin=b"http://testserver")
     batch = {"positions": [position(3), position(2, lat=47.15)]}
@@ -388,11 +455,14 @@ def test_the_driver_web_apps_session_takes_the_lean_path_and_answers_like_the_vi
     assert Driver.objects.get(pk=driver_a.pk).last_lat == 47.15
 
 
-@production_only
+@intake_on
 @pytest.mark.parametrize(
     "case",
-    ["no csrf header", "wrong csrf token", "foreign origin", "unknown session", "password changed", "dispatcher"],
-)
+    [
+        "no csrf header", "wrong csrf token", "foreign origin", "unknown session", "password changed", "dispatcher",
+        "inactive driver",
+    ],
+)  # fmt: skip
 def test_a_session_the_view_would_refuse_is_left_to_the_view(driver_a, dispatcher_a, case):
     user = dispatcher_a if case == "dispatcher" else driver_a.user
     headers = session_headers(
@@ -404,12 +474,16 @@ def test_a_session_the_view_would_refuse_is_left_to_the_view(driver_a, dispatche
     if case == "password changed":
         user.set_password("a new password 123")
         user.save()
+    if case == "inactive driver":
+        user.is_active = False
+        user.save()
     status, _, content, via_django = run(lambda: post(application, {"positions": [position(1)]}, *headers))
     assert via_django and status in (401, 403), (status, content)
     assert DriverPosition.objects.count() == 0
 
 
-@production_only
+@intake_on
+@with_redis
 def test_positions_are_stored_while_redis_is_unreachable_and_the_failure_is_logged_once(driver_a, settings, caplog):
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}  # port 1: nobody
     auth = token_header(driver_a.user)
@@ -424,3 +498,45 @@ def test_positions_are_stored_while_redis_is_unreachable_and_the_failure_is_logg
     assert (count, last_lat) == (2, 47.11)
     failures = [record for record in caplog.records if "could not broadcast driver positions" in record.getMessage()]
     assert len(failures) == 1
+
+
+class _LockedDatabase:
+    """A store that fails as a busy SQLite does once its busy timeout is over (or PostgreSQL when down)."""
+
+    async def store(self, rows, **who):
+        raise sqlite3.OperationalError("database is locked")
+
+    async def session_user(self, session_key):
+        raise sqlite3.OperationalError("database is locked")
+
+
+@intake_on
+def test_a_batch_the_intake_cannot_store_is_answered_by_the_view_and_logged(driver_a, monkeypatch, caplog):
+    monkeypatch.setattr(position_intake, "_store_of_this_database", _LockedDatabase)
+    auth = token_header(driver_a.user)
+    status, _, body, via_django = run(lambda: post(application, {"positions": [position(1, lat=47.17)]}, auth))
+    assert (status, via_django) == (202, True), body
+    assert async_to_sync(stored)(driver_a)[:2] == (1, 47.17)
+    assert any("could not store a batch" in record.getMessage() for record in caplog.records)
+
+
+@intake_on
+def test_it_speaks_the_language_the_view_would_a_session_users_own_or_the_browsers(driver_a):
+    from dispatch.models import UserPreference
+
+    UserPreference.objects.create(user=driver_a.user, language="de")
+    session = session_headers(driver_a.user, origin=b"http://testserver")
+    token_in_german = [token_header(driver_a.user), (b"accept-language", b"de-CH,de;q=0.9")]
+
+    async def scenario():
+        answers = []
+        for headers in (session, token_in_german):
+            batch = {"positions": [position(1)]}
+            answers.append((await post(application, batch, *headers), await post(view_only_app, batch, *headers)))
+        return answers
+
+    for (status, headers, _, via_django), (view_status, view_headers, _, _) in run(scenario):
+        assert (status, via_django, view_status) == (202, False, 202)
+        assert (headers.get("content-language"), headers["vary"]) == (
+            view_headers.get("content-language"), view_headers["vary"]
+        )  # fmt: skip
