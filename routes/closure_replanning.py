@@ -2,8 +2,9 @@
 
 For one state of a closure (closure, version) — run by a Celery task, idempotent on that pair:
 1. every dispatched plan of today is checked: a route whose remaining part (from where its
-   vehicle is now) drives a road the closure closes marks it affected — or, for a lifted closure,
-   a day that was re-planned around it or left stops out for a closed road;
+   vehicle is now) drives a road the closure closes is affected — or, for a lifted closure, a route
+   its applied re-plans changed (the others were never planned around it, and stay as they are);
+   its undecided proposals are withdrawn;
 2. each affected plan is re-planned from where its vehicles are, repairing only the routes that
    drive through the closure (every other route is copied as it is): done stops stay done, a stop
    the driver reached stays first, every stop keeps its driver and only the order changes; a stop
@@ -26,12 +27,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from config import faults
 from config.locks import exclusive
-from dispatch.alerts import alert_open
+from dispatch.alerts import alert_open, alerts_resolve_keys, company_text
 from dispatch.models import Alert
-from routes.models import ClosureApplication, Plan, RoadClosure, UnassignedOrder
+from routes.models import ClosureApplication, Plan, RoadClosure, Stop, UnassignedOrder
+from routes.replan_proposals import proposals_withdraw
 from routes.replanning import latest_dispatched_plan, replan_compute, vehicle_progress
 from routes.road_network import get_road_network
 
@@ -67,6 +70,11 @@ def closure_apply(*, closure_id: int, version: int, phase: str = "change") -> Cl
             with exclusive(f"replan:{plan.date}:{plan.depot_id or 'all'}", hold_s=settings.REPLAN_LOCK_HOLD_S):
                 current = latest_dispatched_plan(day=plan.date, depot_id=plan.depot_id)
                 checked.append(current.pk)
+                if closure_is_over(closure):
+                    # Undecided re-plans around a road open again would undo nothing but good.
+                    proposals_withdraw(
+                        plan=current, reason_prefix=f"closure {closure.pk} ", why="the road is open again"
+                    )
                 vehicles = affected_vehicles(current, closure)
                 if vehicles is not None and not vehicles:
                     continue
@@ -74,6 +82,8 @@ def closure_apply(*, closure_id: int, version: int, phase: str = "change") -> Cl
                 new_plans.append(replan.pk)
                 ClosureApplication.objects.filter(pk=application.pk).update(new_plans=new_plans)
                 _flag_closed_road_stops(replan, closure)
+                if closure_is_over(closure) and replan.dispatched_at is not None:
+                    _resolve_back_on_a_route(previous=current, replan=replan)
         ClosureApplication.objects.filter(pk=application.pk).update(
             status=ClosureApplication.Status.DONE,
             finished_at=timezone.now(),
@@ -112,19 +122,15 @@ def plan_is_affected(plan: Plan, closure: RoadClosure) -> bool:
 
 
 def affected_vehicles(plan: Plan, closure: RoadClosure) -> set[int] | None:
-    """The vehicles whose remaining route the closure touches; None: all of them (a lifted closure).
+    """The vehicles whose remaining route the closure touches (None would mean all of them).
 
     A closed or changed closure: the remaining part of a route (from where its vehicle is now)
-    passes two consecutive road points the closure covers. A lifted one: the day was re-planned
-    around it before, or stops were left out for a closed road (then every route may gain; an empty
-    set when neither). Both tests use geometry already computed, so a day of hundreds of stops is
-    checked in milliseconds.
+    passes two consecutive road points the closure covers (geometry already computed, so a day of
+    hundreds of stops is checked in milliseconds). A lifted or ended one: the routes its applied
+    re-plans changed (vehicles_the_closure_changed).
     """
-    if closure.lifted_at is not None or (closure.ends_at and closure.ends_at <= timezone.now()):
-        lineage = Plan.objects.filter(date=plan.date, depot=plan.depot, reason__startswith=f"closure {closure.pk} ")
-        if lineage.exists() or UnassignedOrder.objects.filter(plan=plan, code="closed_road").exists():
-            return None
-        return set()
+    if closure_is_over(closure):
+        return vehicles_the_closure_changed(plan, closure)
     affected = set()
     network = get_road_network()
     progress = vehicle_progress(plan, timezone.now())
@@ -146,6 +152,41 @@ def affected_vehicles(plan: Plan, closure: RoadClosure) -> set[int] | None:
         if any(a in covered and b in covered for a, b in zip(remaining, remaining[1:])):
             affected.add(route.vehicle_id)
     return affected
+
+
+def closure_is_over(closure: RoadClosure) -> bool:
+    return closure.lifted_at is not None or bool(closure.ends_at and closure.ends_at <= timezone.now())
+
+
+def vehicles_the_closure_changed(plan: Plan, closure: RoadClosure) -> set[int]:
+    """The routes to repair when a closure lifts: those its applied re-plans changed (re-ordered around
+    it, stops taken off or moved on), which may now go back through the reopened road, and whose
+    stops it cut off get their chance again. A route the closure never touched stays exactly as it is:
+    it was never planned around the closure, so the reopened road cannot make it shorter, and its
+    driver and customers are not disturbed. A re-plan only proposed and never approved changed
+    nothing drivers follow."""
+    changed: set[int] = set()
+    applied = (
+        Plan.objects.filter(
+            date=plan.date, depot=plan.depot, reason__startswith=f"closure {closure.pk} ", dispatched_at__isnull=False
+        )
+        .exclude(parent__isnull=True)
+        .exclude(reason__contains=": road lifted (")
+    )
+    for revision in applied.only("pk", "parent_id"):
+        before, after = _route_orders(revision.parent_id), _route_orders(revision.pk)
+        changed |= {vehicle for vehicle in before.keys() | after.keys() if before.get(vehicle) != after.get(vehicle)}
+    return changed & set(plan.routes.values_list("vehicle_id", flat=True))
+
+
+def _route_orders(plan_id: int) -> dict[int, list[tuple]]:
+    """Per vehicle, its stops in order with their ETAs: a detour around the closure changes no order,
+    only the times."""
+    routes: dict[int, list[tuple]] = {}
+    stops = Stop.objects.filter(route__plan_id=plan_id).order_by("route__vehicle_id", "sequence")
+    for vehicle_id, order_id, eta in stops.values_list("route__vehicle_id", "order_id", "eta"):
+        routes.setdefault(vehicle_id, []).append((order_id, eta))
+    return routes
 
 
 def _index_nearest(coordinates: list[tuple[float, float]], point: tuple[float, float]) -> int:
@@ -182,14 +223,26 @@ def _flag_closed_road_stops(replan: Plan, closure: RoadClosure) -> None:
         "order"
     ):
         order = unassigned.order
-        message = (
-            f"{order.reference} ({order.address or f'{order.lat:.5f}, {order.lon:.5f}'}) cannot be reached: closed road "
-            f"— {closure.reason}. Reschedule it or contact the customer."
+        message = company_text(
+            gettext_noop(
+                "%(order)s (%(where)s) cannot be reached: closed road — %(closure)s. "
+                "Reschedule it or contact the customer."
+            ),
+            order=order.reference,
+            where=order.address or f"{order.lat:.5f}, {order.lon:.5f}",
+            closure=closure.reason,
         )
         alert_open(
             depot_id=order.depot_id, kind=Alert.Kind.CLOSED_ROAD, dedup_key=f"closed_road:{order.pk}", message=message,
             order_id=order.pk, data={"closure": closure.pk, "plan": replan.pk, "actions": ["reschedule", "contact_customer"]},
         )  # fmt: skip
+
+
+def _resolve_back_on_a_route(*, previous: Plan, replan: Plan) -> None:
+    """Stops a closure had cut off that the applied version serves again: their alerts are done."""
+    cut_off = previous.unassigned.filter(code="closed_road").values_list("order_id", flat=True)
+    back = Stop.objects.filter(route__plan=replan, order_id__in=list(cut_off)).values_list("order_id", flat=True)
+    alerts_resolve_keys([f"closed_road:{order_id}" for order_id in back])
 
 
 def closure_touches_today(closure: RoadClosure) -> bool:

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from config.schema import error_response
 from dispatch.permissions import IsOfficeStaff
 from routes import selectors, services
+from routes.errors import RoutingError
 from routes.models import Plan
 from routes.plan_editing import plan_edit
 from routes.replan_proposals import plan_proposal_approve, plan_proposal_reject
@@ -312,6 +313,13 @@ class PlanReoptimizeApi(APIView):
         plan = get_object_or_404(selectors.plans_visible_to(request.user), pk=plan_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if plan.state != Plan.State.ACTIVE:  # a proposal is approved or rejected as it is
+            raise RoutingError(
+                f"Plan {plan.pk} is {plan.get_state_display().lower()}; re-optimize the running version",
+                field="state",
+                value=plan.state,
+                status_code=409,
+            )
         [queued] = services.plan_request(
             user=request.user, day=plan.date, depot_code=plan.depot.code if plan.depot else None,
             vehicle_ids=plan.request.get("vehicles"), objectives=[plan.objective], reason="re-optimized", parent=plan,

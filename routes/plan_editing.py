@@ -136,6 +136,15 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
             value=plan.pk,
             status_code=409,
         )
+    if plan.state != Plan.State.ACTIVE:
+        # A proposal is approved or rejected as the dispatcher saw it (its diff was computed once);
+        # an edit would change what Approve applies. Edit the running version instead.
+        raise RoutingError(
+            f"Plan {plan.pk} is {plan.get_state_display().lower()}; only an active version can be edited",
+            field="state",
+            value=plan.state,
+            status_code=409,
+        )
     if not operations:
         raise RoutingError("no operations given", field="operations", value=[])
     if plan.dispatched_at is not None:

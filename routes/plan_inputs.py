@@ -293,8 +293,14 @@ def build_plan_inputs(
                 far = "no road nearby" if distance is None else f"{distance:.0f} m"
                 dropped[order.id] = ("road", f"the address is {far} from the nearest road")
             continue
+        # Each profile by its own roads: a closure that cuts a valley off for vans leaves the nearest
+        # van road kilometres away even where a bike path still leads to the door; that van "reached"
+        # the stop through a road point across the closure (issue 14).
         reachable_by = [
-            p for p in profiles if _round_trip_ok(raw[p].durations_s, index, vehicles, p, index_of_depot, start_index)
+            p
+            for p in profiles
+            if _snapped_within_limit(raw[p].snaps[index])
+            and _round_trip_ok(raw[p].durations_s, index, vehicles, p, index_of_depot, start_index)
         ]
         if not reachable_by:
             dropped[order.id] = ("closed_road", "unreachable: every road to it is closed or cut off from the depots")
@@ -394,6 +400,10 @@ def _best_snap_distances(raw: dict, count: int) -> list[float | None]:
             if snap is not None and (best[index] is None or snap.distance_m < best[index]):
                 best[index] = snap.distance_m
     return best
+
+
+def _snapped_within_limit(snap) -> bool:
+    return snap is not None and snap.distance_m <= settings.SNAP_LIMIT_M
 
 
 def _round_trip_ok(durations, index, vehicles, profile, index_of_depot, start_index) -> bool:

@@ -9,8 +9,11 @@ finished version that is not dispatched, so drivers, orders and customers see no
 alert (`replan:<plan id>`) puts the one-screen diff in front of the dispatcher, who approves it
 (it is dispatched then, and customers are told) or rejects it (the running version stays). A
 proposal not decided within REPLAN_PROPOSAL_TIMEOUT_MIN expires: the running version stays, and the
-alert says so and stays open. A newer version of the day makes an undecided proposal stale
-(superseded): it revised a version drivers no longer follow.
+alert (kind "replan_proposal") says so and stays open. Its timer is a task scheduled for the deadline;
+beat sweeps every minute for timers lost (production), and the embedded workers, whose timers live in
+their process, sweep and arm them again when they start (proposals_resume). A newer version of the day
+makes an undecided proposal stale (superseded): it revised a version drivers no longer follow; so does
+lifting the closure it was made for.
 """
 
 import logging
@@ -21,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dispatch.alerts import alert_open, alerts_resolve_keys
+from dispatch.audit import audit_record
 from dispatch.models import Alert, Order
 from routes.errors import RoutingError
 from routes.models import Plan, Stop
@@ -45,12 +49,11 @@ def replan_diff(*, parent: Plan, revision: Plan) -> dict:
 
     Reads the saved routes of both, so it can run inside the transaction that wrote the revision.
     """
-    before = {
-        s.order_id: s
-        for s in Stop.objects.filter(route__plan=parent).select_related("order", "route__vehicle")
-        if s.order.status not in DONE_STATUSES
-    }
-    after = {s.order_id: s for s in Stop.objects.filter(route__plan=revision).select_related("order", "route__vehicle")}
+    # Never the routes' road geometry (a large JSON nobody reads here): decoded once per stop row, it
+    # was most of a closure's time to answer (3 s of 7 for a 300-stop day).
+    stops = Stop.objects.select_related("order", "route__vehicle").defer("route__geometry")
+    before = {s.order_id: s for s in stops.filter(route__plan=parent) if s.order.status not in DONE_STATUSES}
+    after = {s.order_id: s for s in stops.filter(route__plan=revision)}
     reasons = dict(revision.unassigned.values_list("order_id", "reason"))
     moved, dropped, shifts = [], [], []
     for order_id, old in sorted(before.items()):
@@ -68,12 +71,17 @@ def replan_diff(*, parent: Plan, revision: Plan) -> dict:
                     "to": new.route.vehicle.name,
                 }
             )
-        expected = old.live_eta or old.eta  # what the customer expects now, not the morning's plan
-        shift_min = round((new.eta - expected).total_seconds() / 60)
+        # Live against live: what the customer expects now (the live ETA, from where the driver is;
+        # the planned one where there is none yet), not the morning's plan, which a fleet ahead of or
+        # behind it left long ago. A stop the re-plan leaves as it was keeps its live ETA
+        # (routes.replanning._keep_live_etas), so it shifts by nothing; a re-timed one is timed from
+        # where its vehicle is now, like a live ETA.
+        expected = old.live_eta or old.eta
+        shift_min = round(((new.live_eta or new.eta) - expected).total_seconds() / 60)
         if shift_min:
             shifts.append(
                 {"order": order_id, "reference": reference, "before": expected.isoformat(),
-                 "after": new.eta.isoformat(), "shift_min": shift_min}
+                 "after": (new.live_eta or new.eta).isoformat(), "shift_min": shift_min}
             )  # fmt: skip
     shifts.sort(key=lambda item: -abs(item["shift_min"]))
     flagged = [
@@ -139,9 +147,9 @@ def _open_alert(plan: Plan, message: str) -> None:
     if depot_id is None:
         return
     alert_open(
-        depot_id=depot_id, kind=Alert.Kind.OTHER, dedup_key=_alert_key(plan.pk), message=message,
+        depot_id=depot_id, kind=Alert.Kind.REPLAN_PROPOSAL, dedup_key=_alert_key(plan.pk), message=message,
         data={
-            "type": "replan_proposal", "plan": plan.pk, "version": plan.version, "parent": plan.parent_id,
+            "plan": plan.pk, "version": plan.version, "parent": plan.parent_id,
             "state": plan.state, "url": f"/plans/{plan.pk}/", "decide_by": plan.decide_by.isoformat() if plan.decide_by else None,
             "moved": plan.proposal.get("moved_count", 0), "dropped": plan.proposal.get("dropped_count", 0),
             "max_eta_shift_min": plan.proposal.get("max_eta_shift_min", 0), "cost_delta": plan.proposal.get("cost_delta", 0),
@@ -175,6 +183,22 @@ def proposal_hold(*, revision: Plan) -> Plan:
 def proposals_supersede(*, revision: Plan) -> None:
     """A newer version of the day was applied or proposed: undecided older proposals are stale."""
     _supersede_older(revision)
+
+
+def proposals_withdraw(*, plan: Plan, reason_prefix: str, why: str) -> int:
+    """Undecided proposals of `plan`'s day and depot made for a reason that no longer holds (a
+    closure lifted): superseded, their alerts resolved; the running version stays."""
+    stale = Plan.objects.filter(
+        date=plan.date, depot_id=plan.depot_id, state=Plan.State.PROPOSED, reason__startswith=reason_prefix
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    if ids:
+        Plan.objects.filter(pk__in=ids, state=Plan.State.PROPOSED).update(
+            state=Plan.State.SUPERSEDED, decided_at=timezone.now()
+        )
+        alerts_resolve_keys([_alert_key(pk) for pk in ids])
+        logger.info("withdrew proposals %s: %s", ids, why)
+    return len(ids)
 
 
 def _supersede_older(revision: Plan) -> None:
@@ -248,6 +272,7 @@ def _approve(*, plan: Plan, by=None) -> Plan:
     announce_plan_updated(locked)
     alerts_resolve_keys([_alert_key(locked.pk)])
     _supersede_older(locked)
+    audit_record(actor=user, action="plan.proposal_approved", target=locked, changes={"orders": len(routed)})
     return locked
 
 
@@ -259,6 +284,7 @@ def plan_proposal_reject(*, plan: Plan, by=None) -> Plan:
     locked.state, locked.decided_at, locked.decided_by = Plan.State.REJECTED, timezone.now(), user
     locked.save(update_fields=["state", "decided_at", "decided_by"])
     alerts_resolve_keys([_alert_key(locked.pk)])
+    audit_record(actor=user, action="plan.proposal_rejected", target=locked)
     return locked
 
 
@@ -274,6 +300,7 @@ def plan_proposal_expire(*, plan_id: int) -> Plan | None:
             return locked
         locked.state, locked.decided_at = Plan.State.EXPIRED, now
         locked.save(update_fields=["state", "decided_at"])
+        audit_record(actor=None, action="plan.proposal_expired", target=locked)
         parent_version = locked.parent.version if locked.parent_id else "?"
         _open_alert(
             locked,
@@ -288,3 +315,19 @@ def proposals_expire_due() -> int:
     """Expire every proposal past its deadline (a beat sweep, for timers lost in a restart)."""
     due = Plan.objects.filter(state=Plan.State.PROPOSED, decide_by__lte=timezone.now()).values_list("pk", flat=True)
     return sum(1 for plan_id in list(due) if plan_proposal_expire(plan_id=plan_id) is not None)
+
+
+def proposals_resume() -> dict[str, int]:
+    """The embedded mode started again: the timers of its proposals lived in the old process. Expire
+    those past their deadline (they could no longer be approved, yet read "proposed") and arm a timer
+    again for the others. Production keeps its timers in the broker, and beat sweeps every minute."""
+    from config.tasks import enqueue
+    from routes.tasks import expire_replan_proposal
+
+    expired = proposals_expire_due()
+    waiting = list(
+        Plan.objects.filter(state=Plan.State.PROPOSED, decide_by__gt=timezone.now()).values_list("pk", "decide_by")
+    )
+    for plan_id, decide_by in waiting:
+        enqueue(expire_replan_proposal, plan_id, eta=decide_by)  # idempotent, early or twice
+    return {"expired": expired, "timers": len(waiting)}

@@ -33,7 +33,7 @@ from django.utils import timezone
 from dispatch.models import Driver, Order
 from routes import optimizer
 from routes.errors import RoutingError
-from routes.models import Plan
+from routes.models import Plan, Stop
 from routes.plan_inputs import PLANNABLE_STATUSES, StartPoint, build_plan_inputs, shift_bounds
 from routes.plan_saving import (
     TimedRoute,
@@ -147,15 +147,19 @@ def vehicles_out(*, day, vehicles, now: datetime) -> dict[int, StartPoint]:
 def _start_point(route, item: VehicleProgress, driver, now: datetime) -> StartPoint:
     if item.fixed:
         last = item.fixed[-1]
-        # Free again once the stop it is at (or heading to) is served.
+        # Free again once the stop it is at (or heading to) is served: when the live ETA (from where the
+        # driver is) says, not the plan's, which a driver ahead of or behind the plan left long ago.
         return StartPoint(
-            lat=last.order.lat, lon=last.order.lon, at=max(now, last.eta) + timedelta(seconds=last.service_s)
+            lat=last.order.lat,
+            lon=last.order.lon,
+            at=max(now, last.live_eta or last.eta) + timedelta(seconds=last.service_s),
         )
     if _position_is_fresh(driver, now):
         return StartPoint(lat=driver.last_lat, lon=driver.last_lon, at=now)
     if item.done:
         last = item.done[-1]
-        return StartPoint(lat=last.order.lat, lon=last.order.lon, at=max(now, last.etd))
+        # Served already, however far ahead of the plan: the vehicle is free now.
+        return StartPoint(lat=last.order.lat, lon=last.order.lon, at=now)
     depot = route.vehicle.depot
     return StartPoint(lat=depot.lat, lon=depot.lon, at=max(now, route.start or now))
 
@@ -252,6 +256,9 @@ def _replan(
     kept_initial = [(v, progress[v].remaining, True) for v in repaired if progress[v].remaining]
     inputs, solution = solve(fleet=fleet, jobs=orders, initial=kept_initial, budget_orders=len(orders))
     chosen_mode = "keep"
+    if guarded:
+        solution, kept_order = _in_drivers_order(inputs, solution, progress, repaired)
+        chosen_mode = "keep (drivers' order, detoured)" if kept_order else chosen_mode
     if mode == "moves":
         free_initial = [(v, progress[v].remaining, False) for v in repaired if progress[v].remaining]
         _, free_solution = solve(fleet=fleet, jobs=orders, initial=free_initial, budget_orders=len(orders))
@@ -267,7 +274,13 @@ def _replan(
     # dropped silently. First another vehicle with time left may take it (a move: the dispatcher
     # decides), with every other open stop kept where it is; what nobody can take stays on its own
     # vehicle, flagged late / overtime with the figures.
-    leftovers = {o for o, (code, _) in unassigned.items() if o in owner and code not in UNREACHABLE_CODES}
+    # A stop its own vehicle can no longer reach (a closure cut its roads off) may still be reached by
+    # a vehicle of another kind (a cargo bike by its paths): offered to it too, before calling it
+    # unreachable.
+    profiles = {v.profile for v in vehicles.values()}
+    leftovers = {
+        o for o, (code, _) in unassigned.items() if o in owner and (code not in UNREACHABLE_CODES or len(profiles) > 1)
+    }
     if leftovers and guarded and django_settings.REPLAN_RESCUE_BY_MOVES and len(vehicles) > 1:
         everyone = sorted(set(owner) | {o.id for o in orders})
         rescue_orders = list(Order.objects.filter(id__in=everyone).select_related("zone").order_by("id"))
@@ -284,6 +297,14 @@ def _replan(
             unassigned = _unassigned_of(inputs, solution)
     copied_orders = {o for v, p in progress.items() if v not in repaired for o in p.remaining}
     unassigned = {o: reason for o, reason in unassigned.items() if o not in copied_orders}
+    for order_id, (code, _) in list(unassigned.items()):
+        # Never kept on a vehicle that has no road to it (it was, with made-up legs across the closure).
+        if order_id in owner and code not in UNREACHABLE_CODES and _owner_cannot_reach(inputs, order_id, owner):
+            unassigned[order_id] = (
+                "closed_road",
+                f"unreachable for {vehicles[owner[order_id]].name}: the roads to it are closed, and no vehicle "
+                "that can still reach it has room",
+            )
     solve_seconds = time.monotonic() - started
 
     drafts = {
@@ -321,6 +342,44 @@ def _replan(
         target=target, timed=timed, unassigned=unassigned, progress=progress, mode=chosen_mode,
         solver=solution.solver, solve_seconds=solve_seconds, guarded=guarded,
     )  # fmt: skip
+
+
+def _in_drivers_order(inputs, solution, progress: dict[int, VehicleProgress], repaired: set[int]):
+    """The repair with each driver's remaining stops in the order they had, detoured around the
+    closure, when that serves the same stops without breaking a rule; else the solver's own.
+
+    A re-plan the system makes by itself should change no more than the closure forces: a driver
+    who knows the round is not handed a reshuffled one (the solver, free to re-sequence, often
+    reverses it to save a few minutes, which moves every customer's ETA by an hour and turns the
+    re-plan into a proposal). Breaks stay after as many stops as the solver put before them."""
+    sequences = {}
+    for route in solution.routes:
+        before = [s.job_id for s in route.stops if s.kind == "job"]
+        on_route = set(before)
+        remaining = progress[route.vehicle_id].remaining if route.vehicle_id in progress else []
+        own = [o for o in remaining if o in on_route] if route.vehicle_id in repaired else []
+        ordered = own + [o for o in before if o not in set(own)]  # orders new to the route go last
+        next_job = iter(ordered)
+        sequences[route.vehicle_id] = [
+            next(next_job) if stop.kind == "job" else optimizer.BreakVisit(stop.break_index) for stop in route.stops
+        ]
+    driven = optimizer.evaluate(inputs.problem, sequences, solver=solution.solver)
+    if [r.job_ids for r in driven.routes] == [r.job_ids for r in solution.routes]:
+        return solution, False  # the solver kept the order already
+    if optimizer.objective_key(inputs.problem, driven)[:4] <= optimizer.objective_key(inputs.problem, solution)[:4]:
+        return driven, True
+    return solution, False
+
+
+def _owner_cannot_reach(inputs, order_id: int, owner: dict[int, int]) -> bool:
+    """The stop's own vehicle has no road to it any more: left out as unreachable, or reachable only
+    by vehicles of another profile (plan_inputs gives such a job a `reach:<profile>` skill)."""
+    job = inputs.problem.job_by_id().get(order_id)
+    if job is None:
+        return inputs.dropped.get(order_id, ("", ""))[0] in UNREACHABLE_CODES
+    reach = {skill for skill in job.skills if skill.startswith("reach:")}
+    vehicle = inputs.vehicles.get(owner[order_id])
+    return bool(reach) and vehicle is not None and f"reach:{vehicle.profile}" not in reach
 
 
 def _unassigned_of(inputs, solution) -> dict[int, tuple[str, str]]:
@@ -389,6 +448,32 @@ def _moved_stops(progress: dict[int, VehicleProgress], solution) -> int:
     )
 
 
+def _keep_live_etas(revision: Plan) -> None:
+    """A stop the new version leaves as it was (same vehicle, same planned ETA: a route the closure
+    does not touch, or the head of a repaired one) keeps its live ETA. Without it, the dashboards,
+    the driver's phone and the customer messages (customers read the live ETA first) fell back to the
+    morning's plan, which a fleet ahead of or behind it left long ago, until the next live refresh."""
+    live = {
+        (order_id, vehicle_id, eta): (live_eta, updated_at)
+        for order_id, vehicle_id, eta, live_eta, updated_at in Stop.objects.filter(
+            route__plan_id=revision.parent_id, live_eta__isnull=False
+        ).values_list("order_id", "route__vehicle_id", "eta", "live_eta", "live_eta_updated_at")
+    }
+    if not live:
+        return
+    kept = []
+    for stop in (
+        Stop.objects.filter(route__plan=revision)
+        .select_related("route")
+        .only("id", "order_id", "eta", "route__vehicle_id")
+    ):
+        found = live.get((stop.order_id, stop.route.vehicle_id, stop.eta))
+        if found:
+            stop.live_eta, stop.live_eta_updated_at = found
+            kept.append(stop)
+    Stop.objects.bulk_update(kept, ["live_eta", "live_eta_updated_at"], batch_size=500)
+
+
 @transaction.atomic
 def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, solve_seconds, guarded=False) -> Plan:
     """Save the re-plan; dispatch it at once, or — a guarded re-plan the guard rails hold back —
@@ -406,6 +491,7 @@ def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, sol
     revision.solver, revision.solve_seconds = solver, round(solve_seconds, 3)
     drivers = {v: p.driver_id for v, p in progress.items()}
     write_plan_content(plan=revision, routes=timed, unassigned=unassigned, drivers=drivers)
+    _keep_live_etas(revision)
     if guarded:
         revision.proposal = replan_diff(parent=revision.parent, revision=revision)
         running = latest_dispatched_plan(day=revision.date, depot_id=revision.depot_id)

@@ -70,8 +70,10 @@ def expire_replan_proposal(plan_id: int) -> None:
 
 
 @shared_task(name="routes.tasks.expire_replan_proposals", ignore_result=True)
-def expire_replan_proposals() -> int:
-    """Beat, every minute: proposals past their deadline whose timer was lost (embedded restart)."""
-    from routes.replan_proposals import proposals_expire_due
+def expire_replan_proposals(resume_timers: bool = False) -> int:
+    """Beat, every minute: proposals past their deadline whose timer was lost. `resume_timers`: the
+    embedded workers starting in a new process (config.tasks.EMBEDDED_STARTUP_TASKS), whose timers the
+    old one took with it: the others get theirs again."""
+    from routes.replan_proposals import proposals_expire_due, proposals_resume
 
-    return proposals_expire_due()
+    return proposals_resume()["expired"] if resume_timers else proposals_expire_due()

@@ -14,6 +14,7 @@ from django.db.models import Q, Sum
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, ngettext
 
 from dispatch import maps
 from dispatch import selectors as dispatch_selectors
@@ -30,12 +31,12 @@ DONE_STATUSES = (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCE
 
 # What the optimization is doing, in a dispatcher's words (Plan.stage, set by routes.planning).
 STAGE_LABELS = {
-    "queued": "Waiting to start",
-    "computing travel times": "Computing travel times",
-    "optimizing": "Optimizing",
-    "saving": "Saving",
-    "done": "Done",
-    "failed": "Failed",
+    "queued": gettext_lazy("Waiting to start"),
+    "computing travel times": gettext_lazy("Computing travel times"),
+    "optimizing": gettext_lazy("Optimizing"),
+    "saving": gettext_lazy("Saving"),
+    "done": gettext_lazy("Done"),
+    "failed": gettext_lazy("Failed"),
 }
 
 
@@ -104,13 +105,18 @@ def _alternatives(user, plan: Plan) -> list[Plan]:
 def _comparison(alternatives: list[Plan]) -> list[dict]:
     """Rows of the side-by-side table: one per measure, one cell per alternative, the best marked."""
     measures = [
-        ("Cost", lambda p: float(p.cost), lambda p: f"{p.cost:.2f}"),
-        ("Distance", lambda p: p.distance_m, lambda p: km_label(p.distance_m)),
-        ("Driving time", lambda p: p.driving_s or 0, lambda p: duration_label(p.driving_s)),
-        ("Vehicles used", lambda p: p.vehicles_used, lambda p: str(p.vehicles_used)),
-        ("Longest route", lambda p: p.longest_route_s, lambda p: duration_label(p.longest_route_s)),
-        ("Lateness", lambda p: p.lateness_s, lambda p: duration_label(p.lateness_s)),
-        ("Not planned", lambda p: p.unassigned_count, lambda p: f"{p.unassigned_count} orders"),
+        (gettext_lazy("Cost"), lambda p: float(p.cost), lambda p: f"{p.cost:.2f}"),
+        (gettext_lazy("Distance"), lambda p: p.distance_m, lambda p: km_label(p.distance_m)),
+        (gettext_lazy("Driving time"), lambda p: p.driving_s or 0, lambda p: duration_label(p.driving_s)),
+        (gettext_lazy("Vehicles used"), lambda p: p.vehicles_used, lambda p: str(p.vehicles_used)),
+        (gettext_lazy("Longest route"), lambda p: p.longest_route_s, lambda p: duration_label(p.longest_route_s)),
+        (gettext_lazy("Lateness"), lambda p: p.lateness_s, lambda p: duration_label(p.lateness_s)),
+        (
+            gettext_lazy("Not planned"),
+            lambda p: p.unassigned_count,
+            lambda p: ngettext("%(count)s order", "%(count)s orders", p.unassigned_count)
+            % {"count": p.unassigned_count},
+        ),
     ]
     done = [p for p in alternatives if p.status == Plan.Status.DONE]
     rows = []
@@ -169,7 +175,7 @@ def _editor_data(plan: Plan, routes, unassigned) -> dict:
             {
                 "id": v.id,
                 "name": v.name,
-                "kind": v.get_kind_display(),
+                "kind": str(v.get_kind_display()),
                 "color": color,
                 "depot": [v.depot.lat, v.depot.lon],
             }  # fmt: skip
@@ -218,14 +224,17 @@ def plan_detail(request, plan_id: int):
     pending = [p for p in alternatives or [plan] if p.status in (Plan.Status.QUEUED, Plan.Status.RUNNING)]
     planned_at = timezone.localtime(plan.planned_at) if plan.planned_at else None
     is_done = plan.status == Plan.Status.DONE
-    editor = _editor_data(plan, routes, unassigned) if is_done else None
+    # A proposal is decided as it is (Approve/Reject): no editing, no re-optimizing (routes.plan_editing).
+    editable = is_done and plan.state == Plan.State.ACTIVE
+    editor_data = _editor_data(plan, routes, unassigned) if is_done else None  # the map's vehicle colours too
+    editor = editor_data if editable else None
     map_html = (
         maps.plan_map_html(
             routes=routes,
             unassigned=unassigned,
             depots=depots,
             closures=_plan_closures(plan),
-            editing_vehicles=editor["vehicles"],
+            editing_vehicles=editor_data["vehicles"],
         )  # fmt: skip
         if is_done
         else ""
@@ -253,6 +262,7 @@ def plan_detail(request, plan_id: int):
         "order_statuses": dict(Order.Status.choices),
         "editor": editor,
         "is_past": plan.date < timezone.localdate(),
+        "editable": editable,
         # A plan made on its own day was planned from a moment: say when, so nobody wonders why no van
         # leaves at 08:00 (a plan made for a later day starts at the shifts, as always).
         "planned_from": planned_at if planned_at and planned_at.date() == plan.date else None,

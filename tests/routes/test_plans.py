@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 
 from dispatch.models import Order, Vehicle
+from dispatch.services import driver_create
 from routes.models import Plan, RoadNetworkBuild, Stop
 from routes.tasks import optimize_plan
 
@@ -41,9 +42,11 @@ def import_orders(client, rows: list[str]):
 
 @pytest.fixture
 def day_of_orders(dispatcher_a_client, depot_a, vehicle_a, driver_a, road_network):
-    Vehicle.objects.create(
+    bike = Vehicle.objects.create(
         name="A-Bike", depot=depot_a, kind="cargo_bike", capacity_kg=150, shift_start=time(8), shift_end=time(17)
     )
+    # R8 is 274 m from a van's road but 31 m from a path: only the bike reaches it, so the bike drives.
+    driver_create(username="driver_bike", password="x" * 12, name="Bea Bike", vehicle=bike)
     Vehicle.objects.update(cost_per_km=0.4, cost_per_hour=30, fixed_cost=40)
     rows = [
         f"R{i},{DAY},{lat},{lon},{'10:00' if i % 3 == 0 else ''},{'13:00' if i % 3 == 0 else ''},{2 + i},,{i * 10}"
