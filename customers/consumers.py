@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
+from config import metrics
 from customers import selectors
 from customers.rate_limits import hit
 from customers.tracking_tokens import digest_for_token
@@ -30,12 +31,14 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = f"order.{self.order_id}"
         await self.channel_layer.group_add(self.group, self.channel_name)
+        metrics.websocket_opened("order")  # one label for all orders: per-order labels would grow without bound
         await self.accept()
         await self._send_state()
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            metrics.websocket_closed("order")
 
     async def receive_json(self, content, **kwargs):
         # The only thing a client asks for is a fresh snapshot (after it suspects it missed something).
@@ -65,6 +68,10 @@ class TrackingConsumer(AsyncJsonWebsocketConsumer):
         await self._send_state()
 
     async def plan_updated(self, event):
+        await self._send_state()
+
+    async def tracking_refresh(self, event):
+        # The promise moved or the order left the routes (customers.promises): the page re-reads.
         await self._send_state()
 
     async def alert(self, event):

@@ -96,7 +96,7 @@ def tracking_state(order: Order) -> dict:
     start, end = (promise.start, promise.end) if promise else (order.window_start, order.window_end)
     if promise is None and stop is not None:
         # Dispatched but not yet told (the notification task is behind): the window it will be told.
-        from customers.services import promise_window_for
+        from customers.promises import promise_window_for
 
         start, end = promise_window_for(stop.live_eta or stop.eta)
     driver = stop.route.driver if stop is not None and stop.route.driver_id else None
@@ -117,7 +117,15 @@ def tracking_state(order: Order) -> dict:
         if change.to_status in ("dispatched", "en_route", "arrived", "delivered", "failed", "cancelled")
     ]
     status = PUBLIC_STATUS.get(order.status, order.status)
-    last_step = next((c.to_status for c in reversed(history) if c.to_status not in ("new", "planned")), None)
+    # The last step at or beyond "dispatched" (a version that drops a stop writes dispatched -> planned -> new).
+    last_step = next(
+        (
+            c.to_status if c.to_status not in ("new", "planned") else c.from_status
+            for c in reversed(history)
+            if c.to_status not in ("new", "planned") or c.from_status not in ("", "new", "planned")
+        ),
+        None,
+    )
     if order.status in ("new", "planned") and last_step == "dispatched":
         # Taken off a running route (a closed road, no time left): no window that will not be kept.
         status, start, end = "rescheduling", None, None

@@ -12,8 +12,9 @@ from django.views.decorators.http import require_GET
 
 from customers import selectors
 from customers.page_texts import PAGE_TEXTS
-from customers.services import customer_language
+from customers.rendering import customer_language
 from customers.tracking_access import RateLimited, link_for_request, security_headers
+from dispatch.basemap import base_map_options
 
 
 def _too_many(exc: RateLimited) -> HttpResponse:
@@ -52,6 +53,8 @@ def tracking_page(request, token: str):
                 ],
                 "tile_url": settings.MAP_TILE_URL,
                 "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
+                # The streets around the customer's door, from the app's own tiles (dispatch.basemap).
+                "base_map": None if settings.MAP_TILE_URL else base_map_options(),
             },
         )
     return security_headers(response, request)

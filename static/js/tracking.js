@@ -27,7 +27,8 @@
     return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
   }
 
-  // --- Map: vendored Leaflet; tiles only from the company's own tile server (MAP_TILE_URL).
+  // --- Map: vendored Leaflet over the app's own vector tiles (static/js/basemap.js), or the company's
+  // own tile server (MAP_TILE_URL): nothing from another site.
   var map = null, destination = null, driver = null;
   var mapEl = document.getElementById("map");
   if (window.L && mapEl && state.destination) {
@@ -37,6 +38,8 @@
       L.tileLayer(root.dataset.tileUrl, { maxZoom: 19, attribution: root.dataset.tileAttribution || mapEl.dataset.osm }).addTo(map);
     } else {
       map.attributionControl.addAttribution(mapEl.dataset.osm);
+      var baseMap = document.getElementById("tracking-base-map");
+      if (baseMap && window.DispatchBaseMap) window.DispatchBaseMap.add(map, JSON.parse(baseMap.textContent));
     }
     destination = L.circleMarker(dest, { radius: 9, color: "#1d4ed8", fillColor: "#3b82f6", fillOpacity: 0.9 })
       .addTo(map).bindTooltip(mapEl.dataset.labelDestination);

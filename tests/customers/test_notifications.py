@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from customers.backends import webhook_signature
 from customers.models import Notification, NotificationTemplate, PromisedWindow
-from customers.services import notification_send
+from customers.promises import delay_messages_send_due
+from customers.sending import notification_send
 from dispatch import events
 from dispatch.models import Alert, Order, ProofOfDelivery
 from dispatch.services import order_change_status
@@ -93,8 +94,14 @@ def test_it_says_delayed_only_when_the_eta_leaves_the_promise_beyond_the_thresho
     assert promise.revision == 2 and promise.start <= late <= promise.end
     sms = Notification.objects.get(order=first, event="delayed", channel="sms")
     assert f"{timezone.localtime(promise.start):%H:%M}-{timezone.localtime(promise.end):%H:%M}" in sms.body
-    # A second, further delay is a new promise and a new message.
+    # A second, further delay is a new promise at once, and a new message once the minimum interval
+    # between "delayed" messages is over (tests/customers/test_delay_interval.py has the details).
     run_events("eta_changed", order_id=first.pk, depot_id=first.depot_id, eta=late + timedelta(hours=1))
+    promise.refresh_from_db()
+    assert promise.revision == 3 and promise.start <= late + timedelta(hours=1) <= promise.end
+    assert Notification.objects.filter(order=first, event="delayed").count() == 2
+    with time_machine.travel(timezone.now() + timedelta(minutes=16), tick=True):
+        assert delay_messages_send_due() == 2
     assert Notification.objects.filter(order=first, event="delayed").count() == 4
 
 
