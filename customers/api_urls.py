@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import apis
+from customers import apis, personal_data_apis
 
 urlpatterns = [
     path(
@@ -9,6 +9,8 @@ urlpatterns = [
         name="api_order_notifications",
     ),
     path("track/<str:token>/", apis.TrackingApi.as_view(), name="api_track"),
+    path("personal-data/export/", personal_data_apis.PersonalDataExportApi.as_view(), name="api_personal_data_export"),
+    path("personal-data/erase/", personal_data_apis.PersonalDataEraseApi.as_view(), name="api_personal_data_erase"),
     path("track/<str:token>/feedback/", apis.TrackingFeedbackApi.as_view(), name="api_track_feedback"),
     path("track/<str:token>/messages/", apis.TrackingMessageApi.as_view(), name="api_track_messages"),
 ]
