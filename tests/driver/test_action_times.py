@@ -281,7 +281,9 @@ def test_it_shows_the_dispatcher_when_an_action_was_sent_later(client, dispatche
     received = timezone.localtime(
         OrderStatusChange.objects.get(order_id=stops[0].order_id, to_status="delivered").received_at
     )
-    assert f"{timezone.localtime(TAPS[0]):%H:%M} · arrived → <strong>delivered</strong>" in page
+    tapped = timezone.localtime(TAPS[0])
+    assert f'<time datetime="{tapped.isoformat()}">{tapped:%d.%m. %H:%M}</time>' in page
+    assert '<strong>Delivered</strong> <span class="muted">from Arrived</span>' in page
     assert f"sent {received:%d.%m. %H:%M}" in page
 
 
