@@ -1,74 +1,92 @@
 """The analytics page for managers and dispatchers (drivers get the 403 page)."""
 
+from django.conf import settings
 from django.shortcuts import render
+from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import ValidationError
 
 from analytics import charts, selectors
 from analytics.errors import AnalyticsError
 from analytics.inputs import kpi_filters_from_query
 from analytics.maps import lateness_map_html
+from analytics.units import human
 from dispatch import selectors as dispatch_selectors
+from dispatch.driver_views import FAIL_REASON_LABELS
 from dispatch.models import Vehicle
 from dispatch.views import office_staff_required
 
-# KPI cards: name, label, format, whether a higher value is better.
+# KPI cards: name, label, kind of figure (analytics.units), whether a higher value is better, and the
+# one line the card says on hover.
 CARDS = (
-    ("deliveries", "Deliveries", "int", True),
-    ("on_time_rate", "On time", "pct", True),
-    ("first_attempt_success_rate", "First-attempt success", "pct", True),
-    ("avg_delay_s", "Average delay", "min", False),
-    ("p90_delay_s", "P90 delay", "min", False),
-    ("cost_per_delivery", "Cost per delivery", "money", False),
-    ("distance_per_delivery_m", "Distance per delivery", "km", False),
-    ("stops_per_hour", "Stops per hour", "dec", True),
-    ("eta_mean_abs_error_s", "ETA error (mean)", "min", False),
-    ("csat_avg", "Customer rating", "dec", True),
-    ("feedback_count", "Feedback", "int", True),
+    ("deliveries", gettext_lazy("Deliveries"), "int", True, gettext_lazy("Orders delivered, at the first attempt or a later one.")),
+    ("on_time_rate", gettext_lazy("On time"), "pct", True,
+     gettext_lazy("Share of arrivals inside the delivery window (arrivals at orders without a window are left out).")),
+    ("first_attempt_success_rate", gettext_lazy("First-attempt success"), "pct", True,
+     gettext_lazy("Share of attempted orders delivered at the first attempt.")),
+    ("avg_delay_s", gettext_lazy("Average delay"), "duration", False,
+     gettext_lazy("Average time arrivals came after the window's end, on-time ones counting 0 (hours:minutes).")),
+    ("p90_delay_s", gettext_lazy("P90 delay"), "duration", False,
+     gettext_lazy("9 in 10 arrivals with a window came at most this long after its end (hours:minutes).")),
+    ("cost_per_delivery", gettext_lazy("Cost per delivery"), "money", False,
+     gettext_lazy("Route costs (each vehicle's fixed cost, cost per km and per hour) divided by deliveries.")),
+    ("distance_per_delivery_m", gettext_lazy("Distance per delivery"), "km", False,
+     gettext_lazy("Planned kilometres of the routes divided by deliveries (no odometer is read).")),
+    ("stops_per_hour", gettext_lazy("Stops per hour"), "dec", True, gettext_lazy("Stops served per hour of route time actually driven.")),
+    ("eta_mean_abs_error_s", gettext_lazy("ETA error (mean)"), "duration", False,
+     gettext_lazy("Average gap between the promised arrival time and the actual one, early or late (hours:minutes).")),
+    ("csat_avg", gettext_lazy("Customer rating"), "dec", True, gettext_lazy("Average of the customers' ratings, 1 to 5 stars.")),
+    ("feedback_count", gettext_lazy("Feedback"), "int", True, gettext_lazy("How many customers rated their delivery.")),
+)  # fmt: skip
+
+# Columns of the driver and zone tables: key, heading, the one line it says on hover.
+TABLE_COLUMNS = (
+    ("deliveries", gettext_lazy("Delivered"), gettext_lazy("Orders delivered.")),
+    ("failed", gettext_lazy("Failed"), gettext_lazy("Orders whose last attempt failed.")),
+    ("on_time", gettext_lazy("On time"), gettext_lazy("Share of arrivals inside the delivery window.")),
+    (
+        "first_attempt",
+        gettext_lazy("First attempt"),
+        gettext_lazy("Share of attempted orders delivered at the first attempt."),
+    ),
+    (
+        "avg_delay",
+        gettext_lazy("Avg delay"),
+        gettext_lazy("Average time after the window's end, on-time arrivals counting 0 (hours:minutes)."),
+    ),
+    (
+        "p90_delay",
+        gettext_lazy("P90 delay"),
+        gettext_lazy("9 in 10 arrivals came at most this long after the window's end (hours:minutes)."),
+    ),
+    ("cost", gettext_lazy("Cost/delivery"), gettext_lazy("Route costs divided by deliveries.")),
+    ("stops_per_hour", gettext_lazy("Stops/h"), gettext_lazy("Stops served per hour of route time driven.")),
+    (
+        "planned",
+        gettext_lazy("Route time planned"),
+        gettext_lazy("Route time of the dispatched plans (hours:minutes)."),
+    ),
+    (
+        "actual",
+        gettext_lazy("Route time driven"),
+        gettext_lazy("First to last stop event, plus the planned drives from and back to the depot (hours:minutes)."),
+    ),
+    ("csat", gettext_lazy("Rating"), gettext_lazy("Average customer rating, 1 to 5 stars.")),
 )
-
-
-def _fmt(value, kind: str) -> str:
-    if value is None:
-        return "–"
-    if kind == "pct":
-        return f"{value * 100:.1f} %"
-    if kind == "min":
-        return f"{value / 60:.1f} min"
-    if kind == "money":
-        return f"{value:.2f}"
-    if kind == "km":
-        return f"{value / 1000:.2f} km"
-    if kind == "dec":
-        return f"{value:.2f}"
-    return f"{value:,}".replace(",", "\u202f")
-
-
-def _change_label(change, kind: str) -> str:
-    if change is None:
-        return ""
-    if kind == "pct":
-        return f"{change * 100:+.1f} pts"
-    if kind == "min":
-        return f"{change / 60:+.1f} min"
-    if kind == "km":
-        return f"{change / 1000:+.2f} km"
-    if kind in ("money", "dec"):
-        return f"{change:+.2f}"
-    return f"{change:+,}".replace(",", "\u202f")
 
 
 def _cards(comparison: dict) -> list[dict]:
     cards = []
-    for name, label, kind, higher_is_better in CARDS:
+    for name, label, kind, higher_is_better, explanation in CARDS:
         change = comparison["change"].get(name)
         direction = "same" if not change else ("better" if (change > 0) == higher_is_better else "worse")
         cards.append(
             {
                 "name": name,
                 "label": label,
-                "value": _fmt(comparison["current"][name], kind),
-                "previous": _fmt(comparison["previous"][name], kind),
-                "change": _change_label(change, kind),
+                "explanation": explanation,
+                "value": human(comparison["current"][name], kind),
+                "previous": human(comparison["previous"][name], kind),
+                "change": "" if change is None else human(change, kind, signed=True),
                 "direction": direction,
             }
         )
@@ -79,20 +97,32 @@ def _rows(table: list[dict]) -> list[dict]:
     return [
         {
             "name": row["name"],
-            "deliveries": row["deliveries"],
-            "failed": row["failed"],
-            "on_time": _fmt(row["on_time_rate"], "pct"),
-            "first_attempt": _fmt(row["first_attempt_success_rate"], "pct"),
-            "avg_delay": _fmt(row["avg_delay_s"], "min"),
-            "p90_delay": _fmt(row["p90_delay_s"], "min"),
-            "cost": _fmt(row["cost_per_delivery"], "money"),
-            "stops_per_hour": _fmt(row["stops_per_hour"], "dec"),
-            "planned": _fmt(row["planned_route_duration_s"] / 60 if row["planned_route_duration_s"] else None, "dec"),
-            "actual": _fmt(row["actual_route_duration_s"] / 60 if row["actual_route_duration_s"] else None, "dec"),
-            "csat": _fmt(row["csat_avg"], "dec"),
+            "deliveries": human(row["deliveries"], "int"),
+            "failed": human(row["failed"], "int"),
+            "on_time": human(row["on_time_rate"], "pct"),
+            "first_attempt": human(row["first_attempt_success_rate"], "pct"),
+            "avg_delay": human(row["avg_delay_s"], "duration"),
+            "p90_delay": human(row["p90_delay_s"], "duration"),
+            "cost": human(row["cost_per_delivery"], "money"),
+            "stops_per_hour": human(row["stops_per_hour"], "dec"),
+            # A group without routes has no route time: a dash, not "0:00 h".
+            "planned": human(row["planned_route_duration_s"] or None, "duration"),
+            "actual": human(row["actual_route_duration_s"] or None, "duration"),
+            "csat": human(row["csat_avg"], "dec"),
         }
         for row in table
     ]
+
+
+def _totals(current: dict) -> dict:
+    """The period's totals under the cards, formatted."""
+    return {
+        "planned_route_time": human(current["planned_route_duration_s"], "duration"),
+        "actual_route_time": human(current["actual_route_duration_s"], "duration"),
+        "distance": human(current["distance_m"], "km"),
+        "cost": human(current["cost"], "money"),
+        "eta_p90_error": human(current["eta_p90_abs_error_s"], "duration"),
+    }
 
 
 @office_staff_required
@@ -106,7 +136,7 @@ def overview(request):
         error = None
     except (AnalyticsError, ValidationError) as exc:
         filters = kpi_filters_from_query(user=user, query={})
-        error = getattr(exc, "message", None) or "Some filters were not valid and were ignored."
+        error = getattr(exc, "message", None) or gettext("Some filters were not valid and were ignored.")
     figures = selectors.page_figures(filters)
     current = figures.totals
     comparison = selectors.kpis_compare(filters, current=current)
@@ -123,30 +153,36 @@ def overview(request):
         "vehicle_kinds": Vehicle.Kind.choices,
         "comparison": comparison,
         "cards": _cards(comparison),
+        "totals": _totals(current),
+        "table_columns": TABLE_COLUMNS,
+        "currency": settings.CURRENCY,
         "daily_chart": charts.bars_and_line(
             labels=[f"{row['date']:%d.%m}" for row in daily],
             bars=[row["deliveries"] for row in daily],
             line=[row["on_time_rate"] for row in daily],
-            title="Deliveries and on-time rate per day",
-            bar_label="deliveries",
-            line_label="on-time rate",
+            title=gettext("Deliveries and on-time rate per day"),
+            bar_label=gettext("deliveries"),
+            line_label=gettext("on-time rate"),
         ),  # fmt: skip
         "weekly_chart": charts.bars_and_line(
             labels=[f"W{row['week']:%V}" for row in weekly],
             bars=[row["deliveries"] for row in weekly],
             line=[row["on_time_rate"] for row in weekly],
-            title="Deliveries and on-time rate per week",
-            bar_label="deliveries",
-            line_label="on-time rate",
+            title=gettext("Deliveries and on-time rate per week"),
+            bar_label=gettext("deliveries"),
+            line_label=gettext("on-time rate"),
         ),  # fmt: skip
         "failure_chart": charts.horizontal_bars(
-            items=[(reason.replace("_", " "), count) for reason, count in current["failure_reasons"].items()],
-            title="Failed orders by reason",
+            items=[
+                (str(FAIL_REASON_LABELS.get(reason, reason.replace("_", " "))), count)
+                for reason, count in current["failure_reasons"].items()
+            ],
+            title=gettext("Failed orders by reason"),
             color_class="bar-failed",
         ),  # fmt: skip
         "rating_chart": charts.horizontal_bars(
             items=[(f"{n} ★", current["csat_distribution"][str(n)]) for n in range(5, 0, -1)],
-            title="Customer ratings",
+            title=gettext("Customer ratings"),
             color_class="bar-rating",
         ),  # fmt: skip
         "driver_rows": _rows(selectors.driver_table(filters, figures.by_driver)),
@@ -156,9 +192,9 @@ def overview(request):
             depots=[d for d in depots if filters.depot_ids is None or d.id in filters.depot_ids],
         ),
         "map_sampled": len(points) < current["attempted"],
-        "map_shown": _fmt(len(points), "int"),
-        "map_attempted": _fmt(current["attempted"], "int"),
-        "map_cap": _fmt(selectors.MAP_POINTS_CAP, "int"),
+        "map_shown": human(len(points), "int"),
+        "map_attempted": human(current["attempted"], "int"),
+        "map_cap": human(selectors.MAP_POINTS_CAP, "int"),
         "export_query": request.GET.urlencode(),
     }
     return render(request, "analytics/overview.html", context)

@@ -8,13 +8,13 @@ Kinds and their keys (one open alert per `dedup_key`, enforced by a partial uniq
                     IDLE_ALERT_MINUTES (env, default 10); checked on position intake and by the
                     `dispatch.alerts.check_idle_drivers` beat task every minute; resolves when the driver moves;
 - failed:<order id> a delivery failed; resolves when the order is planned again or cancelled, or by a dispatcher;
-- replan:<plan id>  (kind "other", data.type "replan_proposal") a re-plan the system made waits for approval, with
+- replan:<plan id>  (kind "replan_proposal") a re-plan the system made waits for approval, with
                     its diff in `data`; resolves on approval, rejection or a newer version; on timeout it is
                     re-worded (the running version stays) and stays open (routes.replan_proposals);
 - closed_road:<order id>  a closure cut a stop off (routes.closure_replanning).
 
 Every open, change and resolve is published to the depot's live group as an `alert` message:
-{"type": "alert", "id", "kind", "message", "order", "driver", "depot", "data", "created_at",
+{"type": "alert", "id", "kind", "kind_label", "message", "order", "driver", "depot", "data", "created_at",
 "resolved_at", "resolved": bool} (the live layer adds `seq`). Publishing happens after commit.
 """
 
@@ -27,7 +27,8 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from dispatch.models import Alert, Driver, DriverPosition, Order
 
@@ -39,13 +40,27 @@ IDLE_RADIUS_M = 50.0
 IDLE_SWEEP_EVERY_S = 60
 OPEN_ORDER_STATUSES = Order.ON_ROUTE_STATUSES
 FAIL_REASON_LABELS = {
-    "not_home": "nobody home",
-    "no_access": "no access",
-    "refused": "refused",
-    "damaged": "damaged",
-    "wrong_address": "wrong address",
-    "other": "other reason",
+    "not_home": gettext_noop("nobody home"),
+    "no_access": gettext_noop("no access"),
+    "refused": gettext_noop("refused"),
+    "damaged": gettext_noop("damaged"),
+    "wrong_address": gettext_noop("wrong address"),
+    "other": gettext_noop("other reason"),
 }
+
+
+def company_text(text: str, **params) -> str:
+    """An alert's text in the company's language (settings.LANGUAGE_CODE), made once when the alert is:
+    the message is stored as written (and pushed live), every dispatcher of the depot reads the same
+    one, and the text stays as it was said even if the wording changes later."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return gettext(text) % {
+            key: gettext(value) if key in _TRANSLATED_PARAMS else value for key, value in params.items()
+        }
+
+
+# Parameters that are themselves texts of the catalog (a failure reason), translated with the sentence.
+_TRANSLATED_PARAMS = {"reason", "what"}
 
 
 def idle_alert_minutes() -> int:
@@ -78,6 +93,7 @@ def alert_message(alert: Alert) -> dict:
         "type": "alert",
         "id": alert.pk,
         "kind": alert.kind,
+        "kind_label": alert_kind_label(alert.kind),
         "message": alert.message,
         "order": alert.order_id,
         "driver": alert.driver_id,
@@ -195,8 +211,11 @@ def late_alerts_sync(*, depot_id: int, driver_id: int | None, stops) -> None:
                 continue  # already open and about as late: no new text for every ETA refresh
             alert_open(
                 depot_id=depot_id, kind=Alert.Kind.LATE, dedup_key=key, order_id=order.pk, driver_id=driver_id,
-                message=f"{order.reference} ({order.customer_name or order.address or 'customer'}) predicted "
-                f"{minutes} min late: ETA {_hhmm(stop.live_eta)}, window ends {_hhmm(order.window_end)}",
+                message=company_text(
+                    gettext_noop("%(order)s (%(customer)s) predicted %(minutes)s min late: ETA %(eta)s, window ends %(end)s"),
+                    order=order.reference, customer=order.customer_name or order.address or "customer",
+                    minutes=minutes, eta=_hhmm(stop.live_eta), end=_hhmm(order.window_end),
+                ),
                 data={"eta": _iso(stop.live_eta), "window_end": _iso(order.window_end), "late_min": minutes},
             )  # fmt: skip
         elif key in open_late_min:
@@ -218,8 +237,8 @@ def on_order_status_changed(*, order_id, reference, depot_id, to_status, reason=
 
             stop = Stop.objects.filter(order_id=order_id, route__driver__isnull=False).order_by("-id").first()
             driver_id = stop.route.driver_id if stop else None
-        label = FAIL_REASON_LABELS.get(reason, reason or "no reason given")
-        text = f"Delivery of {reference} failed: {label}"
+        label = FAIL_REASON_LABELS.get(reason, reason or gettext_noop("no reason given"))
+        text = company_text(gettext_noop("Delivery of %(order)s failed: %(reason)s"), order=reference, reason=label)
         if note:
             text += f" ({note})"
         alert_open(
@@ -291,10 +310,13 @@ def idle_alerts_check(*, now: datetime | None = None, depot_id: int | None = Non
         idle += 1
         minutes = int((now - since).total_seconds() // 60)
         quiet = driver.last_position_at <= now - window
-        what = "no position" if quiet else "not moved"
+        what = gettext_noop("no position") if quiet else gettext_noop("not moved")
         alert_open(
             depot_id=driver.depot_id, kind=Alert.Kind.IDLE, dedup_key=key, driver_id=driver.pk,
-            message=f"{driver.name}: {what} since {_hhmm(since)} (open stops waiting)",
+            message=company_text(
+                gettext_noop("%(driver)s: %(what)s since %(since)s (open stops waiting)"),
+                driver=driver.name, what=what, since=_hhmm(since),
+            ),
             data={"since": _iso(since), "minutes": minutes, "quiet": quiet},
         )  # fmt: skip
     if driver_id is None:
@@ -345,3 +367,59 @@ def alerts_visible_to(user, *, open_only: bool = False, depot_id: int | None = N
     if depot_id is not None:
         queryset = queryset.filter(depot_id=depot_id)
     return queryset.order_by("-created_at", "-id")
+
+
+# --- many at once, and the dashboards' views of them (the Alerts page, the nav's count) ----------------
+
+# One bulk resolve covers at most this many alerts: a day's worth, and a bounded transaction.
+MAX_BULK_RESOLVE = 1000
+
+
+def alerts_resolve_many(*, user, alert_ids, at: datetime | None = None) -> dict[str, list[int]]:
+    """Resolve the open alerts among `alert_ids` that the user may see, in one transaction.
+
+    Each alert is checked on its own: an alert of a depot the user does not see is reported as
+    `not_found` (as the single resolve answers 404) and left alone, while the others are resolved.
+    Returns {"resolved": [...], "already_resolved": [...], "not_found": [...]}, ids ascending.
+    """
+    at = at or timezone.now()
+    wanted = sorted({int(alert_id) for alert_id in alert_ids})
+    if len(wanted) > MAX_BULK_RESOLVE:
+        from dispatch.errors import DispatchError
+
+        raise DispatchError(
+            f"At most {MAX_BULK_RESOLVE} alerts can be resolved at once, not {len(wanted)}.",
+            field="alerts", value=len(wanted),
+        )  # fmt: skip
+    resolver = user if getattr(user, "is_authenticated", False) else None
+    visible = alerts_visible_to(user).select_related(None).filter(pk__in=wanted).order_by()
+    with transaction.atomic():
+        # Locked in id order (no deadlock with another bulk resolve); an automatic resolve of one of them
+        # waits for this transaction, then finds it resolved and does nothing (its conditional update).
+        open_alerts = list(visible.filter(resolved_at__isnull=True).select_for_update().order_by("pk"))
+        open_ids = [alert.pk for alert in open_alerts]
+        Alert.objects.filter(pk__in=open_ids, resolved_at__isnull=True).update(
+            resolved_at=at, resolved_by=resolver, updated_at=at
+        )
+        for alert in open_alerts:
+            alert.resolved_at, alert.resolved_by = at, resolver
+            _publish_after_commit(alert)
+    seen = set(visible.values_list("pk", flat=True))
+    return {
+        "resolved": open_ids,
+        "already_resolved": sorted(seen - set(open_ids)),
+        "not_found": [alert_id for alert_id in wanted if alert_id not in seen],
+    }
+
+
+def alert_kind_label(kind: str) -> str:
+    """The kind's label from Alert.Kind, so a kind added there is named without a change here."""
+    return str(dict(Alert.Kind.choices).get(kind) or kind.replace("_", " ").capitalize())
+
+
+def open_alert_counts(user) -> dict[str, int]:
+    """Open alerts of the user's depots per kind (one grouped query; the nav shows it on every page)."""
+    from django.db.models import Count
+
+    rows = alerts_visible_to(user, open_only=True).order_by().values("kind").annotate(n=Count("id"))
+    return {row["kind"]: row["n"] for row in rows}
