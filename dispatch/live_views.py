@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from dispatch import alerts
+from dispatch.basemap import base_map_assets, base_map_options
 from dispatch.live import current_closures, dashboard_depot_ids
 from dispatch.maps import OSM_CREDIT, STATUS_COLORS, route_color
 from dispatch.models import Depot, Driver, Order
@@ -203,16 +204,22 @@ def live_map(request):
     from routes.road_network import road_backdrop_lines
 
     tile_url = settings.MAP_TILE_URL
+    base_map = None if tile_url else base_map_options()
+    # Without any tiles, the main roads of the loaded network are the map's background.
+    backdrop = [] if tile_url or base_map else [[[lat, lon] for lon, lat in line] for line in road_backdrop_lines()]
     config = {
         "state": state,
         "statusColors": {str(k): v for k, v in STATUS_COLORS.items()},
         "tileUrl": tile_url,
         "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
         "osmCredit": OSM_CREDIT,
-        # Without tiles, the main roads of the loaded network are the map's background.
-        "backdrop": [] if tile_url else [[[lat, lon] for lon, lat in line] for line in road_backdrop_lines()],
+        "baseMap": base_map,  # the region's vector tiles (dispatch.basemap)
+        "backdrop": backdrop,
         "socketPath": "/ws/dispatch/?positions=batched",
         "dataUrl": request.path + "?format=json",
         "alertsUrl": "/api/alerts/",
     }
-    return render(request, "live/live_map.html", {"config": config})
+    scripts, stylesheets = base_map_assets() if base_map else ([], [])
+    return render(
+        request, "live/live_map.html", {"config": config, "base_map_scripts": scripts, "base_map_css": stylesheets}
+    )

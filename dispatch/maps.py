@@ -7,9 +7,10 @@ Awesome, awesome-markers) with our vendored Leaflet and one small script of our 
 of a JavaScript block per marker, and every text reaches the page through `textContent`, never
 as HTML.
 
-Tiles are optional: without settings.MAP_TILE_URL the map has a neutral background with the
-zones, depots and orders drawn on it. The OpenStreetMap credit is shown on every map (the
-addresses and the road network are OSM data, even when no tiles are drawn).
+Under the overlays, the base map: the region's vector tiles that the app builds and serves itself
+(dispatch.basemap, drawn by MapLibre GL inside Leaflet), or the company's own raster tile server
+where settings.MAP_TILE_URL names one; before any tiles are built, the main roads of the loaded
+network. The OpenStreetMap credit is shown on every map.
 
 Usage (a page that shows a map):
 
@@ -28,11 +29,14 @@ from urllib.parse import urlsplit
 import folium
 from branca.element import Element, MacroElement
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.translation import gettext
 from folium.template import Template
 
 from config.security_headers import current_csp_nonce
+from dispatch.basemap import base_map_assets, base_map_options
 from dispatch.models import Depot, Order, Zone
 
 OSM_CREDIT = (
@@ -60,7 +64,8 @@ _JSON_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u
 
 def _json_for_script(data) -> str:
     """JSON that is safe inside a <script> element (no `</script>` can close it early)."""
-    return json.dumps(data, ensure_ascii=False).translate(_JSON_SCRIPT_ESCAPES)
+    # DjangoJSONEncoder: labels are lazy translations (gettext_lazy), written in the active language.
+    return json.dumps(data, ensure_ascii=False, cls=DjangoJSONEncoder).translate(_JSON_SCRIPT_ESCAPES)
 
 
 class LocalMap(folium.Map):
@@ -130,10 +135,10 @@ def order_window_label(order: Order) -> str:
     if start and end:
         return f"{hhmm(start)}–{hhmm(end, is_end=True)}"
     if start:
-        return f"from {hhmm(start)}"
+        return gettext("from %(time)s") % {"time": hhmm(start)}
     if end:
-        return f"until {hhmm(end, is_end=True)}"
-    return "any time"
+        return gettext("until %(time)s") % {"time": hhmm(end, is_end=True)}
+    return gettext("any time")
 
 
 def new_map(*, tile_url: str | None = None) -> LocalMap:
@@ -158,7 +163,11 @@ def new_map(*, tile_url: str | None = None) -> LocalMap:
         )
     )
     if not tile_url:
-        add_road_backdrop(fmap)
+        options = base_map_options()
+        if options is not None:
+            add_base_map(fmap, options)
+        else:
+            add_road_backdrop(fmap)
     if tile_url:
         attribution = (
             getattr(settings, "MAP_TILE_ATTRIBUTION", "") or f"Tiles: {urlsplit(tile_url).hostname or 'local'}"
@@ -166,6 +175,18 @@ def new_map(*, tile_url: str | None = None) -> LocalMap:
         folium.TileLayer(tiles=tile_url, attr=attribution, max_zoom=19, name="tiles").add_to(fmap)
         root.header.add_child(Element("<style>.leaflet-container{background:#dde3ea}</style>"), name="tiles_bg")
     return fmap
+
+
+def add_base_map(fmap: LocalMap, options: dict) -> DataLayer:
+    """The region's streets, buildings, water and names from the tiles the app serves (dispatch.basemap)."""
+    scripts, stylesheets = base_map_assets()
+    for index, url in enumerate(scripts):
+        fmap.add_js_link(f"base_map_{index}", url)
+    for index, url in enumerate(stylesheets):
+        fmap.add_css_link(f"base_map_css_{index}", url)
+    layer = DataLayer("baseMap", options)
+    fmap.add_child(layer)
+    return layer
 
 
 def add_road_backdrop(fmap: LocalMap) -> None:
@@ -481,7 +502,7 @@ def closures_map_html(
     versions drivers follow, so a dispatcher sees which vans drive where they close a road), with the
     drawing tools when `drawing`.
 
-    Streets are only visible with settings.MAP_TILE_URL; without tiles the zones give the bearings.
+    The base map shows the streets a closure is drawn on (see `new_map`).
     """
     closures, depots, zones, routes = list(closures), list(depots), list(zones), list(routes)
     fmap = new_map()

@@ -25,6 +25,21 @@
 (function () {
   "use strict";
 
+  // Texts in the active language: /jsi18n/ (base.html) defines gettext; the map's frame borrows its
+  // page's. Without either, the English msgid.
+  var catalog = (function () {
+    try {
+      if (window.gettext) return window;
+      if (window.parent && window.parent !== window && window.parent.gettext) return window.parent;
+    } catch (error) { /* a frame of another origin */ }
+    return null;
+  })();
+  function gettext(text) { return catalog ? catalog.gettext(text) : text; }
+  function ngettext(singular, plural, count) { return catalog ? catalog.ngettext(singular, plural, count) : count === 1 ? singular : plural; }
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
+
   var DONE = { delivered: true, failed: true, cancelled: true };
   var DONE_STYLE = { color: "#6b7280", weight: 4, opacity: 0.7, dashArray: "6 8" };
   var CHANGED_STYLE = { color: "#f59e0b", weight: 13, opacity: 0.45, interactive: false };
@@ -52,11 +67,14 @@
 
   function start() {
     config = JSON.parse(document.getElementById("live-config").textContent);
-    map = L.map("live-map", { zoomControl: true });
+    // Quarter zoom steps: the routes fill the map on open instead of a whole level too far out.
+    map = L.map("live-map", { zoomControl: true, zoomSnap: 0.25, zoomDelta: 0.5, maxZoom: 19 });
     map.attributionControl.setPrefix('<a href="https://leafletjs.com" target="_blank" rel="noopener">Leaflet</a>');
     map.attributionControl.addAttribution(config.osmCredit);
     if (config.tileUrl) {
       L.tileLayer(config.tileUrl, { attribution: config.tileAttribution || "", maxZoom: 19 }).addTo(map);
+    } else if (config.baseMap && window.DispatchBaseMap) {
+      window.DispatchBaseMap.add(map, config.baseMap);
     } else {
       var renderer = L.canvas({ padding: 0.2 });
       config.backdrop.forEach(function (line) {
@@ -68,9 +86,12 @@
       changed: L.layerGroup().addTo(map),
       routes: L.layerGroup().addTo(map),
       closures: L.layerGroup().addTo(map),
-      stops: L.layerGroup().addTo(map),
+      stops: stopClusters().addTo(map),
+      // Failed stops need the dispatcher: never hidden inside a cluster.
+      attention: L.layerGroup().addTo(map),
       vehicles: L.layerGroup().addTo(map),
     };
+    map.on("zoomend moveend", declutterLabels);
     legend();
     // A view first: Leaflet adds layers to a map only once it has one, and the markers' elements are needed.
     map.setView([20, 0], 2);
@@ -124,7 +145,7 @@
       if (d.lat != null) points.push([d.lat, d.lon]);
     });
     if (!points.length) config.state.depots.forEach(function (d) { points.push([d.lat, d.lon]); });
-    if (points.length) map.fitBounds(L.latLngBounds(points), { padding: [30, 30], maxZoom: 15 });
+    if (points.length) map.fitBounds(L.latLngBounds(points), { padding: [24, 24], maxZoom: 15 });
     else map.setView([20, 0], 2);
   }
 
@@ -134,6 +155,7 @@
     layers.changed.clearLayers();
     layers.routes.clearLayers();
     layers.stops.clearLayers();
+    layers.attention.clearLayers();
     Object.keys(routes).forEach(function (id) { delete routes[id]; });
     Object.keys(stopIndex).forEach(function (id) { delete stopIndex[id]; });
     list.forEach(function (route) {
@@ -153,7 +175,12 @@
         stopIndex[stop.order] = { route: entry, stop: stop };
         var circle = L.circleMarker([stop.lat, stop.lon], { radius: 7, weight: 2, color: "#fff", fillOpacity: 1 });
         circle.bindTooltip(function () { return stopTooltip(entry, stop); });
-        circle.addTo(layers.stops);
+        // A click keeps the same facts open, with the way to the order's page.
+        circle.bindPopup(function () { return orderLink(stopTooltip(entry, stop), stop.order); });
+        circle.stop = stop;
+        circle.routeColor = route.color;
+        // A marker leaving a cluster gets a new SVG element: mark it again.
+        circle.on("add", function () { markStop(circle); });
         entry.stops[stop.order] = circle;
         styleStop(circle, stop);
       });
@@ -172,19 +199,117 @@
     entry.doneVertex = vertex;
   }
 
+  // A stop is its route's colour; its status is the mark around it (see STOP_MARKS and the legend).
+  var STOP_MARKS = {
+    arrived: { label: "driver there", color: "#f59e0b", weight: 4, fillOpacity: 1 },
+    delivered: { label: "delivered", color: "#16a34a", weight: 2.5, fillOpacity: 0.35 },
+    failed: { label: "failed", color: "#dc2626", weight: 4, fillOpacity: 1 },
+    cancelled: { label: "cancelled", color: "#a8a29e", weight: 2, fillOpacity: 0.2 },
+  };
+  var STOP_TO_DO = { label: "to do", color: "#ffffff", weight: 2, fillOpacity: 1 };
+
   function styleStop(circle, stop) {
-    circle.setStyle({ fillColor: config.statusColors[stop.status] || "#64748b" });
+    var mark = STOP_MARKS[stop.status] || STOP_TO_DO;
+    circle.setStyle({ fillColor: circle.routeColor, color: mark.color, weight: mark.weight, fillOpacity: mark.fillOpacity });
+    var target = stop.status === "failed" ? layers.attention : layers.stops;
+    if (circle.stopLayer !== target) {
+      if (circle.stopLayer) circle.stopLayer.removeLayer(circle);
+      target.addLayer(circle);
+      circle.stopLayer = target;
+    }
+    markStop(circle);
+    if (layers.stops.refreshClusters) layers.stops.refreshClusters(circle);
+  }
+
+  function markStop(circle) {
     var el = circle.getElement && circle.getElement();
     if (el) {
-      el.setAttribute("data-order", stop.order);
-      el.setAttribute("data-status", stop.status);
+      el.setAttribute("data-order", circle.stop.order);
+      el.setAttribute("data-status", circle.stop.status);
+      el.setAttribute("data-route-color", circle.routeColor);
     }
   }
 
+  // Stops gather into one round badge per neighbourhood while zoomed out (vendor/leaflet-markercluster):
+  // its ring shows the routes' shares in their colours, its number how many stops. From zoom 15 on
+  // every stop stands alone.
+  function stopClusters() {
+    if (!L.markerClusterGroup) return L.layerGroup();
+    return L.markerClusterGroup({
+      maxClusterRadius: 44,
+      disableClusteringAtZoom: 15,
+      showCoverageOnHover: false,
+      spiderfyOnMaxZoom: false,
+      iconCreateFunction: function (cluster) {
+        var shares = {};
+        var markers = cluster.getAllChildMarkers();
+        markers.forEach(function (m) { shares[m.routeColor] = (shares[m.routeColor] || 0) + 1; });
+        var at = 0, parts = [];
+        Object.keys(shares).forEach(function (color) {
+          var next = at + (shares[color] / markers.length) * 360;
+          parts.push(color + " " + at.toFixed(1) + "deg " + next.toFixed(1) + "deg");
+          at = next;
+        });
+        var badge = document.createElement("span");
+        badge.className = "stop-cluster-ring";
+        badge.style.background = "conic-gradient(" + parts.join(", ") + ")";
+        var count = document.createElement("span");
+        count.className = "stop-cluster-count";
+        count.textContent = markers.length;
+        badge.appendChild(count);
+        var size = markers.length < 10 ? 30 : markers.length < 50 ? 36 : 42;
+        return L.divIcon({ className: "stop-cluster", html: badge, iconSize: [size, size] });
+      },
+    });
+  }
+
+  // Drivers' names never cover each other: after each move, a label that would overlap one already
+  // shown is hidden (its van stays, with the name on hover), nearest the map's centre first.
+  var declutterPending = false;
+
+  function declutterLabels() {
+    if (declutterPending) return;
+    declutterPending = true;
+    window.requestAnimationFrame(function () {
+      declutterPending = false;
+      var centre = map.getSize().divideBy(2);
+      var entries = Object.keys(drivers)
+        .map(function (id) { return drivers[id]; })
+        .filter(function (entry) { return entry.marker && entry.label; });
+      entries.forEach(function (entry) { entry.point = map.latLngToContainerPoint(entry.marker.getLatLng()); });
+      entries.sort(function (a, b) { return a.point.distanceTo(centre) - b.point.distanceTo(centre); });
+      var placed = [];
+      entries.forEach(function (entry) {
+        // The label's box beside the arrow (.vehicle-label: 30 px to the right, 22 px high).
+        if (!entry.labelWidth) entry.labelWidth = entry.label.offsetWidth;
+        var width = entry.labelWidth || 8 * entry.label.textContent.length;
+        var box = L.bounds([entry.point.x - 13, entry.point.y - 13], [entry.point.x + 34 + width, entry.point.y + 13]);
+        var free = placed.every(function (other) { return !other.intersects(box); });
+        entry.label.hidden = !free;
+        entry.marker.getElement().setAttribute("data-label", free ? "shown" : "hidden");
+        if (free) placed.push(box);
+      });
+    });
+  }
+
+  // Times are the company's (the page says which zone once, #time-zone-note), not the browser's.
+  var TIME_ZONE = (document.getElementById("time-zone-note") || { dataset: {} }).dataset.timeZone || undefined;
+  var CLOCK = new Intl.DateTimeFormat("en-GB", { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  var DAY = new Intl.DateTimeFormat("en-GB", { timeZone: TIME_ZONE, year: "numeric", month: "2-digit", day: "2-digit" });
+  var SHORT_DAY = new Intl.DateTimeFormat("en-GB", { timeZone: TIME_ZONE, weekday: "short", day: "numeric", month: "short" });
+
   function hhmm(iso) {
     if (!iso) return "";
-    var d = new Date(iso);
-    return (d.getHours() < 10 ? "0" : "") + d.getHours() + ":" + (d.getMinutes() < 10 ? "0" : "") + d.getMinutes();
+    return CLOCK.format(new Date(iso));
+  }
+
+  function orderLink(box, orderId) {
+    var link = document.createElement("a");
+    link.className = "order-link";
+    link.href = "/orders/" + encodeURIComponent(orderId) + "/";
+    link.textContent = gettext("Open order");
+    box.appendChild(link);
+    return box;
   }
 
   function stopTooltip(entry, stop) {
@@ -193,11 +318,11 @@
     title.textContent = stop.sequence + ". " + stop.reference + (stop.customer_name ? " – " + stop.customer_name : "");
     box.appendChild(title);
     var lines = [
-      ["Status", stop.status],
-      ["Vehicle", entry.data.vehicle_name + (entry.data.driver_name ? " (" + entry.data.driver_name + ")" : "")],
-      ["Planned", hhmm(stop.eta)],
-      ["Live ETA", hhmm(stop.live_eta) || "–"],
-      ["Window", stop.window_start ? hhmm(stop.window_start) + "–" + hhmm(stop.window_end) : "any time"],
+      [gettext("Status"), stop.status],
+      [gettext("Vehicle"), entry.data.vehicle_name + (entry.data.driver_name ? " (" + entry.data.driver_name + ")" : "")],
+      [gettext("Planned"), hhmm(stop.eta)],
+      [gettext("Live ETA"), hhmm(stop.live_eta) || "–"],
+      [gettext("Window"), stop.window_start ? hhmm(stop.window_start) + "–" + hhmm(stop.window_end) : gettext("any time")],
     ];
     lines.forEach(function (pair) {
       var row = document.createElement("div");
@@ -211,7 +336,7 @@
 
   function driverLabel(data) {
     var route = routeOfDriver(data.driver);
-    return data.name || (route && route.data.driver_name) || "Driver " + data.driver;
+    return data.name || (route && route.data.driver_name) || interpolate(gettext("Driver %(id)s"), { id: data.driver });
   }
 
   function routeOfDriver(driverId) {
@@ -260,11 +385,13 @@
     var heading = entry.data.heading;
     entry.arrow.style.transform = heading == null ? "" : "rotate(" + Math.round(heading) + "deg)";
     entry.arrow.classList.toggle("no-heading", heading == null);
+    if (entry.label.textContent !== driverLabel(entry.data)) entry.labelWidth = 0;
     entry.label.textContent = driverLabel(entry.data);
     var element = entry.marker.getElement();
     element.setAttribute("data-lat", entry.data.lat.toFixed(6));
     element.setAttribute("data-lon", entry.data.lon.toFixed(6));
     element.title = driverLabel(entry.data) + (entry.data.recorded_at ? " · " + hhmm(entry.data.recorded_at) : "");
+    declutterLabels();
   }
 
   function renderVehicles() {
@@ -316,7 +443,7 @@
       list.appendChild(item);
     });
     document.getElementById("live-summary").textContent =
-      ids.length ? ids.length + " vehicles · " + totalDone + "/" + total + " stops done" : "nothing dispatched today";
+      ids.length ? interpolate(gettext("%(vehicles)s vehicles · %(done)s/%(total)s stops done"), { vehicles: ids.length, done: totalDone, total: total }) : gettext("nothing dispatched today");
   }
 
   function changeSummary(changed) {
@@ -339,10 +466,10 @@
   }
 
   function dayTime(iso) {
+    if (!iso) return "";
     var d = new Date(iso);
-    var today = new Date();
-    var sameDay = d.toDateString() === today.toDateString();
-    return sameDay ? hhmm(iso) : d.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" }) + " " + hhmm(iso);
+    var sameDay = DAY.format(d) === DAY.format(new Date());
+    return sameDay ? hhmm(iso) : SHORT_DAY.format(d) + " " + hhmm(iso);
   }
 
   function closureWhen(data) {
@@ -354,10 +481,10 @@
   function closureTooltip(data) {
     var box = document.createElement("div");
     var title = document.createElement("b");
-    title.textContent = "Closed: " + data.reason;
+    title.textContent = interpolate(gettext("Closed: %(reason)s"), { reason: data.reason });
     box.appendChild(title);
     var when = document.createElement("div");
-    when.textContent = (closureStateNow(data) === "announced" ? "Announced, " : "Active, ") + closureWhen(data);
+    when.textContent = (closureStateNow(data) === "announced" ? gettext("Announced,") + " " : gettext("Active,") + " ") + closureWhen(data);
     box.appendChild(when);
     return box;
   }
@@ -439,62 +566,148 @@
   }
 
   // --- alerts ------------------------------------------------------------------------------------
+  // Grouped by kind (named by the server: kind_label, so a new kind needs nothing here), newest first.
+  // Each group shows its newest few; the Alerts page (/alerts/) has them all, with filters. A group's
+  // "Resolve all" is one POST to /api/alerts/resolve/ (checked there alert by alert).
+
+  var ALERTS_PER_GROUP = 5;
+  var navAlertBase = null; // open alerts the nav counted beyond those this page holds
 
   function renderAlerts() {
     var list = document.getElementById("alert-list");
     list.textContent = "";
     var items = Object.keys(alerts).map(function (id) { return alerts[id]; });
     items.sort(function (a, b) { return (b.created_at || "").localeCompare(a.created_at || ""); });
+    var groups = {};
+    var kinds = [];
     items.forEach(function (alert) {
-      var item = document.createElement("li");
-      item.className = "alert-item alert-" + alert.kind;
-      item.setAttribute("data-alert", alert.id);
-      var kind = document.createElement("span");
-      kind.className = "alert-kind";
-      kind.textContent = alert.kind;
-      var text = document.createElement("span");
-      text.className = "alert-message";
-      text.textContent = alert.message;
-      var when = document.createElement("span");
-      when.className = "muted small";
-      when.textContent = hhmm(alert.created_at);
-      var resolve = document.createElement("button");
-      resolve.type = "button";
-      resolve.className = "button small-button";
-      resolve.textContent = "Resolve";
-      resolve.addEventListener("click", function () { resolveAlert(alert, resolve); });
-      if (alert.order && stopIndex[alert.order]) {
-        text.classList.add("clickable");
-        text.addEventListener("click", function () {
-          var stop = stopIndex[alert.order].stop;
-          map.setView([stop.lat, stop.lon], Math.max(map.getZoom(), 16));
-        });
+      if (!groups[alert.kind]) {
+        groups[alert.kind] = [];
+        kinds.push(alert.kind);
       }
-      item.appendChild(kind);
-      item.appendChild(when);
-      item.appendChild(text);
-      item.appendChild(resolve);
-      list.appendChild(item);
+      groups[alert.kind].push(alert);
     });
+    kinds.forEach(function (kind) { list.appendChild(alertGroup(kind, groups[kind])); });
     document.getElementById("alert-count").textContent = items.length;
     document.getElementById("alert-empty").hidden = items.length > 0;
+    updateNavCount(items.length);
   }
 
-  function resolveAlert(alert, button) {
+  function alertGroup(kind, members) {
+    var group = document.createElement("li");
+    group.className = "alert-group alert-" + kind;
+    group.setAttribute("data-kind", kind);
+    var head = document.createElement("div");
+    head.className = "alert-group-head";
+    var label = document.createElement("span");
+    label.className = "alert-kind";
+    label.textContent = members[0].kind_label || kind.replace(/_/g, " ");
+    var count = document.createElement("span");
+    count.className = "badge-count";
+    count.textContent = members.length;
+    head.appendChild(label);
+    head.appendChild(count);
+    if (members.length > 1) {
+      var all = document.createElement("button");
+      all.type = "button";
+      all.className = "button small-button alert-resolve-all";
+      all.textContent = interpolate(gettext("Resolve all %(count)s"), { count: members.length });
+      all.addEventListener("click", function () { resolveAlerts(members, all); });
+      head.appendChild(all);
+    }
+    group.appendChild(head);
+    var rows = document.createElement("ul");
+    rows.className = "alert-rows";
+    members.slice(0, ALERTS_PER_GROUP).forEach(function (alert) { rows.appendChild(alertItem(alert)); });
+    group.appendChild(rows);
+    if (members.length > ALERTS_PER_GROUP) {
+      var more = document.createElement("a");
+      more.className = "alert-more";
+      more.href = "/alerts/?kind=" + encodeURIComponent(kind);
+      more.textContent = interpolate(gettext("+ %(count)s more on the Alerts page"), { count: members.length - ALERTS_PER_GROUP });
+      group.appendChild(more);
+    }
+    return group;
+  }
+
+  function alertItem(alert) {
+    var item = document.createElement("li");
+    item.className = "alert-item alert-" + alert.kind;
+    item.setAttribute("data-alert", alert.id);
+    var when = document.createElement("time");
+    when.className = "muted small";
+    when.dateTime = alert.created_at || "";
+    when.textContent = dayTime(alert.created_at);
+    var text = document.createElement("span");
+    text.className = "alert-message";
+    text.textContent = alert.message;
+    var resolve = document.createElement("button");
+    resolve.type = "button";
+    resolve.className = "button small-button";
+    resolve.textContent = gettext("Resolve");
+    resolve.addEventListener("click", function () { resolveAlerts([alert], resolve); });
+    if (alert.order && stopIndex[alert.order]) {
+      text.classList.add("clickable");
+      text.addEventListener("click", function () {
+        var stop = stopIndex[alert.order].stop;
+        map.setView([stop.lat, stop.lon], Math.max(map.getZoom(), 16));
+      });
+    }
+    item.appendChild(when);
+    item.appendChild(text);
+    if (alert.order) {
+      var open = document.createElement("a");
+      open.className = "alert-order";
+      open.href = "/orders/" + encodeURIComponent(alert.order) + "/";
+      open.textContent = gettext("Order");
+      open.title = gettext("Open the order's page");
+      item.appendChild(open);
+    }
+    item.appendChild(resolve);
+    return item;
+  }
+
+  // The nav's count (templates/base.html) was right when the page loaded; follow it as alerts come and go.
+  function updateNavCount(held) {
+    var nav = document.querySelector('.nav a[href="/alerts/"]');
+    if (!nav) return;
+    var badge = document.getElementById("nav-alert-count");
+    if (navAlertBase === null) navAlertBase = Math.max(0, (badge ? parseInt(badge.textContent, 10) || 0 : 0) - held);
+    var total = navAlertBase + held;
+    if (!badge && total > 0) {
+      badge = document.createElement("span");
+      badge.className = "nav-count";
+      badge.id = "nav-alert-count";
+      nav.appendChild(document.createTextNode(" "));
+      nav.appendChild(badge);
+    }
+    if (badge) {
+      badge.textContent = total;
+      badge.hidden = total === 0;
+    }
+  }
+
+  function resolveAlerts(list, button) {
     var errors = document.getElementById("alert-errors");
     errors.hidden = true;
     button.disabled = true;
-    fetch(config.alertsUrl + alert.id + "/resolve/", {
+    fetch("/api/alerts/resolve/", {
       method: "POST",
       credentials: "same-origin",
       headers: {
         "X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content,
+        "Content-Type": "application/json",
         Accept: "application/json",
       },
+      body: JSON.stringify({ alerts: list.map(function (alert) { return alert.id; }) }),
     })
       .then(function (response) {
-        if (!response.ok) throw new Error("The alert could not be resolved (HTTP " + response.status + ").");
-        delete alerts[alert.id];
+        if (!response.ok) throw new Error(interpolate(gettext("The alerts could not be resolved (HTTP %(status)s)."), { status: response.status }));
+        return response.json();
+      })
+      .then(function (result) {
+        // Resolved now, before, or not ours to see: none of them is open on this page any more.
+        result.resolved.concat(result.already_resolved, result.not_found).forEach(function (id) { delete alerts[id]; });
         renderAlerts();
       })
       .catch(function (error) {
@@ -605,7 +818,7 @@
     socket = new WebSocket(scheme + location.host + config.socketPath);
     socket.addEventListener("open", function () {
       attempts = 0;
-      setConnection("live", "Live");
+      setConnection("live", gettext("Live"));
       if (everConnected) askSnapshot(); // the server sends one on connect too; this one marks a reload
       everConnected = true;
     });
@@ -613,26 +826,35 @@
     socket.addEventListener("close", function (event) {
       if (stopped) return;
       if (event.code === 4401 || event.code === 4403) {
-        setConnection("refused", "Not allowed: log in again as a dispatcher.");
+        setConnection("refused", gettext("Not allowed: log in again as a dispatcher."));
         return;
       }
       var delay = Math.min(MAX_BACKOFF_MS, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
       attempts += 1;
-      setConnection("reconnecting", "Connection lost – retrying in " + Math.round(delay / 1000) + " s");
+      setConnection("reconnecting", interpolate(gettext("Connection lost – retrying in %(seconds)s s"), { seconds: Math.round(delay / 1000) }));
       setTimeout(connect, delay);
     });
   }
 
+  // Stops take their route's colour (the vehicle list's dots); the legend explains the status marks.
   function legend() {
     var box = document.getElementById("legend-statuses");
-    Object.keys(config.statusColors).forEach(function (status) {
+    [STOP_TO_DO, STOP_MARKS.arrived, STOP_MARKS.delivered, STOP_MARKS.failed, STOP_MARKS.cancelled].forEach(function (mark) {
       var item = document.createElement("span");
       var dot = document.createElement("i");
-      dot.className = "dot";
-      dot.style.background = config.statusColors[status];
+      dot.className = "legend-stop";
+      dot.style.borderColor = mark.color === "#ffffff" ? "#94a3b8" : mark.color;
+      dot.style.opacity = Math.max(mark.fillOpacity, 0.5);
       item.appendChild(dot);
-      item.appendChild(document.createTextNode(" " + status));
+      item.appendChild(document.createTextNode(" " + mark.label));
       box.appendChild(item);
     });
+    var cluster = document.createElement("span");
+    var ring = document.createElement("i");
+    ring.className = "legend-cluster";
+    ring.textContent = "n";
+    cluster.appendChild(ring);
+    cluster.appendChild(document.createTextNode(" " + gettext("stops nearby (zoom in)")));
+    box.appendChild(cluster);
   }
 })();

@@ -7,6 +7,21 @@
 (function () {
   "use strict";
 
+  // Texts in the active language: /jsi18n/ (base.html) defines gettext; the map's frame borrows its
+  // page's. Without either, the English msgid.
+  var catalog = (function () {
+    try {
+      if (window.gettext) return window;
+      if (window.parent && window.parent !== window && window.parent.gettext) return window.parent;
+    } catch (error) { /* a frame of another origin */ }
+    return null;
+  })();
+  function gettext(text) { return catalog ? catalog.gettext(text) : text; }
+  function ngettext(singular, plural, count) { return catalog ? catalog.ngettext(singular, plural, count) : count === 1 ? singular : plural; }
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
+
   // The last layers drawn, by kind, for scripts of the page around the map's frame.
   var layers = {};
 
@@ -32,6 +47,16 @@
     return box;
   }
 
+  // gettext("Open order") under an order's popup: its page, in the window around the map's frame (_top).
+  function orderLink(box, id) {
+    if (!id) return box;
+    var link = el("a", "map-popup-link", gettext("Open order"));
+    link.href = "/orders/" + encodeURIComponent(id) + "/";
+    link.target = "_top";
+    box.appendChild(link);
+    return box;
+  }
+
   function zones(map, data) {
     var group = L.featureGroup();
     data.forEach(function (zone) {
@@ -52,7 +77,7 @@
     data.forEach(function (depot) {
       var icon = L.divIcon({ className: "depot-marker", html: el("span", null, depot.code), iconSize: null });
       L.marker([depot.lat, depot.lon], { icon: icon, title: depot.name, zIndexOffset: 1000 })
-        .bindPopup(popup(depot.name, [["Depot", depot.code], ["Address", depot.address], ["Open", depot.hours]]))
+        .bindPopup(popup(depot.name, [[gettext("Depot"), depot.code], [gettext("Address"), depot.address], [gettext("Open"), depot.hours]]))
         .addTo(group);
     });
     layers.depots = group;
@@ -68,12 +93,12 @@
     group.byId = {};
     data.forEach(function (order) {
       var marker = L.circleMarker([order.lat, order.lon], orderStyle(order)).bindPopup(
-        popup(order.reference, [
-          ["Customer", order.customer],
-          ["Address", order.address],
-          ["Window", order.window],
-          ["Status", order.status_label, order.color],
-        ])
+        orderLink(popup(order.reference, [
+          [gettext("Customer"), order.customer],
+          [gettext("Address"), order.address],
+          [gettext("Window"), order.window],
+          [gettext("Status"), order.status_label, order.color],
+        ]), order.id)
       );
       marker.order = order;
       group.byId[order.id] = marker;
@@ -98,7 +123,7 @@
       });
       var depotRow = el("div", "map-legend-row");
       depotRow.appendChild(el("span", "map-legend-depot", "D"));
-      depotRow.appendChild(el("span", null, "Depot"));
+      depotRow.appendChild(el("span", null, gettext("Depot")));
       box.appendChild(depotRow);
       return box;
     };
@@ -115,8 +140,13 @@
     return true;
   }
 
+  // The streets under everything (static/js/basemap.js, loaded with it when tiles are built).
+  function baseMap(map, options) {
+    return window.DispatchBaseMap ? window.DispatchBaseMap.add(map, options) : null;
+  }
+
   window.DispatchMap = {
-    zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle,
-    layers: layers, showOrder: showOrder,
+    baseMap: baseMap, zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle,
+    layers: layers, showOrder: showOrder, orderLink: orderLink,
   };
 })();
