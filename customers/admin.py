@@ -4,11 +4,43 @@ Tracking links are read-only here: links are created by customers.tracking_links
 the token in the URL is derived) is never shown, so the admin cannot leak a customer's tracking page.
 """
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from customers.models import CustomerMessage, Feedback, Notification, NotificationTemplate, TrackingLink
+from customers import rate_limits
+from customers.admin_preview import (
+    TemplateTestRefused,
+    message_preview,
+    sample_context,
+    template_test_recipient,
+    template_test_send,
+)
+from customers.backends import SendError
+from customers.models import (
+    Channel,
+    CustomerMessage,
+    Event,
+    Feedback,
+    Notification,
+    NotificationTemplate,
+    TrackingLink,
+)
+from dispatch.audit import AuditedAdminMixin
+from dispatch.roles import is_manager
+
+# "Send a test to me": a handful per manager and quarter of an hour is plenty to check a wording,
+# and keeps a stuck button (or a script) from flooding an inbox or the SMS bill.
+TEST_SENDS_PER_WINDOW = 5
+TEST_SEND_WINDOW_S = 15 * 60
 
 
 class TrackingLinkStateFilter(admin.SimpleListFilter):
@@ -77,15 +109,39 @@ class TrackingLinkAdmin(admin.ModelAdmin):
         )
 
 
+class TemplateTextForm(forms.Form):
+    """What the preview and the test read from the editor: the template as typed, not yet saved."""
+
+    event = forms.ChoiceField(choices=Event.choices)
+    channel = forms.ChoiceField(choices=Channel.choices)
+    language = forms.ChoiceField(choices=settings.LANGUAGES)
+    subject = forms.CharField(required=False, max_length=200, strip=False)
+    body = forms.CharField(required=False, strip=False)
+
+
+def _form_errors(form: forms.Form) -> list[dict]:
+    return [
+        {"field": name, "value": form.data.get(name, ""), "message": " ".join(messages_)}
+        for name, messages_ in form.errors.items()
+    ]
+
+
 @admin.register(NotificationTemplate)
-class NotificationTemplateAdmin(admin.ModelAdmin):
-    """Managers edit what each event says, per channel and language (placeholders: see the model)."""
+class NotificationTemplateAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Managers edit what each event says, per channel and language (placeholders: see the model),
+    with a preview filled with a sample order that follows their typing, and a test sent to themselves
+    (customers.admin_preview)."""
 
     list_display = ["event", "channel", "language", "subject", "updated_at"]
     list_filter = ["event", "channel", "language"]
     search_fields = ["subject", "body"]
     readonly_fields = ["updated_at", "placeholders"]
     fields = ["event", "channel", "language", "subject", "body", "placeholders", "updated_at"]
+    change_form_template = "admin/customers/notificationtemplate/change_form.html"
+
+    class Media:
+        js = ["js/admin_template_preview.js"]
+        css = {"all": ["css/admin_widgets.css"]}
 
     @admin.display(description="Placeholders")
     def placeholders(self, obj):
@@ -100,13 +156,133 @@ class NotificationTemplateAdmin(admin.ModelAdmin):
 
         class CheckedForm(form):
             def clean(self):
-                from customers.services import notification_render_check
+                from customers.rendering import notification_render_check
 
                 cleaned = super().clean()
                 notification_render_check(subject=cleaned.get("subject", ""), body=cleaned.get("body", ""))
                 return cleaned
 
         return CheckedForm
+
+    # --- Preview and test send -------------------------------------------------------------------
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name=f"{prefix}_preview"),
+            path(
+                "<path:object_id>/test-send/",
+                self.admin_site.admin_view(self.test_send_view),
+                name=f"{prefix}_test_send",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _may_preview(self, request, obj=None) -> bool:
+        # Managers only (the admin also lets in staff with model permissions, e.g. an IT account).
+        return is_manager(request.user) and self.has_change_permission(request, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        if self._may_preview(request, obj):
+            extra_context["message_preview"] = self._preview_panel(request, obj)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _preview_panel(self, request, template) -> dict:
+        sample = sample_context(
+            event=template.event if template else "", language=template.language if template else ""
+        )
+        panel = {
+            "preview": None,
+            "preview_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_preview"),
+            "test_send_url": "",
+            "window": f"{sample['window_start']}–{sample['window_end']}",
+            "time_zone": timezone.get_current_timezone_name(),
+            "customer": sample["name"],
+            "driver": sample["driver_first_name"],
+            "recipient": "",
+            "refusal": "",
+        }
+        if template is None:
+            return panel
+        panel["preview"] = message_preview(
+            event=template.event,
+            channel=template.channel,
+            language=template.language,
+            subject=template.subject,
+            body=template.body,
+        )
+        panel["test_send_url"] = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_test_send", args=[quote(template.pk)]
+        )
+        try:
+            panel["recipient"] = template_test_recipient(user=request.user, channel=template.channel)
+        except TemplateTestRefused as exc:
+            panel["refusal"] = str(exc)
+        return panel
+
+    def preview_view(self, request):
+        """POST event, channel, language, subject, body: the sample message as JSON, with its HTML."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self._may_preview(request):
+            raise PermissionDenied
+        form = TemplateTextForm(request.POST)
+        if not form.is_valid():
+            return JsonResponse(
+                {"detail": _("The preview needs the template's fields."), "errors": _form_errors(form)}, status=400
+            )
+        preview = message_preview(**form.cleaned_data)
+        html = render_to_string(
+            "admin/customers/notificationtemplate/message_preview.html", {"preview": preview}, request=request
+        )
+        return JsonResponse({**preview.as_json(), "html": html})
+
+    def test_send_view(self, request, object_id):
+        """POST the editor's subject and body: sends the sample to the manager, once per request."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        template = self.get_object(request, unquote(object_id))
+        if template is None:
+            raise Http404("No such template")
+        if not self._may_preview(request, template):
+            raise PermissionDenied
+        data = {"event": template.event, "channel": template.channel, "language": template.language}
+        data.update({name: request.POST.get(name, getattr(template, name)) for name in ("subject", "body")})
+        form = TemplateTextForm(data)
+        if not form.is_valid():
+            return JsonResponse(
+                {"detail": _("The template's text is not valid."), "errors": _form_errors(form)}, status=400
+            )
+        try:
+            recipient = template_test_recipient(user=request.user, channel=template.channel)
+        except TemplateTestRefused as exc:
+            return JsonResponse({"detail": str(exc), "errors": []}, status=400)
+        allowed, retry_in = rate_limits.hit(
+            f"template-test-send:{request.user.pk}", limit=TEST_SENDS_PER_WINDOW, window_s=TEST_SEND_WINDOW_S
+        )
+        if not allowed:
+            detail = _("You sent %(count)s tests in the last %(minutes)s minutes; try again in %(seconds)s s.") % {
+                "count": TEST_SENDS_PER_WINDOW, "minutes": TEST_SEND_WINDOW_S // 60, "seconds": retry_in,
+            }  # fmt: skip
+            response = JsonResponse({"detail": detail, "errors": []}, status=429)
+            response["Retry-After"] = str(retry_in)
+            return response
+        channel = template.get_channel_display()
+        try:
+            sent = template_test_send(user=request.user, **form.cleaned_data)
+        except TemplateTestRefused as exc:
+            return JsonResponse({"detail": str(exc), "errors": []}, status=400)
+        except SendError as exc:
+            # The history says what was tried, also when the provider refused it.
+            self.log_change(request, template, f"Test {template.channel} to {recipient} failed: {exc}")
+            detail = _("The %(channel)s backend did not send it: %(error)s") % {"channel": channel, "error": exc}
+            return JsonResponse({"detail": detail, "errors": []}, status=502)
+        # Recorded in the template's history (LogEntry): who sent which test where.
+        self.log_change(request, template, f"Sent a test {sent.channel} to {sent.recipient}.")
+        detail = _("Sent to %(recipient)s by %(channel)s.") % {"recipient": sent.recipient, "channel": channel}
+        return JsonResponse({"detail": detail, "channel": sent.channel, "recipient": sent.recipient})
 
 
 @admin.register(Notification)

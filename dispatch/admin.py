@@ -10,13 +10,16 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import models
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from config.admin_widgets import HEX_COLOR, HexColorField
+from dispatch.admin_widgets import ZonePolygonField
+from dispatch.audit import AuditedAdminMixin
 from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.roles import DISPATCHER, DRIVER
 from dispatch.services import orders_bulk_change_status, orders_move_to_date
@@ -53,7 +56,7 @@ def _report_skipped(modeladmin, request, skipped, verb: str) -> None:
 
 
 @admin.register(Depot)
-class DepotAdmin(admin.ModelAdmin):
+class DepotAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "address", "opens", "closes", "vehicle_count", "driver_count"]
     search_fields = ["code", "name", "address"]
     ordering = ["code"]
@@ -90,12 +93,46 @@ class DepotAdmin(admin.ModelAdmin):
         return depot.driver_count
 
 
+# Stands in for a refused polygon on a new zone while its form is shown again (ZoneForm.clean).
+UNSAVED_POLYGON = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 1], [0, 0]]]}
+
+
+class ZoneForm(forms.ModelForm):
+    """The area drawn on a map (dispatch.admin_widgets) and the colour from the browser's picker."""
+
+    polygon = ZonePolygonField(label=_("Polygon"), help_text=_("Stored as a GeoJSON Polygon, [lon, lat] positions."))
+    color = HexColorField(label=_("Colour"), help_text=_("How the zone is drawn on the maps."))
+
+    class Meta:
+        model = Zone
+        fields = ["code", "name", "depot", "color", "polygon", "access_time_s"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The map shows the depots and the other zones for bearings (a handful of rows each).
+        widget = self.fields["polygon"].widget
+        widget.depots = Depot.objects.only("code", "name", "address", "opens", "closes", "lat", "lon")
+        widget.other_zones = Zone.objects.exclude(pk=self.instance.pk).only("code", "name", "color", "polygon")
+        posted = self.data.get(self.add_prefix("color"), "") if self.is_bound else ""
+        widget.color = next(
+            (c for c in (posted, self.initial.get("color")) if c and HEX_COLOR.match(c)),
+            Zone._meta.get_field("color").default,
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.has_error("polygon") and not isinstance(self.instance.polygon, dict):
+            # Zone.clean checks the polygon once more after this form; with the field refused, a new
+            # zone has none, and Zone.clean would add a vaguer error next to the field's precise one.
+            # The form is invalid, so this stand-in is never saved.
+            self.instance.polygon = UNSAVED_POLYGON
+        return cleaned
+
+
 @admin.register(Zone)
-class ZoneAdmin(admin.ModelAdmin):
-    # The polygon is validated by Zone.clean (dispatch.geometry), which the admin form runs.
-    formfield_overrides = {
-        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"})}
-    }
+class ZoneAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    # Zone.clean (dispatch.geometry) still runs after the form's own checks of the polygon.
+    form = ZoneForm
     list_display = ["code", "name", "depot", "access_time_s", "color_swatch"]
     list_filter = ["depot"]
     list_select_related = ["depot"]
@@ -118,7 +155,7 @@ class ZoneAdmin(admin.ModelAdmin):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(admin.ModelAdmin):
+class VehicleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "depot",
@@ -246,6 +283,20 @@ class CustomerAdmin(admin.ModelAdmin):
     def open_order_count(self, customer):
         return customer.open_order_count
 
+    actions = ["personal_data"]
+
+    @admin.action(description="Export or erase personal data (GDPR)")
+    def personal_data(self, request, queryset):
+        from urllib.parse import urlencode
+
+        from django.shortcuts import redirect
+        from django.urls import reverse
+
+        customer = queryset.first()  # the page handles one person at a time
+        return redirect(
+            f"{reverse('admin_personal_data')}?{urlencode({'email': customer.email, 'phone': customer.phone})}"
+        )
+
 
 # --- Orders --------------------------------------------------------------------------------------
 
@@ -321,7 +372,7 @@ class MoveToDateForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "date",
@@ -461,3 +512,7 @@ class OrderStatusChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# The audit log's read-only admin (its own module: nothing here depends on it).
+from dispatch import audit_admin  # noqa: E402, F401

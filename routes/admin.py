@@ -5,12 +5,13 @@ same (validation, version bumps, re-planning). Plans are records of what was com
 dispatched: read-only here.
 """
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
+from dispatch.audit import AuditedAdminMixin
 from routes import services
+from routes.admin_widgets import HourlyFactorsField
 from routes.closure_geometry import validate_closure_geometry
 from routes.models import Plan, RoadClosure, RoadNetworkBuild, Route, Stop, TrafficProfile, UnassignedOrder
 
@@ -62,22 +63,42 @@ class RoadClosureAdmin(admin.ModelAdmin):
         self.message_user(request, f"{lifted} closure(s) lifted.", messages.SUCCESS)
 
 
-class HourlyFactorsWidget(forms.Textarea):
-    def format_value(self, value):
-        if isinstance(value, str):
-            return value
-        return json.dumps(value)
+class TrafficProfileForm(forms.ModelForm):
+    hourly_factors = HourlyFactorsField(label="Hourly factors")
+
+    class Meta:
+        model = TrafficProfile
+        fields = ["road_class", "day_type", "hourly_factors"]
 
 
 @admin.register(TrafficProfile)
-class TrafficProfileAdmin(admin.ModelAdmin):
-    list_display = ["road_class", "day_type", "rush_hour_factors", "updated_at"]
+class TrafficProfileAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    form = TrafficProfileForm
+    list_display = ["road_class", "day_type", "day_curve", "rush_hour_factors", "updated_at"]
     list_filter = ["day_type"]
     search_fields = ["road_class"]
 
-    def get_form(self, request, obj=None, **kwargs):
-        kwargs["widgets"] = {"hourly_factors": HourlyFactorsWidget(attrs={"rows": 3, "cols": 100})}
-        return super().get_form(request, obj, **kwargs)
+    class Media:
+        css = {"all": ["css/admin_widgets.css"]}
+
+    @admin.display(description="00–23 h")
+    def day_curve(self, profile):
+        """The 24 factors as a small line (1.0 dashed), so the changelist compares road classes at a glance."""
+        factors = profile.hourly_factors or []
+        if len(factors) != 24 or not all(isinstance(f, (int, float)) for f in factors):
+            return "—"
+        width, height, top = 96, 24, 1.5
+        points = " ".join(
+            f"{2 + hour * (width - 4) / 23:.1f},{height - 2 - (height - 4) * min(max(f, 0), top) / top:.1f}"
+            for hour, f in enumerate(factors)
+        )
+        free_flow = height - 2 - (height - 4) / top
+        return format_html(
+            '<svg class="traffic-sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+            '<line x1="0" x2="{}" y1="{}" y2="{}"></line><polyline points="{}"></polyline></svg>',
+            width, height, width, height, f"lowest {min(factors):.2f} at {factors.index(min(factors)):02d} h",
+            width, f"{free_flow:.1f}", f"{free_flow:.1f}", points,
+        )  # fmt: skip
 
     @admin.display(description="07–09 h and 17–19 h")
     def rush_hour_factors(self, profile):
