@@ -10,7 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatch
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test venv migrate demo lint audit test-production test-embedded test-browser test-clock browser services format clean
+.PHONY: messages run test venv migrate demo tiles tilemaker lint audit test-production test-embedded test-browser test-clock browser services format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -25,7 +25,17 @@ migrate: venv
 
 demo: migrate
 	$(PY) manage.py load_road_network --if-missing
+	$(MAKE) --no-print-directory tiles
 	$(PY) manage.py seed_demo --if-empty --days 90
+
+# The base map: vector tiles of the region built by Debian's tilemaker (installed when missing), once
+# per extract (a few seconds for the demo region); the app serves them at /map/tiles/.
+TILES_PBF ?=
+tiles: venv tilemaker
+	$(PY) manage.py build_map_tiles --if-missing $(TILES_PBF)
+
+tilemaker:
+	bash scripts/install_tilemaker.sh
 
 # The app builds its links (tracking pages in customer messages) from where it is served, unless
 # PUBLIC_BASE_URL says otherwise: the demo's set-up and the server both know HOST and PORT.
@@ -38,6 +48,14 @@ run: demo
 
 services:
 	bash scripts/ensure_services.sh
+
+# German and English: collect the texts of templates, Python and JavaScript into locale/de (then translate
+# the new msgids in the .po files) and compile the .mo files, which are committed with them.
+MESSAGES_IGNORE := --ignore=.venv --ignore=var --ignore=staticfiles --ignore=static/vendor --ignore=tests --ignore=benchmarks --ignore=test-artifacts
+messages: venv
+	$(PY) manage.py makemessages --locale=de --no-obsolete --add-location=file $(MESSAGES_IGNORE)
+	$(PY) manage.py makemessages --locale=de --domain=djangojs --no-obsolete --add-location=file $(MESSAGES_IGNORE) --ignore=templates
+	$(PY) manage.py compilemessages --locale=de $(MESSAGES_IGNORE)
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -57,10 +75,10 @@ format: venv
 
 # The suite runs twice: against the machine's PostgreSQL and Redis (as production does), then on the
 # embedded defaults (SQLite, in-memory layer, in-process tasks) that `make run` uses.
-test-production: venv services
+test-production: venv services tilemaker
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q --ignore=tests/browser $(PYTEST_ARGS)
 
-test-embedded: venv
+test-embedded: venv tilemaker
 	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$$(mktemp -d) $(PY) -m pytest -q --ignore=tests/browser $(PYTEST_ARGS)
 
 browser:
@@ -70,6 +88,7 @@ browser:
 # DJANGO_ALLOW_ASYNC_UNSAFE, which the other tests must not have). REQUIRE_BROWSER turns a
 # missing browser into a failure instead of a skip.
 test-browser: venv services browser
+	$(MAKE) --no-print-directory tiles TILES_PBF=data/liechtenstein.osm.pbf
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) REQUIRE_BROWSER=1 DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(PY) -m pytest -q tests/browser $(PYTEST_ARGS)
 

@@ -52,21 +52,31 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: request counts and latencies per view for /metrics (config/metrics.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id (X-Request-ID, made when absent) on every log line and enqueued task.
+    "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Security headers go on every response, static files from WhiteNoise included: both stay
     # above it (config/security_headers.py: Content-Security-Policy with a per-request nonce).
     "config.security_headers.SecurityHeadersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Pages carry their maps inline; compress them. (BREACH: Django masks the CSRF token per response.)
-    "django.middleware.gzip.GZipMiddleware",
+    # Django's, with async streamed downloads as one gzip stream (config/compression.py: browsers read one member).
+    "config.compression.GZipMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the cookie set by the switcher, else Accept-Language (dispatch/language.py).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ...and over it, the logged-in user's own choice (UserPreference).
+    "dispatch.language.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Last, so it sees the view's exceptions first: a database outage answers 503 + Retry-After, not 500.
     "config.db_outage.DatabaseOutageMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -84,6 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.security_headers.csp_nonce",
+                "dispatch.context_processors.open_alerts",  # the nav's count of open alerts (lazy)
             ],
         },
     },
@@ -189,6 +200,8 @@ TASK_KINDS = {
     "customers.tasks.notify_plan": "notifications",
     "customers.tasks.notify_status": "notifications",
     "customers.tasks.send_notification": "notifications",
+    "customers.tasks.send_delay_message": "notifications",  # a "delayed" message held for its interval
+    "customers.tasks.send_due_delay_messages": "notifications",
 }
 # Beat and any direct .delay() follow the same map (enqueue() names the queue itself).
 CELERY_TASK_ROUTES = ("config.tasks.route_task",)
@@ -207,6 +220,12 @@ TASK_LIVE_BACKLOG_MAX = env_int("TASK_LIVE_BACKLOG_MAX", 1000)
 TASK_COALESCE_S = env_int("TASK_COALESCE_S", 600)
 # /healthz?detail=1 (queue ages) for staff users, or for monitoring with "Authorization: Bearer <this>".
 HEALTHZ_TOKEN = env_str("HEALTHZ_TOKEN", "")
+# GET /metrics (Prometheus) for staff users, or for the scraper with "Authorization: Bearer <this>".
+# Several processes per machine: set PROMETHEUS_MULTIPROC_DIR too (docs/deployment.md, Metrics).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    # prometheus_client writes there from the first metric on (django-prometheus' middleware loads early).
+    Path(env_str("PROMETHEUS_MULTIPROC_DIR")).mkdir(parents=True, exist_ok=True)
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -220,10 +239,15 @@ LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Locale ----------------------------------------------------------------------------------
-LANGUAGE_CODE = "en"
+# The dashboard's language when neither the user's setting nor the browser names en or de, and the
+# language alerts are written in when they are made (dispatch/alerts.py): "de" for a German-speaking company.
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", "English"), ("de", "Deutsch")]
 TIME_ZONE = env_str("TIME_ZONE", "Europe/Vaduz")
 USE_I18N = True
+# German and English: locale/<lang>/LC_MESSAGES/django.po and djangojs.po (`make messages`).
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 USE_TZ = True
 
 # --- Static files: everything served locally, never from a CDN --------------------------------
@@ -294,9 +318,16 @@ ROAD_NETWORK_DIR = Path(env_str("ROAD_NETWORK_DIR", str(VAR_DIR / "network")))
 DEMO_PBF = BASE_DIR / "data" / "liechtenstein.osm.pbf"
 # Stops further than this from any road are flagged instead of silently routed (metres).
 SNAP_LIMIT_M = env_int("SNAP_LIMIT_M", 250)
-# Maps draw without tiles (no internet at run time) unless a tile server of your own is named.
+# The base map: vector tiles built on this machine from the region's extract (`manage.py
+# build_map_tiles`, tilemaker) and served by the app at /map/tiles/ (docs/deployment.md, "Base map").
+# MAP_TILE_URL names a raster tile server of the company's own instead; with neither, the maps draw
+# the main roads of the loaded network.
 MAP_TILE_URL = env_str("MAP_TILE_URL", "")
 MAP_TILE_ATTRIBUTION = env_str("MAP_TILE_ATTRIBUTION", "")
+MAP_TILES_DIR = Path(env_str("MAP_TILES_DIR", str(VAR_DIR / "tiles")))
+# How long browsers and proxies may keep a tile or glyph range (seconds); a rebuild changes the ETag.
+MAP_TILE_MAX_AGE = env_int("MAP_TILE_MAX_AGE", 24 * 3600)
+MAP_FONTS_DIR = BASE_DIR / "static" / "vendor" / "map-fonts"
 GEOCODER = env_str("GEOCODER", "local")  # "local" (the extract's addresses) or "nominatim"
 NOMINATIM_DOMAIN = env_str("NOMINATIM_DOMAIN", "")
 NOMINATIM_USER_AGENT = env_str("NOMINATIM_USER_AGENT", "last-mile-dispatch")
@@ -326,13 +357,24 @@ REPLAN_PROPOSAL_TIMEOUT_MIN = env_int("REPLAN_PROPOSAL_TIMEOUT_MIN", 10)
 # a proposal. 0: such stops stay with their vehicle, flagged as overtime.
 REPLAN_RESCUE_BY_MOVES = env_bool("REPLAN_RESCUE_BY_MOVES", True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# --- Logs and error reports (config/structured_logs.py) ---------------------------------------
+# LOG_FORMAT: "json" (one object per line, for a log shipper; the default when DEBUG=0) or "text".
+# Every line carries the request id (X-Request-ID), which follows a request into its tasks.
+from config.structured_logs import logging_config, sentry_init  # noqa: E402 - this section's own
+
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
+# Celery workers log through the same configuration, not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Error reports to Sentry only when SENTRY_DSN is set (no personal data: see sentry_init).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", ""),
+        release=env_str("SENTRY_RELEASE", ""),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+    )
 
 # --- Customer communication ------------------------------------------------------------------
 # E-mail: SMTP when EMAIL_HOST is set; otherwise messages are written to files under var/mail
@@ -369,6 +411,16 @@ NOTIFICATION_RETRY_DELAYS_S = [int(s) for s in env_list("NOTIFICATION_RETRY_DELA
 ETA_WINDOW_HALF_WIDTH_MIN = env_int("ETA_WINDOW_HALF_WIDTH_MIN", 30)
 ETA_DELAY_THRESHOLD_MIN = env_int("ETA_DELAY_THRESHOLD_MIN", 10)
 ARRIVING_SOON_MIN = env_int("ARRIVING_SOON_MIN", 15)
+# "Delayed" messages to one order are at least this many minutes (real time) apart: a later delay
+# within it moves the promise (the tracking page shows it at once) and is told when it ends, unless
+# the window moved by more than its width again (told at once). 0 tells every revision at once.
+CUSTOMER_DELAY_MESSAGE_MIN_INTERVAL_MIN = env_int("CUSTOMER_DELAY_MESSAGE_MIN_INTERVAL_MIN", 15)
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+# A delay told at the end of its interval has a timer; this sweep covers timers lost in a restart.
+CELERY_BEAT_SCHEDULE["customers-delay-messages-due"] = {
+    "task": "customers.tasks.send_due_delay_messages",
+    "schedule": 60.0,
+}
 
 
 def _served_base_url() -> str:
@@ -403,11 +455,15 @@ from celery.schedules import crontab  # noqa: E402 - only the beat schedule need
 
 # Driver positions are kept this many days (manage.py prune_positions; Celery beat, daily).
 POSITION_RETENTION_DAYS = env_int("POSITION_RETENTION_DAYS", 30)
+# Customers' personal data of orders completed more than this many days ago (by delivery day) is
+# anonymized nightly (customers.personal_data; the KPIs stay). Driver positions keep their own.
+PERSONAL_DATA_RETENTION_DAYS = env_int("PERSONAL_DATA_RETENTION_DAYS", 180)
 # A stop action replayed from the phone's offline queue keeps the time the driver tapped it
 # (`occurred_at`), if it is no older than this many hours; older ones are refused (400).
 DRIVER_ACTION_MAX_AGE_H = env_int("DRIVER_ACTION_MAX_AGE_H", 24)
 # The lean intake of POST /api/driver/positions/ (dispatch.position_intake): on with PostgreSQL and
-# Redis; 0 sends every position through the Django view. Its own pool per ASGI process, this large.
+# Redis, and in the embedded mode (SQLite: one writer thread of its own, DATABASES' busy timeout);
+# 0 sends every position through the Django view. On PostgreSQL its own pool per ASGI process, this large.
 POSITION_INTAKE = env_bool("POSITION_INTAKE", True)
 POSITION_INTAKE_POOL_SIZE = env_int("POSITION_INTAKE_POOL_SIZE", 4)
 # Positions from the intake reach dashboards batched per depot every this many seconds (latency vs
@@ -421,12 +477,23 @@ CELERY_BEAT_SCHEDULE["prune-driver-positions"] = {
     "schedule": crontab(hour=3, minute=30),
 }
 
+# Nightly, after the positions: the personal data of orders completed before PERSONAL_DATA_RETENTION_DAYS.
+CELERY_BEAT_SCHEDULE["personal-data-retention"] = {
+    "task": "customers.tasks.personal_data_expire",
+    "schedule": crontab(hour=3, minute=45),
+}
+
 # Alerts for drivers who stopped moving while their route has open stops.
 CELERY_BEAT_SCHEDULE["idle-drivers-every-minute"] = {"task": "dispatch.alerts.check_idle_drivers", "schedule": 60.0}
 # Re-plan proposals past REPLAN_PROPOSAL_TIMEOUT_MIN whose own timer was lost expire here.
 CELERY_BEAT_SCHEDULE["replan-proposals-expire"] = {"task": "routes.tasks.expire_replan_proposals", "schedule": 60.0}
 
 # --- Analytics ---
+# The currency of every cost the dashboards show (vehicles' fixed, per-km and per-hour costs are entered
+# in it): an ISO 4217 code, CHF for the Liechtenstein demo. Figures are not converted, only labelled.
+CURRENCY = env_str("CURRENCY", "CHF").strip().upper()
+if not (len(CURRENCY) == 3 and CURRENCY.isascii() and CURRENCY.isalpha()):
+    raise ImproperlyConfigured(f"CURRENCY={CURRENCY!r} is not an ISO 4217 currency code (three letters, e.g. CHF, EUR)")
 # The daily KPI e-mail to managers (yesterday's figures) and the nightly rebuild of recent facts.
 # Times are TIME_ZONE local (Celery follows Django's TIME_ZONE); run `celery -A config beat` to use them.
 from celery.schedules import crontab  # noqa: E402 - kept inside this block so the section stays self-contained

@@ -30,6 +30,10 @@ from celery.signals import before_task_publish
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from config import metrics as _metrics  # noqa: F401 - connects the task metrics in every process that runs tasks
+from config import request_id
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +201,7 @@ class _Job:
     args: tuple
     kwargs: dict
     enqueued_at: float = field(default_factory=time.time)
+    request_id: str | None = field(default_factory=request_id.current)  # the enqueuing request's, for the logs
 
 
 class _EmbeddedQueue:
@@ -234,7 +239,8 @@ class _EmbeddedQueue:
                     self._changed.wait()
                 job = self.running = self._jobs.popleft()
             try:
-                _run_embedded(job.task, job.args, job.kwargs, more_waiting=self._has_waiting)
+                with request_id.bound(job.request_id):
+                    _run_embedded(job.task, job.args, job.kwargs, more_waiting=self._has_waiting)
             finally:
                 self.running = None
 
@@ -252,6 +258,24 @@ def _embedded_queue(name: str) -> _EmbeddedQueue:
         if name not in _embedded_queues:
             _embedded_queues[name] = _EmbeddedQueue(name)
         return _embedded_queues[name]
+
+
+# What the embedded workers run when they start in a process (after its first job): work whose timers
+# lived in the previous process, which a broker would have kept across the restart. (task name,
+# keyword arguments), each idempotent and quick; on the default queue, so that it never stands in a
+# plan's place in line.
+EMBEDDED_STARTUP_TASKS = (("routes.tasks.expire_replan_proposals", {"resume_timers": True}),)
+_embedded_started = {"done": False}
+
+
+def _embedded_start() -> None:
+    with _embedded_lock:
+        if _embedded_started["done"]:
+            return
+        _embedded_started["done"] = True
+    for name, kwargs in EMBEDDED_STARTUP_TASKS:
+        task = import_string(name)  # its module may not be imported yet in this process
+        _embedded_queue(queue_of_kind("default")).submit(_Job(task, (), dict(kwargs)))
 
 
 # --- the broker (production) --------------------------------------------------------------------
@@ -331,6 +355,7 @@ def _submit_embedded(queue: str, job: _Job) -> None:
     for old in dropped:
         _release_latest(old.task.name, list(old.args))
     _report_dropped(queue, [old.task.name for old in dropped])
+    _embedded_start()  # after the job that started the workers: it waits for nothing of ours
 
 
 def _bound_broker_queue(queue: str) -> None:

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authtoken.views import ObtainAuthToken
 
@@ -8,7 +9,9 @@ from config.api_docs import ApiRedocView
 from config.favicon import favicon
 from config.health import healthz
 from config.metrics import metrics_view
+from customers.personal_data_admin import personal_data_view
 from dispatch.basemap_views import map_glyphs, map_tile
+from dispatch.language import set_language
 
 handler404 = "config.exceptions.not_found"
 handler500 = "config.exceptions.server_error"
@@ -28,7 +31,12 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("map/tiles/<int:z>/<int:x>/<int:y>.pbf", map_tile, name="map_tile"),
     path("map/fonts/<str:fontstack>/<int:start>-<int:end>.pbf", map_glyphs, name="map_glyphs"),
+    # Before the admin's own URLs: a page of the admin site, for managers (customers.personal_data).
+    path("admin/personal-data/", admin.site.admin_view(personal_data_view), name="admin_personal_data"),
     path("admin/", admin.site.urls),
+    # The language switcher (dispatch/language.py) and the JavaScript texts of the active language.
+    path("language/", set_language, name="set_language"),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript_catalog"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),

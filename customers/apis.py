@@ -95,7 +95,10 @@ class ProofOutput(serializers.Serializer):
 
 
 class TrackingOutput(serializers.Serializer):
-    status = serializers.CharField(help_text="received, scheduled, on_the_way, arrived, delivered, failed, cancelled")
+    status = serializers.CharField(
+        help_text="received, scheduled, on_the_way, arrived, delivered, failed, cancelled; rescheduling: taken off "
+        "a running route (no window, ETA or driver until it is planned again)"
+    )
     reference = serializers.CharField()
     date = serializers.DateField()
     eta_window = WindowOutput()

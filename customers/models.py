@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from dispatch.models import Order
 
@@ -36,7 +37,9 @@ class PromisedWindow(models.Model):
     """The arrival window we told the customer, one per order and delivery day.
 
     `revision` grows each time a delay moves the promise, so each new promise is a new message
-    (see Notification.occasion) while a retried task never sends the same one twice.
+    (see Notification.occasion) while a retried task never sends the same one twice. The `told_*`
+    fields are the promise as the customer was last told it: a revision made within the minimum
+    interval between "delayed" messages waits there (customers.promises) until it is told.
     """
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="promised_window")
@@ -44,28 +47,40 @@ class PromisedWindow(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     revision = models.PositiveIntegerField(default=1)
+    told_revision = models.PositiveIntegerField(default=1)
+    told_start = models.DateTimeField(null=True, blank=True)
+    told_end = models.DateTimeField(null=True, blank=True)
+    delay_told_at = models.DateTimeField(
+        null=True, blank=True, help_text='When the last "delayed" message went out (or goes out, after quiet hours)'
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(start__lt=models.F("end")), name="promise_start_before_end")]
+        # The few promises with a revision not yet told, for the sweep (customers.promises.delay_messages_send_due).
+        indexes = [
+            models.Index(
+                fields=["delay_told_at"], condition=Q(revision__gt=models.F("told_revision")), name="promise_untold"
+            )
+        ]
 
     def __str__(self):
         return f"{self.order_id}: {self.start:%H:%M}–{self.end:%H:%M} (r{self.revision})"
 
 
 class Event(models.TextChoices):
-    SCHEDULED = "scheduled", "Order scheduled"
-    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-    ARRIVING_SOON = "arriving_soon", "Arriving soon"
-    DELAYED = "delayed", "Delayed"
-    RESCHEDULED = "rescheduled", "Taken off the route: we will reschedule"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Delivery failed"
-    REPLY = "reply", "Reply from the dispatcher"
+    SCHEDULED = "scheduled", _("Order scheduled")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    ARRIVING_SOON = "arriving_soon", _("Arriving soon")
+    DELAYED = "delayed", _("Delayed")
+    RESCHEDULED = "rescheduled", _("Taken off the route: we will reschedule")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Delivery failed")
+    REPLY = "reply", _("Reply from the dispatcher")
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "E-mail"
+    EMAIL = "email", _("E-mail")
     SMS = "sms", "SMS"
     WEBHOOK = "webhook", "Webhook"
 
@@ -104,12 +119,12 @@ class Notification(models.Model):
     """
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        HELD = "held", "Held (quiet hours)"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        SKIPPED = "skipped", "Skipped"
+        PENDING = "pending", _("Pending")
+        HELD = "held", _("Held (quiet hours)")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        SKIPPED = "skipped", _("Skipped")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
     event = models.CharField(max_length=24, choices=Event.choices)
@@ -160,8 +175,8 @@ class CustomerMessage(models.Model):
     """A message in the conversation about one order: from the customer (in) or a dispatcher (out)."""
 
     class Direction(models.TextChoices):
-        INBOUND = "in", "From the customer"
-        OUTBOUND = "out", "To the customer"
+        INBOUND = "in", _("From the customer")
+        OUTBOUND = "out", _("To the customer")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="customer_messages")
     direction = models.CharField(max_length=3, choices=Direction.choices)

@@ -2,6 +2,7 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -286,13 +287,52 @@ class OrderListApi(APIView):
         return Response(OrderOutput(orders, many=True, context=_order_context(request, orders)).data)
 
 
+class OrderProofOutput(serializers.Serializer):
+    recipient_name = serializers.CharField()
+    delivered_at = serializers.DateTimeField()
+    driver = serializers.CharField(source="driver.name", allow_null=True, default=None)
+    has_photo = serializers.SerializerMethodField()
+    has_signature = serializers.SerializerMethodField()
+
+    def get_has_photo(self, proof) -> bool:
+        return bool(proof.photo)
+
+    def get_has_signature(self, proof) -> bool:
+        return bool(proof.signature)
+
+
+class OrderDetailOutput(OrderOutput):
+    """One order with where it stands in the plan that rules its day (the order page's facts)."""
+
+    plan = serializers.IntegerField(source="placement.plan.pk", allow_null=True, default=None,
+                                    help_text="The plan that rules the order's day: the newest dispatched version holding it")  # fmt: skip
+    plan_version = serializers.IntegerField(source="placement.plan.version", allow_null=True, default=None)
+    vehicle = serializers.CharField(source="placement.route.vehicle.name", allow_null=True, default=None)
+    driver = serializers.CharField(source="placement.route.driver.name", allow_null=True, default=None)
+    stop_sequence = serializers.IntegerField(source="placement.stop.sequence", allow_null=True, default=None)
+    eta = serializers.DateTimeField(
+        source="placement.stop.eta", allow_null=True, default=None, help_text="Planned arrival"
+    )
+    live_eta = serializers.DateTimeField(source="placement.stop.live_eta", allow_null=True, default=None,
+                                         help_text="Arrival predicted from the driver's position")  # fmt: skip
+    proofs = OrderProofOutput(source="proofs_list", many=True, help_text="Proofs of delivery, newest first")
+    page_url = serializers.SerializerMethodField(help_text="The order's page in the dashboard")
+
+    def get_page_url(self, order) -> str:
+        return self.context["request"].build_absolute_uri(reverse("dashboard:order_detail", args=[order.pk]))
+
+
 class OrderDetailApi(APIView):
     permission_classes = [IsOfficeStaff]
 
-    @extend_schema(responses=OrderOutput)
+    @extend_schema(responses=OrderDetailOutput)
     def get(self, request, order_id: int):
+        from dispatch import order_selectors
+
         order = get_object_or_404(selectors.orders_visible_to(request.user), id=order_id)
-        return Response(OrderOutput(order, context=_order_context(request, [order])).data)
+        order.placement = order_selectors.order_placement(order)
+        order.proofs_list = list(order_selectors.order_proofs(order))
+        return Response(OrderDetailOutput(order, context=_order_context(request, [order])).data)
 
 
 class OrderImportApi(APIView):

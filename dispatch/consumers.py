@@ -11,6 +11,7 @@ dispatch.position_fanout); clients get driver.position frames unless they connec
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from config import metrics
 from dispatch import live
 
 # Close codes in the application range (4000-4999), mirroring HTTP: not logged in / not allowed.
@@ -34,12 +35,14 @@ class DispatchConsumer(AsyncJsonWebsocketConsumer):
         self.live_groups = [live.depot_group(depot_id) for depot_id in depot_ids]
         for group in self.live_groups:
             await self.channel_layer.group_add(group, self.channel_name)
+            metrics.websocket_opened(group)
         await self.accept()
         await self.send_json(await self._snapshot())
 
     async def disconnect(self, code):
         for group in getattr(self, "live_groups", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+            metrics.websocket_closed(group)
 
     async def receive_json(self, content, **kwargs):
         if isinstance(content, dict) and content.get("type") == "snapshot":

@@ -11,7 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import DjangoTranslation
 from django.views.decorators.cache import never_cache
+from django.views.i18n import JavaScriptCatalog
 
 from dispatch import driver_selectors
 from dispatch.driver_apis import DriverRouteOutput
@@ -19,8 +23,8 @@ from dispatch.driver_services import FAIL_REASONS, PROOF_IMAGE_MAX_BYTES
 from dispatch.roles import is_driver
 
 FAIL_REASON_LABELS = {
-    "not_home": "Nobody home", "no_access": "No access", "refused": "Refused", "damaged": "Damaged",
-    "wrong_address": "Wrong address", "other": "Other (say what)",
+    "not_home": _("Nobody home"), "no_access": _("No access"), "refused": _("Refused"), "damaged": _("Damaged"),
+    "wrong_address": _("Wrong address"), "other": _("Other (say what)"),
 }  # fmt: skip
 # What the service worker keeps for offline use; the page itself is cached as it is fetched.
 APP_SHELL = (
@@ -42,6 +46,14 @@ def driver_required(view):
     return wrapper
 
 
+def _js_catalog() -> dict:
+    """static/js/driver.js's texts (locale/*/djangojs.po) in the active language, as /jsi18n/ serves them
+    (msgid -> text, or [singular, plural]); the page embeds them so that they work offline too."""
+    catalog = JavaScriptCatalog()
+    catalog.translation = DjangoTranslation(get_language(), domain="djangojs")
+    return catalog.get_catalog()
+
+
 def _live_socket_available() -> bool:
     # The live socket is built separately; the page uses it only once config.routing serves it.
     from config.routing import websocket_urlpatterns
@@ -59,13 +71,14 @@ def driver_app(request):
         "initial": {
             "route": DriverRouteOutput(route).data if route else None,
             "driver": {"id": driver.pk, "name": driver.name},
-            "fail_reasons": [{"value": r, "label": FAIL_REASON_LABELS[r]} for r in FAIL_REASONS],
+            "fail_reasons": [{"value": r, "label": str(FAIL_REASON_LABELS[r])} for r in FAIL_REASONS],
             "max_image_bytes": PROOF_IMAGE_MAX_BYTES,
             "live_socket": "/ws/driver/" if _live_socket_available() else None,
             # The page may come from the service worker's cache: the app compares this with what it saved.
             "generated_at": timezone.now().isoformat(),
         },
     }
+    context["js_catalog"] = _js_catalog()
     return render(request, "driver/app.html", context)
 
 

@@ -21,6 +21,7 @@ HANDLERS: dict[str, tuple[str, ...]] = {
         "dispatch.alerts.on_order_status_changed",
         "analytics.handlers.on_order_status_changed",
         "customers.handlers.on_order_status_changed",
+        "config.metrics.on_order_status_changed",  # the ETA error of completed stops
     ),
     # plan_id, previous_plan_id (None for a first dispatch), reason
     "plan_dispatched": (

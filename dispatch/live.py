@@ -393,7 +393,8 @@ def _json_keys(value):
 
 def _alert_state(alert: Alert) -> dict:
     return {
-        "id": alert.pk, "kind": alert.kind, "message": alert.message, "order": alert.order_id,
+        "id": alert.pk, "kind": alert.kind, "kind_label": str(alert.get_kind_display()), "message": alert.message,
+        "order": alert.order_id,
         "driver": alert.driver_id, "depot": alert.depot_id, "created_at": _iso(alert.created_at),
         "resolved": alert.resolved_at is not None,
     }  # fmt: skip

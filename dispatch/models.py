@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from dispatch.geometry import polygon_bbox
 
@@ -72,10 +73,10 @@ class Zone(models.Model):
 
 class Vehicle(models.Model):
     class Kind(models.TextChoices):
-        VAN = "van", "Van"
-        CAR = "car", "Car"
-        CARGO_BIKE = "cargo_bike", "Cargo bike"
-        BIKE = "bike", "Bike"
+        VAN = "van", _("Van")
+        CAR = "car", _("Car")
+        CARGO_BIKE = "cargo_bike", _("Cargo bike")
+        BIKE = "bike", _("Bike")
 
     # Which road-network profile each kind of vehicle travels on.
     PROFILE_BY_KIND = {Kind.VAN: "car", Kind.CAR: "car", Kind.CARGO_BIKE: "bike", Kind.BIKE: "bike"}
@@ -173,14 +174,14 @@ class Customer(models.Model):
 
 class Order(models.Model):
     class Status(models.TextChoices):
-        NEW = "new", "New"
-        PLANNED = "planned", "Planned"
-        DISPATCHED = "dispatched", "Dispatched"
-        EN_ROUTE = "en_route", "En route"
-        ARRIVED = "arrived", "Arrived"
-        DELIVERED = "delivered", "Delivered"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        NEW = "new", _("New")
+        PLANNED = "planned", _("Planned")
+        DISPATCHED = "dispatched", _("Dispatched")
+        EN_ROUTE = "en_route", _("En route")
+        ARRIVED = "arrived", _("Arrived")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     # Dispatched and not yet delivered, failed or cancelled: a stop its driver still has to serve.
     ON_ROUTE_STATUSES = (Status.DISPATCHED, Status.EN_ROUTE, Status.ARRIVED)
@@ -368,11 +369,12 @@ class Alert(models.Model):
     """Something a dispatcher should act on: a predicted late stop, an idle driver, a failed delivery."""
 
     class Kind(models.TextChoices):
-        LATE = "late", "Predicted late"
-        IDLE = "idle", "Driver idle"
-        FAILED = "failed", "Delivery failed"
-        CLOSED_ROAD = "closed_road", "Closed road"
-        OTHER = "other", "Other"
+        LATE = "late", _("Predicted late")
+        IDLE = "idle", _("Driver idle")
+        FAILED = "failed", _("Delivery failed")
+        CLOSED_ROAD = "closed_road", _("Closed road")
+        REPLAN_PROPOSAL = "replan_proposal", _("Re-plan to approve")
+        OTHER = "other", _("Other")
 
     depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -399,3 +401,62 @@ class Alert(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.message}"
+
+
+class AuditEntry(models.Model):
+    """Who did what, and when, to orders, plans, closures, vehicles, templates and personal data.
+
+    Append-only: dispatch.audit.audit_record writes it, nothing changes or deletes it (the admin is
+    read-only; on PostgreSQL a trigger refuses UPDATE and DELETE). It holds no personal values: the
+    personal fields of a change are recorded by name only, so an erasure leaves nothing behind here.
+    """
+
+    class ActorKind(models.TextChoices):
+        USER = "user", "User"
+        SYSTEM = "system", "System"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # No database constraint: deleting a user must not touch (or be blocked by) the log; the name stays.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True, help_text="The user name when it was written")
+    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices, default=ActorKind.USER)
+    action = models.CharField(max_length=64, db_index=True, help_text="e.g. plan.dispatched, order.status_changed")
+    target_type = models.CharField(max_length=64, db_index=True, help_text="app_label.model, e.g. routes.plan")
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or self.actor_kind} {self.action} {self.target_repr}"
+
+
+class UserPreference(models.Model):
+    """A dashboard or driver-app user's own settings; for now the language the pages speak.
+
+    Blank language: the browser's Accept-Language decides (dispatch.language.UserLanguageMiddleware).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    language = models.CharField(
+        max_length=8,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text="The language of the dashboard and the driver app; blank follows the browser",
+    )
+
+    def __str__(self):
+        return f"{self.user} ({self.language or 'browser'})"

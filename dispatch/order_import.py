@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from dispatch.audit import audit_record
 from dispatch.bulk import bulk_update_rows
 from dispatch.errors import OrderImportError
 from dispatch.geometry import ZoneLocator
@@ -341,6 +342,12 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
     warnings += _flag_far_from_road(rows_to_save)
     result = _save_orders(parsed=rows_to_save, existing=existing, user=user)
     result.warnings = warnings
+    audit_record(
+        actor=user,
+        action="orders.imported",
+        target=f"orders:{len(result.order_ids)}",
+        changes={"created": [o.id for o in result.created], "updated": [o.id for o in result.updated]},
+    )
     return result
 
 

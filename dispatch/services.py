@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dispatch import events, selectors
+from dispatch.audit import audit_record
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Depot, Driver, Order, OrderStatusChange, Vehicle
 from dispatch.roles import DRIVER, visible_depot_ids
@@ -73,6 +74,12 @@ def order_change_status(
     locked.save(update_fields=["status", "updated_at"])
     order.status = to_status
     _announce_status_change(locked, from_status, to_status, changed_at, by, reason, note)
+    audit_record(
+        actor=by,
+        action="order.status_changed",
+        target=locked,
+        changes={"status": [from_status, to_status], "reason": reason},
+    )
     return locked
 
 
@@ -121,6 +128,7 @@ def orders_move_to_date(*, orders, new_date: date, by=None) -> BulkStatusResult:
         if order.window_end:
             order.window_end = timezone.localtime(order.window_end, local_zone) + shift
         order.save(update_fields=["date", "window_start", "window_end", "updated_at"])
+        audit_record(actor=by, action="order.moved", target=order, changes={"date": [new_date - shift, new_date]})
         moved.append(order)
     return BulkStatusResult(changed=moved, skipped=skipped)
 
@@ -232,4 +240,11 @@ def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=No
     Order.objects.filter(id__in=moving).update(status=to_status, updated_at=now)
     for order in Order.objects.filter(id__in=moving).only("id", "reference", "depot_id"):
         _announce_status_change(order, from_status, to_status, now, by, note=note)
+    if moving:  # one entry for a plan's hundreds of orders
+        audit_record(
+            actor=by,
+            action="orders.status_changed",
+            target=f"orders:{len(moving)}",
+            changes={"orders": moving, "status": [from_status, to_status], "why": note},
+        )
     return len(moving)

@@ -35,5 +35,6 @@ from dispatch import alert_apis  # noqa: E402 - appended so each part of the API
 
 urlpatterns += [
     path("alerts/", alert_apis.AlertListApi.as_view(), name="api_alerts"),
+    path("alerts/resolve/", alert_apis.AlertBulkResolveApi.as_view(), name="api_alerts_resolve"),
     path("alerts/<int:alert_id>/resolve/", alert_apis.AlertResolveApi.as_view(), name="api_alert_resolve"),
 ]

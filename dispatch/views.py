@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from dispatch import maps, selectors
 from dispatch.errors import OrderImportError
@@ -40,21 +41,24 @@ def office_staff_required(view):
 
 class OrderFilterForm(forms.Form):
     date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    status = forms.ChoiceField(required=False, choices=[("", "All statuses"), *Order.Status.choices])
+    status = forms.ChoiceField(required=False, choices=[("", gettext_lazy("All statuses")), *Order.Status.choices])
     depot = forms.ChoiceField(required=False)
     zone = forms.ChoiceField(required=False)
     q = forms.CharField(
         required=False,
         max_length=100,
-        label="Search",
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Reference, name or address"}),
+        label=gettext_lazy("Search"),
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": gettext_lazy("Reference, name or address")}),
     )
 
     def __init__(self, *args, depots, zones, **kwargs):
         super().__init__(*args, **kwargs)
         # Only depots and zones the user may see are offered, and only those are accepted.
-        self.fields["depot"].choices = [("", "All depots"), *((d.code, f"{d.code} – {d.name}") for d in depots)]
-        self.fields["zone"].choices = [("", "All zones"), *((z.code, z.name) for z in zones)]
+        self.fields["depot"].choices = [
+            ("", gettext("All depots")),
+            *((d.code, f"{d.code} – {d.name}") for d in depots),
+        ]
+        self.fields["zone"].choices = [("", gettext("All zones")), *((z.code, z.name) for z in zones)]
 
     def filters(self) -> dict:
         """The selector's keyword arguments; a field with a bad value is left out (and shown as an error)."""
@@ -176,10 +180,15 @@ def _after_import(request, filename, result):
     orders = result.created + result.updated
     messages.success(
         request,
-        f"{filename}: {len(orders)} order(s) imported — {len(result.created)} new, {len(result.updated)} updated.",
+        gettext("%(file)s: %(count)s order(s) imported — %(new)s new, %(updated)s updated.")
+        % {"file": filename, "count": len(orders), "new": len(result.created), "updated": len(result.updated)},
     )
     for warning in result.warnings:
-        where = f"Column {warning['field']!r}" if warning["row"] == 1 else f"Row {warning['row']}, {warning['field']}"
+        where = (
+            gettext("Column %(field)r") % {"field": warning["field"]}
+            if warning["row"] == 1
+            else gettext("Row %(row)s, %(field)s") % {"row": warning["row"], "field": warning["field"]}
+        )
         messages.warning(request, f"{where}: {warning['message']}")
     # Show the day most of the file is about (usually the only one), where the new orders are.
     busiest_day = Counter(o.date for o in orders).most_common(1)[0][0]

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class RoadNetworkBuild(models.Model):
@@ -85,8 +86,8 @@ class TrafficProfile(models.Model):
     """Hourly speed factors for a road class: 0.6 at 08 h means 60 % of free-flow speed then."""
 
     class DayType(models.TextChoices):
-        WEEKDAY = "weekday", "Monday–Friday"
-        WEEKEND = "weekend", "Saturday and Sunday"
+        WEEKDAY = "weekday", _("Monday–Friday")
+        WEEKEND = "weekend", _("Saturday and Sunday")
 
     road_class = models.CharField(max_length=32, help_text="OSM highway class, e.g. primary, residential")
     day_type = models.CharField(max_length=8, choices=DayType.choices, default=DayType.WEEKDAY)
@@ -120,23 +121,23 @@ class Plan(models.Model):
     """
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     class State(models.TextChoices):
         # Only re-plans the system made by itself (closures) can be proposals; every other version is "active".
-        ACTIVE = "active", "Active"
-        PROPOSED = "proposed", "Proposed: waiting for a dispatcher"
-        REJECTED = "rejected", "Rejected: the running version stayed"
-        EXPIRED = "expired", "Expired: not decided in time, the running version stayed"
-        SUPERSEDED = "superseded", "Superseded by a newer version before a decision"
+        ACTIVE = "active", _("Active")
+        PROPOSED = "proposed", _("Proposed: waiting for a dispatcher")
+        REJECTED = "rejected", _("Rejected: the running version stayed")
+        EXPIRED = "expired", _("Expired: not decided in time, the running version stayed")
+        SUPERSEDED = "superseded", _("Superseded by a newer version before a decision")
 
     class Objective(models.TextChoices):
-        COST = "cost", "Lowest cost"
-        BALANCED = "balanced", "Balanced workload"
-        FEWEST_VEHICLES = "fewest_vehicles", "Fewest vehicles"
+        COST = "cost", _("Lowest cost")
+        BALANCED = "balanced", _("Balanced workload")
+        FEWEST_VEHICLES = "fewest_vehicles", _("Fewest vehicles")
 
     date = models.DateField(db_index=True)
     depot = models.ForeignKey("dispatch.Depot", on_delete=models.PROTECT, null=True, blank=True, related_name="plans")
@@ -314,9 +315,9 @@ class ClosureApplication(models.Model):
     """One run of re-planning for one state of a closure: the task is idempotent on (closure, version)."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     closure = models.ForeignKey(RoadClosure, on_delete=models.CASCADE, related_name="applications")
     version = models.PositiveIntegerField()

@@ -15,7 +15,7 @@ from django.db.models import Min
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from config import faults
+from config import faults, metrics
 from dispatch.models import Order, Vehicle
 from routes import optimizer
 from routes.models import Plan, Stop
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 def set_progress(plan_id: int, *, stage: str, progress: int) -> None:
+    metrics.plan_stage(plan_id, stage)  # times the stage this plan leaves (/metrics)
     # A conditional update, so a late progress report never reopens a finished plan.
     Plan.objects.filter(pk=plan_id, status__in=[Plan.Status.QUEUED, Plan.Status.RUNNING]).update(
         status=Plan.Status.RUNNING, stage=stage, progress=progress

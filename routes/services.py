@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from dispatch.audit import audit_record
 from routes.closure_geometry import validate_closure_geometry
 from routes.errors import RoutingError
 from routes.models import Plan, RoadClosure, RoadNetworkBuild
@@ -48,6 +49,12 @@ def closure_create(*, geometry: dict, reason: str, starts_at=None, ends_at=None,
         created_by=by if getattr(by, "is_authenticated", False) else None,
     )
     _schedule_replanning(closure)
+    audit_record(
+        actor=by,
+        action="closure.created",
+        target=closure,
+        changes={"reason": reason, "starts_at": starts_at, "ends_at": ends_at},
+    )
     return closure
 
 
@@ -66,6 +73,7 @@ def closure_update(*, closure: RoadClosure, by=None, **changes) -> RoadClosure:
     locked.save()
     locked.refresh_from_db()
     _schedule_replanning(locked)
+    audit_record(actor=by, action="closure.changed", target=locked, changes={**changes, "version": locked.version})
     return locked
 
 
@@ -83,6 +91,7 @@ def closure_lift(*, closure: RoadClosure, by=None) -> RoadClosure:
     closure.was_lifted_now = bool(lifted)
     if lifted:
         _schedule_replanning(closure)
+        audit_record(actor=by, action="closure.lifted", target=closure, changes={"version": closure.version})
     return closure
 
 
@@ -195,6 +204,12 @@ def plan_request(
         ]
         for plan in plans:
             transaction.on_commit(lambda plan_id=plan.id: enqueue(optimize_plan, plan_id))
+            audit_record(
+                actor=user,
+                action="plan.requested",
+                target=plan,
+                changes={"objective": plan.objective, "reason": reason},
+            )
         return plans
 
     return _with_next_version(day=day, depot=depot, create=create)
@@ -233,6 +248,7 @@ def plan_select(*, plan: Plan, by=None) -> Plan:
     locked.selected = True
     locked.save(update_fields=["selected"])
     mark_orders_planned(plan=locked, by=by)
+    audit_record(actor=by, action="plan.selected", target=locked)
     return locked
 
 
@@ -280,6 +296,9 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     locked.dispatched_at = timezone.now()
     locked.dispatched_by = by if getattr(by, "is_authenticated", False) else None
     locked.save(update_fields=["dispatched_at", "dispatched_by"])
+    audit_record(
+        actor=by, action="plan.dispatched", target=locked, changes={"orders": len(order_ids), "version": locked.version}
+    )
     from dispatch import events
     from routes.replanning import latest_dispatched_plan
 
@@ -328,6 +347,12 @@ def plan_replan_request(
         )  # fmt: skip
         if enqueue_task:
             transaction.on_commit(lambda: enqueue(replan_plan, replan.pk))
+        audit_record(
+            actor=user,
+            action="plan.replan_requested",
+            target=replan,
+            changes={"parent": plan.pk, "reason": reason, "mode": mode},
+        )
         return replan
 
     return _with_next_version(day=plan.date, depot=plan.depot, create=create)

@@ -3,6 +3,7 @@
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from customers.selectors import inbox_unread_count
 from dispatch.roles import is_office_staff
@@ -18,7 +19,13 @@ def inbox_nav_link(context):
         return ""
     unread = inbox_unread_count(user)
     current = getattr(request.resolver_match, "url_name", "") == "inbox"
-    badge = format_html(' <span class="nav-count" title="Unread messages">{}</span>', unread) if unread else ""
+    badge = (
+        format_html(' <span class="nav-count" title="{}">{}</span>', gettext("Unread messages"), unread)
+        if unread
+        else ""
+    )
     if current:
-        return format_html('<a href="{}" aria-current="page">Inbox{}</a>', reverse("dashboard:inbox"), badge)
-    return format_html('<a href="{}">Inbox{}</a>', reverse("dashboard:inbox"), badge)
+        return format_html(
+            '<a href="{}" aria-current="page">{}{}</a>', reverse("dashboard:inbox"), gettext("Inbox"), badge
+        )
+    return format_html('<a href="{}">{}{}</a>', reverse("dashboard:inbox"), gettext("Inbox"), badge)

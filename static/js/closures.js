@@ -14,6 +14,21 @@
 (function () {
   "use strict";
 
+  // Texts in the active language: /jsi18n/ (base.html) defines gettext; the map's frame borrows its
+  // page's. Without either, the English msgid.
+  var catalog = (function () {
+    try {
+      if (window.gettext) return window;
+      if (window.parent && window.parent !== window && window.parent.gettext) return window.parent;
+    } catch (error) { /* a frame of another origin */ }
+    return null;
+  })();
+  function gettext(text) { return catalog ? catalog.gettext(text) : text; }
+  function ngettext(singular, plural, count) { return catalog ? catalog.ngettext(singular, plural, count) : count === 1 ? singular : plural; }
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
+
   var DRAWN = "dispatch:closure-drawn";
   var CLEAR = "dispatch:closure-clear";
 
@@ -38,11 +53,11 @@
       group.byId = {};
       data.forEach(function (closure) {
         var layer = L.geoJSON(closure.geometry, { style: style(closure) }).bindPopup(
-          DispatchMap.popup("Closed: " + closure.reason, [
-            ["From", closure.starts],
-            ["Until", closure.ends],
-            ["By", closure.by],
-            ["Status", closure.upcoming ? "not started yet" : "active", closure.color],
+          DispatchMap.popup(interpolate(gettext("Closed: %(reason)s"), { reason: closure.reason }), [
+            [gettext("From"), closure.starts],
+            [gettext("Until"), closure.ends],
+            [gettext("By"), closure.by],
+            [gettext("Status"), closure.upcoming ? gettext("not started yet") : gettext("active"), closure.color],
           ])
         );
         layer.closure = closure;
@@ -68,9 +83,9 @@
     DispatchMap.closureDrawing = function (map, options) {
       var shape = { color: options.color, weight: 5, opacity: 0.9, fillOpacity: 0.18 };
       var drawn = L.featureGroup().addTo(map);
-      L.drawLocal.draw.toolbar.buttons.polyline = "Draw a closed road (a line along it)";
-      L.drawLocal.draw.toolbar.buttons.polygon = "Draw a closed area";
-      L.drawLocal.draw.handlers.polyline.tooltip.end = "Click the last point again to finish the road.";
+      L.drawLocal.draw.toolbar.buttons.polyline = gettext("Draw a closed road (a line along it)");
+      L.drawLocal.draw.toolbar.buttons.polygon = gettext("Draw a closed area");
+      L.drawLocal.draw.handlers.polyline.tooltip.end = gettext("Click the last point again to finish the road.");
       map.addControl(
         new L.Control.Draw({
           position: "topleft",
@@ -133,11 +148,11 @@
           return data;
         },
         function () {
-          throw { detail: "The server answered " + response.status + " " + response.statusText, errors: [] };
+          throw { detail: interpolate(gettext("The server answered %(status)s %(text)s"), { status: response.status, text: response.statusText }), errors: [] };
         }
       );
     }, function () {
-      throw { detail: "The server could not be reached. Check the connection and try again.", errors: [] };
+      throw { detail: gettext("The server could not be reached. Check the connection and try again."), errors: [] };
     });
   }
 
@@ -146,7 +161,7 @@
     box.replaceChildren();
     var title = document.createElement("p");
     title.className = "error-title";
-    title.textContent = (error && error.detail) || "Something went wrong.";
+    title.textContent = (error && error.detail) || gettext("Something went wrong.");
     box.appendChild(title);
     var items = (error && error.errors) || [];
     if (items.length) {
@@ -180,7 +195,7 @@
   }
 
   function lengthLabel(geometry) {
-    if (geometry.type !== "LineString") return "an area";
+    if (geometry.type !== "LineString") return gettext("an area");
     var metres = 0;
     for (var i = 1; i < geometry.coordinates.length; i++) {
       var a = geometry.coordinates[i - 1], b = geometry.coordinates[i];
@@ -205,7 +220,7 @@
       if (event.source !== frame.contentWindow || event.origin !== window.location.origin) return;
       if (!event.data || event.data.type !== DRAWN) return;
       geometry = event.data.geometry;
-      shapeNote.textContent = geometry ? "Drawn: " + lengthLabel(geometry) + "." : shapeNote.dataset.empty;
+      shapeNote.textContent = geometry ? interpolate(gettext("Drawn: %(shape)s."), { shape: lengthLabel(geometry) }) : shapeNote.dataset.empty;
       shapeNote.classList.toggle("ok", !!geometry);
       errors.hidden = true;
     });
@@ -214,7 +229,7 @@
       event.preventDefault();
       if (!geometry) {
         showErrors(errors, {
-          detail: "Draw the closed road on the map first.",
+          detail: gettext("Draw the closed road on the map first."),
           errors: [{ field: "geometry", message: "use the line tool for a road, the polygon tool for an area" }],
         });
         return;
@@ -226,7 +241,7 @@
         ends_at: localTime(form.elements.ends_at) || null,
       };
       submit.disabled = true;
-      submit.textContent = "Saving…";
+      submit.textContent = gettext("Saving…");
       api("POST", form.dataset.api, body).then(
         function (closure) {
           frame.contentWindow.postMessage({ type: CLEAR }, window.location.origin);
@@ -243,7 +258,7 @@
     document.querySelectorAll("[data-lift]").forEach(function (button) {
       button.addEventListener("click", function () {
         var item = button.closest("[data-closure]");
-        if (!window.confirm("Lift the closure “" + button.dataset.reason + "”? The road is open again from now on.")) {
+        if (!window.confirm(interpolate(gettext("Lift the closure “%(reason)s”? The road is open again from now on."), { reason: button.dataset.reason }))) {
           return;
         }
         button.disabled = true;

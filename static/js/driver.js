@@ -14,6 +14,21 @@
   "use strict";
 
   const initial = JSON.parse(document.getElementById("driver-initial").textContent);
+  // The texts in the active language (locale/*/djangojs.po), embedded in the page so that they work
+  // offline; the msgid (English) when a text has no translation.
+  const CATALOG = JSON.parse((document.getElementById("driver-i18n") || {}).textContent || "{}");
+  function gettext(text) {
+    const found = CATALOG[text];
+    return typeof found === "string" && found ? found : text;
+  }
+  function ngettext(singular, plural, count) {
+    const found = CATALOG[singular];
+    if (Array.isArray(found)) return found[count === 1 ? 0 : 1];
+    return count === 1 ? singular : plural;
+  }
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, (match, key) => String(values[key]));
+  }
   const csrfToken = document.querySelector("meta[name=csrf-token]").content;
   const ROUTE_URL = "/api/driver/route/";
   const POSITIONS_URL = "/api/driver/positions/";
@@ -27,11 +42,11 @@
   const CLOCK_CORRECTION_MIN_MS = 30000;
   const OPEN = ["dispatched", "en_route", "arrived"];
   const STATUS_LABEL = {
-    new: "New", planned: "Planned", dispatched: "To do", en_route: "On the way", arrived: "Arrived",
-    delivered: "Delivered", failed: "Failed", cancelled: "Cancelled",
+    new: gettext("New"), planned: gettext("Planned"), dispatched: gettext("To do"), en_route: gettext("On the way"),
+    arrived: gettext("Arrived"), delivered: gettext("Delivered"), failed: gettext("Failed"), cancelled: gettext("Cancelled"),
   };
   const ACTION_STATUS = { arrive: "arrived", deliver: "delivered", fail: "failed" };
-  const ACTION_LABEL = { arrive: "arrived", deliver: "delivered", fail: "failed" };
+  const ACTION_LABEL = { arrive: gettext("arrived"), deliver: gettext("delivered"), fail: gettext("failed") };
 
   // The page may be an old copy from the service worker's cache (opened without signal): the route
   // this phone saw last, if it is newer than the page, is the better guess until the server answers.
@@ -83,7 +98,7 @@
   }
 
   function windowLabel(stop) {
-    if (!stop.window_start && !stop.window_end) return "any time";
+    if (!stop.window_start && !stop.window_end) return gettext("any time");
     return clock(stop.window_start) + "–" + clock(stop.window_end);
   }
 
@@ -211,8 +226,8 @@
     $("vehicle").textContent = route.vehicle_name + " · v" + route.version;
     const done = route.stops.filter((s) => !OPEN.includes(effectiveStatus(s))).length;
     const total = route.stops.length;
-    $("progress-count").textContent = done + " of " + total + " stops done";
-    $("progress-end").textContent = route.end ? "back ≈ " + clock(route.end) : "";
+    $("progress-count").textContent = interpolate(gettext("%(done)s of %(total)s stops done"), { done: done, total: total });
+    $("progress-end").textContent = route.end ? interpolate(gettext("back ≈ %(time)s"), { time: clock(route.end) }) : "";
     $("progress-bar").style.width = total ? Math.round((100 * done) / total) + "%" : "0";
 
     const next = nextStop();
@@ -234,11 +249,11 @@
       where.textContent = stop.address || stop.lat.toFixed(5) + ", " + stop.lon.toFixed(5);
       const times = document.createElement("div");
       times.className = "stop-times";
-      times.textContent = "ETA " + clock(stop.live_eta || stop.eta) + " · " + windowLabel(stop);
+      times.textContent = gettext("ETA") + " " + clock(stop.live_eta || stop.eta) + " · " + windowLabel(stop);
       body.append(name, where, times);
       const badge = document.createElement("span");
       badge.className = "badge badge-" + status + (pendingFor(stop) ? " badge-pending" : "");
-      badge.textContent = STATUS_LABEL[status] + (pendingFor(stop) ? " · not sent" : "");
+      badge.textContent = STATUS_LABEL[status] + (pendingFor(stop) ? " · " + gettext("not sent") : "");
       item.append(number, body, badge);
       if (OPEN.includes(status)) {
         item.tabIndex = 0;
@@ -257,15 +272,16 @@
   function renderNext(stop) {
     const status = effectiveStatus(stop);
     const first = state.route.stops.find((s) => OPEN.includes(effectiveStatus(s)));
-    $("next-label").textContent = (first && first.id === stop.id ? "Next stop" : "Selected stop") + " · #" + stop.sequence;
+    $("next-label").textContent = (first && first.id === stop.id ? gettext("Next stop") : gettext("Selected stop")) + " · #" + stop.sequence;
     $("next-title").textContent = stop.customer_name || stop.reference;
     $("next-address").textContent = stop.address || "";
     $("next-eta").textContent = clock(stop.live_eta || stop.eta);
     $("next-window").textContent = windowLabel(stop);
-    $("next-load").textContent = stop.items + " item" + (stop.items === 1 ? "" : "s") + " · " + stop.weight + " kg";
+    $("next-load").textContent =
+      interpolate(ngettext("%(count)s item", "%(count)s items", stop.items), { count: stop.items }) + " · " + stop.weight + " kg";
     $("next-reference").textContent = stop.reference;
     $("next-skills").hidden = !stop.skills.length;
-    $("next-skills").textContent = stop.skills.length ? "Needs: " + stop.skills.join(", ") : "";
+    $("next-skills").textContent = stop.skills.length ? interpolate(gettext("Needs: %(skills)s"), { skills: stop.skills.join(", ") }) : "";
     $("next-notes").hidden = !stop.notes;
     $("next-notes").textContent = stop.notes || "";
     $("navigate").href = "geo:" + stop.lat + "," + stop.lon + "?q=" + stop.lat + "," + stop.lon;
@@ -291,14 +307,14 @@
     $("pending").hidden = count === 0;
     if (count) {
       const labels = state.queue.map((i) => i.label).join(", ");
-      $("pending-text").textContent = count + " waiting to send: " + labels;
+      $("pending-text").textContent = interpolate(gettext("%(count)s waiting to send: %(labels)s"), { count: count, labels: labels });
     }
     const problems = $("problems");
     problems.hidden = state.problems.length === 0;
     problems.textContent = state.problems.join(" · ");
     const online = navigator.onLine;
     const pill = $("connection");
-    pill.textContent = online ? (count ? "Sending…" : "Online") : "Offline";
+    pill.textContent = online ? (count ? gettext("Sending…") : gettext("Online")) : gettext("Offline");
     pill.className = "pill " + (online ? "pill-online" : "pill-offline");
   }
 
@@ -426,7 +442,7 @@
         $("photo-preview").src = dataUrl;
         $("photo-preview").hidden = false;
       },
-      () => showError("deliver-error", "That file is not a photo.")
+      () => showError("deliver-error", gettext("That file is not a photo."))
     );
   });
 
@@ -442,7 +458,7 @@
     if (photoDataUrl) body.photo = photoDataUrl;
     if (!signature.isEmpty()) body.signature = signature.toDataURL();
     if (!body.recipient_name && !body.photo && !body.signature) {
-      showError("deliver-error", "Enter who received it, take a photo or let them sign.");
+      showError("deliver-error", gettext("Enter who received it, take a photo or let them sign."));
       return;
     }
     form.hidden = true;
@@ -457,8 +473,8 @@
     if (!stop) return;
     const checked = form.querySelector("input[name=reason]:checked");
     const note = $("fail-note").value.trim();
-    if (!checked) return showError("fail-error", "Choose a reason.");
-    if (checked.value === "other" && !note) return showError("fail-error", "Say what happened.");
+    if (!checked) return showError("fail-error", gettext("Choose a reason."));
+    if (checked.value === "other" && !note) return showError("fail-error", gettext("Say what happened."));
     form.hidden = true;
     enqueue(stop, "fail", { reason: checked.value, note: note });
   });
@@ -594,7 +610,7 @@
           await finish(item);
           state.retryDelayMs = 1000;
         } else if (response.status === 401 || response.status === 403) {
-          state.problems = ["You are logged out: log in again to send " + item.label];
+          state.problems = [interpolate(gettext("You are logged out: log in again to send %(action)s"), { action: item.label })];
           return;
         } else if (response.status >= 500 || response.status === 429 || response.status === 408) {
           scheduleRetry();
@@ -605,7 +621,7 @@
           const first = (refusal && refusal.errors && refusal.errors[0]) || null;
           let message = first && first.message ? first.message : (refusal && refusal.detail) || response.statusText;
           if (first && first.field && message.indexOf(first.field) !== 0) message = first.field + " " + message;
-          state.problems.push("Not recorded: " + item.label + " (" + message + ")");
+          state.problems.push(interpolate(gettext("Not recorded: %(action)s (%(reason)s)"), { action: item.label, reason: message }));
           await finish(item);
         }
         render();
@@ -630,8 +646,9 @@
 
   // --- Keeping the route current ------------------------------------------------------------
   function showRouteChanged(route) {
-    if (!route) $("route-changed-text").textContent = "Your route was withdrawn by the dispatcher.";
-    else $("route-changed-text").textContent = "Your route was updated (version " + route.version + "): check the order of your stops.";
+    if (!route) $("route-changed-text").textContent = gettext("Your route was withdrawn by the dispatcher.");
+    else $("route-changed-text").textContent = interpolate(
+      gettext("Your route was updated (version %(version)s): check the order of your stops."), { version: route.version });
     $("route-changed").hidden = false;
   }
 

@@ -20,6 +20,21 @@
 (function () {
   "use strict";
 
+  // Texts in the active language: /jsi18n/ (base.html) defines gettext; the map's frame borrows its
+  // page's. Without either, the English msgid.
+  var catalog = (function () {
+    try {
+      if (window.gettext) return window;
+      if (window.parent && window.parent !== window && window.parent.gettext) return window.parent;
+    } catch (error) { /* a frame of another origin */ }
+    return null;
+  })();
+  function gettext(text) { return catalog ? catalog.gettext(text) : text; }
+  function ngettext(singular, plural, count) { return catalog ? catalog.ngettext(singular, plural, count) : count === 1 ? singular : plural; }
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
+
   if (window.DispatchMap && window.L) {
     mapDocument(window.DispatchMap, window.L);
   } else {
@@ -50,7 +65,7 @@
     // "Move to route…" in a popup: the page around the frame calls the edit API.
     function moveForm(orderId, currentVehicle) {
       var form = el("form", "map-move");
-      var label = el("label", null, currentVehicle === null ? "Add to route" : "Move to route");
+      var label = el("label", null, currentVehicle === null ? gettext("Add to route") : gettext("Move to route"));
       var select = el("select");
       select.name = "vehicle";
       editing.vehicles.forEach(function (vehicle) {
@@ -60,19 +75,19 @@
         select.appendChild(option);
       });
       if (currentVehicle !== null) {
-        var out = el("option", null, "Not planned (take it out)");
+        var out = el("option", null, gettext("Not planned (take it out)"));
         out.value = "";
         select.appendChild(out);
       }
       label.appendChild(select);
       form.appendChild(label);
-      var button = el("button", "map-move-button", currentVehicle === null ? "Add" : "Move");
+      var button = el("button", "map-move-button", currentVehicle === null ? gettext("Add") : gettext("Move"));
       button.type = "submit";
       form.appendChild(button);
       form.addEventListener("submit", function (event) {
         event.preventDefault();
         button.disabled = true;
-        button.textContent = "Moving…";
+        button.textContent = gettext("Moving…");
         window.parent.postMessage(
           { type: MOVE, order: orderId, vehicle: select.value ? Number(select.value) : null },
           pageOrigin
@@ -107,15 +122,15 @@
         }
         route.stops.forEach(function (stop) {
           var rows = [
-            ["Vehicle", route.vehicle],
-            ["Customer", stop.customer],
-            ["Address", stop.address],
-            ["Arrives", stop.eta + (stop.etd && stop.etd !== stop.eta ? "–" + stop.etd : "")],
-            ["Window", stop.window],
+            [gettext("Vehicle"), route.vehicle],
+            [gettext("Customer"), stop.customer],
+            [gettext("Address"), stop.address],
+            [gettext("Arrives"), stop.eta + (stop.etd && stop.etd !== stop.eta ? "–" + stop.etd : "")],
+            [gettext("Window"), stop.window],
           ];
-          if (stop.late_min) rows.push(["Late", stop.late_min + " min", "#dc2626"]);
+          if (stop.late_min) rows.push([gettext("Late"), stop.late_min + " min", "#dc2626"]);
           var marker = L.marker([stop.lat, stop.lon], { icon: stopIcon(stop, route.color), title: stop.reference, riseOnHover: true })
-            .bindPopup(withMoveForm(DispatchMap.popup(stop.sequence + ". " + stop.reference, rows), stop.order, route.vehicle_id))
+            .bindPopup(withMoveForm(DispatchMap.orderLink(DispatchMap.popup(stop.sequence + ". " + stop.reference, rows), stop.order), stop.order, route.vehicle_id))
             .addTo(layer);
           marker.stop = stop;
         });
@@ -135,12 +150,12 @@
         L.marker([order.lat, order.lon], { icon: icon, title: order.reference, zIndexOffset: 500 })
           .bindPopup(
             withMoveForm(
-              DispatchMap.popup(order.reference + " · not planned", [
-                ["Reason", order.reason, order.color],
-                ["Customer", order.customer],
-                ["Address", order.address],
-                ["Window", order.window],
-              ]),
+              DispatchMap.orderLink(DispatchMap.popup(order.reference + " · " + gettext("not planned"), [
+                [gettext("Reason"), order.reason, order.color],
+                [gettext("Customer"), order.customer],
+                [gettext("Address"), order.address],
+                [gettext("Window"), order.window],
+              ]), order.order),
               order.order,
               null
             )
@@ -216,11 +231,11 @@
           return data;
         },
         function () {
-          throw { detail: "The server answered " + response.status + " " + response.statusText, errors: [] };
+          throw { detail: interpolate(gettext("The server answered %(status)s %(text)s"), { status: response.status, text: response.statusText }), errors: [] };
         }
       );
     }, function () {
-      throw { detail: "The server could not be reached. Check the connection and try again.", errors: [] };
+      throw { detail: gettext("The server could not be reached. Check the connection and try again."), errors: [] };
     });
   }
 
@@ -230,7 +245,7 @@
     box.replaceChildren();
     var title = document.createElement("p");
     title.className = "error-title";
-    title.textContent = (error && error.detail) || "Something went wrong.";
+    title.textContent = (error && error.detail) || gettext("Something went wrong.");
     box.appendChild(title);
     var items = (error && error.errors) || [];
     if (items.length) {
@@ -270,12 +285,12 @@
 
   // Plan.stage in a dispatcher's words (the same table as routes/views.py STAGE_LABELS).
   var STAGES = {
-    queued: "Waiting to start",
-    "computing travel times": "Computing travel times",
-    optimizing: "Optimizing",
-    saving: "Saving",
-    done: "Done",
-    failed: "Failed",
+    queued: gettext("Waiting to start"),
+    "computing travel times": gettext("Computing travel times"),
+    optimizing: gettext("Optimizing"),
+    saving: gettext("Saving"),
+    done: gettext("Done"),
+    failed: gettext("Failed"),
   };
 
   function page() {
@@ -302,7 +317,7 @@
       if (objective === "compare") body.alternatives = ["cost", "balanced", "fewest_vehicles"];
       else body.objective = objective;
       errors.hidden = true;
-      busy(button, "Asking…");
+      busy(button, gettext("Asking…"));
       api("POST", form.dataset.api, body).then(
         function (queued) {
           window.location.assign(form.dataset.detail + encodeURIComponent(queued.id) + "/");
@@ -318,8 +333,8 @@
   // Where a queued plan stands in the plans queue (API: queue_position), e.g. " · 2 tasks ahead".
   function placeInLine(plan) {
     if (plan.status !== "queued" || plan.queue_position === null || plan.queue_position === undefined) return "";
-    if (plan.queue_position === 0) return " · next in line";
-    return " · " + plan.queue_position + (plan.queue_position === 1 ? " task ahead" : " tasks ahead");
+    if (plan.queue_position === 0) return " · " + gettext("next in line");
+    return " · " + interpolate(ngettext("%(count)s task ahead", "%(count)s tasks ahead", plan.queue_position), { count: plan.queue_position });
   }
 
   // Polls each plan still being computed every second; reloads the page once none is.
@@ -374,7 +389,7 @@
   function pickButtons() {
     document.querySelectorAll("[data-select]").forEach(function (button) {
       button.addEventListener("click", function () {
-        busy(button, "Picking…");
+        busy(button, gettext("Picking…"));
         api("POST", button.dataset.select).then(
           function () {
             window.location.assign(button.dataset.next);
@@ -393,7 +408,7 @@
     if (!button) return;
     button.addEventListener("click", function () {
       if (!window.confirm(button.dataset.confirm)) return;
-      busy(button, "Dispatching…");
+      busy(button, gettext("Dispatching…"));
       api("POST", button.dataset.dispatch).then(
         function () {
           window.location.reload();
@@ -407,18 +422,24 @@
   }
 
   // A proposed re-plan (routes/replan_proposals.py): approve or reject, then show the outcome.
+  // One decision at a time: while one is on its way, neither button can send the other.
   function proposalButtons() {
-    document.querySelectorAll("button[data-decide]").forEach(function (button) {
+    var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-decide]"));
+    var errors = document.getElementById("proposal-errors");
+    buttons.forEach(function (button) {
       button.addEventListener("click", function () {
         if (!window.confirm(button.dataset.confirm)) return;
-        busy(button, "Sending…");
+        if (errors) errors.hidden = true;
+        buttons.forEach(function (other) { other.disabled = true; });
+        busy(button, gettext("Sending…"));
         api("POST", button.dataset.decide).then(
           function () {
             window.location.reload();
           },
           function (error) {
             idle(button);
-            showErrors(document.getElementById("proposal-errors"), error);
+            buttons.forEach(function (other) { other.disabled = false; });
+            showErrors(errors, error);
           }
         );
       });
@@ -462,7 +483,7 @@
     if (!button || !source) return;
     button.addEventListener("click", function () {
       var editor = JSON.parse(source.textContent);
-      busy(button, "Asking…");
+      busy(button, gettext("Asking…"));
       api("POST", button.dataset.reoptimize, {}).then(
         function (queued) {
           window.location.assign(editor.urls.detail.replace("/0/", "/" + encodeURIComponent(queued.id) + "/"));
@@ -670,7 +691,7 @@
         li.appendChild(document.createTextNode(item[1]));
         list.appendChild(li);
       });
-      if (items.length > shown) list.appendChild(el("li", "muted", "and " + (items.length - shown) + " more in the lists below"));
+      if (items.length > shown) list.appendChild(el("li", "muted", interpolate(gettext("and %(count)s more in the lists below"), { count: items.length - shown })));
       box.appendChild(list);
     }
 
@@ -690,18 +711,18 @@
     }
 
     function renderBoard() {
-      var nodes = [el("h2", null, "Routes")];
+      var nodes = [el("h2", null, gettext("Routes"))];
       nodes[0].id = "routes-title";
       var hint = el(
         "p",
         "edit-hint muted small",
-        "Drag a stop to another place or route, or use Move. Pinned stops and locked routes stay as they are when the plan is optimized again."
+        gettext("Drag a stop to another place or route, or use Move. Pinned stops and locked routes stay as they are when the plan is optimized again.")
       );
       if (editor.dispatched) hint.textContent += " This plan is dispatched: each change makes a new version for the drivers.";
       nodes.push(hint);
       if (plan.routes.length) nodes.push(routesTable());
-      else nodes.push(el("div", "empty", "No routes yet: move an order onto a vehicle below."));
-      nodes.push(el("h3", null, "Stops"));
+      else nodes.push(el("div", "empty", gettext("No routes yet: move an order onto a vehicle below.")));
+      nodes.push(el("h3", null, gettext("Stops")));
       var listed = {};
       plan.routes.forEach(function (route) {
         listed[route.vehicle] = true;
@@ -719,7 +740,7 @@
       var table = el("table", "routes");
       var head = el("thead");
       var headRow = el("tr");
-      ["Vehicle", "Driver", "Stops", "Distance", "Driving", "Cost", "Start–end", "Warnings"].forEach(function (label, i) {
+      [gettext("Vehicle"), gettext("Driver"), gettext("Stops"), gettext("Distance"), gettext("Driving"), gettext("Cost"), gettext("Start–end"), gettext("Warnings")].forEach(function (label, i) {
         headRow.appendChild(el("th", i >= 2 && i <= 5 ? "num" : null, label));
       });
       head.appendChild(headRow);
@@ -730,9 +751,9 @@
         var row = el("tr");
         row.dataset.route = String(route.id);
         row.tabIndex = 0;
-        row.title = "Show on the map";
+        row.title = gettext("Show on the map");
         var name = el("td", "vehicle");
-        name.dataset.label = "Vehicle";
+        name.dataset.label = gettext("Vehicle");
         var swatch = el("i", "swatch");
         swatch.style.background = vehicle.color || "#475569";
         name.appendChild(swatch);
@@ -740,19 +761,19 @@
         if (route.locked) name.appendChild(el("span", "tag tag-lock", "locked"));
         row.appendChild(name);
         [
-          ["Driver", "driver", route.driver_name || "—"],
-          ["Stops", "num", String(route.stops.length)],
-          ["Distance", "num", km(route.distance_m)],
-          ["Driving", "num", duration(route.driving_s)],
-          ["Cost", "num", Number(route.cost).toFixed(2)],
-          ["Start–end", "nowrap", hhmm(route.start) + "–" + hhmm(route.end)],
+          [gettext("Driver"), "driver", route.driver_name || "—"],
+          [gettext("Stops"), "num", String(route.stops.length)],
+          [gettext("Distance"), "num", km(route.distance_m)],
+          [gettext("Driving"), "num", duration(route.driving_s)],
+          [gettext("Cost"), "num", Number(route.cost).toFixed(2)],
+          [gettext("Start–end"), "nowrap", hhmm(route.start) + "–" + hhmm(route.end)],
         ].forEach(function (cell) {
           var td = el("td", cell[1], cell[2]);
           td.dataset.label = cell[0];
           row.appendChild(td);
         });
         var warnings = el("td", "warnings");
-        warnings.dataset.label = "Warnings";
+        warnings.dataset.label = gettext("Warnings");
         route.warnings.forEach(function (warning) {
           warnings.appendChild(warningTag(warning));
         });
@@ -791,12 +812,12 @@
       );
       head.appendChild(toggle);
       if (route) {
-        var lock = button("lock-toggle", route.locked ? "Locked" : "Lock", route.locked
-          ? "Locked: optimizing again keeps these stops on this vehicle. Click to unlock."
-          : "Lock this route: optimizing again keeps its stops on this vehicle");
+        var lock = button("lock-toggle", route.locked ? gettext("Locked") : gettext("Lock"), route.locked
+          ? gettext("Locked: optimizing again keeps these stops on this vehicle. Click to unlock.")
+          : gettext("Lock this route: optimizing again keeps its stops on this vehicle"));
         lock.dataset.action = "lock";
         lock.setAttribute("aria-pressed", route.locked ? "true" : "false");
-        lock.setAttribute("aria-label", (route.locked ? "Unlock " : "Lock ") + vehicle.name);
+        lock.setAttribute("aria-label", interpolate(route.locked ? gettext("Unlock %(vehicle)s") : gettext("Lock %(vehicle)s"), { vehicle: vehicle.name }));
         head.appendChild(lock);
       }
       section.appendChild(head);
@@ -806,7 +827,7 @@
       (route ? route.stops : []).forEach(function (stop) {
         list.appendChild(stopItem(stop, vehicle));
       });
-      if (!route) list.appendChild(el("li", "drop-empty muted", "Drop an order here to start a route for " + vehicle.name));
+      if (!route) list.appendChild(el("li", "drop-empty muted", interpolate(gettext("Drop an order here to start a route for %(vehicle)s"), { vehicle: vehicle.name })));
       section.appendChild(list);
       return section;
     }
@@ -823,7 +844,9 @@
       if (movable) item.appendChild(el("span", "drag-handle", "⠿")).setAttribute("aria-hidden", "true");
       item.appendChild(el("span", "stop-seq", stop.sequence + "."));
       item.appendChild(el("span", "stop-time", hhmm(stop.eta)));
-      item.appendChild(el("span", "stop-ref", stop.reference));
+      var ref = item.appendChild(el("a", "stop-ref", stop.reference));
+      ref.href = "/orders/" + stop.order + "/";
+      ref.draggable = false; // the row is what drags
       var where = [known.customer, known.address].filter(Boolean).join(", ");
       if (where) item.appendChild(el("span", "stop-where", where));
       item.appendChild(el("span", "stop-window muted", "window " + (known.window || "any time")));
@@ -832,21 +855,21 @@
       });
       if (!movable) item.appendChild(el("span", "tag tag-muted", stop.status));
       var actions = el("span", "stop-actions");
-      var pin = button("pin-toggle", stop.pinned ? "Pinned" : "Pin", stop.pinned
-        ? "Pinned to " + vehicle.name + ": optimizing again keeps it there. Click to unpin."
-        : "Pin to " + vehicle.name + ": optimizing again keeps it on this vehicle");
+      var pin = button("pin-toggle", stop.pinned ? "Pinned" : gettext("Pin"), stop.pinned
+        ? interpolate(gettext("Pinned to %(vehicle)s: optimizing again keeps it there. Click to unpin."), { vehicle: vehicle.name })
+        : interpolate(gettext("Pin to %(vehicle)s: optimizing again keeps it on this vehicle"), { vehicle: vehicle.name }));
       pin.dataset.action = "pin";
       pin.setAttribute("aria-pressed", stop.pinned ? "true" : "false");
-      pin.setAttribute("aria-label", (stop.pinned ? "Unpin " : "Pin ") + stop.reference);
+      pin.setAttribute("aria-label", interpolate(stop.pinned ? gettext("Unpin %(order)s") : gettext("Pin %(order)s"), { order: stop.reference }));
       actions.appendChild(pin);
       if (movable) {
-        var move = button("move-open", "Move…", "Move to another route or position");
+        var move = button("move-open", gettext("Move…"), gettext("Move to another route or position"));
         move.dataset.action = "move-open";
-        move.setAttribute("aria-label", "Move " + stop.reference);
+        move.setAttribute("aria-label", interpolate(gettext("Move %(order)s"), { order: stop.reference }));
         actions.appendChild(move);
-        var out = button("unassign", "Unassign", "Take it out of the routes (not planned)");
+        var out = button("unassign", gettext("Unassign"), gettext("Take it out of the routes (not planned)"));
         out.dataset.action = "unassign";
-        out.setAttribute("aria-label", "Unassign " + stop.reference);
+        out.setAttribute("aria-label", interpolate(gettext("Unassign %(order)s"), { order: stop.reference }));
         actions.appendChild(out);
       }
       item.appendChild(actions);
@@ -856,12 +879,12 @@
     function unassignedList() {
       var section = el("section", "unassigned-board");
       section.dataset.vehicle = "";
-      var title = el("h2", null, "Not planned ");
+      var title = el("h2", null, gettext("Not planned") + " ");
       title.id = "unassigned-title";
       title.appendChild(el("span", "muted", String(plan.unassigned.length)));
       section.appendChild(title);
       if (!plan.unassigned.length) {
-        section.appendChild(el("p", "drop-empty muted", "Every order is planned. Drop a stop here to take it out of the routes."));
+        section.appendChild(el("p", "drop-empty muted", gettext("Every order is planned. Drop a stop here to take it out of the routes.")));
         return section;
       }
       var wrap = el("div", "table-scroll");
@@ -869,7 +892,7 @@
       table.setAttribute("aria-labelledby", "unassigned-title");
       var head = el("thead");
       var headRow = el("tr");
-      ["Order", "Customer", "Reason", ""].forEach(function (label) {
+      [gettext("Order"), gettext("Customer"), gettext("Reason"), ""].forEach(function (label) {
         headRow.appendChild(el("th", null, label));
       });
       head.appendChild(headRow);
@@ -881,18 +904,18 @@
         row.dataset.order = String(item.order);
         row.draggable = true;
         [
-          ["Order", "ref", item.reference],
-          ["Customer", null, known.customer || "—"],
-          ["Reason", null, item.reason],
+          [gettext("Order"), "ref", item.reference],
+          [gettext("Customer"), null, known.customer || "—"],
+          [gettext("Reason"), null, item.reason],
         ].forEach(function (cell) {
           var td = el("td", cell[1], cell[2]);
           td.dataset.label = cell[0];
           row.appendChild(td);
         });
         var actions = el("td", "stop-actions");
-        var add = button("move-open", "Add to route…", "Put it on a vehicle's route");
+        var add = button("move-open", gettext("Add to route…"), gettext("Put it on a vehicle's route"));
         add.dataset.action = "move-open";
-        add.setAttribute("aria-label", "Add " + item.reference + " to a route");
+        add.setAttribute("aria-label", interpolate(gettext("Add %(order)s to a route"), { order: item.reference }));
         actions.appendChild(add);
         row.appendChild(actions);
         body.appendChild(row);
@@ -939,7 +962,7 @@
       var legend = routes.map(function (route) {
         return { label: route.vehicle, color: route.color };
       });
-      if (unassigned.length) legend.push({ label: "Not planned", color: "#dc2626" });
+      if (unassigned.length) legend.push({ label: gettext("Not planned"), color: "#dc2626" });
       win.DispatchMap.redrawPlan(routes, unassigned, legend);
     }
 
@@ -963,13 +986,13 @@
     function edit(operations, description, touched) {
       if (saving) return;
       if (editor.dispatched && !window.confirm(
-        "This plan is dispatched. The change makes a new version that goes to the drivers at once. Go ahead?"
+        gettext("This plan is dispatched. The change makes a new version that goes to the drivers at once. Go ahead?")
       )) return;
       saving = true;
       errors.hidden = true;
       board.setAttribute("aria-busy", "true");
       board.classList.add("is-saving");
-      say("Saving: " + description + "…");
+      say(interpolate(gettext("Saving: %(change)s…"), { change: description }));
       api("POST", editor.urls.edit, { operations: operations, reason: description.slice(0, 255) })
         .then(
           function (answer) {
@@ -1011,7 +1034,7 @@
       var fromVehicle = from ? from.route.vehicle : null;
       if (vehicleId === null) {
         if (!from) return;
-        edit([{ op: "unassign", order: orderId }], "took " + referenceOf(orderId) + " out of the routes", [fromVehicle]);
+        edit([{ op: "unassign", order: orderId }], interpolate(gettext("took %(order)s out of the routes"), { order: referenceOf(orderId) }), [fromVehicle]);
         return;
       }
       if (position === "best") position = bestPosition(vehicleId, orderId);
@@ -1019,7 +1042,7 @@
       var name = (vehicleById[vehicleId] || {}).name || "vehicle " + vehicleId;
       edit(
         [{ op: "move", order: orderId, vehicle: vehicleId, position: position }],
-        "moved " + referenceOf(orderId) + " to " + name + ", stop " + position,
+        interpolate(gettext("moved %(order)s to %(vehicle)s, stop %(position)s"), { order: referenceOf(orderId), vehicle: name, position: position }),
         [fromVehicle, vehicleId]
       );
     }
@@ -1047,7 +1070,7 @@
         var found = findStop(orderId);
         edit(
           [{ op: "pin", order: orderId, pinned: !found.stop.pinned }],
-          (found.stop.pinned ? "unpinned " : "pinned ") + found.stop.reference + " to " + found.route.vehicle_name,
+          interpolate(found.stop.pinned ? gettext("unpinned %(order)s to %(vehicle)s") : gettext("pinned %(order)s to %(vehicle)s"), { order: found.stop.reference, vehicle: found.route.vehicle_name }),
           [found.route.vehicle]
         );
       } else if (action === "unassign") {
@@ -1064,7 +1087,7 @@
       if (closeMoveForm(holder)) return;
       var from = findStop(orderId);
       var form = el("form", "move-form");
-      var vehicleLabel = el("label", null, "Vehicle ");
+      var vehicleLabel = el("label", null, gettext("Vehicle") + " ");
       var vehicleSelect = el("select");
       vehicleSelect.name = "vehicle";
       vehicles.forEach(function (vehicle) {
@@ -1074,7 +1097,7 @@
         vehicleSelect.appendChild(option);
       });
       vehicleLabel.appendChild(vehicleSelect);
-      var positionLabel = el("label", null, "Position ");
+      var positionLabel = el("label", null, gettext("Position") + " ");
       var positionSelect = el("select");
       positionSelect.name = "position";
       positionLabel.appendChild(positionSelect);
@@ -1102,9 +1125,9 @@
 
       positions();
       vehicleSelect.addEventListener("change", positions);
-      var submit = button("primary", "Move");
+      var submit = button("primary", gettext("Move"));
       submit.type = "submit";
-      var cancel = button("", "Cancel");
+      var cancel = button("", gettext("Cancel"));
       cancel.dataset.action = "move-cancel";
       [vehicleLabel, positionLabel, submit, cancel].forEach(function (node) {
         form.appendChild(node);

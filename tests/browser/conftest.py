@@ -19,6 +19,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
+    # WebGL for the base map (MapLibre) on the CPU: Chromium no longer falls back to it silently.
+    "--enable-unsafe-swiftshader",
 ]  # fmt: skip
 
 
@@ -91,5 +93,5 @@ def log_in(page, base_url: str, username: str, *, lands_on: str = "/") -> None:
     page.goto(f"{base_url}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("form.login button[type=submit]")  # not the language switcher's buttons
     page.wait_for_url(f"{base_url}{lands_on}")

@@ -71,7 +71,7 @@ def _log_in(context, live_server, username):
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("form.login button[type=submit]")
     page.wait_for_url(lambda url: "/login/" not in url)
     page.close()
 

@@ -236,7 +236,8 @@ def test_it_draws_the_map_from_local_assets_only(client, dispatcher_a, orders):
     for document in (page, map_html):
         urls = _asset_urls(document)
         assert urls, "expected script and stylesheet links"
-        assert all(url.startswith("/static/") for url in urls), urls
+        # Local only: static files, and the JavaScript texts of the active language (served by the app).
+        assert all(url.startswith("/static/") or url == "/jsi18n/" for url in urls), urls
     assert "/static/vendor/leaflet/leaflet.js" in _asset_urls(map_html)
     assert "/static/vendor/leaflet/leaflet.css" in _asset_urls(map_html)
     for unwanted in ("jquery", "bootstrap", "awesome", "font-awesome", "fontawesome", "cdn"):

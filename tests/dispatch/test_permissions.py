@@ -185,6 +185,26 @@ EXPECTED = {
             DEPOT_A_OBJECT,
         )
     },
+    # Many at once, checked alert by alert: depot B's dispatcher gets 200 with depot A's alert in not_found
+    # (tests/dispatch/test_alerts_bulk.py checks what each persona resolved).
+    # Managers only (customers/personal_data_apis.py); an empty body names the missing e-mail or phone.
+    "api/personal-data/export/": {
+        "POST": (lambda w: "/api/personal-data/export/", lambda w, p: {}, _statuses(401, 403, 403, 403, 400))
+    },
+    "api/personal-data/erase/": {
+        "POST": (lambda w: "/api/personal-data/erase/", lambda w, p: {}, _statuses(401, 403, 403, 403, 400))
+    },
+    "api/alerts/resolve/": {
+        "POST": (
+            lambda w: "/api/alerts/resolve/",
+            lambda w, p: {
+                "alerts": [
+                    alerts.alert_open(depot_id=w["depot_a"].pk, kind="other", dedup_key=f"bulk:{p}", message="x").pk
+                ]
+            },
+            OFFICE_READ,
+        )
+    },
     "api/analytics/kpis/": {"GET": (lambda w: "/api/analytics/kpis/", None, OFFICE_READ)},
     "api/analytics/export.csv": {"GET": (lambda w: "/api/analytics/export.csv", None, OFFICE_READ)},
     "api/orders/<int:order_id>/notifications/": {
@@ -412,16 +432,31 @@ OFFICE_PAGE = _statuses(REDIRECT_TO_LOGIN, 403, 200, 200, 200)
 DEPOT_A_PAGE = _statuses(REDIRECT_TO_LOGIN, 403, 200, 404, 200)
 # A form posted about depot A's order: done, then back to the order's page.
 DEPOT_A_FORM = _statuses(REDIRECT_TO_LOGIN, 403, 302, 404, 302)
+# A form about depot A's order with a bad value: the page again with the error, for those who may act.
+DEPOT_A_INVALID_FORM = _statuses(REDIRECT_TO_LOGIN, 403, 400, 404, 400)
 PUBLIC_PAGE = _statuses(200, 200, 200, 200, 200)
 
 PAGES = {
     "healthz": {"GET": (lambda w: "/healthz", None, PUBLIC_PAGE)},
+    # The base map is OpenStreetMap data for every map, the customer's tracking page's too: public.
+    "map/tiles/<int:z>/<int:x>/<int:y>.pbf": {"GET": (lambda w: "/map/tiles/15/0/0.pbf", None, NOT_FOUND_FOR_ALL)},
+    "map/fonts/<str:fontstack>/<int:start>-<int:end>.pbf": {
+        "GET": (lambda w: "/map/fonts/Noto Sans Regular/0-255.pbf", None, PUBLIC_PAGE)
+    },
     "login/": {
         "GET": (lambda w: "/login/", None, PUBLIC_PAGE),
         # Wrong credentials: the form again, for everybody.
         "POST": (lambda w: "/login/", {"username": "nobody", "password": "wrong"}, PUBLIC_PAGE),
     },
     "logout/": {"POST": (lambda w: "/logout/", {}, _statuses(302, 302, 302, 302, 302))},
+    # The language switcher and the JavaScript texts: for everybody, the login page included.
+    "language/": {
+        "POST": (lambda w: "/language/", {"language": "de", "next": "/"}, _statuses(302, 302, 302, 302, 302))
+    },
+    "jsi18n/": {"GET": (lambda w: "/jsi18n/", None, PUBLIC_PAGE)},
+    "favicon.ico": {"GET": (lambda w: "/favicon.ico", None, _statuses(301, 301, 301, 301, 301))},
+    # Staff (the manager here) or the monitoring token; nobody else learns the figures.
+    "metrics": {"GET": (lambda w: "/metrics", None, _statuses(401, 401, 401, 401, 200))},
     "admin/": {"GET": (lambda w: "/admin/", None, _statuses(302, 302, 302, 302, 200))},
     "": {"GET": (lambda w: "/", None, _statuses(REDIRECT_TO_LOGIN, 302, 200, 200, 200))},
     "orders/import/": {"GET": (lambda w: "/orders/import/", None, OFFICE_PAGE)},
@@ -432,8 +467,33 @@ PAGES = {
     "orders/<int:order_id>/tracking-link/": {
         "POST": (lambda w: f"/orders/{w['order_a'].id}/tracking-link/", {}, DEPOT_A_FORM)
     },
+    # The order page's actions (tests/dispatch/test_order_page.py has each one done and refused): a
+    # bad form is 400 for whoever may act, so each persona meets the same order.
+    "orders/<int:order_id>/reschedule/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/reschedule/", {"date": "not-a-day"}, DEPOT_A_INVALID_FORM)
+    },
+    "orders/<int:order_id>/edit/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/edit/", {"notes": "Back door"}, DEPOT_A_FORM)
+    },
+    "orders/<int:order_id>/cancel/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/cancel/", {"note": "x" * 501}, DEPOT_A_INVALID_FORM)
+    },
+    "orders/<int:order_id>/move/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/move/", {"vehicle": "0"}, DEPOT_A_INVALID_FORM)
+    },
+    # The world has no proof of delivery: 404 for those who may look, as for those who may not.
+    "orders/<int:order_id>/proofs/<int:proof_id>/<str:kind>/": {
+        "GET": (
+            lambda w: f"/orders/{w['order_a'].id}/proofs/1/photo/",
+            None,
+            _statuses(REDIRECT_TO_LOGIN, 403, 404, 404, 404),
+        )
+    },
     "inbox/": {"GET": (lambda w: "/inbox/", None, OFFICE_PAGE)},
     "live/": {"GET": (lambda w: "/live/", None, OFFICE_PAGE)},
+    "alerts/": {"GET": (lambda w: "/alerts/", None, OFFICE_PAGE)},
+    # Nothing ticked: back to the page with a word, for whoever may resolve (tests/dispatch/test_alerts_page.py).
+    "alerts/resolve/": {"POST": (lambda w: "/alerts/resolve/", {}, _statuses(REDIRECT_TO_LOGIN, 403, 302, 302, 302))},
     "plans/": {"GET": (lambda w: "/plans/", None, OFFICE_PAGE)},
     "plans/<int:plan_id>/": {"GET": (lambda w: f"/plans/{w['plan_a'].id}/", None, DEPOT_A_PAGE)},
     "closures/": {"GET": (lambda w: "/closures/", None, OFFICE_PAGE)},

@@ -161,7 +161,8 @@ def test_it_credits_openstreetmap_and_loads_only_local_assets(client, plan_a, cl
         document = _map_document(response)
         assert "openstreetmap.org/copyright" in document
         assets = _asset_urls(response.content.decode()) + _asset_urls(document)
-        assert assets and all(a.startswith(settings.STATIC_URL) for a in assets), assets
+        # Local only: static files, and the JavaScript texts of the active language (served by the app).
+        assert assets and all(a.startswith(settings.STATIC_URL) or a == "/jsi18n/" for a in assets), assets
 
 
 def test_it_shows_routes_totals_and_reasons_and_escapes_what_users_typed(client, plan_a, dispatcher_a):
