@@ -22,7 +22,7 @@ from dispatch.admin_widgets import ZonePolygonField
 from dispatch.audit import AuditedAdminMixin
 from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.roles import DISPATCHER, DRIVER
-from dispatch.services import orders_bulk_change_status, orders_move_to_date
+from dispatch.services import orders_bulk_change_status, orders_move_to_date, vehicles_set_available
 
 admin.site.site_header = "Dispatch administration"
 admin.site.site_title = "Dispatch admin"
@@ -195,7 +195,7 @@ class VehicleAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark selected vehicles unavailable", permissions=["change"])
     def mark_unavailable(self, request, queryset):
-        updated = queryset.filter(available=True).update(available=False)
+        updated = vehicles_set_available(vehicles=queryset, available=False, by=request.user)
         self.message_user(
             request,
             ngettext("%d vehicle marked unavailable.", "%d vehicles marked unavailable.", updated) % updated,
@@ -204,7 +204,7 @@ class VehicleAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Mark selected vehicles available", permissions=["change"])
     def mark_available(self, request, queryset):
-        updated = queryset.filter(available=False).update(available=True)
+        updated = vehicles_set_available(vehicles=queryset, available=True, by=request.user)
         self.message_user(
             request,
             ngettext("%d vehicle marked available.", "%d vehicles marked available.", updated) % updated,

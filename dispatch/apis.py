@@ -155,7 +155,7 @@ class VehicleListApi(APIView):
     def post(self, request):
         serializer = VehicleInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        vehicle = services.vehicle_create(**serializer.validated_data)
+        vehicle = services.vehicle_create(**serializer.validated_data, by=request.user)
         return Response(VehicleOutput(vehicle).data, status=status.HTTP_201_CREATED)
 
 

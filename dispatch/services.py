@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dispatch import events, selectors
-from dispatch.audit import audit_record
+from dispatch.audit import audit_record, field_changes
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Depot, Driver, Order, OrderStatusChange, Vehicle
 from dispatch.roles import DRIVER, visible_depot_ids
@@ -171,7 +171,7 @@ def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, cl
 
 
 @transaction.atomic
-def vehicle_create(*, depot: Depot, **fields) -> Vehicle:
+def vehicle_create(*, depot: Depot, by=None, **fields) -> Vehicle:
     vehicle = Vehicle(depot=depot, **fields)
     _parse_time_fields(vehicle, "shift_start", "shift_end")
     if vehicle.shift_start == vehicle.shift_end:
@@ -182,7 +182,24 @@ def vehicle_create(*, depot: Depot, **fields) -> Vehicle:
             value=str(vehicle.shift_end),
         )
     vehicle.save()
+    audit_record(actor=by, action="vehicle.created", target=vehicle, changes=field_changes(None, vehicle))
     return vehicle
+
+
+@transaction.atomic
+def vehicles_set_available(*, vehicles, available: bool, by=None) -> int:
+    """Take vehicles out of planning (a breakdown, a service) or put them back; each change audited."""
+    changed = list(vehicles.select_for_update().exclude(available=available))
+    for vehicle in changed:
+        vehicle.available = available
+        vehicle.save(update_fields=["available"])
+        audit_record(
+            actor=by,
+            action="vehicle.availability_changed",
+            target=vehicle,
+            changes={"available": [not available, available]},
+        )
+    return len(changed)
 
 
 @transaction.atomic

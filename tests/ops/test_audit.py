@@ -119,3 +119,26 @@ def test_services_record_orders_closures_and_plans(dispatcher_a_client, dispatch
     assert ("order.status_changed", "disp_a") in actions
     cancelled = AuditEntry.objects.get(action="order.status_changed", target_id=str(order.pk))
     assert cancelled.changes == {"status": ["dispatched", "cancelled"], "reason": "customer called"}
+
+
+def test_vehicles_made_through_the_api_and_taken_out_in_the_admin_are_recorded(
+    dispatcher_a_client, dispatcher_a, manager_web, manager, vehicle_a
+):
+    created = dispatcher_a_client.post(
+        "/api/vehicles/", {"name": "A-Van-9", "depot": "A", "kind": "van", "capacity_kg": "500"}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    entry = AuditEntry.objects.get(action="vehicle.created")
+    assert entry.actor_name == dispatcher_a.username and entry.target_id == str(created.json()["id"])
+    changelist = reverse("admin:dispatch_vehicle_changelist")
+    for action, available in (("mark_unavailable", False), ("mark_available", True)):
+        response = manager_web.post(changelist, {"action": action, "_selected_action": [vehicle_a.pk]})
+        assert response.status_code == 302
+        vehicle_a.refresh_from_db()
+        assert vehicle_a.available is available
+    changes = list(
+        AuditEntry.objects.filter(action="vehicle.availability_changed", target_id=str(vehicle_a.pk))
+        .order_by("id")
+        .values_list("actor_name", "changes")
+    )
+    assert changes == [("manager", {"available": [True, False]}), ("manager", {"available": [False, True]})]
