@@ -7,6 +7,7 @@ stop actions while offline and sends the phone's position.
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -71,6 +72,7 @@ def driver_app(request):
         "initial": {
             "route": DriverRouteOutput(route).data if route else None,
             "driver": {"id": driver.pk, "name": driver.name},
+            "time_zone": settings.TIME_ZONE,  # times on the phone in the company's zone, whatever the phone's
             "fail_reasons": [{"value": r, "label": str(FAIL_REASON_LABELS[r])} for r in FAIL_REASONS],
             "max_image_bytes": PROOF_IMAGE_MAX_BYTES,
             "live_socket": "/ws/driver/" if _live_socket_available() else None,

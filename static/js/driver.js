@@ -90,11 +90,14 @@
     return "k-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
   }
 
+  // 24-hour clock in the company's time zone, as on the dispatcher's screens and in the customers'
+  // messages: a phone set to another zone (or left on UTC) must not show the driver other times.
+  const CLOCK = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: initial.time_zone || undefined,
+  });
   function clock(iso) {
     if (!iso) return "–";
-    const d = new Date(iso);
-    // 24-hour clock, as on the dispatcher's screens.
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    return CLOCK.format(new Date(iso));
   }
 
   function windowLabel(stop) {

@@ -238,3 +238,17 @@ def test_it_opens_from_the_service_worker_cache_without_signal(
     assert page.evaluate("getComputedStyle(document.querySelector('.next')).borderTopStyle") == "solid"  # CSS cached
     screenshot(page, "driver-offline-reload")
     context.close()
+
+
+def test_it_shows_times_in_the_companys_zone_on_a_phone_set_to_another(
+    browser, live_server, live_settings, route_of_driver_a, driver_a
+):
+    # A phone left on UTC (or abroad): the driver must read the times the customers were promised.
+    context = browser.new_context(viewport=PHONE, timezone_id="America/New_York")
+    page = context.new_page()
+    log_in(page, live_server.url, driver_a.user.username, lands_on="/driver/")
+    first = route_of_driver_a[0]
+    page.wait_for_selector("#next:not([hidden])")
+    expected = timezone.localtime(first.live_eta or first.eta).strftime("%H:%M")
+    assert page.locator("#next-eta").inner_text() == expected
+    context.close()
