@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Order
@@ -64,10 +65,11 @@ def _local_moment(day: date, at: time | None) -> datetime | None:
 def _check_window(window_start: time | None, window_end: time | None) -> None:
     if (window_start is None) != (window_end is None):
         missing = "window_end" if window_end is None else "window_start"
-        raise DispatchError("Give both ends of the window, or neither for any time", field=missing, value=None)
+        raise DispatchError(_("Give both ends of the window, or neither for any time"), field=missing, value=None)
     if window_start is not None and window_end <= window_start:
         raise DispatchError(
-            f"The window must end after it starts ({window_start:%H:%M}–{window_end:%H:%M})",
+            _("The window must end after it starts (%(start)s–%(end)s)")
+            % {"start": f"{window_start:%H:%M}", "end": f"{window_end:%H:%M}"},
             field="window_end",
             value=f"{window_end:%H:%M}",
         )
@@ -131,7 +133,8 @@ def order_reschedule(
     today = timezone.localdate()
     if day < today:
         raise DispatchError(
-            f"{day:%d.%m.%Y} is over: reschedule to today ({today:%d.%m.%Y}) or a later day",
+            _("%(day)s is over: reschedule to today (%(today)s) or a later day")
+            % {"day": f"{day:%d.%m.%Y}", "today": f"{today:%d.%m.%Y}"},
             field="date",
             value=day.isoformat(),
         )
@@ -140,7 +143,10 @@ def order_reschedule(
     if day == order.date and (new_start, new_end) == (order.window_start, order.window_end):
         if order.status not in (S.FAILED, S.CANCELLED):
             raise DispatchError(
-                f"Order {order.reference} is already on {day:%d.%m.%Y} in this window", field="date", value=str(day)
+                _("Order %(reference)s is already on %(day)s in this window")
+                % {"reference": order.reference, "day": f"{day:%d.%m.%Y}"},
+                field="date",
+                value=str(day),
             )
     placement = order_placement(order)
     made = None
@@ -211,19 +217,25 @@ def order_move_to_route(*, order: Order, vehicle_id: int, by) -> OrderChange:
     placement = order_placement(order)
     if placement.plan is None:
         raise DispatchError(
-            f"Order {order.reference} is in no plan of {order.date:%d.%m.%Y} yet: plan the day first",
+            _("Order %(reference)s is in no plan of %(day)s yet: plan the day first")
+            % {"reference": order.reference, "day": f"{order.date:%d.%m.%Y}"},
             field="vehicle",
             value=vehicle_id,
         )
     choices = {choice.vehicle_id: choice for choice in order_route_choices(order, placement)}
     if vehicle_id not in choices:
         raise DispatchError(
-            f"Vehicle {vehicle_id} is not one of depot {order.depot.code}'s vehicles in plan {placement.plan.pk}",
+            _("Vehicle %(vehicle)s is not one of depot %(depot)s's vehicles in plan %(plan)s")
+            % {"vehicle": vehicle_id, "depot": order.depot.code, "plan": placement.plan.pk},
             field="vehicle",
             value=vehicle_id,
         )
     if choices[vehicle_id].current:
-        raise DispatchError(f"Order {order.reference} is on this route already", field="vehicle", value=vehicle_id)
+        raise DispatchError(
+            _("Order %(reference)s is on this route already") % {"reference": order.reference},
+            field="vehicle",
+            value=vehicle_id,
+        )
     made = _edit_plan(
         placement=placement, operations=[{"op": "move", "order": order.pk, "vehicle": vehicle_id}], by=by,
         reason=f"{order.reference} moved to {choices[vehicle_id].label.split(' · ')[0]}",

@@ -115,7 +115,9 @@ class MoveForm(forms.Form):
     vehicle = forms.TypedChoiceField(
         coerce=int,
         label=gettext_lazy("Route"),
-        error_messages={"invalid_choice": "Vehicle %(value)s has no route of this order's depot on its day."},
+        error_messages={
+            "invalid_choice": gettext_lazy("Vehicle %(value)s has no route of this order's depot on its day.")
+        },
     )
 
     def __init__(self, *args, choices=(), **kwargs):

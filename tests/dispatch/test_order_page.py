@@ -441,3 +441,14 @@ def test_it_draws_the_page_of_a_dispatched_order_in_few_queries(
     with django_assert_max_num_queries(30) as queries:
         assert client.get(page_url(stop.order)).status_code == 200
     print(f"{len(queries)} queries")
+
+
+def test_it_refuses_in_the_dispatchers_language(dispatcher_a, dispatched):
+    from dispatch.models import UserPreference
+
+    UserPreference.objects.create(user=dispatcher_a, language="de")
+    stop = Stop.objects.filter(route__plan=dispatched).select_related("order", "route").first()
+    response = browser_client(dispatcher_a).post(page_url(stop.order, "move"), {"vehicle": 999999})
+    assert response.status_code == 400
+    errors = response.context["move_form"].errors["vehicle"]
+    assert errors == ["Fahrzeug 999999 hat an diesem Tag keine Tour des Depots dieses Auftrags."], errors
