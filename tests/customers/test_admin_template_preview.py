@@ -223,7 +223,7 @@ def test_it_only_takes_posts(manager_web):
 
 
 @pytest.mark.parametrize("persona", ["dispatcher_a", "driver_a"])
-def test_it_sends_dispatchers_and_drivers_to_the_admin_login(request, persona):
+def test_it_sends_dispatchers_and_drivers_to_the_admin_login(db, request, persona):  # db: the seeded templates
     user = request.getfixturevalue(persona)
     user = getattr(user, "user", user)
     user.email = "someone@example.com"
