@@ -218,7 +218,11 @@
       circle.stopLayer = target;
     }
     markStop(circle);
-    if (layers.stops.refreshClusters) layers.stops.refreshClusters(circle);
+    // In an array: markercluster takes a lone L.Marker as one, but a circle marker is no L.Marker,
+    // and it then walked the circle's own properties as if they were markers ("reading '__parent'" of null).
+    if (target === layers.stops && layers.stops.refreshClusters && layers.stops.hasLayer(circle)) {
+      layers.stops.refreshClusters([circle]);
+    }
   }
 
   function markStop(circle) {

@@ -55,7 +55,7 @@ def test_it_draws_closures_and_marks_the_route_a_replan_changed(
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("pageerror", lambda error: errors.append(str(error) + (error.stack or "")))
     log_in(page, daphne_url, dispatcher_a.username)
     page.goto(f"{daphne_url}/live/")
     page.wait_for_selector("#live-connection[data-state=live]", timeout=20_000)
