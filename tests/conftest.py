@@ -151,6 +151,18 @@ def _reference_data(request):
         _seed_reference_data()
 
 
+@pytest.fixture(scope="session")
+def _empty_tiles_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("no-tiles")
+
+
+@pytest.fixture(autouse=True)
+def _no_prepared_tiles(settings, _empty_tiles_dir):
+    # The suite never depends on tiles a `make run` or `make test-browser` left in var/tiles: maps draw
+    # the plain backdrop unless a test builds its tiles (tests/dispatch/test_basemap.py's built_tiles).
+    settings.MAP_TILES_DIR = str(_empty_tiles_dir)
+
+
 @pytest.fixture(autouse=True)
 def _tasks_run_inline(settings):
     # Tasks run synchronously in the test's process unless a test starts a real worker.
