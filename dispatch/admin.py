@@ -19,7 +19,7 @@ from django.utils.translation import ngettext
 
 from config.admin_widgets import HEX_COLOR, HexColorField
 from dispatch.admin_widgets import ZonePolygonField
-from dispatch.audit import AuditedAdminMixin
+from dispatch.audit import AppendOnlyAdminMixin, AuditedAdminMixin
 from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.roles import DISPATCHER, DRIVER
 from dispatch.services import orders_bulk_change_status, orders_move_to_date, vehicles_set_available
@@ -334,7 +334,7 @@ class DeliveryDateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class OrderStatusChangeInline(admin.TabularInline):
+class OrderStatusChangeInline(AppendOnlyAdminMixin, admin.TabularInline):
     """The order's history, read-only: rows are written by dispatch.services and never edited."""
 
     model = OrderStatusChange
@@ -348,15 +348,6 @@ class OrderStatusChangeInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("changed_by")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MoveToDateForm(forms.Form):
@@ -490,7 +481,7 @@ class OrderAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderStatusChange)
-class OrderStatusChangeAdmin(admin.ModelAdmin):
+class OrderStatusChangeAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail across all orders; append-only, so view-only here."""
 
     list_display = ["changed_at", "order", "from_status", "to_status", "changed_by", "reason"]
@@ -503,15 +494,6 @@ class OrderStatusChangeAdmin(admin.ModelAdmin):
         "order", "changed_at", "received_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"
     ]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # The audit log's read-only admin (its own module: nothing here depends on it).

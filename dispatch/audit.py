@@ -86,6 +86,20 @@ def field_changes(before: models.Model | None, after: models.Model, fields: Iter
     return changes
 
 
+class AppendOnlyAdminMixin:
+    """An admin for a record of what happened (the audit log, the orders' status history): readable,
+    never added to, changed or deleted by hand, superusers included."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class AuditedAdminMixin:
     """For a ModelAdmin: every save and delete through the admin goes into the audit log."""
 

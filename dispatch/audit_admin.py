@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
 
+from dispatch.audit import AppendOnlyAdminMixin
 from dispatch.models import AuditEntry
 from dispatch.roles import is_manager
 
@@ -50,7 +51,7 @@ def audit_csv_response(queryset, filename: str) -> StreamingHttpResponse:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["at", "actor_name", "actor_kind", "action", "target_type", "target_repr", "request_id"]
     list_filter = ["actor_kind", "action", "target_type", ("at", admin.DateFieldListFilter)]
     search_fields = ["actor_name", "action", "target_id", "target_repr", "request_id"]
@@ -59,16 +60,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_per_page = 100
     actions = ["export_csv"]
     change_list_template = "admin/dispatch/auditentry/change_list.html"
-
-    # Append-only: no add, change or delete for anyone, superusers included.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return is_manager(request.user)
