@@ -13,7 +13,7 @@ from customers.sending import notification_send
 from customers.status_messages import notifications_for_status
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True)
+@shared_task(name="customers.tasks.send_notification", bind=True, max_retries=None, acks_late=True)
 def send_notification(self, notification_id: int) -> str:
     outcome = notification_send(notification_id=notification_id)
     # Embedded mode (no broker, tasks run in-process): retry at once rather than hold the
@@ -33,7 +33,7 @@ def send_notification(self, notification_id: int) -> str:
     return outcome.status
 
 
-@shared_task(acks_late=True)
+@shared_task(name="customers.tasks.notify_plan", acks_late=True)
 def notify_plan(plan_id: int) -> int:
     notifications_release_due()
     delay_messages_send_due()  # the embedded mode has no beat: events pick up timers lost in a restart
@@ -42,26 +42,26 @@ def notify_plan(plan_id: int) -> int:
 
 # latest_only: only an order's newest ETA is worth telling; while one waits, a newer ETA for the same
 # order replaces it (config.tasks.run_latest), so a flood of live ETAs makes one job per order.
-@shared_task(acks_late=True, latest_only=True)
+@shared_task(name="customers.tasks.notify_eta", acks_late=True, latest_only=True)
 def notify_eta(order_id: int, eta: str | None) -> int:
     notifications_release_due()
     return notifications_for_eta(order_id=order_id, eta=datetime.fromisoformat(eta) if eta else None)
 
 
-@shared_task(acks_late=True)
+@shared_task(name="customers.tasks.notify_status", acks_late=True)
 def notify_status(order_id: int, to_status: str, reason: str = "") -> int:
     notifications_release_due()
     delay_messages_send_due()
     return notifications_for_status(order_id=order_id, to_status=to_status, reason=reason)
 
 
-@shared_task(acks_late=True)
+@shared_task(name="customers.tasks.send_delay_message", acks_late=True)
 def send_delay_message(order_id: int) -> int:
     """The interval after an order's last "delayed" message is over: its newest window, once."""
     return len(delay_message_send(order_id=order_id))
 
 
-@shared_task(acks_late=True)
+@shared_task(name="customers.tasks.send_due_delay_messages", acks_late=True)
 def send_due_delay_messages() -> int:
     """Beat, once a minute: the same for timers lost in a restart (and held messages now due)."""
     notifications_release_due()

@@ -25,7 +25,7 @@ def plan_queue_position(plan) -> int | None:
         return None
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="routes.tasks.optimize_plan", acks_late=True, reject_on_worker_lost=True)
 def optimize_plan(plan_id: int) -> None:
     """Compute a queued plan. Safe to run twice: a plan already done or failed is left alone, and
     a run that died half-way (worker killed) starts over from the unchanged previous version."""
@@ -35,7 +35,7 @@ def optimize_plan(plan_id: int) -> None:
         logger.warning("plan %s failed; see the plan's error", plan_id)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="routes.tasks.replan_plan", acks_late=True, reject_on_worker_lost=True)
 def replan_plan(plan_id: int) -> None:
     """Compute a queued mid-day re-plan; idempotent like optimize_plan."""
     from routes import replanning
@@ -46,7 +46,7 @@ def replan_plan(plan_id: int) -> None:
         logger.warning("re-plan %s failed; see the plan's error", plan_id)
 
 
-@shared_task(
+@shared_task(name="routes.tasks.closure_changed", 
     acks_late=True, reject_on_worker_lost=True, autoretry_for=(Exception,), retry_backoff=2, retry_backoff_max=60,
     max_retries=5,
 )  # fmt: skip
@@ -61,7 +61,7 @@ def closure_changed(closure_id: int, version: int, phase: str = "change") -> Non
     closure_apply(closure_id=closure_id, version=version, phase=phase)
 
 
-@shared_task(acks_late=True)
+@shared_task(name="routes.tasks.expire_replan_proposal", acks_late=True)
 def expire_replan_proposal(plan_id: int) -> None:
     """A proposal's deadline came (scheduled when it was made); idempotent, see plan_proposal_expire."""
     from routes.replan_proposals import plan_proposal_expire
