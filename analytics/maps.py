@@ -1,12 +1,12 @@
 """The lateness map: attempted deliveries as dots coloured by how late the driver arrived.
 
-Built on dispatch.maps (vendored Leaflet, OSM credit); the dots are drawn by
+Built on dispatch.maps.drawing (vendored Leaflet, OSM credit); the dots are drawn by
 `DispatchMap.lateness` from static/js/analytics.js, added to the map document here.
 """
 
 from django.templatetags.static import static
 
-from dispatch import maps
+from dispatch.maps import drawing as maps
 
 # (upper bound of delay in seconds, colour, label); None = no bound.
 LATENESS_BANDS = (

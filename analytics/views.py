@@ -10,12 +10,13 @@ from analytics.errors import AnalyticsError
 from analytics.inputs import kpi_filters_from_query
 from analytics.maps import lateness_map_html
 from analytics.units import human
-from dispatch import selectors as dispatch_selectors
-from dispatch.driver_views import FAIL_REASON_LABELS
+from dispatch.driver_app.views import FAIL_REASON_LABELS
+from dispatch.fleet import selectors as fleet_selectors
 from dispatch.models import Vehicle
-from dispatch.views import office_staff_required
+from dispatch.permissions import (
+    office_staff_required,  # KPI cards: name, label, kind of figure (analytics.units), whether a higher value is better, and the
+)
 
-# KPI cards: name, label, kind of figure (analytics.units), whether a higher value is better, and the
 # one line the card says on hover.
 CARDS = (
     ("deliveries", gettext_lazy("Deliveries"), "int", True, gettext_lazy("Orders delivered, at the first attempt or a later one.")),
@@ -128,9 +129,9 @@ def _totals(current: dict) -> dict:
 @office_staff_required
 def overview(request):
     user = request.user
-    depots = list(dispatch_selectors.depots_visible_to(user))
-    zones = list(dispatch_selectors.zones_visible_to(user))
-    drivers = list(dispatch_selectors.drivers_visible_to(user))
+    depots = list(fleet_selectors.depots_visible_to(user))
+    zones = list(fleet_selectors.zones_visible_to(user))
+    drivers = list(fleet_selectors.drivers_visible_to(user))
     try:
         filters = kpi_filters_from_query(user=user, query=request.GET)
         error = None

@@ -46,7 +46,7 @@ def load(orders: int, days: int) -> None:
     from django.utils import timezone
 
     from analytics.services import order_facts_refresh_all
-    from dispatch.demo import demo_seed_company
+    from dispatch.demo.seeding import demo_seed_company
 
     demo_seed_company()
     end = timezone.localdate() - timedelta(days=1)

@@ -16,7 +16,7 @@ vehicles drive (5-hour shifts from now, no windows: whatever the hour of the run
 simulate`'s fleet drives every route through the API at --speed while the trials run (12 drivers
 posting positions, arriving, delivering; live ETAs and customer messages flowing). Each trial's
 answer is the dashboard's `plan.updated`, or the dispatcher's alert when the guard rails made the
-re-plan a proposal (routes.replan_proposals, an alert of kind replan_proposal); each closure stays
+re-plan a proposal (routes.plans.proposals, an alert of kind replan_proposal); each closure stays
 --hold seconds (20) before it is lifted (lifting repairs the routes it changed, or withdraws its
 proposal). Printed: median and p95, stops the new versions took off their routes (dropped, with their
 reasons), and, of the customers whose stop an applied version changed, those owed a message (taken off;
@@ -70,14 +70,14 @@ def prepare(args) -> dict:
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
-    from dispatch.demo import demo_orders_csv, demo_seed_company
-    from dispatch.demo_addresses import read_addresses
+    from dispatch.demo.addresses import read_addresses
+    from dispatch.demo.seeding import demo_orders_csv, demo_seed_company
     from dispatch.models import Vehicle
-    from dispatch.order_import import orders_import_csv
+    from dispatch.orders.importing import orders_import_csv
     from routes.models import Plan, RoadNetworkBuild
     from routes.network import build_network
-    from routes.planning import plan_compute
-    from routes.services import plan_dispatch
+    from routes.plans.optimization import plan_compute
+    from routes.plans.services import plan_dispatch
 
     network_dir = Path(os.environ["VAR_DIR"]) / "network"
     build_network(str(settings.DEMO_PBF), str(network_dir))
@@ -187,7 +187,7 @@ def square(lat, lon, half_m=30):
 
 
 def _is_proposal(message: dict) -> bool:
-    # The guard rails' alert for a re-plan left to the dispatcher (routes.replan_proposals).
+    # The guard rails' alert for a re-plan left to the dispatcher (routes.plans.proposals).
     return message.get("type") == "alert" and not message.get("resolved") and message.get("kind") == "replan_proposal"
 
 

@@ -65,14 +65,14 @@ def prepare(args) -> None:
     from django.core.management import call_command
     from django.utils import timezone
 
-    from dispatch.demo import demo_orders_csv, demo_seed_company
-    from dispatch.demo_addresses import read_addresses
+    from dispatch.demo.addresses import read_addresses
+    from dispatch.demo.seeding import demo_orders_csv, demo_seed_company
     from dispatch.models import Order, Vehicle
-    from dispatch.order_import import orders_import_csv
+    from dispatch.orders.importing import orders_import_csv
     from routes.models import Plan, RoadNetworkBuild
     from routes.network import build_network
-    from routes.planning import plan_compute
-    from routes.services import plan_dispatch
+    from routes.plans.optimization import plan_compute
+    from routes.plans.services import plan_dispatch
 
     call_command("migrate", verbosity=0)
     network_dir = Path(settings.VAR_DIR) / "network"
@@ -110,7 +110,7 @@ def simulate(args) -> None:
     _setup_django()
     from django.utils import timezone
 
-    from dispatch.simulation import (
+    from dispatch.demo.simulator import (
         Api,
         FleetSimulation,
         Options,
@@ -161,7 +161,7 @@ def prepare_production(args) -> None:
     from django.core.management import call_command
     from django.db import DatabaseError
 
-    from dispatch.demo import demo_seed_company
+    from dispatch.demo.seeding import demo_seed_company
     from dispatch.models import Driver
 
     try:  # prepared by an earlier run: only drivers and tokens are needed (no migrate to wait for)
@@ -187,10 +187,10 @@ def in_process(args) -> None:
 
     from config.asgi import application
     from config.tasks import _embedded_queues
-    from dispatch import position_intake
+    from dispatch.demo.simulator import dispatched_drivers, driver_tokens
+    from dispatch.live import position_intake
+    from dispatch.live.position_fanout import fanout
     from dispatch.models import Driver
-    from dispatch.position_fanout import fanout
-    from dispatch.simulation import dispatched_drivers, driver_tokens
 
     # The embedded set-up has today's dispatched drivers; a production database may have none planned.
     drivers = dispatched_drivers(timezone.localdate()) or list(

@@ -46,7 +46,7 @@ def main():
     setup_django(args.database_url)
 
     from dispatch.models import Depot, Order
-    from dispatch.order_import import orders_import_csv
+    from dispatch.orders.importing import orders_import_csv
 
     Depot.objects.create(code="A", name="A", lat=47.14, lon=9.52)
     Depot.objects.create(code="B", name="B", lat=47.20, lon=9.53)

@@ -207,7 +207,7 @@ def __getattr__(name):
         from dispatch import events
 
         for event, paths in events.HANDLERS.items():
-            events.HANDLERS[event] = tuple(p for p in paths if p.startswith("dispatch.live."))
+            events.HANDLERS[event] = tuple(p for p in paths if p.startswith("dispatch.live.broadcast."))
     return application
 
 
@@ -427,7 +427,9 @@ def main():
     parser.add_argument("--database", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument(
-        "--live-handlers-only", action="store_true", help="run only dispatch.live's event handlers (not alerts, ETAs…)"
+        "--live-handlers-only",
+        action="store_true",
+        help="run only dispatch.live.broadcast's event handlers (not alerts, ETAs…)",
     )
     parser.add_argument(
         "--per-driver-frames",

@@ -89,12 +89,12 @@ def create_world(args) -> dict:
     from rest_framework.authtoken.models import Token
 
     from customers.selectors import active_tracking_links_by_order
-    from customers.tracking_tokens import token_for_nonce
+    from customers.tracking.tokens import token_for_nonce
     from dispatch.models import Depot, Driver, Vehicle
     from dispatch.roles import DISPATCHER, DRIVER
     from routes.models import Plan
-    from routes.planning import plan_compute
-    from routes.services import plan_dispatch
+    from routes.plans.optimization import plan_compute
+    from routes.plans.services import plan_dispatch
 
     call_command("load_road_network", stdout=open(os.devnull, "w"))  # noqa: SIM115
     day = timezone.localdate()

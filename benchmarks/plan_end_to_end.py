@@ -33,17 +33,17 @@ def main():
 
     from django.conf import settings
 
-    from dispatch.demo import demo_orders_csv
-    from dispatch.demo_addresses import read_addresses
+    from dispatch.demo.addresses import read_addresses
+    from dispatch.demo.seeding import demo_orders_csv
     from dispatch.models import Depot, Vehicle
-    from dispatch.order_import import orders_import_csv
+    from dispatch.orders.importing import orders_import_csv
     from routes import optimizer
     from routes.models import Plan, RoadNetworkBuild
     from routes.network import build_network
-    from routes.plan_inputs import build_plan_inputs
-    from routes.planning import plan_orders, plan_vehicles
+    from routes.plans.inputs import build_plan_inputs
+    from routes.plans.optimization import plan_orders, plan_vehicles
+    from routes.plans.tasks import optimize_plan
     from routes.road_network import get_road_network
-    from routes.tasks import optimize_plan
 
     network_dir = tempfile.mkdtemp(prefix="bench-network-")
     build_network(str(settings.DEMO_PBF), network_dir)

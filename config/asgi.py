@@ -11,12 +11,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from config.ws_auth import TokenOrSessionAuthMiddlewareStack  # noqa: E402
-from dispatch.position_intake import PositionIntakeMiddleware  # noqa: E402
+from dispatch.live.position_intake import PositionIntakeMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Drivers' positions are most of the traffic: a lean path answers them in both modes
-        # (dispatch.position_intake).
+        # (dispatch.live.position_intake).
         "http": PositionIntakeMiddleware(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

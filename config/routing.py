@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from customers.consumers import TrackingConsumer
-from dispatch.consumers import DispatchConsumer
+from customers.tracking.consumers import TrackingConsumer
+from dispatch.live.consumers import DispatchConsumer
 
 websocket_urlpatterns: list = [
     path("ws/dispatch/", DispatchConsumer.as_asgi()),

@@ -6,7 +6,7 @@ This middleware adds the two Django 5.2 does not have:
 
 - Content-Security-Policy: scripts only from our own origin, plus inline code that carries this
   response's nonce. The dashboard's maps are folium documents in `<iframe srcdoc>`; a srcdoc
-  document inherits the page's policy, so dispatch.maps stamps its inline elements with the same
+  document inherits the page's policy, so dispatch.maps.drawing stamps its inline elements with the same
   nonce (`current_csp_nonce()`). Inline `style="…"` attributes stay allowed (colour swatches, Leaflet
   markers): they cannot run code.
 - Permissions-Policy: the browser features a page may use. Geolocation for the driver app's
@@ -88,7 +88,7 @@ def content_security_policy(request, **overrides: str) -> str:
 
 
 def add_security_headers(request, response):
-    """The two headers above, unless the view set its own (also used by dispatch.position_intake)."""
+    """The two headers above, unless the view set its own (also used by dispatch.live.position_intake)."""
     if "Content-Security-Policy" not in response:
         response["Content-Security-Policy"] = content_security_policy(request)
     response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)

@@ -94,7 +94,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.security_headers.csp_nonce",
-                "dispatch.context_processors.open_alerts",  # the nav's count of open alerts (lazy)
+                "dispatch.live.context_processors.open_alerts",  # the nav's count of open alerts (lazy)
             ],
         },
     },
@@ -346,7 +346,7 @@ PLAN_TIME_BUDGET_S = env_int("PLAN_TIME_BUDGET_S", 0) or None
 PLAN_PREPARATION_MINUTES = env_int("PLAN_PREPARATION_MINUTES", 30)
 # Re-plans of one depot and day run one at a time; a crashed holder frees the lock after this long.
 REPLAN_LOCK_HOLD_S = env_int("REPLAN_LOCK_HOLD_S", 120)
-# Guard rails on re-plans the system makes by itself (closures; routes.replan_proposals). One
+# Guard rails on re-plans the system makes by itself (closures; routes.plans.proposals). One
 # applies by itself only when it drops no stop, moves none to another vehicle and shifts no ETA by
 # more than REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN; otherwise it is a proposal the dispatcher approves
 # or rejects. A proposal not decided within REPLAN_PROPOSAL_TIMEOUT_MIN expires: the running
@@ -391,8 +391,8 @@ EMAIL_BACKEND = env_str(
 )
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Dispatch <no-reply@localhost>")
-# SMS: "customers.backends.OutboxSmsBackend" (keeps it in the outbox only) or "customers.backends.TwilioSmsBackend".
-SMS_BACKEND = env_str("SMS_BACKEND", "customers.backends.OutboxSmsBackend")
+# SMS: "customers.notifications.backends.OutboxSmsBackend" (keeps it in the outbox only) or "customers.notifications.backends.TwilioSmsBackend".
+SMS_BACKEND = env_str("SMS_BACKEND", "customers.notifications.backends.OutboxSmsBackend")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
@@ -456,12 +456,12 @@ from celery.schedules import crontab  # noqa: E402 - only the beat schedule need
 # Driver positions are kept this many days (manage.py prune_positions; Celery beat, daily).
 POSITION_RETENTION_DAYS = env_int("POSITION_RETENTION_DAYS", 30)
 # Customers' personal data of orders completed more than this many days ago (by delivery day) is
-# anonymized nightly (customers.personal_data; the KPIs stay). Driver positions keep their own.
+# anonymized nightly (customers.personal_data.services; the KPIs stay). Driver positions keep their own.
 PERSONAL_DATA_RETENTION_DAYS = env_int("PERSONAL_DATA_RETENTION_DAYS", 180)
 # A stop action replayed from the phone's offline queue keeps the time the driver tapped it
 # (`occurred_at`), if it is no older than this many hours; older ones are refused (400).
 DRIVER_ACTION_MAX_AGE_H = env_int("DRIVER_ACTION_MAX_AGE_H", 24)
-# The lean intake of POST /api/driver/positions/ (dispatch.position_intake): on with PostgreSQL and
+# The lean intake of POST /api/driver/positions/ (dispatch.live.position_intake): on with PostgreSQL and
 # Redis, and in the embedded mode (SQLite: one writer thread of its own, DATABASES' busy timeout);
 # 0 sends every position through the Django view. On PostgreSQL its own pool per ASGI process, this large.
 POSITION_INTAKE = env_bool("POSITION_INTAKE", True)

@@ -9,9 +9,9 @@ from config.api_docs import ApiRedocView
 from config.favicon import favicon
 from config.health import healthz
 from config.metrics import metrics_view
-from customers.personal_data_admin import personal_data_view
-from dispatch.basemap_views import map_glyphs, map_tile
+from customers.personal_data.admin_views import personal_data_view
 from dispatch.language import set_language
+from dispatch.maps.views import map_glyphs, map_tile
 
 handler404 = "config.exceptions.not_found"
 handler500 = "config.exceptions.server_error"
@@ -31,7 +31,7 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("map/tiles/<int:z>/<int:x>/<int:y>.pbf", map_tile, name="map_tile"),
     path("map/fonts/<str:fontstack>/<int:start>-<int:end>.pbf", map_glyphs, name="map_glyphs"),
-    # Before the admin's own URLs: a page of the admin site, for managers (customers.personal_data).
+    # Before the admin's own URLs: a page of the admin site, for managers (customers.personal_data.services).
     path("admin/personal-data/", admin.site.admin_view(personal_data_view), name="admin_personal_data"),
     path("admin/", admin.site.urls),
     # The language switcher (dispatch/language.py) and the JavaScript texts of the active language.
@@ -44,8 +44,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/redoc/", ApiRedocView.as_view(url_name="api_schema"), name="api_redoc"),
     path("api/", include(api_patterns)),
-    path("t/", include("customers.urls")),
-    path("driver/", include("dispatch.driver_urls")),
+    path("t/", include("customers.tracking.urls")),
+    path("driver/", include("dispatch.driver_app.urls")),
     path("", include("dispatch.dashboard_urls")),
     path("", include("routes.page_urls")),
     path("", include("analytics.page_urls")),

@@ -1,6 +1,6 @@
 """Admin for customer-facing records.
 
-Tracking links are read-only here: links are created by customers.tracking_links, and the nonce (from which
+Tracking links are read-only here: links are created by customers.tracking.links, and the nonce (from which
 the token in the URL is derived) is never shown, so the admin cannot leak a customer's tracking page.
 """
 
@@ -24,7 +24,6 @@ from customers.admin_preview import (
     template_test_recipient,
     template_test_send,
 )
-from customers.backends import SendError
 from customers.models import (
     Channel,
     CustomerMessage,
@@ -34,6 +33,7 @@ from customers.models import (
     NotificationTemplate,
     TrackingLink,
 )
+from customers.notifications.backends import SendError
 from dispatch.audit import AuditedAdminMixin
 from dispatch.roles import is_manager
 
@@ -156,7 +156,7 @@ class NotificationTemplateAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
         class CheckedForm(form):
             def clean(self):
-                from customers.rendering import notification_render_check
+                from customers.notifications.rendering import notification_render_check
 
                 cleaned = super().clean()
                 notification_render_check(subject=cleaned.get("subject", ""), body=cleaned.get("body", ""))

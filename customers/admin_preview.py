@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Channel, Event, Notification, TrackingLink
-from customers.notification_texts import FAILURE_REASONS, RESCHEDULE_REASONS
-from customers.rendering import day_label, hhmm
-from customers.tracking_links import tracking_url
+from customers.notifications.rendering import day_label, hhmm
+from customers.notifications.texts import FAILURE_REASONS, RESCHEDULE_REASONS
+from customers.tracking.links import tracking_url
 from dispatch.models import Driver
 
 # The same engine settings as customers' rendering: plain text, nothing HTML-escaped.
@@ -233,9 +233,9 @@ class TemplateTestSent:
 def template_test_send(*, user, event: str, channel: str, language: str, subject: str, body: str) -> TemplateTestSent:
     """Send the sample message to the user through the channel's real backend (outside any transaction).
 
-    Raises TemplateTestRefused (nothing sent) or customers.backends.SendError (the backend failed).
+    Raises TemplateTestRefused (nothing sent) or customers.notifications.backends.SendError (the backend failed).
     """
-    from customers.backends import backend_for
+    from customers.notifications.backends import backend_for
 
     recipient = template_test_recipient(user=user, channel=channel)
     preview = message_preview(event=event, channel=channel, language=language, subject=subject, body=body)

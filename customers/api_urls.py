@@ -1,6 +1,7 @@
 from django.urls import path
 
-from customers import apis, personal_data_apis
+from customers import apis
+from customers.personal_data import apis as personal_data_apis
 
 urlpatterns = [
     path(

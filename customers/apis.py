@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from config.schema import error_response
 from customers import selectors, services
-from customers.tracking_access import RateLimited, link_for_request, security_headers
-from dispatch import selectors as dispatch_selectors
+from customers.tracking.access import RateLimited, link_for_request, security_headers
+from dispatch.orders import selectors as dispatch_selectors
 from dispatch.permissions import IsOfficeStaff
 
 

@@ -13,19 +13,19 @@ POSITION_EVERY_S = 2
 
 
 def on_plan_dispatched(*, plan_id, **_payload) -> None:
-    from customers.tasks import notify_plan
+    from customers.notifications.tasks import notify_plan
 
     transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
 
 
 def on_plan_updated(*, plan_id, **_payload) -> None:
-    from customers.tasks import notify_plan
+    from customers.notifications.tasks import notify_plan
 
     transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
 
 
 def on_eta_changed(*, order_id, eta=None, **_payload) -> None:
-    from customers.tasks import notify_eta
+    from customers.notifications.tasks import notify_eta
 
     transaction.on_commit(lambda: enqueue(notify_eta, order_id, eta.isoformat() if eta else None))
 
@@ -36,7 +36,7 @@ STATUSES_OF_INTEREST = {"en_route", "arrived", "delivered", "failed", "cancelled
 
 
 def on_order_status_changed(*, order_id, to_status, reason="", **_payload) -> None:
-    from customers.tasks import notify_status
+    from customers.notifications.tasks import notify_status
 
     if to_status not in STATUSES_OF_INTEREST:
         return
@@ -53,7 +53,7 @@ def on_driver_moved(*, driver_id, lat, lon, recorded_at=None, **_payload) -> Non
     from django.core.cache import cache
 
     from customers.selectors import next_stop_order_id_for_driver
-    from dispatch.live import broadcast, order_group
+    from dispatch.live.broadcast import broadcast, order_group
 
     if not cache.add(f"customers:driver-position:{driver_id}", 1, timeout=POSITION_EVERY_S):
         return

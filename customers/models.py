@@ -39,7 +39,7 @@ class PromisedWindow(models.Model):
     `revision` grows each time a delay moves the promise, so each new promise is a new message
     (see Notification.occasion) while a retried task never sends the same one twice. The `told_*`
     fields are the promise as the customer was last told it: a revision made within the minimum
-    interval between "delayed" messages waits there (customers.promises) until it is told.
+    interval between "delayed" messages waits there (customers.notifications.promises) until it is told.
     """
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="promised_window")
@@ -57,7 +57,7 @@ class PromisedWindow(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(start__lt=models.F("end")), name="promise_start_before_end")]
-        # The few promises with a revision not yet told, for the sweep (customers.promises.delay_messages_send_due).
+        # The few promises with a revision not yet told, for the sweep (customers.notifications.promises.delay_messages_send_due).
         indexes = [
             models.Index(
                 fields=["delay_told_at"], condition=Q(revision__gt=models.F("told_revision")), name="promise_untold"

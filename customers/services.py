@@ -1,13 +1,13 @@
 """Writes of the customers app: the entry other apps call. Each concern has its own module:
 
-- customers.promises: promised windows, "scheduled" and "delayed" (with the minimum interval
+- customers.notifications.promises: promised windows, "scheduled" and "delayed" (with the minimum interval
   between "delayed" messages), what a live ETA tells the customer;
-- customers.plan_changes: what a new plan version tells its customers ("we will reschedule" for an
+- customers.notifications.plan_changes: what a new plan version tells its customers ("we will reschedule" for an
   order taken off the routes);
-- customers.status_messages: delivered, failed, out for delivery, arriving soon;
-- customers.outbox and customers.sending: writing a message's rows, then sending each at most once;
-- customers.quiet_hours, customers.rendering: when a message may go, what it says;
-- customers.tracking_links: the tracking pages' links;
+- customers.notifications.status_messages: delivered, failed, out for delivery, arriving soon;
+- customers.notifications.outbox and customers.notifications.sending: writing a message's rows, then sending each at most once;
+- customers.notifications.quiet_hours, customers.notifications.rendering: when a message may go, what it says;
+- customers.tracking.links: the tracking pages' links;
 - here: feedback and the conversation with the dispatchers.
 
 How a notification travels: an event handler (customers.handlers) enqueues a task; the task calls
@@ -33,17 +33,17 @@ from django.utils import timezone
 
 from customers.errors import CustomersError
 from customers.models import Channel, CustomerMessage, Event, Feedback
-from customers.outbox import notifications_create, notifications_release_due, recipients
-from customers.plan_changes import notifications_for_plan
-from customers.promises import (
+from customers.notifications.outbox import notifications_create, notifications_release_due, recipients
+from customers.notifications.plan_changes import notifications_for_plan
+from customers.notifications.promises import (
     delay_message_send,
     delay_messages_send_due,
     notifications_for_eta,
     promise_window_for,
 )
-from customers.rendering import customer_language, notification_render, notification_render_check
-from customers.sending import SendOutcome, notification_send
-from customers.status_messages import notifications_for_status
+from customers.notifications.rendering import customer_language, notification_render, notification_render_check
+from customers.notifications.sending import SendOutcome, notification_send
+from customers.notifications.status_messages import notifications_for_status
 from dispatch.models import Order
 
 __all__ = [

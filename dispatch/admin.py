@@ -1,7 +1,7 @@
 """The admin site for managers: fleet, zones, customers and orders.
 
 Order statuses never change here by editing a field: the status is read-only and the actions call
-dispatch.services (order_change_status and friends), which validate each move and record who made it.
+dispatch.orders.services (order_change_status and friends), which validate each move and record who made it.
 Changelists select their foreign keys up front so a day with 10k orders stays a handful of queries.
 """
 
@@ -20,9 +20,10 @@ from django.utils.translation import ngettext
 from config.admin_widgets import HEX_COLOR, HexColorField
 from dispatch.admin_widgets import ZonePolygonField
 from dispatch.audit import AppendOnlyAdminMixin, AuditedAdminMixin
+from dispatch.fleet.services import vehicles_set_available
 from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
+from dispatch.orders.services import orders_bulk_change_status, orders_move_to_date
 from dispatch.roles import DISPATCHER, DRIVER
-from dispatch.services import orders_bulk_change_status, orders_move_to_date, vehicles_set_available
 
 admin.site.site_header = "Dispatch administration"
 admin.site.site_title = "Dispatch admin"
@@ -335,7 +336,7 @@ class DeliveryDateFilter(admin.SimpleListFilter):
 
 
 class OrderStatusChangeInline(AppendOnlyAdminMixin, admin.TabularInline):
-    """The order's history, read-only: rows are written by dispatch.services and never edited."""
+    """The order's history, read-only: rows are written by dispatch.orders.services and never edited."""
 
     model = OrderStatusChange
     fields = ["changed_at", "received_at", "from_status", "to_status", "changed_by", "reason", "note", "lat", "lon"]

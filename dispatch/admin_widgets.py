@@ -2,7 +2,7 @@
 
 The stored value stays the GeoJSON Polygon of Zone.polygon ([lon, lat] positions, outer ring
 first): the map writes it into the form's textarea, which a manager may also fill by hand (pasting
-a boundary from elsewhere). The map is a dispatch.maps document in an iframe, as on the dashboard's
+a boundary from elsewhere). The map is a dispatch.maps.drawing document in an iframe, as on the dashboard's
 pages, so it has the same base layer as every other map of the application; the drawing runs
 inside the frame (static/js/admin_zone_map.js) and posts the polygon to the admin page.
 
@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from config.admin_widgets import ProjectTemplateWidget
-from dispatch.maps import DataLayer, add_depots, add_zones, fit_map, new_map, render_map
+from dispatch.maps.drawing import DataLayer, add_depots, add_zones, fit_map, new_map, render_map
 from dispatch.models import Depot
 
 # A zone may reach this far beyond the road network's extent (a boundary drawn generously around

@@ -17,31 +17,33 @@ logger = logging.getLogger(__name__)
 HANDLERS: dict[str, tuple[str, ...]] = {
     # order_id, reference, depot_id, from_status, to_status, at (datetime), by_id, reason, note
     "order_status_changed": (
-        "dispatch.live.order_status_changed",
-        "dispatch.alerts.on_order_status_changed",
+        "dispatch.live.broadcast.order_status_changed",
+        "dispatch.live.alerts.on_order_status_changed",
         "analytics.handlers.on_order_status_changed",
         "customers.handlers.on_order_status_changed",
         "config.metrics.on_order_status_changed",  # the ETA error of completed stops
     ),
     # plan_id, previous_plan_id (None for a first dispatch), reason
     "plan_dispatched": (
-        "dispatch.live.plan_dispatched",
+        "dispatch.live.broadcast.plan_dispatched",
         "analytics.handlers.on_plan_dispatched",
         "customers.handlers.on_plan_dispatched",
     ),
     # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
-    "plan_updated": ("dispatch.live.plan_updated", "customers.handlers.on_plan_updated"),
+    "plan_updated": ("dispatch.live.broadcast.plan_updated", "customers.handlers.on_plan_updated"),
     # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
     "driver_moved": (
-        "dispatch.live.driver_moved",
-        "routes.live_eta.on_driver_moved",
-        "dispatch.alerts.on_driver_moved",
+        "dispatch.live.broadcast.driver_moved",
+        "dispatch.live.eta.on_driver_moved",
+        "dispatch.live.alerts.on_driver_moved",
         "customers.handlers.on_driver_moved",
     ),
     # order_id, depot_id, eta, previous_eta, window_start, window_end (datetimes; None when unknown)
     "eta_changed": ("customers.handlers.on_eta_changed",),
     # closure_id: a road closure was drawn, changed or lifted (the live map draws it)
-    "closure_changed": ("dispatch.live.closure_changed",),
+    "closure_changed": ("dispatch.live.broadcast.closure_changed",),
+    # depot_id, message (dispatch.alerts.alert_message): an alert was opened, changed or resolved
+    "alert_changed": ("dispatch.live.broadcast.publish_to_depot",),
 }
 
 
@@ -73,8 +75,8 @@ def driver_moved(**payload) -> None:
 
 def driver_moved_followups(**payload) -> None:
     """driver_moved for every listener but the dashboards' broadcast, which the lean position intake
-    has already done (dispatch.position_fanout)."""
-    emit("driver_moved", skip=("dispatch.live.driver_moved",), **payload)
+    has already done (dispatch.live.position_fanout)."""
+    emit("driver_moved", skip=("dispatch.live.broadcast.driver_moved",), **payload)
 
 
 def eta_changed(**payload) -> None:
@@ -83,3 +85,7 @@ def eta_changed(**payload) -> None:
 
 def closure_changed(**payload) -> None:
     emit("closure_changed", **payload)
+
+
+def alert_changed(**payload) -> None:
+    emit("alert_changed", **payload)

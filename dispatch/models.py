@@ -102,7 +102,7 @@ class Vehicle(models.Model):
         ordering = ["depot__code", "name"]
         constraints = [
             # A shift that ends at or before its start ends the next day (a night shift, 22:00-06:00);
-            # only an empty one (start == end) means nothing (routes.plan_inputs.shift_bounds).
+            # only an empty one (start == end) means nothing (routes.plans.inputs.shift_bounds).
             models.CheckConstraint(condition=~Q(shift_start=F("shift_end")), name="vehicle_shift_not_empty"),
             models.CheckConstraint(condition=Q(capacity_kg__gte=0), name="vehicle_capacity_kg_non_negative"),
             models.CheckConstraint(

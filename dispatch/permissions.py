@@ -1,5 +1,9 @@
 """DRF permission classes for the roles of dispatch.roles."""
 
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from dispatch.roles import is_driver, is_manager, is_office_staff
@@ -30,3 +34,20 @@ class IsDriver(BasePermission):
 
     def has_permission(self, request, view):
         return is_driver(request.user) and hasattr(request.user, "driver")
+
+
+def forbidden_page(request):
+    return render(request, "dispatch/forbidden.html", status=403)
+
+
+def office_staff_required(view):
+    """Anonymous visitors go to the login page; users without an office role get a 403 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not is_office_staff(request.user):
+            return forbidden_page(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,39 +1,30 @@
+"""The JSON API of dispatch (API.md), mounted under /api/ by config.urls: the fleet, orders, the driver's
+phone and alerts. Each concern keeps its own views; this module only wires them."""
+
 from django.urls import path
 
-from dispatch import apis
+from dispatch.driver_app import apis as driver_apis
+from dispatch.driver_app import position_apis as driver_position_apis
+from dispatch.fleet import apis as fleet_apis
+from dispatch.live import alert_apis
+from dispatch.order_desk import apis as order_desk_apis
 
 urlpatterns = [
-    path("depots/", apis.DepotListApi.as_view(), name="api_depots"),
-    path("depots/<str:depot_id>/", apis.DepotDetailApi.as_view(), name="api_depot"),
-    path("vehicles/", apis.VehicleListApi.as_view(), name="api_vehicles"),
-    path("vehicles/<int:vehicle_id>/", apis.VehicleDetailApi.as_view(), name="api_vehicle"),
-    path("drivers/", apis.DriverListApi.as_view(), name="api_drivers"),
-    path("orders/", apis.OrderListApi.as_view(), name="api_orders"),
-    path("orders/import/", apis.OrderImportApi.as_view(), name="api_orders_import"),
-    path("orders/<int:order_id>/", apis.OrderDetailApi.as_view(), name="api_order"),
-]
-
-# The driver's phone app (API.md: Drivers).
-from dispatch import driver_apis  # noqa: E402 - appended so each part of the API keeps its own block
-
-urlpatterns += [
+    path("depots/", fleet_apis.DepotListApi.as_view(), name="api_depots"),
+    path("depots/<str:depot_id>/", fleet_apis.DepotDetailApi.as_view(), name="api_depot"),
+    path("vehicles/", fleet_apis.VehicleListApi.as_view(), name="api_vehicles"),
+    path("vehicles/<int:vehicle_id>/", fleet_apis.VehicleDetailApi.as_view(), name="api_vehicle"),
+    path("drivers/", fleet_apis.DriverListApi.as_view(), name="api_drivers"),
+    path("orders/", order_desk_apis.OrderListApi.as_view(), name="api_orders"),
+    path("orders/import/", order_desk_apis.OrderImportApi.as_view(), name="api_orders_import"),
+    path("orders/<int:order_id>/", order_desk_apis.OrderDetailApi.as_view(), name="api_order"),
+    # The driver's phone app (API.md: Drivers), and its positions (the live backbone).
     path("driver/route/", driver_apis.DriverRouteApi.as_view(), name="api_driver_route"),
     path("driver/stops/<int:stop_id>/arrive/", driver_apis.StopArriveApi.as_view(), name="api_driver_stop_arrive"),
     path("driver/stops/<int:stop_id>/deliver/", driver_apis.StopDeliverApi.as_view(), name="api_driver_stop_deliver"),
     path("driver/stops/<int:stop_id>/fail/", driver_apis.StopFailApi.as_view(), name="api_driver_stop_fail"),
-]
-
-# Positions from the driver's phone (API.md: Drivers; the live backbone).
-from dispatch import driver_position_apis  # noqa: E402 - appended so each part of the API keeps its own block
-
-urlpatterns += [
     path("driver/positions/", driver_position_apis.driver_positions_view, name="api_driver_positions"),
-]
-
-# Alerts for the dashboards (live operations).
-from dispatch import alert_apis  # noqa: E402 - appended so each part of the API keeps its own block
-
-urlpatterns += [
+    # Alerts for the dashboards (live operations).
     path("alerts/", alert_apis.AlertListApi.as_view(), name="api_alerts"),
     path("alerts/resolve/", alert_apis.AlertBulkResolveApi.as_view(), name="api_alerts_resolve"),
     path("alerts/<int:alert_id>/resolve/", alert_apis.AlertResolveApi.as_view(), name="api_alert_resolve"),

@@ -1,6 +1,6 @@
 """Admin for road closures, traffic profiles, network builds and plans.
 
-Closures are written through routes.services so that the admin, the API and the map behave the
+Closures are written through routes.plans.services so that the admin, the API and the map behave the
 same (validation, version bumps, re-planning). Plans are records of what was computed and
 dispatched: read-only here.
 """
@@ -10,10 +10,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from dispatch.audit import AuditedAdminMixin
-from routes import services
 from routes.admin_widgets import HourlyFactorsField
-from routes.closure_geometry import validate_closure_geometry
+from routes.closures import services
 from routes.models import Plan, RoadClosure, RoadNetworkBuild, Route, Stop, TrafficProfile, UnassignedOrder
+from routes.network.closure_geometry import validate_closure_geometry
 
 
 class ClosureForm(forms.ModelForm):

@@ -70,7 +70,7 @@ class RoadClosure(models.Model):
         return f"Closure {self.pk}: {self.reason}"
 
     def clean(self):
-        from routes.closure_geometry import validate_closure_geometry
+        from routes.network.closure_geometry import validate_closure_geometry
 
         try:
             validate_closure_geometry(self.geometry)
@@ -172,7 +172,7 @@ class Plan(models.Model):
     longest_route_s = models.PositiveIntegerField(default=0)
     solver = models.CharField(max_length=64, blank=True)
     solve_seconds = models.FloatField(null=True, blank=True)
-    # A re-plan the system made that a guard rail held back (routes.replan_proposals): what it would
+    # A re-plan the system made that a guard rail held back (routes.plans.proposals): what it would
     # change against the running version, and when it expires if nobody approves it.
     state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE, db_index=True)
     proposal = models.JSONField(

@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from routes import views
+from routes.closures import views as closure_views
+from routes.plans import views
 
 app_name = "routes"
 
 urlpatterns = [
     path("plans/", views.plans, name="plans"),
     path("plans/<int:plan_id>/", views.plan_detail, name="plan_detail"),
-    path("closures/", views.closures, name="closures"),
+    path("closures/", closure_views.closures, name="closures"),
 ]

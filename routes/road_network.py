@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -116,3 +117,19 @@ def road_backdrop_lines() -> list:
     """Main roads as [lon, lat] polylines for maps without tiles; [] without a network."""
     network = get_road_network(required=False)
     return network.road_lines("car", "tertiary_link") if network is not None else []
+
+
+def road_network_build(*, source) -> RoadNetworkBuild:
+    """Prepare `source` into a new directory and make it the network every process uses.
+
+    The slow part (parsing, contraction) runs outside any transaction; only the switch is atomic.
+    Processes notice the new active build on their next use and load it.
+    """
+    from routes.network import build_network
+    from routes.road_network import network_directory_for
+
+    directory = network_directory_for(source)
+    summary = build_network(str(source), str(directory))
+    with transaction.atomic():
+        RoadNetworkBuild.objects.filter(active=True).update(active=False)
+        return RoadNetworkBuild.objects.create(source=str(source), path=str(directory), summary=summary, active=True)

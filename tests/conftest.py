@@ -37,9 +37,9 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from dispatch.fleet.services import driver_create
 from dispatch.models import Depot, Vehicle
 from dispatch.roles import DISPATCHER, MANAGER, ensure_role_groups
-from dispatch.services import driver_create
 
 PASSWORD = "correct-horse-battery"
 
@@ -125,7 +125,7 @@ def _seed_reference_data() -> None:
     these rows; put them back so that the order tests run in never matters.
     """
     from customers.models import NotificationTemplate
-    from customers.notification_texts import DEFAULT_TEMPLATES
+    from customers.notifications.texts import DEFAULT_TEMPLATES
     from routes.models import TrafficProfile
     from routes.network.traffic import default_weekday_factors, default_weekend_factors
 

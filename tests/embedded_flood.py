@@ -30,11 +30,11 @@ def main(network_dir: str, flood_orders: int, messages_per_order: int) -> dict:
     from django.utils import timezone
 
     from config import tasks
-    from customers.tasks import notify_eta, notify_status
+    from customers.notifications.tasks import notify_eta, notify_status
     from dispatch.models import Customer, Depot, Order, Vehicle
     from dispatch.roles import MANAGER, ensure_role_groups
     from routes.models import Plan, RoadNetworkBuild
-    from routes.services import plan_request
+    from routes.plans.services import plan_request
 
     assert settings.CELERY_TASK_ALWAYS_EAGER and not settings.TASKS_RUN_INLINE and not settings.DATABASE_URL
     call_command("migrate", verbosity=0)

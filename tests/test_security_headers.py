@@ -17,8 +17,8 @@ from django.urls import path
 
 import config.urls
 from config.security_headers import PERMISSIONS_POLICY
-from customers.tracking_links import tracking_link_ensure
-from customers.tracking_tokens import token_for_nonce
+from customers.tracking.links import tracking_link_ensure
+from customers.tracking.tokens import token_for_nonce
 from dispatch.models import Order
 from routes.models import Plan
 from tests.url_routes import all_routes

@@ -29,8 +29,8 @@ from django.utils import timezone
 from config import tasks as config_tasks
 from config.celery import app as celery_app
 from customers.models import Notification, PromisedWindow
+from customers.notifications.tasks import notify_eta, notify_plan, notify_status
 from customers.services import promise_window_for
-from customers.tasks import notify_eta, notify_plan, notify_status
 from dispatch import events
 from dispatch.models import Customer, Order, Vehicle
 from routes.models import Plan, RoadNetworkBuild
@@ -86,7 +86,7 @@ def queues(settings):
     settings.CELERY_TASK_DEFAULT_QUEUE = names["default"]
     settings.TASK_LIVE_BACKLOG_MAX = 5000
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.SMS_BACKEND = "customers.backends.OutboxSmsBackend"
+    settings.SMS_BACKEND = "customers.notifications.backends.OutboxSmsBackend"
     settings.NOTIFICATION_WEBHOOK_URL = ""
     settings.PUBLIC_BASE_URL = "https://track.example.com"
     yield names
@@ -180,7 +180,7 @@ def flood(order_ids: list[int], messages_per_order: int) -> None:
 
 
 def request_plan(dispatcher, day) -> Plan:
-    from routes.services import plan_request
+    from routes.plans.services import plan_request
 
     (plan,) = plan_request(user=dispatcher, day=day, depot_code="A", time_budget_s=1)
     return plan

@@ -2,8 +2,8 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    # The wording as shipped at this migration (customers.notification_texts); managers edit it later.
-    from customers.notification_texts import DEFAULT_TEMPLATES
+    # The wording as shipped at this migration (customers.notifications.texts); managers edit it later.
+    from customers.notifications.texts import DEFAULT_TEMPLATES
 
     NotificationTemplate = apps.get_model("customers", "NotificationTemplate")
     existing = set(NotificationTemplate.objects.values_list("event", "channel", "language"))

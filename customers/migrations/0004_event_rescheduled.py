@@ -4,8 +4,8 @@ from django.db import migrations, models
 
 
 def seed(apps, schema_editor):
-    # The "we will reschedule" wording as shipped (customers.notification_texts); managers edit it later.
-    from customers.notification_texts import DEFAULT_TEMPLATES
+    # The "we will reschedule" wording as shipped (customers.notifications.texts); managers edit it later.
+    from customers.notifications.texts import DEFAULT_TEMPLATES
 
     NotificationTemplate = apps.get_model("customers", "NotificationTemplate")
     existing = set(NotificationTemplate.objects.values_list("event", "channel", "language"))

@@ -1,7 +1,7 @@
 /* The base map under every Leaflet map: the region's vector tiles, served by the app (/map/tiles/),
  * drawn by MapLibre GL inside Leaflet (vendor/maplibre-gl-leaflet), so the overlays stay Leaflet's.
  *
- * DispatchBaseMap.add(map, options) with options from dispatch.basemap.base_map_options():
+ * DispatchBaseMap.add(map, options) with options from dispatch.maps.basemap.base_map_options():
  *   {tiles, glyphs, worker, bounds: [west, south, east, north], minzoom, maxzoom}
  * The style follows the OpenMapTiles schema that scripts/tiles/ builds: land use, woods and parks,
  * water, buildings, roads by class, street names, places and (close in) house numbers, in muted

@@ -1,4 +1,4 @@
-/* Service worker of the driver app (scope /driver/). Rendered by dispatch.driver_views.service_worker so
+/* Service worker of the driver app (scope /driver/). Rendered by dispatch.driver_app.views.service_worker so
    that the cached app-shell URLs are the static storage's real (hashed) names.
    - app shell (CSS, JS, icons, manifest): cache first; a new deploy changes the names and the cache name.
    - the page /driver/: network first, the cached copy when offline (its embedded route may be old:

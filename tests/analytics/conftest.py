@@ -12,7 +12,7 @@ from django.core.cache import cache
 
 from analytics.services import order_facts_refresh
 from dispatch.models import Order
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Plan, Route, Stop
 
 TZ = ZoneInfo("Europe/Vaduz")

@@ -16,8 +16,8 @@ from analytics import fact_versions, selectors
 from analytics.models import OrderFact
 from analytics.selectors import KpiFilters
 from analytics.services import order_facts_refresh
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle, Zone
-from dispatch.services import driver_create
 from tests.analytics.conftest import DAY, at, dispatched_route, make_order, walk
 from tests.conftest import PASSWORD
 

@@ -19,8 +19,8 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order
-from dispatch.services import driver_create
 from routes.models import Stop
 from tests.browser.test_content_security_policy import RECORD_VIOLATIONS
 from tests.customers.conftest import token_of

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from dispatch.models import DriverPosition, Order, OrderStatusChange, ProofOfDelivery
-from routes.services import plan_dispatch
+from routes.plans.services import plan_dispatch
 from tests.browser.conftest import log_in, wait_for_js
 from tests.driver.conftest import driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401 - fixtures
 

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from dispatch.models import UserPreference
-from routes.services import plan_dispatch
+from routes.plans.services import plan_dispatch
 from tests.browser.conftest import wait_for_js
 from tests.browser.test_driver_app import _session_cookie
 from tests.driver.conftest import driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401 - fixtures

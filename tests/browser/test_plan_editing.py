@@ -10,10 +10,10 @@ from datetime import time
 import pytest
 from django.db import OperationalError
 
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
-from dispatch.services import driver_create
-from routes import services
 from routes.models import Plan, PlanChange, Stop
+from routes.plans import services
 from tests.browser.conftest import ARTIFACTS as screenshot_dir
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD

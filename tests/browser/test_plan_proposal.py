@@ -2,7 +2,7 @@
 one-screen diff, then Approve (the proposal becomes the running version and the drivers' routes
 change) or Reject (the running version stays).
 
-The plans are written by hand and held through routes.replan_proposals (the diff and the hold are
+The plans are written by hand and held through routes.plans.proposals (the diff and the hold are
 the services a closure re-plan uses); what is under test is the page, its buttons and what they do.
 """
 
@@ -12,12 +12,12 @@ import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
-from dispatch.services import driver_create
 from routes.models import Plan, Stop
-from routes.replan_proposals import proposal_hold, replan_diff
-from routes.replanning import latest_dispatched_plan
-from routes.services import plan_dispatch
+from routes.plans.proposals import proposal_hold, replan_diff
+from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.services import plan_dispatch
 from tests.browser.conftest import log_in, wait_for_js
 
 pytestmark = pytest.mark.django_db(transaction=True)

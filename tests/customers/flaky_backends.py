@@ -1,6 +1,6 @@
 """SMS backends that fail on purpose, for retry tests (also loaded by the real worker in test_worker)."""
 
-from customers.backends import TransientSendError
+from customers.notifications.backends import TransientSendError
 
 
 class FailFirstAttemptSmsBackend:

@@ -1,4 +1,4 @@
-"""The minimum interval between "delayed" messages to one order (customers.promises).
+"""The minimum interval between "delayed" messages to one order (customers.notifications.promises).
 
 Each test sets its own moments (time-machine, not ticking, shifted in real seconds), so it passes at
 any hour and at each moment `make test-clock` pins; the DST tests travel to the nights clocks change.
@@ -13,10 +13,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from customers.models import Notification, PromisedWindow
-from customers.plan_changes import notifications_for_plan
-from customers.promises import delay_message_send, delay_messages_send_due, notifications_for_eta
+from customers.notifications.plan_changes import notifications_for_plan
+from customers.notifications.promises import delay_message_send, delay_messages_send_due, notifications_for_eta
+from customers.notifications.tasks import send_delay_message
 from customers.selectors import tracking_state
-from customers.tasks import send_delay_message
 from dispatch.models import Order
 from tests.conftest import clock_moment
 from tests.customers.conftest import make_order, make_plan

@@ -10,13 +10,13 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
-from customers.backends import webhook_signature
 from customers.models import Notification, NotificationTemplate, PromisedWindow
-from customers.promises import delay_messages_send_due
-from customers.sending import notification_send
+from customers.notifications.backends import webhook_signature
+from customers.notifications.promises import delay_messages_send_due
+from customers.notifications.sending import notification_send
 from dispatch import events
 from dispatch.models import Alert, Order, ProofOfDelivery
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Stop
 from tests.customers.conftest import make_plan, soon
 
@@ -316,7 +316,7 @@ def test_it_posts_signed_webhooks(day_route, run_events, settings, http_receiver
 
 def test_it_sends_sms_through_twilios_http_api(day_route, run_events, settings, http_receiver):
     server, receiver = http_receiver
-    settings.SMS_BACKEND = "customers.backends.TwilioSmsBackend"
+    settings.SMS_BACKEND = "customers.notifications.backends.TwilioSmsBackend"
     settings.TWILIO_API_URL = f"http://127.0.0.1:{server.server_port}"
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_FROM_NUMBER = "AC1", "tok", "+4233000000"
     run_events("plan_dispatched", plan_id=day_route["plan"].pk)
@@ -330,7 +330,7 @@ def test_it_sends_sms_through_twilios_http_api(day_route, run_events, settings, 
 def test_it_marks_a_rejected_sms_failed_without_retrying(day_route, run_events, settings, http_receiver):
     server, receiver = http_receiver
     receiver.status = 400
-    settings.SMS_BACKEND = "customers.backends.TwilioSmsBackend"
+    settings.SMS_BACKEND = "customers.notifications.backends.TwilioSmsBackend"
     settings.TWILIO_API_URL = f"http://127.0.0.1:{server.server_port}"
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC1", "tok"
     run_events("plan_dispatched", plan_id=day_route["plan"].pk)
@@ -340,7 +340,7 @@ def test_it_marks_a_rejected_sms_failed_without_retrying(day_route, run_events, 
 
 def test_it_refuses_a_provider_url_that_is_not_http(day_route, run_events, settings, tmp_path):
     # urlopen would read (or write to) a local file for file:; a mistyped setting must fail instead.
-    settings.SMS_BACKEND = "customers.backends.TwilioSmsBackend"
+    settings.SMS_BACKEND = "customers.notifications.backends.TwilioSmsBackend"
     settings.TWILIO_API_URL = f"file://{tmp_path}"
     settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = "AC1", "tok"
     run_events("plan_dispatched", plan_id=day_route["plan"].pk)

@@ -20,10 +20,11 @@ from django.utils import timezone
 from customers.models import Notification, PromisedWindow
 from customers.selectors import tracking_state
 from dispatch import events
+from dispatch.fleet.services import driver_create
 from dispatch.models import Customer, Driver, Order, Vehicle
-from dispatch.services import driver_create, order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Plan, Stop, UnassignedOrder
-from routes.plan_saving import mark_orders_dispatched
+from routes.plans.saving import mark_orders_dispatched
 from tests.customers.conftest import make_order, make_plan, soon, token_of
 
 pytestmark = pytest.mark.clock
@@ -77,7 +78,7 @@ def running(depot_a, vehicle_a, driver_a, second_van, customer, django_capture_o
 
 def new_version(running_plan, version: int, routes: dict, *, left_out=(), code="closed_road") -> Plan:
     """A dispatched version: routes {vehicle: [(order, eta)]}; `left_out` go back to new, as the
-    services leave them (routes.plan_saving.mark_orders_dispatched)."""
+    services leave them (routes.plans.saving.mark_orders_dispatched)."""
     plan = Plan.objects.create(
         date=running_plan.date, depot=running_plan.depot, version=version, parent=running_plan,
         status=Plan.Status.DONE, dispatched_at=timezone.now(), reason="closure 1 v1 change: road closed",
@@ -187,7 +188,7 @@ def test_a_dropped_stop_loses_every_waiting_word_that_the_driver_is_coming(
 def test_a_dropped_stop_moved_to_another_day_hears_the_new_day_once_its_plan_goes_out(
     running, depot_a, vehicle_a, driver_a, django_capture_on_commit_callbacks
 ):
-    from dispatch.services import orders_move_to_date
+    from dispatch.orders.services import orders_move_to_date
 
     plan, orders = running
     dropped = orders["dropped"]

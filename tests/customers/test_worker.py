@@ -19,11 +19,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from customers import tasks
 from customers.models import Notification, PromisedWindow
+from customers.notifications import tasks
 from dispatch import events
 from dispatch.models import Order
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from tests.celery_workers import queue_env, send_tasks_to, wait_until_ready
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -4,6 +4,8 @@ import pytest
 from django.utils import timezone
 
 from dispatch import alerts
+from dispatch.live import alerts as live_alerts
+from dispatch.live import broadcast
 from dispatch.models import Alert
 
 
@@ -84,7 +86,7 @@ def test_it_names_the_field_of_a_bad_request(dispatcher_a_client, body):
 def test_it_tells_the_dashboards_of_each_resolved_alert(dispatcher_a_client, alerts_a, monkeypatch,
                                                         django_capture_on_commit_callbacks):  # fmt: skip
     sent = []
-    monkeypatch.setattr(alerts, "publish_to_depot", lambda depot_id, message: sent.append(message))
+    monkeypatch.setattr(broadcast, "publish_to_depot", lambda depot_id, message: sent.append(message))
     with django_capture_on_commit_callbacks(execute=True):
         _post(dispatcher_a_client, [alert.pk for alert in alerts_a])
     assert sorted(m["id"] for m in sent) == sorted(alert.pk for alert in alerts_a)
@@ -93,8 +95,8 @@ def test_it_tells_the_dashboards_of_each_resolved_alert(dispatcher_a_client, ale
 
 def test_it_resolves_each_alert_once_when_two_dispatchers_click_together(dispatcher_a, manager, alerts_a):
     ids = [alert.pk for alert in alerts_a]
-    first = alerts.alerts_resolve_many(user=dispatcher_a, alert_ids=ids, at=timezone.now())
-    second = alerts.alerts_resolve_many(user=manager, alert_ids=ids)
+    first = live_alerts.alerts_resolve_many(user=dispatcher_a, alert_ids=ids, at=timezone.now())
+    second = live_alerts.alerts_resolve_many(user=manager, alert_ids=ids)
     assert first["resolved"] == sorted(ids) and second["resolved"] == []
     assert second["already_resolved"] == sorted(ids)
 

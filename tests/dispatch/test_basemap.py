@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
-from dispatch import maps
-from dispatch.basemap import build_map_tiles, prepared_tileset, tile_xy
+from dispatch.maps import drawing as maps
+from dispatch.maps.basemap import build_map_tiles, prepared_tileset, tile_xy
 from dispatch.models import Depot
 
 

@@ -10,7 +10,7 @@ import time_machine
 from django.conf import settings
 from django.core.management import call_command
 
-from dispatch.demo import FLEET, demo_orders_of, demo_seed
+from dispatch.demo.seeding import FLEET, demo_orders_of, demo_seed
 from dispatch.models import Order, Vehicle
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
@@ -187,7 +187,7 @@ def test_it_leaves_todays_orders_where_they_are_once_a_dispatcher_has_planned_th
 def test_it_lays_the_demo_day_out_in_real_time_across_midnight_and_clock_changes(
     moment, shift, first_window, last_window_end
 ):
-    from dispatch.demo import DemoDay
+    from dispatch.demo.seeding import DemoDay
 
     layout = DemoDay.around(moment)
     assert (layout.shift_start, layout.shift_end) == shift

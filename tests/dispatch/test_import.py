@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from customers.models import TrackingLink
 from dispatch.errors import OrderImportError
 from dispatch.models import Customer, Order, OrderStatusChange, Zone
-from dispatch.order_import import orders_import_csv
+from dispatch.orders.importing import orders_import_csv
 
 VADUZ = ZoneInfo("Europe/Vaduz")
 UTC = ZoneInfo("UTC")

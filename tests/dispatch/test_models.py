@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from dispatch.models import Depot, Order, OrderStatusChange, Vehicle
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 
 ZURICH = ZoneInfo("Europe/Zurich")
 
@@ -102,7 +102,7 @@ def test_it_refuses_an_empty_vehicle_shift_and_keeps_a_night_shift(vehicle_a):
         Vehicle.objects.bulk_create,
         [Vehicle(name="Nothing", depot=vehicle_a.depot, capacity_kg=10, shift_start=time(22), shift_end=time(22))],
     )
-    # An end before the start is the next morning (routes.plan_inputs.shift_bounds).
+    # An end before the start is the next morning (routes.plans.inputs.shift_bounds).
     night = Vehicle.objects.create(
         name="Night", depot=vehicle_a.depot, capacity_kg=10, shift_start=time(22), shift_end=time(6)
     )

@@ -281,8 +281,8 @@ def test_it_shows_the_proof_of_delivery_with_its_photo_and_signature(dispatcher_
 
 @pytest.fixture
 def dispatched(dispatcher_a_client, day_of_orders, _run_on_commit):  # noqa: F811 - the imported fixture
+    from dispatch.fleet.services import driver_create
     from dispatch.models import Driver, Vehicle
-    from dispatch.services import driver_create
     from tests.conftest import PASSWORD
 
     bike = Vehicle.objects.get(name="A-Bike")
@@ -331,7 +331,7 @@ def test_it_moves_an_order_to_another_route_as_a_new_plan_version(
 
 
 def _choices(order):
-    from dispatch.order_selectors import order_placement, order_route_choices
+    from dispatch.order_desk.selectors import order_placement, order_route_choices
 
     return order_route_choices(order, order_placement(order))
 
@@ -348,7 +348,7 @@ def test_it_refuses_to_move_an_order_to_a_route_of_another_depot(dispatcher_a, d
 
 def test_it_refuses_a_move_as_a_service_to_another_depots_vehicle(dispatcher_a, dispatched, vehicle_b):
     from dispatch.errors import DispatchError
-    from dispatch.order_services import order_move_to_route
+    from dispatch.order_desk.services import order_move_to_route
 
     stop = Stop.objects.filter(route__plan=dispatched).select_related("order").first()
     with pytest.raises(DispatchError) as refused:

@@ -12,13 +12,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from customers.tracking_links import tracking_link_ensure
-from customers.tracking_tokens import token_for_nonce
+from customers.tracking.links import tracking_link_ensure
+from customers.tracking.tokens import token_for_nonce
 from dispatch import alerts
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
-from dispatch.services import driver_create
 from routes.models import Plan, Stop
-from routes.services import plan_dispatch
+from routes.plans.services import plan_dispatch
 from tests.conftest import PASSWORD
 from tests.driver.conftest import write_plan
 from tests.live.conftest import isolated_live_state  # noqa: F401 - own channel-layer and cache prefixes (autouse)
@@ -399,7 +399,7 @@ def test_it_lets_customers_in_only_through_a_live_token_of_their_own_order(world
     from datetime import timedelta
 
     from customers.models import CustomerMessage, TrackingLink
-    from customers.tracking_links import tracking_links_create
+    from customers.tracking.links import tracking_links_create
 
     expired, revoked = tracking_links_create(orders=[world["order_a"], world["order_a"]])
     TrackingLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))

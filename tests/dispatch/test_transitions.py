@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dispatch.errors import InvalidTransition
 from dispatch.models import Order, OrderStatusChange
-from dispatch.services import (
+from dispatch.orders.services import (
     ALLOWED_TRANSITIONS,
     order_change_status,
     orders_bulk_change_status,

@@ -10,10 +10,10 @@ from datetime import datetime, time, timedelta
 import pytest
 from django.utils import timezone
 
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
-from dispatch.services import driver_create
 from routes.models import Plan, Route, Stop
-from routes.services import plan_dispatch
+from routes.plans.services import plan_dispatch
 from tests.conftest import PASSWORD, _client_for
 
 # A 1x1 PNG and the first bytes of a JPEG: what the phone sends, as small as possible.

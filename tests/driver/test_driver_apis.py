@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from dispatch.models import IdempotencyRecord, Order, OrderStatusChange, ProofOfDelivery
-from routes.services import plan_dispatch
+from routes.plans.services import plan_dispatch
 from tests.driver.conftest import JPEG_BYTES, PNG_BYTES, write_plan
 
 PNG_DATA_URL = "data:image/png;base64," + base64.b64encode(PNG_BYTES).decode()
@@ -143,7 +143,7 @@ def test_it_marks_arrived_then_delivered_with_the_position(driver_client, dispat
 
 
 def test_it_passes_through_arrived_when_delivering_from_en_route(driver_client, dispatched_route):
-    from dispatch.services import order_change_status
+    from dispatch.orders.services import order_change_status
 
     stop = dispatched_route.stops[1]
     order_change_status(order=Order.objects.get(pk=stop.order_id), to_status="en_route")
@@ -212,7 +212,7 @@ def test_it_refuses_what_is_not_an_image_naming_the_field(driver_client, dispatc
 
 
 def test_it_refuses_an_image_over_the_size_limit(driver_client, dispatched_route, monkeypatch):
-    from dispatch import driver_services
+    from dispatch.driver_app import services as driver_services
 
     monkeypatch.setattr(driver_services, "PROOF_IMAGE_MAX_BYTES", 1000)
     stop = dispatched_route.stops[0]

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from dispatch.models import Order
 from routes.models import Plan, Route, Stop
-from routes.services import plan_dispatch
+from routes.plans.services import plan_dispatch
 from tests.driver.conftest import VADUZ
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
@@ -78,8 +78,8 @@ def test_a_day_route_left_unfinished_is_not_served_the_next_morning(
 
 
 def test_after_midnight_the_dashboards_still_follow_the_night_plan(depot_a, vehicle_a, driver_a, dispatcher_a):
-    from dispatch.live import dispatch_snapshot
-    from routes.selectors import running_plans
+    from dispatch.live.broadcast import dispatch_snapshot
+    from routes.plans.selectors import running_plans
 
     with time_machine.travel(_at(NIGHT, 22, 30), tick=True):
         plan = _dispatch(

@@ -15,8 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from customers.models import CustomerMessage, Feedback, TrackingLink
-from customers.tracking_links import tracking_links_create
-from customers.tracking_tokens import token_for_nonce
+from customers.tracking.links import tracking_links_create
+from customers.tracking.tokens import token_for_nonce
 from dispatch.models import Customer, Depot, DriverPosition, Order, OrderStatusChange, Vehicle
 from routes.models import Plan, RoadClosure
 from tests.driver.conftest import PNG_BYTES, write_plan
@@ -362,7 +362,7 @@ def test_it_refuses_a_position_batch_with_a_json_nan_literal(driver_client, impo
 
 @pytest.fixture
 def stop(importer, depot_a, vehicle_a, driver_a):
-    from routes.services import plan_dispatch
+    from routes.plans.services import plan_dispatch
 
     order = Order.objects.create(reference="S-1", date=timezone.localdate(), depot=depot_a, lat=47.14, lon=9.52)
     plan = write_plan(day=order.date, depot=depot_a, routes={(vehicle_a, driver_a): [order]})

@@ -32,8 +32,8 @@ from rest_framework.authtoken.models import Token
 
 from config.celery import app as celery_app
 from customers.models import Notification
-from customers.tracking_links import tracking_links_create
-from customers.tracking_tokens import token_for_nonce
+from customers.tracking.links import tracking_links_create
+from customers.tracking.tokens import token_for_nonce
 from dispatch.models import Alert, Customer, Order
 from routes.models import Plan, Route, Stop
 from tests.celery_workers import send_tasks_to, start_worker, stop_worker, wait_for, wait_until_ready, worker_children
@@ -174,7 +174,7 @@ def servers():
 
 @pytest.fixture
 def readable_day(settings, dispatcher_a, depot_a, vehicle_a, driver_a):
-    from routes.services import plan_dispatch
+    from routes.plans.services import plan_dispatch
 
     settings.SECRET_KEY = SERVER_SECRET_KEY  # so that the tracking token is valid on the servers
 
@@ -406,7 +406,7 @@ def customer_worker(settings, monkeypatch, tmp_path):
 
     def start(provider: FakeSmsProvider, faults: str = "", **env):
         environment = {
-            "SMS_BACKEND": "customers.backends.TwilioSmsBackend",
+            "SMS_BACKEND": "customers.notifications.backends.TwilioSmsBackend",
             "TWILIO_API_URL": provider.url,
             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": "secret",
@@ -497,7 +497,7 @@ def test_a_notification_interrupted_while_the_provider_had_it_is_never_sent_twic
 def test_a_slow_sms_provider_holds_up_no_request_and_the_send_times_out_cleanly(
     customer_worker, sms_order, driver_a, vehicle_a, dispatcher_a, depot_a, driver_client, tmp_path
 ):
-    from routes.services import plan_dispatch
+    from routes.plans.services import plan_dispatch
 
     provider = FakeSmsProvider(delay_s=30, slow_requests=100)
     try:
@@ -547,7 +547,7 @@ def test_it_finishes_a_plan_after_the_worker_is_killed_before_saving_without_a_s
 
     from dispatch.models import Vehicle
     from routes.models import RoadNetworkBuild
-    from routes.services import plan_request
+    from routes.plans.services import plan_request
 
     RoadNetworkBuild.objects.create(source=str(settings.DEMO_PBF), path=str(demo_network_dir), active=True)
     Vehicle.objects.filter(pk=vehicle_a.pk).update(shift_start=clock(0, 5), shift_end=clock(23, 55))

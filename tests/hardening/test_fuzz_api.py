@@ -42,13 +42,14 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from customers.models import Notification, TrackingLink
-from customers.tracking_links import tracking_links_create
-from customers.tracking_tokens import token_for_nonce
+from customers.tracking.links import tracking_links_create
+from customers.tracking.tokens import token_for_nonce
 from dispatch import alerts
 from dispatch.models import Order
-from routes.services import closure_create
+from routes.closures.services import (
+    closure_create,  # Fixtures shared with the other suites: own cache and channel-layer prefixes (autouse), today's
+)
 
-# Fixtures shared with the other suites: own cache and channel-layer prefixes (autouse), today's
 # dispatched routes, the demo road network (so that routing endpoints really route).
 from tests.customers.conftest import isolated_state  # noqa: F401
 from tests.driver.conftest import dispatched_route, driver_b, todays_orders, vehicle_a2, write_plan  # noqa: F401

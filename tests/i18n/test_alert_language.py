@@ -4,7 +4,7 @@ whatever language the request or task that made them speaks."""
 import pytest
 from django.utils import timezone, translation
 
-from dispatch import alerts
+from dispatch.live import alerts
 from dispatch.models import Alert, Order
 
 

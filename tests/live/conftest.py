@@ -28,7 +28,7 @@ def isolated_live_state(settings):
 
 @pytest.fixture
 def driver_b(vehicle_b):
-    from dispatch.services import driver_create
+    from dispatch.fleet.services import driver_create
     from tests.conftest import PASSWORD
 
     return driver_create(username="driver_b", password=PASSWORD, name="Bert Driver", vehicle=vehicle_b)

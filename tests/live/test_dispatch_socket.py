@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from config.asgi import application
 from dispatch import events
 from dispatch.models import Alert, Order
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from tests.live.conftest import ORIGIN, position, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -244,7 +244,7 @@ def test_it_sends_plan_updates_to_the_plans_depot(dispatcher_a, dispatcher_b, de
 
 def test_it_publishes_alerts_to_the_depot(dispatcher_a, depot_a, driver_a):
     auth_dispatcher_a = token_header(dispatcher_a)
-    from dispatch import live
+    from dispatch.live import broadcast as live
 
     alert = Alert.objects.create(depot=depot_a, kind="idle", message="Dana idle", driver=driver_a, dedup_key="i:9")
 

@@ -1,4 +1,4 @@
-"""The lean intake of POST /api/driver/positions/ (dispatch.position_intake) through the ASGI app.
+"""The lean intake of POST /api/driver/positions/ (dispatch.live.position_intake) through the ASGI app.
 
 On PostgreSQL with Redis, and on SQLite (the embedded mode: a writer thread of its own, the
 in-memory channel layer), it answers batches from a driver's token or session itself; everything
@@ -27,9 +27,10 @@ from django.test import Client
 from django.utils import timezone
 
 from config.asgi import application, django_asgi_app
-from dispatch import events, position_intake
+from dispatch import events
+from dispatch.live import position_intake
+from dispatch.live.position_intake import PositionIntakeMiddleware
 from dispatch.models import Driver, DriverPosition
-from dispatch.position_intake import PositionIntakeMiddleware
 from tests.live.conftest import ORIGIN, position, token_header
 
 pytestmark = pytest.mark.django_db(transaction=True)

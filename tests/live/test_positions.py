@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from dispatch.live.positions import driver_positions_prune
 from dispatch.models import Driver, DriverPosition
-from dispatch.positions import driver_positions_prune
 from tests.live.conftest import position
 
 URL = "/api/driver/positions/"
@@ -123,7 +123,7 @@ def test_it_prunes_positions_older_than_the_retention(driver_a, settings):
 
 
 def test_it_schedules_pruning_with_celery_beat(settings):
-    from dispatch.tasks import prune_driver_positions
+    from dispatch.live.tasks import prune_driver_positions
 
     entry = settings.CELERY_BEAT_SCHEDULE["prune-driver-positions"]
     assert entry["task"] == prune_driver_positions.name

@@ -49,7 +49,7 @@ def dispatched_route(dispatcher_a_client, depot_a, vehicle_a, driver_a, request,
 
 
 def place_driver(driver: Driver, lat: float, lon: float, at: datetime) -> None:
-    """Where the driver's phone last said it was (as dispatch.positions leaves it)."""
+    """Where the driver's phone last said it was (as dispatch.live.positions leaves it)."""
     DriverPosition.objects.create(driver=driver, vehicle_id=driver.vehicle_id, lat=lat, lon=lon, recorded_at=at)
     Driver.objects.filter(pk=driver.pk).update(last_lat=lat, last_lon=lon, last_position_at=at)
     driver.refresh_from_db()

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from dispatch import alerts
+from dispatch.live import alerts as live_alerts
 from dispatch.models import Alert, Order
 from routes.models import Stop
 from tests.live_map.conftest import place_driver
@@ -35,7 +36,7 @@ def test_it_opens_an_idle_alert_for_a_driver_standing_still_with_open_stops(disp
     stop = Stop.objects.filter(route=dispatched_route).select_related("order").first()
     for minutes in (15, 8, 3, 0):  # parked within a few metres for a quarter of an hour
         place_driver(driver_a, stop.order.lat + minutes * 1e-6, stop.order.lon, now - timedelta(minutes=minutes))
-    assert alerts.idle_alerts_check(now=now) == 1
+    assert live_alerts.idle_alerts_check(now=now) == 1
     alert = Alert.objects.get(kind=Alert.Kind.IDLE, resolved_at__isnull=True)
     assert alert.dedup_key == f"idle:{driver_a.pk}" and alert.driver_id == driver_a.pk
     assert driver_a.name in alert.message and "not moved" in alert.message
@@ -44,7 +45,7 @@ def test_it_opens_an_idle_alert_for_a_driver_standing_still_with_open_stops(disp
     later = now + timedelta(minutes=1)
     place_driver(driver_a, stop.order.lat + 0.01, stop.order.lon, later)
     monkeypatch.setattr(timezone, "now", lambda: later)
-    alerts.on_driver_moved(driver_id=driver_a.pk, depot_id=driver_a.depot_id)
+    live_alerts.on_driver_moved(driver_id=driver_a.pk, depot_id=driver_a.depot_id)
     assert Alert.objects.get(pk=alert.pk).resolved_at is not None
 
 
@@ -52,20 +53,20 @@ def test_it_does_not_call_a_moving_driver_idle_or_one_just_started(dispatched_ro
     now = dispatched_route.start + timedelta(hours=1)
     stop = Stop.objects.filter(route=dispatched_route).select_related("order").first()
     place_driver(driver_a, stop.order.lat, stop.order.lon, now - timedelta(minutes=3))  # first position ever
-    assert alerts.idle_alerts_check(now=now) == 0
+    assert live_alerts.idle_alerts_check(now=now) == 0
     for minutes in (12, 6, 0):
         place_driver(driver_a, stop.order.lat + minutes * 0.001, stop.order.lon, now - timedelta(minutes=minutes))
-    assert alerts.idle_alerts_check(now=now) == 0
+    assert live_alerts.idle_alerts_check(now=now) == 0
     assert not Alert.objects.exists()
 
 
 def test_it_calls_a_driver_idle_whose_phone_went_quiet_and_not_once_the_route_is_done(dispatched_route, driver_a):
     now = dispatched_route.start + timedelta(hours=1)
     place_driver(driver_a, 47.14, 9.52, now - timedelta(minutes=25))
-    assert alerts.idle_alerts_check(now=now) == 1
+    assert live_alerts.idle_alerts_check(now=now) == 1
     assert "no position" in Alert.objects.get(resolved_at__isnull=True).message
     Order.objects.filter(stops__route=dispatched_route).update(status=Order.Status.DELIVERED)
-    assert alerts.idle_alerts_check(now=now) == 0
+    assert live_alerts.idle_alerts_check(now=now) == 0
     assert not Alert.objects.filter(resolved_at__isnull=True).exists()
 
 
@@ -84,7 +85,7 @@ def test_it_opens_an_alert_for_a_failed_delivery_from_the_driver_app(
     assert alert.driver_id == dispatched_route.driver_id
 
     # Planned again for another day: the failure has been dealt with.
-    from dispatch.services import order_change_status
+    from dispatch.orders.services import order_change_status
 
     with django_capture_on_commit_callbacks(execute=True):
         order_change_status(order=stop.order, to_status=Order.Status.NEW)

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from config.asgi import application
 from dispatch.models import Driver
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Plan, RoadClosure
 from tests.live.conftest import ORIGIN, isolated_live_state, token_header  # noqa: F401 - its own groups and seqs
 from tests.live_map.conftest import today_at

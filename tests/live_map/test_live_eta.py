@@ -1,4 +1,4 @@
-"""Live ETAs follow the driver: re-timed on the roads from the latest position (routes.live_eta)."""
+"""Live ETAs follow the driver: re-timed on the roads from the latest position (dispatch.live.eta)."""
 
 import time
 from datetime import timedelta
@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 
 from dispatch import events
+from dispatch.live import eta as live_eta
 from dispatch.models import Alert, Order
-from routes import live_eta
 from routes.models import Stop
 from routes.road_network import get_road_network
 from tests.live_map.conftest import place_driver
@@ -108,7 +108,7 @@ def test_it_skips_stops_already_done_and_starts_after_the_one_the_driver_is_at(
     now = dispatched_route.start + timedelta(hours=1)
     Order.objects.filter(pk=stops[0].order_id).update(status=Order.Status.DELIVERED)
     place_driver(driver_a, stops[1].order.lat, stops[1].order.lon, now)
-    from dispatch.services import order_change_status
+    from dispatch.orders.services import order_change_status
 
     with django_capture_on_commit_callbacks(execute=True):
         order_change_status(order=stops[1].order, to_status=Order.Status.ARRIVED, at=now)
@@ -130,7 +130,7 @@ def test_it_recomputes_from_a_position_posted_through_the_api_at_most_once_per_i
     original = live_eta.live_etas_refresh
     monkeypatch.setattr(live_eta, "live_etas_refresh", lambda **kw: calls.append(kw) or original(**kw))
     for seconds in (0, 5):
-        # A second apart in real time too: no trailing position broadcast (dispatch.live) outlives the test.
+        # A second apart in real time too: no trailing position broadcast (dispatch.live.broadcast) outlives the test.
         time.sleep(1.1 if seconds else 0)
         body = {
             "positions": [

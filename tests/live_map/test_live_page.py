@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from dispatch import alerts
-from dispatch.live_views import stop_vertices
+from dispatch.live.views import stop_vertices
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.clock

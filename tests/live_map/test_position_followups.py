@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from dispatch.positions import _followups_due
-from routes import live_eta
+from dispatch.live import eta as live_eta
+from dispatch.live.positions import _followups_due
 
 
 def _at(seconds: float) -> datetime:

@@ -4,8 +4,7 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from dispatch.models import Alert, DriverPosition, Order
-from dispatch.simulation import (
+from dispatch.demo.simulator import (
     Api,
     FleetSimulation,
     Options,
@@ -15,6 +14,7 @@ from dispatch.simulation import (
     driver_tokens,
     simulated_drivers,
 )
+from dispatch.models import Alert, DriverPosition, Order
 from routes.models import Stop
 
 

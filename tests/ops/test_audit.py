@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from dispatch.audit import REDACTED, audit_record
 from dispatch.models import AuditEntry, Order, Vehicle
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from tests.routes.test_plans import request_plan
 
 CLOSURE = {"type": "LineString", "coordinates": [[9.5209, 47.1410], [9.5215, 47.1418]]}

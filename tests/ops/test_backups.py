@@ -12,10 +12,10 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
-from customers.tracking_links import tracking_link_ensure
-from customers.tracking_tokens import token_for_nonce
+from customers.tracking.links import tracking_link_ensure
+from customers.tracking.tokens import token_for_nonce
 from dispatch.models import Order, ProofOfDelivery, Vehicle
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Plan, Stop
 from tests.routes.test_plans import DAY, VADUZ_POINTS, import_orders
 

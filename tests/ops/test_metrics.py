@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from config import metrics
 from dispatch.models import Order, Vehicle
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Stop
 from tests.routes.test_plans import request_plan
 
@@ -126,7 +126,7 @@ def test_plans_notifications_and_eta_errors_move_the_figures(anonymous_client, d
 
 def test_it_counts_notification_outcomes_per_channel(anonymous_client, depot_a):
     from customers.models import Notification
-    from customers.tasks import send_notification
+    from customers.notifications.tasks import send_notification
 
     order = Order.objects.create(
         reference="N1", date="2030-01-01", depot=depot_a, lat=47.14, lon=9.52, email="kim@example.com"

@@ -14,9 +14,9 @@ from django.db import models
 
 from analytics.services import order_facts_refresh
 from customers.models import CustomerMessage, Feedback, Notification
-from customers.personal_data import personal_data_erase, personal_data_expire
-from customers.tracking_links import tracking_link_ensure
-from customers.tracking_tokens import token_for_nonce
+from customers.personal_data.services import personal_data_erase, personal_data_expire
+from customers.tracking.links import tracking_link_ensure
+from customers.tracking.tokens import token_for_nonce
 from dispatch.models import Alert, AuditEntry, Customer, Order, OrderStatusChange, ProofOfDelivery
 
 KIM = {
@@ -272,7 +272,7 @@ def test_retention_erases_completed_orders_past_the_period_on_a_dst_day(depot_a,
     open_ = _order(depot_a, KIM, "old-open", day=today - timedelta(days=200), status="dispatched")
     _everything_about(past, KIM)
     with time_machine.travel(now, tick=False):
-        from customers.tasks import personal_data_expire as nightly
+        from customers.personal_data.tasks import personal_data_expire as nightly
 
         assert nightly.apply().get() == 1
         assert personal_data_expire() == 0  # the second night finds nothing left to do

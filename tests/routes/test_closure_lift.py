@@ -4,8 +4,8 @@ customers are left alone."""
 
 import time_machine
 
+from routes.closures.services import closure_lift
 from routes.models import ClosureApplication, Plan, Stop
-from routes.services import closure_lift
 from tests.routes.test_replan_guard_rails import at, busy_route, the_replan
 from tests.routes.test_replan_live_baseline import close_a_through_road_on, two_vans_driving  # noqa: F401
 
@@ -52,7 +52,7 @@ def test_lifting_a_closure_that_changed_no_route_replans_nothing(
     dispatcher_a,
     django_capture_on_commit_callbacks,
 ):
-    from routes.services import closure_create
+    from routes.closures.services import closure_create
     from tests.routes.test_replan_guard_rails import square
 
     morning = two_vans_driving

@@ -15,11 +15,12 @@ import time_machine
 from django.utils import timezone
 
 from dispatch.models import Order, Vehicle
+from routes.closures.services import closure_create
 from routes.models import Plan, RoadClosure, Stop
-from routes.plan_inputs import build_plan_inputs
+from routes.plans.inputs import build_plan_inputs
+from routes.plans.services import plan_dispatch
+from routes.plans.tasks import optimize_plan
 from routes.road_network import get_road_network
-from routes.services import closure_create, plan_dispatch
-from routes.tasks import optimize_plan
 from tests.routes.test_plans import DAY
 from tests.routes.test_replan_guard_rails import POINTS, at, square
 

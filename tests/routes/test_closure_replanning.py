@@ -6,7 +6,7 @@ import math
 import pytest
 
 from dispatch.models import Alert
-from routes.closure_replanning import closure_apply
+from routes.closures.replanning import closure_apply
 from routes.models import ClosureApplication, Plan, Stop
 from tests.routes.test_plans import DAY, day_of_orders, request_plan  # noqa: F401 - fixtures
 

@@ -36,8 +36,8 @@ def dispatched_day(settings, demo_network_dir, dispatcher_a, depot_a, vehicle_a,
     from django.utils import timezone
 
     from dispatch.models import Order, Vehicle
-    from routes.services import plan_dispatch
-    from routes.tasks import optimize_plan
+    from routes.plans.services import plan_dispatch
+    from routes.plans.tasks import optimize_plan
 
     RoadNetworkBuild.objects.create(source=str(django_settings.DEMO_PBF), path=str(demo_network_dir), active=True)
     Vehicle.objects.filter(pk=vehicle_a.pk).update(shift_start=clock(0, 5), shift_end=clock(23, 55))
@@ -67,7 +67,7 @@ def dispatched_day(settings, demo_network_dir, dispatcher_a, depot_a, vehicle_a,
 
 
 def close_around_a_stop(plan, by):
-    from routes.services import closure_create
+    from routes.closures.services import closure_create
 
     stop = Stop.objects.filter(route__plan=plan).select_related("order").order_by("-sequence").first()
     lat, lon, d = stop.order.lat, stop.order.lon, 0.006

@@ -6,10 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.conf import settings
 
+from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
-from dispatch.services import driver_create
 from routes.models import Plan, RoadNetworkBuild, Stop
-from routes.tasks import optimize_plan
+from routes.plans.tasks import optimize_plan
 
 
 def future_tuesday() -> date:

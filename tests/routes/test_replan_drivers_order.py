@@ -7,8 +7,8 @@ customer's ETA on it then moved by an hour and the re-plan became a proposal for
 
 import time_machine
 
+from dispatch.live.eta import live_etas_refresh
 from dispatch.models import Driver
-from routes.live_eta import live_etas_refresh
 from routes.models import Stop
 from tests.routes.test_replan_guard_rails import at, busy_route, the_replan
 from tests.routes.test_replan_live_baseline import close_a_through_road_on, two_vans_driving  # noqa: F401

@@ -22,12 +22,13 @@ from django.conf import settings
 from django.db import connection
 
 from customers.models import Notification
+from dispatch.fleet.services import driver_create
 from dispatch.models import Alert, Order, Vehicle
-from dispatch.services import driver_create
+from routes.closures.services import closure_create
 from routes.models import Plan, RoadClosure, Stop
-from routes.replanning import latest_dispatched_plan
-from routes.services import closure_create, plan_dispatch
-from routes.tasks import expire_replan_proposals, optimize_plan
+from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.services import plan_dispatch
+from routes.plans.tasks import expire_replan_proposals, optimize_plan
 from tests.routes.test_plans import DAY, VADUZ_POINTS
 
 ZONE = ZoneInfo(settings.TIME_ZONE)
@@ -232,7 +233,7 @@ def test_plan_totals_are_the_sums_of_the_saved_routes_after_a_replan(
     morning, dispatcher_a, django_capture_on_commit_callbacks
 ):
     """A van left with only its done stops read "Driving 0 min, Cost 0.00", and so did the plan."""
-    from dispatch.services import order_change_status
+    from dispatch.orders.services import order_change_status
 
     route = busy_route(morning)
     for stop in route.stops.order_by("sequence")[:2]:
@@ -348,7 +349,7 @@ def test_it_holds_a_closure_replan_through_a_real_worker(
             assert set(Stop.objects.filter(route__plan=replan).values_list("order_id", flat=True)) | cut_off == before
             assert replan.state == "proposed" and replan.dispatched_at is None
             assert Alert.objects.filter(dedup_key=f"replan:{replan.pk}", resolved_at__isnull=True).exists()
-            from routes.replan_proposals import plan_proposal_approve
+            from routes.plans.proposals import plan_proposal_approve
 
             plan_proposal_approve(plan=replan, by=dispatcher_a)  # after commit: the worker tells the customers
             changed = set(Stop.objects.filter(route__plan=replan).values_list("order_id", flat=True)) | cut_off

@@ -1,5 +1,5 @@
 """The guard rails measure a closure re-plan's ETA shifts against what customers expect now: the live
-ETA where a stop has one (routes.live_eta), else the planned one (issue 14).
+ETA where a stop has one (dispatch.live.eta), else the planned one (issue 14).
 
 A fleet ahead of its plan (as `make simulate` at 10x always is) has live ETAs far from the morning's
 planned ones. The re-plan copies the routes the closure does not touch as they are, with their
@@ -15,14 +15,15 @@ import time_machine
 from django.db.models import F
 
 from customers.models import Notification
+from dispatch.fleet.services import driver_create
+from dispatch.live.eta import live_etas_refresh
 from dispatch.models import Driver, Order, Vehicle
-from dispatch.services import driver_create
-from routes.live_eta import live_etas_refresh
+from routes.closures.services import closure_create
 from routes.models import Plan, RoadClosure, Stop
-from routes.replanning import latest_dispatched_plan
+from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.services import plan_dispatch
+from routes.plans.tasks import optimize_plan
 from routes.road_network import get_road_network
-from routes.services import closure_create, plan_dispatch
-from routes.tasks import optimize_plan
 from tests.routes.test_plans import DAY
 from tests.routes.test_replan_guard_rails import POINTS, at, busy_route, square, the_replan
 

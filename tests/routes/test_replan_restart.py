@@ -14,7 +14,7 @@ from config import tasks as config_tasks
 from config.tasks import enqueue
 from dispatch.models import Alert
 from routes.models import Plan
-from routes.tasks import expire_replan_proposal
+from routes.plans.tasks import expire_replan_proposal
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the workers are threads with connections of their own
 

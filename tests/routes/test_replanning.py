@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from dispatch.models import Driver, Order
-from dispatch.services import order_change_status
+from dispatch.orders.services import order_change_status
 from routes.models import Plan, Stop
 from tests.routes.test_plans import DAY, day_of_orders, import_orders, request_plan  # noqa: F401 - fixtures
 
@@ -20,8 +20,8 @@ def _run_on_commit(django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def dispatched(dispatcher_a_client, day_of_orders, driver_a):  # noqa: F811 - the imported fixture
+    from dispatch.fleet.services import driver_create
     from dispatch.models import Vehicle
-    from dispatch.services import driver_create
 
     bike = Vehicle.objects.get(name="A-Bike")
     driver_create(username="bike_rider", password="x" * 12, name="Bea Rider", vehicle=bike)

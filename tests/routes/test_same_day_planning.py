@@ -18,9 +18,9 @@ from django.utils import timezone
 from customers.services import promise_window_for
 from dispatch.models import Driver, Order, Vehicle
 from routes.models import Plan, Stop
-from routes.plan_inputs import break_rules_for, seconds_from, shift_bounds
-from routes.services import plan_request
-from routes.tasks import optimize_plan
+from routes.plans.inputs import break_rules_for, seconds_from, shift_bounds
+from routes.plans.services import plan_request
+from routes.plans.tasks import optimize_plan
 from tests.routes.test_plans import VADUZ_POINTS, import_orders
 
 pytestmark = pytest.mark.clock

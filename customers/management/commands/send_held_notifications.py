@@ -4,8 +4,8 @@ whose minimum interval is over (for the embedded mode after a restart, or cron).
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from customers.outbox import notifications_release_due
-from customers.promises import delay_messages_send_due
+from customers.notifications.outbox import notifications_release_due
+from customers.notifications.promises import delay_messages_send_due
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from dispatch.basemap import BaseMapError, build_map_tiles, tiles_are_current
+from dispatch.maps.basemap import BaseMapError, build_map_tiles, tiles_are_current
 
 
 def _region_extract() -> Path:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from dispatch.demo import DEMO_LOGINS, demo_day_description
+from dispatch.demo.seeding import DEMO_LOGINS, demo_day_description
 
 
 class Command(BaseCommand):

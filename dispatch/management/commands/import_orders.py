@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from dispatch.errors import OrderImportError
-from dispatch.order_import import orders_import_csv
+from dispatch.orders.importing import orders_import_csv
 from routes.geocoding import default_geocoder
 
 

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dispatch.positions import driver_positions_prune
+from dispatch.live.positions import driver_positions_prune
 
 
 class Command(BaseCommand):

@@ -3,8 +3,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from dispatch.models import Order
-from dispatch.simulation import (
+from dispatch.demo.simulator import (
     Api,
     FleetSimulation,
     Options,
@@ -14,6 +13,7 @@ from dispatch.simulation import (
     request_and_dispatch_plans,
     simulated_drivers,
 )
+from dispatch.models import Order
 
 
 class Command(BaseCommand):

@@ -4,8 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from routes.road_network import active_build
-from routes.services import road_network_build
+from routes.road_network import active_build, road_network_build
 
 
 class Command(BaseCommand):

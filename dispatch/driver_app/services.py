@@ -1,0 +1,275 @@
+"""Writes of the driver's phone app: arriving at a stop, delivering with proof, failing with a reason,
+and replaying the answer to an action the phone sends twice (its offline queue retries).
+
+Every status change goes through dispatch.orders.services.order_change_status, which locks the order row.
+
+An action keeps the time it happened (`occurred_at`, the driver's tap): the phone queues actions
+while it has no signal and sends them later, and the history, the proof, the KPIs and the customer's
+messages must say when the parcel was handed over, not when the phone found a network. The time the
+server received it is kept beside it (`received_at`).
+"""
+
+import base64
+import binascii
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dispatch.errors import DispatchError, InvalidTransition
+from dispatch.live.positions import clock_ahead_problem
+from dispatch.models import Driver, IdempotencyRecord, Order, OrderStatusChange, ProofOfDelivery
+from dispatch.orders.services import order_change_status
+from routes.models import Stop
+
+S = Order.Status
+
+# A phone photo is 2-4 MB as JPEG; the app shrinks it before sending, this is the hard limit.
+PROOF_IMAGE_MAX_BYTES = getattr(settings, "PROOF_IMAGE_MAX_BYTES", 5 * 1024 * 1024)
+FAIL_REASONS = ("not_home", "no_access", "refused", "damaged", "wrong_address", "other")
+# Statuses from which a driver may act on a stop; arriving from "arrived" again is a no-op answer, not an error.
+ARRIVE_FROM = {S.DISPATCHED, S.EN_ROUTE}
+DELIVER_FROM = {S.DISPATCHED, S.EN_ROUTE, S.ARRIVED}
+FAIL_FROM = {S.DISPATCHED, S.EN_ROUTE, S.ARRIVED}
+
+_IMAGE_KINDS = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"))
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w/+.-]+)?(;[\w=-]+)*;base64,(?P<data>.*)$", re.DOTALL)
+
+
+class IdempotencyConflict(DispatchError):
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class ProofImage:
+    content: bytes
+    extension: str  # "png" or "jpg"
+
+
+def proof_image_from(value, *, field: str) -> ProofImage | None:
+    """An uploaded file or a base64 data URL, checked to be a real PNG or JPEG of at most the size limit.
+
+    The content type a phone declares is ignored: only the file's first bytes say what it is.
+    """
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        match = _DATA_URL.match(value.strip())
+        if match is None:
+            raise DispatchError("Send an image file or a data: URL with base64 content", field=field, value=value[:40])
+        if len(match["data"]) > PROOF_IMAGE_MAX_BYTES * 4 // 3 + 4:
+            raise DispatchError(f"The image is larger than {PROOF_IMAGE_MAX_BYTES // 1024 // 1024} MB", field=field)
+        try:
+            content = base64.b64decode(match["data"], validate=True)
+        except (binascii.Error, ValueError):
+            raise DispatchError("The data: URL is not valid base64", field=field) from None
+    else:
+        if value.size > PROOF_IMAGE_MAX_BYTES:
+            raise DispatchError(
+                f"The image is larger than {PROOF_IMAGE_MAX_BYTES // 1024 // 1024} MB", field=field, value=value.size
+            )
+        content = value.read()
+    if len(content) > PROOF_IMAGE_MAX_BYTES:
+        raise DispatchError(
+            f"The image is larger than {PROOF_IMAGE_MAX_BYTES // 1024 // 1024} MB", field=field, value=len(content)
+        )
+    for magic, extension in _IMAGE_KINDS:
+        if content.startswith(magic):
+            return ProofImage(content=content, extension=extension)
+    raise DispatchError("Only PNG or JPEG images are accepted", field=field)
+
+
+def action_time_problem(moment: datetime, *, now: datetime) -> str | None:
+    """What is wrong with the time a driver says an action happened, or None.
+
+    Ahead of the server's clock by more than a drifting phone clock explains, or older than
+    DRIVER_ACTION_MAX_AGE_H (a queue forgotten on a phone for days is not evidence of anything).
+    """
+    problem = clock_ahead_problem(moment, now=now)
+    if problem:
+        return problem
+    max_age_h = settings.DRIVER_ACTION_MAX_AGE_H
+    if moment < now - timedelta(hours=max_age_h):
+        return f"is more than {max_age_h} hours ago; an action that old is no longer accepted"
+    return None
+
+
+def _local_text(moment: datetime) -> str:
+    return timezone.localtime(moment).isoformat(timespec="seconds")
+
+
+def _happened_at(order: Order, *, occurred_at: datetime | None, received_at: datetime) -> datetime:
+    """When the action happened: the phone's time of the tap, or now when it sent none.
+
+    Called with the order row locked, so no other action can slip in between the check and the write.
+    """
+    if occurred_at is None:
+        return received_at
+    problem = action_time_problem(occurred_at, now=received_at)
+    if problem:
+        raise DispatchError(f"occurred_at {problem}", field="occurred_at", value=occurred_at.isoformat())
+    # A phone clock running a little fast (within the allowance) still did not see the future: the
+    # history never holds a time after the server received it.
+    happened = min(occurred_at, received_at)
+    previous = (
+        OrderStatusChange.objects.filter(order=order).order_by("-changed_at", "-id").values("to_status", "changed_at")
+    ).first()
+    if previous is not None and happened < previous["changed_at"]:
+        raise DispatchError(
+            f"occurred_at {_local_text(happened)} is before this stop's previous action "
+            f"({previous['to_status']} at {_local_text(previous['changed_at'])})",
+            field="occurred_at",
+            value=occurred_at.isoformat(),
+        )
+    return happened
+
+
+def _check_from(stop: Stop, allowed: set[str], action: str) -> Order:
+    # Locked now (order_change_status locks it again in this transaction): the previous action the
+    # new one is checked against cannot change until this one is written.
+    order = Order.objects.select_for_update().get(pk=stop.order_id)
+    if order.status not in allowed:
+        raise InvalidTransition(
+            f"Order {order.reference} is {order.status}; it cannot be marked {action}",
+            field="status",
+            value=order.status,
+        )
+    return order
+
+
+@transaction.atomic
+def stop_arrive(
+    *,
+    driver: Driver,
+    stop: Stop,
+    by,
+    lat=None,
+    lon=None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> Order:
+    order = _check_from(stop, ARRIVE_FROM, "arrived")
+    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    return order_change_status(order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app")
+
+
+@transaction.atomic
+def stop_deliver(
+    *,
+    driver: Driver,
+    stop: Stop,
+    by,
+    recipient_name: str = "",
+    photo: ProofImage | None = None,
+    signature: ProofImage | None = None,
+    note: str = "",
+    lat=None,
+    lon=None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> tuple[Order, ProofOfDelivery]:
+    """Deliver a stop with its proof; a stop not yet marked arrived passes through arrived (both recorded,
+    at the time of the delivery)."""
+    if not (recipient_name.strip() or photo or signature):
+        raise DispatchError("Give the recipient's name, a photo or a signature", field="recipient_name", value="")
+    order = _check_from(stop, DELIVER_FROM, "delivered")
+    received_at = received_at or timezone.now()
+    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at)
+    if order.status != S.ARRIVED:
+        order = order_change_status(
+            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app",
+            note="arrival recorded with the delivery",
+        )  # fmt: skip
+    order = order_change_status(
+        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=at, reason="driver_app", note=note
+    )
+    proof = ProofOfDelivery(
+        order=order, driver=driver, recipient_name=recipient_name.strip(), note=note, lat=lat, lon=lon,
+        delivered_at=at, received_at=received_at,
+    )  # fmt: skip
+    # Local files, a few MB at most: written inside the transaction so a rolled-back delivery keeps no row.
+    stamp = at.strftime("%Y%m%dT%H%M%S")
+    if photo is not None:
+        proof.photo.save(
+            f"photo-{stamp}-{uuid.uuid4().hex[:8]}.{photo.extension}", ContentFile(photo.content), save=False
+        )
+    if signature is not None:
+        proof.signature.save(
+            f"signature-{stamp}-{uuid.uuid4().hex[:8]}.{signature.extension}",
+            ContentFile(signature.content),
+            save=False,
+        )
+    proof.save()
+    return order, proof
+
+
+@transaction.atomic
+def stop_fail(
+    *,
+    driver: Driver,
+    stop: Stop,
+    by,
+    reason: str,
+    note: str = "",
+    lat=None,
+    lon=None,
+    occurred_at: datetime | None = None,
+    received_at: datetime | None = None,
+) -> Order:
+    if reason not in FAIL_REASONS:
+        raise DispatchError(f"Reason must be one of {', '.join(FAIL_REASONS)}", field="reason", value=reason)
+    if reason == "other" and not note.strip():
+        raise DispatchError("Say what happened when the reason is other", field="note", value=note)
+    order = _check_from(stop, FAIL_FROM, "failed")
+    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    return order_change_status(
+        order=order, to_status=S.FAILED, by=by, lat=lat, lon=lon, at=at, reason=reason, note=note
+    )
+
+
+def _replay(record: IdempotencyRecord, *, method: str, path: str) -> tuple[int, dict]:
+    if record.method != method or record.path != path:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {record.key!r} was already used for {record.method} {record.path}",
+            field="Idempotency-Key",
+            value=record.key,
+        )
+    return record.status_code, record.response
+
+
+def idempotent_action(*, user, key: str | None, method: str, path: str, action: Callable[[], tuple[int, dict]]):
+    """Run `action` once per (user, key); later calls with the key get the first answer back.
+
+    Returns (status_code, body, replayed). Only successful answers are stored: an error changes
+    nothing, so running the action again answers the same error (or succeeds once it can).
+    """
+    if not key:
+        status_code, body = action()
+        return status_code, body, False
+    if len(key) > 128:
+        raise DispatchError("Idempotency-Key is longer than 128 characters", field="Idempotency-Key", value=key[:40])
+    record = IdempotencyRecord.objects.filter(user=user, key=key).first()
+    if record is not None:
+        return (*_replay(record, method=method, path=path), True)
+    try:
+        # The action and its record commit together: a crash between them cannot apply it without
+        # remembering that it did.
+        with transaction.atomic():
+            status_code, body = action()
+            IdempotencyRecord.objects.create(
+                user=user, key=key, method=method, path=path, status_code=status_code, response=body
+            )
+    except (IntegrityError, DispatchError):
+        # Two copies of one request raced: the loser either hit the unique key or found the order
+        # already moved by the winner (the order row is locked). Either way the winner's answer stands.
+        record = IdempotencyRecord.objects.filter(user=user, key=key).first()
+        if record is None:
+            raise
+        return (*_replay(record, method=method, path=path), True)
+    return status_code, body, False

@@ -1,0 +1,95 @@
+"""The driver's phone app: one page (the route, the next stop, the actions) and its service worker.
+
+The page is served with today's route embedded, so it shows at once; static/js/driver.js keeps it
+current (polling GET /api/driver/route/ and, when the live socket exists, /ws/driver/), queues the
+stop actions while offline and sends the phone's position.
+"""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import DjangoTranslation
+from django.views.decorators.cache import never_cache
+from django.views.i18n import JavaScriptCatalog
+
+from dispatch.driver_app import selectors as driver_selectors
+from dispatch.driver_app.apis import DriverRouteOutput
+from dispatch.driver_app.services import FAIL_REASONS, PROOF_IMAGE_MAX_BYTES
+from dispatch.roles import is_driver
+
+FAIL_REASON_LABELS = {
+    "not_home": _("Nobody home"), "no_access": _("No access"), "refused": _("Refused"), "damaged": _("Damaged"),
+    "wrong_address": _("Wrong address"), "other": _("Other (say what)"),
+}  # fmt: skip
+# What the service worker keeps for offline use; the page itself is cached as it is fetched.
+APP_SHELL = (
+    "css/driver.css", "js/driver.js", "driver/manifest.webmanifest", "driver/icon-192.png", "driver/icon-512.png",
+    "driver/icon.svg",
+)  # fmt: skip
+
+
+def driver_required(view):
+    """Anonymous visitors go to the login page; anybody who is not a driver gets a 403 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not (is_driver(request.user) and hasattr(request.user, "driver")):
+            return render(request, "dispatch/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _js_catalog() -> dict:
+    """static/js/driver.js's texts (locale/*/djangojs.po) in the active language, as /jsi18n/ serves them
+    (msgid -> text, or [singular, plural]); the page embeds them so that they work offline too."""
+    catalog = JavaScriptCatalog()
+    catalog.translation = DjangoTranslation(get_language(), domain="djangojs")
+    return catalog.get_catalog()
+
+
+def _live_socket_available() -> bool:
+    # The live socket is built separately; the page uses it only once config.routing serves it.
+    from config.routing import websocket_urlpatterns
+
+    return any("ws/driver/" in str(getattr(p, "pattern", "")) for p in websocket_urlpatterns)
+
+
+@never_cache
+@driver_required
+def driver_app(request):
+    driver = driver_selectors.driver_for_user(request.user)
+    route = driver_selectors.driver_route(driver)
+    context = {
+        "driver": driver,
+        "initial": {
+            "route": DriverRouteOutput(route).data if route else None,
+            "driver": {"id": driver.pk, "name": driver.name},
+            "time_zone": settings.TIME_ZONE,  # times on the phone in the company's zone, whatever the phone's
+            "fail_reasons": [{"value": r, "label": str(FAIL_REASON_LABELS[r])} for r in FAIL_REASONS],
+            "max_image_bytes": PROOF_IMAGE_MAX_BYTES,
+            "live_socket": "/ws/driver/" if _live_socket_available() else None,
+            # The page may come from the service worker's cache: the app compares this with what it saved.
+            "generated_at": timezone.now().isoformat(),
+        },
+    }
+    context["js_catalog"] = _js_catalog()
+    return render(request, "driver/app.html", context)
+
+
+@never_cache
+def service_worker(request):
+    """The service worker, served from /driver/ so that its scope is the driver app (not all of /static/)."""
+    shell = [static(path) for path in APP_SHELL]
+    response = render(
+        request, "driver/sw.js", {"shell": shell, "version": "|".join(shell)}, content_type="text/javascript"
+    )
+    response["Service-Worker-Allowed"] = "/driver/"
+    return response

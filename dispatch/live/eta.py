@@ -1,0 +1,275 @@
+"""ETAs that follow the driver: the remaining stops re-timed from the latest position on the roads.
+
+On `driver_moved` (dispatch.events) the driver's current route (the newest dispatched plan of the
+day for the driver's depot) is re-timed: from the driver's latest position through the open stops
+in their planned order with road travel times (the network's `time_legs`, traffic of the hour each
+leg starts), service times, and waiting for a window that has not opened yet. The result goes to
+Stop.live_eta in one bulk update. Then:
+
+- `dispatch.events.eta_changed` for every stop whose ETA moved by ETA_CHANGE_MIN_S or more since
+  the ETA last announced for it (kept in the cache; the planned ETA before the first announcement),
+  so that a slow drift adds up to an announcement instead of slipping under the threshold;
+- late alerts (dispatch.live.alerts) opened or resolved from the new ETAs;
+- one live message to the depot's dashboards:
+
+      {"type": "route.etas", "route", "plan", "driver", "vehicle", "computed_at",
+       "position": {"lat", "lon", "recorded_at"},
+       "stops": [{"stop", "order", "sequence", "status", "eta" (planned), "live_eta",
+                  "window_start", "window_end", "late_s"}]}   (+ "seq" from the live layer)
+
+A driver sends a position every few seconds; recomputing for each would be waste. At most one
+recompute per driver every LIVE_ETA_EVERY_S seconds (env, default 20) runs: `cache.add` is the
+gate (atomic, shared across processes with Redis). A recompute is one route (one `time_legs` call,
+a few milliseconds on a town's network); it runs in the caller's thread (the request that posted
+the position, after commit, never the ASGI event loop) unless the last one in this process took
+more than INLINE_BUDGET_S, in which case it goes to a Celery task.
+"""
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from dispatch.models import Driver, Order, OrderStatusChange
+from routes.errors import RoutingError
+from routes.models import Route, Stop
+from routes.plans.replanning import latest_dispatched_plan
+
+logger = logging.getLogger(__name__)
+
+ETA_CHANGE_MIN_S = 120
+INLINE_BUDGET_S = 0.050
+# How long the last announced ETA of a stop is remembered (a day's work, with margin).
+ANNOUNCED_TTL_S = 36 * 3600
+OPEN_STATUSES = Order.ON_ROUTE_STATUSES
+_last_duration = {"seconds": 0.0}
+
+
+def live_eta_every_s() -> int:
+    raw = os.environ.get("LIVE_ETA_EVERY_S", "20")
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise ValueError(f"LIVE_ETA_EVERY_S must be a whole number of seconds, not {raw!r}") from None
+
+
+# --- which route ---------------------------------------------------------------------------------
+
+
+def _dispatched_plans(day, depot_id: int | None):
+    """The plans drivers follow today: per depot, and a plan over all depots if there is one."""
+    plans = []
+    depot_ids = [depot_id] if depot_id is not None else None
+    if depot_ids is None:
+        from dispatch.models import Depot
+
+        depot_ids = list(Depot.objects.values_list("id", flat=True))
+    for depot in [*depot_ids, None]:
+        plan = latest_dispatched_plan(day=day, depot_id=depot)
+        if plan is not None:
+            plans.append(plan)
+    return plans
+
+
+def active_routes(*, day, depot_id: int | None = None, driver_id: int | None = None) -> list[Route]:
+    """Routes of today's dispatched plans that still have open stops, with driver and vehicle loaded."""
+    plans = _dispatched_plans(day, depot_id)
+    if not plans:
+        return []
+    routes = Route.objects.filter(
+        plan__in=plans, driver__isnull=False, stops__order__status__in=OPEN_STATUSES
+    ).select_related("driver", "vehicle")
+    if driver_id is not None:
+        routes = routes.filter(driver_id=driver_id)
+    return list(routes.distinct())
+
+
+def current_route(*, driver: Driver, now: datetime) -> Route | None:
+    """The route the driver's phone shows at `now` (dispatch.driver_app.selectors), stops and orders loaded."""
+    from dispatch.driver_app.selectors import driver_route
+
+    return driver_route(driver, now=now)
+
+
+# --- the computation -------------------------------------------------------------------------------
+
+
+@dataclass
+class LiveEtas:
+    route: Route
+    stops: list  # Stop rows re-timed, in sequence, order loaded
+    changed: list  # (stop, previous eta) for moves of ETA_CHANGE_MIN_S or more
+    seconds: float
+
+
+def _arrived_at(order_id: int) -> datetime | None:
+    return (
+        OrderStatusChange.objects.filter(order_id=order_id, to_status=Order.Status.ARRIVED)
+        .order_by("-changed_at")
+        .values_list("changed_at", flat=True)
+        .first()
+    )
+
+
+def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveEtas | None:
+    """Re-time the open stops of the driver's current route from the driver's latest position.
+
+    Returns None when there is nothing to do (no position, no route, no open stop, no road).
+    """
+    from routes.road_network import get_road_network
+
+    started = time.perf_counter()
+    now = now or timezone.now()
+    driver = Driver.objects.select_related("vehicle").filter(pk=driver_id).first()
+    if driver is None or driver.last_lat is None or driver.last_position_at is None:
+        return None
+    route = current_route(driver=driver, now=now)
+    if route is None:
+        return None
+    stops = [stop for stop in route.stops.all() if stop.order.status in OPEN_STATUSES]
+    if not stops:
+        return None
+    # Compared with the ETA last announced (eta_changed), not the last one computed: a slow drift of
+    # a minute per refresh must add up to an announcement. Before the first one, the plan's ETA.
+    announced = cache.get_many([_announced_key(stop.pk) for stop in stops])
+    previous_by_stop = {stop.pk: announced.get(_announced_key(stop.pk)) or stop.eta for stop in stops}
+
+    start, clock = (driver.last_lat, driver.last_lon), max(now, driver.last_position_at)
+    to_time = stops
+    first = stops[0]
+    if first.order.status == Order.Status.ARRIVED:
+        # At the stop already: its ETA is when the driver got there; the rest start after its service.
+        arrived = _arrived_at(first.order_id) or clock
+        first.live_eta = arrived
+        start = (first.order.lat, first.order.lon)
+        clock = max(clock, arrived + timedelta(seconds=first.service_s))
+        to_time = stops[1:]
+
+    if to_time:
+        points = [start] + [(s.order.lat, s.order.lon) for s in to_time]
+        network = get_road_network(moment=now, required=False)
+        if network is None:
+            return None
+        try:
+            legs = network.time_legs(points, route.vehicle.profile, clock)
+        except RoutingError as exc:
+            logger.info("no live ETA for driver %s: %s", driver_id, exc)
+            return None
+        except Exception as exc:  # the network raises its own errors (PointNotSnapped, RouteNotFound)
+            logger.info("no live ETA for driver %s: %s", driver_id, exc)
+            return None
+        for stop, leg in zip(to_time, legs, strict=True):
+            arrive = clock + timedelta(seconds=round(leg["duration_s"]))
+            window_start = stop.order.window_start
+            service_start = max(arrive, window_start) if window_start else arrive
+            stop.live_eta = arrive
+            clock = service_start + timedelta(seconds=stop.service_s)
+
+    changed = []
+    for stop in stops:
+        previous = previous_by_stop[stop.pk]
+        if abs((stop.live_eta - previous).total_seconds()) >= ETA_CHANGE_MIN_S:
+            changed.append((stop, previous))
+        stop.live_eta_updated_at = now
+    Stop.objects.bulk_update(stops, ["live_eta", "live_eta_updated_at"])
+    if changed:
+        cache.set_many({_announced_key(stop.pk): stop.live_eta for stop, _ in changed}, timeout=ANNOUNCED_TTL_S)
+    return LiveEtas(route=route, stops=stops, changed=changed, seconds=time.perf_counter() - started)
+
+
+def _announced_key(stop_id: int) -> str:
+    return f"live-eta:announced:{stop_id}"
+
+
+def _iso(moment):
+    return moment.isoformat() if moment else None
+
+
+def route_etas_message(result: LiveEtas, driver: Driver) -> dict:
+    route = result.route
+    return {
+        "type": "route.etas",
+        "route": route.pk,
+        "plan": route.plan_id,
+        "driver": route.driver_id,
+        "vehicle": route.vehicle_id,
+        "computed_at": _iso(timezone.now()),
+        "position": {"lat": driver.last_lat, "lon": driver.last_lon, "recorded_at": _iso(driver.last_position_at)},
+        "stops": [
+            {
+                "stop": stop.pk,
+                "order": stop.order_id,
+                "sequence": stop.sequence,
+                "status": stop.order.status,
+                "eta": _iso(stop.eta),
+                "live_eta": _iso(stop.live_eta),
+                "window_start": _iso(stop.order.window_start),
+                "window_end": _iso(stop.order.window_end),
+                "late_s": max(0, int((stop.live_eta - stop.order.window_end).total_seconds()))
+                if stop.order.window_end
+                else 0,
+            }
+            for stop in result.stops
+        ],
+    }
+
+
+def live_etas_refresh(*, driver_id: int, now: datetime | None = None) -> LiveEtas | None:
+    """Recompute, then tell everyone: eta_changed events, late alerts, the depot's dashboards."""
+    from dispatch import events
+    from dispatch.live import alerts
+
+    with transaction.atomic():
+        result = live_etas_recompute(driver_id=driver_id, now=now)
+        if result is None:
+            return None
+        route = result.route
+        depot_id = route.vehicle.depot_id
+        alerts.late_alerts_sync(depot_id=depot_id, driver_id=route.driver_id, stops=result.stops)
+        for stop, previous in result.changed:
+            payload = {
+                "order_id": stop.order_id, "depot_id": stop.order.depot_id, "eta": stop.live_eta,
+                "previous_eta": previous, "window_start": stop.order.window_start, "window_end": stop.order.window_end,
+            }  # fmt: skip
+            transaction.on_commit(lambda payload=payload: events.eta_changed(**payload))
+        driver = Driver.objects.get(pk=driver_id)
+        message = route_etas_message(result, driver)
+        transaction.on_commit(lambda: _publish(depot_id, message))
+    _last_duration["seconds"] = result.seconds
+    return result
+
+
+def _publish(depot_id: int, message: dict) -> None:
+    from dispatch.live.broadcast import publish_to_depot
+
+    try:
+        publish_to_depot(depot_id, message)
+    except Exception:  # noqa: BLE001 - the ETAs are stored; the next refresh publishes again
+        logger.exception("could not publish live ETAs to depot %s", depot_id)
+
+
+@shared_task(name="routes.live_eta.refresh_live_etas", ignore_result=True, latest_only=True)
+def refresh_live_etas(driver_id: int) -> None:
+    """Celery task: idempotent (it re-reads the driver's latest position and overwrites the ETAs).
+    latest_only: one waiting refresh per driver is enough (config.tasks.run_latest)."""
+    live_etas_refresh(driver_id=driver_id)
+
+
+def on_driver_moved(*, driver_id, **payload) -> None:
+    """Event handler (dispatch.events.driver_moved): coalesced per driver, inline when cheap."""
+    every = live_eta_every_s()
+    if every and not cache.add(f"live-eta:{driver_id}", 1, timeout=every):
+        return  # recomputed less than `every` seconds ago
+    if _last_duration["seconds"] > INLINE_BUDGET_S:
+        from config.tasks import enqueue
+
+        _last_duration["seconds"] = 0.0  # measure again next time: the slow one may have been a cold start
+        enqueue(refresh_live_etas, driver_id)
+        return
+    live_etas_refresh(driver_id=driver_id)

@@ -1,0 +1,269 @@
+"""Writes of an order's page: reschedule to another day or window, cancel, move to another route, edit
+the notes.
+
+An order that is in a plan changes through the plan edit service (routes.plans.editing.plan_edit), as a
+dispatcher's drag and drop on the plan page would: a dispatched plan gets a new version, dispatched
+at once, so the driver's phone follows; the customers hear of it from the notifications that follow
+every new version (a moved promise, "we will reschedule"). When the dispatcher asks (the default),
+the customer also gets a message saying what changed, through customers.services.customer_message_reply,
+so it is kept in the order's conversation and communication log.
+
+Like the page, this module composes the layers (orders, planning, customers): the planning and
+customers apps are imported inside the functions so the order core never loads them by itself.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dispatch.errors import DispatchError, InvalidTransition
+from dispatch.models import Order
+from dispatch.order_desk.selectors import order_placement, order_route_choices
+from dispatch.orders.services import order_change_status, orders_move_to_date, transition_allowed
+
+S = Order.Status
+
+# Reschedulable: not yet out of the door, or back at the office (failed, cancelled). An order the driver
+# is driving to or standing at is settled at the door (delivered or failed), then rescheduled.
+RESCHEDULABLE_STATUSES = (S.NEW, S.PLANNED, S.DISPATCHED, S.FAILED, S.CANCELLED)
+
+# What the customer is told, in their language (customers.services.customer_language).
+CUSTOMER_TEXTS = {
+    "en": {
+        "cancelled": "Your delivery {reference} is cancelled.",
+        "rescheduled": "Your delivery {reference} is now planned for {day}{window}.",
+        "window": " between {start} and {end}",
+    },
+    "de": {
+        "cancelled": "Ihre Lieferung {reference} wurde storniert.",
+        "rescheduled": "Ihre Lieferung {reference} ist jetzt für {day}{window} geplant.",
+        "window": " zwischen {start} und {end} Uhr",
+    },
+}
+
+
+@dataclass
+class OrderChange:
+    order: Order
+    plan: object | None = None  # the plan version the change made (routes.models.Plan), if any
+    customer_told: bool = False
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _local_moment(day: date, at: time | None) -> datetime | None:
+    return datetime.combine(day, at, tzinfo=_zone()) if at is not None else None
+
+
+def _check_window(window_start: time | None, window_end: time | None) -> None:
+    if (window_start is None) != (window_end is None):
+        missing = "window_end" if window_end is None else "window_start"
+        raise DispatchError(_("Give both ends of the window, or neither for any time"), field=missing, value=None)
+    if window_start is not None and window_end <= window_start:
+        raise DispatchError(
+            _("The window must end after it starts (%(start)s–%(end)s)")
+            % {"start": f"{window_start:%H:%M}", "end": f"{window_end:%H:%M}"},
+            field="window_end",
+            value=f"{window_end:%H:%M}",
+        )
+
+
+def _tell_customer(*, order: Order, event: str, by) -> bool:
+    from customers import services as customer_services
+    from customers.models import Notification
+
+    language = customer_services.customer_language(order)
+    texts = CUSTOMER_TEXTS.get(language, CUSTOMER_TEXTS["en"])
+    if event == "cancelled":
+        text = texts["cancelled"].format(reference=order.reference)
+    else:
+        window = ""
+        if order.window_start and order.window_end:
+            start, end = timezone.localtime(order.window_start, _zone()), timezone.localtime(order.window_end, _zone())
+            window = texts["window"].format(start=f"{start:%H:%M}", end=f"{end:%H:%M}")
+        day = order.date.strftime("%d.%m.%Y") if language == "de" else order.date.strftime("%A %d %B %Y")
+        text = texts["rescheduled"].format(reference=order.reference, day=day, window=window)
+    message = customer_services.customer_message_reply(order=order, text=text, by=by)
+    # Told only if a message is on its way: no e-mail or phone, or an opt-out, reaches nobody (the
+    # message is still kept in the conversation, and the skipped rows in the log say why).
+    return (
+        Notification.objects.filter(order=order, occasion=f"message:{message.pk}")
+        .exclude(status=Notification.Status.SKIPPED)
+        .exists()
+    )
+
+
+def _edit_plan(*, placement, operations: list[dict], by, reason: str):
+    from routes.plans.editing import plan_edit
+
+    return plan_edit(plan=placement.plan, operations=operations, by=by, reason=reason[:255])
+
+
+def order_reschedule(
+    *,
+    order: Order,
+    day: date,
+    window_start: time | None,
+    window_end: time | None,
+    by,
+    tell_customer: bool = True,
+) -> OrderChange:
+    """Move the order to another day and/or window (local times of the company's zone).
+
+    Another day takes it off its route first (a new plan version when dispatched; the customer hears
+    "we will reschedule" from it) and it is `new` on that day, to be planned again. A new window on the
+    same day re-times its route, where it stays."""
+    from routes.plans.editing import MOVABLE_STATUSES
+
+    order.refresh_from_db()
+    if order.status not in RESCHEDULABLE_STATUSES:
+        raise InvalidTransition(
+            f"Order {order.reference} is {order.get_status_display().lower()}: the driver settles it at the door "
+            "(delivered or failed) before it can be rescheduled",
+            field="status",
+            value=order.status,
+        )
+    today = timezone.localdate()
+    if day < today:
+        raise DispatchError(
+            _("%(day)s is over: reschedule to today (%(today)s) or a later day")
+            % {"day": f"{day:%d.%m.%Y}", "today": f"{today:%d.%m.%Y}"},
+            field="date",
+            value=day.isoformat(),
+        )
+    _check_window(window_start, window_end)
+    new_start, new_end = _local_moment(day, window_start), _local_moment(day, window_end)
+    if day == order.date and (new_start, new_end) == (order.window_start, order.window_end):
+        if order.status not in (S.FAILED, S.CANCELLED):
+            raise DispatchError(
+                _("Order %(reference)s is already on %(day)s in this window")
+                % {"reference": order.reference, "day": f"{day:%d.%m.%Y}"},
+                field="date",
+                value=str(day),
+            )
+    placement = order_placement(order)
+    made = None
+    # One transaction: the new plan version and the order's new day commit together, so the messages
+    # that follow a version (run after commit) see the order already moved, never half of the change.
+    # The slow part of a plan edit (re-timing routes) takes no row lock before its final save.
+    with transaction.atomic():
+        if day != order.date:
+            # A failed or cancelled stop stays on the old day's route: it is that day's history.
+            if placement.stop is not None and order.status in MOVABLE_STATUSES:
+                made = _edit_plan(
+                    placement=placement, operations=[{"op": "unassign", "order": order.pk}], by=by,
+                    reason=f"{order.reference} rescheduled to {day:%d.%m.%Y}",
+                )  # fmt: skip
+            locked = Order.objects.select_for_update().get(pk=order.pk)
+            orders_move_to_date(orders=[locked], new_date=day, by=by)
+        elif order.status in (S.FAILED, S.CANCELLED):
+            order_change_status(order=order, to_status=S.NEW, by=by, reason="rescheduled", note=f"to {day}")
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        locked.window_start, locked.window_end = new_start, new_end
+        locked.save(update_fields=["window_start", "window_end", "updated_at"])
+        if day == order.date and placement.stop is not None and locked.status in (S.PLANNED, S.DISPATCHED):
+            # Same place on the same route: the edit re-times the route with the new window.
+            made = _edit_plan(
+                placement=placement,
+                operations=[{"op": "move", "order": order.pk, "vehicle": placement.route.vehicle_id,
+                             "position": placement.stop.sequence}],
+                by=by, reason=f"window of {order.reference} changed",
+            )  # fmt: skip
+        told = _tell_customer(order=locked, event="rescheduled", by=by) if tell_customer else False
+    order.refresh_from_db()
+    return OrderChange(order=order, plan=made, customer_told=told)
+
+
+def order_cancel(*, order: Order, by, note: str = "", tell_customer: bool = True) -> OrderChange:
+    """Cancel the order. On a route it is first taken off it (a new version when dispatched), so the
+    driver's phone drops the stop; one the driver is already driving to stays on the route, marked
+    cancelled (the phone shows it so)."""
+    from routes.plans.editing import MOVABLE_STATUSES
+
+    order.refresh_from_db()
+    if not transition_allowed(order.status, S.CANCELLED):
+        raise InvalidTransition(
+            f"Order {order.reference} is {order.get_status_display().lower()} and cannot be cancelled",
+            field="status",
+            value=order.status,
+        )
+    placement = order_placement(order)
+    made = None
+    # One transaction, for the same reason as order_reschedule: the version's "we will reschedule"
+    # must find the order cancelled, not merely off the route.
+    with transaction.atomic():
+        if placement.stop is not None and order.status in MOVABLE_STATUSES:
+            made = _edit_plan(
+                placement=placement, operations=[{"op": "unassign", "order": order.pk}], by=by,
+                reason=f"{order.reference} cancelled",
+            )  # fmt: skip
+        order_change_status(order=order, to_status=S.CANCELLED, by=by, reason="cancelled", note=note.strip())
+        told = _tell_customer(order=order, event="cancelled", by=by) if tell_customer else False
+    order.refresh_from_db()
+    return OrderChange(order=order, plan=made, customer_told=told)
+
+
+def order_move_to_route(*, order: Order, vehicle_id: int, by) -> OrderChange:
+    """Put the order at the end of another route of its own depot in the plan that rules its day,
+    through the plan edit service (a new version of a dispatched plan)."""
+    order.refresh_from_db()
+    placement = order_placement(order)
+    if placement.plan is None:
+        raise DispatchError(
+            _("Order %(reference)s is in no plan of %(day)s yet: plan the day first")
+            % {"reference": order.reference, "day": f"{order.date:%d.%m.%Y}"},
+            field="vehicle",
+            value=vehicle_id,
+        )
+    choices = {choice.vehicle_id: choice for choice in order_route_choices(order, placement)}
+    if vehicle_id not in choices:
+        raise DispatchError(
+            _("Vehicle %(vehicle)s is not one of depot %(depot)s's vehicles in plan %(plan)s")
+            % {"vehicle": vehicle_id, "depot": order.depot.code, "plan": placement.plan.pk},
+            field="vehicle",
+            value=vehicle_id,
+        )
+    if choices[vehicle_id].current:
+        raise DispatchError(
+            _("Order %(reference)s is on this route already") % {"reference": order.reference},
+            field="vehicle",
+            value=vehicle_id,
+        )
+    made = _edit_plan(
+        placement=placement, operations=[{"op": "move", "order": order.pk, "vehicle": vehicle_id}], by=by,
+        reason=f"{order.reference} moved to {choices[vehicle_id].label.split(' · ')[0]}",
+    )  # fmt: skip
+    order.refresh_from_db()
+    return OrderChange(order=order, plan=made)
+
+
+def order_update_notes(*, order: Order, notes: str) -> Order:
+    """The notes the driver reads at the door (the driver app shows them with the stop)."""
+    Order.objects.filter(pk=order.pk).update(notes=notes.strip(), updated_at=timezone.now())
+    order.refresh_from_db()
+    return order
+
+
+def order_edit(
+    *, order: Order, notes: str, window_start: time | None, window_end: time | None, by, tell_customer: bool = True
+) -> OrderChange:
+    """The page's edit form: the notes, and the window on the order's own day (order_reschedule when it
+    changed: its route is re-timed and the customer told)."""
+    _check_window(window_start, window_end)
+    change = OrderChange(order=order)
+    if notes.strip() != order.notes:
+        order_update_notes(order=order, notes=notes)
+    new_window = (_local_moment(order.date, window_start), _local_moment(order.date, window_end))
+    if new_window != (order.window_start, order.window_end):
+        change = order_reschedule(
+            order=order, day=order.date, window_start=window_start, window_end=window_end, by=by,
+            tell_customer=tell_customer,
+        )  # fmt: skip
+    return change

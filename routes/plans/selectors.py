@@ -1,0 +1,113 @@
+"""Reads of the routes app."""
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from dispatch.models import Order
+from dispatch.roles import visible_depot_ids
+from routes.models import Plan, Route, Stop, UnassignedOrder
+
+
+def plans_visible_to(user, *, day=None, depot: str | None = None) -> QuerySet[Plan]:
+    """Plans of depots the user sees, newest version first. A plan over several depots is
+    visible to whoever sees every one of them."""
+    allowed = visible_depot_ids(user)
+    queryset = Plan.objects.select_related("depot")
+    if day is not None:
+        queryset = queryset.filter(date=day)
+    if depot:
+        queryset = queryset.filter(depot__code=depot)
+    if allowed is not None:
+        hidden = [
+            plan_id
+            for plan_id, depots in queryset.filter(depot__isnull=True).values_list("id", "request__depots")
+            if not set(depots or []) <= allowed
+        ]
+        queryset = queryset.filter(Q(depot_id__in=allowed) | Q(depot__isnull=True)).exclude(id__in=hidden)
+    return queryset.order_by("-date", "-version", "-id")
+
+
+def _newest_dispatched(user, day) -> dict:
+    dispatched = plans_visible_to(user, day=day).filter(dispatched_at__isnull=False, status=Plan.Status.DONE)
+    latest: dict = {}
+    for plan in dispatched.select_related("parent").order_by("-version"):
+        latest.setdefault(plan.depot_id, plan)
+    return latest
+
+
+def night_routes_running(routes: QuerySet[Route], *, today) -> QuerySet[Route]:
+    """Of yesterday's `routes`, those of a night shift still being driven: planned to end after
+    today's midnight, with stops left to serve. Such a route belongs to the day it started on."""
+    midnight = datetime.combine(today, time(0), tzinfo=timezone.get_current_timezone())
+    return routes.filter(end__gt=midnight, stops__order__status__in=Order.ON_ROUTE_STATUSES)
+
+
+def running_plans(user, *, day=None, now=None) -> list[Plan]:
+    """The version drivers follow, per depot the user sees: the newest dispatched plan of the day.
+
+    Without a day: today's, and, where a depot has none yet, yesterday's while a night shift's route
+    of it still runs past midnight with stops to serve (as the driver's phone does: dispatch.driver_app.selectors).
+    """
+    if day is not None:
+        return list(_newest_dispatched(user, day).values())
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    latest = _newest_dispatched(user, today)
+    for depot_id, plan in _newest_dispatched(user, today - timedelta(days=1)).items():
+        if depot_id not in latest and night_routes_running(plan.routes.all(), today=today).exists():
+            latest[depot_id] = plan
+    return list(latest.values())
+
+
+def running_routes(user, *, day=None) -> list[Route]:
+    """The routes of running_plans with their vehicle, driver and stops (with orders), in sequence."""
+    stops = Stop.objects.select_related("order").order_by("sequence")
+    return list(
+        Route.objects.filter(plan__in=running_plans(user, day=day))
+        .select_related("plan", "vehicle", "driver")
+        .prefetch_related(Prefetch("stops", queryset=stops))
+        .order_by("plan_id", "vehicle__name")
+    )
+
+
+def plan_detail(user, plan_id: int) -> Plan:
+    stops = Stop.objects.select_related("order").order_by("sequence")
+    queryset = plans_visible_to(user).prefetch_related(
+        Prefetch("routes", queryset=Route.objects.select_related("vehicle", "driver").order_by("vehicle__name")),
+        Prefetch("routes__stops", queryset=stops),
+        Prefetch("unassigned", queryset=UnassignedOrder.objects.select_related("order")),
+    )
+    return get_object_or_404(queryset, pk=plan_id)
+
+
+def plan_changes(previous_plan_id: int | None, plan_id: int) -> dict:
+    """What a new version changed against the one it replaces, for live messages and notifications.
+
+    moved: order ids now on another vehicle; added / removed: order ids that joined or left the routes;
+    eta_changes: order id -> seconds the ETA moved (only where it moved by a minute or more).
+    """
+
+    def placements(pid):
+        if pid is None:
+            return {}
+        return {
+            o: (v, eta)
+            for o, v, eta in Stop.objects.filter(route__plan_id=pid).values_list("order_id", "route__vehicle_id", "eta")
+        }
+
+    before, after = placements(previous_plan_id), placements(plan_id)
+    moved = sorted(o for o in before.keys() & after.keys() if before[o][0] != after[o][0])
+    eta_changes = {
+        o: int((after[o][1] - before[o][1]).total_seconds())
+        for o in before.keys() & after.keys()
+        if abs((after[o][1] - before[o][1]).total_seconds()) >= 60
+    }
+    return {
+        "moved": moved,
+        "added": sorted(after.keys() - before.keys()),
+        "removed": sorted(before.keys() - after.keys()),
+        "eta_changes": eta_changes,
+    }

@@ -1,0 +1,63 @@
+"""Celery tasks of the routes app: thin, idempotent, re-reading their rows by id."""
+
+import logging
+
+from celery import shared_task
+
+from routes.plans import optimization as planning
+
+logger = logging.getLogger(__name__)
+
+
+def plan_queue_position(plan) -> int | None:
+    """How many tasks wait ahead of a queued plan in the plans queue (0: it starts next); None once it
+    runs, or when the queue cannot be read (the plan page then just says "Waiting to start")."""
+    from config.tasks import tasks_ahead
+    from routes.models import Plan
+
+    if plan.status != Plan.Status.QUEUED:
+        return None
+    try:
+        return tasks_ahead({optimize_plan.name, replan_plan.name}, plan.pk, kind="plans")
+    except Exception:  # noqa: BLE001 - a broker hiccup must not fail the plan's page
+        logger.warning("could not read the plans queue for plan %s", plan.pk, exc_info=True)
+        return None
+
+
+@shared_task(name="routes.tasks.optimize_plan", acks_late=True, reject_on_worker_lost=True)
+def optimize_plan(plan_id: int) -> None:
+    """Compute a queued plan. Safe to run twice: a plan already done or failed is left alone, and
+    a run that died half-way (worker killed) starts over from the unchanged previous version."""
+    try:
+        planning.plan_compute(plan_id=plan_id)
+    except Exception:  # noqa: BLE001 - plan_compute recorded the failure on the plan for the dispatcher
+        logger.warning("plan %s failed; see the plan's error", plan_id)
+
+
+@shared_task(name="routes.tasks.replan_plan", acks_late=True, reject_on_worker_lost=True)
+def replan_plan(plan_id: int) -> None:
+    """Compute a queued mid-day re-plan; idempotent like optimize_plan."""
+    from routes.plans import replanning
+
+    try:
+        replanning.replan_compute(plan_id=plan_id)
+    except Exception:  # noqa: BLE001 - the failure is recorded on the plan
+        logger.warning("re-plan %s failed; see the plan's error", plan_id)
+
+
+@shared_task(name="routes.tasks.expire_replan_proposal", acks_late=True)
+def expire_replan_proposal(plan_id: int) -> None:
+    """A proposal's deadline came (scheduled when it was made); idempotent, see plan_proposal_expire."""
+    from routes.plans.proposals import plan_proposal_expire
+
+    plan_proposal_expire(plan_id=plan_id)
+
+
+@shared_task(name="routes.tasks.expire_replan_proposals", ignore_result=True)
+def expire_replan_proposals(resume_timers: bool = False) -> int:
+    """Beat, every minute: proposals past their deadline whose timer was lost. `resume_timers`: the
+    embedded workers starting in a new process (config.tasks.EMBEDDED_STARTUP_TASKS), whose timers the
+    old one took with it: the others get theirs again."""
+    from routes.plans.proposals import proposals_expire_due, proposals_resume
+
+    return proposals_resume()["expired"] if resume_timers else proposals_expire_due()
