@@ -8,9 +8,9 @@ from rest_framework import serializers
 from analytics.errors import AnalyticsError
 from analytics.selectors import KpiFilters, scoped_filters
 from dispatch.errors import DispatchError
+from dispatch.fleet.selectors import looks_like_id
 from dispatch.fleet.services import depot_for_user
 from dispatch.models import Driver, Vehicle, Zone
-from dispatch.orders.selectors import looks_like_id
 from dispatch.roles import visible_depot_ids
 
 MAX_RANGE_DAYS = 3 * 366

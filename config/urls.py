@@ -8,7 +8,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from config.api_docs import ApiRedocView
 from config.favicon import favicon
 from config.health import healthz
-from config.metrics import metrics_view
+from config.metrics_endpoint import metrics_view
 from customers.personal_data.admin_views import personal_data_view
 from dispatch.language import set_language
 from dispatch.maps.views import map_glyphs, map_tile

@@ -1,32 +1,38 @@
-"""Handlers of dispatch.events (registered in dispatch.events.HANDLERS): each only enqueues a task.
+"""Handlers of dispatch.events (registered in dispatch.events.HANDLERS): each only enqueues a task, but
+on_orders_created, which makes the new orders' tracking links inside the import's transaction.
 
 They run after the triggering transaction committed; on_commit is still used so that a handler
 called inside some later transaction starts nothing if that one rolls back.
 """
 
+from django.core.cache import cache
 from django.db import transaction
 
 from config.tasks import enqueue
+from customers.notifications.tasks import notify_eta, notify_plan, notify_status
+from customers.selectors import next_stop_order_id_for_driver
+from customers.tracking.links import tracking_links_create
+from dispatch.live.broadcast import broadcast, order_group
 
 NEXT_STOP_CACHE_S = 20
 POSITION_EVERY_S = 2
 
 
-def on_plan_dispatched(*, plan_id, **_payload) -> None:
-    from customers.notifications.tasks import notify_plan
+def on_orders_created(*, orders) -> None:
+    """In the import's transaction (dispatch.events.IN_TRANSACTION_HANDLERS): every new order gets its
+    tracking link with it, or the import rolls back."""
+    tracking_links_create(orders=orders)
 
+
+def on_plan_dispatched(*, plan_id, **_payload) -> None:
     transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
 
 
 def on_plan_updated(*, plan_id, **_payload) -> None:
-    from customers.notifications.tasks import notify_plan
-
     transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
 
 
 def on_eta_changed(*, order_id, eta=None, **_payload) -> None:
-    from customers.notifications.tasks import notify_eta
-
     transaction.on_commit(lambda: enqueue(notify_eta, order_id, eta.isoformat() if eta else None))
 
 
@@ -36,8 +42,6 @@ STATUSES_OF_INTEREST = {"en_route", "arrived", "delivered", "failed", "cancelled
 
 
 def on_order_status_changed(*, order_id, to_status, reason="", **_payload) -> None:
-    from customers.notifications.tasks import notify_status
-
     if to_status not in STATUSES_OF_INTEREST:
         return
 
@@ -50,11 +54,6 @@ def on_driver_moved(*, driver_id, lat, lon, recorded_at=None, **_payload) -> Non
     One small query per driver every NEXT_STOP_CACHE_S (the next stop is cached), and at most one
     message per driver per POSITION_EVERY_S: quick enough for the handler contract.
     """
-    from django.core.cache import cache
-
-    from customers.selectors import next_stop_order_id_for_driver
-    from dispatch.live.broadcast import broadcast, order_group
-
     if not cache.add(f"customers:driver-position:{driver_id}", 1, timeout=POSITION_EVERY_S):
         return
     key = f"customers:next-stop:{driver_id}"

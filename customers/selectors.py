@@ -65,7 +65,7 @@ PUBLIC_STATUS = {
 def _next_stop(order: Order):
     """(this order's stop, whether it is the driver's next open stop) in the plan drivers follow."""
     from routes.models import Stop
-    from routes.plans.replanning import latest_dispatched_plan
+    from routes.plans.selectors import latest_dispatched_plan
 
     plan = latest_dispatched_plan(day=order.date, depot_id=order.depot_id)
     if plan is None:
@@ -207,7 +207,7 @@ def failed_notifications_count(user) -> int:
 def next_stop_order_id_for_driver(driver_id: int) -> int | None:
     """The order of the driver's next open stop today, in the plan the driver follows."""
     from routes.models import Route, Stop
-    from routes.plans.replanning import latest_dispatched_plan
+    from routes.plans.selectors import latest_dispatched_plan
 
     today = timezone.localdate()
     route = (

@@ -21,7 +21,7 @@ HANDLERS: dict[str, tuple[str, ...]] = {
         "dispatch.live.alerts.on_order_status_changed",
         "analytics.handlers.on_order_status_changed",
         "customers.handlers.on_order_status_changed",
-        "config.metrics.on_order_status_changed",  # the ETA error of completed stops
+        "dispatch.live.eta.on_order_status_changed",  # the ETA error of completed stops
     ),
     # plan_id, previous_plan_id (None for a first dispatch), reason
     "plan_dispatched": (
@@ -44,6 +44,14 @@ HANDLERS: dict[str, tuple[str, ...]] = {
     "closure_changed": ("dispatch.live.broadcast.closure_changed",),
     # depot_id, message (dispatch.alerts.alert_message): an alert was opened, changed or resolved
     "alert_changed": ("dispatch.live.broadcast.publish_to_depot",),
+}
+
+
+# Handlers that commit or roll back with the change that announces them: called inside its transaction,
+# and an error rolls the change back (an import never leaves orders without their tracking links).
+IN_TRANSACTION_HANDLERS: dict[str, tuple[str, ...]] = {
+    # orders: the Order rows an import just created
+    "orders_created": ("customers.handlers.on_orders_created",),
 }
 
 
@@ -89,3 +97,8 @@ def closure_changed(**payload) -> None:
 
 def alert_changed(**payload) -> None:
     emit("alert_changed", **payload)
+
+
+def orders_created(*, orders) -> None:
+    for path in IN_TRANSACTION_HANDLERS["orders_created"]:
+        import_string(path)(orders=orders)

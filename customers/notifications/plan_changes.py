@@ -18,7 +18,7 @@ def notifications_for_plan(*, plan_id: int) -> int:
     """A plan was dispatched or replaced: schedule new orders, tell those whose ETA left the promise,
     and those the new version took off every route that we will reschedule."""
     from routes.models import Plan, Stop
-    from routes.plans.replanning import latest_dispatched_plan
+    from routes.plans.selectors import latest_dispatched_plan
 
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None or plan.dispatched_at is None:

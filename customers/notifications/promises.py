@@ -40,7 +40,7 @@ AWAITING = (S.DISPATCHED, S.EN_ROUTE)
 def route_stop(order: Order):
     """The order's stop in the plan the drivers follow (with its route's driver), or None."""
     from routes.models import Stop
-    from routes.plans.replanning import latest_dispatched_plan
+    from routes.plans.selectors import latest_dispatched_plan
 
     plan = latest_dispatched_plan(day=order.date, depot_id=order.depot_id)
     if plan is None:

@@ -1,11 +1,15 @@
 """Celery tasks of the customers app: thin, idempotent, retries only (the work is in services)."""
 
+from __future__ import annotations
+
 from datetime import datetime, timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
+from config import metrics
 from config.tasks import enqueue
+from customers.models import Notification
 from customers.notifications.outbox import notifications_release_due
 from customers.notifications.plan_changes import notifications_for_plan
 from customers.notifications.promises import delay_message_send, delay_messages_send_due, notifications_for_eta
@@ -66,3 +70,13 @@ def send_due_delay_messages() -> int:
     """Beat, once a minute: the same for timers lost in a restart (and held messages now due)."""
     notifications_release_due()
     return delay_messages_send_due()
+
+
+@metrics.safely
+def count_notification_outcome(args, outcome) -> None:
+    """After send_notification (config.metrics.TASK_OUTCOME_COUNTERS): its outcome, by channel."""
+    if not args or not isinstance(outcome, str):
+        return
+    notification_id = args[0]
+    channel = Notification.objects.filter(pk=notification_id).values_list("channel", flat=True).first()
+    metrics.NOTIFICATIONS.labels(channel=channel or "?", outcome=outcome).inc()

@@ -366,7 +366,7 @@ class FleetSimulation:
 def dispatched_drivers(day) -> list:
     """Drivers with a route in the newest dispatched plan of the day (per depot, or over all depots)."""
     from dispatch.models import Depot, Driver
-    from routes.plans.replanning import latest_dispatched_plan
+    from routes.plans.selectors import latest_dispatched_plan
 
     plans = [latest_dispatched_plan(day=day, depot_id=d) for d in [*Depot.objects.values_list("id", flat=True), None]]
     plans = [p for p in plans if p is not None]

@@ -18,6 +18,7 @@ from config.fields import AwareDateTimeField, FiniteFloatField
 from dispatch.driver_app import selectors as driver_selectors
 from dispatch.driver_app import services as driver_services
 from dispatch.permissions import IsDriver
+from routes.plans import selectors as plan_selectors
 
 
 class DriverStopOutput(serializers.Serializer):
@@ -83,7 +84,7 @@ class DriverRouteApi(APIView):
     )
     def get(self, request):
         driver = driver_selectors.driver_for_user(request.user)
-        route = driver_selectors.driver_route(driver)
+        route = plan_selectors.driver_route(driver)
         return Response({"route": DriverRouteOutput(route).data if route else None})
 
 

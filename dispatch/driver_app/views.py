@@ -22,6 +22,7 @@ from dispatch.driver_app import selectors as driver_selectors
 from dispatch.driver_app.apis import DriverRouteOutput
 from dispatch.driver_app.services import FAIL_REASONS, PROOF_IMAGE_MAX_BYTES
 from dispatch.roles import is_driver
+from routes.plans import selectors as plan_selectors
 
 FAIL_REASON_LABELS = {
     "not_home": _("Nobody home"), "no_access": _("No access"), "refused": _("Refused"), "damaged": _("Damaged"),
@@ -55,18 +56,16 @@ def _js_catalog() -> dict:
     return catalog.get_catalog()
 
 
-def _live_socket_available() -> bool:
-    # The live socket is built separately; the page uses it only once config.routing serves it.
-    from config.routing import websocket_urlpatterns
-
-    return any("ws/driver/" in str(getattr(p, "pattern", "")) for p in websocket_urlpatterns)
+# The phone learns of a new plan version by polling GET /api/driver/route/; driver.js would also listen on
+# a /ws/driver/ socket, but config.routing serves none (the dashboards' and the tracking page's only).
+LIVE_SOCKET_PATH = None
 
 
 @never_cache
 @driver_required
 def driver_app(request):
     driver = driver_selectors.driver_for_user(request.user)
-    route = driver_selectors.driver_route(driver)
+    route = plan_selectors.driver_route(driver)
     context = {
         "driver": driver,
         "initial": {
@@ -75,7 +74,7 @@ def driver_app(request):
             "time_zone": settings.TIME_ZONE,  # times on the phone in the company's zone, whatever the phone's
             "fail_reasons": [{"value": r, "label": str(FAIL_REASON_LABELS[r])} for r in FAIL_REASONS],
             "max_image_bytes": PROOF_IMAGE_MAX_BYTES,
-            "live_socket": "/ws/driver/" if _live_socket_available() else None,
+            "live_socket": LIVE_SOCKET_PATH,
             # The page may come from the service worker's cache: the app compares this with what it saved.
             "generated_at": timezone.now().isoformat(),
         },

@@ -1,5 +1,6 @@
 """TODO docstring"""
 
+
 from django.db.models import QuerySet
 
 from dispatch.models import Depot, Driver, Vehicle, Zone
@@ -31,3 +32,9 @@ def vehicles_visible_to(user) -> QuerySet[Vehicle]:
 
 def drivers_visible_to(user) -> QuerySet[Driver]:
     return depot_scoped(Driver.objects.select_related("user", "depot", "vehicle"), user)
+
+
+def looks_like_id(value: str) -> bool:
+    """Digits that can be a row id: "²".isdigit() is true but int("²") fails, and SQLite cannot
+    take an integer beyond 64 bits (PostgreSQL's lookups just find nothing)."""
+    return value.isascii() and value.isdigit() and len(value) <= 18

@@ -6,8 +6,8 @@ from django.db import transaction
 
 from dispatch.audit import audit_record, field_changes
 from dispatch.errors import DispatchError
+from dispatch.fleet.selectors import looks_like_id
 from dispatch.models import Depot, Driver, Vehicle
-from dispatch.orders import selectors
 from dispatch.roles import DRIVER, visible_depot_ids
 
 
@@ -21,7 +21,7 @@ def depot_for_user(*, user, code_or_id) -> Depot:
     if "\x00" in value:  # PostgreSQL text cannot hold NUL; no code has one
         raise DispatchError(f"Unknown depot {value!r}", field="depot", value=value)
     depot = queryset.filter(code=value).first()
-    if depot is None and selectors.looks_like_id(value):
+    if depot is None and looks_like_id(value):
         depot = queryset.filter(id=int(value)).first()
     if depot is None:
         raise DispatchError(f"Unknown depot {value!r}", field="depot", value=value)

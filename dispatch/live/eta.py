@@ -25,6 +25,8 @@ the position, after commit, never the ASGI event loop) unless the last one in th
 more than INLINE_BUDGET_S, in which case it goes to a Celery task.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import time
@@ -36,10 +38,12 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from config import metrics
+from config.tasks import enqueue
 from dispatch.models import Driver, Order, OrderStatusChange
 from routes.errors import RoutingError
 from routes.models import Route, Stop
-from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.selectors import latest_dispatched_plan
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +96,7 @@ def active_routes(*, day, depot_id: int | None = None, driver_id: int | None = N
 
 def current_route(*, driver: Driver, now: datetime) -> Route | None:
     """The route the driver's phone shows at `now` (dispatch.driver_app.selectors), stops and orders loaded."""
-    from dispatch.driver_app.selectors import driver_route
+    from routes.plans.selectors import driver_route
 
     return driver_route(driver, now=now)
 
@@ -267,9 +271,29 @@ def on_driver_moved(*, driver_id, **payload) -> None:
     if every and not cache.add(f"live-eta:{driver_id}", 1, timeout=every):
         return  # recomputed less than `every` seconds ago
     if _last_duration["seconds"] > INLINE_BUDGET_S:
-        from config.tasks import enqueue
-
         _last_duration["seconds"] = 0.0  # measure again next time: the slow one may have been a cold start
         enqueue(refresh_live_etas, driver_id)
         return
     live_etas_refresh(driver_id=driver_id)
+
+
+@metrics.safely
+def on_order_status_changed(*, order_id, from_status="", to_status, at=None, **_payload) -> None:
+    """dispatch.events handler: the ETA error of a stop, at the driver's arrival (or at delivery or
+    failure when the driver never tapped "arrived")."""
+    if at is None or to_status not in ("arrived", "delivered", "failed") or from_status == "arrived":
+        return
+    from routes.models import Plan, Stop
+
+    stop = (
+        Stop.objects.filter(order_id=order_id, route__plan__status=Plan.Status.DONE)
+        .exclude(route__plan__dispatched_at=None)
+        .order_by("-route__plan__dispatched_at")
+        .values("eta", "live_eta")
+        .first()
+    )
+    if stop is None:
+        return
+    metrics.ETA_ERROR_SECONDS.labels(eta="planned").observe(abs((at - stop["eta"]).total_seconds()))
+    if stop["live_eta"] is not None:
+        metrics.ETA_ERROR_SECONDS.labels(eta="live").observe(abs((at - stop["live_eta"]).total_seconds()))

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from dispatch import events
 from dispatch.audit import audit_record
 from dispatch.bulk import bulk_update_rows
 from dispatch.errors import OrderImportError
@@ -375,8 +376,6 @@ ORDER_FIELDS = (
 
 @transaction.atomic
 def _save_orders(*, parsed: list[dict], existing: dict[str, Order], user) -> ImportResult:
-    from customers.tracking.links import tracking_links_create  # customers depends on dispatch, not the reverse
-
     zone_locator = ZoneLocator(Zone.objects.all())
     customers = _customers_for(parsed)
     now = timezone.now()
@@ -417,7 +416,7 @@ def _save_orders(*, parsed: list[dict], existing: dict[str, Order], user) -> Imp
         ],
         batch_size=1000,
     )
-    tracking_links_create(orders=to_create)
+    events.orders_created(orders=to_create)  # their tracking links, in this transaction
     return ImportResult(created=to_create, updated=to_update, unchanged=unchanged)
 
 

@@ -4,14 +4,8 @@ from datetime import date
 
 from django.db.models import Count, F, QuerySet
 
-from dispatch.fleet.selectors import depot_scoped
+from dispatch.fleet.selectors import depot_scoped, looks_like_id
 from dispatch.models import Order
-
-
-def looks_like_id(value: str) -> bool:
-    """Digits that can be a row id: "²".isdigit() is true but int("²") fails, and SQLite cannot
-    take an integer beyond 64 bits (PostgreSQL's lookups just find nothing)."""
-    return value.isascii() and value.isdigit() and len(value) <= 18
 
 
 def orders_visible_to(

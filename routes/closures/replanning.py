@@ -35,7 +35,8 @@ from dispatch.alerts import alert_open, alerts_resolve_keys, company_text
 from dispatch.models import Alert
 from routes.models import ClosureApplication, Plan, RoadClosure, Stop, UnassignedOrder
 from routes.plans.proposals import proposals_withdraw
-from routes.plans.replanning import latest_dispatched_plan, replan_compute, vehicle_progress
+from routes.plans.replanning import replan_compute, vehicle_progress
+from routes.plans.selectors import latest_dispatched_plan
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)

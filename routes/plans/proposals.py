@@ -242,8 +242,9 @@ def plan_proposal_approve(*, plan: Plan, by=None) -> Plan:
 
 @transaction.atomic
 def _approve(*, plan: Plan, by=None) -> Plan:
-    from routes.plans.replanning import announce_plan_updated, latest_dispatched_plan
+    from routes.plans.replanning import announce_plan_updated
     from routes.plans.saving import mark_orders_dispatched
+    from routes.plans.selectors import latest_dispatched_plan
 
     locked = _locked_proposal(plan, "approved")
     if locked.decide_by is not None and locked.decide_by <= timezone.now():

@@ -45,6 +45,7 @@ from routes.plans.saving import (
     time_route,
     write_plan_content,
 )
+from routes.plans.selectors import latest_dispatched_plan
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -68,15 +69,6 @@ class VehicleProgress:
     remaining: list[int] = field(default_factory=list)  # order ids still to plan
     start: StartPoint | None = None
     out: bool = False  # on the road now: at or heading to a stop, or its phone gave a fresh position
-
-
-def latest_dispatched_plan(*, day, depot_id, before_version: int | None = None) -> Plan | None:
-    """The plan drivers follow for a day and depot: the newest dispatched version."""
-    plans = Plan.objects.filter(date=day, dispatched_at__isnull=False, status=Plan.Status.DONE)
-    if before_version is not None:
-        plans = plans.filter(version__lt=before_version)
-    plans = plans.filter(depot_id=depot_id) if depot_id else plans.filter(depot__isnull=True)
-    return plans.order_by("-version").first()
 
 
 def _copied_stop(stop, sequence: int) -> TimedStop:

@@ -1,12 +1,12 @@
 """Reads of the routes app."""
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from dispatch.models import Order
+from dispatch.models import Driver, Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Plan, Route, Stop, UnassignedOrder
 
@@ -111,3 +111,62 @@ def plan_changes(previous_plan_id: int | None, plan_id: int) -> dict:
         "removed": sorted(before.keys() - after.keys()),
         "eta_changes": eta_changes,
     }
+
+
+def latest_dispatched_plan(*, day, depot_id, before_version: int | None = None) -> Plan | None:
+    """The plan drivers follow for a day and depot: the newest dispatched version."""
+    plans = Plan.objects.filter(date=day, dispatched_at__isnull=False, status=Plan.Status.DONE)
+    if before_version is not None:
+        plans = plans.filter(version__lt=before_version)
+    plans = plans.filter(depot_id=depot_id) if depot_id else plans.filter(depot__isnull=True)
+    return plans.order_by("-version").first()
+
+
+def driver_routes(driver: Driver):
+    mine = Q(driver=driver)
+    if driver.vehicle_id:
+        # A route planned for the driver's vehicle before the driver was set on it is still theirs.
+        mine |= Q(driver__isnull=True, vehicle_id=driver.vehicle_id)
+    return Route.objects.filter(mine)
+
+
+def _plan_of_day(driver: Driver, day: date) -> Plan | None:
+    for depot_id in (driver.depot_id, None):
+        plan = latest_dispatched_plan(day=day, depot_id=depot_id)
+        if plan is not None and driver_routes(driver).filter(plan=plan).exists():
+            return plan
+    return None
+
+
+def current_plan(driver: Driver, *, day: date | None = None, now: datetime | None = None) -> Plan | None:
+    """The newest dispatched plan that gives this driver a route: the day's, or the one still being driven.
+
+    A plan is made for one depot, or (when requested without one) for every depot at once: both
+    are looked at, the depot's own plan first. Without a day: a night shift's route belongs to the
+    day it started on, so after midnight the driver keeps yesterday's route while it runs past
+    midnight and has stops left; otherwise today's.
+    """
+    if day is not None:
+        return _plan_of_day(driver, day)
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    overnight = _plan_of_day(driver, today - timedelta(days=1))
+    if overnight is not None and night_routes_running(driver_routes(driver).filter(plan=overnight), today=today).exists():
+        return overnight
+    return _plan_of_day(driver, today)
+
+
+def driver_route(driver: Driver, *, day: date | None = None, now: datetime | None = None) -> Route | None:
+    """The driver's route (see current_plan), stops in order with their orders and proofs loaded; None if nothing is dispatched."""
+    plan = current_plan(driver, day=day, now=now)
+    if plan is None:
+        return None
+    stops = Stop.objects.select_related("order").order_by("sequence")
+    return (
+        driver_routes(driver)
+        .filter(plan=plan)
+        .select_related("plan", "vehicle", "driver")
+        .prefetch_related(Prefetch("stops", queryset=stops))
+        .order_by("id")
+        .first()
+    )

@@ -196,7 +196,7 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
         actor=by, action="plan.dispatched", target=locked, changes={"orders": len(order_ids), "version": locked.version}
     )
     from dispatch import events
-    from routes.plans.replanning import latest_dispatched_plan
+    from routes.plans.selectors import latest_dispatched_plan
 
     previous = latest_dispatched_plan(day=locked.date, depot_id=locked.depot_id, before_version=locked.version)
     payload = {"plan_id": locked.pk, "previous_plan_id": previous.pk if previous else None, "reason": locked.reason}

@@ -21,8 +21,7 @@ from dispatch.maps import drawing as maps
 from dispatch.models import Order
 from dispatch.orders import selectors as dispatch_selectors
 from dispatch.permissions import office_staff_required
-from routes.closures.selectors import closures_list
-from routes.models import Plan
+from routes.models import Plan, RoadClosure
 from routes.plans import selectors
 from routes.plans.apis import PlanOutput
 from routes.plans.inputs import PLANNABLE_STATUSES
@@ -138,7 +137,8 @@ def _plan_closures(plan: Plan):
     """Closures that touch the plan's day and were not lifted before it began."""
     start, end = _local_day_bounds(plan.date)
     return (
-        closures_list()
+        RoadClosure.objects.select_related("created_by")
+        .order_by("-starts_at", "-id")
         .filter(starts_at__lt=end)
         .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
         .filter(Q(lifted_at__isnull=True) | Q(lifted_at__gt=start))

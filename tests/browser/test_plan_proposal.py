@@ -16,7 +16,7 @@ from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
 from routes.models import Plan, Stop
 from routes.plans.proposals import proposal_hold, replan_diff
-from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.selectors import latest_dispatched_plan
 from routes.plans.services import plan_dispatch
 from tests.browser.conftest import log_in, wait_for_js
 

@@ -26,7 +26,7 @@ from dispatch.fleet.services import driver_create
 from dispatch.models import Alert, Order, Vehicle
 from routes.closures.services import closure_create
 from routes.models import Plan, RoadClosure, Stop
-from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.selectors import latest_dispatched_plan
 from routes.plans.services import plan_dispatch
 from routes.plans.tasks import expire_replan_proposals, optimize_plan
 from tests.routes.test_plans import DAY, VADUZ_POINTS

@@ -20,7 +20,7 @@ from dispatch.live.eta import live_etas_refresh
 from dispatch.models import Driver, Order, Vehicle
 from routes.closures.services import closure_create
 from routes.models import Plan, RoadClosure, Stop
-from routes.plans.replanning import latest_dispatched_plan
+from routes.plans.selectors import latest_dispatched_plan
 from routes.plans.services import plan_dispatch
 from routes.plans.tasks import optimize_plan
 from routes.road_network import get_road_network
