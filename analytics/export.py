@@ -11,7 +11,8 @@ import io
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from analytics.selectors import EXPORT_COLUMNS, KpiFilters, export_rows
+from analytics.filters import KpiFilters
+from analytics.selectors import EXPORT_COLUMNS, export_rows
 from dispatch.models import Driver
 
 PAGE_ROWS = 2000

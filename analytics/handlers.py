@@ -1,6 +1,9 @@
 """Event handlers (dispatch.events HANDLERS): keep the facts of a day fresh after it changes."""
 
+from analytics.tasks import order_facts_refresh_day
 from config.tasks import enqueue
+from dispatch.models import Order
+from routes.models import Plan
 
 # Status changes that alter a KPI: arrivals, outcomes, and the re-opening of a failed order.
 _RELEVANT = {"en_route", "arrived", "delivered", "failed", "new", "cancelled"}
@@ -9,8 +12,6 @@ _RELEVANT = {"en_route", "arrived", "delivered", "failed", "new", "cancelled"}
 def on_order_status_changed(*, order_id, depot_id, to_status, **_):
     if to_status not in _RELEVANT:
         return
-    from analytics.tasks import order_facts_refresh_day
-    from dispatch.models import Order
 
     day = Order.objects.filter(pk=order_id).values_list("date", flat=True).first()
     if day is not None:
@@ -18,9 +19,6 @@ def on_order_status_changed(*, order_id, depot_id, to_status, **_):
 
 
 def on_plan_dispatched(*, plan_id, **_):
-    from analytics.tasks import order_facts_refresh_day
-    from routes.models import Plan
-
     plan = Plan.objects.filter(pk=plan_id).values("date", "depot_id").first()
     if plan is not None:
         enqueue(order_facts_refresh_day, plan["date"].isoformat(), plan["depot_id"])

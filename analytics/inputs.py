@@ -6,7 +6,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from analytics.errors import AnalyticsError
-from analytics.selectors import KpiFilters, scoped_filters
+from analytics.filters import KpiFilters
+from analytics.selectors import scoped_filters
 from dispatch.errors import DispatchError
 from dispatch.fleet.selectors import looks_like_id
 from dispatch.fleet.services import depot_for_user

@@ -14,7 +14,7 @@ from django.db import connection
 from analytics.sql import is_true
 
 if TYPE_CHECKING:
-    from analytics.selectors import KpiFilters
+    from analytics.filters import KpiFilters
 
 
 def where_clause(filters: "KpiFilters", alias: str = "f") -> tuple[str, list]:

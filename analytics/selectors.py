@@ -9,40 +9,21 @@ method: p90 is the smallest value with at least 90 % of the values at or below i
 import hashlib
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.core.cache import cache
 from django.db import connection
 
 from analytics import fact_versions, kpi_sql
+from analytics.filters import KpiFilters
 from analytics.sql import is_true
-from dispatch.models import Depot, Driver, Zone
+from dispatch.models import Depot, Driver, Order, Zone
 from dispatch.roles import visible_depot_ids
 
 logger = logging.getLogger(__name__)
 
 FAILURE_REASONS = ("not_home", "no_access", "refused", "damaged", "wrong_address", "other")
-
-
-@dataclass(frozen=True)
-class KpiFilters:
-    date_from: date
-    date_to: date
-    depot_ids: frozenset[int] | None = None  # None: every depot (managers)
-    zone_id: int | None = None
-    driver_id: int | None = None
-    vehicle_kind: str | None = None
-
-    @property
-    def days(self) -> int:
-        return (self.date_to - self.date_from).days + 1
-
-    def previous(self) -> "KpiFilters":
-        """The same number of days just before."""
-        return replace(
-            self, date_from=self.date_from - timedelta(days=self.days), date_to=self.date_from - timedelta(days=1)
-        )
 
 
 def scoped_filters(user, **values) -> KpiFilters:
@@ -492,7 +473,6 @@ _EXPORT_FIELDS = (
 
 def export_rows(filters: KpiFilters, *, after_id: int = 0, limit: int = 2000) -> list[tuple]:
     """A page of export rows (one per order, ordered by id, after `after_id`): keyset paging, no cursor held."""
-    from dispatch.models import Order
 
     orders = Order.objects.filter(date__gte=filters.date_from, date__lte=filters.date_to, id__gt=after_id)
     if filters.depot_ids is not None:

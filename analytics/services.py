@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from analytics import fact_versions, facts
 from analytics.errors import AnalyticsError
+from analytics.filters import KpiFilters
+from analytics.selectors import kpis_compare
 from dispatch.models import Depot, Order
 from dispatch.roles import MANAGER
 
@@ -71,7 +73,6 @@ def order_facts_refresh_all(*, chunk_days: int = 31) -> int:
 
 def daily_summary_send(*, day: date) -> int:
     """E-mail the day's KPIs to every active manager with an address; returns how many were sent to."""
-    from analytics.selectors import KpiFilters, kpis_compare
 
     managers = (
         get_user_model()

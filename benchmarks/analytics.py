@@ -154,8 +154,8 @@ def time_parts(since, to, runs: int) -> None:
     from django.core.cache import cache
 
     from analytics import selectors
+    from analytics.filters import KpiFilters
     from analytics.maps import lateness_map_html
-    from analytics.selectors import KpiFilters
 
     filters = KpiFilters(date_from=since, date_to=to)
 

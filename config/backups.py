@@ -32,6 +32,8 @@ from django.db import connection, connections
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from routes.models import RoadNetworkBuild
+
 FORMAT = "dispatch-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
@@ -96,8 +98,6 @@ def _applied_migrations() -> dict[str, list[str]]:
 
 
 def _active_network_dir() -> Path | None:
-    from routes.models import RoadNetworkBuild
-
     build = RoadNetworkBuild.objects.filter(active=True).order_by("-built_at").first()
     if build is None or not Path(build.path).is_dir():
         return None
@@ -285,8 +285,6 @@ def backup_restore(
                 network_count = _extract_prefix(archive, manifest, "network/", target)
                 network_path = str(target)
                 if str(target) != manifest["network"]["path"]:
-                    from routes.models import RoadNetworkBuild
-
                     RoadNetworkBuild.objects.filter(path=manifest["network"]["path"]).update(path=str(target))
     # An archive of an older release: bring its schema up to this one.
     call_command("migrate", interactive=False, verbosity=0)

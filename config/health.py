@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.access import staff_or_bearer
+from config.tasks import queue_stats
 
 CHECK_TIMEOUT_S = 2.0
 logger = logging.getLogger(__name__)
@@ -76,8 +77,6 @@ def may_see_detail(request) -> bool:
 
 
 def queues_detail() -> dict:
-    from config.tasks import queue_stats
-
     try:
         return queue_stats()
     except Exception as exc:  # noqa: BLE001 - the broker's own check above names the outage

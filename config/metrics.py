@@ -202,5 +202,3 @@ def _mark_dead() -> None:
 atexit.register(_mark_dead)
 
 # --- state (read at scrape time) ----------------------------------------------------------------
-
-

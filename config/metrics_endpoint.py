@@ -15,7 +15,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from config.access import staff_or_bearer
 from config.metrics import MULTIPROC_DIR
+from config.tasks import _embedded_queues, queue_stats
+from routes.models import ClosureApplication
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +31,6 @@ class StateCollector:
         yield from self._closures()
 
     def _queues(self):
-        from config.tasks import queue_stats
-
         waiting = GaugeMetricFamily("dispatch_queue_waiting", "Tasks waiting in a queue", labels=["kind", "queue"])
         age = GaugeMetricFamily(
             "dispatch_queue_oldest_age_seconds",
@@ -65,7 +66,6 @@ class StateCollector:
 
         if not settings.CELERY_TASK_ALWAYS_EAGER or settings.TASKS_RUN_INLINE:
             return
-        from config.tasks import _embedded_queues
 
         busy = GaugeMetricFamily(
             "dispatch_embedded_worker_busy",
@@ -82,8 +82,6 @@ class StateCollector:
     def _closures(self):
         from django.db.models import Q
         from django.utils import timezone
-
-        from routes.models import ClosureApplication
 
         replans = GaugeMetricFamily(
             "dispatch_closure_replans_in_force",
@@ -120,8 +118,6 @@ def scrape() -> bytes:
 
 def may_scrape(request) -> bool:
     from django.conf import settings
-
-    from config.access import staff_or_bearer
 
     return staff_or_bearer(request, settings.METRICS_TOKEN)
 

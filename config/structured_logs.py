@@ -11,6 +11,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from config.request_id import current
+
 # The attributes every LogRecord has: anything else on a record came from `extra=` and is kept.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "taskName"}
 
@@ -65,8 +67,6 @@ def sentry_init(*, dsn: str, environment: str, release: str, traces_sample_rate:
     request bodies never sent); the request id goes along as a tag to find the logs.
     """
     import sentry_sdk
-
-    from config.request_id import current
 
     def tag_request_id(event, _hint):
         request_id = current()

@@ -322,7 +322,12 @@ def _release_latest(task_name: str, args: list) -> None:
 
 
 def enqueue(task, *args, eta: datetime | None = None, **kwargs) -> None:
-    """Start `task` now, or at `eta` (an aware datetime) when given, on its kind's queue."""
+    """Start `task` now, or at `eta` (an aware datetime) when given, on its kind's queue.
+
+    `task` is the task, or its name: a service whose own module the task imports (the task runs the
+    service) names it, so that the import points one way only (tasks -> services)."""
+    if isinstance(task, str):
+        task = current_app.tasks[task]
     delay_s = max(0.0, (eta - timezone.now()).total_seconds()) if eta else 0.0
     inline = settings.CELERY_TASK_ALWAYS_EAGER and settings.TASKS_RUN_INLINE
     if getattr(task, "latest_only", False) and args and not delay_s and not inline:

@@ -34,6 +34,7 @@ from customers.models import (
     TrackingLink,
 )
 from customers.notifications.backends import SendError
+from customers.notifications.rendering import notification_render_check
 from dispatch.audit import AuditedAdminMixin
 from dispatch.roles import is_manager
 
@@ -156,8 +157,6 @@ class NotificationTemplateAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
         class CheckedForm(form):
             def clean(self):
-                from customers.notifications.rendering import notification_render_check
-
                 cleaned = super().clean()
                 notification_render_check(subject=cleaned.get("subject", ""), body=cleaned.get("body", ""))
                 return cleaned

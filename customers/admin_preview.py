@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Channel, Event, Notification, TrackingLink
+from customers.notifications.backends import backend_for
 from customers.notifications.rendering import day_label, hhmm
 from customers.notifications.texts import FAILURE_REASONS, RESCHEDULE_REASONS
 from customers.tracking.links import tracking_url
@@ -235,7 +236,6 @@ def template_test_send(*, user, event: str, channel: str, language: str, subject
 
     Raises TemplateTestRefused (nothing sent) or customers.notifications.backends.SendError (the backend failed).
     """
-    from customers.notifications.backends import backend_for
 
     recipient = template_test_recipient(user=user, channel=channel)
     preview = message_preview(event=event, channel=channel, language=language, subject=subject, body=body)

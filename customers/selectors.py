@@ -9,8 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import CustomerMessage, Feedback, Notification, PromisedWindow, TrackingLink
+from customers.notifications.promises import promise_window_for
 from customers.tracking.tokens import digest_for_token, token_for_nonce
 from dispatch.models import Order
+from dispatch.roles import visible_depot_ids
+from routes.models import Route, Stop
+from routes.plans.selectors import latest_dispatched_plan
 
 # What a token looks like (base64url of 20 bytes); anything else cannot be one of ours.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -64,8 +68,6 @@ PUBLIC_STATUS = {
 
 def _next_stop(order: Order):
     """(this order's stop, whether it is the driver's next open stop) in the plan drivers follow."""
-    from routes.models import Stop
-    from routes.plans.selectors import latest_dispatched_plan
 
     plan = latest_dispatched_plan(day=order.date, depot_id=order.depot_id)
     if plan is None:
@@ -96,7 +98,6 @@ def tracking_state(order: Order) -> dict:
     start, end = (promise.start, promise.end) if promise else (order.window_start, order.window_end)
     if promise is None and stop is not None:
         # Dispatched but not yet told (the notification task is behind): the window it will be told.
-        from customers.notifications.promises import promise_window_for
 
         start, end = promise_window_for(stop.live_eta or stop.eta)
     driver = stop.route.driver if stop is not None and stop.route.driver_id else None
@@ -170,8 +171,6 @@ def conversation_for_order(order: Order):
 
 
 def _orders_of_user(user):
-    from dispatch.roles import visible_depot_ids
-
     depot_ids = visible_depot_ids(user)
     orders = Order.objects.all()
     return orders if depot_ids is None else orders.filter(depot_id__in=depot_ids)
@@ -206,8 +205,6 @@ def failed_notifications_count(user) -> int:
 
 def next_stop_order_id_for_driver(driver_id: int) -> int | None:
     """The order of the driver's next open stop today, in the plan the driver follows."""
-    from routes.models import Route, Stop
-    from routes.plans.selectors import latest_dispatched_plan
 
     today = timezone.localdate()
     route = (

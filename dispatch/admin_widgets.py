@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _lazy
 from config.admin_widgets import ProjectTemplateWidget
 from dispatch.maps.drawing import DataLayer, add_depots, add_zones, fit_map, new_map, render_map
 from dispatch.models import Depot
+from routes.road_network import get_road_network
 
 # A zone may reach this far beyond the road network's extent (a boundary drawn generously around
 # the last houses), in kilometres.
@@ -65,7 +66,6 @@ class DeliveryRegion:
 
 def delivery_region() -> DeliveryRegion | None:
     """The loaded road network's extent (plus a margin); without one, around the depots; else None."""
-    from routes.road_network import get_road_network  # the admin composes the apps; dispatch sits below routes
 
     network = get_road_network(required=False)
     if network is not None and len(network.node_lat):

@@ -8,13 +8,13 @@ have one. With no road network loaded there is no local geocoder, and the import
 from django.conf import settings
 
 from routes.network import NominatimGeocoder
+from routes.road_network import get_road_network
 
 
 def geocoder():
     """The configured Geocoder (search/geocode_one), or None when none is available."""
     if settings.GEOCODER == "nominatim":
         return NominatimGeocoder(settings.NOMINATIM_USER_AGENT, domain=settings.NOMINATIM_DOMAIN or None)
-    from routes.road_network import get_road_network
 
     network = get_road_network(required=False)
     return network.geocoder if network is not None else None

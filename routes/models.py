@@ -10,6 +10,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from routes.network.closure_geometry import validate_closure_geometry
+
 
 class RoadNetworkBuild(models.Model):
     """One preparation of an OSM extract; every process loads the active one from `path`."""
@@ -70,8 +72,6 @@ class RoadClosure(models.Model):
         return f"Closure {self.pk}: {self.reason}"
 
     def clean(self):
-        from routes.network.closure_geometry import validate_closure_geometry
-
         try:
             validate_closure_geometry(self.geometry)
         except ValueError as exc:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from routes.errors import RoadNetworkUnavailable
 from routes.models import RoadClosure, RoadNetworkBuild, TrafficProfile
-from routes.network import RoadNetwork
+from routes.network import RoadNetwork, build_network
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,6 @@ def road_network_build(*, source) -> RoadNetworkBuild:
     The slow part (parsing, contraction) runs outside any transaction; only the switch is atomic.
     Processes notice the new active build on their next use and load it.
     """
-    from routes.network import build_network
-    from routes.road_network import network_directory_for
 
     directory = network_directory_for(source)
     summary = build_network(str(source), str(directory))

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.tasks import enqueue
 from customers.models import Channel, Event, Notification
 from customers.notifications.quiet_hours import quiet_hours_end
 from customers.notifications.rendering import customer_language, message_context, notification_render
@@ -41,10 +42,8 @@ def recipients(order: Order) -> list[tuple[str, str, str]]:
 def _send_after_commit(pk: int, eta=None) -> None:
     # Imported here: customers.notifications.tasks imports the services that call this (tasks -> services is the
     # direction of the layers; this is the one way back, for "send it once committed").
-    from config.tasks import enqueue
-    from customers.notifications.tasks import send_notification
 
-    transaction.on_commit(lambda: enqueue(send_notification, pk, eta=eta))
+    transaction.on_commit(lambda: enqueue("customers.tasks.send_notification", pk, eta=eta))
 
 
 def notifications_create(

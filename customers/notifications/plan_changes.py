@@ -12,13 +12,13 @@ from customers.notifications.promises import driver_first_name, promise_check, t
 from customers.notifications.rendering import customer_language
 from customers.notifications.texts import RESCHEDULE_REASONS
 from dispatch.models import Order
+from routes.models import Plan, Stop
+from routes.plans.selectors import latest_dispatched_plan
 
 
 def notifications_for_plan(*, plan_id: int) -> int:
     """A plan was dispatched or replaced: schedule new orders, tell those whose ETA left the promise,
     and those the new version took off every route that we will reschedule."""
-    from routes.models import Plan, Stop
-    from routes.plans.selectors import latest_dispatched_plan
 
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None or plan.dispatched_at is None:

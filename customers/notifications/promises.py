@@ -27,9 +27,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.tasks import enqueue
 from customers.models import Event, Notification, PromisedWindow
 from customers.notifications.outbox import TERMINAL, notifications_create, notifications_skip_waiting
+from dispatch.live.broadcast import broadcast, order_group
 from dispatch.models import Order
+from routes.models import Stop
+from routes.plans.selectors import latest_dispatched_plan
 
 logger = logging.getLogger(__name__)
 S = Order.Status
@@ -39,8 +43,6 @@ AWAITING = (S.DISPATCHED, S.EN_ROUTE)
 
 def route_stop(order: Order):
     """The order's stop in the plan the drivers follow (with its route's driver), or None."""
-    from routes.models import Stop
-    from routes.plans.selectors import latest_dispatched_plan
 
     plan = latest_dispatched_plan(day=order.date, depot_id=order.depot_id)
     if plan is None:
@@ -96,7 +98,6 @@ def _moved_beyond_its_width(promise: PromisedWindow) -> bool:
 
 def tracking_page_refresh(order_id: int) -> None:
     """The tracking page re-reads its state (the socket's consumer refreshes on this message)."""
-    from dispatch.live.broadcast import broadcast, order_group
 
     def send():
         try:
@@ -129,10 +130,8 @@ def _tell(promise: PromisedWindow, *, order: Order, event: str, occasion: str, e
 
 def _schedule_delay_message(order_id: int, at: datetime) -> None:
     # Imported here: customers.notifications.tasks imports this module (tasks -> services is the direction of the layers).
-    from config.tasks import enqueue
-    from customers.notifications.tasks import send_delay_message
 
-    transaction.on_commit(lambda: enqueue(send_delay_message, order_id, eta=at))
+    transaction.on_commit(lambda: enqueue("customers.tasks.send_delay_message", order_id, eta=at))
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from config import faults
 from customers.models import Notification
+from customers.notifications.backends import PermanentSendError, TransientSendError, UncertainSendError, backend_for
 from customers.notifications.outbox import PROGRESS_EVENTS, TERMINAL
 from dispatch.models import Alert
 
@@ -52,7 +53,6 @@ def _finish(pk: int, *, status: str, reason: str = "", **fields) -> int:
 
 def notification_send(*, notification_id: int, now: datetime | None = None) -> SendOutcome:
     """Send one outbox row at most once; returns what the task should do next."""
-    from customers.notifications.backends import PermanentSendError, TransientSendError, UncertainSendError, backend_for
 
     now = now or timezone.now()
     notification = Notification.objects.select_related("order").filter(pk=notification_id).first()

@@ -14,6 +14,7 @@ from customers.notifications.rendering import customer_language, hhmm
 from customers.notifications.texts import FAILURE_REASONS
 from customers.tracking.links import tracking_links_set_expiry
 from dispatch.models import Order
+from routes.models import Stop
 
 S = Order.Status
 # A stop action the driver's phone sent from its offline queue this long after it happened says
@@ -59,7 +60,6 @@ def _sent_from_offline_queue(order: Order, to_status: str) -> bool:
 
 def _route_stops(order: Order):
     """The order's stop and all the stops of its route in the plan drivers follow (ordered), or (None, [])."""
-    from routes.models import Stop
 
     stop = route_stop(order)
     if stop is None:

@@ -32,6 +32,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from customers.models import CustomerMessage, Feedback, Notification, TrackingLink
 from dispatch.audit import audit_record
 from dispatch.models import Alert, Customer, Order, OrderStatusChange, ProofOfDelivery
 
@@ -188,7 +189,6 @@ def _coarse(value: float | None) -> float | None:
 
 def _orders_erase(order_ids: list[int]) -> None:
     """Anonymize completed orders and everything about them; safe to run twice."""
-    from customers.models import CustomerMessage, Feedback, Notification, TrackingLink
 
     if not order_ids:
         return

@@ -19,9 +19,11 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics.services import order_facts_refresh
 from dispatch.demo.addresses import read_addresses
 from dispatch.demo.seeding import CLASSIC_SHIFTS, FIRST_NAMES, LAST_NAMES, WINDOWS
 from dispatch.models import Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
+from routes.models import Plan, Route, Stop
 
 REFERENCE_PREFIX = "HIST"
 SPEED_MPS = {"van": 8.0, "car": 9.0, "cargo_bike": 4.5, "bike": 4.0}  # straight-line progress incl. detours
@@ -67,7 +69,6 @@ def demo_history_exists(*, before: date) -> bool:
 
 def demo_history_seed(*, days: int, end: date, orders_per_day: int = 300, seed: int = 2026) -> HistorySummary:
     """Create `days` past days ending the day before `end`, then rebuild their analytics facts."""
-    from analytics.services import order_facts_refresh
 
     rng = random.Random(seed)  # nosec B311  # demo history, reproducible from the seed on purpose
     addresses = [a for a in read_addresses(settings.DEMO_PBF) if a.postcode and a.city]
@@ -85,8 +86,6 @@ def demo_history_seed(*, days: int, end: date, orders_per_day: int = 300, seed: 
 
 
 def _seed_days(rng, first, end, per_day, addresses, depots, zones, vehicles, driver_of, feedback_model):
-    from routes.models import Plan, Route, Stop
-
     tz = timezone.get_current_timezone()
     total_orders = total_changes = total_feedback = 0
     day = first
@@ -173,8 +172,6 @@ def _seed_days(rng, first, end, per_day, addresses, depots, zones, vehicles, dri
 
 
 def _simulate_route(rng, plan, vehicle, driver, depot, orders, day, tz, feedback_model):
-    from routes.models import Route, Stop
-
     speed = SPEED_MPS.get(vehicle.kind, 8.0)
     # Past days were classic days (WINDOWS); the vehicle's shift today follows the hour the demo was seeded.
     start = timezone.make_aware(datetime.combine(day, CLASSIC_SHIFTS.get(vehicle.kind, CLASSIC_SHIFTS["van"])[0]), tz)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from dispatch.demo.addresses import Address, read_addresses
 from dispatch.fleet.services import driver_create
-from dispatch.models import Depot, Order, Vehicle, Zone
+from dispatch.models import Depot, Driver, Order, Vehicle, Zone
 from dispatch.orders.importing import orders_import_csv
 from dispatch.roles import DISPATCHER, MANAGER, ensure_role_groups
 
@@ -323,7 +323,6 @@ def _demo_day_save(*, day: date, rows: list[dict], layout: DemoDay, depots: list
 def demo_seed(*, day: date, orders: int = 300, seed: int = 2026, now: datetime | None = None) -> DemoSummary:
     """The company once, and the day's demo orders if it has none: today's around now (DemoDay), another
     day's at the classic hours (WINDOWS) without touching the shifts."""
-    from dispatch.models import Driver
 
     now = now or timezone.now()
     depots, vehicles = demo_seed_company()

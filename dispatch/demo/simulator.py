@@ -26,6 +26,10 @@ from urllib.parse import urlsplit
 
 from django.utils import timezone
 
+from dispatch.live.views import stop_vertices
+from dispatch.models import Depot, Driver, Order
+from routes.plans.selectors import latest_dispatched_plan
+
 logger = logging.getLogger(__name__)
 
 RECIPIENTS = ("A. Meier", "B. Frick", "C. Beck", "D. Büchel", "E. Marxer", "F. Vogt", "G. Hasler", "neighbour")
@@ -176,7 +180,6 @@ def _parse(moment: str | None) -> datetime | None:
 
 def legs_from_route(route: dict) -> list[Leg]:
     """Split the route's geometry at its open stops; each leg lasts as long as the plan says it drives."""
-    from dispatch.live.views import stop_vertices
 
     coordinates = [(lat, lon) for lon, lat in (route.get("geometry") or {}).get("coordinates", [])]
     stops = sorted(route["stops"], key=lambda s: s["sequence"])
@@ -365,8 +368,6 @@ class FleetSimulation:
 
 def dispatched_drivers(day) -> list:
     """Drivers with a route in the newest dispatched plan of the day (per depot, or over all depots)."""
-    from dispatch.models import Depot, Driver
-    from routes.plans.selectors import latest_dispatched_plan
 
     plans = [latest_dispatched_plan(day=day, depot_id=d) for d in [*Depot.objects.values_list("id", flat=True), None]]
     plans = [p for p in plans if p is not None]
@@ -401,7 +402,6 @@ def simulated_drivers(api: Api, drivers, tokens: dict[int, str], log=print) -> l
 
 def request_and_dispatch_plans(api: Api, *, day, username: str, password: str, log=print, timeout_s: float = 600):
     """Plan the day for each depot with orders waiting and dispatch it, as a dispatcher would in the API."""
-    from dispatch.models import Depot, Order
 
     status, answer = api.call("POST", "/api/auth/token/", body={"username": username, "password": password})
     if status != 200:

@@ -11,7 +11,7 @@ from config.fields import FiniteFloatField
 from dispatch.errors import DispatchError
 from dispatch.fleet import selectors as fleet_selectors
 from dispatch.fleet import services
-from dispatch.models import Vehicle
+from dispatch.models import Depot, Vehicle
 from dispatch.permissions import IsManagerOrReadOnlyOfficeStaff, IsOfficeStaff
 
 
@@ -58,8 +58,6 @@ class DepotListApi(APIView):
         closes = serializers.TimeField(required=False)
 
         def validate_code(self, value):
-            from dispatch.models import Depot
-
             if Depot.objects.filter(code=value).exists():
                 raise serializers.ValidationError("a depot with this code exists")
             return value

@@ -1,6 +1,5 @@
 """TODO docstring"""
 
-
 from django.db.models import QuerySet
 
 from dispatch.models import Depot, Driver, Vehicle, Zone

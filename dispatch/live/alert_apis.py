@@ -7,6 +7,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dispatch.alerts import alert_resolve
 from dispatch.live import alert_selectors, alerts
 from dispatch.models import Alert
 from dispatch.permissions import IsOfficeStaff
@@ -73,7 +74,7 @@ class AlertResolveApi(APIView):
     def post(self, request, alert_id: int):
         # Another depot's alert answers 404, as if it did not exist.
         alert = get_object_or_404(alerts.alerts_visible_to(request.user), pk=alert_id)
-        alerts.alert_resolve(alert=alert, by=request.user)
+        alert_resolve(alert=alert, by=request.user)
         alert.refresh_from_db()
         return Response(AlertOutput(alert).data)
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
+from dispatch.alerts import alert_kind_label
 from dispatch.errors import DispatchError
 from dispatch.fleet import selectors as fleet_selectors
 from dispatch.live import alert_selectors, alerts
@@ -92,7 +93,7 @@ def alert_list(request):
     total = len(items) if len(items) < alert_selectors.MAX_PAGE_ALERTS else queryset.count()
     groups = alert_selectors.alerts_grouped(items, by=group_by)
     for alert in items:
-        alert.kind_label = alerts.alert_kind_label(alert.kind)
+        alert.kind_label = alert_kind_label(alert.kind)
         alert.route_label = alert_selectors.route_label(alert)
     now = timezone.localtime()
     context = {

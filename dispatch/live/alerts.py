@@ -38,7 +38,11 @@ from dispatch.alerts import (
     iso_or_none,
     publish_after_commit,
 )
+from dispatch.errors import DispatchError
 from dispatch.models import Alert, Driver, DriverPosition, Order
+from dispatch.roles import visible_depot_ids
+from routes.models import Stop
+from routes.plans.selectors import active_routes
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +126,6 @@ def on_order_status_changed(*, order_id, reference, depot_id, to_status, reason=
         order = Order.objects.filter(pk=order_id).first()
         driver_id = None
         if order is not None:
-            from routes.models import Stop
-
             stop = Stop.objects.filter(order_id=order_id, route__driver__isnull=False).order_by("-id").first()
             driver_id = stop.route.driver_id if stop else None
         label = FAIL_REASON_LABELS.get(reason, reason or gettext_noop("no reason given"))
@@ -173,8 +175,6 @@ def driver_idle_since(driver: Driver, now: datetime, window: timedelta) -> datet
 
 
 def _drivers_with_open_stops(*, day, depot_id: int | None = None, driver_id: int | None = None) -> list[Driver]:
-    from dispatch.live.eta import active_routes
-
     routes = active_routes(day=day, depot_id=depot_id, driver_id=driver_id)
     return [route.driver for route in routes if route.driver is not None]
 
@@ -245,7 +245,6 @@ BEAT_SCHEDULE = {"idle-drivers-every-minute": {"task": "dispatch.alerts.check_id
 
 def alerts_visible_to(user, *, open_only: bool = False, depot_id: int | None = None):
     """Alerts of the depots the user sees, newest first (dispatch.roles decides the depots)."""
-    from dispatch.roles import visible_depot_ids
 
     queryset = Alert.objects.select_related("depot", "order", "driver", "resolved_by")
     allowed = visible_depot_ids(user)
@@ -274,8 +273,6 @@ def alerts_resolve_many(*, user, alert_ids, at: datetime | None = None) -> dict[
     at = at or timezone.now()
     wanted = sorted({int(alert_id) for alert_id in alert_ids})
     if len(wanted) > MAX_BULK_RESOLVE:
-        from dispatch.errors import DispatchError
-
         raise DispatchError(
             f"At most {MAX_BULK_RESOLVE} alerts can be resolved at once, not {len(wanted)}.",
             field="alerts", value=len(wanted),

@@ -35,6 +35,8 @@ from django.utils import timezone
 
 from dispatch.models import Alert, Depot, Driver
 from dispatch.roles import is_manager, is_office_staff, visible_depot_ids
+from routes.models import Plan, RoadClosure, Route
+from routes.plans.selectors import running_plans
 
 logger = logging.getLogger(__name__)
 
@@ -306,8 +308,6 @@ def plan_updated(*, plan_id, previous_plan_id=None, reason="", changes=None, **_
 
 
 def _broadcast_plan(*, plan_id, previous_plan_id, reason, changes) -> None:
-    from routes.models import Plan, Route
-
     plan = Plan.objects.filter(pk=plan_id).values("id", "version", "date", "depot_id", "dispatched_at").first()
     if plan is None:
         return
@@ -355,7 +355,6 @@ def current_closures(now=None) -> list[dict]:
 
     Closures are not a depot's: every dispatcher sees every one (a closed road closes it for all).
     """
-    from routes.models import RoadClosure
 
     now = now or timezone.now()
     closures = (
@@ -372,7 +371,6 @@ def closure_changed(*, closure_id, **_):
     A closed road closes it for every depot, so every depot's dashboards hear of it; each group's
     copy names its depot so that a client keeps the seqs of each group it follows.
     """
-    from routes.models import RoadClosure
 
     closure = RoadClosure.objects.filter(pk=closure_id).first()
     if closure is None:
@@ -424,7 +422,6 @@ def dispatch_snapshot(*, user, depot_ids: list[int]) -> dict:
     """Everything a dashboard shows, in one message: the latest position of every active driver,
     today's dispatched plans (the version drivers follow) and the open alerts, with the current seq
     of each group so the client can ignore older messages still in flight."""
-    from routes.plans.selectors import running_plans
 
     drivers = (
         Driver.objects.filter(active=True, depot_id__in=depot_ids, last_position_at__isnull=False)

@@ -40,10 +40,14 @@ from django.utils import timezone
 
 from config import metrics
 from config.tasks import enqueue
+from dispatch import events
+from dispatch.live import alerts
+from dispatch.live.broadcast import publish_to_depot
 from dispatch.models import Driver, Order, OrderStatusChange
 from routes.errors import RoutingError
-from routes.models import Route, Stop
-from routes.plans.selectors import latest_dispatched_plan
+from routes.models import Plan, Route, Stop
+from routes.plans.selectors import driver_route
+from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
 
@@ -66,37 +70,8 @@ def live_eta_every_s() -> int:
 # --- which route ---------------------------------------------------------------------------------
 
 
-def _dispatched_plans(day, depot_id: int | None):
-    """The plans drivers follow today: per depot, and a plan over all depots if there is one."""
-    plans = []
-    depot_ids = [depot_id] if depot_id is not None else None
-    if depot_ids is None:
-        from dispatch.models import Depot
-
-        depot_ids = list(Depot.objects.values_list("id", flat=True))
-    for depot in [*depot_ids, None]:
-        plan = latest_dispatched_plan(day=day, depot_id=depot)
-        if plan is not None:
-            plans.append(plan)
-    return plans
-
-
-def active_routes(*, day, depot_id: int | None = None, driver_id: int | None = None) -> list[Route]:
-    """Routes of today's dispatched plans that still have open stops, with driver and vehicle loaded."""
-    plans = _dispatched_plans(day, depot_id)
-    if not plans:
-        return []
-    routes = Route.objects.filter(
-        plan__in=plans, driver__isnull=False, stops__order__status__in=OPEN_STATUSES
-    ).select_related("driver", "vehicle")
-    if driver_id is not None:
-        routes = routes.filter(driver_id=driver_id)
-    return list(routes.distinct())
-
-
 def current_route(*, driver: Driver, now: datetime) -> Route | None:
     """The route the driver's phone shows at `now` (dispatch.driver_app.selectors), stops and orders loaded."""
-    from routes.plans.selectors import driver_route
 
     return driver_route(driver, now=now)
 
@@ -126,7 +101,6 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
 
     Returns None when there is nothing to do (no position, no route, no open stop, no road).
     """
-    from routes.road_network import get_road_network
 
     started = time.perf_counter()
     now = now or timezone.now()
@@ -226,8 +200,6 @@ def route_etas_message(result: LiveEtas, driver: Driver) -> dict:
 
 def live_etas_refresh(*, driver_id: int, now: datetime | None = None) -> LiveEtas | None:
     """Recompute, then tell everyone: eta_changed events, late alerts, the depot's dashboards."""
-    from dispatch import events
-    from dispatch.live import alerts
 
     with transaction.atomic():
         result = live_etas_recompute(driver_id=driver_id, now=now)
@@ -250,8 +222,6 @@ def live_etas_refresh(*, driver_id: int, now: datetime | None = None) -> LiveEta
 
 
 def _publish(depot_id: int, message: dict) -> None:
-    from dispatch.live.broadcast import publish_to_depot
-
     try:
         publish_to_depot(depot_id, message)
     except Exception:  # noqa: BLE001 - the ETAs are stored; the next refresh publishes again
@@ -283,7 +253,6 @@ def on_order_status_changed(*, order_id, from_status="", to_status, at=None, **_
     failure when the driver never tapped "arrived")."""
     if at is None or to_status not in ("arrived", "delivered", "failed") or from_status == "arrived":
         return
-    from routes.models import Plan, Stop
 
     stop = (
         Stop.objects.filter(order_id=order_id, route__plan__status=Plan.Status.DONE)

@@ -32,6 +32,11 @@ from datetime import datetime
 
 from django.conf import settings
 
+from config.tasks import enqueue
+from dispatch.live import broadcast as live
+from dispatch.live.broadcast import counter_redis_url, position_state
+from dispatch.live.tasks import drivers_moved_followups
+
 logger = logging.getLogger(__name__)
 
 _FOLLOWUP_BATCH_EVERY_S = 1.0
@@ -50,7 +55,6 @@ class PositionFanout:
 
     def driver_moved(self, *, driver_id, vehicle_id, depot_id, lat, lon, recorded_at: datetime, heading, speed_mps):
         """Called on the event loop after the position is stored; returns at once."""
-        from dispatch.live.broadcast import position_state
 
         current = self.pending.get(driver_id)
         if current is None or current["at"] <= recorded_at:
@@ -113,16 +117,12 @@ class PositionFanout:
         if self._redis is None:
             import redis.asyncio
 
-            from dispatch.live.broadcast import counter_redis_url
-
             # The Redis of dispatch.live.broadcast's counters: the windows and seqs are the same keys there.
             self._redis = redis.asyncio.Redis.from_url(counter_redis_url())
         return self._redis
 
     async def _broadcast(self) -> None:
         from channels.layers import get_channel_layer
-
-        from dispatch.live import broadcast as live
 
         pending, self.pending = self.pending, {}
         local = live.counter_redis_url() is None  # the embedded mode: one process, the cache in its memory
@@ -147,25 +147,18 @@ class PositionFanout:
             await layer.group_send(live.depot_group(depot_id), message)
 
     async def _windows_opened(self, pending: dict) -> list[bool]:
-        from dispatch.live import broadcast as live
-
         async with self._client().pipeline(transaction=False) as pipe:
             for driver_id in pending:
                 pipe.set(live.counter_key(live.window_key(driver_id)), 1, nx=True, ex=live.POSITION_WINDOW_S)
             return await pipe.execute()
 
     async def _seqs_advanced(self, counts: list[tuple[str, int]]) -> list[int]:
-        from dispatch.live import broadcast as live
-
         async with self._client().pipeline(transaction=False) as pipe:
             for group, count in counts:
                 pipe.incrby(live.counter_key(live.seq_key(group)), count)
             return await pipe.execute()
 
     async def _follow_up(self) -> None:
-        from config.tasks import enqueue
-        from dispatch.live.tasks import drivers_moved_followups
-
         now = time.monotonic()
         every = settings.LIVE_FOLLOWUP_EVERY_S
         due = [driver_id for driver_id in self.followups if now - self.followed_up_at.get(driver_id, -every) >= every]
@@ -185,15 +178,11 @@ class PositionFanout:
 def _windows_opened_here(pending: dict) -> list[bool]:
     from django.core.cache import cache
 
-    from dispatch.live import broadcast as live
-
     return [cache.add(live.window_key(driver_id), 1, timeout=live.POSITION_WINDOW_S) for driver_id in pending]
 
 
 def _seqs_advanced_here(counts: list[tuple[str, int]]) -> list[int]:
     from django.core.cache import cache
-
-    from dispatch.live import broadcast as live
 
     seqs = []
     for group, count in counts:

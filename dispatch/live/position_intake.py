@@ -30,8 +30,7 @@ import math
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
@@ -41,15 +40,21 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
-from django.utils.crypto import constant_time_compare
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.authentication import CSRFCheck
 from rest_framework.authtoken.models import Token
 
-from config import metrics
+from config import metrics, request_id
 from config.security_headers import add_security_headers
+from dispatch.live.intake_sessions import (
+    USER_LANGUAGE_MIDDLEWARE,
+    session_claim,
+    session_user_sql,
+    session_verified,
+)
 from dispatch.live.position_fanout import fanout
+from dispatch.live.position_intake_sqlite import database
 from dispatch.live.positions import MAX_CLOCK_AHEAD, MAX_POSITIONS_PER_BATCH
 from dispatch.models import Driver, DriverPosition
 from dispatch.roles import DRIVER
@@ -57,12 +62,9 @@ from dispatch.roles import DRIVER
 logger = logging.getLogger(__name__)
 
 PATH = "/api/driver/positions/"
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 DB_SESSIONS = "django.contrib.sessions.backends.db"
 _REQUEST_ID_MIDDLEWARE = "config.request_id.RequestIdMiddleware"  # echoes X-Request-ID: so does this path
 _LOCALE_MIDDLEWARE = "django.middleware.locale.LocaleMiddleware"  # Content-Language, Vary: Accept-Language
-# Reads request.user on every request (so the session: Vary: Cookie) and a session user's stored language.
-_USER_LANGUAGE_MIDDLEWARE = "dispatch.language.UserLanguageMiddleware"
 # A full batch of 500 positions is ~100 kB of JSON; anything larger goes to the view (which refuses it).
 MAX_BODY_BYTES = 256 * 1024
 _OPTIONAL_NUMBERS = {"accuracy_m": (0, None), "speed_mps": (0, None), "heading": (0, 360)}
@@ -264,47 +266,12 @@ class _Database:
         return None if verified is None else (verified, found[1] or "")
 
 
-def session_user_sql() -> str:
-    """The password (and stored language) of an active user, `?` for the user id."""
-    user_model = get_user_model()
-    language = "''"
-    if _USER_LANGUAGE_MIDDLEWARE in settings.MIDDLEWARE:  # the language the view would speak to this user
-        from dispatch.models import UserPreference
-
-        language = f"(SELECT p.language FROM {UserPreference._meta.db_table} p WHERE p.user_id = u.id)"  # nosec B608
-    return f"SELECT u.password, {language} FROM {user_model._meta.db_table} u WHERE u.id = ? AND u.is_active"  # nosec B608
-
-
-def session_claim(session_data: str) -> tuple[int, str] | None:
-    """(user id, session auth hash) of a stored session logged in with the model backend; None when
-    the view might decide otherwise (another backend, a bad signature, no user)."""
-    session = SessionStore().decode(session_data)  # {} when the signature does not match
-    if session.get(BACKEND_SESSION_KEY) != MODEL_BACKEND or MODEL_BACKEND not in settings.AUTHENTICATION_BACKENDS:
-        return None
-    try:
-        return int(session[SESSION_KEY]), session.get(HASH_SESSION_KEY) or ""
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def session_verified(user_id: int, session_hash: str, password: str | None) -> int | None:
-    """`user_id` when the session was made with the active user's current password (Django's rule:
-    a password change logs out every session); a hash made with a SECRET_KEY_FALLBACKS key is the
-    view's to verify and re-sign. `password`: the user's hash, None for no active user."""
-    if password is None:
-        return None
-    expected = get_user_model()(password=password).get_session_auth_hash()
-    return user_id if constant_time_compare(session_hash, expected) else None
-
-
 _database = _Database()
 
 
 def _store_of_this_database():
     """Where batches are stored: this module's PostgreSQL pool, or the embedded mode's SQLite writer."""
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        from dispatch.live.position_intake_sqlite import database  # imports this module: not at the top
-
         return database
     return _database
 
@@ -313,8 +280,6 @@ async def shutdown() -> None:
     """Close this loop's connections and forget what is pending (tests; a server's loop ends with the process)."""
     await _database.close()
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        from dispatch.live.position_intake_sqlite import database
-
         await database.close()
     await fanout.drain()
 
@@ -399,7 +364,7 @@ def _accepted(request, body: bytes, *, by_session: bool, user_language: str) -> 
     response["Allow"] = "POST, OPTIONS"  # DRF's APIView
     # DRF varies on Accept, LocaleMiddleware on Accept-Language; the session middleware adds Cookie
     # once the session was read (by the session's authentication, or for the user's language).
-    session_read = by_session or _USER_LANGUAGE_MIDDLEWARE in settings.MIDDLEWARE
+    session_read = by_session or USER_LANGUAGE_MIDDLEWARE in settings.MIDDLEWARE
     locale = _LOCALE_MIDDLEWARE in settings.MIDDLEWARE
     patch_vary_headers(
         response, ("Accept", *(("Accept-Language",) if locale else ()), *(("Cookie",) if session_read else ()))
@@ -413,8 +378,6 @@ def _accepted(request, body: bytes, *, by_session: bool, user_language: str) -> 
         middleware(lambda request: response).process_response(request, response)
     add_security_headers(request, response)
     if _REQUEST_ID_MIDDLEWARE in settings.MIDDLEWARE:
-        from config import request_id
-
         response[request_id.HEADER] = request_id.from_header(request.headers.get(request_id.HEADER))
     response["Content-Length"] = str(len(body))
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]

@@ -28,7 +28,7 @@ from django.contrib.sessions.models import Session
 from django.db import connections
 from rest_framework.authtoken.models import Token
 
-from dispatch.live.position_intake import session_claim, session_user_sql, session_verified
+from dispatch.live.intake_sessions import session_claim, session_user_sql, session_verified
 from dispatch.models import Driver, DriverPosition
 from dispatch.roles import DRIVER
 

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config import metrics
+from config.tasks import enqueue
+from dispatch.live import broadcast as live
 from dispatch.models import Driver, DriverPosition
 
 # A phone buffers while offline; a batch larger than this is split by the app (API.md, Drivers).
@@ -115,13 +117,12 @@ def _announce_move(payload: dict, *, follow_up: bool) -> None:
     (every position comes through here) they ran in the request and held the request's thread and
     SQLite's write lock; each listener coalesces on its own too (live ETAs every LIVE_ETA_EVERY_S).
     """
-    from config.tasks import enqueue
-    from dispatch.live import broadcast as live
-    from dispatch.live.tasks import drivers_moved_followups
 
     live.driver_moved(**payload)
     if follow_up:
-        enqueue(drivers_moved_followups, [{**payload, "recorded_at": payload["recorded_at"].isoformat()}])
+        enqueue(
+            "dispatch.tasks.drivers_moved_followups", [{**payload, "recorded_at": payload["recorded_at"].isoformat()}]
+        )
 
 
 def driver_positions_prune(*, now: datetime | None = None, retention_days: int | None = None) -> int:

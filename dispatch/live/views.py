@@ -20,6 +20,9 @@ from dispatch.maps.basemap import base_map_assets, base_map_options
 from dispatch.maps.drawing import OSM_CREDIT, STATUS_COLORS, route_color
 from dispatch.models import Depot, Driver, Order
 from dispatch.permissions import office_staff_required
+from routes.models import Route
+from routes.plans.selectors import running_plans
+from routes.road_network import road_backdrop_lines
 
 DONE_STATUSES = (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED)
 
@@ -53,8 +56,6 @@ def stop_vertices(coordinates: list, stops: list[tuple[float, float]]) -> list[i
 
 
 def _dispatched_plans(user, depot_ids: list[int]):
-    from routes.plans.selectors import running_plans
-
     plans = running_plans(user)  # the newest dispatched version: what drivers follow
     return [plan for plan in plans if plan.depot_id is None or plan.depot_id in depot_ids]
 
@@ -82,7 +83,6 @@ def route_changes(plans) -> dict[int, dict]:
     stops changed, the road path changed (a detour around a closure), or an ETA moved by a minute or
     more. Only the newest re-plan counts: a route the one before changed is not marked again.
     """
-    from routes.models import Route
 
     replans = [plan for plan in plans if plan.parent_id is not None and plan.parent.dispatched_at is not None]
     if not replans:
@@ -122,7 +122,6 @@ def route_changes(plans) -> dict[int, dict]:
 
 def live_map_state(user) -> dict:
     """Everything the live map draws, for the depots the user sees."""
-    from routes.models import Route
 
     depot_ids = dashboard_depot_ids(user=user) or []
     plans = _dispatched_plans(user, depot_ids)
@@ -202,7 +201,6 @@ def live_map(request):
     state = live_map_state(request.user)
     if request.GET.get("format") == "json":
         return JsonResponse(state)
-    from routes.road_network import road_backdrop_lines
 
     tile_url = settings.MAP_TILE_URL
     base_map = None if tile_url else base_map_options()

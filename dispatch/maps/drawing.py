@@ -38,6 +38,7 @@ from folium.template import Template
 from config.security_headers import current_csp_nonce
 from dispatch.maps.basemap import base_map_assets, base_map_options
 from dispatch.models import Depot, Order, Zone
+from routes.road_network import road_backdrop_lines
 
 OSM_CREDIT = (
     '© <a href="https://www.openstreetmap.org/copyright" target="_blank" rel="noopener">OpenStreetMap</a> contributors'
@@ -191,7 +192,6 @@ def add_base_map(fmap: LocalMap, options: dict) -> DataLayer:
 
 def add_road_backdrop(fmap: LocalMap) -> None:
     """Main roads of the loaded network as thin grey lines, so a map without tiles still shows streets."""
-    from routes.road_network import road_backdrop_lines  # maps are drawn over routes' network
 
     lines = road_backdrop_lines()
     if lines:

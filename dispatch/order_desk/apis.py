@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from customers.selectors import active_tracking_links_by_order, tracking_path_for_link
 from dispatch.errors import OrderImportError
 from dispatch.models import Order
+from dispatch.order_desk import selectors as order_selectors
 from dispatch.orders import selectors
 from dispatch.orders.import_files import check_import_size, declared_length
 from dispatch.orders.importing import orders_import_csv
@@ -176,8 +177,6 @@ class OrderDetailApi(APIView):
 
     @extend_schema(responses=OrderDetailOutput)
     def get(self, request, order_id: int):
-        from dispatch.order_desk import selectors as order_selectors
-
         order = get_object_or_404(selectors.orders_visible_to(request.user), id=order_id)
         order.placement = order_selectors.order_placement(order)
         order.proofs_list = list(order_selectors.order_proofs(order))

@@ -13,6 +13,8 @@ from django.shortcuts import get_object_or_404
 
 from dispatch.models import Order, ProofOfDelivery
 from dispatch.orders import selectors
+from routes.models import Plan, Route, Stop, UnassignedOrder
+from routes.plans.optimization import plan_vehicles
 
 
 @dataclass
@@ -47,8 +49,6 @@ def order_for_page(user, order_id: int) -> Order:
 
 
 def order_placement(order: Order) -> OrderPlacement:
-    from routes.models import Plan, Stop, UnassignedOrder
-
     on_routes = Stop.objects.filter(order=order, route__plan__date=order.date).values("route__plan_id")
     left_out = UnassignedOrder.objects.filter(order=order, plan__date=order.date).values("plan_id")
     plan = (
@@ -90,8 +90,6 @@ def order_proofs(order: Order):
 def order_route_choices(order: Order, placement: OrderPlacement) -> list[RouteChoice]:
     """Vehicles of the order's own depot the plan may use: its routes first (with their driver and
     stop count), then the depot's other vehicles of the plan, which a move would send out."""
-    from routes.models import Route
-    from routes.plans.optimization import plan_vehicles
 
     if placement.plan is None:
         return []

@@ -21,10 +21,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from customers import services as customer_services
+from customers.models import Notification
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Order
 from dispatch.order_desk.selectors import order_placement, order_route_choices
 from dispatch.orders.services import order_change_status, orders_move_to_date, transition_allowed
+from routes.plans.editing import MOVABLE_STATUSES, plan_edit
 
 S = Order.Status
 
@@ -76,9 +79,6 @@ def _check_window(window_start: time | None, window_end: time | None) -> None:
 
 
 def _tell_customer(*, order: Order, event: str, by) -> bool:
-    from customers import services as customer_services
-    from customers.models import Notification
-
     language = customer_services.customer_language(order)
     texts = CUSTOMER_TEXTS.get(language, CUSTOMER_TEXTS["en"])
     if event == "cancelled":
@@ -101,8 +101,6 @@ def _tell_customer(*, order: Order, event: str, by) -> bool:
 
 
 def _edit_plan(*, placement, operations: list[dict], by, reason: str):
-    from routes.plans.editing import plan_edit
-
     return plan_edit(plan=placement.plan, operations=operations, by=by, reason=reason[:255])
 
 
@@ -120,7 +118,6 @@ def order_reschedule(
     Another day takes it off its route first (a new plan version when dispatched; the customer hears
     "we will reschedule" from it) and it is `new` on that day, to be planned again. A new window on the
     same day re-times its route, where it stays."""
-    from routes.plans.editing import MOVABLE_STATUSES
 
     order.refresh_from_db()
     if order.status not in RESCHEDULABLE_STATUSES:
@@ -185,7 +182,6 @@ def order_cancel(*, order: Order, by, note: str = "", tell_customer: bool = True
     """Cancel the order. On a route it is first taken off it (a new version when dispatched), so the
     driver's phone drops the stop; one the driver is already driving to stays on the route, marked
     cancelled (the phone shows it so)."""
-    from routes.plans.editing import MOVABLE_STATUSES
 
     order.refresh_from_db()
     if not transition_allowed(order.status, S.CANCELLED):

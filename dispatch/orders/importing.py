@@ -29,6 +29,7 @@ from dispatch.geometry import ZoneLocator
 from dispatch.models import Customer, Depot, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.orders.import_files import check_import_size, decode_csv_bytes, read_order_rows
 from dispatch.roles import visible_depot_ids
+from routes.road_network import snap_distances_m
 
 # Orders past these states are on the road or done: an import must not rewrite them.
 UPDATABLE_STATUSES = {Order.Status.NEW, Order.Status.PLANNED}
@@ -354,7 +355,6 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
 
 def _flag_far_from_road(parsed: list[dict]) -> list[dict]:
     """Store each order's distance to the road network and warn about those beyond the limit."""
-    from routes.road_network import snap_distances_m  # routes builds on dispatch, not the reverse
 
     distances = snap_distances_m([(v["lat"], v["lon"]) for v in parsed]) or [None] * len(parsed)
     warnings = []

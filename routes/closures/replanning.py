@@ -34,9 +34,11 @@ from config.locks import exclusive
 from dispatch.alerts import alert_open, alerts_resolve_keys, company_text
 from dispatch.models import Alert
 from routes.models import ClosureApplication, Plan, RoadClosure, Stop, UnassignedOrder
+from routes.plans.progress import vehicle_progress
 from routes.plans.proposals import proposals_withdraw
-from routes.plans.replanning import replan_compute, vehicle_progress
+from routes.plans.replanning import replan_compute
 from routes.plans.selectors import latest_dispatched_plan
+from routes.plans.services import plan_replan_request
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -204,7 +206,6 @@ def _replan_for_closure(
     """A re-plan placeholder per (application, plan), reused by a retry; computed here, in this task.
 
     Guarded: the guard rails decide whether it applies by itself (routes.plans.proposals)."""
-    from routes.plans.services import plan_replan_request
 
     marker = f"closure {closure.pk} v{application.version} {application.phase}"
     existing = Plan.objects.filter(parent=plan, reason__startswith=marker).order_by("-pk").first()

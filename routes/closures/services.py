@@ -4,7 +4,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.tasks import enqueue
+from dispatch import events
 from dispatch.audit import audit_record
+from routes.closures.tasks import closure_changed
 from routes.errors import RoutingError
 from routes.models import RoadClosure
 from routes.network.closure_geometry import validate_closure_geometry
@@ -24,9 +27,6 @@ def _validated_geometry(geometry) -> dict:
 
 def _schedule_replanning(closure: RoadClosure) -> None:
     """After commit: re-plan for this state now, and again when its announced start and end arrive."""
-    from config.tasks import enqueue
-    from dispatch import events
-    from routes.closures.tasks import closure_changed
 
     closure_id, version, now = closure.pk, closure.version, timezone.now()
     transaction.on_commit(lambda: events.closure_changed(closure_id=closure_id))  # the live maps draw it

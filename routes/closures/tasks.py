@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from config import metrics
+from routes.closures.replanning import closure_apply
 from routes.models import ClosureApplication
 
 
@@ -18,7 +19,6 @@ def closure_changed(closure_id: int, version: int, phase: str = "change") -> Non
     A worker killed half-way leaves the previous plans intact (each re-plan is saved atomically) and
     the redelivered task (acks_late) finishes the job, reusing the re-plans it had started.
     """
-    from routes.closures.replanning import closure_apply
 
     closure_apply(closure_id=closure_id, version=version, phase=phase)
 

@@ -9,7 +9,7 @@ from dispatch.maps import drawing as maps
 from dispatch.permissions import office_staff_required
 from routes.closures.selectors import closures_list
 from routes.plans import selectors
-from routes.plans.replanning import DONE_STATUSES
+from routes.plans.progress import DONE_STATUSES
 
 
 @office_staff_required

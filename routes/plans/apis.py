@@ -13,6 +13,7 @@ from routes.models import Plan
 from routes.plans import selectors, services
 from routes.plans.editing import plan_edit
 from routes.plans.proposals import plan_proposal_approve, plan_proposal_reject
+from routes.plans.tasks import plan_queue_position
 
 
 class StopOutput(serializers.Serializer):
@@ -163,8 +164,6 @@ class PlanOutput(PlanSummaryOutput):
         )
     )
     def get_queue_position(self, plan) -> int | None:
-        from routes.plans.tasks import plan_queue_position
-
         return plan_queue_position(plan)
 
 

@@ -20,15 +20,16 @@ from routes.errors import RoutingError
 from routes.models import Plan, PlanChange, Route, UnassignedOrder
 from routes.plans.inputs import build_plan_inputs, earliest_departure
 from routes.plans.optimization import plan_depot_ids, plan_vehicles
-from routes.plans.replanning import announce_plan_updated
 from routes.plans.saving import (
     RouteDraft,
+    announce_plan_updated,
     mark_orders_dispatched,
     mark_orders_planned,
     next_version,
     time_route,
     write_plan_content,
 )
+from routes.plans.services import refuse_past_day
 from routes.road_network import get_road_network
 
 # Orders the driver has reached or finished stay where they are.
@@ -148,8 +149,6 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
     if not operations:
         raise RoutingError("no operations given", field="operations", value=[])
     if plan.dispatched_at is not None:
-        from routes.plans.services import refuse_past_day
-
         refuse_past_day(plan.date)  # the edit would be a new version of a day that is over
     state = load_plan_state(plan)
     order_ids = {o for d in state.routes.values() for o in d.order_ids} | set(state.unassigned)

@@ -20,7 +20,8 @@ from dispatch.models import Order, Vehicle
 from routes import optimizer
 from routes.models import Plan, Stop
 from routes.plans.inputs import PLANNABLE_STATUSES, build_plan_inputs
-from routes.plans.saving import draft_from_solution, record_planned_from, save_solution, time_route
+from routes.plans.progress import vehicles_out
+from routes.plans.saving import RouteDraft, draft_from_solution, record_planned_from, save_solution, time_route
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,6 @@ def keep_pinned_stops(inputs, drafts: dict, pinned: dict[int, int], unassigned: 
     """A stop the dispatcher pinned stays on its vehicle even when the solver could not fit it there
     (over capacity, past its window): it goes where it adds the least driving, and the re-timing
     then shows the dispatcher what it breaks. A pin is a decision, not a preference."""
-    from routes.plans.saving import RouteDraft
 
     jobs = inputs.problem.job_by_id()
     vehicles = inputs.problem.vehicle_by_id()
@@ -137,7 +137,6 @@ def plan_clock(plan: Plan) -> datetime:
 
 def plan_compute(*, plan_id: int) -> Plan:
     """Compute and save one plan; idempotent (a done or failed plan is returned as it is)."""
-    from routes.plans.replanning import vehicles_out
 
     plan = Plan.objects.select_related("depot", "parent").get(pk=plan_id)
     if plan.status in (Plan.Status.DONE, Plan.Status.FAILED):

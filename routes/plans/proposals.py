@@ -23,11 +23,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from config.locks import LockTimeout, exclusive
+from config.tasks import enqueue
 from dispatch.alerts import alert_open, alerts_resolve_keys
 from dispatch.audit import audit_record
 from dispatch.models import Alert, Order
 from routes.errors import RoutingError
 from routes.models import Plan, Stop
+from routes.plans.saving import announce_plan_updated, mark_orders_dispatched
+from routes.plans.selectors import latest_dispatched_plan
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +164,6 @@ def _open_alert(plan: Plan, message: str) -> None:
 
 def proposal_hold(*, revision: Plan) -> Plan:
     """Keep a finished re-plan as a proposal (caller's transaction): alert, and expire it in time."""
-    from config.tasks import enqueue
-    from routes.plans.tasks import expire_replan_proposal
 
     now = timezone.now()
     revision.state = Plan.State.PROPOSED
@@ -176,7 +178,7 @@ def proposal_hold(*, revision: Plan) -> Plan:
         f"on the plan page. Not decided by {_hhmm(revision.decide_by)}: it expires and drivers keep v{parent_version}.",
     )
     plan_id, decide_by = revision.pk, revision.decide_by
-    transaction.on_commit(lambda: enqueue(expire_replan_proposal, plan_id, eta=decide_by))
+    transaction.on_commit(lambda: enqueue("routes.tasks.expire_replan_proposal", plan_id, eta=decide_by))
     return revision
 
 
@@ -228,7 +230,6 @@ def plan_proposal_approve(*, plan: Plan, by=None) -> Plan:
 
     Under the day's re-plan lock, so that a closure re-plan computing meanwhile sees the approved
     version as the running one when it saves (and is held back rather than undoing it)."""
-    from config.locks import LockTimeout, exclusive
 
     try:
         with exclusive(f"replan:{plan.date}:{plan.depot_id or 'all'}", hold_s=settings.REPLAN_LOCK_HOLD_S, wait_s=30):
@@ -242,10 +243,6 @@ def plan_proposal_approve(*, plan: Plan, by=None) -> Plan:
 
 @transaction.atomic
 def _approve(*, plan: Plan, by=None) -> Plan:
-    from routes.plans.replanning import announce_plan_updated
-    from routes.plans.saving import mark_orders_dispatched
-    from routes.plans.selectors import latest_dispatched_plan
-
     locked = _locked_proposal(plan, "approved")
     if locked.decide_by is not None and locked.decide_by <= timezone.now():
         # Its timer may have been lost (an embedded restart); past the deadline it is stale all the same.
@@ -322,13 +319,11 @@ def proposals_resume() -> dict[str, int]:
     """The embedded mode started again: the timers of its proposals lived in the old process. Expire
     those past their deadline (they could no longer be approved, yet read "proposed") and arm a timer
     again for the others. Production keeps its timers in the broker, and beat sweeps every minute."""
-    from config.tasks import enqueue
-    from routes.plans.tasks import expire_replan_proposal
 
     expired = proposals_expire_due()
     waiting = list(
         Plan.objects.filter(state=Plan.State.PROPOSED, decide_by__gt=timezone.now()).values_list("pk", "decide_by")
     )
     for plan_id, decide_by in waiting:
-        enqueue(expire_replan_proposal, plan_id, eta=decide_by)  # idempotent, early or twice
+        enqueue("routes.tasks.expire_replan_proposal", plan_id, eta=decide_by)  # idempotent, early or twice
     return {"expired": expired, "timers": len(waiting)}

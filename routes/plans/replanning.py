@@ -22,23 +22,34 @@ dispatcher (routes.plans.proposals).
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from dispatch.models import Driver, Order
+from dispatch.models import Order
 from routes import optimizer
 from routes.errors import RoutingError
 from routes.models import Plan, Stop
-from routes.plans.inputs import PLANNABLE_STATUSES, StartPoint, build_plan_inputs, shift_bounds
-from routes.plans.optimization import plan_clock, plan_depot_ids, plan_vehicles, readable_reason, reason_code
+from routes.plans.inputs import PLANNABLE_STATUSES, build_plan_inputs, shift_bounds
+from routes.plans.optimization import (
+    keep_pinned_stops,
+    plan_clock,
+    plan_depot_ids,
+    plan_fail,
+    plan_vehicles,
+    readable_reason,
+    reason_code,
+    set_progress,
+)
+from routes.plans.progress import VehicleProgress, vehicle_progress
+from routes.plans.proposals import proposal_hold, proposals_supersede, replan_diff
 from routes.plans.saving import (
     TimedRoute,
     TimedStop,
+    announce_plan_updated,
     draft_from_solution,
     mark_orders_dispatched,
     record_planned_from,
@@ -50,25 +61,10 @@ from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
 
-DONE_STATUSES = {Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED}
-FIXED_STATUSES = {Order.Status.ARRIVED, Order.Status.EN_ROUTE}
-# A phone position older than this says little about where the vehicle is now.
-POSITION_FRESH_FOR = timedelta(minutes=15)
 DEFAULT_MOVE_COST = Decimal("5.00")
 # Why a stop may leave the routes: no road leads to it (a closure cut it off). Any other reason
 # (shift over, window passed, capacity) keeps it on its vehicle, flagged.
 UNREACHABLE_CODES = {"closed_road", "road"}
-
-
-@dataclass
-class VehicleProgress:
-    vehicle_id: int
-    driver_id: int | None
-    done: list = field(default_factory=list)  # Stop rows, in sequence
-    fixed: list = field(default_factory=list)  # Stop rows the driver reached or heads to
-    remaining: list[int] = field(default_factory=list)  # order ids still to plan
-    start: StartPoint | None = None
-    out: bool = False  # on the road now: at or heading to a stop, or its phone gave a fresh position
 
 
 def _copied_stop(stop, sequence: int) -> TimedStop:
@@ -79,90 +75,12 @@ def _copied_stop(stop, sequence: int) -> TimedStop:
     )  # fmt: skip
 
 
-def announce_plan_updated(revision: Plan) -> None:
-    """After commit: tell dashboards, drivers and customers what a new version changed."""
-    from dispatch import events
-    from routes.plans.selectors import plan_changes
-
-    payload = {"plan_id": revision.pk, "previous_plan_id": revision.parent_id, "reason": revision.reason}
-    transaction.on_commit(lambda: events.plan_updated(**payload, changes=plan_changes(revision.parent_id, revision.pk)))
-
-
-def vehicle_progress(plan: Plan, now: datetime) -> dict[int, VehicleProgress]:
-    """Where each route of a dispatched plan stands now."""
-    progress = {}
-    # Phones tell where the vehicles are today; a plan of another day starts from its depots.
-    on_the_day = plan.date == timezone.localdate(now)
-    drivers = {d.id: d for d in Driver.objects.filter(routes__plan=plan)} if on_the_day else {}
-    # The geometry (a large JSON) is not needed to know where each route stands.
-    for route in plan.routes.select_related("vehicle__depot").prefetch_related("stops__order").defer("geometry"):
-        item = VehicleProgress(vehicle_id=route.vehicle_id, driver_id=route.driver_id)
-        for stop in sorted(route.stops.all(), key=lambda s: s.sequence):
-            status = stop.order.status
-            if status in DONE_STATUSES:
-                item.done.append(stop)
-            elif status in FIXED_STATUSES:
-                item.fixed.append(stop)
-            else:
-                item.remaining.append(stop.order_id)
-        item.start = _start_point(route, item, drivers.get(route.driver_id), now)
-        item.out = bool(item.fixed) or _position_is_fresh(drivers.get(route.driver_id), now)
-        progress[route.vehicle_id] = item
-    return progress
-
-
-def _position_is_fresh(driver, now: datetime) -> bool:
-    return (
-        driver is not None
-        and driver.last_position_at is not None
-        and now - driver.last_position_at <= POSITION_FRESH_FOR
-    )
-
-
-def vehicles_out(*, day, vehicles, now: datetime) -> dict[int, StartPoint]:
-    """Vehicles already on the road on `day` (today): those with a route in the newest dispatched
-    plan of their depot whose driver is at or heading to a stop, or whose phone gave a fresh
-    position. A new plan starts them from there (see _start_point), not from the depot."""
-    if day != timezone.localdate(now):
-        return {}
-    wanted = {v.id for v in vehicles}
-    plans = {latest_dispatched_plan(day=day, depot_id=depot_id) for depot_id in {v.depot_id for v in vehicles}}
-    plans.add(latest_dispatched_plan(day=day, depot_id=None))
-    out = {}
-    for plan in sorted(filter(None, plans), key=lambda p: p.dispatched_at):  # the newest dispatch wins
-        for vehicle_id, item in vehicle_progress(plan, now).items():
-            if vehicle_id in wanted and item.out:
-                out[vehicle_id] = item.start
-    return out
-
-
-def _start_point(route, item: VehicleProgress, driver, now: datetime) -> StartPoint:
-    if item.fixed:
-        last = item.fixed[-1]
-        # Free again once the stop it is at (or heading to) is served: when the live ETA (from where the
-        # driver is) says, not the plan's, which a driver ahead of or behind the plan left long ago.
-        return StartPoint(
-            lat=last.order.lat,
-            lon=last.order.lon,
-            at=max(now, last.live_eta or last.eta) + timedelta(seconds=last.service_s),
-        )
-    if _position_is_fresh(driver, now):
-        return StartPoint(lat=driver.last_lat, lon=driver.last_lon, at=now)
-    if item.done:
-        last = item.done[-1]
-        # Served already, however far ahead of the plan: the vehicle is free now.
-        return StartPoint(lat=last.order.lat, lon=last.order.lon, at=now)
-    depot = route.vehicle.depot
-    return StartPoint(lat=depot.lat, lon=depot.lon, at=max(now, route.start or now))
-
-
 def replan_compute(*, plan_id: int, now: datetime | None = None) -> Plan:
     """Fill a queued re-plan (a Plan whose parent is the dispatched plan) and dispatch it.
 
     Options come from plan.request["replan"]: mode, move_cost, include_new, time_budget_s.
     Idempotent like plan_compute: a done or failed re-plan is returned as it is.
     """
-    from routes.plans.optimization import plan_fail, set_progress
 
     target = Plan.objects.select_related("parent").get(pk=plan_id)
     if target.status in (Plan.Status.DONE, Plan.Status.FAILED):
@@ -190,7 +108,6 @@ def _replan(
     """Re-plan `plan` from now. `only_vehicles`: the routes to repair (a closure's); every other
     route is copied as it is. `guarded`: the system re-plans by itself, so the guard rails decide
     whether the result applies or waits for a dispatcher (routes.plans.proposals)."""
-    from routes.plans.optimization import keep_pinned_stops, set_progress
 
     if plan is None or plan.dispatched_at is None:
         raise RoutingError(
@@ -470,7 +387,6 @@ def _keep_live_etas(revision: Plan) -> None:
 def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, solve_seconds, guarded=False) -> Plan:
     """Save the re-plan; dispatch it at once, or — a guarded re-plan the guard rails hold back —
     keep it as a proposal for the dispatcher (nothing changes for drivers and customers until then)."""
-    from routes.plans.proposals import proposal_hold, proposals_supersede, replan_diff
 
     revision = Plan.objects.select_for_update().get(pk=target.pk)
     if revision.status == Plan.Status.DONE:

@@ -13,12 +13,14 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from dispatch import events
 from dispatch.models import Driver, Order
 from dispatch.orders.services import orders_bulk_transition
 from routes import optimizer
 from routes.models import Plan, Route, Stop, UnassignedOrder
 from routes.network import NetworkError, RoadNetwork
 from routes.plans.inputs import PlanInputs, shift_bounds
+from routes.plans.selectors import plan_changes
 
 
 @dataclass
@@ -340,3 +342,10 @@ def mark_orders_planned(*, plan: Plan, by=None) -> None:
     orders_bulk_transition(
         order_ids=left_out, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
     )
+
+
+def announce_plan_updated(revision: Plan) -> None:
+    """After commit: tell dashboards, drivers and customers what a new version changed."""
+
+    payload = {"plan_id": revision.pk, "previous_plan_id": revision.parent_id, "reason": revision.reason}
+    transaction.on_commit(lambda: events.plan_updated(**payload, changes=plan_changes(revision.parent_id, revision.pk)))

@@ -1,12 +1,14 @@
 """Reads of the routes app."""
 
+from __future__ import annotations
+
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from dispatch.models import Driver, Order
+from dispatch.models import Depot, Driver, Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Plan, Route, Stop, UnassignedOrder
 
@@ -151,7 +153,10 @@ def current_plan(driver: Driver, *, day: date | None = None, now: datetime | Non
     now = now or timezone.now()
     today = timezone.localdate(now)
     overnight = _plan_of_day(driver, today - timedelta(days=1))
-    if overnight is not None and night_routes_running(driver_routes(driver).filter(plan=overnight), today=today).exists():
+    if (
+        overnight is not None
+        and night_routes_running(driver_routes(driver).filter(plan=overnight), today=today).exists()
+    ):
         return overnight
     return _plan_of_day(driver, today)
 
@@ -170,3 +175,29 @@ def driver_route(driver: Driver, *, day: date | None = None, now: datetime | Non
         .order_by("id")
         .first()
     )
+
+
+def active_routes(*, day, depot_id: int | None = None, driver_id: int | None = None) -> list[Route]:
+    """Routes of today's dispatched plans that still have open stops, with driver and vehicle loaded."""
+    plans = dispatched_plans_of_day(day, depot_id)
+    if not plans:
+        return []
+    routes = Route.objects.filter(
+        plan__in=plans, driver__isnull=False, stops__order__status__in=Order.ON_ROUTE_STATUSES
+    ).select_related("driver", "vehicle")
+    if driver_id is not None:
+        routes = routes.filter(driver_id=driver_id)
+    return list(routes.distinct())
+
+
+def dispatched_plans_of_day(day, depot_id: int | None):
+    """The plans drivers follow today: per depot, and a plan over all depots if there is one."""
+    plans = []
+    depot_ids = [depot_id] if depot_id is not None else None
+    if depot_ids is None:
+        depot_ids = list(Depot.objects.values_list("id", flat=True))
+    for depot in [*depot_ids, None]:
+        plan = latest_dispatched_plan(day=day, depot_id=depot)
+        if plan is not None:
+            plans.append(plan)
+    return plans

@@ -3,9 +3,17 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.tasks import enqueue
+from dispatch import events
 from dispatch.audit import audit_record
+from dispatch.fleet.selectors import depots_visible_to, vehicles_visible_to
+from dispatch.fleet.services import depot_for_user
 from routes.errors import RoutingError
-from routes.models import Plan
+from routes.models import Plan, Stop
+from routes.plans.replanning import DEFAULT_MOVE_COST
+from routes.plans.saving import mark_orders_dispatched, mark_orders_planned, next_version
+from routes.plans.selectors import latest_dispatched_plan
+from routes.plans.tasks import optimize_plan, replan_plan
 
 # --- Plans -----------------------------------------------------------------------------------
 
@@ -27,8 +35,6 @@ def refuse_past_day(day, *, now=None, field: str = "date") -> None:
 
 def _plan_scope(*, user, depot_code) -> tuple:
     """(depot or None, depot ids) a plan covers: the named depot, else every depot the user sees."""
-    from dispatch.fleet.selectors import depots_visible_to
-    from dispatch.fleet.services import depot_for_user
 
     if depot_code:
         depot = depot_for_user(user=user, code_or_id=depot_code)
@@ -60,10 +66,6 @@ def plan_request(
     is refused. `now`: a simulated clock (a simulator or the demo history replaying a past day);
     the plan is then planned from that moment, and the day is judged against it."""
     import uuid
-
-    from config.tasks import enqueue
-    from dispatch.fleet.selectors import vehicles_visible_to
-    from routes.plans.tasks import optimize_plan
 
     refuse_past_day(day, now=now)
     objectives = list(dict.fromkeys(objectives))
@@ -113,7 +115,6 @@ def plan_request(
 
 def _with_next_version(*, day, depot, create):
     """Run create(next version number) atomically; retry when another request took that number."""
-    from routes.plans.saving import next_version
 
     for attempt in range(5):
         try:
@@ -129,7 +130,6 @@ def _with_next_version(*, day, depot, create):
 @transaction.atomic
 def plan_select(*, plan: Plan, by=None) -> Plan:
     """Pick one of a request's alternatives: its orders become planned; the others are set aside."""
-    from routes.plans.saving import mark_orders_planned
 
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.status != Plan.Status.DONE:
@@ -155,8 +155,6 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     Dispatching twice is harmless (the first stands). After this the plan never changes: edits
     and re-planning create a new version.
     """
-    from routes.models import Stop
-    from routes.plans.saving import mark_orders_dispatched
 
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.dispatched_at is not None:
@@ -195,8 +193,6 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     audit_record(
         actor=by, action="plan.dispatched", target=locked, changes={"orders": len(order_ids), "version": locked.version}
     )
-    from dispatch import events
-    from routes.plans.selectors import latest_dispatched_plan
 
     previous = latest_dispatched_plan(day=locked.date, depot_id=locked.depot_id, before_version=locked.version)
     payload = {"plan_id": locked.pk, "previous_plan_id": previous.pk if previous else None, "reason": locked.reason}
@@ -214,9 +210,6 @@ def plan_replan_request(
     `guard_rails` (a re-plan the system makes by itself): {"guarded": True, "vehicles": [ids of the
     routes to repair, the rest copied as they are]} (routes.plans.replanning, routes.plans.proposals).
     A day that is over is refused; `now`: a simulated clock, as for plan_request."""
-    from config.tasks import enqueue
-    from routes.plans.replanning import DEFAULT_MOVE_COST
-    from routes.plans.tasks import replan_plan
 
     if plan.dispatched_at is None:
         raise RoutingError(

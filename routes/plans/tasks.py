@@ -4,7 +4,11 @@ import logging
 
 from celery import shared_task
 
+from config.tasks import tasks_ahead
+from routes.models import Plan
 from routes.plans import optimization as planning
+from routes.plans import replanning
+from routes.plans.proposals import plan_proposal_expire, proposals_expire_due, proposals_resume
 
 logger = logging.getLogger(__name__)
 
@@ -12,8 +16,6 @@ logger = logging.getLogger(__name__)
 def plan_queue_position(plan) -> int | None:
     """How many tasks wait ahead of a queued plan in the plans queue (0: it starts next); None once it
     runs, or when the queue cannot be read (the plan page then just says "Waiting to start")."""
-    from config.tasks import tasks_ahead
-    from routes.models import Plan
 
     if plan.status != Plan.Status.QUEUED:
         return None
@@ -37,7 +39,6 @@ def optimize_plan(plan_id: int) -> None:
 @shared_task(name="routes.tasks.replan_plan", acks_late=True, reject_on_worker_lost=True)
 def replan_plan(plan_id: int) -> None:
     """Compute a queued mid-day re-plan; idempotent like optimize_plan."""
-    from routes.plans import replanning
 
     try:
         replanning.replan_compute(plan_id=plan_id)
@@ -48,7 +49,6 @@ def replan_plan(plan_id: int) -> None:
 @shared_task(name="routes.tasks.expire_replan_proposal", acks_late=True)
 def expire_replan_proposal(plan_id: int) -> None:
     """A proposal's deadline came (scheduled when it was made); idempotent, see plan_proposal_expire."""
-    from routes.plans.proposals import plan_proposal_expire
 
     plan_proposal_expire(plan_id=plan_id)
 
@@ -58,6 +58,5 @@ def expire_replan_proposals(resume_timers: bool = False) -> int:
     """Beat, every minute: proposals past their deadline whose timer was lost. `resume_timers`: the
     embedded workers starting in a new process (config.tasks.EMBEDDED_STARTUP_TASKS), whose timers the
     old one took with it: the others get theirs again."""
-    from routes.plans.proposals import proposals_expire_due, proposals_resume
 
     return proposals_resume()["expired"] if resume_timers else proposals_expire_due()

@@ -13,7 +13,7 @@ import pytest
 from django.apps import apps
 
 from analytics import selectors
-from analytics.selectors import KpiFilters
+from analytics.filters import KpiFilters
 from analytics.services import order_facts_refresh
 from tests.analytics.conftest import DAY, at, dispatched_route, make_order, walk
 

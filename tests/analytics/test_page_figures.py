@@ -13,8 +13,8 @@ from django.core.cache import cache
 from django.test import Client
 
 from analytics import fact_versions, selectors
+from analytics.filters import KpiFilters
 from analytics.models import OrderFact
-from analytics.selectors import KpiFilters
 from analytics.services import order_facts_refresh
 from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle, Zone

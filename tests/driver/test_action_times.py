@@ -15,7 +15,7 @@ import time_machine
 from django.utils import timezone
 
 from analytics import selectors as analytics_selectors
-from analytics.selectors import KpiFilters
+from analytics.filters import KpiFilters
 from analytics.services import order_facts_refresh
 from customers.models import Notification
 from customers.services import notifications_for_status

@@ -167,7 +167,9 @@ def test_it_adds_up_the_processes_of_a_machine_in_multiprocess_mode(tmp_path):
     count = "from config import metrics; metrics.positions_accepted({n}, path='intake'); metrics.websocket_opened('depot.9')"
     for n in (3, 4):
         subprocess.run([sys.executable, "-c", count.format(n=n)], env=env, check=True, timeout=60)  # noqa: S603
-    read = "import django; django.setup(); from config import metrics_endpoint; print(metrics_endpoint.scrape().decode())"
+    read = (
+        "import django; django.setup(); from config import metrics_endpoint; print(metrics_endpoint.scrape().decode())"
+    )
     output = subprocess.run(
         [sys.executable, "-c", read], env=env, check=True, timeout=60, capture_output=True, text=True
     ).stdout  # noqa: S603

@@ -6,11 +6,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from dispatch.maps.basemap import BaseMapError, build_map_tiles, tiles_are_current
+from routes.road_network import active_build
 
 
 def _region_extract() -> Path:
     """The extract the active road network was prepared from (the maps show the roads the plans use)."""
-    from routes.road_network import active_build  # the region is the road network's
 
     try:
         build = active_build()

@@ -3,6 +3,7 @@ from datetime import date
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from dispatch.demo.history import demo_history_exists, demo_history_seed
 from dispatch.demo.seeding import demo_seed
 from dispatch.models import Depot
 
@@ -58,8 +59,6 @@ class Command(BaseCommand):
 
     def _seed_history(self, day, days, orders, seed):
         import time
-
-        from dispatch.demo.history import demo_history_exists, demo_history_seed
 
         if demo_history_exists(before=day):
             self.stdout.write("Demo history exists; not adding more.")
