@@ -57,9 +57,12 @@ messages: venv
 	$(PY) manage.py makemessages --locale=de --domain=djangojs --no-obsolete --add-location=file $(MESSAGES_IGNORE) --ignore=templates
 	$(PY) manage.py compilemessages --locale=de $(MESSAGES_IGNORE)
 
+# The layout's rules (docs/architecture.md): the layers of .importlinter and no import cycle between modules.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/python scripts/import_cycles.py
 
 # Supply chain: bandit over our code (settings and exclusions in pyproject.toml; a false positive gets a
 # `# nosec BXXX` with its reason on the line), then pip-audit over the pinned requirements, which needs

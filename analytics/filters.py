@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""The filters every KPI query takes: a date range and, optionally, depots, a zone, a driver, a vehicle kind."""
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta

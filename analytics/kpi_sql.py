@@ -6,18 +6,14 @@ and finish_kpis, which turns the raw sums into the public KPI names. analytics.s
 together into the reads the API and the pages use.
 """
 
-from typing import TYPE_CHECKING
-
 from django.apps import apps
 from django.db import connection
 
+from analytics.filters import KpiFilters
 from analytics.sql import is_true
 
-if TYPE_CHECKING:
-    from analytics.filters import KpiFilters
 
-
-def where_clause(filters: "KpiFilters", alias: str = "f") -> tuple[str, list]:
+def where_clause(filters: KpiFilters, alias: str = "f") -> tuple[str, list]:
     clauses = [f"{alias}.date >= %s", f"{alias}.date <= %s"]
     params: list = [filters.date_from, filters.date_to]
     if filters.depot_ids is not None:

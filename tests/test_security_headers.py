@@ -31,7 +31,7 @@ ADMIN_PREFIX = "admin/"
 OK, REDIRECT, NOT_ALLOWED = (200,), (302,), (405,)
 PAGES = {
     "healthz": ("anonymous", lambda w: "/healthz", (200, 503)),
-    # The base map (dispatch/basemap_views.py): a tile below the pyramid is a 404 with or without tiles.
+    # The base map (dispatch/maps/views.py): a tile below the pyramid is a 404 with or without tiles.
     "map/tiles/<int:z>/<int:x>/<int:y>.pbf": ("anonymous", lambda w: "/map/tiles/15/0/0.pbf", (404,)),
     "map/fonts/<str:fontstack>/<int:start>-<int:end>.pbf": (
         "anonymous",

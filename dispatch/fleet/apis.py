@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""REST endpoints for depots, vehicles and drivers (API.md: Fleet)."""
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404

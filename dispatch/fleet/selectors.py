@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""Reads of the fleet, limited to the depots a user may see."""
 
 from django.db.models import QuerySet
 

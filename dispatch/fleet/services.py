@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""Writes of the fleet: depots, vehicles (and their availability) and drivers, audited."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group

@@ -1,5 +1,5 @@
 """Writes of the dispatch app: fleet records, order status changes. The CSV import lives in
-dispatch/order_import.py and ends in `orders_save_imported` here."""
+dispatch/orders/importing.py and ends in `orders_save_imported` here."""
 
 from dataclasses import dataclass
 from datetime import date

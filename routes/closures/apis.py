@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""REST endpoints for road closures (API.md: Closures)."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema

@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""Reads of road closures."""
 
 from django.db.models import QuerySet
 from django.utils import timezone

@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""Writes of road closures: draw, change, lift; each change schedules the re-planning it sets off."""
 
 from django.db import transaction
 from django.db.models import F

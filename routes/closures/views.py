@@ -1,4 +1,4 @@
-"""TODO docstring"""
+"""The closures page: what is closed now, what was lately, and the routes being driven."""
 
 from django.db.models import Q
 from django.shortcuts import render

@@ -1,4 +1,5 @@
-"""TODO docstring"""
+"""Where each route of a dispatched plan stands now (done, fixed, remaining stops) and which vehicles are
+already out: the start of a re-plan and of a same-day plan."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta

@@ -187,7 +187,7 @@ EXPECTED = {
     },
     # Many at once, checked alert by alert: depot B's dispatcher gets 200 with depot A's alert in not_found
     # (tests/dispatch/test_alerts_bulk.py checks what each persona resolved).
-    # Managers only (customers/personal_data_apis.py); an empty body names the missing e-mail or phone.
+    # Managers only (customers/personal_data/apis.py); an empty body names the missing e-mail or phone.
     "api/personal-data/export/": {
         "POST": (lambda w: "/api/personal-data/export/", lambda w, p: {}, _statuses(401, 403, 403, 403, 400))
     },
