@@ -30,7 +30,6 @@ from celery.signals import before_task_publish
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from config import metrics as _metrics  # noqa: F401 - connects the task metrics in every process that runs tasks
 from config import request_id
@@ -274,7 +273,7 @@ def _embedded_start() -> None:
             return
         _embedded_started["done"] = True
     for name, kwargs in EMBEDDED_STARTUP_TASKS:
-        task = import_string(name)  # its module may not be imported yet in this process
+        task = current_app.tasks[name]  # by its name: the registry loads every task package first
         _embedded_queue(queue_of_kind("default")).submit(_Job(task, (), dict(kwargs)))
 
 
