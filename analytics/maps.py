@@ -45,7 +45,7 @@ def lateness_color(point: dict) -> tuple[str, str]:
 def lateness_map_html(*, points: list[dict], depots) -> str:
     depots = list(depots)
     fmap = maps.new_map()
-    fmap.add_js_link("dispatch_analytics", static("js/analytics.js"))
+    fmap.add_module_link("dispatch_analytics", static("js/analytics.js"))
     # One short array per point instead of an object with the same keys 1,500 times: the map
     # document travels inside the page (srcdoc), so its size is the page's size.
     # Layout (static/js/analytics.js reads it): [lat, lon, band, late_min, date, reference, address, reason]

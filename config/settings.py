@@ -262,7 +262,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "config.static_storage.StaticFilesStorage"
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG

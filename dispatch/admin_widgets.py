@@ -300,7 +300,8 @@ def zone_editor_map_html(*, field_id: str, polygon: dict | None, color: str, dep
     add_depots(fmap, depots)
     fmap.add_js_link("leaflet_draw", static("vendor/leaflet-draw/leaflet.draw.js"))
     fmap.add_css_link("leaflet_draw_css", static("vendor/leaflet-draw/leaflet.draw.css"))
-    fmap.add_js_link("admin_zone_map", static("js/admin_zone_map.js"))
+    # A module here (it must run after static/js/maps.js); the admin page links it as a classic script.
+    fmap.add_module_link("admin_zone_map", static("js/admin_zone_map.js"))
     fmap.add_child(DataLayer("zoneEditor", {"field": field_id, "polygon": polygon, "color": color}))
     points = _polygon_points(polygon)
     if points:

@@ -3,9 +3,9 @@
 The machines this runs on may have no internet access and customers' browsers must not talk to
 third parties, so `LocalMap` replaces folium's CDN defaults (Leaflet, jQuery, Bootstrap, Font
 Awesome, awesome-markers) with our vendored Leaflet and one small script of our own
-(static/js/maps.js). Features are passed as JSON and drawn by that script: one data blob instead
-of a JavaScript block per marker, and every text reaches the page through `textContent`, never
-as HTML.
+(static/js/maps.js, an ES module: the layers are static/js/lib/map_layers.js, which the live map
+imports too). Features are passed as JSON and drawn by that script: one data blob instead of a
+JavaScript block per marker, and every text reaches the page through `textContent`, never as HTML.
 
 Under the overlays, the base map: the region's vector tiles that the app builds and serves itself
 (dispatch.maps.basemap, drawn by MapLibre GL inside Leaflet), or the company's own raster tile server
@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext
 from folium.template import Template
 
@@ -77,11 +78,25 @@ class LocalMap(folium.Map):
         super().__init__(*args, **kwargs)
         # Instance attributes: folium's add_js_link/add_css_link mutate these lists in place,
         # and the class-level lists are shared by every map in the process.
-        self.default_js = [("leaflet", static("vendor/leaflet/leaflet.js")), ("dispatch_maps", static("js/maps.js"))]
+        self.default_js = [("leaflet", static("vendor/leaflet/leaflet.js"))]
+        # Our scripts are ES modules (`add_module_link`): they run once the document is parsed, in
+        # document order, so after Leaflet and its plugins (classic scripts) and before the map's
+        # set-up code, which `render_map` makes a module for that reason.
+        self.module_js = [("dispatch_maps", static("js/maps.js"))]
         self.default_css = [
             ("leaflet_css", static("vendor/leaflet/leaflet.css")),
             ("dispatch_maps_css", static("css/maps.css")),
         ]
+
+    def add_module_link(self, name: str, url: str) -> None:
+        """Link a script of ours as `<script type="module">` (after static/js/maps.js)."""
+        self._add_link(name, url, self.module_js)
+
+    def render(self, **kwargs):
+        super().render(**kwargs)
+        header = self.get_root().header
+        for name, url in self.module_js:
+            header.add_child(Element(f'<script type="module" src="{escape(url)}"></script>'), name=name)
 
 
 class _Script(MacroElement):
@@ -272,6 +287,8 @@ def fit_map(fmap: LocalMap, points: Iterable[tuple[float, float]], *, max_zoom: 
 
 # The opening tags of folium's inline elements (its map set-up script and a few style blocks).
 _INLINE_ELEMENT = re.compile(r"<(script|style)(?=[\s>])")
+# The set-up code at the end of branca's Figure: it calls DispatchMap, which a module defines.
+_SETUP_SCRIPT = re.compile(r"</body>\s*<script>")
 
 
 def render_map(fmap: LocalMap) -> str:
@@ -282,7 +299,9 @@ def render_map(fmap: LocalMap) -> str:
     here because no tag in this document comes from data: every datum enters as JSON with "<"
     escaped (`_json_for_script`, Jinja's tojson), so text from an order cannot open an element.
     """
-    document = fmap.get_root().render()
+    document, count = _SETUP_SCRIPT.subn('</body>\n<script type="module">', fmap.get_root().render(), count=1)
+    if count != 1:
+        raise RuntimeError("folium's map document has no set-up script after </body>")
     nonce = current_csp_nonce()
     return _INLINE_ELEMENT.sub(rf'<\1 nonce="{nonce}"', document) if nonce else document
 
@@ -304,8 +323,8 @@ def orders_map_html(*, orders: Iterable[Order], depots: Iterable[Depot], zones: 
 
 
 # --- Plans and road closures -------------------------------------------------------------------
-# The layer functions for these live in static/js/plans.js and static/js/closures.js, which each
-# register themselves on `DispatchMap` when loaded into a map document.
+# Their layer functions are DispatchMap's like all others (static/js/lib/map_layers.js); the pages
+# around these maps (static/js/plans.js, closures.js) talk to them through the frame.
 
 # One colour per route, in the order the plan lists its routes. No reds: red means a closure or an
 # order the plan could not serve.
@@ -318,12 +337,7 @@ CLOSURE_COLOR = "#dc2626"
 
 
 def _add_plan_assets(fmap: LocalMap) -> None:
-    fmap.add_js_link("dispatch_plans", static("js/plans.js"))
-    fmap.add_css_link("dispatch_plans_css", static("css/plans.css"))
-
-
-def _add_closure_assets(fmap: LocalMap) -> None:
-    fmap.add_js_link("dispatch_closures", static("js/closures.js"))
+    # Routes, stops, closures and the drawing tools share one stylesheet.
     fmap.add_css_link("dispatch_plans_css", static("css/plans.css"))
 
 
@@ -402,7 +416,7 @@ def add_unassigned(fmap: LocalMap, unassigned) -> DataLayer:
 
 def add_closures(fmap: LocalMap, closures) -> DataLayer:
     """Road closures as red lines or areas (dashed while they have not started yet)."""
-    _add_closure_assets(fmap)
+    _add_plan_assets(fmap)
     now = timezone.now()
     data = [
         {
@@ -425,12 +439,12 @@ def add_closures(fmap: LocalMap, closures) -> DataLayer:
 def enable_closure_drawing(fmap: LocalMap) -> DataLayer:
     """Leaflet.draw's line and polygon tools; a drawn shape is posted to the page around the map.
 
-    The map lives in an iframe (srcdoc, same origin as the page); static/js/closures.js inside it
-    sends `{"type": "dispatch:closure-drawn", "geometry": GeoJSON | null}` to the parent window.
+    The map lives in an iframe (srcdoc, same origin as the page); static/js/lib/map_layers.js inside
+    it sends `{"type": "dispatch:closure-drawn", "geometry": GeoJSON | null}` to the parent window.
     """
     fmap.add_js_link("leaflet_draw", static("vendor/leaflet-draw/leaflet.draw.js"))
     fmap.add_css_link("leaflet_draw_css", static("vendor/leaflet-draw/leaflet.draw.css"))
-    _add_closure_assets(fmap)
+    _add_plan_assets(fmap)
     layer = DataLayer("closureDrawing", {"color": CLOSURE_COLOR})
     fmap.add_child(layer)
     return layer
@@ -439,8 +453,8 @@ def enable_closure_drawing(fmap: LocalMap) -> DataLayer:
 def enable_plan_editing(fmap: LocalMap, vehicles: list[dict]) -> DataLayer:
     """A "Move to route…" choice in each stop's and unassigned order's popup.
 
-    The map lives in an iframe (srcdoc, same origin as the page); static/js/plans.js inside it
-    sends `{"type": "dispatch:plan-move", "order": id, "vehicle": id | null}` to the parent window
+    The map lives in an iframe (srcdoc, same origin as the page); static/js/lib/map_layers.js inside
+    it sends `{"type": "dispatch:plan-move", "order": id, "vehicle": id | null}` to the parent window
     (null: take the order out of the routes), and the page calls the plan edit API.
     `vehicles`: [{"id", "name", "color"}] an order may be moved to.
     """

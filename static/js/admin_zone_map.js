@@ -1,13 +1,15 @@
 /* The admin's zone editor (dispatch/admin_widgets.py, templates/admin/widgets/zone_polygon.html).
  *
- * One file, two places it runs, like closures.js (the map is a separate document in an iframe srcdoc):
- *  - inside the map document (linked after maps.js and Leaflet.draw): DispatchMap.zoneEditor draws
+ * One file, two places it runs (the map is a separate document in an iframe srcdoc):
+ *  - inside the map document (a module there, like static/js/maps.js, so it runs after that one and
+ *    finds DispatchMap; Leaflet.draw is a classic script before both): DispatchMap.zoneEditor draws
  *    the zone's polygon and Leaflet.draw's polygon, rectangle, edit and delete tools, and sends the
  *    polygon to the admin page with postMessage({type: "dispatch:zone-drawn", field, geometry}),
  *    while a corner is dragged as well as when an edit is saved or cancelled;
- *  - in the admin's change form: writes what the map sends into the field's textarea (the value
- *    the form saves), says how many corners the area has, redraws the map when GeoJSON is pasted
- *    into the textarea, and recolours the area when the zone's colour picker changes.
+ *  - in the admin's change form (a classic script of the widget's Media): writes what the map sends
+ *    into the field's textarea (the value the form saves), says how many corners the area has,
+ *    redraws the map when GeoJSON is pasted into the textarea, and recolours the area when the
+ *    zone's colour picker changes.
  *
  * Positions are GeoJSON's [lon, lat]. Texts go in through textContent only.
  */

@@ -33,6 +33,17 @@
     return ["all", ["==", ["geometry-type"], "LineString"], ["match", ["get", "class"], classes, true, false]];
   }
 
+  // A class of roads as a round-ended line; each class is drawn twice, a wider casing under its fill.
+  function roadLine(id, classes, color, widths, minzoom) {
+    var layer = {
+      id: id, type: "line", source: "region", "source-layer": "transportation",
+      filter: roads(classes), layout: { "line-cap": "round", "line-join": "round" },
+      paint: { "line-color": color, "line-width": roadWidth(widths) },
+    };
+    if (minzoom !== undefined) layer.minzoom = minzoom;
+    return layer;
+  }
+
   var MAJOR = ["motorway", "trunk", "primary"];
   var MEDIUM_ROADS = ["secondary", "tertiary"];
   var MINOR = ["minor", "service", "unclassified", "residential", "living_street", "raceway"];
@@ -115,36 +126,12 @@
           filter: roads(["rail", "transit"]),
           paint: { "line-color": "#b3b0ab", "line-width": roadWidth([0.6, 1.2, 2.5]), "line-dasharray": [3, 2] },
         },
-        {
-          id: "road-minor-casing", type: "line", source: "region", "source-layer": "transportation", minzoom: 12,
-          filter: roads(MINOR), layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#d5cfc6", "line-width": roadWidth([0.8, 4, 18]) },
-        },
-        {
-          id: "road-minor", type: "line", source: "region", "source-layer": "transportation", minzoom: 12,
-          filter: roads(MINOR), layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#ffffff", "line-width": roadWidth([0.4, 2.8, 15]) },
-        },
-        {
-          id: "road-medium-casing", type: "line", source: "region", "source-layer": "transportation",
-          filter: roads(MEDIUM_ROADS), layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#d1c3a4", "line-width": roadWidth([1.4, 5.5, 22]) },
-        },
-        {
-          id: "road-medium", type: "line", source: "region", "source-layer": "transportation",
-          filter: roads(MEDIUM_ROADS), layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#fdf6de", "line-width": roadWidth([1, 4, 19]) },
-        },
-        {
-          id: "road-major-casing", type: "line", source: "region", "source-layer": "transportation",
-          filter: roads(MAJOR), layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#d9a96a", "line-width": roadWidth([2, 7, 26]) },
-        },
-        {
-          id: "road-major", type: "line", source: "region", "source-layer": "transportation",
-          filter: roads(MAJOR), layout: { "line-cap": "round", "line-join": "round" },
-          paint: { "line-color": "#fbdca0", "line-width": roadWidth([1.4, 5.5, 23]) },
-        },
+        roadLine("road-minor-casing", MINOR, "#d5cfc6", [0.8, 4, 18], 12),
+        roadLine("road-minor", MINOR, "#ffffff", [0.4, 2.8, 15], 12),
+        roadLine("road-medium-casing", MEDIUM_ROADS, "#d1c3a4", [1.4, 5.5, 22]),
+        roadLine("road-medium", MEDIUM_ROADS, "#fdf6de", [1, 4, 19]),
+        roadLine("road-major-casing", MAJOR, "#d9a96a", [2, 7, 26]),
+        roadLine("road-major", MAJOR, "#fbdca0", [1.4, 5.5, 23]),
         {
           id: "boundary", type: "line", source: "region", "source-layer": "boundary",
           filter: ["<=", ["to-number", ["get", "admin_level"]], 4],

@@ -368,34 +368,36 @@
     if (stop) enqueue(stop, "arrive", {});
   });
 
-  $("action-deliver").addEventListener("click", () => {
+  // The deliver or fail sheet ("deliver", "fail": #deliver-form, #deliver-error, #deliver-for …),
+  // empty, for the current stop. `beforeShow` clears what reset() does not; `shown` runs once it is
+  // visible (the signature pad measures itself then).
+  function openSheet(name, beforeShow, shown) {
     const stop = currentStop();
     if (!stop) return;
     closeSheets();
-    const form = $("deliver-form");
+    const form = $(name + "-form");
     form.reset();
-    signature.clear();
-    $("photo-preview").hidden = true;
-    $("deliver-error").hidden = true;
-    $("deliver-for").textContent = "#" + stop.sequence + " " + (stop.customer_name || stop.reference);
+    beforeShow();
+    $(name + "-error").hidden = true;
+    $(name + "-for").textContent = "#" + stop.sequence + " " + (stop.customer_name || stop.reference);
     form.dataset.stopId = stop.id;
     form.hidden = false;
-    signature.resize();
+    shown();
     form.scrollIntoView({ behavior: "smooth", block: "start" });
-  });
+  }
 
-  $("action-fail").addEventListener("click", () => {
-    const stop = currentStop();
-    if (!stop) return;
-    closeSheets();
-    const form = $("fail-form");
-    form.reset();
-    $("fail-error").hidden = true;
-    $("fail-for").textContent = "#" + stop.sequence + " " + (stop.customer_name || stop.reference);
-    form.dataset.stopId = stop.id;
-    form.hidden = false;
-    form.scrollIntoView({ behavior: "smooth", block: "start" });
-  });
+  $("action-deliver").addEventListener("click", () =>
+    openSheet(
+      "deliver",
+      () => {
+        signature.clear();
+        $("photo-preview").hidden = true;
+      },
+      () => signature.resize()
+    )
+  );
+
+  $("action-fail").addEventListener("click", () => openSheet("fail", () => {}, () => {}));
 
   document.querySelectorAll("[data-close]").forEach((button) => button.addEventListener("click", closeSheets));
 

@@ -1,13 +1,10 @@
-/* Plans: the map layers of a plan, and the Plans pages around the map.
+/* Plans: the Plans pages around a plan's map (templates/routes/plans.html, plan_detail.html).
  *
- * One file, two places it runs (the map is a separate document in an iframe srcdoc):
- *  - inside the map document (dispatch/maps.py links it after maps.js): registers
- *    DispatchMap.routes (each route's road path in its colour, numbered stops),
- *    DispatchMap.unassigned and DispatchMap.showRoute.
- *  - in the pages (templates/routes/plans.html, plan_detail.html): asks for a plan
- *    (POST /api/plans/), follows its progress (GET /api/plans/{id}/ every second, then reloads
- *    the page, which the server renders with the result), picks an option (POST .../select/)
- *    and dispatches (POST .../dispatch/). API errors are shown as the API words them.
+ * The map itself is a separate document in an iframe srcdoc, drawn by static/js/lib/map_layers.js
+ * (DispatchMap.routes, unassigned, showRoute, redrawPlan); this module talks to it through the frame.
+ *  - asks for a plan (POST /api/plans/), follows its progress (GET /api/plans/{id}/ every second,
+ *    then reloads the page, which the server renders with the result), picks an option
+ *    (POST .../select/) and dispatches (POST .../dispatch/). API errors are shown as the API words them.
  *  - the plan editor (plan_detail.html, data in #plan-editor): drag a stop to another place or
  *    route (or "Move…" for keyboards and phones), pin stops, lock routes, take orders out or drag
  *    unassigned ones in, and "Move to route…" in the map's popups (the frame posts
@@ -17,1237 +14,920 @@
  *
  * Every text from the API or the database goes in through textContent, never innerHTML.
  */
-(function () {
-  "use strict";
 
-  // Texts in the active language: /jsi18n/ (base.html) defines gettext; the map's frame borrows its
-  // page's. Without either, the English msgid.
-  var catalog = (function () {
-    try {
-      if (window.gettext) return window;
-      if (window.parent && window.parent !== window && window.parent.gettext) return window.parent;
-    } catch (error) { /* a frame of another origin */ }
-    return null;
-  })();
-  function gettext(text) { return catalog ? catalog.gettext(text) : text; }
-  function ngettext(singular, plural, count) { return catalog ? catalog.ngettext(singular, plural, count) : count === 1 ? singular : plural; }
-  function interpolate(text, values) {
-    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+import { api, postFrom, showErrors } from "./lib/api.js";
+import { el } from "./lib/dom.js";
+import { gettext, interpolate, ngettext } from "./lib/i18n.js";
+import { frameMap, showRowsOnMap } from "./lib/map_frame.js";
+
+document.addEventListener("DOMContentLoaded", page);
+
+// Plan.stage in a dispatcher's words (the same table as routes/views.py STAGE_LABELS).
+var STAGES = {
+  queued: gettext("Waiting to start"),
+  "computing travel times": gettext("Computing travel times"),
+  optimizing: gettext("Optimizing"),
+  saving: gettext("Saving"),
+  done: gettext("Done"),
+  failed: gettext("Failed"),
+};
+
+function page() {
+  requestForm();
+  progress();
+  pickButtons();
+  dispatchButton();
+  proposalButtons();
+  reoptimizeButton();
+  routeRows();
+  planEditor();
+}
+
+function requestForm() {
+  var form = document.getElementById("plan-form");
+  if (!form) return;
+  var errors = document.getElementById("plan-errors");
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var button = form.querySelector("button[type=submit]");
+    var objective = form.elements.objective.value;
+    var body = { date: form.elements.date.value };
+    if (form.elements.depot && form.elements.depot.value) body.depot = form.elements.depot.value;
+    if (objective === "compare") body.alternatives = ["cost", "balanced", "fewest_vehicles"];
+    else body.objective = objective;
+    errors.hidden = true;
+    postFrom(button, gettext("Asking…"), form.dataset.api, body, errors, function (queued) {
+      window.location.assign(form.dataset.detail + encodeURIComponent(queued.id) + "/");
+    });
+  });
+}
+
+// Where a queued plan stands in the plans queue (API: queue_position), e.g. " · 2 tasks ahead".
+function placeInLine(plan) {
+  if (plan.status !== "queued" || plan.queue_position === null || plan.queue_position === undefined) return "";
+  if (plan.queue_position === 0) return " · " + gettext("next in line");
+  return " · " + interpolate(ngettext("%(count)s task ahead", "%(count)s tasks ahead", plan.queue_position), { count: plan.queue_position });
+}
+
+// Polls each plan still being computed every second; reloads the page once none is.
+function progress() {
+  var box = document.getElementById("plan-progress");
+  if (!box) return;
+  var items = Array.prototype.slice.call(box.querySelectorAll("[data-poll]"));
+  var failures = 0;
+
+  function update(item, plan) {
+    var percent = plan.status === "done" || plan.status === "failed" ? 100 : plan.progress || 0;
+    item.querySelector(".progress-stage").textContent = (STAGES[plan.stage] || plan.stage) + placeInLine(plan);
+    item.querySelector(".progress-percent").textContent = percent + " %";
+    var bar = item.querySelector("[role=progressbar]");
+    bar.setAttribute("aria-valuenow", String(percent));
+    bar.querySelector("span").style.width = percent + "%";
+    item.classList.toggle("failed", plan.status === "failed");
+    item.dataset.finished = plan.status === "done" || plan.status === "failed" ? "1" : "";
   }
 
-  if (window.DispatchMap && window.L) {
-    mapDocument(window.DispatchMap, window.L);
-  } else {
-    document.addEventListener("DOMContentLoaded", page);
-  }
-
-  // --- Inside the map's frame ------------------------------------------------------------------
-
-  function mapDocument(DispatchMap, L) {
-    function el(tag, className, text) {
-      var node = document.createElement(tag);
-      if (className) node.className = className;
-      if (text !== undefined && text !== null) node.textContent = text;
-      return node;
-    }
-
-    var MOVE = "dispatch:plan-move";
-    // The frame shares the page's origin (srcdoc inherits it); "null" only if it is ever sandboxed.
-    var pageOrigin = window.origin && window.origin !== "null" ? window.origin : "*";
-    var editing = null;
-
-    // Registered before the routes are drawn (dispatch/maps.py enable_plan_editing).
-    DispatchMap.planEditing = function (map, options) {
-      editing = options;
-      return null;
-    };
-
-    // "Move to route…" in a popup: the page around the frame calls the edit API.
-    function moveForm(orderId, currentVehicle) {
-      var form = el("form", "map-move");
-      var label = el("label", null, currentVehicle === null ? gettext("Add to route") : gettext("Move to route"));
-      var select = el("select");
-      select.name = "vehicle";
-      editing.vehicles.forEach(function (vehicle) {
-        if (vehicle.id === currentVehicle) return;
-        var option = el("option", null, vehicle.name);
-        option.value = String(vehicle.id);
-        select.appendChild(option);
-      });
-      if (currentVehicle !== null) {
-        var out = el("option", null, gettext("Not planned (take it out)"));
-        out.value = "";
-        select.appendChild(out);
+  function poll() {
+    var open = items.filter(function (item) {
+      return !item.dataset.finished;
+    });
+    Promise.all(
+      open.map(function (item) {
+        return api("GET", item.dataset.poll).then(function (plan) {
+          update(item, plan);
+        });
+      })
+    ).then(
+      function () {
+        failures = 0;
+        var running = items.some(function (item) {
+          return !item.dataset.finished;
+        });
+        if (running) window.setTimeout(poll, 1000);
+        else window.location.reload();
+      },
+      function (error) {
+        // A restart of the server or a dropped connection: keep trying, a bit slower, and say so.
+        failures += 1;
+        if (failures >= 3) showErrors(box.querySelector(".api-errors"), error);
+        window.setTimeout(poll, Math.min(1000 * failures, 10000));
       }
-      label.appendChild(select);
-      form.appendChild(label);
-      var button = el("button", "map-move-button", currentVehicle === null ? gettext("Add") : gettext("Move"));
-      button.type = "submit";
-      form.appendChild(button);
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        button.disabled = true;
-        button.textContent = gettext("Moving…");
-        window.parent.postMessage(
-          { type: MOVE, order: orderId, vehicle: select.value ? Number(select.value) : null },
-          pageOrigin
-        );
-      });
-      return form;
-    }
-
-    function withMoveForm(box, orderId, currentVehicle) {
-      if (editing && orderId) box.appendChild(moveForm(orderId, currentVehicle));
-      return box;
-    }
-
-    function stopIcon(stop, color) {
-      var label = el("span", null, String(stop.sequence));
-      label.style.background = color;
-      if (stop.late_min) label.className = "late";
-      return L.divIcon({ className: "stop-marker", html: label, iconSize: null });
-    }
-
-    DispatchMap.routes = function (map, data) {
-      var group = L.featureGroup();
-      group.byId = {};
-      data.forEach(function (route) {
-        var layer = L.featureGroup();
-        if (route.geometry && route.geometry.coordinates && route.geometry.coordinates.length) {
-          // A white casing under the coloured line keeps crossing routes apart.
-          L.geoJSON(route.geometry, { style: { color: "#ffffff", weight: 7, opacity: 0.9 }, interactive: false }).addTo(layer);
-          L.geoJSON(route.geometry, { style: { color: route.color, weight: 4, opacity: 0.9 } })
-            .bindTooltip(el("span", null, route.vehicle + (route.driver ? " · " + route.driver : "")), { sticky: true })
-            .addTo(layer);
-        }
-        route.stops.forEach(function (stop) {
-          var rows = [
-            [gettext("Vehicle"), route.vehicle],
-            [gettext("Customer"), stop.customer],
-            [gettext("Address"), stop.address],
-            [gettext("Arrives"), stop.eta + (stop.etd && stop.etd !== stop.eta ? "–" + stop.etd : "")],
-            [gettext("Window"), stop.window],
-          ];
-          if (stop.late_min) rows.push([gettext("Late"), stop.late_min + " min", "#dc2626"]);
-          var marker = L.marker([stop.lat, stop.lon], { icon: stopIcon(stop, route.color), title: stop.reference, riseOnHover: true })
-            .bindPopup(withMoveForm(DispatchMap.orderLink(DispatchMap.popup(stop.sequence + ". " + stop.reference, rows), stop.order), stop.order, route.vehicle_id))
-            .addTo(layer);
-          marker.stop = stop;
-        });
-        layer.route = route;
-        group.byId[route.id] = layer;
-        layer.addTo(group);
-      });
-      DispatchMap.layers.routes = group;
-      DispatchMap.planMap = map;
-      return group.addTo(map);
-    };
-
-    DispatchMap.unassigned = function (map, data) {
-      var group = L.featureGroup();
-      data.forEach(function (order) {
-        var icon = L.divIcon({ className: "unassigned-marker", html: el("span", null, "!"), iconSize: null });
-        L.marker([order.lat, order.lon], { icon: icon, title: order.reference, zIndexOffset: 500 })
-          .bindPopup(
-            withMoveForm(
-              DispatchMap.orderLink(DispatchMap.popup(order.reference + " · " + gettext("not planned"), [
-                [gettext("Reason"), order.reason, order.color],
-                [gettext("Customer"), order.customer],
-                [gettext("Address"), order.address],
-                [gettext("Window"), order.window],
-              ]), order.order),
-              order.order,
-              null
-            )
-          )
-          .addTo(group);
-      });
-      DispatchMap.layers.unassigned = group;
-      return group.addTo(map);
-    };
-
-    // The page edited the plan: draw its routes and unassigned orders again (same data as maps.py).
-    DispatchMap.redrawPlan = function (routes, unassigned, legend) {
-      var map = DispatchMap.planMap;
-      if (!map) return false;
-      map.closePopup();
-      if (DispatchMap.layers.routes) map.removeLayer(DispatchMap.layers.routes);
-      if (DispatchMap.layers.unassigned) map.removeLayer(DispatchMap.layers.unassigned);
-      DispatchMap.routes(map, routes);
-      DispatchMap.unassigned(map, unassigned);
-      var box = document.querySelector(".map-legend");
-      if (box && legend) {
-        // The same rows as maps.js legend(): a route that appeared (or went) is named (or not).
-        box.querySelectorAll(".map-legend-row").forEach(function (row) {
-          if (!row.querySelector(".map-legend-depot")) row.remove();
-        });
-        var depotRow = box.firstChild;
-        legend.forEach(function (item) {
-          var row = el("div", "map-legend-row");
-          var dot = el("span", "map-legend-dot");
-          dot.style.background = item.color;
-          row.appendChild(dot);
-          row.appendChild(el("span", null, item.label));
-          box.insertBefore(row, depotRow);
-        });
-      }
-      return true;
-    };
-
-    // Frames one route (its row in the page's table was clicked) and brings it to the front.
-    DispatchMap.showRoute = function (id) {
-      var layer = DispatchMap.layers.routes && DispatchMap.layers.routes.byId[id];
-      if (!layer) return false;
-      layer.eachLayer(function (part) {
-        if (part.bringToFront) part.bringToFront();
-      });
-      var bounds = layer.getBounds();
-      if (bounds.isValid()) layer._map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16 });
-      return true;
-    };
+    );
   }
 
-  // --- The pages -------------------------------------------------------------------------------
+  window.setTimeout(poll, 1000);
+}
 
-  function csrfToken() {
-    var meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
-  }
-
-  function api(method, url, body) {
-    var init = {
-      method: method,
-      credentials: "same-origin",
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    return fetch(url, init).then(function (response) {
-      return response.json().then(
-        function (data) {
-          if (!response.ok) throw data;
-          return data;
-        },
-        function () {
-          throw { detail: interpolate(gettext("The server answered %(status)s %(text)s"), { status: response.status, text: response.statusText }), errors: [] };
-        }
-      );
-    }, function () {
-      throw { detail: gettext("The server could not be reached. Check the connection and try again."), errors: [] };
-    });
-  }
-
-  // The API's error shape: {detail, errors: [{field, value, message}]}.
-  function showErrors(box, error) {
-    if (!box) return;
-    box.replaceChildren();
-    var title = document.createElement("p");
-    title.className = "error-title";
-    title.textContent = (error && error.detail) || gettext("Something went wrong.");
-    box.appendChild(title);
-    var items = (error && error.errors) || [];
-    if (items.length) {
-      var list = document.createElement("ul");
-      items.forEach(function (item) {
-        var li = document.createElement("li");
-        if (item.field) {
-          var field = document.createElement("b");
-          field.textContent = item.field + ": ";
-          li.appendChild(field);
-        }
-        li.appendChild(document.createTextNode(item.message));
-        if (item.value !== undefined && item.value !== null && item.value !== "") {
-          var value = document.createElement("code");
-          value.textContent = typeof item.value === "object" ? JSON.stringify(item.value) : String(item.value);
-          li.appendChild(document.createTextNode(" "));
-          li.appendChild(value);
-        }
-        list.appendChild(li);
-      });
-      box.appendChild(list);
-    }
-    box.hidden = false;
-    box.scrollIntoView({ block: "nearest", behavior: "smooth" });
-  }
-
-  function busy(button, text) {
-    button.dataset.label = button.dataset.label || button.textContent;
-    button.disabled = true;
-    button.textContent = text;
-  }
-
-  function idle(button) {
-    button.disabled = false;
-    button.textContent = button.dataset.label;
-  }
-
-  // Plan.stage in a dispatcher's words (the same table as routes/views.py STAGE_LABELS).
-  var STAGES = {
-    queued: gettext("Waiting to start"),
-    "computing travel times": gettext("Computing travel times"),
-    optimizing: gettext("Optimizing"),
-    saving: gettext("Saving"),
-    done: gettext("Done"),
-    failed: gettext("Failed"),
-  };
-
-  function page() {
-    requestForm();
-    progress();
-    pickButtons();
-    dispatchButton();
-    proposalButtons();
-    reoptimizeButton();
-    routeRows();
-    planEditor();
-  }
-
-  function requestForm() {
-    var form = document.getElementById("plan-form");
-    if (!form) return;
-    var errors = document.getElementById("plan-errors");
-    form.addEventListener("submit", function (event) {
-      event.preventDefault();
-      var button = form.querySelector("button[type=submit]");
-      var objective = form.elements.objective.value;
-      var body = { date: form.elements.date.value };
-      if (form.elements.depot && form.elements.depot.value) body.depot = form.elements.depot.value;
-      if (objective === "compare") body.alternatives = ["cost", "balanced", "fewest_vehicles"];
-      else body.objective = objective;
-      errors.hidden = true;
-      busy(button, gettext("Asking…"));
-      api("POST", form.dataset.api, body).then(
-        function (queued) {
-          window.location.assign(form.dataset.detail + encodeURIComponent(queued.id) + "/");
-        },
-        function (error) {
-          idle(button);
-          showErrors(errors, error);
-        }
-      );
-    });
-  }
-
-  // Where a queued plan stands in the plans queue (API: queue_position), e.g. " · 2 tasks ahead".
-  function placeInLine(plan) {
-    if (plan.status !== "queued" || plan.queue_position === null || plan.queue_position === undefined) return "";
-    if (plan.queue_position === 0) return " · " + gettext("next in line");
-    return " · " + interpolate(ngettext("%(count)s task ahead", "%(count)s tasks ahead", plan.queue_position), { count: plan.queue_position });
-  }
-
-  // Polls each plan still being computed every second; reloads the page once none is.
-  function progress() {
-    var box = document.getElementById("plan-progress");
-    if (!box) return;
-    var items = Array.prototype.slice.call(box.querySelectorAll("[data-poll]"));
-    var failures = 0;
-
-    function update(item, plan) {
-      var percent = plan.status === "done" || plan.status === "failed" ? 100 : plan.progress || 0;
-      item.querySelector(".progress-stage").textContent = (STAGES[plan.stage] || plan.stage) + placeInLine(plan);
-      item.querySelector(".progress-percent").textContent = percent + " %";
-      var bar = item.querySelector("[role=progressbar]");
-      bar.setAttribute("aria-valuenow", String(percent));
-      bar.querySelector("span").style.width = percent + "%";
-      item.classList.toggle("failed", plan.status === "failed");
-      item.dataset.finished = plan.status === "done" || plan.status === "failed" ? "1" : "";
-    }
-
-    function poll() {
-      var open = items.filter(function (item) {
-        return !item.dataset.finished;
-      });
-      Promise.all(
-        open.map(function (item) {
-          return api("GET", item.dataset.poll).then(function (plan) {
-            update(item, plan);
-          });
-        })
-      ).then(
-        function () {
-          failures = 0;
-          var running = items.some(function (item) {
-            return !item.dataset.finished;
-          });
-          if (running) window.setTimeout(poll, 1000);
-          else window.location.reload();
-        },
-        function (error) {
-          // A restart of the server or a dropped connection: keep trying, a bit slower, and say so.
-          failures += 1;
-          if (failures >= 3) showErrors(box.querySelector(".api-errors"), error);
-          window.setTimeout(poll, Math.min(1000 * failures, 10000));
-        }
-      );
-    }
-
-    window.setTimeout(poll, 1000);
-  }
-
-  function pickButtons() {
-    document.querySelectorAll("[data-select]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        busy(button, gettext("Picking…"));
-        api("POST", button.dataset.select).then(
-          function () {
-            window.location.assign(button.dataset.next);
-          },
-          function (error) {
-            idle(button);
-            showErrors(document.getElementById("action-errors"), error);
-          }
-        );
+function pickButtons() {
+  document.querySelectorAll("[data-select]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      postFrom(button, gettext("Picking…"), button.dataset.select, undefined, document.getElementById("action-errors"), function () {
+        window.location.assign(button.dataset.next);
       });
     });
-  }
+  });
+}
 
-  function dispatchButton() {
-    var button = document.getElementById("dispatch-button");
-    if (!button) return;
+function dispatchButton() {
+  var button = document.getElementById("dispatch-button");
+  if (!button) return;
+  button.addEventListener("click", function () {
+    if (!window.confirm(button.dataset.confirm)) return;
+    postFrom(button, gettext("Dispatching…"), button.dataset.dispatch, undefined, document.getElementById("action-errors"), function () {
+      window.location.reload();
+    });
+  });
+}
+
+// A proposed re-plan (routes/replan_proposals.py): approve or reject, then show the outcome.
+// One decision at a time: while one is on its way, neither button can send the other.
+function proposalButtons() {
+  var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-decide]"));
+  var errors = document.getElementById("proposal-errors");
+  buttons.forEach(function (button) {
     button.addEventListener("click", function () {
       if (!window.confirm(button.dataset.confirm)) return;
-      busy(button, gettext("Dispatching…"));
-      api("POST", button.dataset.dispatch).then(
+      if (errors) errors.hidden = true;
+      buttons.forEach(function (other) { other.disabled = true; });
+      postFrom(
+        button, gettext("Sending…"), button.dataset.decide, undefined, errors,
         function () {
           window.location.reload();
         },
-        function (error) {
-          idle(button);
-          showErrors(document.getElementById("action-errors"), error);
+        function () {
+          buttons.forEach(function (other) { other.disabled = false; });
         }
       );
     });
-  }
+  });
+}
 
-  // A proposed re-plan (routes/replan_proposals.py): approve or reject, then show the outcome.
-  // One decision at a time: while one is on its way, neither button can send the other.
-  function proposalButtons() {
-    var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-decide]"));
-    var errors = document.getElementById("proposal-errors");
-    buttons.forEach(function (button) {
-      button.addEventListener("click", function () {
-        if (!window.confirm(button.dataset.confirm)) return;
-        if (errors) errors.hidden = true;
-        buttons.forEach(function (other) { other.disabled = true; });
-        busy(button, gettext("Sending…"));
-        api("POST", button.dataset.decide).then(
-          function () {
-            window.location.reload();
-          },
-          function (error) {
-            idle(button);
-            buttons.forEach(function (other) { other.disabled = false; });
-            showErrors(errors, error);
-          }
-        );
-      });
+// A click on a route's row (or Enter on it) frames that route on the map. Delegated from the
+// document: the editor draws the table again after every change.
+function routeRows() {
+  var frame = document.querySelector(".map-frame");
+  if (!frame) return;
+  showRowsOnMap(frame, document, "table.routes tr[data-route]", "(max-width: 1100px)", function (map, row) {
+    return map.showRoute(row.dataset.route);
+  });
+}
+
+// A new version optimized again (pins and locks kept); its page follows the progress.
+function reoptimizeButton() {
+  var button = document.getElementById("reoptimize-button");
+  var source = document.getElementById("plan-editor");
+  if (!button || !source) return;
+  button.addEventListener("click", function () {
+    var editor = JSON.parse(source.textContent);
+    postFrom(button, gettext("Asking…"), button.dataset.reoptimize, {}, document.getElementById("action-errors"), function (queued) {
+      window.location.assign(editor.urls.detail.replace("/0/", "/" + encodeURIComponent(queued.id) + "/"));
     });
+  });
+}
+
+// --- The plan editor -------------------------------------------------------------------------
+
+var MOVABLE = { new: true, planned: true, dispatched: true }; // routes/plan_editing.py MOVABLE_STATUSES
+var NOTICE_KEY = "dispatch:plan-notice";
+
+function km(metres) {
+  return ((metres || 0) / 1000).toFixed(1) + " km";
+}
+
+// The same words as routes/views.py duration_label: "3 h 05 min", "42 min".
+function duration(seconds) {
+  var minutes = Math.round((seconds || 0) / 60);
+  var hours = Math.floor(minutes / 60);
+  minutes = minutes % 60;
+  return hours ? hours + " h " + (minutes < 10 ? "0" : "") + minutes + " min" : minutes + " min";
+}
+
+// The API writes times in the company's zone ("2026-11-24T08:10:00+01:00"): its clock is what we show.
+function hhmm(iso) {
+  return iso ? iso.slice(11, 16) : "";
+}
+
+function planEditor() {
+  var source = document.getElementById("plan-editor");
+  var board = document.getElementById("plan-board");
+  var editor = source && JSON.parse(source.textContent);
+  if (!editor || !board) return;
+  var plan = editor.plan;
+  var vehicles = editor.vehicles;
+  var vehicleById = {};
+  vehicles.forEach(function (vehicle) {
+    vehicleById[vehicle.id] = vehicle;
+  });
+  var open = {}; // vehicle id -> its stop list is shown
+  var saving = false;
+  var dragged = null; // {order, vehicle (null when not planned)}
+
+  var bar = el("div", "edit-bar");
+  var status = el("p", "edit-status");
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  var errors = el("div", "api-errors");
+  errors.id = "edit-errors";
+  errors.setAttribute("role", "alert");
+  errors.hidden = true;
+  bar.appendChild(status);
+  bar.appendChild(errors);
+  var content = el("div", "board-content");
+  board.replaceChildren(bar, content);
+
+  showNotice();
+  render(false);
+  board.addEventListener("click", onClick);
+  board.addEventListener("dragstart", onDragStart);
+  board.addEventListener("dragover", onDragOver);
+  board.addEventListener("dragleave", onDragLeave);
+  board.addEventListener("drop", onDrop);
+  board.addEventListener("dragend", clearDrag);
+  window.addEventListener("message", onMapMessage);
+
+  // --- Reading the plan ---
+
+  function routeOf(vehicleId) {
+    return plan.routes.filter(function (route) {
+      return route.vehicle === vehicleId;
+    })[0];
   }
 
-  // A click on a route's row (or Enter on it) frames that route on the map. Delegated from the
-  // document: the editor draws the table again after every change.
-  function routeRows() {
-    var frame = document.querySelector(".map-frame");
-    if (!frame) return;
-
-    function show(row) {
-      var win = frame.contentWindow;
-      if (!win || !win.DispatchMap || !win.DispatchMap.showRoute) return;
-      var previous = document.querySelector("table.routes tr.selected");
-      if (previous) previous.classList.remove("selected");
-      if (win.DispatchMap.showRoute(row.dataset.route)) {
-        row.classList.add("selected");
-        if (window.matchMedia("(max-width: 1100px)").matches) frame.scrollIntoView({ behavior: "smooth", block: "center" });
+  function findStop(orderId) {
+    for (var i = 0; i < plan.routes.length; i += 1) {
+      for (var j = 0; j < plan.routes[i].stops.length; j += 1) {
+        if (plan.routes[i].stops[j].order === orderId) return { route: plan.routes[i], stop: plan.routes[i].stops[j] };
       }
     }
+    return null;
+  }
 
-    document.addEventListener("click", function (event) {
-      var row = event.target.closest("table.routes tr[data-route]");
-      if (row) show(row);
-    });
-    document.addEventListener("keydown", function (event) {
-      var row = event.target.closest("table.routes tr[data-route]");
-      if (row && (event.key === "Enter" || event.key === " ")) {
-        event.preventDefault();
-        show(row);
+  function referenceOf(orderId) {
+    var found = findStop(orderId);
+    if (found) return found.stop.reference;
+    var item = plan.unassigned.filter(function (u) {
+      return u.order === orderId;
+    })[0];
+    return item ? item.reference : "#" + orderId;
+  }
+
+  function place(orderId) {
+    var known = editor.orders[String(orderId)] || {};
+    return { lat: known.lat, lon: known.lon };
+  }
+
+  // Metres between two {lat, lon}, flat-earth: enough to rank insertion places within a city.
+  function distance(a, b) {
+    var x = (b.lon - a.lon) * Math.cos(((a.lat + b.lat) / 2) * (Math.PI / 180));
+    var y = b.lat - a.lat;
+    return Math.sqrt(x * x + y * y) * 111320;
+  }
+
+  // Where an order adds the least straight-line detour to a vehicle's route (1-based position).
+  function bestPosition(vehicleId, orderId) {
+    var route = routeOf(vehicleId);
+    var stops = route
+      ? route.stops.filter(function (stop) {
+          return stop.order !== orderId;
+        })
+      : [];
+    var target = place(orderId);
+    if (!stops.length || target.lat === undefined) return 1;
+    var depot = vehicleById[vehicleId] && vehicleById[vehicleId].depot;
+    var home = depot ? { lat: depot[0], lon: depot[1] } : stops[0];
+    var points = [home].concat(stops).concat([home]);
+    var best = 1;
+    var bestCost = Infinity;
+    for (var i = 0; i < points.length - 1; i += 1) {
+      var cost = distance(points[i], target) + distance(target, points[i + 1]) - distance(points[i], points[i + 1]);
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = i + 1;
       }
-    });
+    }
+    return best;
   }
 
-  // A new version optimized again (pins and locks kept); its page follows the progress.
-  function reoptimizeButton() {
-    var button = document.getElementById("reoptimize-button");
-    var source = document.getElementById("plan-editor");
-    if (!button || !source) return;
-    button.addEventListener("click", function () {
-      var editor = JSON.parse(source.textContent);
-      busy(button, gettext("Asking…"));
-      api("POST", button.dataset.reoptimize, {}).then(
-        function (queued) {
-          window.location.assign(editor.urls.detail.replace("/0/", "/" + encodeURIComponent(queued.id) + "/"));
-        },
-        function (error) {
-          idle(button);
-          showErrors(document.getElementById("action-errors"), error);
-        }
-      );
-    });
+  // --- Drawing ---
+
+  function render(redrawMap) {
+    renderTotals();
+    renderWarnings();
+    renderBoard();
+    if (redrawMap) renderMap();
   }
 
-  // --- The plan editor -------------------------------------------------------------------------
+  function renderTotals() {
+    var box = document.getElementById("plan-totals");
+    if (!box) return;
+    var driving = 0;
+    var stops = 0;
+    plan.routes.forEach(function (route) {
+      driving += route.driving_s;
+      stops += route.stops.length;
+    });
+    var values = {
+      vehicles: String(plan.totals.vehicles_used),
+      stops: String(stops),
+      distance: km(plan.totals.distance_m),
+      driving: duration(driving),
+      longest: duration(plan.totals.longest_route_s),
+      cost: Number(plan.totals.cost).toFixed(2),
+      late: duration(plan.totals.lateness_s),
+      unassigned: String(plan.totals.unassigned),
+    };
+    Object.keys(values).forEach(function (key) {
+      var item = box.querySelector('[data-total="' + key + '"]');
+      if (!item) return;
+      item.querySelector("dd").textContent = values[key];
+    });
+    box.querySelector('[data-total="late"]').classList.toggle("warn", plan.totals.lateness_s > 0);
+    box.querySelector('[data-total="unassigned"]').classList.toggle("warn", plan.totals.unassigned > 0);
+  }
 
-  var MOVABLE = { new: true, planned: true, dispatched: true }; // routes/plan_editing.py MOVABLE_STATUSES
-  var NOTICE_KEY = "dispatch:plan-notice";
+  // Every route's and stop's warning in one list above the map, so none goes unseen.
+  function renderWarnings() {
+    var box = document.getElementById("plan-warnings");
+    if (!box) return;
+    var items = [];
+    plan.routes.forEach(function (route) {
+      route.warnings.forEach(function (warning) {
+        items.push([route.vehicle_name, warning]);
+      });
+      if (route.driver === null) items.push([route.vehicle_name, "no driver"]);
+      route.stops.forEach(function (stop) {
+        stop.warnings.forEach(function (warning) {
+          items.push([route.vehicle_name + " · " + stop.reference, warning]);
+        });
+      });
+    });
+    box.replaceChildren();
+    box.hidden = !items.length;
+    if (!items.length) return;
+    box.appendChild(el("h2", null, items.length + " warning" + (items.length === 1 ? "" : "s")));
+    var list = el("ul");
+    var shown = 12;
+    items.slice(0, shown).forEach(function (item) {
+      var li = el("li");
+      li.appendChild(el("b", null, item[0] + ": "));
+      li.appendChild(document.createTextNode(item[1]));
+      list.appendChild(li);
+    });
+    if (items.length > shown) list.appendChild(el("li", "muted", interpolate(gettext("and %(count)s more in the lists below"), { count: items.length - shown })));
+    box.appendChild(list);
+  }
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
+  function warningTag(text) {
+    var tag = el("span", "warning", text);
+    if (/^late|late at|exceeds|exceed capacity|after the shift|lacks skill|cannot reach|should not serve/.test(text)) {
+      tag.classList.add("serious");
+    }
+    return tag;
+  }
+
+  function button(className, text, title) {
+    var node = el("button", "button small-button " + className, text);
+    node.type = "button";
+    if (title) node.title = title;
     return node;
   }
 
-  function km(metres) {
-    return ((metres || 0) / 1000).toFixed(1) + " km";
-  }
-
-  // The same words as routes/views.py duration_label: "3 h 05 min", "42 min".
-  function duration(seconds) {
-    var minutes = Math.round((seconds || 0) / 60);
-    var hours = Math.floor(minutes / 60);
-    minutes = minutes % 60;
-    return hours ? hours + " h " + (minutes < 10 ? "0" : "") + minutes + " min" : minutes + " min";
-  }
-
-  // The API writes times in the company's zone ("2026-11-24T08:10:00+01:00"): its clock is what we show.
-  function hhmm(iso) {
-    return iso ? iso.slice(11, 16) : "";
-  }
-
-  function planEditor() {
-    var source = document.getElementById("plan-editor");
-    var board = document.getElementById("plan-board");
-    var editor = source && JSON.parse(source.textContent);
-    if (!editor || !board) return;
-    var plan = editor.plan;
-    var vehicles = editor.vehicles;
-    var vehicleById = {};
-    vehicles.forEach(function (vehicle) {
-      vehicleById[vehicle.id] = vehicle;
+  function renderBoard() {
+    var nodes = [el("h2", null, gettext("Routes"))];
+    nodes[0].id = "routes-title";
+    var hint = el(
+      "p",
+      "edit-hint muted small",
+      gettext("Drag a stop to another place or route, or use Move. Pinned stops and locked routes stay as they are when the plan is optimized again.")
+    );
+    if (editor.dispatched) hint.textContent += " This plan is dispatched: each change makes a new version for the drivers.";
+    nodes.push(hint);
+    if (plan.routes.length) nodes.push(routesTable());
+    else nodes.push(el("div", "empty", gettext("No routes yet: move an order onto a vehicle below.")));
+    nodes.push(el("h3", null, gettext("Stops")));
+    var listed = {};
+    plan.routes.forEach(function (route) {
+      listed[route.vehicle] = true;
+      nodes.push(routeStops(route, vehicleById[route.vehicle] || { id: route.vehicle, name: route.vehicle_name, color: "#475569" }));
     });
-    var open = {}; // vehicle id -> its stop list is shown
-    var saving = false;
-    var dragged = null; // {order, vehicle (null when not planned)}
+    vehicles.forEach(function (vehicle) {
+      if (!listed[vehicle.id]) nodes.push(routeStops(null, vehicle));
+    });
+    nodes.push(unassignedList());
+    content.replaceChildren.apply(content, nodes);
+  }
 
-    var bar = el("div", "edit-bar");
-    var status = el("p", "edit-status");
-    status.setAttribute("role", "status");
-    status.setAttribute("aria-live", "polite");
-    var errors = el("div", "api-errors");
-    errors.id = "edit-errors";
-    errors.setAttribute("role", "alert");
+  function routesTable() {
+    var wrap = el("div", "table-scroll");
+    var table = el("table", "routes");
+    var head = el("thead");
+    var headRow = el("tr");
+    [gettext("Vehicle"), gettext("Driver"), gettext("Stops"), gettext("Distance"), gettext("Driving"), gettext("Cost"), gettext("Start–end"), gettext("Warnings")].forEach(function (label, i) {
+      headRow.appendChild(el("th", i >= 2 && i <= 5 ? "num" : null, label));
+    });
+    head.appendChild(headRow);
+    table.appendChild(head);
+    var body = el("tbody");
+    plan.routes.forEach(function (route) {
+      var vehicle = vehicleById[route.vehicle] || {};
+      var row = el("tr");
+      row.dataset.route = String(route.id);
+      row.tabIndex = 0;
+      row.title = gettext("Show on the map");
+      var name = el("td", "vehicle");
+      name.dataset.label = gettext("Vehicle");
+      var swatch = el("i", "swatch");
+      swatch.style.background = vehicle.color || "#475569";
+      name.appendChild(swatch);
+      name.appendChild(document.createTextNode(route.vehicle_name));
+      if (route.locked) name.appendChild(el("span", "tag tag-lock", "locked"));
+      row.appendChild(name);
+      [
+        [gettext("Driver"), "driver", route.driver_name || "—"],
+        [gettext("Stops"), "num", String(route.stops.length)],
+        [gettext("Distance"), "num", km(route.distance_m)],
+        [gettext("Driving"), "num", duration(route.driving_s)],
+        [gettext("Cost"), "num", Number(route.cost).toFixed(2)],
+        [gettext("Start–end"), "nowrap", hhmm(route.start) + "–" + hhmm(route.end)],
+      ].forEach(function (cell) {
+        var td = el("td", cell[1], cell[2]);
+        td.dataset.label = cell[0];
+        row.appendChild(td);
+      });
+      var warnings = el("td", "warnings");
+      warnings.dataset.label = gettext("Warnings");
+      route.warnings.forEach(function (warning) {
+        warnings.appendChild(warningTag(warning));
+      });
+      if (route.driver === null) warnings.appendChild(el("span", "warning", "no driver"));
+      if (!route.warnings.length && route.driver !== null) warnings.appendChild(el("span", "muted", "—"));
+      row.appendChild(warnings);
+      if (route.warnings.length) row.classList.add("has-warnings");
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+    wrap.appendChild(table);
+    return wrap;
+  }
+
+  function routeStops(route, vehicle) {
+    var section = el("section", "route-stops");
+    section.dataset.vehicle = String(vehicle.id);
+    if (route && route.warnings.length) section.classList.add("has-warnings");
+    var head = el("div", "route-head");
+    var toggle = el("button", "route-toggle");
+    toggle.type = "button";
+    toggle.dataset.action = "toggle";
+    toggle.setAttribute("aria-expanded", open[vehicle.id] ? "true" : "false");
+    var swatch = el("i", "swatch");
+    swatch.style.background = vehicle.color;
+    toggle.appendChild(swatch);
+    toggle.appendChild(document.createTextNode(vehicle.name));
+    toggle.appendChild(
+      el(
+        "span",
+        "muted",
+        route
+          ? route.stops.length + " stops, " + hhmm(route.start) + "–" + hhmm(route.end) + ", " + route.load_kg + " kg"
+          : "no route: drop an order here"
+      )
+    );
+    head.appendChild(toggle);
+    if (route) {
+      var lock = button("lock-toggle", route.locked ? gettext("Locked") : gettext("Lock"), route.locked
+        ? gettext("Locked: optimizing again keeps these stops on this vehicle. Click to unlock.")
+        : gettext("Lock this route: optimizing again keeps its stops on this vehicle"));
+      lock.dataset.action = "lock";
+      lock.setAttribute("aria-pressed", route.locked ? "true" : "false");
+      lock.setAttribute("aria-label", interpolate(route.locked ? gettext("Unlock %(vehicle)s") : gettext("Lock %(vehicle)s"), { vehicle: vehicle.name }));
+      head.appendChild(lock);
+    }
+    section.appendChild(head);
+    var list = el("ol", "stops");
+    list.dataset.vehicle = String(vehicle.id);
+    list.hidden = !open[vehicle.id];
+    (route ? route.stops : []).forEach(function (stop) {
+      list.appendChild(stopItem(stop, vehicle));
+    });
+    if (!route) list.appendChild(el("li", "drop-empty muted", interpolate(gettext("Drop an order here to start a route for %(vehicle)s"), { vehicle: vehicle.name })));
+    section.appendChild(list);
+    return section;
+  }
+
+  function stopItem(stop, vehicle) {
+    var known = editor.orders[String(stop.order)] || {};
+    var movable = MOVABLE[stop.status];
+    var item = el("li", "stop");
+    item.dataset.order = String(stop.order);
+    if (movable) item.draggable = true;
+    if (stop.late_s) item.classList.add("late");
+    if (stop.pinned) item.classList.add("pinned");
+    if (stop.warnings.length) item.classList.add("has-warnings");
+    if (movable) item.appendChild(el("span", "drag-handle", "⠿")).setAttribute("aria-hidden", "true");
+    item.appendChild(el("span", "stop-seq", stop.sequence + "."));
+    item.appendChild(el("span", "stop-time", hhmm(stop.eta)));
+    var ref = item.appendChild(el("a", "stop-ref", stop.reference));
+    ref.href = "/orders/" + stop.order + "/";
+    ref.draggable = false; // the row is what drags
+    var where = [known.customer, known.address].filter(Boolean).join(", ");
+    if (where) item.appendChild(el("span", "stop-where", where));
+    item.appendChild(el("span", "stop-window muted", "window " + (known.window || "any time")));
+    stop.warnings.forEach(function (warning) {
+      item.appendChild(warningTag(warning));
+    });
+    if (!movable) item.appendChild(el("span", "tag tag-muted", stop.status));
+    var actions = el("span", "stop-actions");
+    var pin = button("pin-toggle", stop.pinned ? "Pinned" : gettext("Pin"), stop.pinned
+      ? interpolate(gettext("Pinned to %(vehicle)s: optimizing again keeps it there. Click to unpin."), { vehicle: vehicle.name })
+      : interpolate(gettext("Pin to %(vehicle)s: optimizing again keeps it on this vehicle"), { vehicle: vehicle.name }));
+    pin.dataset.action = "pin";
+    pin.setAttribute("aria-pressed", stop.pinned ? "true" : "false");
+    pin.setAttribute("aria-label", interpolate(stop.pinned ? gettext("Unpin %(order)s") : gettext("Pin %(order)s"), { order: stop.reference }));
+    actions.appendChild(pin);
+    if (movable) {
+      var move = button("move-open", gettext("Move…"), gettext("Move to another route or position"));
+      move.dataset.action = "move-open";
+      move.setAttribute("aria-label", interpolate(gettext("Move %(order)s"), { order: stop.reference }));
+      actions.appendChild(move);
+      var out = button("unassign", gettext("Unassign"), gettext("Take it out of the routes (not planned)"));
+      out.dataset.action = "unassign";
+      out.setAttribute("aria-label", interpolate(gettext("Unassign %(order)s"), { order: stop.reference }));
+      actions.appendChild(out);
+    }
+    item.appendChild(actions);
+    return item;
+  }
+
+  function unassignedList() {
+    var section = el("section", "unassigned-board");
+    section.dataset.vehicle = "";
+    var title = el("h2", null, gettext("Not planned") + " ");
+    title.id = "unassigned-title";
+    title.appendChild(el("span", "muted", String(plan.unassigned.length)));
+    section.appendChild(title);
+    if (!plan.unassigned.length) {
+      section.appendChild(el("p", "drop-empty muted", gettext("Every order is planned. Drop a stop here to take it out of the routes.")));
+      return section;
+    }
+    var wrap = el("div", "table-scroll");
+    var table = el("table", "unassigned");
+    table.setAttribute("aria-labelledby", "unassigned-title");
+    var head = el("thead");
+    var headRow = el("tr");
+    [gettext("Order"), gettext("Customer"), gettext("Reason"), ""].forEach(function (label) {
+      headRow.appendChild(el("th", null, label));
+    });
+    head.appendChild(headRow);
+    table.appendChild(head);
+    var body = el("tbody");
+    plan.unassigned.forEach(function (item) {
+      var known = editor.orders[String(item.order)] || {};
+      var row = el("tr");
+      row.dataset.order = String(item.order);
+      row.draggable = true;
+      [
+        [gettext("Order"), "ref", item.reference],
+        [gettext("Customer"), null, known.customer || "—"],
+        [gettext("Reason"), null, item.reason],
+      ].forEach(function (cell) {
+        var td = el("td", cell[1], cell[2]);
+        td.dataset.label = cell[0];
+        row.appendChild(td);
+      });
+      var actions = el("td", "stop-actions");
+      var add = button("move-open", gettext("Add to route…"), gettext("Put it on a vehicle's route"));
+      add.dataset.action = "move-open";
+      add.setAttribute("aria-label", interpolate(gettext("Add %(order)s to a route"), { order: item.reference }));
+      actions.appendChild(add);
+      row.appendChild(actions);
+      body.appendChild(row);
+    });
+    table.appendChild(body);
+    wrap.appendChild(table);
+    section.appendChild(wrap);
+    return section;
+  }
+
+  // The map's data in the shape dispatch/maps.py gives it (add_routes, add_unassigned).
+  function renderMap() {
+    var map = frameMap(document.querySelector(".map-frame"));
+    if (!map) return;
+    var routes = plan.routes.map(function (route) {
+      var vehicle = vehicleById[route.vehicle] || {};
+      return {
+        id: route.id,
+        vehicle_id: route.vehicle,
+        vehicle: route.vehicle_name,
+        driver: route.driver_name || "",
+        color: vehicle.color || "#475569",
+        geometry: route.geometry || null,
+        stops: route.stops.map(function (stop) {
+          var known = editor.orders[String(stop.order)] || {};
+          return {
+            order: stop.order, sequence: stop.sequence, reference: stop.reference, customer: known.customer,
+            address: known.address, window: known.window, eta: hhmm(stop.eta), etd: hhmm(stop.etd),
+            late_min: Math.round(stop.late_s / 60), lat: stop.lat, lon: stop.lon,
+          };
+        }),
+      };
+    });
+    var unassigned = plan.unassigned.map(function (item) {
+      var known = editor.orders[String(item.order)] || {};
+      return {
+        order: item.order, reference: item.reference, customer: known.customer, address: known.address,
+        window: known.window, reason: item.reason, color: "#dc2626", lat: known.lat, lon: known.lon,
+      };
+    }).filter(function (item) {
+      return item.lat !== undefined;
+    });
+    var legend = routes.map(function (route) {
+      return { label: route.vehicle, color: route.color };
+    });
+    if (unassigned.length) legend.push({ label: gettext("Not planned"), color: "#dc2626" });
+    map.redrawPlan(routes, unassigned, legend);
+  }
+
+  // --- Changing the plan ---
+
+  function say(text) {
+    status.textContent = text;
+  }
+
+  function warningSummary(vehicleIds) {
+    var said = [];
+    plan.routes.forEach(function (route) {
+      if (vehicleIds.indexOf(route.vehicle) < 0) return;
+      route.warnings.forEach(function (warning) {
+        said.push(route.vehicle_name + ": " + warning);
+      });
+    });
+    return said.length ? " Warnings — " + said.join("; ") + "." : " No warnings on the routes changed.";
+  }
+
+  function edit(operations, description, touched) {
+    if (saving) return;
+    if (editor.dispatched && !window.confirm(
+      gettext("This plan is dispatched. The change makes a new version that goes to the drivers at once. Go ahead?")
+    )) return;
+    saving = true;
     errors.hidden = true;
-    bar.appendChild(status);
-    bar.appendChild(errors);
-    var content = el("div", "board-content");
-    board.replaceChildren(bar, content);
-
-    showNotice();
-    render(false);
-    board.addEventListener("click", onClick);
-    board.addEventListener("dragstart", onDragStart);
-    board.addEventListener("dragover", onDragOver);
-    board.addEventListener("dragleave", onDragLeave);
-    board.addEventListener("drop", onDrop);
-    board.addEventListener("dragend", clearDrag);
-    window.addEventListener("message", onMapMessage);
-
-    // --- Reading the plan ---
-
-    function routeOf(vehicleId) {
-      return plan.routes.filter(function (route) {
-        return route.vehicle === vehicleId;
-      })[0];
-    }
-
-    function findStop(orderId) {
-      for (var i = 0; i < plan.routes.length; i += 1) {
-        for (var j = 0; j < plan.routes[i].stops.length; j += 1) {
-          if (plan.routes[i].stops[j].order === orderId) return { route: plan.routes[i], stop: plan.routes[i].stops[j] };
+    board.setAttribute("aria-busy", "true");
+    board.classList.add("is-saving");
+    say(interpolate(gettext("Saving: %(change)s…"), { change: description }));
+    api("POST", editor.urls.edit, { operations: operations, reason: description.slice(0, 255) })
+      .then(
+        function (answer) {
+          if (answer.id !== plan.id) {
+            // A dispatched plan never changes: the edit made a new version. Show that one.
+            try {
+              window.sessionStorage.setItem(
+                NOTICE_KEY,
+                JSON.stringify({ plan: answer.id, text: "Version " + answer.version + " replaces version " + plan.version +
+                  " (" + description + "); the drivers have it now." })
+              );
+            } catch (ignored) {
+              // Private browsing without storage: the page still says "replaces the previous version".
+            }
+            window.location.assign(editor.urls.detail.replace("/0/", "/" + encodeURIComponent(answer.id) + "/"));
+            return;
+          }
+          plan = answer;
+          touched.forEach(function (vehicleId) {
+            if (vehicleId !== null) open[vehicleId] = true;
+          });
+          render(true);
+          say(description.charAt(0).toUpperCase() + description.slice(1) + "." + warningSummary(touched));
+        },
+        function (error) {
+          say("");
+          showErrors(errors, error);
         }
-      }
-      return null;
-    }
+      )
+      .finally(function () {
+        saving = false;
+        board.setAttribute("aria-busy", "false");
+        board.classList.remove("is-saving");
+      });
+  }
 
-    function referenceOf(orderId) {
-      var found = findStop(orderId);
-      if (found) return found.stop.reference;
-      var item = plan.unassigned.filter(function (u) {
-        return u.order === orderId;
-      })[0];
-      return item ? item.reference : "#" + orderId;
+  function move(orderId, vehicleId, position) {
+    var from = findStop(orderId);
+    var fromVehicle = from ? from.route.vehicle : null;
+    if (vehicleId === null) {
+      if (!from) return;
+      edit([{ op: "unassign", order: orderId }], interpolate(gettext("took %(order)s out of the routes"), { order: referenceOf(orderId) }), [fromVehicle]);
+      return;
     }
+    if (position === "best") position = bestPosition(vehicleId, orderId);
+    if (from && fromVehicle === vehicleId && from.stop.sequence === position) return; // dropped where it was
+    var name = (vehicleById[vehicleId] || {}).name || "vehicle " + vehicleId;
+    edit(
+      [{ op: "move", order: orderId, vehicle: vehicleId, position: position }],
+      interpolate(gettext("moved %(order)s to %(vehicle)s, stop %(position)s"), { order: referenceOf(orderId), vehicle: name, position: position }),
+      [fromVehicle, vehicleId]
+    );
+  }
 
-    function place(orderId) {
-      var known = editor.orders[String(orderId)] || {};
-      return { lat: known.lat, lon: known.lon };
-    }
-
-    // Metres between two {lat, lon}, flat-earth: enough to rank insertion places within a city.
-    function distance(a, b) {
-      var x = (b.lon - a.lon) * Math.cos(((a.lat + b.lat) / 2) * (Math.PI / 180));
-      var y = b.lat - a.lat;
-      return Math.sqrt(x * x + y * y) * 111320;
-    }
-
-    // Where an order adds the least straight-line detour to a vehicle's route (1-based position).
-    function bestPosition(vehicleId, orderId) {
+  function onClick(event) {
+    var target = event.target.closest("[data-action]");
+    if (!target || !board.contains(target)) return;
+    var action = target.dataset.action;
+    var section = target.closest("[data-vehicle]");
+    var vehicleId = section && section.dataset.vehicle ? Number(section.dataset.vehicle) : null;
+    var holder = target.closest("[data-order]");
+    var orderId = holder ? Number(holder.dataset.order) : null;
+    if (action === "toggle") {
+      open[vehicleId] = !open[vehicleId];
+      target.setAttribute("aria-expanded", open[vehicleId] ? "true" : "false");
+      section.querySelector("ol.stops").hidden = !open[vehicleId];
+    } else if (action === "lock") {
       var route = routeOf(vehicleId);
-      var stops = route
+      edit(
+        [{ op: "lock", vehicle: vehicleId, locked: !route.locked }],
+        (route.locked ? "unlocked " : "locked ") + route.vehicle_name,
+        [vehicleId]
+      );
+    } else if (action === "pin") {
+      var found = findStop(orderId);
+      edit(
+        [{ op: "pin", order: orderId, pinned: !found.stop.pinned }],
+        interpolate(found.stop.pinned ? gettext("unpinned %(order)s to %(vehicle)s") : gettext("pinned %(order)s to %(vehicle)s"), { order: found.stop.reference, vehicle: found.route.vehicle_name }),
+        [found.route.vehicle]
+      );
+    } else if (action === "unassign") {
+      move(orderId, null);
+    } else if (action === "move-open") {
+      toggleMoveForm(holder, orderId);
+    } else if (action === "move-cancel") {
+      closeMoveForm(holder);
+    }
+  }
+
+  // The keyboard and phone way: pick a vehicle and a position, then Move.
+  function toggleMoveForm(holder, orderId) {
+    if (closeMoveForm(holder)) return;
+    var from = findStop(orderId);
+    var form = el("form", "move-form");
+    var vehicleLabel = el("label", null, gettext("Vehicle") + " ");
+    var vehicleSelect = el("select");
+    vehicleSelect.name = "vehicle";
+    vehicles.forEach(function (vehicle) {
+      var option = el("option", null, vehicle.name + (routeOf(vehicle.id) ? "" : " (no route yet)"));
+      option.value = String(vehicle.id);
+      if (from && from.route.vehicle === vehicle.id) option.selected = true;
+      vehicleSelect.appendChild(option);
+    });
+    vehicleLabel.appendChild(vehicleSelect);
+    var positionLabel = el("label", null, gettext("Position") + " ");
+    var positionSelect = el("select");
+    positionSelect.name = "position";
+    positionLabel.appendChild(positionSelect);
+
+    function positions() {
+      var vehicleId = Number(vehicleSelect.value);
+      var route = routeOf(vehicleId);
+      var others = route
         ? route.stops.filter(function (stop) {
             return stop.order !== orderId;
           })
         : [];
-      var target = place(orderId);
-      if (!stops.length || target.lat === undefined) return 1;
-      var depot = vehicleById[vehicleId] && vehicleById[vehicleId].depot;
-      var home = depot ? { lat: depot[0], lon: depot[1] } : stops[0];
-      var points = [home].concat(stops).concat([home]);
-      var best = 1;
-      var bestCost = Infinity;
-      for (var i = 0; i < points.length - 1; i += 1) {
-        var cost = distance(points[i], target) + distance(target, points[i + 1]) - distance(points[i], points[i + 1]);
-        if (cost < bestCost) {
-          bestCost = cost;
-          best = i + 1;
-        }
-      }
-      return best;
-    }
-
-    // --- Drawing ---
-
-    function render(redrawMap) {
-      renderTotals();
-      renderWarnings();
-      renderBoard();
-      if (redrawMap) renderMap();
-    }
-
-    function renderTotals() {
-      var box = document.getElementById("plan-totals");
-      if (!box) return;
-      var driving = 0;
-      var stops = 0;
-      plan.routes.forEach(function (route) {
-        driving += route.driving_s;
-        stops += route.stops.length;
-      });
-      var values = {
-        vehicles: String(plan.totals.vehicles_used),
-        stops: String(stops),
-        distance: km(plan.totals.distance_m),
-        driving: duration(driving),
-        longest: duration(plan.totals.longest_route_s),
-        cost: Number(plan.totals.cost).toFixed(2),
-        late: duration(plan.totals.lateness_s),
-        unassigned: String(plan.totals.unassigned),
-      };
-      Object.keys(values).forEach(function (key) {
-        var item = box.querySelector('[data-total="' + key + '"]');
-        if (!item) return;
-        item.querySelector("dd").textContent = values[key];
-      });
-      box.querySelector('[data-total="late"]').classList.toggle("warn", plan.totals.lateness_s > 0);
-      box.querySelector('[data-total="unassigned"]').classList.toggle("warn", plan.totals.unassigned > 0);
-    }
-
-    // Every route's and stop's warning in one list above the map, so none goes unseen.
-    function renderWarnings() {
-      var box = document.getElementById("plan-warnings");
-      if (!box) return;
-      var items = [];
-      plan.routes.forEach(function (route) {
-        route.warnings.forEach(function (warning) {
-          items.push([route.vehicle_name, warning]);
-        });
-        if (route.driver === null) items.push([route.vehicle_name, "no driver"]);
-        route.stops.forEach(function (stop) {
-          stop.warnings.forEach(function (warning) {
-            items.push([route.vehicle_name + " · " + stop.reference, warning]);
-          });
-        });
-      });
-      box.replaceChildren();
-      box.hidden = !items.length;
-      if (!items.length) return;
-      box.appendChild(el("h2", null, items.length + " warning" + (items.length === 1 ? "" : "s")));
-      var list = el("ul");
-      var shown = 12;
-      items.slice(0, shown).forEach(function (item) {
-        var li = el("li");
-        li.appendChild(el("b", null, item[0] + ": "));
-        li.appendChild(document.createTextNode(item[1]));
-        list.appendChild(li);
-      });
-      if (items.length > shown) list.appendChild(el("li", "muted", interpolate(gettext("and %(count)s more in the lists below"), { count: items.length - shown })));
-      box.appendChild(list);
-    }
-
-    function warningTag(text) {
-      var tag = el("span", "warning", text);
-      if (/^late|late at|exceeds|exceed capacity|after the shift|lacks skill|cannot reach|should not serve/.test(text)) {
-        tag.classList.add("serious");
-      }
-      return tag;
-    }
-
-    function button(className, text, title) {
-      var node = el("button", "button small-button " + className, text);
-      node.type = "button";
-      if (title) node.title = title;
-      return node;
-    }
-
-    function renderBoard() {
-      var nodes = [el("h2", null, gettext("Routes"))];
-      nodes[0].id = "routes-title";
-      var hint = el(
-        "p",
-        "edit-hint muted small",
-        gettext("Drag a stop to another place or route, or use Move. Pinned stops and locked routes stay as they are when the plan is optimized again.")
-      );
-      if (editor.dispatched) hint.textContent += " This plan is dispatched: each change makes a new version for the drivers.";
-      nodes.push(hint);
-      if (plan.routes.length) nodes.push(routesTable());
-      else nodes.push(el("div", "empty", gettext("No routes yet: move an order onto a vehicle below.")));
-      nodes.push(el("h3", null, gettext("Stops")));
-      var listed = {};
-      plan.routes.forEach(function (route) {
-        listed[route.vehicle] = true;
-        nodes.push(routeStops(route, vehicleById[route.vehicle] || { id: route.vehicle, name: route.vehicle_name, color: "#475569" }));
-      });
-      vehicles.forEach(function (vehicle) {
-        if (!listed[vehicle.id]) nodes.push(routeStops(null, vehicle));
-      });
-      nodes.push(unassignedList());
-      content.replaceChildren.apply(content, nodes);
-    }
-
-    function routesTable() {
-      var wrap = el("div", "table-scroll");
-      var table = el("table", "routes");
-      var head = el("thead");
-      var headRow = el("tr");
-      [gettext("Vehicle"), gettext("Driver"), gettext("Stops"), gettext("Distance"), gettext("Driving"), gettext("Cost"), gettext("Start–end"), gettext("Warnings")].forEach(function (label, i) {
-        headRow.appendChild(el("th", i >= 2 && i <= 5 ? "num" : null, label));
-      });
-      head.appendChild(headRow);
-      table.appendChild(head);
-      var body = el("tbody");
-      plan.routes.forEach(function (route) {
-        var vehicle = vehicleById[route.vehicle] || {};
-        var row = el("tr");
-        row.dataset.route = String(route.id);
-        row.tabIndex = 0;
-        row.title = gettext("Show on the map");
-        var name = el("td", "vehicle");
-        name.dataset.label = gettext("Vehicle");
-        var swatch = el("i", "swatch");
-        swatch.style.background = vehicle.color || "#475569";
-        name.appendChild(swatch);
-        name.appendChild(document.createTextNode(route.vehicle_name));
-        if (route.locked) name.appendChild(el("span", "tag tag-lock", "locked"));
-        row.appendChild(name);
-        [
-          [gettext("Driver"), "driver", route.driver_name || "—"],
-          [gettext("Stops"), "num", String(route.stops.length)],
-          [gettext("Distance"), "num", km(route.distance_m)],
-          [gettext("Driving"), "num", duration(route.driving_s)],
-          [gettext("Cost"), "num", Number(route.cost).toFixed(2)],
-          [gettext("Start–end"), "nowrap", hhmm(route.start) + "–" + hhmm(route.end)],
-        ].forEach(function (cell) {
-          var td = el("td", cell[1], cell[2]);
-          td.dataset.label = cell[0];
-          row.appendChild(td);
-        });
-        var warnings = el("td", "warnings");
-        warnings.dataset.label = gettext("Warnings");
-        route.warnings.forEach(function (warning) {
-          warnings.appendChild(warningTag(warning));
-        });
-        if (route.driver === null) warnings.appendChild(el("span", "warning", "no driver"));
-        if (!route.warnings.length && route.driver !== null) warnings.appendChild(el("span", "muted", "—"));
-        row.appendChild(warnings);
-        if (route.warnings.length) row.classList.add("has-warnings");
-        body.appendChild(row);
-      });
-      table.appendChild(body);
-      wrap.appendChild(table);
-      return wrap;
-    }
-
-    function routeStops(route, vehicle) {
-      var section = el("section", "route-stops");
-      section.dataset.vehicle = String(vehicle.id);
-      if (route && route.warnings.length) section.classList.add("has-warnings");
-      var head = el("div", "route-head");
-      var toggle = el("button", "route-toggle");
-      toggle.type = "button";
-      toggle.dataset.action = "toggle";
-      toggle.setAttribute("aria-expanded", open[vehicle.id] ? "true" : "false");
-      var swatch = el("i", "swatch");
-      swatch.style.background = vehicle.color;
-      toggle.appendChild(swatch);
-      toggle.appendChild(document.createTextNode(vehicle.name));
-      toggle.appendChild(
-        el(
-          "span",
-          "muted",
-          route
-            ? route.stops.length + " stops, " + hhmm(route.start) + "–" + hhmm(route.end) + ", " + route.load_kg + " kg"
-            : "no route: drop an order here"
-        )
-      );
-      head.appendChild(toggle);
-      if (route) {
-        var lock = button("lock-toggle", route.locked ? gettext("Locked") : gettext("Lock"), route.locked
-          ? gettext("Locked: optimizing again keeps these stops on this vehicle. Click to unlock.")
-          : gettext("Lock this route: optimizing again keeps its stops on this vehicle"));
-        lock.dataset.action = "lock";
-        lock.setAttribute("aria-pressed", route.locked ? "true" : "false");
-        lock.setAttribute("aria-label", interpolate(route.locked ? gettext("Unlock %(vehicle)s") : gettext("Lock %(vehicle)s"), { vehicle: vehicle.name }));
-        head.appendChild(lock);
-      }
-      section.appendChild(head);
-      var list = el("ol", "stops");
-      list.dataset.vehicle = String(vehicle.id);
-      list.hidden = !open[vehicle.id];
-      (route ? route.stops : []).forEach(function (stop) {
-        list.appendChild(stopItem(stop, vehicle));
-      });
-      if (!route) list.appendChild(el("li", "drop-empty muted", interpolate(gettext("Drop an order here to start a route for %(vehicle)s"), { vehicle: vehicle.name })));
-      section.appendChild(list);
-      return section;
-    }
-
-    function stopItem(stop, vehicle) {
-      var known = editor.orders[String(stop.order)] || {};
-      var movable = MOVABLE[stop.status];
-      var item = el("li", "stop");
-      item.dataset.order = String(stop.order);
-      if (movable) item.draggable = true;
-      if (stop.late_s) item.classList.add("late");
-      if (stop.pinned) item.classList.add("pinned");
-      if (stop.warnings.length) item.classList.add("has-warnings");
-      if (movable) item.appendChild(el("span", "drag-handle", "⠿")).setAttribute("aria-hidden", "true");
-      item.appendChild(el("span", "stop-seq", stop.sequence + "."));
-      item.appendChild(el("span", "stop-time", hhmm(stop.eta)));
-      var ref = item.appendChild(el("a", "stop-ref", stop.reference));
-      ref.href = "/orders/" + stop.order + "/";
-      ref.draggable = false; // the row is what drags
-      var where = [known.customer, known.address].filter(Boolean).join(", ");
-      if (where) item.appendChild(el("span", "stop-where", where));
-      item.appendChild(el("span", "stop-window muted", "window " + (known.window || "any time")));
-      stop.warnings.forEach(function (warning) {
-        item.appendChild(warningTag(warning));
-      });
-      if (!movable) item.appendChild(el("span", "tag tag-muted", stop.status));
-      var actions = el("span", "stop-actions");
-      var pin = button("pin-toggle", stop.pinned ? "Pinned" : gettext("Pin"), stop.pinned
-        ? interpolate(gettext("Pinned to %(vehicle)s: optimizing again keeps it there. Click to unpin."), { vehicle: vehicle.name })
-        : interpolate(gettext("Pin to %(vehicle)s: optimizing again keeps it on this vehicle"), { vehicle: vehicle.name }));
-      pin.dataset.action = "pin";
-      pin.setAttribute("aria-pressed", stop.pinned ? "true" : "false");
-      pin.setAttribute("aria-label", interpolate(stop.pinned ? gettext("Unpin %(order)s") : gettext("Pin %(order)s"), { order: stop.reference }));
-      actions.appendChild(pin);
-      if (movable) {
-        var move = button("move-open", gettext("Move…"), gettext("Move to another route or position"));
-        move.dataset.action = "move-open";
-        move.setAttribute("aria-label", interpolate(gettext("Move %(order)s"), { order: stop.reference }));
-        actions.appendChild(move);
-        var out = button("unassign", gettext("Unassign"), gettext("Take it out of the routes (not planned)"));
-        out.dataset.action = "unassign";
-        out.setAttribute("aria-label", interpolate(gettext("Unassign %(order)s"), { order: stop.reference }));
-        actions.appendChild(out);
-      }
-      item.appendChild(actions);
-      return item;
-    }
-
-    function unassignedList() {
-      var section = el("section", "unassigned-board");
-      section.dataset.vehicle = "";
-      var title = el("h2", null, gettext("Not planned") + " ");
-      title.id = "unassigned-title";
-      title.appendChild(el("span", "muted", String(plan.unassigned.length)));
-      section.appendChild(title);
-      if (!plan.unassigned.length) {
-        section.appendChild(el("p", "drop-empty muted", gettext("Every order is planned. Drop a stop here to take it out of the routes.")));
-        return section;
-      }
-      var wrap = el("div", "table-scroll");
-      var table = el("table", "unassigned");
-      table.setAttribute("aria-labelledby", "unassigned-title");
-      var head = el("thead");
-      var headRow = el("tr");
-      [gettext("Order"), gettext("Customer"), gettext("Reason"), ""].forEach(function (label) {
-        headRow.appendChild(el("th", null, label));
-      });
-      head.appendChild(headRow);
-      table.appendChild(head);
-      var body = el("tbody");
-      plan.unassigned.forEach(function (item) {
-        var known = editor.orders[String(item.order)] || {};
-        var row = el("tr");
-        row.dataset.order = String(item.order);
-        row.draggable = true;
-        [
-          [gettext("Order"), "ref", item.reference],
-          [gettext("Customer"), null, known.customer || "—"],
-          [gettext("Reason"), null, item.reason],
-        ].forEach(function (cell) {
-          var td = el("td", cell[1], cell[2]);
-          td.dataset.label = cell[0];
-          row.appendChild(td);
-        });
-        var actions = el("td", "stop-actions");
-        var add = button("move-open", gettext("Add to route…"), gettext("Put it on a vehicle's route"));
-        add.dataset.action = "move-open";
-        add.setAttribute("aria-label", interpolate(gettext("Add %(order)s to a route"), { order: item.reference }));
-        actions.appendChild(add);
-        row.appendChild(actions);
-        body.appendChild(row);
-      });
-      table.appendChild(body);
-      wrap.appendChild(table);
-      section.appendChild(wrap);
-      return section;
-    }
-
-    // The map's data in the shape dispatch/maps.py gives it (add_routes, add_unassigned).
-    function renderMap() {
-      var frame = document.querySelector(".map-frame");
-      var win = frame && frame.contentWindow;
-      if (!win || !win.DispatchMap || !win.DispatchMap.redrawPlan) return;
-      var routes = plan.routes.map(function (route) {
-        var vehicle = vehicleById[route.vehicle] || {};
-        return {
-          id: route.id,
-          vehicle_id: route.vehicle,
-          vehicle: route.vehicle_name,
-          driver: route.driver_name || "",
-          color: vehicle.color || "#475569",
-          geometry: route.geometry || null,
-          stops: route.stops.map(function (stop) {
-            var known = editor.orders[String(stop.order)] || {};
-            return {
-              order: stop.order, sequence: stop.sequence, reference: stop.reference, customer: known.customer,
-              address: known.address, window: known.window, eta: hhmm(stop.eta), etd: hhmm(stop.etd),
-              late_min: Math.round(stop.late_s / 60), lat: stop.lat, lon: stop.lon,
-            };
-          }),
-        };
-      });
-      var unassigned = plan.unassigned.map(function (item) {
-        var known = editor.orders[String(item.order)] || {};
-        return {
-          order: item.order, reference: item.reference, customer: known.customer, address: known.address,
-          window: known.window, reason: item.reason, color: "#dc2626", lat: known.lat, lon: known.lon,
-        };
-      }).filter(function (item) {
-        return item.lat !== undefined;
-      });
-      var legend = routes.map(function (route) {
-        return { label: route.vehicle, color: route.color };
-      });
-      if (unassigned.length) legend.push({ label: gettext("Not planned"), color: "#dc2626" });
-      win.DispatchMap.redrawPlan(routes, unassigned, legend);
-    }
-
-    // --- Changing the plan ---
-
-    function say(text) {
-      status.textContent = text;
-    }
-
-    function warningSummary(vehicleIds) {
-      var said = [];
-      plan.routes.forEach(function (route) {
-        if (vehicleIds.indexOf(route.vehicle) < 0) return;
-        route.warnings.forEach(function (warning) {
-          said.push(route.vehicle_name + ": " + warning);
-        });
-      });
-      return said.length ? " Warnings — " + said.join("; ") + "." : " No warnings on the routes changed.";
-    }
-
-    function edit(operations, description, touched) {
-      if (saving) return;
-      if (editor.dispatched && !window.confirm(
-        gettext("This plan is dispatched. The change makes a new version that goes to the drivers at once. Go ahead?")
-      )) return;
-      saving = true;
-      errors.hidden = true;
-      board.setAttribute("aria-busy", "true");
-      board.classList.add("is-saving");
-      say(interpolate(gettext("Saving: %(change)s…"), { change: description }));
-      api("POST", editor.urls.edit, { operations: operations, reason: description.slice(0, 255) })
-        .then(
-          function (answer) {
-            if (answer.id !== plan.id) {
-              // A dispatched plan never changes: the edit made a new version. Show that one.
-              try {
-                window.sessionStorage.setItem(
-                  NOTICE_KEY,
-                  JSON.stringify({ plan: answer.id, text: "Version " + answer.version + " replaces version " + plan.version +
-                    " (" + description + "); the drivers have it now." })
-                );
-              } catch (ignored) {
-                // Private browsing without storage: the page still says "replaces the previous version".
-              }
-              window.location.assign(editor.urls.detail.replace("/0/", "/" + encodeURIComponent(answer.id) + "/"));
-              return;
-            }
-            plan = answer;
-            touched.forEach(function (vehicleId) {
-              if (vehicleId !== null) open[vehicleId] = true;
-            });
-            render(true);
-            say(description.charAt(0).toUpperCase() + description.slice(1) + "." + warningSummary(touched));
-          },
-          function (error) {
-            say("");
-            showErrors(errors, error);
-          }
-        )
-        .finally(function () {
-          saving = false;
-          board.setAttribute("aria-busy", "false");
-          board.classList.remove("is-saving");
-        });
-    }
-
-    function move(orderId, vehicleId, position) {
-      var from = findStop(orderId);
-      var fromVehicle = from ? from.route.vehicle : null;
-      if (vehicleId === null) {
-        if (!from) return;
-        edit([{ op: "unassign", order: orderId }], interpolate(gettext("took %(order)s out of the routes"), { order: referenceOf(orderId) }), [fromVehicle]);
-        return;
-      }
-      if (position === "best") position = bestPosition(vehicleId, orderId);
-      if (from && fromVehicle === vehicleId && from.stop.sequence === position) return; // dropped where it was
-      var name = (vehicleById[vehicleId] || {}).name || "vehicle " + vehicleId;
-      edit(
-        [{ op: "move", order: orderId, vehicle: vehicleId, position: position }],
-        interpolate(gettext("moved %(order)s to %(vehicle)s, stop %(position)s"), { order: referenceOf(orderId), vehicle: name, position: position }),
-        [fromVehicle, vehicleId]
-      );
-    }
-
-    function onClick(event) {
-      var target = event.target.closest("[data-action]");
-      if (!target || !board.contains(target)) return;
-      var action = target.dataset.action;
-      var section = target.closest("[data-vehicle]");
-      var vehicleId = section && section.dataset.vehicle ? Number(section.dataset.vehicle) : null;
-      var holder = target.closest("[data-order]");
-      var orderId = holder ? Number(holder.dataset.order) : null;
-      if (action === "toggle") {
-        open[vehicleId] = !open[vehicleId];
-        target.setAttribute("aria-expanded", open[vehicleId] ? "true" : "false");
-        section.querySelector("ol.stops").hidden = !open[vehicleId];
-      } else if (action === "lock") {
-        var route = routeOf(vehicleId);
-        edit(
-          [{ op: "lock", vehicle: vehicleId, locked: !route.locked }],
-          (route.locked ? "unlocked " : "locked ") + route.vehicle_name,
-          [vehicleId]
-        );
-      } else if (action === "pin") {
-        var found = findStop(orderId);
-        edit(
-          [{ op: "pin", order: orderId, pinned: !found.stop.pinned }],
-          interpolate(found.stop.pinned ? gettext("unpinned %(order)s to %(vehicle)s") : gettext("pinned %(order)s to %(vehicle)s"), { order: found.stop.reference, vehicle: found.route.vehicle_name }),
-          [found.route.vehicle]
-        );
-      } else if (action === "unassign") {
-        move(orderId, null);
-      } else if (action === "move-open") {
-        toggleMoveForm(holder, orderId);
-      } else if (action === "move-cancel") {
-        closeMoveForm(holder);
+      positionSelect.replaceChildren();
+      var best = el("option", null, "where it fits best");
+      best.value = "best";
+      positionSelect.appendChild(best);
+      for (var i = 1; i <= others.length + 1; i += 1) {
+        var label = i + (i <= others.length ? " (before " + others[i - 1].reference + ")" : " (last)");
+        var option = el("option", null, label);
+        option.value = String(i);
+        if (from && from.route.vehicle === vehicleId && from.stop.sequence === i) option.selected = true;
+        positionSelect.appendChild(option);
       }
     }
 
-    // The keyboard and phone way: pick a vehicle and a position, then Move.
-    function toggleMoveForm(holder, orderId) {
-      if (closeMoveForm(holder)) return;
-      var from = findStop(orderId);
-      var form = el("form", "move-form");
-      var vehicleLabel = el("label", null, gettext("Vehicle") + " ");
-      var vehicleSelect = el("select");
-      vehicleSelect.name = "vehicle";
-      vehicles.forEach(function (vehicle) {
-        var option = el("option", null, vehicle.name + (routeOf(vehicle.id) ? "" : " (no route yet)"));
-        option.value = String(vehicle.id);
-        if (from && from.route.vehicle === vehicle.id) option.selected = true;
-        vehicleSelect.appendChild(option);
-      });
-      vehicleLabel.appendChild(vehicleSelect);
-      var positionLabel = el("label", null, gettext("Position") + " ");
-      var positionSelect = el("select");
-      positionSelect.name = "position";
-      positionLabel.appendChild(positionSelect);
-
-      function positions() {
-        var vehicleId = Number(vehicleSelect.value);
-        var route = routeOf(vehicleId);
-        var others = route
-          ? route.stops.filter(function (stop) {
-              return stop.order !== orderId;
-            })
-          : [];
-        positionSelect.replaceChildren();
-        var best = el("option", null, "where it fits best");
-        best.value = "best";
-        positionSelect.appendChild(best);
-        for (var i = 1; i <= others.length + 1; i += 1) {
-          var label = i + (i <= others.length ? " (before " + others[i - 1].reference + ")" : " (last)");
-          var option = el("option", null, label);
-          option.value = String(i);
-          if (from && from.route.vehicle === vehicleId && from.stop.sequence === i) option.selected = true;
-          positionSelect.appendChild(option);
-        }
-      }
-
-      positions();
-      vehicleSelect.addEventListener("change", positions);
-      var submit = button("primary", gettext("Move"));
-      submit.type = "submit";
-      var cancel = button("", gettext("Cancel"));
-      cancel.dataset.action = "move-cancel";
-      [vehicleLabel, positionLabel, submit, cancel].forEach(function (node) {
-        form.appendChild(node);
-      });
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        var position = positionSelect.value === "best" ? "best" : Number(positionSelect.value);
-        move(orderId, Number(vehicleSelect.value), position);
-      });
-      var place = holder.tagName === "TR" ? holder.querySelector(".stop-actions") : holder;
-      place.appendChild(form);
-      vehicleSelect.focus();
-    }
-
-    function closeMoveForm(holder) {
-      var form = holder && holder.querySelector(".move-form");
-      if (!form) return false;
-      form.remove();
-      return true;
-    }
-
-    // --- Drag and drop ---
-
-    function onDragStart(event) {
-      var item = event.target.closest && event.target.closest("[data-order][draggable=true]");
-      if (!item || saving) return;
-      var from = findStop(Number(item.dataset.order));
-      dragged = { order: Number(item.dataset.order), vehicle: from ? from.route.vehicle : null, item: item };
-      event.dataTransfer.effectAllowed = "move";
-      event.dataTransfer.setData("text/plain", item.dataset.order);
-      item.classList.add("dragging");
-      board.classList.add("is-dragging");
-    }
-
-    function dropTarget(event) {
-      var zone = event.target.closest && event.target.closest(".route-stops, .unassigned-board");
-      return zone && board.contains(zone) ? zone : null;
-    }
-
-    // Where in a shown list the pointer is: the stop it would go before (null: at the end).
-    function dropBefore(zone, y) {
-      var list = zone.querySelector("ol.stops");
-      if (!list || list.hidden) return undefined;
-      var items = Array.prototype.slice.call(list.querySelectorAll("li.stop")).filter(function (li) {
-        return !dragged || li !== dragged.item;
-      });
-      for (var i = 0; i < items.length; i += 1) {
-        var box = items[i].getBoundingClientRect();
-        if (y < box.top + box.height / 2) return { item: items[i], position: i + 1 };
-      }
-      return { item: null, position: items.length + 1 };
-    }
-
-    function clearMarks() {
-      board.querySelectorAll(".drop-here, .drop-before, .drop-end").forEach(function (node) {
-        node.classList.remove("drop-here", "drop-before", "drop-end");
-      });
-    }
-
-    function onDragOver(event) {
-      if (!dragged) return;
-      var zone = dropTarget(event);
-      if (!zone) return;
+    positions();
+    vehicleSelect.addEventListener("change", positions);
+    var submit = button("primary", gettext("Move"));
+    submit.type = "submit";
+    var cancel = button("", gettext("Cancel"));
+    cancel.dataset.action = "move-cancel";
+    [vehicleLabel, positionLabel, submit, cancel].forEach(function (node) {
+      form.appendChild(node);
+    });
+    form.addEventListener("submit", function (event) {
       event.preventDefault();
-      event.dataTransfer.dropEffect = "move";
-      clearMarks();
-      zone.classList.add("drop-here");
-      var spot = zone.classList.contains("route-stops") ? dropBefore(zone, event.clientY) : undefined;
-      if (spot && spot.item) spot.item.classList.add("drop-before");
-      else if (spot) zone.querySelector("ol.stops").classList.add("drop-end");
-    }
-
-    function onDragLeave(event) {
-      var zone = dropTarget(event);
-      if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("drop-here");
-    }
-
-    function onDrop(event) {
-      if (!dragged) return;
-      var zone = dropTarget(event);
-      if (!zone) return;
-      event.preventDefault();
-      var order = dragged.order;
-      var vehicleId = zone.dataset.vehicle ? Number(zone.dataset.vehicle) : null;
-      // A collapsed list: the order goes where it adds the least detour.
-      var spot = vehicleId === null ? undefined : dropBefore(zone, event.clientY);
-      clearDrag();
-      if (vehicleId === null && findStop(order) === null) return; // an unassigned order dropped back
-      move(order, vehicleId, spot ? spot.position : "best");
-    }
-
-    function clearDrag() {
-      clearMarks();
-      if (dragged && dragged.item) dragged.item.classList.remove("dragging");
-      board.classList.remove("is-dragging");
-      dragged = null;
-    }
-
-    // --- The map's "Move to route…" ---
-
-    function onMapMessage(event) {
-      var frame = document.querySelector(".map-frame");
-      if (!frame || event.source !== frame.contentWindow) return;
-      var data = event.data || {};
-      if (data.type !== "dispatch:plan-move" || typeof data.order !== "number") return;
-      move(data.order, typeof data.vehicle === "number" ? data.vehicle : null, "best");
-    }
-
-    function showNotice() {
-      var box = document.getElementById("plan-notice");
-      var notice = null;
-      try {
-        notice = JSON.parse(window.sessionStorage.getItem(NOTICE_KEY) || "null");
-      } catch (ignored) {
-        notice = null;
-      }
-      if (!box || !notice || notice.plan !== plan.id) return;
-      window.sessionStorage.removeItem(NOTICE_KEY);
-      box.textContent = notice.text;
-      box.hidden = false;
-    }
+      var position = positionSelect.value === "best" ? "best" : Number(positionSelect.value);
+      move(orderId, Number(vehicleSelect.value), position);
+    });
+    var place = holder.tagName === "TR" ? holder.querySelector(".stop-actions") : holder;
+    place.appendChild(form);
+    vehicleSelect.focus();
   }
-})();
+
+  function closeMoveForm(holder) {
+    var form = holder && holder.querySelector(".move-form");
+    if (!form) return false;
+    form.remove();
+    return true;
+  }
+
+  // --- Drag and drop ---
+
+  function onDragStart(event) {
+    var item = event.target.closest && event.target.closest("[data-order][draggable=true]");
+    if (!item || saving) return;
+    var from = findStop(Number(item.dataset.order));
+    dragged = { order: Number(item.dataset.order), vehicle: from ? from.route.vehicle : null, item: item };
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", item.dataset.order);
+    item.classList.add("dragging");
+    board.classList.add("is-dragging");
+  }
+
+  function dropTarget(event) {
+    var zone = event.target.closest && event.target.closest(".route-stops, .unassigned-board");
+    return zone && board.contains(zone) ? zone : null;
+  }
+
+  // Where in a shown list the pointer is: the stop it would go before (null: at the end).
+  function dropBefore(zone, y) {
+    var list = zone.querySelector("ol.stops");
+    if (!list || list.hidden) return undefined;
+    var items = Array.prototype.slice.call(list.querySelectorAll("li.stop")).filter(function (li) {
+      return !dragged || li !== dragged.item;
+    });
+    for (var i = 0; i < items.length; i += 1) {
+      var box = items[i].getBoundingClientRect();
+      if (y < box.top + box.height / 2) return { item: items[i], position: i + 1 };
+    }
+    return { item: null, position: items.length + 1 };
+  }
+
+  function clearMarks() {
+    board.querySelectorAll(".drop-here, .drop-before, .drop-end").forEach(function (node) {
+      node.classList.remove("drop-here", "drop-before", "drop-end");
+    });
+  }
+
+  function onDragOver(event) {
+    if (!dragged) return;
+    var zone = dropTarget(event);
+    if (!zone) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    clearMarks();
+    zone.classList.add("drop-here");
+    var spot = zone.classList.contains("route-stops") ? dropBefore(zone, event.clientY) : undefined;
+    if (spot && spot.item) spot.item.classList.add("drop-before");
+    else if (spot) zone.querySelector("ol.stops").classList.add("drop-end");
+  }
+
+  function onDragLeave(event) {
+    var zone = dropTarget(event);
+    if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("drop-here");
+  }
+
+  function onDrop(event) {
+    if (!dragged) return;
+    var zone = dropTarget(event);
+    if (!zone) return;
+    event.preventDefault();
+    var order = dragged.order;
+    var vehicleId = zone.dataset.vehicle ? Number(zone.dataset.vehicle) : null;
+    // A collapsed list: the order goes where it adds the least detour.
+    var spot = vehicleId === null ? undefined : dropBefore(zone, event.clientY);
+    clearDrag();
+    if (vehicleId === null && findStop(order) === null) return; // an unassigned order dropped back
+    move(order, vehicleId, spot ? spot.position : "best");
+  }
+
+  function clearDrag() {
+    clearMarks();
+    if (dragged && dragged.item) dragged.item.classList.remove("dragging");
+    board.classList.remove("is-dragging");
+    dragged = null;
+  }
+
+  // --- The map's "Move to route…" ---
+
+  function onMapMessage(event) {
+    var frame = document.querySelector(".map-frame");
+    if (!frame || event.source !== frame.contentWindow) return;
+    var data = event.data || {};
+    if (data.type !== "dispatch:plan-move" || typeof data.order !== "number") return;
+    move(data.order, typeof data.vehicle === "number" ? data.vehicle : null, "best");
+  }
+
+  function showNotice() {
+    var box = document.getElementById("plan-notice");
+    var notice = null;
+    try {
+      notice = JSON.parse(window.sessionStorage.getItem(NOTICE_KEY) || "null");
+    } catch (ignored) {
+      notice = null;
+    }
+    if (!box || !notice || notice.plan !== plan.id) return;
+    window.sessionStorage.removeItem(NOTICE_KEY);
+    box.textContent = notice.text;
+    box.hidden = false;
+  }
+}

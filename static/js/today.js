@@ -1,31 +1,12 @@
 /* Today page: a click on an order's row (or Enter on it) shows that order on the map. */
-(function () {
-  "use strict";
-  var frame = document.querySelector(".map-frame");
-  var table = document.querySelector("table.orders");
-  if (!frame || !table) return;
 
-  function show(row) {
-    var win = frame.contentWindow;
-    if (!win || !win.DispatchMap) return;
-    var previous = table.querySelector("tr.selected");
-    if (previous) previous.classList.remove("selected");
-    if (win.DispatchMap.showOrder(row.dataset.order)) {
-      row.classList.add("selected");
-      // On a phone the map is above the list: bring it into view.
-      if (window.matchMedia("(max-width: 1200px)").matches) frame.scrollIntoView({ behavior: "smooth", block: "center" });
-    }
-  }
+import { showRowsOnMap } from "./lib/map_frame.js";
 
-  table.addEventListener("click", function (event) {
-    var row = event.target.closest("tr[data-order]");
-    if (row && !event.target.closest("a, button")) show(row);
+var frame = document.querySelector(".map-frame");
+var table = document.querySelector("table.orders");
+// On a phone the map is above the list: it is brought into view.
+if (frame && table) {
+  showRowsOnMap(frame, table, "tr[data-order]", "(max-width: 1200px)", function (map, row) {
+    return map.showOrder(row.dataset.order);
   });
-  table.addEventListener("keydown", function (event) {
-    var row = event.target.closest("tr[data-order]");
-    if (row && (event.key === "Enter" || event.key === " ")) {
-      event.preventDefault();
-      show(row);
-    }
-  });
-})();
+}

@@ -157,7 +157,7 @@ def test_it_lists_and_draws_the_running_routes_on_the_closures_page(dispatcher_a
     html = response.content.decode()
     assert 'id="running-routes"' in html and "Dana Driver" in html and "0 of 6 stops done" in html
     # The map (an iframe's srcdoc) carries the route's layer.
-    assert "dispatch_plans" in html or "js/plans.js" in html
+    assert "DispatchMap.routes(" in html
 
     other = browser_for(dispatcher_b).get("/closures/").content.decode()
     assert "Dana Driver" not in other and "No route is running today" in other
