@@ -22,7 +22,7 @@ import { frameMap, showRowsOnMap } from "./lib/map_frame.js";
 
 document.addEventListener("DOMContentLoaded", page);
 
-// Plan.stage in a dispatcher's words (the same table as routes/views.py STAGE_LABELS).
+// Plan.stage in a dispatcher's words (the same table as routes/plans/views.py STAGE_LABELS).
 var STAGES = {
   queued: gettext("Waiting to start"),
   "computing travel times": gettext("Computing travel times"),
@@ -139,7 +139,7 @@ function dispatchButton() {
   });
 }
 
-// A proposed re-plan (routes/replan_proposals.py): approve or reject, then show the outcome.
+// A proposed re-plan (routes/plans/proposals.py): approve or reject, then show the outcome.
 // One decision at a time: while one is on its way, neither button can send the other.
 function proposalButtons() {
   var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-decide]"));
@@ -187,14 +187,14 @@ function reoptimizeButton() {
 
 // --- The plan editor -------------------------------------------------------------------------
 
-var MOVABLE = { new: true, planned: true, dispatched: true }; // routes/plan_editing.py MOVABLE_STATUSES
+var MOVABLE = { new: true, planned: true, dispatched: true }; // routes/plans/editing.py MOVABLE_STATUSES
 var NOTICE_KEY = "dispatch:plan-notice";
 
 function km(metres) {
   return ((metres || 0) / 1000).toFixed(1) + " km";
 }
 
-// The same words as routes/views.py duration_label: "3 h 05 min", "42 min".
+// The same words as routes/plans/views.py duration_label: "3 h 05 min", "42 min".
 function duration(seconds) {
   var minutes = Math.round((seconds || 0) / 60);
   var hours = Math.floor(minutes / 60);
@@ -608,7 +608,7 @@ function planEditor() {
     return section;
   }
 
-  // The map's data in the shape dispatch/maps.py gives it (add_routes, add_unassigned).
+  // The map's data in the shape dispatch/maps/drawing.py gives it (add_routes, add_unassigned).
   function renderMap() {
     var map = frameMap(document.querySelector(".map-frame"));
     if (!map) return;

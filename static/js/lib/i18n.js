@@ -1,7 +1,7 @@
 /* Texts in the active language, for every script of ours that shows words.
  *
  * /jsi18n/ (templates/base.html) defines gettext on the page; a map's frame (an iframe srcdoc of
- * dispatch/maps.py) has no catalog of its own and borrows its page's. Without either, the English
+ * dispatch/maps/drawing.py) has no catalog of its own and borrows its page's. Without either, the English
  * msgid. Each document that imports this module gets its own copy, so `window` is that document's.
  */
 

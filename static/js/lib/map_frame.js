@@ -1,5 +1,5 @@
 /* A page's list whose rows show their item on the map in the page's frame (an iframe srcdoc of
- * dispatch/maps.py, where static/js/maps.js defines DispatchMap). */
+ * dispatch/maps/drawing.py, where static/js/maps.js defines DispatchMap). */
 
 // The frame's DispatchMap; null before the frame has run its modules.
 export function frameMap(frame) {

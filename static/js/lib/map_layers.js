@@ -1,4 +1,4 @@
-/* The Leaflet layers of the dispatch maps, drawn from JSON that dispatch/maps.py puts in the page.
+/* The Leaflet layers of the dispatch maps, drawn from JSON that dispatch/maps/drawing.py puts in the page.
  *
  * One module for every map: the map documents (folium's, in an iframe srcdoc: orders, plans,
  * closures, analytics; static/js/maps.js hands these functions to their set-up code as the global
@@ -13,7 +13,7 @@
 import { el } from "./dom.js";
 import { gettext, interpolate } from "./i18n.js";
 
-// Red means a road closure (dispatch/maps.py CLOSURE_COLOR): the live map draws them in it too.
+// Red means a road closure (dispatch/maps/drawing.py CLOSURE_COLOR): the live map draws them in it too.
 export var CLOSURE_COLOR = "#dc2626";
 
 // The frame shares the page's origin (srcdoc inherits it); "null" only if it is ever sandboxed.
@@ -161,7 +161,7 @@ var MOVE = "dispatch:plan-move";
 var editing = null;
 var planMap = null;
 
-// Registered before the routes are drawn (dispatch/maps.py enable_plan_editing).
+// Registered before the routes are drawn (dispatch/maps/drawing.py enable_plan_editing).
 export function planEditing(map, options) {
   editing = options;
   return null;
@@ -344,7 +344,7 @@ export function showClosure(id) {
   return true;
 }
 
-// Leaflet.draw's line and polygon tools (vendor/leaflet-draw, linked by dispatch/maps.py). A drawn
+// Leaflet.draw's line and polygon tools (vendor/leaflet-draw, linked by dispatch/maps/drawing.py). A drawn
 // shape is sent to the page with postMessage({type: "dispatch:closure-drawn", geometry}), because
 // Leaflet and the drawing live in the frame's window while the form lives in the page's
 // (static/js/closures.js); the page clears the drawing with {type: "dispatch:closure-clear"}.
@@ -393,7 +393,7 @@ export function closureDrawing(map, options) {
   return drawn;
 }
 
-// What the set-up code of a map document calls (dispatch/maps.py DataLayer: DispatchMap.<kind>);
+// What the set-up code of a map document calls (dispatch/maps/drawing.py DataLayer: DispatchMap.<kind>);
 // static/js/maps.js makes it the document's global DispatchMap, and a page's script reaches it
 // through the frame (frame.contentWindow.DispatchMap.showRoute …). Other modules of a map document
 // add their own layers to it (static/js/analytics.js: lateness).
