@@ -19,6 +19,7 @@ from dispatch.models import Alert
 
 logger = logging.getLogger(__name__)
 
+# A failed delivery's reason (the driver app's choices) as a failed-delivery alert names it.
 FAIL_REASON_LABELS = {
     "not_home": gettext_noop("nobody home"),
     "no_access": gettext_noop("no access"),

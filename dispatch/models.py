@@ -185,6 +185,8 @@ class Order(models.Model):
 
     # Dispatched and not yet delivered, failed or cancelled: a stop its driver still has to serve.
     ON_ROUTE_STATUSES = (Status.DISPATCHED, Status.EN_ROUTE, Status.ARRIVED)
+    # Behind the driver: nothing left to do at this stop.
+    DONE_STATUSES = (Status.DELIVERED, Status.FAILED, Status.CANCELLED)
 
     reference = models.CharField(max_length=64, unique=True)
     date = models.DateField(db_index=True)

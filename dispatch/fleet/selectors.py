@@ -7,6 +7,7 @@ from dispatch.roles import visible_depot_ids
 
 
 def depot_scoped(queryset: QuerySet, user, depot_field: str = "depot_id") -> QuerySet:
+    """The rows of the depots `user` may see; `depot_field` names the depot's id on the row."""
     allowed = visible_depot_ids(user)
     if allowed is None:
         return queryset

@@ -18,13 +18,11 @@ from dispatch.live import alerts as live_alerts
 from dispatch.live.broadcast import current_closures, dashboard_depot_ids
 from dispatch.maps.basemap import base_map_assets, base_map_options
 from dispatch.maps.drawing import OSM_CREDIT, STATUS_COLORS, route_color
-from dispatch.models import Depot, Driver, Order
+from dispatch.models import Depot, Driver
 from dispatch.permissions import office_staff_required
 from routes.models import Route
 from routes.plans.selectors import running_plans
 from routes.road_network import road_backdrop_lines
-
-DONE_STATUSES = (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED)
 
 
 def _iso(moment):

@@ -6,10 +6,10 @@ from django.utils import timezone
 
 from dispatch.fleet import selectors as fleet_selectors
 from dispatch.maps import drawing as maps
+from dispatch.models import Order
 from dispatch.permissions import office_staff_required
 from routes.closures.selectors import closures_list
 from routes.plans import selectors
-from routes.plans.progress import DONE_STATUSES
 
 
 @office_staff_required
@@ -30,8 +30,8 @@ def closures(request):
         route.color = maps.route_color(index)
         stops = list(route.stops.all())
         route.stop_count = len(stops)
-        route.done_count = sum(1 for stop in stops if stop.order.status in DONE_STATUSES)
-        route.next_stop = next((stop for stop in stops if stop.order.status not in DONE_STATUSES), None)
+        route.done_count = sum(1 for stop in stops if stop.order.status in Order.DONE_STATUSES)
+        route.next_stop = next((stop for stop in stops if stop.order.status not in Order.DONE_STATUSES), None)
     context = {
         "closures": current,
         "recent": recent,

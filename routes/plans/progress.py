@@ -11,12 +11,7 @@ from routes.models import Plan
 from routes.plans.inputs import StartPoint
 from routes.plans.selectors import latest_dispatched_plan
 
-DONE_STATUSES = {Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED}
-
-
 FIXED_STATUSES = {Order.Status.ARRIVED, Order.Status.EN_ROUTE}
-
-
 # A phone position older than this says little about where the vehicle is now.
 POSITION_FRESH_FOR = timedelta(minutes=15)
 
@@ -43,7 +38,7 @@ def vehicle_progress(plan: Plan, now: datetime) -> dict[int, VehicleProgress]:
         item = VehicleProgress(vehicle_id=route.vehicle_id, driver_id=route.driver_id)
         for stop in sorted(route.stops.all(), key=lambda s: s.sequence):
             status = stop.order.status
-            if status in DONE_STATUSES:
+            if status in Order.DONE_STATUSES:
                 item.done.append(stop)
             elif status in FIXED_STATUSES:
                 item.fixed.append(stop)

@@ -35,7 +35,6 @@ from routes.plans.selectors import latest_dispatched_plan
 
 logger = logging.getLogger(__name__)
 
-DONE_STATUSES = {Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED}
 # The diff stored on a proposal lists at most this many stops per kind (the counts are always whole).
 DIFF_LIST_LIMIT = 100
 
@@ -56,7 +55,7 @@ def replan_diff(*, parent: Plan, revision: Plan) -> dict:
     # Never the routes' road geometry (a large JSON nobody reads here): decoded once per stop row, it
     # was most of a closure's time to answer (3 s of 7 for a 300-stop day).
     stops = Stop.objects.select_related("order", "route__vehicle").defer("route__geometry")
-    before = {s.order_id: s for s in stops.filter(route__plan=parent) if s.order.status not in DONE_STATUSES}
+    before = {s.order_id: s for s in stops.filter(route__plan=parent) if s.order.status not in Order.DONE_STATUSES}
     after = {s.order_id: s for s in stops.filter(route__plan=revision)}
     reasons = dict(revision.unassigned.values_list("order_id", "reason"))
     moved, dropped, shifts = [], [], []
@@ -91,7 +90,7 @@ def replan_diff(*, parent: Plan, revision: Plan) -> dict:
     flagged = [
         {"order": s.order_id, "reference": s.order.reference, "vehicle": s.route.vehicle.name, "warnings": s.warnings}
         for s in sorted(after.values(), key=lambda s: (s.route.vehicle.name, s.sequence))
-        if s.order.status not in DONE_STATUSES and (s.late_s or any(w.startswith("overtime") for w in s.warnings))
+        if s.order.status not in Order.DONE_STATUSES and (s.late_s or any(w.startswith("overtime") for w in s.warnings))
     ]
     max_shift = max((abs(item["shift_min"]) for item in shifts), default=0)
     limit = settings.REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN

@@ -27,9 +27,6 @@ from routes.plans.apis import PlanOutput
 from routes.plans.inputs import PLANNABLE_STATUSES
 from routes.plans.optimization import plan_vehicles
 
-# A stop is behind the driver once its order reached one of these.
-DONE_STATUSES = (Order.Status.DELIVERED, Order.Status.FAILED, Order.Status.CANCELLED)
-
 # What the optimization is doing, in a dispatcher's words (Plan.stage, set by routes.plans.optimization).
 STAGE_LABELS = {
     "queued": gettext_lazy("Waiting to start"),
