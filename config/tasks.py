@@ -273,7 +273,7 @@ def _embedded_start() -> None:
             return
         _embedded_started["done"] = True
     for name, kwargs in EMBEDDED_STARTUP_TASKS:
-        task = current_app.tasks[name]  # by its name: the registry loads every task package first
+        task = task_named(name)
         _embedded_queue(queue_of_kind("default")).submit(_Job(task, (), dict(kwargs)))
 
 
@@ -320,13 +320,22 @@ def _release_latest(task_name: str, args: list) -> None:
 # --- enqueueing ---------------------------------------------------------------------------------
 
 
+def task_named(name: str):
+    """The registered task of that name. A web process imports only the task modules its code imports;
+    a task named by a service (below) may live in a module nothing imported yet, so the task packages
+    (config.celery.TASK_PACKAGES, as a worker loads them) are imported once on the first miss."""
+    if name not in current_app.tasks:
+        current_app.loader.import_default_modules()
+    return current_app.tasks[name]
+
+
 def enqueue(task, *args, eta: datetime | None = None, **kwargs) -> None:
     """Start `task` now, or at `eta` (an aware datetime) when given, on its kind's queue.
 
     `task` is the task, or its name: a service whose own module the task imports (the task runs the
     service) names it, so that the import points one way only (tasks -> services)."""
     if isinstance(task, str):
-        task = current_app.tasks[task]
+        task = task_named(task)
     delay_s = max(0.0, (eta - timezone.now()).total_seconds()) if eta else 0.0
     inline = settings.CELERY_TASK_ALWAYS_EAGER and settings.TASKS_RUN_INLINE
     if getattr(task, "latest_only", False) and args and not delay_s and not inline:
@@ -416,7 +425,7 @@ def run_latest(task_name: str, key: str) -> None:
     if latest is None:
         return  # dropped, or expired after TASK_COALESCE_S, or taken by a duplicate of this job
     args, kwargs = latest
-    current_app.tasks[task_name](*args, **kwargs)
+    task_named(task_name)(*args, **kwargs)
 
 
 # --- where work stands (for /healthz?detail=1 and a plan's place in line) ------------------------

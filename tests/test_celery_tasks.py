@@ -54,3 +54,20 @@ def test_beat_and_direct_calls_follow_the_same_queues_as_enqueue(settings):
     assert route({}, "customers.tasks.send_notification")["queue"].name == "n"
     assert route({}, "analytics.tasks.daily_summary")["queue"].name == "d"
     assert route({"queue": "chosen"}, "routes.tasks.closure_changed")["queue"].name == "chosen"
+
+
+def test_a_web_process_finds_a_task_by_its_name_before_anything_imported_its_module():
+    """A service enqueues some tasks by name (config.tasks.enqueue("dispatch.tasks...")), so that the
+    import points one way; in a process that never imported the task's module (daphne serving the
+    phones' positions) the name must still resolve, as it does in a worker."""
+    web_side = subprocess.run(
+        [
+            sys.executable, "-c",
+            "import django; django.setup(); from celery import current_app; "
+            "name = 'dispatch.tasks.drivers_moved_followups'; before = name in current_app.tasks; "
+            "from config.tasks import task_named; print(before, task_named(name).name)",
+        ],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )  # fmt: skip
+    assert web_side.stdout.split() == ["False", "dispatch.tasks.drivers_moved_followups"]
