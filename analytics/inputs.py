@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from analytics.errors import AnalyticsError
@@ -52,9 +53,11 @@ def kpi_filters_from_query(*, user, query) -> KpiFilters:
     date_to = values.get("date_to") or timezone.localdate()
     date_from = values.get("date_from") or date_to - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if date_from > date_to:
-        raise AnalyticsError("`from` is after `to`", field="from", value=date_from.isoformat())
+        raise AnalyticsError(gettext("`from` is after `to`"), field="from", value=date_from.isoformat())
     if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
-        raise AnalyticsError(f"At most {MAX_RANGE_DAYS} days at once", field="to", value=date_to.isoformat())
+        raise AnalyticsError(
+            gettext("At most %(days)s days at once") % {"days": MAX_RANGE_DAYS}, field="to", value=date_to.isoformat()
+        )
     depot_id = None
     if values.get("depot"):
         try:
@@ -69,13 +72,17 @@ def kpi_filters_from_query(*, user, query) -> KpiFilters:
         if zone is None and looks_like_id(values["zone"]):
             zone = zones.filter(id=int(values["zone"])).first()
         if zone is None:
-            raise AnalyticsError(f"Unknown zone {values['zone']!r}", field="zone", value=values["zone"])
+            raise AnalyticsError(
+                gettext("Unknown zone %(zone)s") % {"zone": repr(values["zone"])}, field="zone", value=values["zone"]
+            )
         zone_id = zone.id
     driver_id = values.get("driver")
     if driver_id is not None:
         drivers = Driver.objects.all() if allowed is None else Driver.objects.filter(depot_id__in=allowed)
         if not drivers.filter(id=driver_id).exists():
-            raise AnalyticsError(f"Unknown driver {driver_id}", field="driver", value=driver_id)
+            raise AnalyticsError(
+                gettext("Unknown driver %(driver)s") % {"driver": driver_id}, field="driver", value=driver_id
+            )
     return scoped_filters(
         user,
         date_from=date_from,

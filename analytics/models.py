@@ -10,6 +10,7 @@ they count the moment a customer sends them.
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from dispatch.models import Order
 
@@ -26,19 +27,19 @@ class OrderFact(models.Model):
     vehicle_kind = models.CharField(max_length=16, blank=True)
     has_window = models.BooleanField(default=False)
     window_end = models.DateTimeField(null=True)
-    promised_eta = models.DateTimeField(null=True, help_text="Stop.eta of the dispatched plan")
+    promised_eta = models.DateTimeField(null=True, help_text=_("Stop.eta of the dispatched plan"))
     # The arrival of the last attempt: its 'arrived' change, or the 'failed' change when the driver
     # failed without recording an arrival.
     arrived_at = models.DateTimeField(null=True)
     delivered_at = models.DateTimeField(null=True)
-    attempted = models.BooleanField(default=False, help_text="Delivered or failed at least once")
+    attempted = models.BooleanField(default=False, help_text=_("Delivered or failed at least once"))
     delivered = models.BooleanField(default=False)
     failed_attempts = models.PositiveIntegerField(default=0)
     first_attempt_success = models.BooleanField(default=False)
     last_failure_reason = models.CharField(max_length=64, blank=True)
-    on_time = models.BooleanField(null=True, help_text="Arrival inside the window; null without window or arrival")
-    delay_s = models.IntegerField(null=True, help_text="Seconds after window end (0 when not late)")
-    eta_error_s = models.IntegerField(null=True, help_text="|arrival - promised ETA| in seconds")
+    on_time = models.BooleanField(null=True, help_text=_("Arrival inside the window; null without window or arrival"))
+    delay_s = models.IntegerField(null=True, help_text=_("Seconds after window end (0 when not late)"))
+    eta_error_s = models.IntegerField(null=True, help_text=_("|arrival - promised ETA| in seconds"))
     # This order's equal share of its route (each stop carries 1/n of the route's figures).
     route_cost_share = models.FloatField(null=True)
     route_distance_share_m = models.FloatField(null=True)

@@ -8,6 +8,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from analytics import fact_versions, facts
 from analytics.errors import AnalyticsError
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 def order_facts_refresh(*, date_from: date, date_to: date, depot_id: int | None = None) -> int:
     """Rebuild the facts of every order dated date_from..date_to (of one depot, or all): one DELETE, one INSERT."""
     if date_to < date_from:
-        raise AnalyticsError("The range ends before it starts", field="to", value=date_to.isoformat())
+        raise AnalyticsError(gettext("The range ends before it starts"), field="to", value=date_to.isoformat())
     # Two refreshes of the same depot's days at once would both insert the same orders; locking the
     # depot rows makes the second wait for the first and then rebuild from the committed state.
     depots = Depot.objects.select_for_update().order_by("id")

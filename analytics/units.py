@@ -3,9 +3,15 @@
 The database, the API and the CSV export keep machine units (seconds, metres, plain decimals); only
 what a person reads goes through here: the analytics page, its charts and the daily e-mail.
 `None` (nothing counted) is a dash everywhere.
+
+Numbers follow the active language (the page's, or the e-mail's): its decimal separator ("2.2 km",
+"2,2 km"), with thousands grouped by a thin space in both languages, which reads the same in either.
 """
 
 from django.conf import settings
+from django.utils import numberformat
+from django.utils.formats import get_format
+from django.utils.translation import gettext
 
 DASH = "–"
 MINUS = "−"  # U+2212: a minus sign as wide as the plus, so changes line up
@@ -14,6 +20,15 @@ THIN_SPACE = "\u202f"  # groups thousands without a comma that reads as a decima
 
 def _grouped(number: int) -> str:
     return f"{number:,}".replace(",", THIN_SPACE)
+
+
+def _localized(fixed: str) -> str:
+    """A non-negative number already rounded to its decimals ("1234.50") in the active language:
+    Django's number formatting with the language's decimal separator and thin-space groups.
+    (Rounded before: numberformat cuts decimals off instead of rounding them.)"""
+    return numberformat.format(
+        fixed, get_format("DECIMAL_SEPARATOR"), grouping=3, thousand_sep=THIN_SPACE, force_grouping=True
+    )
 
 
 def _sign(negative: bool, shown_nonzero, signed: bool) -> str:
@@ -39,32 +54,39 @@ def distance_km(metres, *, signed: bool = False) -> str:
     if metres is None:
         return DASH
     km = abs(float(metres)) / 1000
-    text = _grouped(round(km)) if km >= 100 else f"{km:.1f}"
-    return f"{_sign(metres < 0, text.strip('0.') != '', signed)}{text} km"
+    fixed = str(round(km)) if km >= 100 else f"{km:.1f}"
+    return f"{_sign(metres < 0, fixed.strip('0.') != '', signed)}{_localized(fixed)} km"
 
 
 def money(amount, *, signed: bool = False) -> str:
-    """An amount in the configured currency (settings.CURRENCY), two decimals: "CHF 1 234.50"."""
+    """An amount in the configured currency (settings.CURRENCY), two decimals: "CHF 1 234.50",
+    in German "CHF 1 234,50"."""
     if amount is None:
         return DASH
     value = abs(float(amount))
     whole, cents = divmod(int(value * 100 + 0.5), 100)
-    return f"{_sign(amount < 0, whole or cents, signed)}{settings.CURRENCY} {_grouped(whole)}.{cents:02d}"
+    return f"{_sign(amount < 0, whole or cents, signed)}{settings.CURRENCY} {_localized(f'{whole}.{cents:02d}')}"
 
 
 def percent(rate, *, signed: bool = False) -> str:
     """A rate 0..1 as a percentage; a change of rates in percentage points."""
     if rate is None:
         return DASH
+    fixed = f"{abs(rate) * 100:.1f}"
     if signed:
-        return f"{rate * 100:+.1f} pts".replace("-", MINUS)
-    return f"{rate * 100:.1f} %"
+        # A change of rates, in percentage points ("+12.3 pts", "+12,3 Pp.").
+        sign = (MINUS if rate < 0 else "+") if fixed.strip("0.") else "+"
+        return gettext("%(value)s pts") % {"value": sign + _localized(fixed)}
+    return f"{MINUS if rate < 0 and fixed.strip('0.') else ''}{_localized(fixed)} %"
 
 
 def decimal(value, *, signed: bool = False) -> str:
     if value is None:
         return DASH
-    return f"{value:+.2f}".replace("-", MINUS) if signed else f"{value:.2f}"
+    fixed = f"{abs(value):.2f}"
+    negative = value < 0 and fixed.strip("0.") != ""
+    sign = MINUS if negative else ("+" if signed else "")
+    return f"{sign}{_localized(fixed)}"
 
 
 def count(value, *, signed: bool = False) -> str:

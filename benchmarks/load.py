@@ -89,7 +89,7 @@ def create_world(args) -> dict:
     from rest_framework.authtoken.models import Token
 
     from customers.selectors import active_tracking_links_by_order
-    from customers.tracking.tokens import token_for_nonce
+    from customers.tracking_tokens import token_for_nonce
     from dispatch.models import Depot, Driver, Vehicle
     from dispatch.roles import DISPATCHER, DRIVER
     from routes.models import Plan

@@ -10,6 +10,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # embedded mode import these. A task keeps the name it was queued under (name=...), wherever it lives.
 TASK_PACKAGES = [
     "dispatch.live",
+    "dispatch.partners",
     "routes.plans",
     "routes.closures",
     "customers.notifications",

@@ -4,6 +4,7 @@ import re
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext
 from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -69,7 +70,7 @@ def api_exception_handler(exc, context):
             found, value = _value_at(data, error["field"])
             if found and "password" not in error["field"]:  # never echo a secret into responses and logs
                 error["value"] = value
-        response.data = {"detail": "Invalid input", "errors": errors}
+        response.data = {"detail": gettext("Invalid input"), "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"]), "errors": []}
     return response
@@ -82,12 +83,12 @@ def _is_api(request) -> bool:
 def not_found(request, exception=None):
     """handler404: a path under /api/ that matches no route (`/api/orders/abc/`) answers in the API's shape."""
     if _is_api(request):
-        return JsonResponse({"detail": "Not found.", "errors": []}, status=404)
+        return JsonResponse({"detail": gettext("Not found."), "errors": []}, status=404)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     """handler500: API clients get JSON they can parse, pages keep the HTML page."""
     if _is_api(request):
-        return JsonResponse({"detail": "Server error", "errors": []}, status=500)
+        return JsonResponse({"detail": gettext("Server error"), "errors": []}, status=500)
     return defaults.server_error(request)

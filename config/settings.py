@@ -81,6 +81,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
+# A server process does its once-per-process work (imports, templates, the maps' first drawing) in a
+# background thread as it starts, so that the first requests are as quick as the next (config/warm_up.py).
+WARM_UP = env_bool("WARM_UP", True)
 WSGI_APPLICATION = None
 
 TEMPLATES = [
@@ -202,6 +205,10 @@ TASK_KINDS = {
     "customers.tasks.send_notification": "notifications",
     "customers.tasks.send_delay_message": "notifications",  # a "delayed" message held for its interval
     "customers.tasks.send_due_delay_messages": "notifications",
+    # Courier partners: the signed webhook of a hand-off, and its cut-off (quick; never dropped, unlike "live").
+    "dispatch.partners.tasks.send_handoff_webhook": "notifications",
+    "dispatch.partners.tasks.expire_handoff": "notifications",
+    "dispatch.partners.tasks.expire_due_handoffs": "notifications",
 }
 # Beat and any direct .delay() follow the same map (enqueue() names the queue itself).
 CELERY_TASK_ROUTES = ("config.tasks.route_task",)
@@ -247,6 +254,8 @@ TIME_ZONE = env_str("TIME_ZONE", "Europe/Vaduz")
 USE_I18N = True
 # German and English: locale/<lang>/LC_MESSAGES/django.po and djangojs.po (`make messages`).
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates in each language's own form (config/formats/<lang>/formats.py): templates use the named formats.
+FORMAT_MODULE_PATH = ["config.formats"]
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 USE_TZ = True
 
@@ -487,6 +496,11 @@ CELERY_BEAT_SCHEDULE["personal-data-retention"] = {
 CELERY_BEAT_SCHEDULE["idle-drivers-every-minute"] = {"task": "dispatch.alerts.check_idle_drivers", "schedule": 60.0}
 # Re-plan proposals past REPLAN_PROPOSAL_TIMEOUT_MIN whose own timer was lost expire here.
 CELERY_BEAT_SCHEDULE["replan-proposals-expire"] = {"task": "routes.tasks.expire_replan_proposals", "schedule": 60.0}
+# Hand-offs to courier partners not accepted by their cut-off whose own timer was lost go back to planning.
+CELERY_BEAT_SCHEDULE["partner-handoffs-expire"] = {
+    "task": "dispatch.partners.tasks.expire_due_handoffs",
+    "schedule": 60.0,
+}
 
 # --- Analytics ---
 # The currency of every cost the dashboards show (vehicles' fixed, per-km and per-hour costs are entered

@@ -1,6 +1,6 @@
 """Admin for customer-facing records.
 
-Tracking links are read-only here: links are created by customers.tracking.links, and the nonce (from which
+Tracking links are read-only here: links are created by customers.tracking_links, and the nonce (from which
 the token in the URL is derived) is never shown, so the admin cannot leak a customer's tracking page.
 """
 

@@ -21,7 +21,7 @@ from customers.models import Channel, Event, Notification, TrackingLink
 from customers.notifications.backends import backend_for
 from customers.notifications.rendering import day_label, hhmm
 from customers.notifications.texts import FAILURE_REASONS, RESCHEDULE_REASONS
-from customers.tracking.links import tracking_url
+from customers.tracking_links import tracking_url
 from dispatch.models import Driver
 
 # The same engine settings as customers' rendering: plain text, nothing HTML-escaped.

@@ -15,3 +15,9 @@ urlpatterns = [
     path("track/<str:token>/feedback/", apis.TrackingFeedbackApi.as_view(), name="api_track_feedback"),
     path("track/<str:token>/messages/", apis.TrackingMessageApi.as_view(), name="api_track_messages"),
 ]
+
+# Customers choose another time themselves (routes.slots; customers.tracking.self_service).
+urlpatterns += [
+    path("track/<str:token>/slots/", apis.TrackingSlotsApi.as_view(), name="api_track_slots"),
+    path("track/<str:token>/reschedule/", apis.TrackingRescheduleApi.as_view(), name="api_track_reschedule"),
+]

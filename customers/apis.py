@@ -5,7 +5,9 @@ classes, so no session and no CSRF; rate-limited per IP and per token; the same 
 token that does not open a page.
 """
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils import translation
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -14,6 +16,8 @@ from rest_framework.views import APIView
 
 from config.schema import error_response
 from customers import selectors, services
+from customers.notifications.rendering import customer_language
+from customers.tracking import self_service
 from customers.tracking.access import RateLimited, link_for_request, security_headers
 from dispatch.orders import selectors as dispatch_selectors
 from dispatch.permissions import IsOfficeStaff
@@ -161,3 +165,73 @@ class TrackingMessageApi(_TrackingApi):
         serializer.is_valid(raise_exception=True)
         message = services.customer_message_receive(order=self.link.order, **serializer.validated_data)
         return Response(self.OutputSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class TrackingSlotOutput(serializers.Serializer):
+    start = serializers.CharField(source="slot.start_label", help_text="HH:MM, the company's local time")
+    end = serializers.CharField(source="slot.end_label")
+    available = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True, help_text="Why not, in the customer's language")
+    reason_code = serializers.CharField(allow_null=True)
+    green = serializers.BooleanField(help_text="The window that costs the fleet least: the greener choice")
+
+
+class TrackingSlotDayOutput(serializers.Serializer):
+    date = serializers.DateField(source="day")
+    slots = TrackingSlotOutput(many=True)
+
+
+class TrackingSlotsApi(_TrackingApi):
+    """The windows the customer may move their own delivery to: the next days with a free window."""
+
+    class OutputSerializer(serializers.Serializer):
+        allowed = serializers.BooleanField(help_text="Whether this order can be moved here now")
+        reason_code = serializers.CharField(
+            allow_null=True, help_text="status (on the road or done) or self_service_off, when not allowed"
+        )
+        days = TrackingSlotDayOutput(many=True)
+
+    @extend_schema(responses={200: OutputSerializer, 429: TOO_MANY_REQUESTS}, auth=[])
+    def get(self, request, token: str):
+        order = self.link.order
+        allowed = self_service.self_service_for(order)
+        days = []
+        if allowed.allowed:
+            with translation.override(_tracking_language(request, order)):
+                days = self_service.tracking_slot_days(order)
+        data = {"allowed": allowed.allowed, "reason_code": allowed.reason_code, "days": days}
+        return Response(self.OutputSerializer(data).data)
+
+
+class TrackingRescheduleApi(_TrackingApi):
+    """The customer moves their own delivery to one of the windows of TrackingSlotsApi."""
+
+    scope = "reschedule"
+
+    class InputSerializer(serializers.Serializer):
+        date = serializers.DateField()
+        start = serializers.RegexField(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", help_text="HH:MM")
+        end = serializers.RegexField(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$", help_text="HH:MM")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: TrackingOutput,
+            409: error_response("The window is no longer available, or this delivery cannot be moved here"),
+            429: TOO_MANY_REQUESTS,
+        },
+        auth=[],
+    )
+    def post(self, request, token: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        order = self.link.order
+        with translation.override(_tracking_language(request, order)):
+            data = serializer.validated_data
+            move = self_service.tracking_reschedule(order=order, day=data["date"], start=data["start"], end=data["end"])
+        return Response(TrackingOutput(selectors.tracking_state(move.order)).data)
+
+
+def _tracking_language(request, order) -> str:
+    language = request.query_params.get("lang") or customer_language(order)
+    return language if language in dict(settings.LANGUAGES) else "en"

@@ -11,7 +11,7 @@ from django.db import transaction
 from config.tasks import enqueue
 from customers.notifications.tasks import notify_eta, notify_plan, notify_status
 from customers.selectors import next_stop_order_id_for_driver
-from customers.tracking.links import tracking_links_create
+from customers.tracking_links import tracking_links_create
 from dispatch.live.broadcast import broadcast, order_group
 
 NEXT_STOP_CACHE_S = 20

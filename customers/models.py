@@ -22,7 +22,7 @@ class TrackingLink(models.Model):
     nonce = models.BinaryField(max_length=16)
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="Set when the order completes")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Set when the order completes"))
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -51,7 +51,7 @@ class PromisedWindow(models.Model):
     told_start = models.DateTimeField(null=True, blank=True)
     told_end = models.DateTimeField(null=True, blank=True)
     delay_told_at = models.DateTimeField(
-        null=True, blank=True, help_text='When the last "delayed" message went out (or goes out, after quiet hours)'
+        null=True, blank=True, help_text=_('When the last "delayed" message went out (or goes out, after quiet hours)')
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,7 +96,7 @@ class NotificationTemplate(models.Model):
     event = models.CharField(max_length=24, choices=Event.choices)
     channel = models.CharField(max_length=16, choices=Channel.choices)
     language = models.CharField(max_length=8, choices=settings.LANGUAGES)
-    subject = models.CharField(max_length=200, blank=True, help_text="E-mail only")
+    subject = models.CharField(max_length=200, blank=True, help_text=_("E-mail only"))
     body = models.TextField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -136,7 +136,7 @@ class Notification(models.Model):
     body = models.TextField()
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
     status_reason = models.CharField(max_length=255, blank=True)
-    send_after = models.DateTimeField(null=True, blank=True, help_text="Held until then (quiet hours)")
+    send_after = models.DateTimeField(null=True, blank=True, help_text=_("Held until then (quiet hours)"))
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
     provider_id = models.CharField(max_length=128, blank=True)
@@ -183,7 +183,7 @@ class CustomerMessage(models.Model):
     text = models.TextField(max_length=1000)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    read_at = models.DateTimeField(null=True, blank=True, help_text="When a dispatcher read an inbound message")
+    read_at = models.DateTimeField(null=True, blank=True, help_text=_("When a dispatcher read an inbound message"))
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from customers.models import CustomerMessage, Feedback, Notification, PromisedWindow, TrackingLink
 from customers.notifications.promises import promise_window_for
-from customers.tracking.tokens import digest_for_token, token_for_nonce
+from customers.tracking_tokens import digest_for_token, token_for_nonce
 from dispatch.models import Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Route, Stop

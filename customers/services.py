@@ -7,7 +7,7 @@
 - customers.notifications.status_messages: delivered, failed, out for delivery, arriving soon;
 - customers.notifications.outbox and customers.notifications.sending: writing a message's rows, then sending each at most once;
 - customers.notifications.quiet_hours, customers.notifications.rendering: when a message may go, what it says;
-- customers.tracking.links: the tracking pages' links;
+- customers.tracking_links: the tracking pages' links;
 - here: feedback and the conversation with the dispatchers.
 
 How a notification travels: an event handler (customers.handlers) enqueues a task; the task calls
@@ -30,6 +30,7 @@ Decisions:
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from customers.errors import CustomersError
 from customers.models import Channel, CustomerMessage, Event, Feedback
@@ -71,7 +72,7 @@ S = Order.Status
 
 def feedback_submit(*, order: Order, rating: int, comment: str = "") -> Feedback:
     if order.status != S.DELIVERED:
-        raise CustomersError("Feedback is possible once the order is delivered", field="rating", value=rating)
+        raise CustomersError(gettext("Feedback is possible once the order is delivered"), field="rating", value=rating)
     feedback, _created = Feedback.objects.update_or_create(
         order=order, defaults={"rating": rating, "comment": comment.strip()}
     )
@@ -89,7 +90,7 @@ def customer_message_reply(*, order: Order, text: str, by) -> CustomerMessage:
     preferred channel (SMS when they take SMS, else e-mail); their messages count as read."""
     text = text.strip()
     if not text:
-        raise CustomersError("A reply needs some text", field="text", value=text)
+        raise CustomersError(gettext("A reply needs some text"), field="text", value=text)
     message = CustomerMessage.objects.create(
         order=order, direction=CustomerMessage.Direction.OUTBOUND, text=text, author=by
     )

@@ -5,6 +5,7 @@ dispatch.orders.services (order_change_status and friends), which validate each 
 Changelists select their foreign keys up front so a day with 10k orders stays a handful of queries.
 """
 
+import secrets
 from datetime import timedelta
 
 from django import forms
@@ -21,7 +22,17 @@ from config.admin_widgets import HEX_COLOR, HexColorField
 from dispatch.admin_widgets import ZonePolygonField
 from dispatch.audit import AppendOnlyAdminMixin, AuditedAdminMixin
 from dispatch.fleet.services import vehicles_set_available
-from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
+from dispatch.models import (
+    CourierPartner,
+    Customer,
+    Depot,
+    Driver,
+    Handoff,
+    Order,
+    OrderStatusChange,
+    Vehicle,
+    Zone,
+)
 from dispatch.orders.services import orders_bulk_change_status, orders_move_to_date
 from dispatch.roles import DISPATCHER, DRIVER
 
@@ -232,6 +243,71 @@ class DriverAdmin(admin.ModelAdmin):
             # user autocomplete (which checks them) would refuse them. New logins come from the API.
             kwargs["queryset"] = db_field.related_model.objects.filter(groups__name=DRIVER).order_by("username")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --- Courier partners ---------------------------------------------------------------------------
+
+
+@admin.register(CourierPartner)
+class CourierPartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Local courier firms. The webhook secret is made here, never typed (nor written in the audit log)."""
+
+    list_display = [
+        "code",
+        "name",
+        "contact_name",
+        "contact_phone",
+        "price_per_stop",
+        "capacity_stops",
+        "cutoff",
+        "active",
+    ]
+    list_filter = ["active"]
+    search_fields = ["code", "name", "contact_name", "contact_email"]
+    ordering = ["code"]
+    filter_horizontal = ["zones"]
+    readonly_fields = ["webhook_secret", "logins"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "active"]}),
+        (_("Contact"), {"fields": ["contact_name", "contact_phone", "contact_email"]}),
+        (_("Service area and hours"), {"fields": ["zones", "area", "days", "opens", "closes", "cutoff"]}),
+        (
+            _("Capacity and prices"),
+            {"fields": ["capacity_stops", "capacity_kg", "price_per_stop", "price_per_kg", "price_per_zone", "skills"]},
+        ),
+        (_("Webhook"), {"fields": ["webhook_url", "webhook_secret"]}),
+        (_("Logins"), {"fields": ["logins"]}),
+    ]
+
+    @admin.display(description=_("Logins"))
+    def logins(self, partner):
+        # Created with POST /api/partners/{code}/users/ (managers hold no permissions on auth users).
+        return ", ".join(partner.users.values_list("username", flat=True)) if partner.pk else ""
+
+    def save_model(self, request, obj, form, change):
+        if not obj.webhook_secret:
+            obj.webhook_secret = secrets.token_hex(32)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Handoff)
+class HandoffAdmin(admin.ModelAdmin):
+    """What was handed to which partner and what became of it: a record, changed only by the services."""
+
+    list_display = ["order", "partner", "status", "cost", "cutoff_at", "offered_at", "accepted_at", "closed_at"]
+    list_filter = ["status", "partner"]
+    list_select_related = ["order", "partner"]
+    search_fields = ["order__reference", "partner__code", "reason"]
+    ordering = ["-offered_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 # --- Customers -----------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The exception type of the dispatch app; config.exceptions maps it to the API's error shape."""
 
+from django.utils.translation import ngettext
+
 from config.errors import DomainError
 
 
@@ -11,7 +13,17 @@ class OrderImportError(DispatchError):
     """Raised with every bad row of an import; nothing has been written."""
 
     def __init__(self, errors: list[dict]):
-        super().__init__(f"{len(errors)} error(s) in the file; nothing was imported", errors=errors)
+        # In the request's language, like each row's message (made where the error is found).
+        count = len(errors)
+        super().__init__(
+            ngettext(
+                "%(count)s error in the file; nothing was imported",
+                "%(count)s errors in the file; nothing was imported",
+                count,
+            )
+            % {"count": count},
+            errors=errors,
+        )
 
 
 class OrderImportTooLarge(OrderImportError):

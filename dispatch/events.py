@@ -28,6 +28,7 @@ HANDLERS: dict[str, tuple[str, ...]] = {
         "dispatch.live.broadcast.plan_dispatched",
         "analytics.handlers.on_plan_dispatched",
         "customers.handlers.on_plan_dispatched",
+        "dispatch.partners.handlers.on_plan_dispatched",  # the plan's hand-offs, by signed webhook
     ),
     # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
     "plan_updated": ("dispatch.live.broadcast.plan_updated", "customers.handlers.on_plan_updated"),

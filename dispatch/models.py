@@ -5,7 +5,7 @@ company's currency with two decimals. Delivery windows are stored as aware datet
 date plus the local HH:MM of the import) so that lateness is a plain comparison, DST included.
 """
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +19,7 @@ from dispatch.geometry import polygon_bbox
 
 
 class Depot(models.Model):
-    code = models.SlugField(max_length=32, unique=True, help_text="Short unique code used in imports and the API")
+    code = models.SlugField(max_length=32, unique=True, help_text=_("Short unique code used in imports and the API"))
     name = models.CharField(max_length=120)
     address = models.CharField(max_length=255, blank=True)
     lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
@@ -30,7 +30,7 @@ class Depot(models.Model):
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="dispatch_depots",
-        help_text="Dispatchers who see and plan this depot's work",
+        help_text=_("Dispatchers who see and plan this depot's work"),
     )
 
     class Meta:
@@ -52,9 +52,9 @@ class Zone(models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=120)
     depot = models.ForeignKey(Depot, on_delete=models.SET_NULL, null=True, blank=True, related_name="zones")
-    polygon = models.JSONField(help_text='GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}')
+    polygon = models.JSONField(help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}'))
     access_time_s = models.PositiveIntegerField(
-        default=0, help_text="Parking and walking time added to each stop's service time in this zone (seconds)"
+        default=0, help_text=_("Parking and walking time added to each stop's service time in this zone (seconds)")
     )
     color = models.CharField(max_length=7, default="#3b82f6")
 
@@ -92,9 +92,12 @@ class Vehicle(models.Model):
     cost_per_km = models.DecimalField(max_digits=8, decimal_places=3, default=0)
     cost_per_hour = models.DecimalField(max_digits=8, decimal_places=2, default=0)
     fixed_cost = models.DecimalField(max_digits=8, decimal_places=2, default=0)
-    skills = models.JSONField(default=list, blank=True, help_text='e.g. ["fridge", "two_person"]')
+    skills = models.JSONField(default=list, blank=True, help_text=_('e.g. ["fridge", "two_person"]'))
     allowed_zones = models.ManyToManyField(
-        Zone, blank=True, related_name="vehicles", help_text="Territories this vehicle serves; empty means everywhere"
+        Zone,
+        blank=True,
+        related_name="vehicles",
+        help_text=_("Territories this vehicle serves; empty means everywhere"),
     )
     available = models.BooleanField(default=True)
 
@@ -128,7 +131,12 @@ class Driver(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="drivers")
     vehicle = models.ForeignKey(
-        Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="drivers", help_text="Default vehicle"
+        Vehicle,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="drivers",
+        help_text=_("Default vehicle"),
     )
     active = models.BooleanField(default=True)
     # The latest position, kept on the driver so live views never scan the position history.
@@ -160,7 +168,7 @@ class Customer(models.Model):
     language = models.CharField(max_length=8, choices=Language.choices, default=Language.GERMAN)
     notify_by_email = models.BooleanField(default=True)
     notify_by_sms = models.BooleanField(default=True)
-    opted_out = models.BooleanField(default=False, help_text="Sends nothing at all when set")
+    opted_out = models.BooleanField(default=False, help_text=_("Sends nothing at all when set"))
     quiet_hours_start = models.TimeField(null=True, blank=True)
     quiet_hours_end = models.TimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -198,7 +206,7 @@ class Order(models.Model):
     address = models.CharField(max_length=255, blank=True)
     lat = models.FloatField()
     lon = models.FloatField()
-    geocoded = models.BooleanField(default=False, help_text="Coordinates came from the address, not the import")
+    geocoded = models.BooleanField(default=False, help_text=_("Coordinates came from the address, not the import"))
     window_start = models.DateTimeField(null=True, blank=True)
     window_end = models.DateTimeField(null=True, blank=True)
     service_minutes = models.PositiveIntegerField(default=5)
@@ -210,7 +218,7 @@ class Order(models.Model):
     notes = models.TextField(blank=True)
     zone = models.ForeignKey(Zone, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW, db_index=True)
-    snap_distance_m = models.FloatField(null=True, blank=True, help_text="Distance to the nearest routable road")
+    snap_distance_m = models.FloatField(null=True, blank=True, help_text=_("Distance to the nearest routable road"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -263,10 +271,10 @@ class OrderStatusChange(models.Model):
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
     changed_at = models.DateTimeField(
-        db_index=True, help_text="When it happened: the driver's tap, even when the phone sent it later"
+        db_index=True, help_text=_("When it happened: the driver's tap, even when the phone sent it later")
     )
     received_at = models.DateTimeField(
-        default=timezone.now, help_text="When the server recorded it (later than changed_at for an offline phone)"
+        default=timezone.now, help_text=_("When the server recorded it (later than changed_at for an offline phone)")
     )
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     lat = models.FloatField(null=True, blank=True)
@@ -303,11 +311,13 @@ class DriverPosition(models.Model):
     vehicle = models.ForeignKey(Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     lat = models.FloatField()
     lon = models.FloatField()
-    recorded_at = models.DateTimeField(help_text="When the phone measured it (may be earlier than received, offline)")
+    recorded_at = models.DateTimeField(
+        help_text=_("When the phone measured it (may be earlier than received, offline)")
+    )
     received_at = models.DateTimeField(auto_now_add=True)
     accuracy_m = models.FloatField(null=True, blank=True)
     speed_mps = models.FloatField(null=True, blank=True)
-    heading = models.FloatField(null=True, blank=True, help_text="Degrees clockwise from north")
+    heading = models.FloatField(null=True, blank=True, help_text=_("Degrees clockwise from north"))
 
     class Meta:
         ordering = ["driver", "recorded_at"]
@@ -338,8 +348,8 @@ class ProofOfDelivery(models.Model):
     note = models.TextField(blank=True)
     lat = models.FloatField(null=True, blank=True)
     lon = models.FloatField(null=True, blank=True)
-    delivered_at = models.DateTimeField(help_text="When the driver handed it over (the tap, sent later if offline)")
-    received_at = models.DateTimeField(default=timezone.now, help_text="When the server recorded it")
+    delivered_at = models.DateTimeField(help_text=_("When the driver handed it over (the tap, sent later if offline)"))
+    received_at = models.DateTimeField(default=timezone.now, help_text=_("When the server recorded it"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -376,6 +386,7 @@ class Alert(models.Model):
         FAILED = "failed", _("Delivery failed")
         CLOSED_ROAD = "closed_road", _("Closed road")
         REPLAN_PROPOSAL = "replan_proposal", _("Re-plan to approve")
+        HANDOFF_RETURNED = "handoff_returned", _("Hand-off returned")
         OTHER = "other", _("Other")
 
     depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="alerts")
@@ -384,7 +395,7 @@ class Alert(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
     driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
     data = models.JSONField(default=dict, blank=True)
-    dedup_key = models.CharField(max_length=128, help_text="One open alert per key, e.g. late:<order id>")
+    dedup_key = models.CharField(max_length=128, help_text=_("One open alert per key, e.g. late:<order id>"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -414,8 +425,8 @@ class AuditEntry(models.Model):
     """
 
     class ActorKind(models.TextChoices):
-        USER = "user", "User"
-        SYSTEM = "system", "System"
+        USER = "user", _("User")
+        SYSTEM = "system", _("System")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     # No database constraint: deleting a user must not touch (or be blocked by) the log; the name stays.
@@ -427,10 +438,10 @@ class AuditEntry(models.Model):
         blank=True,
         related_name="+",
     )
-    actor_name = models.CharField(max_length=150, blank=True, help_text="The user name when it was written")
+    actor_name = models.CharField(max_length=150, blank=True, help_text=_("The user name when it was written"))
     actor_kind = models.CharField(max_length=8, choices=ActorKind.choices, default=ActorKind.USER)
-    action = models.CharField(max_length=64, db_index=True, help_text="e.g. plan.dispatched, order.status_changed")
-    target_type = models.CharField(max_length=64, db_index=True, help_text="app_label.model, e.g. routes.plan")
+    action = models.CharField(max_length=64, db_index=True, help_text=_("e.g. plan.dispatched, order.status_changed"))
+    target_type = models.CharField(max_length=64, db_index=True, help_text=_("app_label.model, e.g. routes.plan"))
     target_id = models.CharField(max_length=64, blank=True)
     target_repr = models.CharField(max_length=200, blank=True)
     changes = models.JSONField(default=dict, blank=True)
@@ -439,8 +450,8 @@ class AuditEntry(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
-        verbose_name = "audit entry"
-        verbose_name_plural = "audit log"
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name or self.actor_kind} {self.action} {self.target_repr}"
@@ -457,8 +468,129 @@ class UserPreference(models.Model):
         max_length=8,
         choices=settings.LANGUAGES,
         blank=True,
-        help_text="The language of the dashboard and the driver app; blank follows the browser",
+        help_text=_("The language of the dashboard and the driver app; blank follows the browser"),
     )
 
     def __str__(self):
         return f"{self.user} ({self.language or 'browser'})"
+
+
+class CourierPartner(models.Model):
+    """A local courier firm we hand orders to: a mountain village, a pedestrian old town, a peak day.
+
+    Its service area is a set of zones, or a GeoJSON polygon of its own (lon, lat order), or both; its
+    prices are in the company's currency. The cut-off is a local time (settings.TIME_ZONE) on the
+    delivery day: an order not accepted by then goes back to planning.
+    """
+
+    code = models.SlugField(max_length=32, unique=True, help_text=_("Short unique code used in the API"))
+    name = models.CharField(max_length=120)
+    contact_name = models.CharField(max_length=120, blank=True)
+    contact_phone = models.CharField(max_length=32, blank=True)
+    contact_email = models.EmailField(blank=True)
+    zones = models.ManyToManyField(Zone, blank=True, related_name="courier_partners")
+    area = models.JSONField(
+        null=True, blank=True, help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}')
+    )
+    # ISO weekdays, 1 = Monday … 7 = Sunday.
+    days = models.JSONField(default=list, blank=True, help_text=_("Weekdays served, 1 = Monday … 7 = Sunday"))
+    opens = models.TimeField(default=time(8))
+    closes = models.TimeField(default=time(18))
+    capacity_stops = models.PositiveIntegerField(default=0, help_text=_("Stops per day; 0 means no limit"))
+    capacity_kg = models.DecimalField(
+        max_digits=8, decimal_places=1, null=True, blank=True, help_text=_("Kilograms per day; empty means no limit")
+    )
+    price_per_stop = models.DecimalField(max_digits=8, decimal_places=2, default=0)
+    price_per_kg = models.DecimalField(max_digits=8, decimal_places=3, default=0)
+    price_per_zone = models.JSONField(
+        default=dict, blank=True, help_text=_('Extra price per stop by zone code, e.g. {"malbun": "4.50"}')
+    )
+    cutoff = models.TimeField(
+        default=time(7),
+        help_text=_(
+            "Local time by which it must accept: on the delivery day if before its opening time, else the day before"
+        ),
+    )
+    skills = models.JSONField(default=list, blank=True, help_text=_('e.g. ["fridge", "two_person"]'))
+    webhook_url = models.URLField(blank=True, help_text=_("Where its orders are posted (signed); empty sends none"))
+    webhook_secret = models.CharField(max_length=128, blank=True, help_text=_("Signs the webhook (HMAC-SHA256)"))
+    users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="courier_partners", help_text=_("Its logins (partner role)")
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price_per_stop__gte=0, price_per_kg__gte=0), name="partner_prices_non_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.area:
+            try:
+                polygon_bbox(self.area)
+            except ValueError as exc:
+                raise ValidationError({"area": str(exc)}) from None
+
+
+class Handoff(models.Model):
+    """An order handed to a courier partner, and what the partner did with it.
+
+    The order's own status follows the same lifecycle as on our routes (dispatched, arrived, delivered,
+    failed), so customers hear the same; this row says who has it and what it costs.
+    """
+
+    class Status(models.TextChoices):
+        OFFERED = "offered", _("Offered")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        EXPIRED = "expired", _("Expired")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    # The partner still has the order (it may act on it).
+    OPEN_STATUSES = (Status.OFFERED, Status.ACCEPTED)
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="handoffs")
+    partner = models.ForeignKey(CourierPartner, on_delete=models.PROTECT, related_name="handoffs")
+    plan = models.ForeignKey("routes.Plan", on_delete=models.SET_NULL, null=True, blank=True, related_name="handoffs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFERED)
+    reason = models.CharField(max_length=500, blank=True)
+    cost = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    cutoff_at = models.DateTimeField(help_text=_("Accept by then, or the order goes back to planning"))
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    offered_at = models.DateTimeField(default=timezone.now)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    occurred_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the partner says its latest action happened")
+    )
+    webhook_key = models.CharField(max_length=64, blank=True, help_text=_("Idempotency key of the offer's webhook"))
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-offered_at", "-id"]
+        constraints = [
+            # One partner at a time: a second hand-off of the same order waits until the first is closed.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status__in=["offered", "accepted"]), name="handoff_one_open_per_order"
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "status"], name="handoff_partner_status")]
+
+    def __str__(self):
+        return f"{self.order_id} → {self.partner_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

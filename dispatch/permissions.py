@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from dispatch.roles import is_driver, is_manager, is_office_staff
+from dispatch.roles import is_driver, is_manager, is_office_staff, partner_ids
 
 
 class IsOfficeStaff(BasePermission):
@@ -34,6 +34,22 @@ class IsDriver(BasePermission):
 
     def has_permission(self, request, view):
         return is_driver(request.user) and hasattr(request.user, "driver")
+
+
+class IsManager(BasePermission):
+    message = "Only managers may do this."
+
+    def has_permission(self, request, view):
+        return is_manager(request.user)
+
+
+class IsPartner(BasePermission):
+    """A courier partner's login, of an active partner."""
+
+    message = "Only courier partners may do this."
+
+    def has_permission(self, request, view):
+        return bool(partner_ids(request.user))
 
 
 def forbidden_page(request):

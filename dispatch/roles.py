@@ -5,7 +5,9 @@ from django.contrib.auth.models import Group
 MANAGER = "manager"
 DISPATCHER = "dispatcher"
 DRIVER = "driver"
-ROLES = (MANAGER, DISPATCHER, DRIVER)
+# A courier partner's staff: they see and act on only the orders handed to their partner.
+PARTNER = "partner"
+ROLES = (MANAGER, DISPATCHER, DRIVER, PARTNER)
 
 
 def _group_names(user) -> set[str]:
@@ -25,6 +27,17 @@ def is_dispatcher(user) -> bool:
 
 def is_driver(user) -> bool:
     return user.is_authenticated and DRIVER in _group_names(user)
+
+
+def is_partner(user) -> bool:
+    return user.is_authenticated and PARTNER in _group_names(user)
+
+
+def partner_ids(user) -> set[int]:
+    """The courier partners whose orders a partner user sees (none for anybody else)."""
+    if not is_partner(user):
+        return set()
+    return set(user.courier_partners.filter(active=True).values_list("id", flat=True))
 
 
 def is_office_staff(user) -> bool:

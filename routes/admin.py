@@ -12,7 +12,16 @@ from django.utils.html import format_html
 from dispatch.audit import AuditedAdminMixin
 from routes.admin_widgets import HourlyFactorsField
 from routes.closures import services
-from routes.models import Plan, RoadClosure, RoadNetworkBuild, Route, Stop, TrafficProfile, UnassignedOrder
+from routes.models import (
+    Plan,
+    RoadClosure,
+    RoadNetworkBuild,
+    Route,
+    SlotPolicy,
+    Stop,
+    TrafficProfile,
+    UnassignedOrder,
+)
 from routes.network.closure_geometry import validate_closure_geometry
 
 
@@ -191,3 +200,30 @@ class RouteAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("stops")
+
+
+@admin.register(SlotPolicy)
+class SlotPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    """Per depot: the delivery windows customers may choose (routes.slots), when booking closes, how
+    much of a day one window may take, and whether customers may move their delivery themselves."""
+
+    list_display = [
+        "depot", "slot_minutes", "first_slot_start", "last_slot_end", "days_offered", "lead_minutes",
+        "day_before_cutoff", "max_share_percent", "self_service",
+    ]  # fmt: skip
+    list_filter = ["self_service"]
+    list_editable = ["self_service"]
+    fieldsets = [
+        (None, {"fields": ["depot", "self_service"]}),
+        (
+            "Windows offered",
+            {"fields": ["slot_minutes", "first_slot_start", "last_slot_end", "weekdays", "hidden_slots"]},
+        ),
+        ("Booking closes", {"fields": ["days_ahead", "lead_minutes", "day_before_cutoff"]}),
+        ("Capacity", {"fields": ["max_share_percent", "stops_per_vehicle_hour"]}),
+    ]
+
+    @admin.display(description="Days")
+    def days_offered(self, policy):
+        names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        return ", ".join(names[d] for d in sorted(policy.weekdays or []) if 0 <= d <= 6) or "—"

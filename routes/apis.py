@@ -4,6 +4,7 @@ import math
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -113,7 +114,10 @@ class RouteApi(APIView):
             raise RoutingError(str(exc), field=f"points[{exc.index}]", value=points[exc.index]) from None
         except RouteNotFound as exc:
             raise RoutingError(
-                f"No route: {exc}", field="points", value=None, status_code=status.HTTP_422_UNPROCESSABLE_ENTITY
+                gettext("No route: %(reason)s") % {"reason": exc},
+                field="points",
+                value=None,
+                status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
             ) from None
         return Response(
             {

@@ -1,5 +1,7 @@
 """The exception type of the routes app; config.exceptions maps it to the API's error shape."""
 
+from django.utils.translation import gettext
+
 from config.errors import DomainError
 
 
@@ -12,7 +14,7 @@ class RoadNetworkUnavailable(RoutingError):
 
     def __init__(self):
         super().__init__(
-            "No road network is loaded; run `manage.py load_road_network FILE.osm.pbf`",
+            gettext("No road network is loaded; run `manage.py load_road_network FILE.osm.pbf`"),
             field="road_network",
             value=None,
         )

@@ -5,6 +5,7 @@ Geometries are GeoJSON in (lon, lat) order; times are aware datetimes.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -16,8 +17,8 @@ from routes.network.closure_geometry import validate_closure_geometry
 class RoadNetworkBuild(models.Model):
     """One preparation of an OSM extract; every process loads the active one from `path`."""
 
-    source = models.CharField(max_length=255, help_text="The .osm.pbf file it was built from")
-    path = models.CharField(max_length=255, help_text="Directory of the prepared network")
+    source = models.CharField(max_length=255, help_text=_("The .osm.pbf file it was built from"))
+    path = models.CharField(max_length=255, help_text=_("Directory of the prepared network"))
     built_at = models.DateTimeField(default=timezone.now)
     summary = models.JSONField(default=dict, blank=True)
     active = models.BooleanField(default=True)
@@ -43,9 +44,9 @@ class RoadClosure(models.Model):
     made idempotent on (closure, version).
     """
 
-    geometry = models.JSONField(help_text="GeoJSON LineString or Polygon, [lon, lat] positions")
+    geometry = models.JSONField(help_text=_("GeoJSON LineString or Polygon, [lon, lat] positions"))
     starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until lifted")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: until lifted"))
     reason = models.CharField(max_length=255)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -89,9 +90,9 @@ class TrafficProfile(models.Model):
         WEEKDAY = "weekday", _("Monday–Friday")
         WEEKEND = "weekend", _("Saturday and Sunday")
 
-    road_class = models.CharField(max_length=32, help_text="OSM highway class, e.g. primary, residential")
+    road_class = models.CharField(max_length=32, help_text=_("OSM highway class, e.g. primary, residential"))
     day_type = models.CharField(max_length=8, choices=DayType.choices, default=DayType.WEEKDAY)
-    hourly_factors = models.JSONField(help_text="24 numbers, one per local hour 00–23, each between 0.05 and 1.5")
+    hourly_factors = models.JSONField(help_text=_("24 numbers, one per local hour 00–23, each between 0.05 and 1.5"))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -144,14 +145,14 @@ class Plan(models.Model):
     version = models.PositiveIntegerField()
     parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    stage = models.CharField(max_length=64, default="queued", help_text="What the optimization is doing now")
-    progress = models.PositiveSmallIntegerField(default=0, help_text="0-100")
+    stage = models.CharField(max_length=64, default="queued", help_text=_("What the optimization is doing now"))
+    progress = models.PositiveSmallIntegerField(default=0, help_text=_("0-100"))
     error = models.TextField(blank=True)
     objective = models.CharField(max_length=16, choices=Objective.choices, default=Objective.COST)
-    request = models.JSONField(default=dict, blank=True, help_text="What was asked: vehicles, options")
-    reason = models.CharField(max_length=255, default="optimized", help_text="Why this version exists")
+    request = models.JSONField(default=dict, blank=True, help_text=_("What was asked: vehicles, options"))
+    reason = models.CharField(max_length=255, default="optimized", help_text=_("Why this version exists"))
     alternative_group = models.UUIDField(null=True, blank=True, db_index=True)
-    selected = models.BooleanField(default=True, help_text="False for alternatives the dispatcher did not pick")
+    selected = models.BooleanField(default=True, help_text=_("False for alternatives the dispatcher did not pick"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -176,9 +177,9 @@ class Plan(models.Model):
     # change against the running version, and when it expires if nobody approves it.
     state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE, db_index=True)
     proposal = models.JSONField(
-        default=dict, blank=True, help_text="What this version changes: moved, dropped, ETA shifts, cost, why held"
+        default=dict, blank=True, help_text=_("What this version changes: moved, dropped, ETA shifts, cost, why held")
     )
-    decide_by = models.DateTimeField(null=True, blank=True, help_text="A proposal not approved by then expires")
+    decide_by = models.DateTimeField(null=True, blank=True, help_text=_("A proposal not approved by then expires"))
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -226,7 +227,7 @@ class Route(models.Model):
         "dispatch.Driver", on_delete=models.SET_NULL, null=True, blank=True, related_name="routes"
     )
     distance_m = models.PositiveIntegerField(default=0)
-    duration_s = models.PositiveIntegerField(default=0, help_text="From leaving the depot to returning")
+    duration_s = models.PositiveIntegerField(default=0, help_text=_("From leaving the depot to returning"))
     driving_s = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     start = models.DateTimeField(null=True, blank=True)
@@ -234,9 +235,9 @@ class Route(models.Model):
     geometry = models.JSONField(default=dict, blank=True)
     load_kg = models.DecimalField(max_digits=9, decimal_places=2, default=0)
     load_items = models.PositiveIntegerField(default=0)
-    locked = models.BooleanField(default=False, help_text="Re-optimization keeps this route as it is")
+    locked = models.BooleanField(default=False, help_text=_("Re-optimization keeps this route as it is"))
     warnings = models.JSONField(default=list, blank=True)
-    breaks = models.JSONField(default=list, blank=True, help_text='[{"after_sequence", "start", "duration_s"}]')
+    breaks = models.JSONField(default=list, blank=True, help_text=_('[{"after_sequence", "start", "duration_s"}]'))
 
     class Meta:
         ordering = ["plan", "vehicle__name"]
@@ -252,14 +253,14 @@ class Stop(models.Model):
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
     order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="stops")
     sequence = models.PositiveIntegerField()
-    eta = models.DateTimeField(help_text="Arrival")
-    etd = models.DateTimeField(help_text="Departure after service")
+    eta = models.DateTimeField(help_text=_("Arrival"))
+    etd = models.DateTimeField(help_text=_("Departure after service"))
     waiting_s = models.PositiveIntegerField(default=0)
     service_s = models.PositiveIntegerField(default=0)
     leg_distance_m = models.PositiveIntegerField(default=0)
     leg_duration_s = models.PositiveIntegerField(default=0)
     late_s = models.PositiveIntegerField(default=0)
-    pinned = models.BooleanField(default=False, help_text="Stays on this vehicle when re-optimized")
+    pinned = models.BooleanField(default=False, help_text=_("Stays on this vehicle when re-optimized"))
     warnings = models.JSONField(default=list, blank=True)
     # Operational, not part of the plan: the ETA as the driver's positions come in.
     live_eta = models.DateTimeField(null=True, blank=True)
@@ -283,7 +284,7 @@ class UnassignedOrder(models.Model):
     plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="unassigned")
     order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="+")
     reason = models.CharField(max_length=255)
-    code = models.CharField(max_length=32, blank=True, help_text="skills, capacity, window, road, no_room, ...")
+    code = models.CharField(max_length=32, blank=True, help_text=_("skills, capacity, window, road, no_room, ..."))
 
     class Meta:
         ordering = ["plan", "order__reference"]
@@ -321,12 +322,14 @@ class ClosureApplication(models.Model):
 
     closure = models.ForeignKey(RoadClosure, on_delete=models.CASCADE, related_name="applications")
     version = models.PositiveIntegerField()
-    phase = models.CharField(max_length=8, default="change", help_text="change (created, edited, lifted), start or end")
+    phase = models.CharField(
+        max_length=8, default="change", help_text=_("change (created, edited, lifted), start or end")
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     checked_plans = models.JSONField(default=list, blank=True)
-    new_plans = models.JSONField(default=list, blank=True, help_text="Ids of the re-plans it created")
+    new_plans = models.JSONField(default=list, blank=True, help_text=_("Ids of the re-plans it created"))
     attempts = models.PositiveSmallIntegerField(default=1)
     error = models.TextField(blank=True)
 
@@ -336,3 +339,94 @@ class ClosureApplication(models.Model):
 
     def __str__(self):
         return f"Closure {self.closure_id} v{self.version}: {self.status}"
+
+
+def _default_slot_weekdays() -> list[int]:
+    # Monday to Saturday: a customer who works weekdays can take Saturday (0 = Monday, 6 = Sunday).
+    return [0, 1, 2, 3, 4, 5]
+
+
+class SlotPolicy(models.Model):
+    """What a depot offers customers who choose their own delivery window (routes.slots).
+
+    Without a row the defaults below apply (routes.slots.grid.policy_for). The grid runs from
+    `first_slot_start` (or the depot's opening) in steps of `slot_minutes` up to `last_slot_end` (or
+    its closing), in the company's local time.
+    """
+
+    depot = models.OneToOneField("dispatch.Depot", on_delete=models.CASCADE, related_name="slot_policy")
+    slot_minutes = models.PositiveSmallIntegerField(
+        default=120,
+        validators=[MinValueValidator(15), MaxValueValidator(720)],
+        help_text=_("Length of each delivery window offered (minutes), e.g. 60 or 120"),
+    )
+    first_slot_start = models.TimeField(null=True, blank=True, help_text=_("Empty: when the depot opens"))
+    last_slot_end = models.TimeField(null=True, blank=True, help_text=_("Empty: when the depot closes"))
+    weekdays = models.JSONField(
+        default=_default_slot_weekdays, blank=True, help_text=_("Days offered, 0 = Monday … 6 = Sunday")
+    )
+    hidden_slots = models.JSONField(default=list, blank=True, help_text=_('Slot starts not offered, e.g. ["07:00"]'))
+    days_ahead = models.PositiveSmallIntegerField(
+        default=14, validators=[MaxValueValidator(120)], help_text=_("How many days ahead customers may book")
+    )
+    lead_minutes = models.PositiveIntegerField(
+        default=120, help_text=_("A window closes for booking this many minutes before it starts")
+    )
+    day_before_cutoff = models.TimeField(
+        null=True, blank=True, help_text=_("If set: a day's windows close at this time on the day before (e.g. 18:00)")
+    )
+    max_share_percent = models.PositiveSmallIntegerField(
+        default=40,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("No window takes more than this share of the day's stops"),
+    )
+    stops_per_vehicle_hour = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        default=6,
+        validators=[MinValueValidator(0.5)],
+        help_text=_("Stops one vehicle serves in an hour (driving and service), for a window's capacity"),
+    )
+    self_service = models.BooleanField(
+        default=True, help_text=_("Customers may move their delivery themselves on the tracking page")
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("slot policy")
+        verbose_name_plural = _("slot policies")
+        constraints = [
+            models.CheckConstraint(condition=Q(slot_minutes__gte=15), name="slot_policy_minutes_min"),
+            models.CheckConstraint(
+                condition=Q(max_share_percent__gte=1, max_share_percent__lte=100), name="slot_policy_share_1_100"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Slots of {self.depot}"
+
+    def clean(self):
+        weekdays = self.weekdays
+        if not isinstance(weekdays, list) or any(not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
+            raise ValidationError({"weekdays": f"give days as numbers 0 (Monday) to 6 (Sunday), not {weekdays!r}"})
+        hidden = self.hidden_slots
+        if not isinstance(hidden, list) or any(not isinstance(s, str) or len(s) != 5 or s[2] != ":" for s in hidden):
+            raise ValidationError({"hidden_slots": f'give slot starts as "HH:MM" strings, not {hidden!r}'})
+        if self.first_slot_start and self.last_slot_end and self.first_slot_start >= self.last_slot_end:
+            raise ValidationError({"last_slot_end": "the last window must end after the first starts"})
+
+
+class SlotBookingDay(models.Model):
+    """One row per depot and day that bookings lock (routes.slots.services.slot_hold): two customers
+    asking for the last place of a window wait for each other instead of both getting it."""
+
+    depot = models.ForeignKey("dispatch.Depot", on_delete=models.CASCADE, related_name="+")
+    date = models.DateField()
+    bookings = models.PositiveIntegerField(default=0, help_text=_("Bookings and moves made through slots"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["depot", "date"], name="slot_booking_day_once")]
+
+    def __str__(self):
+        return f"{self.depot_id} {self.date}: {self.bookings}"

@@ -3,6 +3,7 @@ from django.urls import path
 from routes import apis
 from routes.closures import apis as closure_apis
 from routes.plans import apis as plan_apis
+from routes.slots import apis as slot_apis
 
 urlpatterns = [
     path("routing/matrix/", apis.MatrixApi.as_view(), name="api_routing_matrix"),
@@ -22,4 +23,9 @@ urlpatterns += [
     path("plans/<int:plan_id>/replan/", plan_apis.PlanReplanApi.as_view(), name="api_plan_replan"),
     path("plans/<int:plan_id>/approve/", plan_apis.PlanApproveApi.as_view(), name="api_plan_approve"),
     path("plans/<int:plan_id>/reject/", plan_apis.PlanRejectApi.as_view(), name="api_plan_reject"),
+]
+
+# Delivery slots (API.md: Slots); booking one is with the orders API (dispatch.urls).
+urlpatterns += [
+    path("slots/", slot_apis.SlotListApi.as_view(), name="api_slots"),
 ]

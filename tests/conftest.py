@@ -34,6 +34,7 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -161,6 +162,15 @@ def _no_prepared_tiles(settings, _empty_tiles_dir):
     # The suite never depends on tiles a `make run` or `make test-browser` left in var/tiles: maps draw
     # the plain backdrop unless a test builds its tiles (tests/dispatch/test_basemap.py's built_tiles).
     settings.MAP_TILES_DIR = str(_empty_tiles_dir)
+
+
+@pytest.fixture(autouse=True)
+def _default_language_after_each_test():
+    # A request through the test client activates its language in this thread and leaves it there
+    # (LocaleMiddleware never undoes it): a German page test must not make the next test's services
+    # (import errors, API errors, figures) speak German.
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ is requested as the manager. Static files, 404s, 500s and a bad Host header are 
 
 import html
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.contrib import admin
@@ -17,8 +17,8 @@ from django.urls import path
 
 import config.urls
 from config.security_headers import PERMISSIONS_POLICY
-from customers.tracking.links import tracking_link_ensure
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_link_ensure
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Order
 from routes.models import Plan
 from tests.url_routes import all_routes
@@ -63,6 +63,19 @@ PAGES = {
     "api/driver/stops/<int:stop_id>/deliver/": ("driver", lambda w: "/api/driver/stops/1/deliver/", NOT_ALLOWED),
     "api/driver/stops/<int:stop_id>/fail/": ("driver", lambda w: "/api/driver/stops/1/fail/", NOT_ALLOWED),
     "api/driver/positions/": ("driver", lambda w: "/api/driver/positions/", NOT_ALLOWED),
+    # Courier partners (issue 20): the manager lists them; the partner API refuses office staff (403).
+    "api/partners/": ("manager", lambda w: "/api/partners/", OK),
+    "api/partners/<str:code>/users/": ("manager", lambda w: "/api/partners/alpen/users/", NOT_ALLOWED),
+    "api/orders/<int:order_id>/handoff/": ("dispatcher", lambda w: "/api/orders/1/handoff/", NOT_ALLOWED),
+    "api/partner/orders/": ("manager", lambda w: "/api/partner/orders/", (403,)),
+    **{
+        f"api/partner/orders/<int:order_id>/{action}/": (
+            "manager",
+            lambda w, a=action: f"/api/partner/orders/1/{a}/",
+            (403,),
+        )
+        for action in ("accept", "reject", "arrive", "deliver", "fail")
+    },
     "api/alerts/": ("dispatcher", lambda w: "/api/alerts/", OK),
     "api/alerts/<int:alert_id>/resolve/": ("dispatcher", lambda w: "/api/alerts/1/resolve/", NOT_ALLOWED),
     "api/alerts/resolve/": ("dispatcher", lambda w: "/api/alerts/resolve/", NOT_ALLOWED),
@@ -89,6 +102,14 @@ PAGES = {
     "api/track/<str:token>/": ("anonymous", lambda w: f"/api/track/{w['token']}/", OK),
     "api/track/<str:token>/feedback/": ("anonymous", lambda w: f"/api/track/{w['token']}/feedback/", NOT_ALLOWED),
     "api/track/<str:token>/messages/": ("anonymous", lambda w: f"/api/track/{w['token']}/messages/", NOT_ALLOWED),
+    "api/track/<str:token>/slots/": ("anonymous", lambda w: f"/api/track/{w['token']}/slots/", OK),
+    "api/track/<str:token>/reschedule/": ("anonymous", lambda w: f"/api/track/{w['token']}/reschedule/", NOT_ALLOWED),
+    "api/slots/": (
+        "dispatcher",
+        lambda w: f"/api/slots/?date={date.today() + timedelta(days=3)}&lat=47.14&lon=9.52",
+        OK,
+    ),
+    "api/slots/book/": ("dispatcher", lambda w: "/api/slots/book/", NOT_ALLOWED),
     "api/analytics/kpis/": ("dispatcher", lambda w: "/api/analytics/kpis/", OK),
     "api/analytics/export.csv": ("dispatcher", lambda w: "/api/analytics/export.csv", OK),
     "t/<str:token>/": ("anonymous", lambda w: f"/t/{w['token']}/", OK),

@@ -143,7 +143,7 @@ def test_it_runs_embedded_without_database_or_redis(tmp_path):
 LINK = """
 import django
 django.setup()
-from customers.tracking.links import tracking_url
+from customers.tracking_links import tracking_url
 from customers.models import TrackingLink
 print(tracking_url(TrackingLink(nonce=bytes(16))))
 """

@@ -13,7 +13,7 @@ from config.tasks import enqueue
 from customers.models import Channel, Event, Notification
 from customers.notifications.quiet_hours import quiet_hours_end
 from customers.notifications.rendering import customer_language, message_context, notification_render
-from customers.tracking.links import tracking_link_ensure
+from customers.tracking_links import tracking_link_ensure
 from dispatch.models import Order
 
 S = Order.Status

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from customers.models import Channel, NotificationTemplate, PromisedWindow, TrackingLink
 from customers.notifications.texts import DEFAULT_TEMPLATES
-from customers.tracking.links import tracking_url
+from customers.tracking_links import tracking_url
 from dispatch.models import Order
 
 _ENGINE = Engine(autoescape=False)  # plain-text messages: nothing is HTML-escaped

@@ -12,7 +12,7 @@ from customers.notifications.outbox import TERMINAL, notifications_create
 from customers.notifications.promises import driver_first_name, route_stop
 from customers.notifications.rendering import customer_language, hhmm
 from customers.notifications.texts import FAILURE_REASONS
-from customers.tracking.links import tracking_links_set_expiry
+from customers.tracking_links import tracking_links_set_expiry
 from dispatch.models import Order
 from routes.models import Stop
 

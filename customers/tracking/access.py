@@ -10,7 +10,10 @@ from django.http import Http404
 from config.security_headers import tile_source
 from customers import selectors
 from customers.rate_limits import client_ip, hit
-from customers.tracking.tokens import digest_for_token
+from customers.tracking_tokens import digest_for_token
+
+# Moves of one order a customer may make from its tracking page per hour (scope "reschedule").
+RESCHEDULES_PER_HOUR = 10
 
 
 class RateLimited(Exception):
@@ -26,6 +29,9 @@ def link_for_request(request, token: str, *, scope: str = "view"):
     ]
     if scope == "message":
         limits.append((f"messages:{digest_for_token(token)[:32]}", settings.TRACKING_MESSAGES_PER_HOUR, 3600))
+    elif scope == "reschedule":
+        # Each move is a plan edit, an alert and a message: a few an hour is what a person needs.
+        limits.append((f"reschedules:{digest_for_token(token)[:32]}", RESCHEDULES_PER_HOUR, 3600))
     for key, limit, window in limits:
         allowed, retry_after = hit(key, limit=limit, window_s=window)
         if not allowed:

@@ -18,7 +18,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from config import metrics
 from customers import selectors
 from customers.rate_limits import hit
-from customers.tracking.tokens import digest_for_token
+from customers.tracking_tokens import digest_for_token
 
 
 class TrackingConsumer(AsyncJsonWebsocketConsumer):

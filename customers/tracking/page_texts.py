@@ -41,6 +41,17 @@ PAGE_TEXTS = {
         "offline": "Updates every 30 seconds",
         "error": "Could not send. Please try again.",
         "osm": "© OpenStreetMap contributors",
+        # Choosing another time (customers.tracking.self_service; static/js/tracking_slots.js).
+        "choose_time": "Choose another time",
+        "choose_time_hint": "Pick a day and a window that suits you. The green window is the one our vans "
+        "pass by anyway: choosing it saves a trip.",
+        "green": "green choice",
+        "move": "Move my delivery",
+        "moved": "Done: your delivery is now planned for {day}, {start}–{end}. We have sent you a confirmation.",
+        "no_slots": "No window is free in the next days; please send us a message.",
+        "taken": "This window has just been taken. Please choose another one.",
+        "loading": "Looking for free windows…",
+        "pick_one": "Please choose a window first.",
     },
     "de": {
         "title": "Ihre Lieferung",
@@ -82,5 +93,16 @@ PAGE_TEXTS = {
         "offline": "Aktualisierung alle 30 Sekunden",
         "error": "Senden fehlgeschlagen. Bitte erneut versuchen.",
         "osm": "© OpenStreetMap-Mitwirkende",
+        "choose_time": "Einen anderen Termin wählen",
+        "choose_time_hint": "Wählen Sie einen Tag und ein Zeitfenster, das Ihnen passt. Im grünen Zeitfenster "
+        "sind unsere Fahrzeuge ohnehin in der Nähe: Es spart eine Fahrt.",
+        "green": "grüne Wahl",
+        "move": "Lieferung verschieben",
+        "moved": "Erledigt: Ihre Lieferung ist jetzt für {day}, {start}–{end} Uhr geplant. Wir haben Ihnen eine "
+        "Bestätigung geschickt.",
+        "no_slots": "In den nächsten Tagen ist kein Zeitfenster frei; bitte schreiben Sie uns eine Nachricht.",
+        "taken": "Dieses Zeitfenster wurde gerade vergeben. Bitte wählen Sie ein anderes.",
+        "loading": "Freie Zeitfenster werden gesucht …",
+        "pick_one": "Bitte wählen Sie zuerst ein Zeitfenster.",
     },
 }

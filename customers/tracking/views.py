@@ -14,6 +14,7 @@ from customers import selectors
 from customers.notifications.rendering import customer_language
 from customers.tracking.access import RateLimited, link_for_request, security_headers
 from customers.tracking.page_texts import PAGE_TEXTS
+from customers.tracking.self_service import self_service_for
 from dispatch.maps.basemap import base_map_options
 
 
@@ -51,6 +52,8 @@ def tracking_page(request, token: str):
                     {"label": PAGE_TEXTS[language]["status"].get(e["status"], e["status"]), "at": e["at"]}
                     for e in state["events"]
                 ],
+                # "Choose another time" (customers.tracking.self_service): before dispatch, after a failed attempt.
+                "choose_time": self_service_for(order).allowed,
                 "tile_url": settings.MAP_TILE_URL,
                 "tile_attribution": settings.MAP_TILE_ATTRIBUTION,
                 # The streets around the customer's door, from the app's own tiles (dispatch.maps.basemap).

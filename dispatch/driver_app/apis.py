@@ -57,7 +57,10 @@ class DriverRouteOutput(serializers.Serializer):
     end = serializers.DateTimeField(allow_null=True)
     distance_m = serializers.IntegerField()
     duration_s = serializers.IntegerField()
-    geometry = serializers.DictField()
+    geometry = serializers.DictField(
+        help_text="The road path as a GeoJSON LineString, [lon, lat] positions to 5 decimals (about 1 m): "
+        '{"type": "LineString", "coordinates": [[9.52131, 47.13992], ...]}; {} before the route is drawn.'
+    )
     breaks = serializers.ListField(child=serializers.DictField())
     stops = DriverStopOutput(many=True)
 
@@ -162,15 +165,26 @@ class ProofImageField(serializers.Field):
         return None
 
 
+class DeliveryFields(serializers.Serializer):
+    """A delivery's body (API.md: Drivers), the same for a courier partner's."""
+
+    recipient_name = serializers.CharField(required=False, allow_blank=True, max_length=160, default="")
+    photo = ProofImageField(required=False, allow_null=True, help_text="JPEG or PNG, at most 5 MB")
+    signature = ProofImageField(required=False, allow_null=True, help_text="PNG data URL or image file")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class FailureFields(serializers.Serializer):
+    """A failed delivery's body (API.md: Drivers), the same for a courier partner's."""
+
+    reason = serializers.ChoiceField(choices=driver_services.FAIL_REASONS)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
 class StopDeliverApi(_StopActionApi):
-    class InputSerializer(_StopActionApi.ActionInput):
+    class InputSerializer(_StopActionApi.ActionInput, DeliveryFields):
         class Meta:
             ref_name = "DriverStopDeliverInput"
-
-        recipient_name = serializers.CharField(required=False, allow_blank=True, max_length=160, default="")
-        photo = ProofImageField(required=False, allow_null=True, help_text="JPEG or PNG, at most 5 MB")
-        signature = ProofImageField(required=False, allow_null=True, help_text="PNG data URL or image file")
-        note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
     input_serializer = InputSerializer
 
@@ -187,12 +201,9 @@ class StopDeliverApi(_StopActionApi):
 
 
 class StopFailApi(_StopActionApi):
-    class InputSerializer(_StopActionApi.ActionInput):
+    class InputSerializer(_StopActionApi.ActionInput, FailureFields):
         class Meta:
             ref_name = "DriverStopFailInput"
-
-        reason = serializers.ChoiceField(choices=driver_services.FAIL_REASONS)
-        note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
     input_serializer = InputSerializer
 

@@ -2,6 +2,8 @@
 
 from datetime import date
 
+from django.utils.translation import gettext as _
+
 from dispatch.errors import DispatchError
 from dispatch.models import Driver, ProofOfDelivery
 from routes.models import Stop
@@ -34,7 +36,7 @@ def driver_stop(driver: Driver, stop_id: int, *, day: date | None = None) -> Sto
         for stop in stops:
             if order_id is not None and stop.order_id == order_id:
                 return stop
-    raise StopNotFound(f"No stop {stop_id} on your route", field="id", value=stop_id)
+    raise StopNotFound(_("No stop %(stop)s on your route") % {"stop": stop_id}, field="id", value=stop_id)
 
 
 def stop_proofs(stop: Stop):

@@ -21,11 +21,12 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.live.positions import clock_ahead_problem
 from dispatch.models import Driver, IdempotencyRecord, Order, OrderStatusChange, ProofOfDelivery
-from dispatch.orders.services import order_change_status
+from dispatch.orders.services import order_change_status, status_word
 from routes.models import Stop
 
 S = Order.Status
@@ -62,27 +63,29 @@ def proof_image_from(value, *, field: str) -> ProofImage | None:
     if isinstance(value, str):
         match = _DATA_URL.match(value.strip())
         if match is None:
-            raise DispatchError("Send an image file or a data: URL with base64 content", field=field, value=value[:40])
+            raise DispatchError(
+                _("Send an image file or a data: URL with base64 content"), field=field, value=value[:40]
+            )
         if len(match["data"]) > PROOF_IMAGE_MAX_BYTES * 4 // 3 + 4:
-            raise DispatchError(f"The image is larger than {PROOF_IMAGE_MAX_BYTES // 1024 // 1024} MB", field=field)
+            raise DispatchError(_image_too_large(), field=field)
         try:
             content = base64.b64decode(match["data"], validate=True)
         except (binascii.Error, ValueError):
-            raise DispatchError("The data: URL is not valid base64", field=field) from None
+            raise DispatchError(_("The data: URL is not valid base64"), field=field) from None
     else:
         if value.size > PROOF_IMAGE_MAX_BYTES:
-            raise DispatchError(
-                f"The image is larger than {PROOF_IMAGE_MAX_BYTES // 1024 // 1024} MB", field=field, value=value.size
-            )
+            raise DispatchError(_image_too_large(), field=field, value=value.size)
         content = value.read()
     if len(content) > PROOF_IMAGE_MAX_BYTES:
-        raise DispatchError(
-            f"The image is larger than {PROOF_IMAGE_MAX_BYTES // 1024 // 1024} MB", field=field, value=len(content)
-        )
+        raise DispatchError(_image_too_large(), field=field, value=len(content))
     for magic, extension in _IMAGE_KINDS:
         if content.startswith(magic):
             return ProofImage(content=content, extension=extension)
-    raise DispatchError("Only PNG or JPEG images are accepted", field=field)
+    raise DispatchError(_("Only PNG or JPEG images are accepted"), field=field)
+
+
+def _image_too_large() -> str:
+    return _("The image is larger than %(megabytes)s MB") % {"megabytes": PROOF_IMAGE_MAX_BYTES // 1024 // 1024}
 
 
 def action_time_problem(moment: datetime, *, now: datetime) -> str | None:
@@ -96,7 +99,7 @@ def action_time_problem(moment: datetime, *, now: datetime) -> str | None:
         return problem
     max_age_h = settings.DRIVER_ACTION_MAX_AGE_H
     if moment < now - timedelta(hours=max_age_h):
-        return f"is more than {max_age_h} hours ago; an action that old is no longer accepted"
+        return _("is more than %(hours)s hours ago; an action that old is no longer accepted") % {"hours": max_age_h}
     return None
 
 
@@ -104,8 +107,9 @@ def _local_text(moment: datetime) -> str:
     return timezone.localtime(moment).isoformat(timespec="seconds")
 
 
-def _happened_at(order: Order, *, occurred_at: datetime | None, received_at: datetime) -> datetime:
-    """When the action happened: the phone's time of the tap, or now when it sent none.
+def action_happened_at(order: Order, *, occurred_at: datetime | None, received_at: datetime) -> datetime:
+    """When a doorstep action happened (a driver's tap, a partner's report): its time, or now when it
+    sent none; never ahead of the clock, not too old, not before the order's previous action.
 
     Called with the order row locked, so no other action can slip in between the check and the write.
     """
@@ -113,7 +117,9 @@ def _happened_at(order: Order, *, occurred_at: datetime | None, received_at: dat
         return received_at
     problem = action_time_problem(occurred_at, now=received_at)
     if problem:
-        raise DispatchError(f"occurred_at {problem}", field="occurred_at", value=occurred_at.isoformat())
+        raise DispatchError(
+            _("occurred_at %(problem)s") % {"problem": problem}, field="occurred_at", value=occurred_at.isoformat()
+        )
     # A phone clock running a little fast (within the allowance) still did not see the future: the
     # history never holds a time after the server received it.
     happened = min(occurred_at, received_at)
@@ -122,12 +128,32 @@ def _happened_at(order: Order, *, occurred_at: datetime | None, received_at: dat
     ).first()
     if previous is not None and happened < previous["changed_at"]:
         raise DispatchError(
-            f"occurred_at {_local_text(happened)} is before this stop's previous action "
-            f"({previous['to_status']} at {_local_text(previous['changed_at'])})",
+            _("occurred_at %(time)s is before this order's previous action (%(status)s at %(previous)s)")
+            % {
+                "time": _local_text(happened),
+                "status": status_word(previous["to_status"]),
+                "previous": _local_text(previous["changed_at"]),
+            },
             field="occurred_at",
             value=occurred_at.isoformat(),
         )
     return happened
+
+
+def check_proof_given(recipient_name: str, photo, signature) -> None:
+    """A delivery names who took it, or shows it with a photo or a signature."""
+    if not (recipient_name.strip() or photo or signature):
+        raise DispatchError(_("Give the recipient's name, a photo or a signature"), field="recipient_name", value="")
+
+
+def check_fail_reason(reason: str, note: str) -> None:
+    """A failed delivery names one of FAIL_REASONS, and says what happened when it is "other"."""
+    if reason not in FAIL_REASONS:
+        raise DispatchError(
+            _("Reason must be one of %(reasons)s") % {"reasons": ", ".join(FAIL_REASONS)}, field="reason", value=reason
+        )
+    if reason == "other" and not note.strip():
+        raise DispatchError(_("Say what happened when the reason is other"), field="note", value=note)
 
 
 def _check_from(stop: Stop, allowed: set[str], action: str) -> Order:
@@ -136,7 +162,8 @@ def _check_from(stop: Stop, allowed: set[str], action: str) -> Order:
     order = Order.objects.select_for_update().get(pk=stop.order_id)
     if order.status not in allowed:
         raise InvalidTransition(
-            f"Order {order.reference} is {order.status}; it cannot be marked {action}",
+            _("Order %(reference)s is %(status)s; it cannot be marked %(action)s")
+            % {"reference": order.reference, "status": status_word(order.status), "action": status_word(action)},
             field="status",
             value=order.status,
         )
@@ -155,7 +182,7 @@ def stop_arrive(
     received_at: datetime | None = None,
 ) -> Order:
     order = _check_from(stop, ARRIVE_FROM, "arrived")
-    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
     return order_change_status(order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app")
 
 
@@ -176,18 +203,31 @@ def stop_deliver(
 ) -> tuple[Order, ProofOfDelivery]:
     """Deliver a stop with its proof; a stop not yet marked arrived passes through arrived (both recorded,
     at the time of the delivery)."""
-    if not (recipient_name.strip() or photo or signature):
-        raise DispatchError("Give the recipient's name, a photo or a signature", field="recipient_name", value="")
+    check_proof_given(recipient_name, photo, signature)
     order = _check_from(stop, DELIVER_FROM, "delivered")
     received_at = received_at or timezone.now()
-    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at)
+    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at)
+    return deliver_with_proof(
+        order=order, by=by, source="driver_app", driver=driver, recipient_name=recipient_name, photo=photo,
+        signature=signature, note=note, lat=lat, lon=lon, at=at, received_at=received_at,
+    )  # fmt: skip
+
+
+def deliver_with_proof(
+    *, order: Order, by, source: str, driver: Driver | None = None, recipient_name: str = "",
+    photo: ProofImage | None = None, signature: ProofImage | None = None, note: str = "", lat=None, lon=None,
+    at: datetime, received_at: datetime,
+) -> tuple[Order, ProofOfDelivery]:  # fmt: skip
+    """Delivered at `at`, with its proof; an order not yet marked arrived passes through arrived (both
+    recorded at the time of the delivery). The doorstep of our drivers and of courier partners alike;
+    called with the order row locked."""
     if order.status != S.ARRIVED:
         order = order_change_status(
-            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app",
+            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason=source,
             note="arrival recorded with the delivery",
         )  # fmt: skip
     order = order_change_status(
-        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=at, reason="driver_app", note=note
+        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=at, reason=source, note=note
     )
     proof = ProofOfDelivery(
         order=order, driver=driver, recipient_name=recipient_name.strip(), note=note, lat=lat, lon=lon,
@@ -195,16 +235,11 @@ def stop_deliver(
     )  # fmt: skip
     # Local files, a few MB at most: written inside the transaction so a rolled-back delivery keeps no row.
     stamp = at.strftime("%Y%m%dT%H%M%S")
-    if photo is not None:
-        proof.photo.save(
-            f"photo-{stamp}-{uuid.uuid4().hex[:8]}.{photo.extension}", ContentFile(photo.content), save=False
-        )
-    if signature is not None:
-        proof.signature.save(
-            f"signature-{stamp}-{uuid.uuid4().hex[:8]}.{signature.extension}",
-            ContentFile(signature.content),
-            save=False,
-        )
+    for field, image in (("photo", photo), ("signature", signature)):
+        if image is not None:
+            getattr(proof, field).save(
+                f"{field}-{stamp}-{uuid.uuid4().hex[:8]}.{image.extension}", ContentFile(image.content), save=False
+            )
     proof.save()
     return order, proof
 
@@ -222,12 +257,9 @@ def stop_fail(
     occurred_at: datetime | None = None,
     received_at: datetime | None = None,
 ) -> Order:
-    if reason not in FAIL_REASONS:
-        raise DispatchError(f"Reason must be one of {', '.join(FAIL_REASONS)}", field="reason", value=reason)
-    if reason == "other" and not note.strip():
-        raise DispatchError("Say what happened when the reason is other", field="note", value=note)
+    check_fail_reason(reason, note)
     order = _check_from(stop, FAIL_FROM, "failed")
-    at = _happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
     return order_change_status(
         order=order, to_status=S.FAILED, by=by, lat=lat, lon=lon, at=at, reason=reason, note=note
     )
@@ -236,7 +268,8 @@ def stop_fail(
 def _replay(record: IdempotencyRecord, *, method: str, path: str) -> tuple[int, dict]:
     if record.method != method or record.path != path:
         raise IdempotencyConflict(
-            f"Idempotency-Key {record.key!r} was already used for {record.method} {record.path}",
+            _("Idempotency-Key %(key)s was already used for %(method)s %(path)s")
+            % {"key": repr(record.key), "method": record.method, "path": record.path},
             field="Idempotency-Key",
             value=record.key,
         )
@@ -253,7 +286,7 @@ def idempotent_action(*, user, key: str | None, method: str, path: str, action: 
         status_code, body = action()
         return status_code, body, False
     if len(key) > 128:
-        raise DispatchError("Idempotency-Key is longer than 128 characters", field="Idempotency-Key", value=key[:40])
+        raise DispatchError(_("Idempotency-Key is longer than 128 characters"), field="Idempotency-Key", value=key[:40])
     record = IdempotencyRecord.objects.filter(user=user, key=key).first()
     if record is not None:
         return (*_replay(record, method=method, path=path), True)

@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext
 
 from dispatch.audit import audit_record, field_changes
 from dispatch.errors import DispatchError
@@ -19,12 +20,12 @@ def depot_for_user(*, user, code_or_id) -> Depot:
         queryset = queryset.filter(id__in=allowed)
     value = str(code_or_id)
     if "\x00" in value:  # PostgreSQL text cannot hold NUL; no code has one
-        raise DispatchError(f"Unknown depot {value!r}", field="depot", value=value)
+        raise DispatchError(gettext("Unknown depot %(depot)s") % {"depot": repr(value)}, field="depot", value=value)
     depot = queryset.filter(code=value).first()
     if depot is None and looks_like_id(value):
         depot = queryset.filter(id=int(value)).first()
     if depot is None:
-        raise DispatchError(f"Unknown depot {value!r}", field="depot", value=value)
+        raise DispatchError(gettext("Unknown depot %(depot)s") % {"depot": repr(value)}, field="depot", value=value)
     return depot
 
 
@@ -43,7 +44,7 @@ def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, cl
         depot.closes = closes
     _parse_time_fields(depot, "opens", "closes")
     if depot.opens >= depot.closes:
-        raise DispatchError("A depot must open before it closes", field="closes", value=str(closes))
+        raise DispatchError(gettext("A depot must open before it closes"), field="closes", value=str(closes))
     depot.save()
     return depot
 
@@ -55,7 +56,7 @@ def vehicle_create(*, depot: Depot, by=None, **fields) -> Vehicle:
     if vehicle.shift_start == vehicle.shift_end:
         # An end before the start is a night shift (it ends the next morning); an equal one is no shift.
         raise DispatchError(
-            "A shift must end at another time than it starts (an earlier end is the next morning)",
+            gettext("A shift must end at another time than it starts (an earlier end is the next morning)"),
             field="shift_end",
             value=str(vehicle.shift_end),
         )
@@ -93,10 +94,12 @@ def driver_create(
     """Create a driver's login (group `driver`) and profile; the depot is the vehicle's unless given."""
     User = get_user_model()
     if User.objects.filter(username=username).exists():
-        raise DispatchError(f"Username {username!r} is taken", field="username", value=username)
+        raise DispatchError(
+            gettext("Username %(username)s is taken") % {"username": repr(username)}, field="username", value=username
+        )
     depot = depot or (vehicle.depot if vehicle else None)
     if depot is None:
-        raise DispatchError("A driver needs a vehicle or a depot", field="vehicle", value=None)
+        raise DispatchError(gettext("A driver needs a vehicle or a depot"), field="vehicle", value=None)
     first, _, last = name.partition(" ")
     user = User.objects.create_user(username=username, password=password, first_name=first, last_name=last)
     user.groups.add(Group.objects.get_or_create(name=DRIVER)[0])

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from dispatch.alerts import (
     FAIL_REASON_LABELS,
@@ -274,7 +274,8 @@ def alerts_resolve_many(*, user, alert_ids, at: datetime | None = None) -> dict[
     wanted = sorted({int(alert_id) for alert_id in alert_ids})
     if len(wanted) > MAX_BULK_RESOLVE:
         raise DispatchError(
-            f"At most {MAX_BULK_RESOLVE} alerts can be resolved at once, not {len(wanted)}.",
+            gettext("At most %(limit)s alerts can be resolved at once, not %(count)s.")
+            % {"limit": MAX_BULK_RESOLVE, "count": len(wanted)},
             field="alerts", value=len(wanted),
         )  # fmt: skip
     resolver = user if getattr(user, "is_authenticated", False) else None

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from config import metrics
 from config.tasks import enqueue
@@ -33,7 +34,7 @@ def clock_ahead_problem(moment: datetime, *, now: datetime) -> str | None:
     if moment <= now + MAX_CLOCK_AHEAD:
         return None
     minutes = int(MAX_CLOCK_AHEAD / timedelta(minutes=1))
-    return f"is more than {minutes} minutes in the future (check the phone's clock)"
+    return _("is more than %(minutes)s minutes in the future (check the phone's clock)") % {"minutes": minutes}
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.translation import gettext
 from folium.template import Template
+from folium.vector_layers import path_options
 
 from config.security_headers import current_csp_nonce
 from dispatch.maps.basemap import base_map_assets, base_map_options
@@ -96,10 +97,42 @@ class LocalMap(folium.Map):
         super().render(**kwargs)
         header = self.get_root().header
         for name, url in self.module_js:
-            header.add_child(Element(f'<script type="module" src="{escape(url)}"></script>'), name=name)
+            header.add_child(_Markup(f'<script type="module" src="{escape(url)}"></script>'), name=name)
 
 
-class _Script(MacroElement):
+class _Markup(Element):
+    """Finished markup, put into the document as it is.
+
+    branca's `Element(text)` compiles its text as a Jinja template, and its MacroElement wraps each
+    rendered macro in one: a map's data (JSON with the orders' names and addresses) went through
+    Jinja's lexer again on every map (most of the time a map took to draw), and an order's "{{ … }}"
+    ran as template code, its "{%" broke the page.
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        # As Jinja renders a template: without one trailing newline.
+        return self.text.removesuffix("\n")
+
+
+class _FinishedMacroElement(MacroElement):
+    """A MacroElement whose macros' output goes into the document as `_Markup`, never compiled again."""
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        macros = self._template.module.__dict__
+        for part, container in (("header", figure.header), ("html", figure.html), ("script", figure.script)):
+            macro = macros.get(part)
+            if macro is not None:
+                container.add_child(_Markup(macro(self, kwargs)), name=self.get_name())
+        for element in self._children.values():
+            element.render(**kwargs)
+
+
+class _Script(_FinishedMacroElement):
     """A line of map set-up code, rendered after the map exists."""
 
     _template = Template(
@@ -116,7 +149,7 @@ class _Script(MacroElement):
         self.code = code
 
 
-class DataLayer(MacroElement):
+class DataLayer(_FinishedMacroElement):
     """Features drawn by `DispatchMap.<kind>(map, data)` from static/js/maps.js.
 
     The layer is a page-level variable named `get_name()`, so later scripts can update it.
@@ -172,7 +205,7 @@ def new_map(*, tile_url: str | None = None) -> LocalMap:
     )
     root = fmap.get_root()
     # Links in popups and the attribution open outside the map's frame, not inside it.
-    root.header.add_child(Element('<base target="_blank">'), name="base_target")
+    root.header.add_child(_Markup('<base target="_blank">'), name="base_target")
     fmap.add_child(
         _Script(
             f"{fmap.get_name()}.attributionControl.setPrefix({_json_for_script(f'{LEAFLET_CREDIT} | {OSM_CREDIT}')});"
@@ -189,7 +222,7 @@ def new_map(*, tile_url: str | None = None) -> LocalMap:
             getattr(settings, "MAP_TILE_ATTRIBUTION", "") or f"Tiles: {urlsplit(tile_url).hostname or 'local'}"
         )
         folium.TileLayer(tiles=tile_url, attr=attribution, max_zoom=19, name="tiles").add_to(fmap)
-        root.header.add_child(Element("<style>.leaflet-container{background:#dde3ea}</style>"), name="tiles_bg")
+        root.header.add_child(_Markup("<style>.leaflet-container{background:#dde3ea}</style>"), name="tiles_bg")
     return fmap
 
 
@@ -205,15 +238,48 @@ def add_base_map(fmap: LocalMap, options: dict) -> DataLayer:
     return layer
 
 
+class _RoadBackdrop(_FinishedMacroElement):
+    """Folium's PolyLine of the main roads, its points written out once per loaded road network
+    (`_backdrop_json`): folium checked and wrote the ~6,000 points again on every map of every page."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.polyline(
+                {{ this.locations_json }},
+                {{ this.options|tojson }}
+            ).addTo({{this._parent.get_name()}});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lines: list):
+        super().__init__()
+        self._name = "PolyLine"
+        self.locations_json = _backdrop_json(lines)
+        self.options = path_options(
+            line=True, color="#b8c0cc", weight=2, opacity=0.9, interactive=False, smooth_factor=1.5
+        )
+
+
+# (lines, their JSON): routes.road_network hands out the same list of lines while a network stays loaded.
+_backdrop_written: list = [(None, "")]
+
+
+def _backdrop_json(lines: list) -> str:
+    written_for, written = _backdrop_written[0]
+    if written_for is not lines:
+        written = json.dumps([[[lat, lon] for lon, lat in line] for line in lines])  # Leaflet's [lat, lon]
+        _backdrop_written[0] = (lines, written)
+    return written
+
+
 def add_road_backdrop(fmap: LocalMap) -> None:
     """Main roads of the loaded network as thin grey lines, so a map without tiles still shows streets."""
 
     lines = road_backdrop_lines()
     if lines:
-        folium.PolyLine(
-            locations=[[(lat, lon) for lon, lat in line] for line in lines],
-            color="#b8c0cc", weight=2, opacity=0.9, interactive=False, smooth_factor=1.5,
-        ).add_to(fmap)  # fmt: skip
+        _RoadBackdrop(lines).add_to(fmap)
 
 
 def add_zones(fmap: LocalMap, zones: Iterable[Zone]) -> DataLayer:
@@ -246,6 +312,8 @@ def add_depots(fmap: LocalMap, depots: Iterable[Depot]) -> DataLayer:
 
 
 def add_orders(fmap: LocalMap, orders: Iterable[Order]) -> DataLayer:
+    # Each status's name translated once: get_status_display() translates every choice on each call.
+    status_labels = {status: str(label) for status, label in Order.Status.choices}
     data = [
         {
             "id": o.id,
@@ -254,7 +322,7 @@ def add_orders(fmap: LocalMap, orders: Iterable[Order]) -> DataLayer:
             "address": o.address,
             "window": order_window_label(o),
             "status": o.status,
-            "status_label": o.get_status_display(),
+            "status_label": status_labels.get(o.status, o.status),
             "color": STATUS_COLORS.get(o.status, "#64748b"),
             "lat": o.lat,
             "lon": o.lon,
@@ -306,6 +374,13 @@ def render_map(fmap: LocalMap) -> str:
     return _INLINE_ELEMENT.sub(rf'<\1 nonce="{nonce}"', document) if nonce else document
 
 
+def warm_up() -> None:
+    """Draw an empty map once, as a server starts (config.warm_up): the page's first map then does not
+    pay for folium's and branca's templates, nor, without tiles, for loading the road network and
+    tracing its backdrop (about 0.1 s between them)."""
+    render_map(new_map())
+
+
 def orders_map_html(*, orders: Iterable[Order], depots: Iterable[Depot], zones: Iterable[Zone]) -> str:
     """Orders as circles coloured by status, depots as labelled squares, zones as light areas."""
     orders, depots, zones = list(orders), list(depots), list(zones)
@@ -319,6 +394,47 @@ def orders_map_html(*, orders: Iterable[Order], depots: Iterable[Depot], zones: 
         fit_map(fmap, [(o.lat, o.lon) for o in orders] + [(d.lat, d.lon) for d in depots if d.id in used_depots])
     elif depots:
         fit_map(fmap, [(d.lat, d.lon) for d in depots], max_zoom=12)
+    return render_map(fmap)
+
+
+def position_age_label(moment, *, now=None) -> str:
+    """How long ago a position was recorded, e.g. "14:05, 3 min ago" (local time)."""
+    minutes = max(0, int(((now or timezone.now()) - moment).total_seconds() // 60))
+    if minutes < 1:
+        age = gettext("just now")
+    elif minutes < 60:
+        age = gettext("%(minutes)s min ago") % {"minutes": minutes}
+    else:
+        age = gettext("%(hours)s h %(minutes)s min ago") % {"hours": minutes // 60, "minutes": minutes % 60}
+    return f"{_local_hhmm(moment)}, {age}"
+
+
+def add_driver_position(fmap: LocalMap, *, name: str, lat: float, lon: float, at, now=None) -> DataLayer:
+    """A driver where last seen, labelled with the name and how old the position is."""
+    label = f"{name} · {position_age_label(at, now=now)}"
+    layer = DataLayer("driverPosition", {"name": name, "lat": lat, "lon": lon, "at": at, "label": label})
+    fmap.add_child(layer)
+    return layer
+
+
+def order_map_html(*, order: Order, route=None, depots: Iterable[Depot], zones: Iterable[Zone], driver=None) -> str:
+    """An order's page: the route serving it (its line, the order's stop emphasized, the other stops faint)
+    or, on no route, the order alone; its depot and zone; and `driver` (name, lat, lon, at: where the
+    route's driver was last seen) while the route is being driven."""
+    depots, zones = list(depots), list(zones)
+    fmap = new_map()
+    add_zones(fmap, zones)
+    if route is not None:
+        add_routes(fmap, [route], focus_order=order.id)
+    else:
+        add_orders(fmap, [order])
+        add_legend(fmap, [order.status])
+    add_depots(fmap, depots)
+    points = _route_points([route]) if route is not None else [(order.lat, order.lon)]
+    if driver is not None:
+        add_driver_position(fmap, name=driver.name, lat=driver.lat, lon=driver.lon, at=driver.at)
+        points.append((driver.lat, driver.lon))
+    fit_map(fmap, points + [(d.lat, d.lon) for d in depots])
     return render_map(fmap)
 
 
@@ -353,16 +469,19 @@ def _local_datetime_label(moment) -> str:
     return timezone.localtime(moment).strftime("%a %d %b %H:%M") if moment else ""
 
 
-def add_routes(fmap: LocalMap, routes) -> DataLayer:
+def add_routes(fmap: LocalMap, routes, *, focus_order: int | None = None) -> DataLayer:
     """Each route's road path in its own colour (`route_color` of its index) with numbered stops.
 
     `routes` are routes.models.Route rows with `vehicle`, `driver` and `stops` (with `order`) loaded.
+    With `focus_order` (an order's page) that order's stop stands out and the other stops are faint.
     """
     _add_plan_assets(fmap)
     data = []
+    focus = {"focus": focus_order} if focus_order is not None else {}
     for index, route in enumerate(routes):
         data.append(
             {
+                **focus,
                 "id": route.id,
                 "vehicle_id": route.vehicle_id,
                 "vehicle": route.vehicle.name,

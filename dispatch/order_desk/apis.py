@@ -3,6 +3,7 @@ proofs and its tracking link. It composes orders, plans and customer links, so i
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -122,7 +123,7 @@ class OrderImportApi(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise OrderImportError(
-                [{"row": 0, "field": "file", "value": None, "message": "multipart field 'file' is required"}]
+                [{"row": 0, "field": "file", "value": None, "message": gettext("multipart field 'file' is required")}]
             )
         check_import_size(upload.size)
         result = orders_import_csv(data=upload.read(), user=request.user, geocode=default_geocoder())

@@ -17,7 +17,7 @@ from customers import selectors as customer_selectors
 from customers import services as customer_services
 from customers.errors import CustomersError
 from customers.models import CustomerMessage, Feedback, PromisedWindow
-from customers.tracking.links import tracking_link_reissue, tracking_url
+from customers.tracking_links import tracking_link_reissue, tracking_url
 from dispatch.maps import drawing as maps
 from dispatch.order_desk import selectors as order_selectors
 from dispatch.order_desk import services as order_services
@@ -149,6 +149,8 @@ def _render_page(request, order, *, forms_given=None, status=200):
     }
     link = customer_selectors.active_tracking_links_by_order([order.pk]).get(order.pk)
     stop = placement.stop
+    map_route = order_selectors.order_route_for_map(placement)
+    sighting = order_selectors.order_driver_sighting(placement, map_route)
     context = {
         "order": order,
         "status_color": maps.STATUS_COLORS.get(order.status, "#64748b"),
@@ -169,9 +171,16 @@ def _render_page(request, order, *, forms_given=None, status=200):
         "promise": PromisedWindow.objects.filter(order=order).first(),
         "tracking_url": tracking_url(link) if link else "",
         "tracking_link": link,
-        # A one-order map in the page's frame: the order, its depot and its zone.
-        "map_html": maps.orders_map_html(
-            orders=[order], depots=[order.depot], zones=[order.zone] if order.zone else []
+        "driver_sighting": sighting,
+        "driver_sighting_age": maps.position_age_label(sighting.at) if sighting else "",
+        # The map in the page's frame: the route serving the order (else the order alone), its depot and
+        # zone, and the driver while the route is being driven.
+        "map_html": maps.order_map_html(
+            order=order,
+            route=map_route,
+            depots=[order.depot],
+            zones=[order.zone] if order.zone else [],
+            driver=sighting,
         ),
         **page_forms,
     }

@@ -7,33 +7,17 @@ the planning app stay inside the functions so that the order core never loads it
 """
 
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from dispatch.models import Order, ProofOfDelivery
 from dispatch.orders import selectors
-from routes.models import Plan, Route, Stop, UnassignedOrder
+from routes.models import Route, Stop
 from routes.plans.optimization import plan_vehicles
-
-
-@dataclass
-class OrderPlacement:
-    """The order in the plan that rules its day: the newest dispatched version holding it (as a stop or
-    as left out), else the selected plan not yet dispatched; all None when no plan holds it."""
-
-    plan: object | None = None  # routes.models.Plan
-    stop: object | None = None  # routes.models.Stop, with route, vehicle and driver loaded
-    left_out_reason: str = ""
-    stop_count: int = 0  # stops on the order's route
-
-    @property
-    def dispatched(self) -> bool:
-        return self.plan is not None and self.plan.dispatched_at is not None
-
-    @property
-    def route(self):
-        return self.stop.route if self.stop is not None else None
+from routes.plans.selectors import OrderPlacement, order_placement  # noqa: F401 - moved to planning (issue 21)
 
 
 @dataclass
@@ -46,30 +30,6 @@ class RouteChoice:
 def order_for_page(user, order_id: int) -> Order:
     """The order if the user's depots include it; 404 otherwise (another depot's order is not there)."""
     return get_object_or_404(selectors.orders_visible_to(user).select_related("customer", "depot", "zone"), id=order_id)
-
-
-def order_placement(order: Order) -> OrderPlacement:
-    on_routes = Stop.objects.filter(order=order, route__plan__date=order.date).values("route__plan_id")
-    left_out = UnassignedOrder.objects.filter(order=order, plan__date=order.date).values("plan_id")
-    plan = (
-        Plan.objects.filter(Q(id__in=on_routes) | Q(id__in=left_out), status=Plan.Status.DONE)
-        .filter(Q(dispatched_at__isnull=False) | Q(selected=True))
-        # Dispatched versions first (the drivers follow the newest), then the newest selected draft.
-        .order_by(F("dispatched_at").desc(nulls_last=True), "-version", "-id")
-        .first()
-    )
-    if plan is None:
-        return OrderPlacement()
-    stop = (
-        Stop.objects.filter(route__plan=plan, order=order)
-        .select_related("route__vehicle__depot", "route__driver")
-        .defer("route__geometry")  # a large JSON nobody here reads
-        .first()
-    )
-    if stop is None:
-        reason = UnassignedOrder.objects.filter(plan=plan, order=order).values_list("reason", flat=True).first()
-        return OrderPlacement(plan=plan, left_out_reason=reason or "")
-    return OrderPlacement(plan=plan, stop=stop, stop_count=Stop.objects.filter(route_id=stop.route_id).count())
 
 
 def order_status_timeline(order: Order) -> list:
@@ -114,3 +74,65 @@ def order_route_choices(order: Order, placement: OrderPlacement) -> list[RouteCh
             label = f"{vehicle.name}{driver} · {route.stop_count} stop{'' if route.stop_count == 1 else 's'}"
         choices.append(RouteChoice(vehicle_id=vehicle_id, label=label, current=vehicle_id == current))
     return choices
+
+
+# --- The order's map: the route serving it and where its driver is -------------------------------
+
+
+@dataclass(frozen=True)
+class DriverSighting:
+    """Where the driver of the order's route was last seen (Driver.last_*), and when."""
+
+    name: str
+    lat: float
+    lon: float
+    at: datetime
+    heading: float | None = None
+
+
+def order_route_for_map(placement: OrderPlacement) -> Route | None:
+    """The route serving the order (see order_placement) with its geometry, vehicle, driver and its stops in
+    order with their orders, for the order's map; None when the order is on no route."""
+    if placement.stop is None:
+        return None
+    stops = Stop.objects.select_related("order").order_by("sequence")
+    return (
+        Route.objects.select_related("vehicle", "driver")
+        .prefetch_related(Prefetch("stops", queryset=stops))
+        .get(pk=placement.stop.route_id)
+    )
+
+
+# A driver's phone starts sending before the first stop (loading at the depot): positions from an hour
+# before the route's planned start count as driving it.
+SIGHTING_BEFORE_START = timedelta(hours=1)
+
+
+def order_driver_sighting(placement: OrderPlacement, route: Route | None, *, now=None) -> DriverSighting | None:
+    """The position of the route's driver while the route is being driven, else None.
+
+    Being driven: its plan is dispatched, for today (or yesterday: a route past midnight), a stop of
+    it is still open, and the driver's newest position was recorded since the route set out (an hour
+    before its planned start). `route` is order_route_for_map's, with its stops and orders loaded.
+    """
+    if route is None or not placement.dispatched or route.driver is None:
+        return None
+    driver = route.driver
+    if driver.last_lat is None or driver.last_lon is None or driver.last_position_at is None:
+        return None
+    today = timezone.localdate(now or timezone.now())
+    if not today - timedelta(days=1) <= placement.plan.date <= today:
+        return None
+    if not any(stop.order.status in Order.ON_ROUTE_STATUSES for stop in route.stops.all()):
+        return None
+    set_out = (
+        route.start - SIGHTING_BEFORE_START
+        if route.start
+        else timezone.make_aware(datetime.combine(placement.plan.date, time.min))
+    )
+    if driver.last_position_at < set_out:
+        return None
+    return DriverSighting(
+        name=driver.name, lat=driver.last_lat, lon=driver.last_lon, at=driver.last_position_at,
+        heading=driver.last_heading,
+    )  # fmt: skip

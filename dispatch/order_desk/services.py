@@ -26,14 +26,16 @@ from customers.models import Notification
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.models import Order
 from dispatch.order_desk.selectors import order_placement, order_route_choices
-from dispatch.orders.services import order_change_status, orders_move_to_date, transition_allowed
+from dispatch.orders.services import order_change_status, transition_allowed
 from routes.plans.editing import MOVABLE_STATUSES, plan_edit
+from routes.plans.rescheduling import (  # noqa: F401 - the page reads RESCHEDULABLE_STATUSES here
+    RESCHEDULABLE_STATUSES,
+    order_reschedule_in_plans,
+)
 
 S = Order.Status
 
-# Reschedulable: not yet out of the door, or back at the office (failed, cancelled). An order the driver
-# is driving to or standing at is settled at the door (delivered or failed), then rescheduled.
-RESCHEDULABLE_STATUSES = (S.NEW, S.PLANNED, S.DISPATCHED, S.FAILED, S.CANCELLED)
+# RESCHEDULABLE_STATUSES (imported above, the order page reads it here): routes.plans.rescheduling.
 
 # What the customer is told, in their language (customers.services.customer_language).
 CUSTOMER_TEXTS = {
@@ -117,62 +119,14 @@ def order_reschedule(
 
     Another day takes it off its route first (a new plan version when dispatched; the customer hears
     "we will reschedule" from it) and it is `new` on that day, to be planned again. A new window on the
-    same day re-times its route, where it stays."""
+    same day re-times its route, where it stays. The move itself is planning's
+    (routes.plans.rescheduling), shared with the customer's own choice of a slot; telling the customer,
+    in the same transaction, is this page's."""
 
-    order.refresh_from_db()
-    if order.status not in RESCHEDULABLE_STATUSES:
-        raise InvalidTransition(
-            f"Order {order.reference} is {order.get_status_display().lower()}: the driver settles it at the door "
-            "(delivered or failed) before it can be rescheduled",
-            field="status",
-            value=order.status,
-        )
-    today = timezone.localdate()
-    if day < today:
-        raise DispatchError(
-            _("%(day)s is over: reschedule to today (%(today)s) or a later day")
-            % {"day": f"{day:%d.%m.%Y}", "today": f"{today:%d.%m.%Y}"},
-            field="date",
-            value=day.isoformat(),
-        )
-    _check_window(window_start, window_end)
-    new_start, new_end = _local_moment(day, window_start), _local_moment(day, window_end)
-    if day == order.date and (new_start, new_end) == (order.window_start, order.window_end):
-        if order.status not in (S.FAILED, S.CANCELLED):
-            raise DispatchError(
-                _("Order %(reference)s is already on %(day)s in this window")
-                % {"reference": order.reference, "day": f"{day:%d.%m.%Y}"},
-                field="date",
-                value=str(day),
-            )
-    placement = order_placement(order)
-    made = None
-    # One transaction: the new plan version and the order's new day commit together, so the messages
-    # that follow a version (run after commit) see the order already moved, never half of the change.
-    # The slow part of a plan edit (re-timing routes) takes no row lock before its final save.
     with transaction.atomic():
-        if day != order.date:
-            # A failed or cancelled stop stays on the old day's route: it is that day's history.
-            if placement.stop is not None and order.status in MOVABLE_STATUSES:
-                made = _edit_plan(
-                    placement=placement, operations=[{"op": "unassign", "order": order.pk}], by=by,
-                    reason=f"{order.reference} rescheduled to {day:%d.%m.%Y}",
-                )  # fmt: skip
-            locked = Order.objects.select_for_update().get(pk=order.pk)
-            orders_move_to_date(orders=[locked], new_date=day, by=by)
-        elif order.status in (S.FAILED, S.CANCELLED):
-            order_change_status(order=order, to_status=S.NEW, by=by, reason="rescheduled", note=f"to {day}")
-        locked = Order.objects.select_for_update().get(pk=order.pk)
-        locked.window_start, locked.window_end = new_start, new_end
-        locked.save(update_fields=["window_start", "window_end", "updated_at"])
-        if day == order.date and placement.stop is not None and locked.status in (S.PLANNED, S.DISPATCHED):
-            # Same place on the same route: the edit re-times the route with the new window.
-            made = _edit_plan(
-                placement=placement,
-                operations=[{"op": "move", "order": order.pk, "vehicle": placement.route.vehicle_id,
-                             "position": placement.stop.sequence}],
-                by=by, reason=f"window of {order.reference} changed",
-            )  # fmt: skip
+        locked, made = order_reschedule_in_plans(
+            order=order, day=day, window_start=window_start, window_end=window_end, by=by
+        )
         told = _tell_customer(order=locked, event="rescheduled", by=by) if tell_customer else False
     order.refresh_from_db()
     return OrderChange(order=order, plan=made, customer_told=told)
@@ -186,7 +140,8 @@ def order_cancel(*, order: Order, by, note: str = "", tell_customer: bool = True
     order.refresh_from_db()
     if not transition_allowed(order.status, S.CANCELLED):
         raise InvalidTransition(
-            f"Order {order.reference} is {order.get_status_display().lower()} and cannot be cancelled",
+            _("Order %(reference)s is %(status)s and cannot be cancelled")
+            % {"reference": order.reference, "status": order.get_status_display().lower()},
             field="status",
             value=order.status,
         )

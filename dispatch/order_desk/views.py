@@ -87,9 +87,12 @@ def _today_page(request):
 
     orders = list(selectors.orders_visible_to(user, **filters))
     counts = selectors.order_status_counts(user, **{**filters, "status": None})
+    # Each status's name translated once: get_status_display() translates every choice on each call.
+    status_labels = {status: str(label) for status, label in Order.Status.choices}
     for order in orders:
         order.window_label = maps.order_window_label(order)
         order.status_color = maps.STATUS_COLORS.get(order.status)
+        order.status_label = status_labels.get(order.status, order.status)
 
     map_depots = [d for d in depots if not filters["depot"] or d.code == filters["depot"]]
     map_zones = [z for z in zones if not filters["depot"] or (z.depot and z.depot.code == filters["depot"])]
@@ -128,7 +131,9 @@ def _today_page(request):
 
 
 class OrderImportForm(forms.Form):
-    file = forms.FileField(label="CSV file", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"), widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"})
+    )
 
 
 @office_staff_required
@@ -142,7 +147,7 @@ def order_import(request):
             form = OrderImportForm(request.POST, request.FILES)
             if not form.is_valid():
                 raise OrderImportError(
-                    [{"row": 0, "field": "file", "value": None, "message": "choose a CSV file to upload"}]
+                    [{"row": 0, "field": "file", "value": None, "message": gettext("choose a CSV file to upload")}]
                 )
             upload = form.cleaned_data["file"]
             filename = upload.name

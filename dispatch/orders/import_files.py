@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from dispatch.errors import OrderImportError, OrderImportTooLarge
 
@@ -35,6 +36,7 @@ class CsvRow:
 
 
 def _file_error(row: int, message: str, value=None) -> OrderImportError:
+    # `message` is already in the request's language (gettext where the problem is found).
     return OrderImportError([{"row": row, "field": "file", "value": value, "message": message}])
 
 
@@ -48,18 +50,20 @@ def _looks_like_utf16(data: bytes) -> bool:
 
 def decode_csv_bytes(data: bytes) -> str:
     if not data.strip():
-        raise _file_error(0, "the file is empty")
+        raise _file_error(0, _("the file is empty"))
     if data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE) or _looks_like_utf16(data):
         # What Excel's "Unicode Text" saves; guessing would risk silently wrong names and addresses.
-        raise _file_error(0, 'the file is UTF-16 text; save it as "CSV UTF-8" (comma or semicolon separated)')
+        raise _file_error(0, _('the file is UTF-16 text; save it as "CSV UTF-8" (comma or semicolon separated)'))
     if b"\x00" in data[:4096]:
-        raise _file_error(0, "the file is binary, not CSV text")
+        raise _file_error(0, _("the file is binary, not CSV text"))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise _file_error(
-            line, f'the file is not UTF-8 text (byte {exc.start}, line {line}); save it as "CSV UTF-8"'
+            line,
+            _('the file is not UTF-8 text (byte %(byte)s, line %(line)s); save it as "CSV UTF-8"')
+            % {"byte": exc.start, "line": line},
         ) from None
 
 
@@ -71,29 +75,30 @@ def read_order_rows(text: str) -> tuple[list[CsvRow], list[dict]]:
     """Split CSV text into rows keyed by canonical column names; returns (rows, warnings)."""
     first_line = text.split("\n", 1)[0]
     if not first_line.strip():
-        raise OrderImportError([{"row": 1, "field": "header", "value": "", "message": "the file has no header row"}])
+        raise OrderImportError([{"row": 1, "field": "header", "value": "", "message": _("the file has no header row")}])
     if "\t" in first_line and "," not in first_line and ";" not in first_line:
-        raise _file_error(1, "the file is tab-separated; save it as CSV with commas or semicolons between the columns")
+        raise _file_error(
+            1, _("the file is tab-separated; save it as CSV with commas or semicolons between the columns")
+        )
     # strict: an unterminated quote is an error, not a field that silently swallows the rows after it
     reader = csv.reader(io.StringIO(text), delimiter=_sniff_delimiter(first_line), strict=True)
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
         raise OrderImportError(
-            [{"row": 1, "field": "header", "value": "", "message": f"unreadable header: {exc}"}]
+            [{"row": 1, "field": "header", "value": "", "message": _("unreadable header: %(error)s") % {"error": exc}}]
         ) from None
     names = [COLUMN_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
     warnings, errors = [], []
     for column in sorted({n for n in names if n not in COLUMNS}):
-        warnings.append({"row": 1, "field": column, "value": column, "message": "unknown column, ignored"})
+        warnings.append({"row": 1, "field": column, "value": column, "message": _("unknown column, ignored")})
     duplicates = {n for n in names if n in COLUMNS and names.count(n) > 1}
     for column in sorted(duplicates):
-        errors.append({"row": 1, "field": column, "value": column, "message": "column appears more than once"})
+        errors.append({"row": 1, "field": column, "value": column, "message": _("column appears more than once")})
     for required in ("reference", "date"):
         if required not in names:
-            errors.append(
-                {"row": 1, "field": required, "value": None, "message": f"required column {required!r} is missing"}
-            )
+            message = _("required column %(column)s is missing") % {"column": repr(required)}
+            errors.append({"row": 1, "field": required, "value": None, "message": message})
     if errors:
         raise OrderImportError(errors)
     rows = []
@@ -108,7 +113,8 @@ def read_order_rows(text: str) -> tuple[list[CsvRow], list[dict]]:
                         "row": number,
                         "field": "",
                         "value": len(cells),
-                        "message": f"{len(cells)} cells but {len(names)} columns",
+                        "message": _("%(cells)s cells but %(columns)s columns")
+                        % {"cells": len(cells), "columns": len(names)},
                     }
                 )
                 continue
@@ -116,12 +122,17 @@ def read_order_rows(text: str) -> tuple[list[CsvRow], list[dict]]:
     except csv.Error as exc:
         # The record after the last good one (a quoted cell may span lines, so not reader.line_num).
         errors.append(
-            {"row": number + 1, "field": "", "value": None, "message": f"malformed CSV from this row on: {exc}"}
+            {
+                "row": number + 1,
+                "field": "",
+                "value": None,
+                "message": _("malformed CSV from this row on: %(error)s") % {"error": exc},
+            }
         )
     if errors:
         raise OrderImportError(errors)
     if not rows:
-        raise OrderImportError([{"row": 2, "field": "", "value": None, "message": "the file has no order rows"}])
+        raise OrderImportError([{"row": 2, "field": "", "value": None, "message": _("the file has no order rows")}])
     return rows, warnings
 
 
@@ -141,8 +152,16 @@ def check_import_size(size: int | None, *, whole_request: bool = False) -> None:
                 "row": 0,
                 "field": "file",
                 "value": size,
-                "message": f"the {'upload' if whole_request else 'file'} is {size} bytes; "
-                f"the limit is {limit} bytes ({limit // (1024 * 1024)} MB): split it into smaller files",
+                "message": (
+                    _(
+                        "the upload is %(size)s bytes; the limit is %(limit)s bytes (%(mb)s MB): split it into smaller files"
+                    )
+                    if whole_request
+                    else _(
+                        "the file is %(size)s bytes; the limit is %(limit)s bytes (%(mb)s MB): split it into smaller files"
+                    )
+                )
+                % {"size": size, "limit": limit, "mb": limit // (1024 * 1024)},
             }
         ]
     )

@@ -20,6 +20,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dispatch import events
 from dispatch.audit import audit_record
@@ -57,6 +58,8 @@ class _RowErrors:
         self.items: list[dict] = []
 
     def add(self, row: int, field_name: str, value, message: str):
+        """`message` is said in the request's language (gettext when the error is found); the
+        machine keys (row, field, value) stay as they are."""
         self.items.append({"row": row, "field": field_name, "value": value, "message": message})
 
 
@@ -122,47 +125,47 @@ class _Parser:
 
         for name, limit in MAX_TEXT.items():
             if len(get(name)) > limit:
-                self.errors.add(number, name, get(name)[:80], f"longer than {limit} characters")
+                self.errors.add(number, name, get(name)[:80], _("longer than %(limit)s characters") % {"limit": limit})
         values["reference"] = get("reference")
         if not values["reference"]:
-            self.errors.add(number, "reference", "", "reference is required")
+            self.errors.add(number, "reference", "", _("reference is required"))
 
         day = None
         if not get("date"):
-            self.errors.add(number, "date", "", "date is required (YYYY-MM-DD)")
+            self.errors.add(number, "date", "", _("date is required (YYYY-MM-DD)"))
         else:
             try:
                 day = date.fromisoformat(get("date"))
                 if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", get("date")):
                     raise ValueError
             except ValueError:
-                self.errors.add(number, "date", get("date"), "not a real date in YYYY-MM-DD form")
+                self.errors.add(number, "date", get("date"), _("not a real date in YYYY-MM-DD form"))
         values["date"] = day
 
         depot_code = get("depot")
         if depot_code:
             values["depot"] = self.depots.get(depot_code.lower())
             if values["depot"] is None:
-                self.errors.add(number, "depot", depot_code, "unknown depot code")
+                self.errors.add(number, "depot", depot_code, _("unknown depot code"))
         elif len(self.depots) == 1:
             values["depot"] = next(iter(self.depots.values()))
         else:
-            self.errors.add(number, "depot", "", "depot is required when there is more than one depot")
+            self.errors.add(number, "depot", "", _("depot is required when there is more than one depot"))
 
         for name in ("customer_name", "address", "notes"):
             values[name] = get(name)
         values["phone"] = get("phone")
         if values["phone"] and not PHONE_PATTERN.match(values["phone"]):
-            self.errors.add(number, "phone", values["phone"], "not a phone number (digits, spaces, + - ( ) / .)")
+            self.errors.add(number, "phone", values["phone"], _("not a phone number (digits, spaces, + - ( ) / .)"))
         values["email"] = get("email")
         if values["email"]:
             try:
                 validate_email(values["email"])
             except ValidationError:
-                self.errors.add(number, "email", values["email"], "not a valid e-mail address")
+                self.errors.add(number, "email", values["email"], _("not a valid e-mail address"))
         language = get("language").lower()
         if language and language not in dict(Customer.Language.choices):
-            self.errors.add(number, "language", get("language"), "language must be one of: en, de")
+            self.errors.add(number, "language", get("language"), _("language must be one of: en, de"))
         values["language"] = language or settings.DEFAULT_CUSTOMER_LANGUAGE
 
         self._parse_location(number, get, values)
@@ -172,9 +175,8 @@ class _Parser:
         skills = [s.strip() for s in re.split(r"[;|]", get("skills")) if s.strip()]
         for skill in skills:
             if skill not in self.skills:
-                self.errors.add(
-                    number, "skills", skill, f"unknown skill (known: {', '.join(sorted(self.skills)) or 'none'})"
-                )
+                known = ", ".join(sorted(self.skills)) or _("none")
+                self.errors.add(number, "skills", skill, _("unknown skill (known: %(known)s)") % {"known": known})
         values["skills"] = sorted(set(skills))
         return values if len(self.errors.items) == before else None
 
@@ -184,31 +186,34 @@ class _Parser:
         if lat_raw or lon_raw:
             if not (lat_raw and lon_raw):
                 missing = "longitude" if lat_raw else "latitude"
-                self.errors.add(number, missing, "", "latitude and longitude must be given together")
+                self.errors.add(number, missing, "", _("latitude and longitude must be given together"))
                 return
             for name, raw, limit in (("latitude", lat_raw, 90), ("longitude", lon_raw, 180)):
                 try:
                     value = _parse_float(raw)
                 except ValueError:
-                    self.errors.add(number, name, raw, "not a number")
+                    self.errors.add(number, name, raw, _("not a number"))
                     continue
                 if not -limit <= value <= limit:
-                    self.errors.add(number, name, raw, f"out of range (-{limit} to {limit})")
+                    self.errors.add(number, name, raw, _("out of range (-%(limit)s to %(limit)s)") % {"limit": limit})
                     continue
                 values["lat" if name == "latitude" else "lon"] = value
             return
         if not values["address"]:
-            self.errors.add(number, "address", "", "an address or a latitude/longitude pair is required")
+            self.errors.add(number, "address", "", _("an address or a latitude/longitude pair is required"))
             return
         if self.geocode is None:
             self.errors.add(
                 number, "address", values["address"],
-                "address-only rows need the road network's geocoder, which is not loaded; give latitude and longitude",
+                _(
+                    "address-only rows need the road network's geocoder, which is not loaded; "
+                    "give latitude and longitude"
+                ),
             )  # fmt: skip
             return
         hit = self.geocode(values["address"])
         if hit is None:
-            self.errors.add(number, "address", values["address"], "address not found in the region's address data")
+            self.errors.add(number, "address", values["address"], _("address not found in the region's address data"))
             return
         values["lat"], values["lon"] = hit
         values["geocoded"] = True
@@ -222,33 +227,34 @@ class _Parser:
             try:
                 parsed[name] = _parse_time(raw)
             except ValueError:
-                self.errors.add(number, name, raw, "not a time of day in HH:MM form")
+                self.errors.add(number, name, raw, _("not a time of day in HH:MM form"))
         values["window_start"] = values["window_end"] = None
         if day is None:
             start, end = parsed.get("window_start"), parsed.get("window_end")
             if start and end and start >= end:
-                self.errors.add(
-                    number, "window_end", get("window_end"), f"the window ends before it starts ({get('window_start')})"
-                )
+                self.errors.add(number, "window_end", get("window_end"), self._window_backwards(get))
             return
         if "window_start" in parsed:
             start = parsed["window_start"]
             values["window_start"] = _local_datetime(day, start, self.zone) if start else None
             if start is None:
-                self.errors.add(number, "window_start", get("window_start"), "a window cannot start at 24:00")
+                self.errors.add(number, "window_start", get("window_start"), _("a window cannot start at 24:00"))
         if "window_end" in parsed:
             values["window_end"] = _local_datetime(day, parsed["window_end"], self.zone)
         for name in ("window_start", "window_end"):
             if values[name] is not None and _skipped_by_clock_change(values[name]):
                 self.errors.add(
                     number, name, get(name),
-                    f"{get(name)} does not exist on {day.isoformat()} in {self.zone.key}: the clocks skip it",
+                    _("%(time)s does not exist on %(day)s in %(zone)s: the clocks skip it")
+                    % {"time": get(name), "day": day.isoformat(), "zone": self.zone.key},
                 )  # fmt: skip
                 values[name] = None
         if values["window_start"] and values["window_end"] and values["window_start"] >= values["window_end"]:
-            self.errors.add(
-                number, "window_end", get("window_end"), f"the window ends before it starts ({get('window_start')})"
-            )
+            self.errors.add(number, "window_end", get("window_end"), self._window_backwards(get))
+
+    @staticmethod
+    def _window_backwards(get) -> str:
+        return _("the window ends before it starts (%(start)s)") % {"start": get("window_start")}
 
     def _parse_loads(self, number, get, values):
         specs = (
@@ -267,15 +273,15 @@ class _Parser:
             try:
                 value = parser(raw)
             except (ValueError, InvalidOperation):
-                kind = "a whole number" if parser is int else "a number"
-                self.errors.add(number, name, raw, f"not {kind}")
+                self.errors.add(number, name, raw, _("not a whole number") if parser is int else _("not a number"))
                 continue
             if value < minimum:
                 self.errors.add(
-                    number, name, raw, "must not be negative" if minimum == 0 else f"must be at least {minimum}"
-                )
+                    number, name, raw,
+                    _("must not be negative") if minimum == 0 else _("must be at least %(minimum)s") % {"minimum": minimum},
+                )  # fmt: skip
             elif value > maximum:
-                self.errors.add(number, name, raw, f"must be at most {maximum}")
+                self.errors.add(number, name, raw, _("must be at most %(maximum)s") % {"maximum": maximum})
             else:
                 values[name] = value
 
@@ -310,7 +316,7 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
                     row.number,
                     "reference",
                     reference,
-                    f"duplicate reference (also on row {first_row_of_reference[reference]})",
+                    _("duplicate reference (also on row %(row)s)") % {"row": first_row_of_reference[reference]},
                 )
                 continue
             first_row_of_reference[reference] = row.number
@@ -328,19 +334,20 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
         if order is not None and allowed is not None and order.depot_id not in allowed:
             # References are unique company-wide: without this, a file could take over another depot's order.
             parser.errors.add(
-                number, "reference", values["reference"], "this reference belongs to an order of another depot"
+                number, "reference", values["reference"], _("this reference belongs to an order of another depot")
             )
         elif order is not None and order.status not in UPDATABLE_STATUSES:
             parser.errors.add(
                 number,
                 "reference",
                 values["reference"],
-                f"order is already {order.status}; an import can no longer change it",
+                _("order is already %(status)s; an import can no longer change it")
+                % {"status": order.get_status_display().lower()},
             )
     if parser.errors.items:
         raise OrderImportError(sorted(parser.errors.items, key=lambda e: (e["row"], e["field"])))
 
-    rows_to_save = [v for _, v in parsed]
+    rows_to_save = [values for _row, values in parsed]
     warnings += _flag_far_from_road(rows_to_save)
     result = _save_orders(parsed=rows_to_save, existing=existing, user=user)
     result.warnings = warnings
@@ -363,7 +370,8 @@ def _flag_far_from_road(parsed: list[dict]) -> list[dict]:
         if distance is not None and distance > settings.SNAP_LIMIT_M:
             warnings.append(
                 {"row": values["row"], "field": "latitude", "value": f"{values['lat']}, {values['lon']}",
-                 "message": f"the address is {distance:.0f} m from the nearest road; it is flagged and not planned until corrected"}
+                 "message": _("the address is %(distance)s m from the nearest road; it is flagged and not planned "
+                              "until corrected") % {"distance": f"{distance:.0f}"}}
             )  # fmt: skip
     return warnings
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from dispatch import events
 from dispatch.audit import audit_record
@@ -33,6 +34,13 @@ def transition_allowed(from_status: str, to_status: str) -> bool:
     return to_status in ALLOWED_TRANSITIONS.get(from_status, set())
 
 
+def status_word(status: str) -> str:
+    """A status as a word in a sentence of the request's language ("delivered", "zugestellt");
+    a value that is no status stays as it was sent."""
+    label = dict(Order.Status.choices).get(status)
+    return str(label).lower() if label is not None else str(status)
+
+
 @transaction.atomic
 def order_change_status(
     *,
@@ -50,7 +58,8 @@ def order_change_status(
     locked = Order.objects.select_for_update().get(pk=order.pk)
     if not transition_allowed(locked.status, to_status):
         raise InvalidTransition(
-            f"Order {locked.reference} cannot go from {locked.status} to {to_status}",
+            _("Order %(reference)s cannot go from %(from)s to %(to)s")
+            % {"reference": locked.reference, "from": status_word(locked.status), "to": status_word(to_status)},
             field="status",
             value=to_status,
         )
@@ -138,7 +147,12 @@ def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=No
     locked round trip per order). Orders in another status are left alone; returns how many moved.
     """
     if not transition_allowed(from_status, to_status):
-        raise InvalidTransition(f"Orders cannot go from {from_status} to {to_status}", field="status", value=to_status)
+        raise InvalidTransition(
+            _("Orders cannot go from %(from)s to %(to)s")
+            % {"from": status_word(from_status), "to": status_word(to_status)},
+            field="status",
+            value=to_status,
+        )
     now = timezone.now()
     moving = list(
         Order.objects.select_for_update()

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config.tasks import enqueue
 from dispatch import events
@@ -15,14 +16,16 @@ from routes.network.closure_geometry import validate_closure_geometry
 
 def _check_times(starts_at, ends_at) -> None:
     if ends_at is not None and starts_at is not None and ends_at <= starts_at:
-        raise RoutingError("A closure must end after it starts", field="ends_at", value=ends_at.isoformat())
+        raise RoutingError(gettext("A closure must end after it starts"), field="ends_at", value=ends_at.isoformat())
 
 
 def _validated_geometry(geometry) -> dict:
     try:
         return validate_closure_geometry(geometry)
     except ValueError as exc:
-        raise RoutingError(f"Invalid closure geometry: {exc}", field="geometry", value=None) from None
+        raise RoutingError(
+            gettext("Invalid closure geometry: %(problem)s") % {"problem": exc}, field="geometry", value=None
+        ) from None
 
 
 def _schedule_replanning(closure: RoadClosure) -> None:
@@ -63,7 +66,9 @@ def closure_update(*, closure: RoadClosure, by=None, **changes) -> RoadClosure:
     """Change geometry, times or reason; the version rises so re-planning sees a new state."""
     locked = RoadClosure.objects.select_for_update().get(pk=closure.pk)
     if locked.lifted_at is not None:
-        raise RoutingError("This closure was lifted; create a new one", field="id", value=locked.pk, status_code=409)
+        raise RoutingError(
+            gettext("This closure was lifted; create a new one"), field="id", value=locked.pk, status_code=409
+        )
     if "geometry" in changes:
         changes["geometry"] = _validated_geometry(changes["geometry"])
     for name, value in changes.items():

@@ -1,6 +1,7 @@
 """REST endpoints for plans (API.md: Plans)."""
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -151,10 +152,22 @@ class PlanSummaryOutput(serializers.Serializer):
         return plan.proposal or None
 
 
+class HandoffGroupOutput(serializers.Serializer):
+    partner = serializers.CharField(help_text="The courier partner's code")
+    orders = serializers.ListField(child=serializers.IntegerField())
+    cost = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
 class PlanOutput(PlanSummaryOutput):
     routes = RouteOutput(many=True)
     unassigned = UnassignedOutput(many=True)
     queue_position = serializers.SerializerMethodField()
+    handoffs = serializers.SerializerMethodField()
+
+    @extend_schema_field(HandoffGroupOutput(many=True))
+    def get_handoffs(self, plan) -> list:
+        """Orders this plan gave to courier partners, per partner with their cost."""
+        return HandoffGroupOutput(selectors.plan_handoffs(plan.pk), many=True).data
 
     @extend_schema_field(
         serializers.IntegerField(
@@ -314,7 +327,8 @@ class PlanReoptimizeApi(APIView):
         serializer.is_valid(raise_exception=True)
         if plan.state != Plan.State.ACTIVE:  # a proposal is approved or rejected as it is
             raise RoutingError(
-                f"Plan {plan.pk} is {plan.get_state_display().lower()}; re-optimize the running version",
+                gettext("Plan %(plan)s is %(state)s; re-optimize the running version")
+                % {"plan": plan.pk, "state": plan.get_state_display().lower()},
                 field="state",
                 value=plan.state,
                 status_code=409,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from dispatch.models import Order
 from routes.errors import RoutingError
@@ -75,17 +76,18 @@ def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict
         order_id = op.get("order")
         if kind in ("move", "unassign", "pin"):
             if order_id not in orders:
-                raise RoutingError("this order is not in the plan", field=f"{where}.order", value=order_id)
+                raise RoutingError(gettext("this order is not in the plan"), field=f"{where}.order", value=order_id)
             if orders[order_id].status not in MOVABLE_STATUSES and kind != "pin":
                 raise RoutingError(
-                    f"order {orders[order_id].reference} is {orders[order_id].status} and stays where it is",
+                    gettext("order %(reference)s is %(status)s and stays where it is")
+                    % {"reference": orders[order_id].reference, "status": orders[order_id].get_status_display().lower()},
                     field=f"{where}.order", value=order_id, status_code=409,
                 )  # fmt: skip
         current = _where(state, order_id) if order_id is not None else None
         if kind == "move":
             vehicle_id = op.get("vehicle")
             if vehicle_id not in vehicles:
-                raise RoutingError("unknown vehicle for this plan", field=f"{where}.vehicle", value=vehicle_id)
+                raise RoutingError(gettext("unknown vehicle for this plan"), field=f"{where}.vehicle", value=vehicle_id)
             if current is not None:
                 state.routes[current].order_ids.remove(order_id)
                 state.touched.add(current)
@@ -96,7 +98,7 @@ def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict
                 draft = state.routes[vehicle_id] = RouteDraft(vehicle_id=vehicle_id, start=None, order_ids=[])
             position = op.get("position") or len(draft.order_ids) + 1
             if not isinstance(position, int) or position < 1:
-                raise RoutingError("position counts from 1", field=f"{where}.position", value=position)
+                raise RoutingError(gettext("position counts from 1"), field=f"{where}.position", value=position)
             draft.order_ids.insert(min(position, len(draft.order_ids) + 1) - 1, order_id)
             state.touched.add(vehicle_id)
             if current != vehicle_id:
@@ -109,15 +111,21 @@ def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict
             state.unassigned[order_id] = ("dispatcher", "taken out of the routes by the dispatcher")
         elif kind == "pin":
             if current is None:
-                raise RoutingError("only a stop on a route can be pinned", field=f"{where}.order", value=order_id)
+                raise RoutingError(
+                    gettext("only a stop on a route can be pinned"), field=f"{where}.order", value=order_id
+                )
             (state.pinned.add if op.get("pinned", True) else state.pinned.discard)(order_id)
         elif kind == "lock":
             vehicle_id = op.get("vehicle")
             if vehicle_id not in state.routes:
-                raise RoutingError("this vehicle has no route in the plan", field=f"{where}.vehicle", value=vehicle_id)
+                raise RoutingError(
+                    gettext("this vehicle has no route in the plan"), field=f"{where}.vehicle", value=vehicle_id
+                )
             state.routes[vehicle_id].locked = bool(op.get("locked", True))
         else:
-            raise RoutingError('op must be "move", "unassign", "pin" or "lock"', field=f"{where}.op", value=kind)
+            raise RoutingError(
+                gettext('op must be "move", "unassign", "pin" or "lock"'), field=f"{where}.op", value=kind
+            )
 
 
 def _start_for(draft: RouteDraft, vehicle, day) -> datetime:
@@ -132,7 +140,8 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
     plan when it was not dispatched, else its new version."""
     if plan.status != Plan.Status.DONE:
         raise RoutingError(
-            f"Plan {plan.pk} is {plan.status}; only a finished plan can be edited",
+            gettext("Plan %(plan)s is %(status)s; only a finished plan can be edited")
+            % {"plan": plan.pk, "status": plan.get_status_display().lower()},
             field="id",
             value=plan.pk,
             status_code=409,
@@ -141,13 +150,14 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
         # A proposal is approved or rejected as the dispatcher saw it (its diff was computed once);
         # an edit would change what Approve applies. Edit the running version instead.
         raise RoutingError(
-            f"Plan {plan.pk} is {plan.get_state_display().lower()}; only an active version can be edited",
+            gettext("Plan %(plan)s is %(state)s; only an active version can be edited")
+            % {"plan": plan.pk, "state": plan.get_state_display().lower()},
             field="state",
             value=plan.state,
             status_code=409,
         )
     if not operations:
-        raise RoutingError("no operations given", field="operations", value=[])
+        raise RoutingError(gettext("no operations given"), field="operations", value=[])
     if plan.dispatched_at is not None:
         refuse_past_day(plan.date)  # the edit would be a new version of a day that is over
     state = load_plan_state(plan)

@@ -17,15 +17,17 @@ lifting the closure it was made for.
 """
 
 import logging
+import re
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
 from config.locks import LockTimeout, exclusive
 from config.tasks import enqueue
-from dispatch.alerts import alert_open, alerts_resolve_keys
+from dispatch.alerts import alert_open, alerts_resolve_keys, company_text
 from dispatch.audit import audit_record
 from dispatch.models import Alert, Order
 from routes.errors import RoutingError
@@ -37,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # The diff stored on a proposal lists at most this many stops per kind (the counts are always whole).
 DIFF_LIST_LIMIT = 100
+# A closure re-plan's reason (routes.closures.replanning): "closure 3 v1 change: road closed (gas leak): keep".
+CLOSURE_REASON = re.compile(r"closure [^:]*: road (closed|lifted) \((.*)\)(?:: [a-z_]+)?", re.S)
 
 
 def _alert_key(plan_id: int) -> str:
@@ -95,12 +99,17 @@ def replan_diff(*, parent: Plan, revision: Plan) -> dict:
     max_shift = max((abs(item["shift_min"]) for item in shifts), default=0)
     limit = settings.REPLAN_AUTO_APPLY_MAX_ETA_SHIFT_MIN
     held = []
+    # Stored with the proposal and shown as said, like the alert: in the company's language.
     if dropped:
-        held.append(f"{len(dropped)} stop(s) dropped")
+        held.append(company_text(gettext_noop("%(count)s stop(s) dropped"), count=len(dropped)))
     if moved:
-        held.append(f"{len(moved)} stop(s) moved to another vehicle")
+        held.append(company_text(gettext_noop("%(count)s stop(s) moved to another vehicle"), count=len(moved)))
     if max_shift > limit:
-        held.append(f"ETAs shift by up to {max_shift} min (more than {limit})")
+        held.append(
+            company_text(
+                gettext_noop("ETAs shift by up to %(shift)s min (more than %(limit)s)"), shift=max_shift, limit=limit
+            )
+        )
     cost_before, cost_after = float(parent.cost), float(revision.cost)
     return {
         "moved": moved[:DIFF_LIST_LIMIT],
@@ -120,18 +129,22 @@ def replan_diff(*, parent: Plan, revision: Plan) -> dict:
 
 
 def proposal_summary(proposal: dict) -> str:
-    """One line a dispatcher reads in an alert: what the re-plan would change."""
+    """One line a dispatcher reads in an alert: what the re-plan would change (company language)."""
     parts = []
     if proposal.get("moved_count"):
-        parts.append(f"{proposal['moved_count']} stop(s) move to another vehicle")
+        parts.append(
+            company_text(gettext_noop("%(count)s stop(s) move to another vehicle"), count=proposal["moved_count"])
+        )
     if proposal.get("dropped_count"):
-        parts.append(f"{proposal['dropped_count']} dropped")
+        parts.append(company_text(gettext_noop("%(count)s dropped"), count=proposal["dropped_count"]))
     if proposal.get("max_eta_shift_min"):
-        parts.append(f"ETAs shift by up to {proposal['max_eta_shift_min']} min")
+        parts.append(
+            company_text(gettext_noop("ETAs shift by up to %(shift)s min"), shift=proposal["max_eta_shift_min"])
+        )
     if proposal.get("flagged_count"):
-        parts.append(f"{proposal['flagged_count']} flagged late/overtime")
+        parts.append(company_text(gettext_noop("%(count)s flagged late/overtime"), count=proposal["flagged_count"]))
     delta = proposal.get("cost_delta") or 0
-    parts.append(f"cost {delta:+.2f}")
+    parts.append(company_text(gettext_noop("cost %(delta)s"), delta=f"{delta:+.2f}"))
     return ", ".join(parts)
 
 
@@ -140,7 +153,15 @@ def _depot_id(plan: Plan) -> int | None:
 
 
 def _why(plan: Plan) -> str:
-    # "closure 3 v1 change: road closed (gas leak): keep" -> "road closed (gas leak)"
+    # "closure 3 v1 change: road closed (gas leak): keep" -> "road closed (gas leak)", in the company's language
+    match = CLOSURE_REASON.fullmatch(plan.reason)
+    if match is not None:
+        text = (
+            gettext_noop("road closed (%(closure)s)")
+            if match[1] == "closed"
+            else gettext_noop("road open again (%(closure)s)")
+        )
+        return company_text(text, closure=match[2])
     parts = plan.reason.split(": ")
     return parts[1] if plan.reason.startswith("closure ") and len(parts) > 1 else plan.reason
 
@@ -172,10 +193,16 @@ def proposal_hold(*, revision: Plan) -> Plan:
     parent_version = revision.parent.version if revision.parent_id else "?"
     _open_alert(
         revision,
-        f"Re-plan v{revision.version} ({_why(revision)}) waits for your approval — held because "
-        f"{'; '.join(revision.proposal['held_because'])}: {proposal_summary(revision.proposal)}. Approve or reject it "
-        f"on the plan page. Not decided by {_hhmm(revision.decide_by)}: it expires and drivers keep v{parent_version}.",
-    )
+        company_text(
+            gettext_noop(
+                "Re-plan v%(version)s (%(why)s) waits for your approval — held because %(held)s: %(summary)s. "
+                "Approve or reject it on the plan page. Not decided by %(deadline)s: it expires and drivers keep "
+                "v%(parent)s."
+            ),
+            version=revision.version, why=_why(revision), held="; ".join(revision.proposal["held_because"]),
+            summary=proposal_summary(revision.proposal), deadline=_hhmm(revision.decide_by), parent=parent_version,
+        ),
+    )  # fmt: skip
     plan_id, decide_by = revision.pk, revision.decide_by
     transaction.on_commit(lambda: enqueue("routes.tasks.expire_replan_proposal", plan_id, eta=decide_by))
     return revision
@@ -218,7 +245,12 @@ def _locked_proposal(plan: Plan, verb: str) -> Plan:
     locked = Plan.objects.select_for_update(of=("self",)).select_related("parent").get(pk=plan.pk)
     if locked.state != Plan.State.PROPOSED:
         raise RoutingError(
-            f"Plan {locked.pk} is {locked.get_state_display().lower()}; only a proposed version can be {verb}",
+            (
+                gettext("Plan %(plan)s is %(state)s; only a proposed version can be approved")
+                if verb == "approved"
+                else gettext("Plan %(plan)s is %(state)s; only a proposed version can be rejected")
+            )
+            % {"plan": locked.pk, "state": locked.get_state_display().lower()},
             field="state", value=locked.state, status_code=409,
         )  # fmt: skip
     return locked
@@ -235,7 +267,7 @@ def plan_proposal_approve(*, plan: Plan, by=None) -> Plan:
             return _approve(plan=plan, by=by)
     except LockTimeout:
         raise RoutingError(
-            "A re-plan of this day is being computed; try again in a moment", field="id", value=plan.pk,
+            gettext("A re-plan of this day is being computed; try again in a moment"), field="id", value=plan.pk,
             status_code=409,
         ) from None  # fmt: skip
 
@@ -246,14 +278,16 @@ def _approve(*, plan: Plan, by=None) -> Plan:
     if locked.decide_by is not None and locked.decide_by <= timezone.now():
         # Its timer may have been lost (an embedded restart); past the deadline it is stale all the same.
         raise RoutingError(
-            f"This proposal expired at {_hhmm(locked.decide_by)}: the running version stays; re-plan again instead",
+            gettext("This proposal expired at %(time)s: the running version stays; re-plan again instead")
+            % {"time": _hhmm(locked.decide_by)},
             field="decide_by", value=locked.decide_by.isoformat(), status_code=409,
         )  # fmt: skip
     running = latest_dispatched_plan(day=locked.date, depot_id=locked.depot_id)
     if running is not None and running.pk != locked.parent_id:
         # It revised a version drivers no longer follow: applying it would undo what came since.
         raise RoutingError(
-            f"v{running.version} runs now, newer than the version this proposal revises; re-plan again instead",
+            gettext("v%(version)s runs now, newer than the version this proposal revises; re-plan again instead")
+            % {"version": running.version},
             field="parent", value=locked.parent_id, status_code=409,
         )  # fmt: skip
     now = timezone.now()
@@ -301,10 +335,16 @@ def plan_proposal_expire(*, plan_id: int) -> Plan | None:
         parent_version = locked.parent.version if locked.parent_id else "?"
         _open_alert(
             locked,
-            f"Re-plan v{locked.version} ({_why(locked)}) was not approved by {_hhmm(locked.decide_by)} and expired: "
-            f"drivers keep v{parent_version} as it was, and its customers were not told of any change. What it "
-            f"would have changed: {proposal_summary(locked.proposal)}. Re-plan again from the plan page if needed.",
-        )
+            company_text(
+                gettext_noop(
+                    "Re-plan v%(version)s (%(why)s) was not approved by %(deadline)s and expired: drivers keep "
+                    "v%(parent)s as it was, and its customers were not told of any change. What it would have "
+                    "changed: %(summary)s. Re-plan again from the plan page if needed."
+                ),
+                version=locked.version, why=_why(locked), deadline=_hhmm(locked.decide_by), parent=parent_version,
+                summary=proposal_summary(locked.proposal),
+            ),
+        )  # fmt: skip
     return locked
 
 

@@ -28,7 +28,9 @@ from decimal import Decimal
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 
+from dispatch.alerts import company_text
 from dispatch.models import Order
 from routes import optimizer
 from routes.errors import RoutingError
@@ -111,13 +113,13 @@ def _replan(
 
     if plan is None or plan.dispatched_at is None:
         raise RoutingError(
-            "Only a dispatched plan is re-planned mid-day; optimize it again instead",
+            gettext("Only a dispatched plan is re-planned mid-day; optimize it again instead"),
             field="parent",
             value=None,
             status_code=409,
         )
     if mode not in ("keep", "moves"):
-        raise RoutingError('mode must be "keep" or "moves"', field="mode", value=mode)
+        raise RoutingError(gettext('mode must be "keep" or "moves"'), field="mode", value=mode)
     now = now or plan_clock(target)  # when it is computed, or the simulated clock it was asked with
     network = get_road_network()
     progress = vehicle_progress(plan, now)
@@ -405,7 +407,9 @@ def _save_replan(*, target: Plan, timed, unassigned, progress, mode, solver, sol
         running = latest_dispatched_plan(day=revision.date, depot_id=revision.depot_id)
         if running is not None and running.pk != revision.parent_id:
             # Another version went out while this one was computed: never undo it by itself.
-            revision.proposal["held_because"].append(f"v{running.version} was applied while it was computed")
+            revision.proposal["held_because"].append(
+                company_text(gettext_noop("v%(version)s was applied while it was computed"), version=running.version)
+            )
         if revision.proposal["held_because"]:
             revision.save()
             return proposal_hold(revision=revision)

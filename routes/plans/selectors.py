@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from dispatch.models import Depot, Driver, Order
+from dispatch.models import Depot, Driver, Handoff, Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Plan, Route, Stop, UnassignedOrder
 
@@ -201,3 +202,66 @@ def dispatched_plans_of_day(day, depot_id: int | None):
         if plan is not None:
             plans.append(plan)
     return plans
+
+
+@dataclass
+class OrderPlacement:
+    """The order in the plan that rules its day: the newest dispatched version holding it (as a stop or
+    as left out), else the selected plan not yet dispatched; all None when no plan holds it."""
+
+    plan: object | None = None  # routes.models.Plan
+    stop: object | None = None  # routes.models.Stop, with route, vehicle and driver loaded
+    left_out_reason: str = ""
+    stop_count: int = 0  # stops on the order's route
+
+    @property
+    def dispatched(self) -> bool:
+        return self.plan is not None and self.plan.dispatched_at is not None
+
+    @property
+    def route(self):
+        return self.stop.route if self.stop is not None else None
+
+
+def order_placement(order: Order) -> OrderPlacement:
+    on_routes = Stop.objects.filter(order=order, route__plan__date=order.date).values("route__plan_id")
+    left_out = UnassignedOrder.objects.filter(order=order, plan__date=order.date).values("plan_id")
+    plan = (
+        Plan.objects.filter(Q(id__in=on_routes) | Q(id__in=left_out), status=Plan.Status.DONE)
+        .filter(Q(dispatched_at__isnull=False) | Q(selected=True))
+        # Dispatched versions first (the drivers follow the newest), then the newest selected draft.
+        .order_by(F("dispatched_at").desc(nulls_last=True), "-version", "-id")
+        .first()
+    )
+    if plan is None:
+        return OrderPlacement()
+    stop = (
+        Stop.objects.filter(route__plan=plan, order=order)
+        .select_related("route__vehicle__depot", "route__driver")
+        .defer("route__geometry")  # a large JSON nobody here reads
+        .first()
+    )
+    if stop is None:
+        reason = UnassignedOrder.objects.filter(plan=plan, order=order).values_list("reason", flat=True).first()
+        return OrderPlacement(plan=plan, left_out_reason=reason or "")
+    return OrderPlacement(plan=plan, stop=stop, stop_count=Stop.objects.filter(route_id=stop.route_id).count())
+
+
+# Hand-offs a plan made to courier partners, open or done; a rejected or expired one is back in planning.
+PLAN_HANDOFF_STATUSES = (
+    Handoff.Status.OFFERED,
+    Handoff.Status.ACCEPTED,
+    Handoff.Status.DELIVERED,
+    Handoff.Status.FAILED,
+)
+
+
+def plan_handoffs(plan_id: int) -> list[dict]:
+    """A plan's hand-offs per partner (API.md Plans: handoffs): {"partner", "orders": [ids], "cost"}."""
+    grouped: dict[str, dict] = {}
+    handoffs = Handoff.objects.filter(plan_id=plan_id, status__in=PLAN_HANDOFF_STATUSES).select_related("partner")
+    for handoff in handoffs.order_by("partner__code", "order_id"):
+        entry = grouped.setdefault(handoff.partner.code, {"partner": handoff.partner.code, "orders": [], "cost": 0})
+        entry["orders"].append(handoff.order_id)
+        entry["cost"] += handoff.cost
+    return list(grouped.values())

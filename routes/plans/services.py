@@ -2,6 +2,8 @@
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from config.tasks import enqueue
 from dispatch import events
@@ -27,7 +29,8 @@ def refuse_past_day(day, *, now=None, field: str = "date") -> None:
     today = timezone.localdate(now or timezone.now())
     if day < today:
         raise RoutingError(
-            f"{day:%A %d %B %Y} is over: plans can be made for today ({today:%d %B %Y}) or a later day",
+            gettext("%(day)s is over: plans can be made for today (%(today)s) or a later day")
+            % {"day": f"{date_format(day, 'l')}, {date_format(day)}", "today": date_format(today)},
             field=field,
             value=day.isoformat(),
         )
@@ -41,7 +44,7 @@ def _plan_scope(*, user, depot_code) -> tuple:
         return depot, [depot.id]
     depots = list(depots_visible_to(user))
     if not depots:
-        raise RoutingError("You see no depot to plan for", field="depot", value=None, status_code=403)
+        raise RoutingError(gettext("You see no depot to plan for"), field="depot", value=None, status_code=403)
     if len(depots) == 1:
         return depots[0], [depots[0].id]
     return None, [d.id for d in depots]
@@ -70,7 +73,11 @@ def plan_request(
     refuse_past_day(day, now=now)
     objectives = list(dict.fromkeys(objectives))
     if not 1 <= len(objectives) <= MAX_ALTERNATIVES:
-        raise RoutingError(f"Ask for 1 to {MAX_ALTERNATIVES} objectives", field="objectives", value=objectives)
+        raise RoutingError(
+            gettext("Ask for 1 to %(count)s objectives") % {"count": MAX_ALTERNATIVES},
+            field="objectives",
+            value=objectives,
+        )
     depot, depot_ids = _plan_scope(user=user, depot_code=depot_code)
     if vehicle_ids:
         known = set(
@@ -78,7 +85,11 @@ def plan_request(
         )
         unknown = sorted(set(vehicle_ids) - known)
         if unknown:
-            raise RoutingError(f"Unknown vehicle(s) for this plan: {unknown}", field="vehicles", value=unknown)
+            raise RoutingError(
+                gettext("Unknown vehicle(s) for this plan: %(vehicles)s") % {"vehicles": unknown},
+                field="vehicles",
+                value=unknown,
+            )
     group = uuid.uuid4() if len(objectives) > 1 else None
     request = {"depots": depot_ids, "vehicles": list(vehicle_ids or []), "time_budget_s": time_budget_s}
     if now is not None:
@@ -134,7 +145,8 @@ def plan_select(*, plan: Plan, by=None) -> Plan:
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.status != Plan.Status.DONE:
         raise RoutingError(
-            f"Plan {locked.pk} is {locked.status}; only a finished plan can be picked",
+            gettext("Plan %(plan)s is %(status)s; only a finished plan can be picked")
+            % {"plan": locked.pk, "status": locked.get_status_display().lower()},
             field="id",
             value=locked.pk,
             status_code=409,
@@ -162,14 +174,16 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     if locked.state != Plan.State.ACTIVE:
         # A re-plan the guard rails held back goes out only through approval (routes.plans.proposals).
         raise RoutingError(
-            f"Plan {locked.pk} is {locked.get_state_display().lower()}; approve a proposal instead of dispatching it",
+            gettext("Plan %(plan)s is %(state)s; approve a proposal instead of dispatching it")
+            % {"plan": locked.pk, "state": locked.get_state_display().lower()},
             field="state",
             value=locked.state,
             status_code=409,
         )
     if locked.status != Plan.Status.DONE:
         raise RoutingError(
-            f"Plan {locked.pk} is {locked.status}; only a finished plan can be dispatched",
+            gettext("Plan %(plan)s is %(status)s; only a finished plan can be dispatched")
+            % {"plan": locked.pk, "status": locked.get_status_display().lower()},
             field="id",
             value=locked.pk,
             status_code=409,
@@ -179,7 +193,8 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
     missing = [r.vehicle.name for r in locked.routes.select_related("vehicle") if r.driver_id is None]
     if missing:
         raise RoutingError(
-            f"No driver for {', '.join(missing)}; give these vehicles a driver first",
+            gettext("No driver for %(vehicles)s; give these vehicles a driver first")
+            % {"vehicles": ", ".join(missing)},
             field="routes",
             value=missing,
             status_code=409,
@@ -213,14 +228,14 @@ def plan_replan_request(
 
     if plan.dispatched_at is None:
         raise RoutingError(
-            "Only a dispatched plan is re-planned; optimize it again instead",
+            gettext("Only a dispatched plan is re-planned; optimize it again instead"),
             field="id",
             value=plan.pk,
             status_code=409,
         )
     refuse_past_day(plan.date, now=now)
     if mode not in ("keep", "moves"):
-        raise RoutingError('mode must be "keep" or "moves"', field="mode", value=mode)
+        raise RoutingError(gettext('mode must be "keep" or "moves"'), field="mode", value=mode)
     # The dispatched plan's own clock and record are not this re-plan's.
     request = {k: v for k, v in plan.request.items() if k not in ("clock", "planned_from")}
     if now is not None:

@@ -251,6 +251,8 @@ def plan_detail(request, plan_id: int):
         and plan.state == Plan.State.ACTIVE  # a proposal goes out through Approve
         and (plan.selected or not plan.alternative_group),
         "stop_count": sum(len(route.stop_list) for route in routes),
+        # The dispatch button's question says how many stops the plan already has late.
+        "late_stop_count": sum(1 for route in routes for stop in route.stop_list if stop.late_s),
         "totals": {
             "distance": km_label(plan.distance_m),
             "driving": duration_label(sum(route.driving_s for route in routes)),

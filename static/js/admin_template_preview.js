@@ -5,9 +5,20 @@
  * with a sample order, rendered by the server (Django's templates escape it) as one fragment.
  * "Send a test to me" posts the subject and body as typed to the test view, once per click (the
  * button stays disabled until the answer), and shows what the server says.
+ *
+ * Words come from the project's catalog (djangojs.po), which the change form's admin:jsi18n serves.
  */
 (function () {
   "use strict";
+
+  function gettext(text) {
+    return window.gettext ? window.gettext(text) : text;
+  }
+
+  // Django's named placeholders, "%(name)s", filled from `values`.
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
 
   var FIELDS = ["event", "channel", "language", "subject", "body"];
   var DELAY_MS = 300;
@@ -35,12 +46,13 @@
             return { ok: response.ok, status: response.status, data: data };
           },
           function () {
-            return { ok: false, status: response.status, data: { detail: "The server answered " + response.status + "." } };
+            var detail = interpolate(gettext("The server answered %(status)s."), { status: response.status });
+            return { ok: false, status: response.status, data: { detail: detail } };
           }
         );
       },
       function () {
-        return { ok: false, status: 0, data: { detail: "The server could not be reached; check the connection." } };
+        return { ok: false, status: 0, data: { detail: gettext("The server could not be reached; check the connection.") } };
       }
     );
   }
@@ -64,7 +76,7 @@
         } else {
           var message = document.createElement("p");
           message.className = "message-preview-error";
-          message.textContent = answer.data.detail || "No preview.";
+          message.textContent = answer.data.detail || gettext("No preview.");
           output.replaceChildren(message);
         }
       });
@@ -87,10 +99,10 @@
       button.addEventListener("click", function () {
         button.disabled = true;
         result.className = "message-preview-result";
-        result.textContent = "Sending…";
+        result.textContent = gettext("Sending…");
         post(panel.dataset.testSendUrl, form, ["subject", "body"]).then(function (answer) {
           result.className = "message-preview-result " + (answer.ok ? "ok" : "error");
-          result.textContent = answer.data.detail || (answer.ok ? "Sent." : "Not sent.");
+          result.textContent = answer.data.detail || (answer.ok ? gettext("Sent.") : gettext("Not sent."));
           button.disabled = false;
         });
       });

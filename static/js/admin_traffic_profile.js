@@ -4,9 +4,20 @@
  * every keystroke; a value that is not a number from data-min to data-max is outlined in red, in
  * the table and in the chart, before the form is even saved (the server says which hour and why).
  * Clicking a bar focuses its hour's input.
+ *
+ * Words come from the project's catalog (djangojs.po), which the change form's admin:jsi18n serves.
  */
 (function () {
   "use strict";
+
+  function gettext(text) {
+    return window.gettext ? window.gettext(text) : text;
+  }
+
+  // Django's named placeholders, "%(name)s", filled from `values`.
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
 
   var SVG = "http://www.w3.org/2000/svg";
   var WIDTH = 720, HEIGHT = 200, LEFT = 34, RIGHT = 6, TOP = 8, BOTTOM = 22;
@@ -59,8 +70,11 @@
         var bar = node("rect", {
           x: x, y: top, width: slot - 4, height: Math.max(y(0) - top, 1), "class": "bar " + kind, "data-hour": hour,
         });
-        bar.appendChild(node("title", {}, (hour < 10 ? "0" : "") + hour + " h: " +
-          (parsed.ok ? shown : "“" + input.value + "” is not a factor from " + min + " to " + max)));
+        var label = (hour < 10 ? "0" : "") + hour;
+        bar.appendChild(node("title", {}, parsed.ok
+          ? interpolate(gettext("%(hour)s h: %(factor)s"), { hour: label, factor: shown })
+          : interpolate(gettext("%(hour)s h: “%(value)s” is not a factor from %(min)s to %(max)s"),
+            { hour: label, value: input.value, min: min, max: max })));
         bar.addEventListener("click", function () {
           input.focus();
           input.select();

@@ -11,10 +11,35 @@
  *    redraws the map when GeoJSON is pasted into the textarea, and recolours the area when the
  *    zone's colour picker changes.
  *
- * Positions are GeoJSON's [lon, lat]. Texts go in through textContent only.
+ * Positions are GeoJSON's [lon, lat]. Texts go in through textContent only (Leaflet.draw's own
+ * tooltips take L.drawLocal's strings as HTML: ours carry no markup).
+ *
+ * Words come from the project's catalog (locale/<lang>/LC_MESSAGES/djangojs.po): the admin's change
+ * form loads admin:jsi18n, which serves it too (LOCALE_PATHS); the map's frame borrows its page's.
  */
 (function () {
   "use strict";
+
+  var catalog = (function () {
+    try {
+      if (window.gettext) return window;
+      if (window.parent && window.parent !== window && window.parent.gettext) return window.parent;
+    } catch (error) { /* a frame of another origin */ }
+    return null;
+  })();
+
+  function gettext(text) {
+    return catalog ? catalog.gettext(text) : text;
+  }
+
+  function ngettext(singular, plural, count) {
+    return catalog ? catalog.ngettext(singular, plural, count) : count === 1 ? singular : plural;
+  }
+
+  // Django's named placeholders, "%(name)s", filled from `values`.
+  function interpolate(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (match, key) { return String(values[key]); });
+  }
 
   var DRAWN = "dispatch:zone-drawn";
   var SET = "dispatch:zone-set";
@@ -52,13 +77,7 @@
       }
 
       load(options.polygon);
-      L.drawLocal.draw.toolbar.buttons.polygon = "Draw the zone's area";
-      L.drawLocal.draw.toolbar.buttons.rectangle = "Draw the zone as a rectangle";
-      L.drawLocal.draw.handlers.polygon.tooltip.start = "Click where the zone's border starts.";
-      L.drawLocal.draw.handlers.polygon.tooltip.cont = "Click the next corner.";
-      L.drawLocal.draw.handlers.polygon.tooltip.end = "Click the first corner to close the area.";
-      L.drawLocal.edit.toolbar.buttons.edit = "Move the zone's corners";
-      L.drawLocal.edit.toolbar.buttons.remove = "Delete the zone's area";
+      translateDrawTools(L.drawLocal);
       map.addControl(
         new L.Control.Draw({
           position: "topleft",
@@ -101,13 +120,45 @@
     };
   }
 
+  // Leaflet.draw's toolbar, tooltips and buttons in the page's language (its defaults are English).
+  function translateDrawTools(local) {
+    var draw = local.draw, edit = local.edit;
+    draw.toolbar.actions = { title: gettext("Cancel drawing"), text: gettext("Cancel") };
+    draw.toolbar.finish = { title: gettext("Finish drawing"), text: gettext("Finish") };
+    draw.toolbar.undo = { title: gettext("Delete the last corner drawn"), text: gettext("Delete last corner") };
+    draw.toolbar.buttons.polygon = gettext("Draw the zone's area");
+    draw.toolbar.buttons.rectangle = gettext("Draw the zone as a rectangle");
+    draw.handlers.polygon.tooltip = {
+      start: gettext("Click where the zone's border starts."),
+      cont: gettext("Click the next corner."),
+      end: gettext("Click the first corner to close the area."),
+    };
+    draw.handlers.polyline.error = gettext("The area's borders must not cross.");
+    draw.handlers.rectangle.tooltip.start = gettext("Click and drag to draw a rectangle.");
+    draw.handlers.simpleshape.tooltip.end = gettext("Release the mouse to finish the drawing.");
+    edit.toolbar.actions = {
+      save: { title: gettext("Keep the changes"), text: gettext("Save") },
+      cancel: { title: gettext("Cancel editing and undo every change"), text: gettext("Cancel") },
+      clearAll: { title: gettext("Delete the whole area"), text: gettext("Delete all") },
+    };
+    edit.toolbar.buttons.edit = gettext("Move the zone's corners");
+    edit.toolbar.buttons.editDisabled = gettext("Nothing drawn to edit");
+    edit.toolbar.buttons.remove = gettext("Delete the zone's area");
+    edit.toolbar.buttons.removeDisabled = gettext("Nothing drawn to delete");
+    edit.handlers.edit.tooltip = {
+      text: gettext("Drag the corners to change the area."),
+      subtext: gettext("Click Cancel to undo the changes."),
+    };
+    edit.handlers.remove.tooltip = { text: gettext("Click the area to delete it.") };
+  }
+
   // --- The admin's change form -----------------------------------------------------------------
 
   function describe(geometry) {
-    if (!geometry) return "Nothing drawn: draw the zone's area on the map.";
+    if (!geometry) return gettext("Nothing drawn: draw the zone's area on the map.");
     var outer = (geometry.coordinates || [[]])[0] || [];
     var corners = Math.max(outer.length - 1, 0);
-    return "Area with " + corners + " corner" + (corners === 1 ? "" : "s") + ".";
+    return interpolate(ngettext("Area with %(corners)s corner.", "Area with %(corners)s corners.", corners), { corners: corners });
   }
 
   function readPolygon(text) {
@@ -149,7 +200,7 @@
       }
       var polygon = readPolygon(text);
       if (polygon === undefined) {
-        status.textContent = "The text below is not a readable GeoJSON Polygon; saving will say what is wrong.";
+        status.textContent = gettext("The text below is not a readable GeoJSON Polygon; saving will say what is wrong.");
         return;
       }
       tellMap({ geometry: polygon });

@@ -29,6 +29,10 @@
   function interpolate(text, values) {
     return text.replace(/%\((\w+)\)s/g, (match, key) => String(values[key]));
   }
+  // The route map (static/js/driver_map.js) takes its texts through static/js/lib/i18n.js, which reads
+  // the page's gettext: this catalog, so that they work offline too.
+  window.gettext = gettext;
+  window.ngettext = ngettext;
   const csrfToken = document.querySelector("meta[name=csrf-token]").content;
   const ROUTE_URL = "/api/driver/route/";
   const POSITIONS_URL = "/api/driver/positions/";
@@ -220,6 +224,7 @@
     $("stops-title").hidden = !route;
     const list = $("stops");
     list.textContent = "";
+    showView(state.view);
     if (!route) {
       $("next").hidden = true;
       $("done-all").hidden = true;
@@ -270,7 +275,56 @@
     $("next").hidden = !next;
     $("done-all").hidden = !!next || total === 0;
     if (next) renderNext(next);
+    renderMap();
   }
+
+  // --- The route map (static/js/driver_map.js, a module: it registers itself with attachMap) -------
+  // "list" or "map" under the next stop, as the driver left it.
+  state.view = localStorage.getItem("driver-view") === "map" ? "map" : "list";
+  let routeMap = null;
+
+  function showView(view) {
+    state.view = view;
+    const hasRoute = !!state.route;
+    $("stops").hidden = !hasRoute || view !== "list";
+    $("route-map-panel").hidden = !hasRoute || view !== "map";
+    $("view-list").setAttribute("aria-selected", String(view === "list"));
+    $("view-map").setAttribute("aria-selected", String(view === "map"));
+  }
+
+  // What the map draws: the route, each stop with the status the driver sees in the list (queued
+  // actions included) and whether it is the next one, the phone's position, the signal.
+  function renderMap() {
+    if (!routeMap || !state.route || state.view !== "map") return;
+    const next = nextStop();
+    routeMap.draw({
+      route: state.route,
+      stops: state.route.stops.map((stop) => {
+        const status = effectiveStatus(stop);
+        return { stop: stop, status: status, label: STATUS_LABEL[status], open: OPEN.includes(status), next: !!next && next.id === stop.id };
+      }),
+      labels: STATUS_LABEL,
+      position: lastPosition(),
+      online: navigator.onLine,
+    });
+  }
+
+  function attachMap(map) {
+    routeMap = map;
+    renderMap();
+  }
+
+  [["view-list", "list"], ["view-map", "map"]].forEach(([id, view]) => {
+    $(id).addEventListener("click", () => {
+      try {
+        localStorage.setItem("driver-view", view);
+      } catch (e) {
+        // storage full: the choice lasts until the page is opened again
+      }
+      showView(view);
+      renderMap();
+    });
+  });
 
   function renderNext(stop) {
     const status = effectiveStatus(stop);
@@ -717,6 +771,7 @@
     if (coords.heading !== null && !Number.isNaN(coords.heading)) entry.heading = coords.heading;
     const previous = lastPosition();
     localStorage.setItem("driver-last-position", JSON.stringify(entry));
+    if (routeMap && state.view === "map") routeMap.position(entry);
     if (previous && Date.parse(entry.recorded_at) - Date.parse(previous.recorded_at) < POSITION_MIN_INTERVAL_MS) return;
     const buffer = positionBuffer();
     buffer.push(entry);
@@ -760,8 +815,12 @@
     sendQueue();
     flushPositions();
     refreshRoute();
+    renderMap();
   });
-  window.addEventListener("offline", renderQueue);
+  window.addEventListener("offline", () => {
+    renderQueue();
+    renderMap();
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") refreshRoute();
   });
@@ -781,5 +840,8 @@
   connectLiveSocket(1000);
 
   // For tests and debugging in the browser console.
-  window.DriverApp = { state: state, sendQueue: sendQueue, refreshRoute: refreshRoute, flushPositions: flushPositions };
+  window.DriverApp = {
+    state: state, sendQueue: sendQueue, refreshRoute: refreshRoute, flushPositions: flushPositions,
+    attachMap: attachMap, selectStop: selectStop, routeMap: () => routeMap,
+  };
 })();

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import translation
 
 from analytics import charts
 from analytics.services import daily_summary_send
@@ -21,6 +22,14 @@ from tests.analytics.conftest import DAY
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """The figures below are English ones (tests/i18n has both languages): numbers follow the active
+    language, and a page test before may have left another one active in this thread."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.mark.parametrize(

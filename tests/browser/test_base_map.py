@@ -11,6 +11,7 @@ on top of each other.
 
 import io
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,7 +22,7 @@ from PIL import Image
 
 from dispatch.fleet.services import driver_create
 from dispatch.models import Order
-from routes.models import Stop
+from routes.models import Route, Stop
 from tests.browser.test_content_security_policy import RECORD_VIOLATIONS
 from tests.customers.conftest import token_of
 from tests.dispatch.test_basemap import built_tiles  # noqa: F401 - the tiles fixture
@@ -270,5 +271,101 @@ def test_the_live_map_reads_at_a_glance(
     page.wait_for_timeout(500)
     assert page.locator('.vehicle-icon[data-label="shown"]').count() > len(boxes)
     screenshot(page, "live-map-at-a-glance")
+    assert not errors, errors
+    context.close()
+
+
+def test_the_driver_app_draws_the_streets_under_the_route_and_says_when_they_are_missing(
+    browser,
+    live_server,
+    live_settings,
+    dispatched_route,  # noqa: F811 - the fixture imported above
+    screenshot,
+):
+    # The phone at 390x844, its session as after logging in (the login page has its own tests).
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    session = Client()
+    session.force_login(dispatched_route.driver.user)
+    cookie = session.cookies[django_settings.SESSION_COOKIE_NAME].value
+    context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    errors, tile_answers = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda r: tile_answers.append((r.status, r.url)) if "/map/tiles/" in r.url else None)
+    page.goto(f"{live_server.url}/driver/")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()  # controlled by the service worker from now on: it keeps the page and the map's files
+    _wait(page.main_frame, "navigator.serviceWorker.controller !== null", what="service worker")
+    page.click("#view-map")
+    _check_base_map(page, tile_answers, "driver")
+    assert page.locator("#route-map .driver-stop-marker").count() == 6
+    assert page.locator("#route-map-note").is_hidden()
+    screenshot(page, "base-map-driver")
+
+    # Without signal the map says that streets may be missing; opened again without signal, it draws
+    # the route and stops it saved, asks for no tile, and says the streets come back with the signal.
+    context.set_offline(True)
+    page.wait_for_selector("#route-map-note:not([hidden])")
+    assert "No signal" in page.locator("#route-map-note").inner_text()
+    tile_answers.clear()
+    page.reload()
+    page.wait_for_selector("#route-map .driver-stop-marker")
+    assert page.locator("#route-map .driver-stop-marker").count() == 6
+    assert page.locator("#route-map .leaflet-overlay-pane path").count() >= 2
+    assert "signal returns" in page.locator("#route-map-note").inner_text()
+    assert page.locator("#route-map").get_attribute("data-base-map") is None and tile_answers == []
+    screenshot(page, "base-map-driver-offline")
+    context.set_offline(False)
+    _wait(
+        page.main_frame,
+        "document.getElementById('route-map').getAttribute('data-base-map') === 'drawn'",
+        what="driver: streets back with the signal",
+    )
+    assert page.locator("#route-map-note").is_hidden()
+    assert not errors, errors
+    context.close()
+
+
+def test_the_order_page_draws_its_route_and_driver_over_the_streets(
+    browser,
+    live_server,
+    live_settings,
+    dispatched_route,  # noqa: F811 - the fixture imported above
+    dispatcher_a,
+    screenshot,
+):
+    stops = list(Stop.objects.filter(route=dispatched_route).order_by("sequence").select_related("order"))
+    order = stops[2].order
+    driver = dispatched_route.driver
+    driver.last_lat, driver.last_lon = 47.1409, 9.5217
+    driver.last_position_at = timezone.now() - timedelta(minutes=4)
+    driver.save()
+    # On the road since an hour ago, whatever the time the suite runs at (the plan says 07:00).
+    Route.objects.filter(pk=dispatched_route.pk).update(start=timezone.now() - timedelta(hours=1))
+    context = _office_context(browser, live_server, dispatcher_a)
+    page = context.new_page()
+    errors, tile_answers = [], []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda r: tile_answers.append((r.status, r.url)) if "/map/tiles/" in r.url else None)
+    page.goto(f"{live_server.url}/orders/{order.pk}/")
+    _check_base_map(page, tile_answers, "order", "iframe.order-map")
+    frame = _map_frame(page, "iframe.order-map")
+    drawn = frame.evaluate(
+        """(() => {
+          const route = Object.values(DispatchMap.layers.routes.byId)[0];
+          const markers = [];
+          route.eachLayer((part) => { if (part.stop) markers.push([part.stop.sequence, part.options.opacity,
+            part.getElement().querySelector('span').className]); });
+          return { markers: markers.sort((a, b) => a[0] - b[0]), line: route.getBounds().isValid(),
+                   driver: DispatchMap.layers.driverPosition.driver.label };
+        })()"""
+    )
+    assert drawn["line"] and len(drawn["markers"]) == 6
+    assert [opacity for _, opacity, _ in drawn["markers"]] == [0.45, 0.45, 1, 0.45, 0.45, 0.45]
+    assert "focus" in drawn["markers"][2][2]
+    assert drawn["driver"].startswith(driver.name) and "4 min ago" in drawn["driver"]
+    assert "4 min ago" in page.locator("[data-field=driver-position]").inner_text()
+    screenshot(page, "base-map-order-route")
     assert not errors, errors
     context.close()

@@ -12,8 +12,8 @@ import pytest
 from channels.layers import channel_layers
 from django.utils import timezone
 
-from customers.tracking.links import tracking_links_create
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_links_create
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Customer, Order
 from routes.models import Plan, Route, Stop
 
@@ -99,7 +99,7 @@ def day_route(depot_a, vehicle_a, driver_a, customer):
 
 
 def token_of(order) -> str:
-    from customers.tracking.links import tracking_link_ensure
+    from customers.tracking_links import tracking_link_ensure
 
     return token_for_nonce(tracking_link_ensure(order=order).nonce)
 

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.utils import timezone
 
 from config.asgi import application
-from customers.tracking.links import tracking_link_reissue
+from customers.tracking_links import tracking_link_reissue
 from dispatch.models import Order
 from tests.customers.conftest import token_of
 

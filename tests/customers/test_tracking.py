@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from customers.models import CustomerMessage, Feedback, Notification, TrackingLink
-from customers.tracking.links import tracking_link_reissue
+from customers.tracking_links import tracking_link_reissue
 from dispatch.models import Order, ProofOfDelivery
 from tests.customers.conftest import new_token, token_of
 
@@ -109,7 +109,7 @@ def test_it_looks_tokens_up_without_a_timing_difference_between_near_and_far_gue
 def test_it_revokes_and_reissues_a_link(api, order):
     old = token_of(order)
     new = tracking_link_reissue(order=order)
-    from customers.tracking.tokens import token_for_nonce
+    from customers.tracking_tokens import token_for_nonce
 
     assert api.get(f"/api/track/{old}/").status_code == 404
     assert api.get(f"/api/track/{token_for_nonce(new.nonce)}/").status_code == 200

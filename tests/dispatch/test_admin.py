@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import TrackingLink
-from customers.tracking.links import tracking_links_create
+from customers.tracking_links import tracking_links_create
 from dispatch.models import Customer, Depot, Driver, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.orders.services import order_change_status
 from dispatch.roles import MANAGER

@@ -266,7 +266,7 @@ def test_it_explains_bad_order_filters(manager_client, orders):
 
 
 def test_it_shows_an_order_with_the_fields_of_the_contract(dispatcher_a_client, orders):
-    from customers.tracking.links import tracking_links_create
+    from customers.tracking_links import tracking_links_create
 
     tracking_links_create(orders=[orders["a1"]])
     response = dispatcher_a_client.get(f"/api/orders/{orders['a1'].id}/")

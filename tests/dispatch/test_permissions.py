@@ -6,25 +6,29 @@ answers 404, never 403; another driver's stop 404; a customer gets in only with 
 """
 
 import re
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from customers.tracking.links import tracking_link_ensure
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_link_ensure
+from customers.tracking_tokens import token_for_nonce
 from dispatch import alerts
 from dispatch.fleet.services import driver_create
 from dispatch.models import Order, Vehicle
+from dispatch.partners.services import order_hand_off, partner_create, partner_user_create
 from routes.models import Plan, Stop
 from routes.plans.services import plan_dispatch
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, _client_for
 from tests.driver.conftest import write_plan
 from tests.live.conftest import isolated_live_state  # noqa: F401 - own channel-layer and cache prefixes (autouse)
+from tests.routes.test_slots import next_weekday
 from tests.url_routes import all_routes, view_of
 
-PERSONAS = ("anonymous", "driver", "dispatcher_a", "dispatcher_b", "manager")
+PERSONAS = ("anonymous", "driver", "dispatcher_a", "dispatcher_b", "manager", "partner")
+OFFICE_PERSONAS = ("dispatcher_a", "dispatcher_b", "manager")
 IGNORED_METHODS = {"OPTIONS", "HEAD", "TRACE"}
 
 
@@ -47,8 +51,11 @@ def openapi_path(route: str) -> str:
 # route -> method -> (path(world), body(world, persona) or None, {persona: status})
 
 
-def _statuses(anonymous, driver, dispatcher_a, dispatcher_b, manager) -> dict[str, int]:
-    return dict(zip(PERSONAS, (anonymous, driver, dispatcher_a, dispatcher_b, manager)))
+def _statuses(anonymous, driver, dispatcher_a, dispatcher_b, manager, partner=None) -> dict[str, int]:
+    # A courier partner's login (issue 20) is refused wherever a driver is, and sees what is public;
+    # the rows of the driver's own app and of the partner API say otherwise.
+    partner = driver if partner is None else partner
+    return dict(zip(PERSONAS, (anonymous, driver, dispatcher_a, dispatcher_b, manager, partner)))
 
 
 PUBLIC_200 = _statuses(200, 200, 200, 200, 200)
@@ -157,12 +164,14 @@ EXPECTED = {
         "POST": (lambda w: f"/api/plans/{w['plan_a'].id}/reject/", lambda w, p: {}, _statuses(401, 403, 409, 404, 409))
     },
     # The driver's own app: drivers only; a stop that is not on the driver's route answers 404.
-    "api/driver/route/": {"GET": (lambda w: "/api/driver/route/", None, _statuses(401, 200, 403, 403, 403))},
+    "api/driver/route/": {
+        "GET": (lambda w: "/api/driver/route/", None, _statuses(401, 200, 403, 403, 403, partner=403))
+    },
     "api/driver/positions/": {
         "POST": (
             lambda w: "/api/driver/positions/",
             lambda w, p: {"positions": [{"lat": 47.14, "lon": 9.52, "recorded_at": timezone.now().isoformat()}]},
-            _statuses(401, 202, 403, 403, 403),
+            _statuses(401, 202, 403, 403, 403, partner=403),
         )
     },
     **{
@@ -171,7 +180,7 @@ EXPECTED = {
                 # Another driver's stop of the same depot: as if it did not exist.
                 lambda w, a=action: f"/api/driver/stops/{w['other_stop'].id}/{a}/",
                 lambda w, p: {},
-                _statuses(401, 404, 403, 403, 403),
+                _statuses(401, 404, 403, 403, 403, partner=403),
             )
         }
         for action in ("arrive", "deliver", "fail")
@@ -222,6 +231,74 @@ EXPECTED = {
         method: (lambda w: "/api/closures/999999/", None, _statuses(401, 403, 404, 404, 404))
         for method in ("GET", "PATCH", "DELETE")
     },
+    # Courier partners (issue 20): managers keep them (office staff read the list to hand orders over).
+    "api/partners/": {
+        "GET": (lambda w: "/api/partners/", None, OFFICE_READ),
+        "POST": (
+            lambda w: "/api/partners/",
+            lambda w, p: {"code": f"p-{p}", "name": "P", "price_per_stop": "5", "capacity_stops": 5, "cutoff": "07:00"},
+            _statuses(401, 403, 403, 403, 201),
+        ),
+    },
+    "api/partners/<str:code>/users/": {
+        "POST": (
+            lambda w: "/api/partners/alpen/users/",
+            lambda w, p: {"username": f"pu_{p}", "password": PASSWORD},
+            _statuses(401, 403, 403, 403, 201),
+        )
+    },
+    # A dispatcher hands depot A's order over; the manager, second, finds it already handed (409).
+    "api/orders/<int:order_id>/handoff/": {
+        "POST": (
+            lambda w: f"/api/orders/{w['order_a'].id}/handoff/",
+            lambda w, p: {"partner": "alpen"},
+            _statuses(401, 403, 201, 404, 409),
+        )
+    },
+    # The partner's own API: its login only; another partner's order answers 404, as if absent.
+    "api/partner/orders/": {"GET": (lambda w: "/api/partner/orders/", None, _statuses(401, 403, 403, 403, 403, 200))},
+    **{
+        f"api/partner/orders/<int:order_id>/{action}/": {
+            "POST": (
+                lambda w, a=action: f"/api/partner/orders/{w['other_partner_order'].id}/{a}/",
+                lambda w, p: {},
+                _statuses(401, 403, 403, 403, 403, 404),
+            )
+        }
+        for action in ("accept", "reject", "arrive", "deliver", "fail")
+    },
+    # Delivery slots (issue 21): office staff and integrators (a dispatcher's token); depot B's dispatcher
+    # is told depot A is unknown (400), as for every write naming depot A.
+    "api/slots/": {
+        "GET": (
+            lambda w: f"/api/slots/?date={next_weekday(1)}&lat=47.14&lon=9.52&depot=A",
+            None,
+            _statuses(401, 403, 200, 400, 200),
+        )
+    },
+    "api/slots/book/": {
+        "POST": (
+            lambda w: "/api/slots/book/",
+            lambda w, p: {
+                "reference": f"SLOT-{p}",
+                "date": str(next_weekday(1)),
+                "start": "09:00",
+                "end": "11:00",
+                "depot": "A",
+                "lat": 47.14,
+                "lon": 9.52,
+            },
+            DEPOT_A_WRITE,
+        )  # fmt: skip
+    },
+    "api/track/<str:token>/slots/": {"GET": (lambda w: f"/api/track/{w['token_a']}/slots/", None, PUBLIC_200)},
+    "api/track/<str:token>/reschedule/": {
+        "POST": (
+            lambda w: f"/api/track/{UNKNOWN_TOKEN}/reschedule/",
+            lambda w, p: {"date": str(next_weekday(1)), "start": "09:00", "end": "11:00"},
+            NOT_FOUND_FOR_ALL,
+        )
+    },
 }
 
 ENDPOINTS = api_endpoints()
@@ -256,6 +333,15 @@ def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a, dispatcher_a, dispat
         day=today, depot=depot_a, routes={(vehicle_a, driver_a): [own], (vehicle_a2, driver_a2): [other]}
     )
     plan_dispatch(plan=dispatched, by=dispatcher_a)
+    # Courier partners: Alpen (whose login is the partner persona) and Berg, each with an order of today.
+    alpen = partner_create(by=manager, code="alpen", name="Alpen", price_per_stop=5, capacity_stops=0, cutoff=time(7))
+    berg = partner_create(by=manager, code="berg", name="Berg", price_per_stop=5, capacity_stops=0, cutoff=time(7))
+    partner_user_create(by=manager, partner=alpen, username="alpen_1", password=PASSWORD)
+    partner_orders = {}
+    for partner in (alpen, berg):
+        handed = Order.objects.create(reference=f"P-{partner.code}", date=today, depot=depot_a, lat=47.14, lon=9.52)
+        order_hand_off(order=handed, partner=partner, by=dispatcher_a)
+        partner_orders[partner.code] = handed
     return {
         "depot_a": depot_a, "depot_b": depot_b, "vehicle_a": vehicle_a, "vehicle_b": vehicle_b,
         "driver_a": driver_a, "order_a": order_a, "order_b": order_b, "plan_a": plan_a, "plan_b": plan_b,
@@ -263,13 +349,20 @@ def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a, dispatcher_a, dispat
         "token_a": token_for_nonce(tracking_link_ensure(order=order_a).nonce),
         "token_b": token_for_nonce(tracking_link_ensure(order=order_b).nonce),
         "office_users": (dispatcher_a, dispatcher_b, manager),
+        "partner_order": partner_orders["alpen"], "other_partner_order": partner_orders["berg"],
     }  # fmt: skip
 
 
 @pytest.fixture
-def clients(anonymous_client, driver_client, dispatcher_a_client, dispatcher_b_client, manager_client):
+def clients(world, anonymous_client, driver_client, dispatcher_a_client, dispatcher_b_client, manager_client):
+    partner_client = _client_for(get_user_model().objects.get(username="alpen_1"))
+    # Another office, another address: per-IP rate limits (tracking) count it apart from the others.
+    partner_client.defaults["REMOTE_ADDR"] = "127.0.0.20"
     return dict(
-        zip(PERSONAS, (anonymous_client, driver_client, dispatcher_a_client, dispatcher_b_client, manager_client))
+        zip(
+            PERSONAS,
+            (anonymous_client, driver_client, dispatcher_a_client, dispatcher_b_client, manager_client, partner_client),
+        )
     )
 
 
@@ -303,9 +396,9 @@ def test_it_refuses_methods_an_endpoint_does_not_offer(world, clients, route, me
     path = EXPECTED[route][method][0](world)
     offered = view_methods(ENDPOINTS[route])
     statuses = EXPECTED[route][method][2]
-    # Ask as someone the endpoint lets in (the manager, or the driver for the driver's own app):
+    # Ask as someone the endpoint lets in (the manager, or the driver or partner for their own apps):
     # for the others the permission check answers first.
-    allowed = "manager" if statuses["manager"] not in (401, 403) else "driver"
+    allowed = next(p for p in ("manager", "driver", "partner") if statuses[p] not in (401, 403))
     for other in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - offered):
         response = clients[allowed].generic(other, path)
         assert response.status_code == 405, (other, route)
@@ -327,7 +420,7 @@ LISTS = {
 def test_it_lists_only_what_each_persona_may_see(world, clients, path):
     key_a, key_b, field = LISTS[path]
     a, b = getattr(world[key_a], field), getattr(world[key_b], field)
-    seen = {persona: {item[field] for item in clients[persona].get(path).json()} for persona in PERSONAS[2:]}
+    seen = {persona: {item[field] for item in clients[persona].get(path).json()} for persona in OFFICE_PERSONAS}
     assert a in seen["dispatcher_a"] and b not in seen["dispatcher_a"]
     assert b in seen["dispatcher_b"] and a not in seen["dispatcher_b"]
     assert {a, b} <= seen["manager"]
@@ -335,7 +428,7 @@ def test_it_lists_only_what_each_persona_may_see(world, clients, path):
 
 def test_it_lists_drivers_only_of_the_dispatchers_depots(world, clients, depot_b):
     other = driver_create(username="driver_b", password="long-enough-1", name="Bo", depot=depot_b)
-    seen = {p: {d["username"] for d in clients[p].get("/api/drivers/").json()} for p in PERSONAS[2:]}
+    seen = {p: {d["username"] for d in clients[p].get("/api/drivers/").json()} for p in OFFICE_PERSONAS}
     assert seen == {
         "dispatcher_a": {"driver_a", "driver_a2"},
         "dispatcher_b": {other.user.username},
@@ -399,7 +492,7 @@ def test_it_lets_customers_in_only_through_a_live_token_of_their_own_order(world
     from datetime import timedelta
 
     from customers.models import CustomerMessage, TrackingLink
-    from customers.tracking.links import tracking_links_create
+    from customers.tracking_links import tracking_links_create
 
     expired, revoked = tracking_links_create(orders=[world["order_a"], world["order_a"]])
     TrackingLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
@@ -458,7 +551,7 @@ PAGES = {
     # Staff (the manager here) or the monitoring token; nobody else learns the figures.
     "metrics": {"GET": (lambda w: "/metrics", None, _statuses(401, 401, 401, 401, 200))},
     "admin/": {"GET": (lambda w: "/admin/", None, _statuses(302, 302, 302, 302, 200))},
-    "": {"GET": (lambda w: "/", None, _statuses(REDIRECT_TO_LOGIN, 302, 200, 200, 200))},
+    "": {"GET": (lambda w: "/", None, _statuses(REDIRECT_TO_LOGIN, 302, 200, 200, 200, partner=403))},
     "orders/import/": {"GET": (lambda w: "/orders/import/", None, OFFICE_PAGE)},
     "orders/<int:order_id>/": {"GET": (lambda w: f"/orders/{w['order_a'].id}/", None, DEPOT_A_PAGE)},
     "orders/<int:order_id>/reply/": {
@@ -498,7 +591,7 @@ PAGES = {
     "plans/<int:plan_id>/": {"GET": (lambda w: f"/plans/{w['plan_a'].id}/", None, DEPOT_A_PAGE)},
     "closures/": {"GET": (lambda w: "/closures/", None, OFFICE_PAGE)},
     "analytics/": {"GET": (lambda w: "/analytics/", None, OFFICE_PAGE)},
-    "driver/": {"GET": (lambda w: "/driver/", None, _statuses(REDIRECT_TO_LOGIN, 200, 403, 403, 403))},
+    "driver/": {"GET": (lambda w: "/driver/", None, _statuses(REDIRECT_TO_LOGIN, 200, 403, 403, 403, partner=403))},
     # The service worker script holds no data; it must load before anybody logs in.
     "driver/sw.js": {"GET": (lambda w: "/driver/sw.js", None, PUBLIC_PAGE)},
     # Customers never log in: the token is the only key, whoever holds it.
@@ -532,7 +625,8 @@ def test_it_has_an_expectation_for_every_page():
 def page_clients(world, manager, dispatcher_a, dispatcher_b, driver_a):
     from django.test import Client
 
-    users = dict(zip(PERSONAS, (None, driver_a.user, dispatcher_a, dispatcher_b, manager)))
+    partner = get_user_model().objects.get(username="alpen_1")
+    users = dict(zip(PERSONAS, (None, driver_a.user, dispatcher_a, dispatcher_b, manager, partner)))
     found = {}
     for persona, user in users.items():
         found[persona] = Client()
@@ -561,7 +655,7 @@ def test_it_shows_each_page_to_each_persona_as_expected(world, page_clients, rou
 # always sent; the foreign-Origin refusals live in tests/live and tests/customers).
 
 ORIGIN = (b"origin", b"http://testserver")
-OFFICE_SOCKET = dict(zip(PERSONAS, (False, False, True, True, True)))
+OFFICE_SOCKET = dict(zip(PERSONAS, (False, False, True, True, True, False)))
 WEBSOCKETS = {
     "ws/dispatch/": (lambda w: "/ws/dispatch/", OFFICE_SOCKET),
     # The token is the key: whoever holds a live one may follow that order, and nobody else.
@@ -584,7 +678,8 @@ def test_it_lets_each_persona_open_only_the_sockets_it_may(world, isolated_live_
 
     from config.asgi import application
 
-    users = dict(zip(PERSONAS, (None, world["driver_a"].user, *world["office_users"])))
+    partner = get_user_model().objects.get(username="alpen_1")
+    users = dict(zip(PERSONAS, (None, world["driver_a"].user, *world["office_users"], partner)))
     headers = {
         persona: [ORIGIN]
         + ([(b"authorization", f"Token {Token.objects.get_or_create(user=user)[0].key}".encode())] if user else [])

@@ -19,8 +19,8 @@ from analytics.filters import KpiFilters
 from analytics.services import order_facts_refresh
 from customers.models import Notification
 from customers.services import notifications_for_status
-from customers.tracking.links import tracking_links_create
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_links_create
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import IdempotencyRecord, Order, OrderStatusChange, ProofOfDelivery
 from routes.plans.services import plan_dispatch
 from tests.driver.conftest import VADUZ, write_plan

@@ -15,8 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from customers.models import CustomerMessage, Feedback, TrackingLink
-from customers.tracking.links import tracking_links_create
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_links_create
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Customer, Depot, DriverPosition, Order, OrderStatusChange, Vehicle
 from routes.models import Plan, RoadClosure
 from tests.driver.conftest import PNG_BYTES, write_plan

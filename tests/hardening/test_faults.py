@@ -32,8 +32,8 @@ from rest_framework.authtoken.models import Token
 
 from config.celery import app as celery_app
 from customers.models import Notification
-from customers.tracking.links import tracking_links_create
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_links_create
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Alert, Customer, Order
 from routes.models import Plan, Route, Stop
 from tests.celery_workers import send_tasks_to, start_worker, stop_worker, wait_for, wait_until_ready, worker_children

@@ -20,7 +20,7 @@ replaces the derandomized seed with that one.
 """
 
 import os
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 import schemathesis
@@ -42,10 +42,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from customers.models import Notification, TrackingLink
-from customers.tracking.links import tracking_links_create
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_links_create
+from customers.tracking_tokens import token_for_nonce
 from dispatch import alerts
 from dispatch.models import Order
+from dispatch.partners.services import order_hand_off, partner_create, partner_user_create
 from routes.closures.services import (
     closure_create,  # Fixtures shared with the other suites: own cache and channel-layer prefixes (autouse), today's
 )
@@ -58,7 +59,7 @@ from tests.routes.conftest import demo_network_dir, road_network  # noqa: F401
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ_SEED = os.environ.get("FUZZ_SEED")
 
-PERSONAS = ("anonymous", "driver", "dispatcher", "manager")
+PERSONAS = ("anonymous", "driver", "dispatcher", "manager", "partner")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -116,16 +117,28 @@ def world(
     valid, expired, revoked = tracking_links_create(orders=[orders[0], orders[1], orders[2]])
     TrackingLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
     TrackingLink.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    # Courier partners (issue 20): Alpen's login fuzzes the partner API; Berg's order must stay a 404 to it.
+    alpen = partner_create(by=manager, code="alpen", name="Alpen", price_per_stop=5, capacity_stops=0, cutoff=time(7))
+    berg = partner_create(by=manager, code="berg", name="Berg", price_per_stop=5, capacity_stops=0, cutoff=time(7))
+    alpen_user = partner_user_create(by=manager, partner=alpen, username="alpen_1", password="long-enough-1")
+    handed = {}
+    for partner in (alpen, berg):
+        handed[partner.code] = Order.objects.create(
+            reference=f"F-{partner.code}", date=today, depot=depot_a, lat=47.14, lon=9.52
+        )
+        order_hand_off(order=handed[partner.code], partner=partner, by=dispatcher_a)
     tokens = {
         "anonymous": None,
         "driver": Token.objects.create(user=driver_a.user).key,
         "dispatcher": Token.objects.create(user=dispatcher_a).key,
         "manager": Token.objects.create(user=manager).key,
+        "partner": Token.objects.create(user=alpen_user).key,
     }
     path_values = {
         "depot_id": [depot_a.code, str(depot_a.pk), depot_b.code],
         "vehicle_id": [vehicle_a.pk, vehicle_b.pk],
-        "order_id": [orders[0].pk, waiting.pk, order_b.pk],
+        "order_id": [orders[0].pk, waiting.pk, order_b.pk, handed["alpen"].pk, handed["berg"].pk],
+        "code": ["alpen", "berg"],
         "plan_id": [dispatched.pk, draft.pk, plan_b.pk],
         "closure_id": [closure.pk],
         "alert_id": [alert_a.pk, alert_b.pk],

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
 
-from customers.tracking.links import tracking_link_ensure
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_link_ensure
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Order, ProofOfDelivery, Vehicle
 from dispatch.orders.services import order_change_status
 from routes.models import Plan, Stop

@@ -15,8 +15,8 @@ from django.db import models
 from analytics.services import order_facts_refresh
 from customers.models import CustomerMessage, Feedback, Notification
 from customers.personal_data.services import personal_data_erase, personal_data_expire
-from customers.tracking.links import tracking_link_ensure
-from customers.tracking.tokens import token_for_nonce
+from customers.tracking_links import tracking_link_ensure
+from customers.tracking_tokens import token_for_nonce
 from dispatch.models import Alert, AuditEntry, Customer, Order, OrderStatusChange, ProofOfDelivery
 
 KIM = {

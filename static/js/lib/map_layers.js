@@ -97,6 +97,18 @@ export function depots(map, data) {
   return group.addTo(map);
 }
 
+// Where a driver was last seen (the order's page: the driver of its route, while it is driven), named
+// with how old the position is: a position of an hour ago is not where the van is now.
+export function driverPosition(map, data) {
+  var icon = L.divIcon({ className: "driver-position-marker", html: el("span"), iconSize: null });
+  var marker = L.marker([data.lat, data.lon], { icon: icon, title: data.label, keyboard: false, zIndexOffset: 1500 })
+    .bindTooltip(el("span", null, data.label), { permanent: true, direction: "auto", offset: [10, 0], className: "driver-position-label" })
+    .addTo(map);
+  marker.driver = data;
+  layers.driverPosition = marker;
+  return marker;
+}
+
 export function orderStyle(order) {
   return { radius: 6, color: "#ffffff", weight: 1.5, fillColor: order.color, fillOpacity: 0.95 };
 }
@@ -138,9 +150,22 @@ export function legend(map, data) {
   return control.addTo(map);
 }
 
+// The marker of an order: its circle, else its stop on a route (the order's page draws its route).
+function orderMarker(id) {
+  var marker = (layers.orders && layers.orders.byId[id]) || null;
+  if (!marker && layers.routes) {
+    layers.routes.eachLayer(function (route) {
+      route.eachLayer(function (part) {
+        if (part.stop && part.stop.order === id) marker = part;
+      });
+    });
+  }
+  return marker;
+}
+
 // Opens an order's popup and centres it, e.g. when its row in the page's table is clicked.
 export function showOrder(id) {
-  var marker = layers.orders && layers.orders.byId[id];
+  var marker = orderMarker(id);
   if (!marker) return false;
   var map = marker._map;
   map.setView(marker.getLatLng(), Math.max(map.getZoom(), 14));
@@ -206,11 +231,22 @@ function withMoveForm(box, orderId, currentVehicle) {
   return box;
 }
 
-function stopIcon(stop, color) {
-  var label = el("span", null, String(stop.sequence));
-  label.style.background = color;
-  if (stop.late_min) label.className = "late";
-  return L.divIcon({ className: "stop-marker", html: label, iconSize: null });
+// A numbered stop; `className` adds to its label ("late", "focus", the driver app's status).
+export function stopIcon(stop, color, className, markerClass) {
+  var label = el("span", className || null, String(stop.sequence));
+  if (color) label.style.background = color;
+  return L.divIcon({ className: markerClass || "stop-marker", html: label, iconSize: null });
+}
+
+// A route's road path (GeoJSON LineString) in its colour: a white casing under the coloured line
+// keeps crossing routes apart. An empty group when the route has no geometry (not drawn yet).
+export function routeLine(geometry, color, weight) {
+  var line = L.featureGroup();
+  if (!geometry || !geometry.coordinates || !geometry.coordinates.length) return line;
+  weight = weight || 4;
+  L.geoJSON(geometry, { style: { color: "#ffffff", weight: weight + 3, opacity: 0.9 }, interactive: false }).addTo(line);
+  L.geoJSON(geometry, { style: { color: color, weight: weight, opacity: 0.9 } }).addTo(line);
+  return line;
 }
 
 export function routes(map, data) {
@@ -218,13 +254,9 @@ export function routes(map, data) {
   group.byId = {};
   data.forEach(function (route) {
     var layer = L.featureGroup();
-    if (route.geometry && route.geometry.coordinates && route.geometry.coordinates.length) {
-      // A white casing under the coloured line keeps crossing routes apart.
-      L.geoJSON(route.geometry, { style: { color: "#ffffff", weight: 7, opacity: 0.9 }, interactive: false }).addTo(layer);
-      L.geoJSON(route.geometry, { style: { color: route.color, weight: 4, opacity: 0.9 } })
-        .bindTooltip(el("span", null, route.vehicle + (route.driver ? " · " + route.driver : "")), { sticky: true })
-        .addTo(layer);
-    }
+    routeLine(route.geometry, route.color)
+      .bindTooltip(el("span", null, route.vehicle + (route.driver ? " · " + route.driver : "")), { sticky: true })
+      .addTo(layer);
     route.stops.forEach(function (stop) {
       var rows = [
         [gettext("Vehicle"), route.vehicle],
@@ -234,7 +266,13 @@ export function routes(map, data) {
         [gettext("Window"), stop.window],
       ];
       if (stop.late_min) rows.push([gettext("Late"), stop.late_min + " min", "#dc2626"]);
-      var marker = L.marker([stop.lat, stop.lon], { icon: stopIcon(stop, route.color), title: stop.reference, riseOnHover: true })
+      // An order's page draws the route serving it (route.focus, its order): that stop stands out, the others fade.
+      var focused = route.focus === stop.order;
+      var classes = [stop.late_min ? "late" : "", focused ? "focus" : ""].join(" ").trim();
+      var marker = L.marker([stop.lat, stop.lon], {
+        icon: stopIcon(stop, route.color, classes), title: stop.reference, riseOnHover: true,
+        opacity: route.focus && !focused ? 0.45 : 1, zIndexOffset: focused ? 900 : 0,
+      })
         .bindPopup(withMoveForm(orderLink(popup(stop.sequence + ". " + stop.reference, rows), stop.order), stop.order, route.vehicle_id))
         .addTo(layer);
       marker.stop = stop;
@@ -399,7 +437,7 @@ export function closureDrawing(map, options) {
 // add their own layers to it (static/js/analytics.js: lateness).
 export var DispatchMap = {
   baseMap: baseMap, zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle,
-  layers: layers, showOrder: showOrder, orderLink: orderLink,
+  layers: layers, showOrder: showOrder, orderLink: orderLink, driverPosition: driverPosition,
   planEditing: planEditing, routes: routes, unassigned: unassigned, redrawPlan: redrawPlan, showRoute: showRoute,
   closures: closures, showClosure: showClosure, closureDrawing: closureDrawing,
 };

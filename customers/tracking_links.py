@@ -1,4 +1,4 @@
-"""Tracking links: the unguessable URL each order's customer follows (customers.tracking.tokens
+"""Tracking links: the unguessable URL each order's customer follows (customers.tracking_tokens
 derives the token; only its nonce and a lookup digest are stored), and how long it stays valid."""
 
 from datetime import timedelta
@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from customers.models import TrackingLink
-from customers.tracking.tokens import digest_for_token, new_nonce, token_for_nonce
+from customers.tracking_tokens import digest_for_token, new_nonce, token_for_nonce
 from dispatch.models import Order
 
 
