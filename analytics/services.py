@@ -3,17 +3,21 @@
 import logging
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 
 from analytics import fact_versions, facts
 from analytics.errors import AnalyticsError
 from analytics.filters import KpiFilters
 from analytics.selectors import kpis_compare
+from dispatch.alerts import FAIL_REASON_LABELS
+from dispatch.language import user_language
 from dispatch.models import Depot, Order
 from dispatch.roles import MANAGER
 
@@ -73,30 +77,43 @@ def order_facts_refresh_all(*, chunk_days: int = 31) -> int:
 
 
 def daily_summary_send(*, day: date) -> int:
-    """E-mail the day's KPIs to every active manager with an address; returns how many were sent to."""
-
+    """E-mail the day's KPIs to every active manager with an address, each in their language (their
+    setting, else the company's); returns how many were sent to."""
     managers = (
         get_user_model()
         .objects.filter(is_active=True, groups__name=MANAGER)
         .exclude(email="")
-        .values_list("email", flat=True)
+        .select_related("preference")
         .distinct()
     )
-    recipients = sorted(set(managers))
-    if not recipients:
+    by_language: dict[str, set[str]] = {}
+    for manager in managers:
+        by_language.setdefault(user_language(manager) or settings.LANGUAGE_CODE, set()).add(manager.email)
+    if not by_language:
         return 0
     # The facts of the day may lag a status change by a task; rebuild them first (outside any transaction).
     order_facts_refresh(date_from=day, date_to=day)
     comparison = kpis_compare(KpiFilters(date_from=day, date_to=day))
-    context = {"day": day, "comparison": comparison, "generated_at": timezone.localtime()}
-    body = render_to_string("analytics/daily_summary.txt", context)
-    html = render_to_string("analytics/daily_summary.html", context)
-    send_mail(
-        subject=f"Deliveries {day:%a %d %b %Y}: {comparison['current']['deliveries']} delivered",
-        message=body,
-        from_email=None,
-        recipient_list=recipients,
-        html_message=html,
-    )
-    logger.info("daily summary for %s sent to %d managers", day, len(recipients))
-    return len(recipients)
+    for language, emails in sorted(by_language.items()):
+        with translation.override(language):
+            current = comparison["current"]
+            context = {
+                "day": day,
+                "comparison": comparison,
+                "generated_at": timezone.localtime(),
+                "failure_reasons": [
+                    (gettext(FAIL_REASON_LABELS.get(reason, reason)), count)
+                    for reason, count in (current.get("failure_reasons") or {}).items()
+                ],
+            }
+            send_mail(
+                subject=gettext("Deliveries on %(day)s: %(count)s delivered")
+                % {"day": date_format(day, "DATE_FORMAT"), "count": current["deliveries"]},
+                message=render_to_string("analytics/daily_summary.txt", context),
+                from_email=None,
+                recipient_list=sorted(emails),
+                html_message=render_to_string("analytics/daily_summary.html", context),
+            )
+    recipients = sum(len(emails) for emails in by_language.values())
+    logger.info("daily summary for %s sent to %d managers", day, recipients)
+    return recipients

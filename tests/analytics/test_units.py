@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core import mail
 from django.test import Client
 from django.utils import translation
@@ -17,6 +18,8 @@ from django.utils import translation
 from analytics import charts
 from analytics.services import daily_summary_send
 from analytics.units import distance_km, duration_hm, human, money, percent
+from dispatch.language import save_language
+from dispatch.roles import MANAGER
 from tests.analytics.conftest import DAY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
@@ -159,3 +162,20 @@ def test_it_mails_the_daily_summary_in_human_units(day_of_depot_a, manager, sett
     body = mail.outbox[0].body
     assert re.search(r"Average delay: \d+:\d\d h, p90 \d+:\d\d h", body)
     assert re.search(r"Cost per delivery: CHF \d+\.\d\d", body)
+
+
+def test_it_mails_each_manager_the_daily_summary_in_their_language(day_of_depot_a, manager, settings):
+    """A manager who chose German reads German; one who chose nothing reads the company's language."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.LANGUAGE_CODE = "en"
+    manager.email = "chefin@example.com"
+    manager.save()
+    save_language(manager, "de")
+    other = type(manager).objects.create_user("boss", email="boss@example.com", password="x")
+    other.groups.add(Group.objects.get(name=MANAGER))
+    assert daily_summary_send(day=DAY) == 2
+    by_recipient = {message.to[0]: message for message in mail.outbox}
+    german, english = by_recipient["chefin@example.com"], by_recipient["boss@example.com"]
+    assert german.subject.startswith("Zustellungen am ") and "Zugestellt:" in german.body
+    assert "Mittlere Verspätung:" in german.body and "Zugestellt" in german.alternatives[0][0]
+    assert english.subject.startswith("Deliveries on ") and "Delivered:" in english.body
