@@ -28,4 +28,5 @@ urlpatterns += [
 # Delivery slots (API.md: Slots); booking one is with the orders API (dispatch.urls).
 urlpatterns += [
     path("slots/", slot_apis.SlotListApi.as_view(), name="api_slots"),
+    path("depots/<str:depot_id>/slot-policy/", slot_apis.SlotPolicyApi.as_view(), name="api_slot_policy"),
 ]

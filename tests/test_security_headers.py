@@ -110,6 +110,11 @@ PAGES = {
         OK,
     ),
     "api/slots/book/": ("dispatcher", lambda w: "/api/slots/book/", NOT_ALLOWED),
+    "api/depots/<str:depot_id>/slot-policy/": (
+        "dispatcher",
+        lambda w: f"/api/depots/{w['depot'].code}/slot-policy/",
+        OK,
+    ),
     "api/analytics/kpis/": ("dispatcher", lambda w: "/api/analytics/kpis/", OK),
     "api/analytics/export.csv": ("dispatcher", lambda w: "/api/analytics/export.csv", OK),
     "t/<str:token>/": ("anonymous", lambda w: f"/t/{w['token']}/", OK),

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +19,9 @@ from dispatch.permissions import IsOfficeStaff
 from dispatch.roles import visible_depot_ids
 from routes.errors import RoutingError
 from routes.geocoding import default_geocoder
+from routes.slots.grid import policy_for
 from routes.slots.selectors import OrderSize, nearest_depot, slot_offer
+from routes.slots.services import slot_policy_update
 
 
 def depots_for(user, code: str | None, lat: float, lon: float) -> Depot:
@@ -117,3 +120,53 @@ class SlotListApi(APIView):
         )  # fmt: skip
         offer = slot_offer(depot=depot, day=data["date"], lat=lat, lon=lon, size=size)
         return Response(self.OutputSerializer(offer).data)
+
+
+class SlotPolicyApi(APIView):
+    """What a depot offers customers who choose their own window: its dispatchers and managers read and
+    change it (the admin shows the same to managers). Another depot's policy answers 404."""
+
+    permission_classes = [IsOfficeStaff]
+
+    class PolicySerializer(serializers.Serializer):
+        depot = serializers.CharField(source="depot.code", read_only=True)
+        slot_minutes = serializers.IntegerField(min_value=15, max_value=720)
+        first_slot_start = serializers.TimeField(allow_null=True, help_text="Empty: when the depot opens")
+        last_slot_end = serializers.TimeField(allow_null=True, help_text="Empty: when the depot closes")
+        weekdays = serializers.ListField(
+            child=serializers.IntegerField(min_value=0, max_value=6), max_length=7, help_text="0 = Monday … 6 = Sunday"
+        )
+        hidden_slots = serializers.ListField(
+            child=serializers.RegexField(r"^\d\d:\d\d$"), max_length=96, help_text='Slot starts not offered, "HH:MM"'
+        )
+        days_ahead = serializers.IntegerField(min_value=0, max_value=120)
+        lead_minutes = serializers.IntegerField(min_value=0, max_value=10080)
+        day_before_cutoff = serializers.TimeField(allow_null=True)
+        max_share_percent = serializers.IntegerField(min_value=1, max_value=100)
+        stops_per_vehicle_hour = serializers.DecimalField(
+            max_digits=4, decimal_places=1, min_value=Decimal("0.5"), max_value=Decimal("999.9")
+        )
+        self_service = serializers.BooleanField(help_text="Customers may move their delivery on the tracking page")
+
+    def _depot(self, request, depot_id: str) -> Depot:
+        depot = Depot.objects.filter(pk__in=_visible(request.user)).filter(code=depot_id).first()
+        if depot is None:
+            raise NotFound()
+        return depot
+
+    @extend_schema(responses=PolicySerializer)
+    def get(self, request, depot_id: str):
+        return Response(self.PolicySerializer(policy_for(self._depot(request, depot_id))).data)
+
+    @extend_schema(request=PolicySerializer, responses=PolicySerializer)
+    def patch(self, request, depot_id: str):
+        depot = self._depot(request, depot_id)
+        serializer = self.PolicySerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        policy = slot_policy_update(depot=depot, by=request.user, **serializer.validated_data)
+        return Response(self.PolicySerializer(policy).data)
+
+
+def _visible(user):
+    allowed = visible_depot_ids(user)
+    return Depot.objects.values("pk") if allowed is None else allowed

@@ -12,15 +12,18 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext as _
 
+from dispatch.audit import audit_record
 from dispatch.models import Depot, Order
 from dispatch.orders.importing import orders_import_csv
 from routes.errors import RoutingError
-from routes.models import SlotBookingDay
+from routes.models import SlotBookingDay, SlotPolicy
 from routes.plans.rescheduling import order_reschedule_in_plans
 from routes.slots.grid import Slot, day_grid, find_slot, policy_for
 from routes.slots.selectors import OrderSize, SlotOffer, slot_offer
@@ -149,3 +152,45 @@ def slot_move_order(*, order: Order, day: date, start: str, end: str, by=None, f
         )
         _counted(day_row)
     return SlotMove(order=moved, slot=slot, plan=plan)
+
+
+# What the depot's dispatchers (and managers) may set (API: /api/depots/{depot}/slot-policy/).
+SLOT_POLICY_FIELDS = (
+    "slot_minutes", "first_slot_start", "last_slot_end", "weekdays", "hidden_slots", "days_ahead",
+    "lead_minutes", "day_before_cutoff", "max_share_percent", "stops_per_vehicle_hour", "self_service",
+)  # fmt: skip
+
+
+@transaction.atomic
+def slot_policy_update(*, depot: Depot, by=None, **changes) -> SlotPolicy:
+    """Set what the depot offers customers choosing their own window; the first change saves the
+    defaults with it. Checked as the admin checks it; audited."""
+    unknown = set(changes) - set(SLOT_POLICY_FIELDS)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise RoutingError(_("%(field)s cannot be set here") % {"field": name}, field=name, value=changes[name])
+    # Locked: two dispatchers saving at once each write a whole, checked policy, one after the other.
+    policy = SlotPolicy.objects.select_for_update().filter(depot=depot).first() or SlotPolicy(depot=depot)
+    before = {name: getattr(policy, name) for name in changes}
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    try:
+        policy.full_clean()
+    except ValidationError as error:
+        name, messages = next(iter(error.message_dict.items()))
+        raise RoutingError(" ".join(messages), field=name, value=changes.get(name)) from None
+    policy.save()
+    changed = {
+        name: [_audited(before[name]), _audited(getattr(policy, name))]
+        for name in changes
+        if before[name] != getattr(policy, name)
+    }
+    audit_record(actor=by, action="slot_policy.update", target=depot, changes=changed)
+    return policy
+
+
+def _audited(value):
+    """A policy value as the audit log's JSON keeps it."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value) if isinstance(value, Decimal) else value

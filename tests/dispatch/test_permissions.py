@@ -291,6 +291,11 @@ EXPECTED = {
             DEPOT_A_WRITE,
         )  # fmt: skip
     },
+    # What depot A offers: its dispatchers and the managers; depot B's dispatcher finds no such depot.
+    "api/depots/<str:depot_id>/slot-policy/": {
+        "GET": (lambda w: "/api/depots/A/slot-policy/", None, DEPOT_A_OBJECT),
+        "PATCH": (lambda w: "/api/depots/A/slot-policy/", lambda w, p: {"slot_minutes": 60}, DEPOT_A_OBJECT),
+    },
     "api/track/<str:token>/slots/": {"GET": (lambda w: f"/api/track/{w['token_a']}/slots/", None, PUBLIC_200)},
     "api/track/<str:token>/reschedule/": {
         "POST": (
