@@ -16,37 +16,51 @@ from dispatch.models import Order
 
 
 class OrderFact(models.Model):
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="analytics_fact")
-    date = models.DateField()
-    depot_id = models.IntegerField()
-    zone_id = models.IntegerField(null=True)
-    status = models.CharField(max_length=16)
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, primary_key=True, related_name="analytics_fact", verbose_name=_("order")
+    )
+    date = models.DateField(verbose_name=_("date"))
+    depot_id = models.IntegerField(verbose_name=_("depot id"))
+    zone_id = models.IntegerField(null=True, verbose_name=_("zone id"))
+    status = models.CharField(max_length=16, verbose_name=_("status"))
     # The route of the newest dispatched plan that holds the order (none when never dispatched).
-    route_id = models.IntegerField(null=True)
-    driver_id = models.IntegerField(null=True)
-    vehicle_kind = models.CharField(max_length=16, blank=True)
-    has_window = models.BooleanField(default=False)
-    window_end = models.DateTimeField(null=True)
-    promised_eta = models.DateTimeField(null=True, help_text=_("Stop.eta of the dispatched plan"))
+    route_id = models.IntegerField(null=True, verbose_name=_("route id"))
+    driver_id = models.IntegerField(null=True, verbose_name=_("driver id"))
+    vehicle_kind = models.CharField(max_length=16, blank=True, verbose_name=_("vehicle kind"))
+    has_window = models.BooleanField(default=False, verbose_name=_("has window"))
+    window_end = models.DateTimeField(null=True, verbose_name=_("window end"))
+    promised_eta = models.DateTimeField(
+        null=True, help_text=_("Stop.eta of the dispatched plan"), verbose_name=_("promised eta")
+    )
     # The arrival of the last attempt: its 'arrived' change, or the 'failed' change when the driver
     # failed without recording an arrival.
-    arrived_at = models.DateTimeField(null=True)
-    delivered_at = models.DateTimeField(null=True)
-    attempted = models.BooleanField(default=False, help_text=_("Delivered or failed at least once"))
-    delivered = models.BooleanField(default=False)
-    failed_attempts = models.PositiveIntegerField(default=0)
-    first_attempt_success = models.BooleanField(default=False)
-    last_failure_reason = models.CharField(max_length=64, blank=True)
-    on_time = models.BooleanField(null=True, help_text=_("Arrival inside the window; null without window or arrival"))
-    delay_s = models.IntegerField(null=True, help_text=_("Seconds after window end (0 when not late)"))
-    eta_error_s = models.IntegerField(null=True, help_text=_("|arrival - promised ETA| in seconds"))
+    arrived_at = models.DateTimeField(null=True, verbose_name=_("arrived at"))
+    delivered_at = models.DateTimeField(null=True, verbose_name=_("delivered at"))
+    attempted = models.BooleanField(
+        default=False, help_text=_("Delivered or failed at least once"), verbose_name=_("attempted")
+    )
+    delivered = models.BooleanField(default=False, verbose_name=_("delivered"))
+    failed_attempts = models.PositiveIntegerField(default=0, verbose_name=_("failed attempts"))
+    first_attempt_success = models.BooleanField(default=False, verbose_name=_("first attempt success"))
+    last_failure_reason = models.CharField(max_length=64, blank=True, verbose_name=_("last failure reason"))
+    on_time = models.BooleanField(
+        null=True, help_text=_("Arrival inside the window; null without window or arrival"), verbose_name=_("on time")
+    )
+    delay_s = models.IntegerField(
+        null=True, help_text=_("Seconds after window end (0 when not late)"), verbose_name=_("delay s")
+    )
+    eta_error_s = models.IntegerField(
+        null=True, help_text=_("|arrival - promised ETA| in seconds"), verbose_name=_("eta error s")
+    )
     # This order's equal share of its route (each stop carries 1/n of the route's figures).
-    route_cost_share = models.FloatField(null=True)
-    route_distance_share_m = models.FloatField(null=True)
-    route_planned_share_s = models.FloatField(null=True)
-    route_actual_share_s = models.FloatField(null=True)
+    route_cost_share = models.FloatField(null=True, verbose_name=_("route cost share"))
+    route_distance_share_m = models.FloatField(null=True, verbose_name=_("route distance share m"))
+    route_planned_share_s = models.FloatField(null=True, verbose_name=_("route planned share s"))
+    route_actual_share_s = models.FloatField(null=True, verbose_name=_("route actual share s"))
 
     class Meta:
+        verbose_name = _("order fact")
+        verbose_name_plural = _("order facts")
         indexes = [
             # Every KPI query is a date range, optionally one depot: (date, depot_id) serves both.
             models.Index(fields=["date", "depot_id"], name="order_fact_date_depot"),

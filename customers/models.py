@@ -18,14 +18,18 @@ class TrackingLink(models.Model):
     digest, so a copy of the database alone lets nobody open a tracking page.
     """
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tracking_links")
-    nonce = models.BinaryField(max_length=16)
-    digest = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Set when the order completes"))
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tracking_links", verbose_name=_("order"))
+    nonce = models.BinaryField(max_length=16, verbose_name=_("nonce"))
+    digest = models.CharField(max_length=64, unique=True, verbose_name=_("digest"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Set when the order completes"), verbose_name=_("expires at")
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
 
     class Meta:
+        verbose_name = _("tracking link")
+        verbose_name_plural = _("tracking links")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["order", "revoked_at"], name="tracking_link_order_active")]
 
@@ -42,20 +46,27 @@ class PromisedWindow(models.Model):
     interval between "delayed" messages waits there (customers.notifications.promises) until it is told.
     """
 
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="promised_window")
-    day = models.DateField()
-    start = models.DateTimeField()
-    end = models.DateTimeField()
-    revision = models.PositiveIntegerField(default=1)
-    told_revision = models.PositiveIntegerField(default=1)
-    told_start = models.DateTimeField(null=True, blank=True)
-    told_end = models.DateTimeField(null=True, blank=True)
-    delay_told_at = models.DateTimeField(
-        null=True, blank=True, help_text=_('When the last "delayed" message went out (or goes out, after quiet hours)')
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, related_name="promised_window", verbose_name=_("order")
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    day = models.DateField(verbose_name=_("day"))
+    start = models.DateTimeField(verbose_name=_("start"))
+    end = models.DateTimeField(verbose_name=_("end"))
+    revision = models.PositiveIntegerField(default=1, verbose_name=_("revision"))
+    told_revision = models.PositiveIntegerField(default=1, verbose_name=_("told revision"))
+    told_start = models.DateTimeField(null=True, blank=True, verbose_name=_("told start"))
+    told_end = models.DateTimeField(null=True, blank=True, verbose_name=_("told end"))
+    delay_told_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_('When the last "delayed" message went out (or goes out, after quiet hours)'),
+        verbose_name=_("delay told at"),
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("promised window")
+        verbose_name_plural = _("promised windows")
         constraints = [models.CheckConstraint(condition=Q(start__lt=models.F("end")), name="promise_start_before_end")]
         # The few promises with a revision not yet told, for the sweep (customers.notifications.promises.delay_messages_send_due).
         indexes = [
@@ -93,14 +104,16 @@ class NotificationTemplate(models.Model):
     {{ recipient_name }}, {{ delivered_at }}, {{ text }} (a dispatcher's reply).
     """
 
-    event = models.CharField(max_length=24, choices=Event.choices)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
-    subject = models.CharField(max_length=200, blank=True, help_text=_("E-mail only"))
-    body = models.TextField()
-    updated_at = models.DateTimeField(auto_now=True)
+    event = models.CharField(max_length=24, choices=Event.choices, verbose_name=_("event"))
+    channel = models.CharField(max_length=16, choices=Channel.choices, verbose_name=_("channel"))
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, verbose_name=_("language"))
+    subject = models.CharField(max_length=200, blank=True, help_text=_("E-mail only"), verbose_name=_("subject"))
+    body = models.TextField(verbose_name=_("body"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("notification template")
+        verbose_name_plural = _("notification templates")
         ordering = ["event", "channel", "language"]
         constraints = [
             models.UniqueConstraint(fields=["event", "channel", "language"], name="notification_template_once")
@@ -126,24 +139,30 @@ class Notification(models.Model):
         FAILED = "failed", _("Failed")
         SKIPPED = "skipped", _("Skipped")
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications")
-    event = models.CharField(max_length=24, choices=Event.choices)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    occasion = models.CharField(max_length=64, default="", blank=True)
-    language = models.CharField(max_length=8)
-    recipient = models.CharField(max_length=254, blank=True)
-    subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
-    status_reason = models.CharField(max_length=255, blank=True)
-    send_after = models.DateTimeField(null=True, blank=True, help_text=_("Held until then (quiet hours)"))
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    provider_id = models.CharField(max_length=128, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("order"))
+    event = models.CharField(max_length=24, choices=Event.choices, verbose_name=_("event"))
+    channel = models.CharField(max_length=16, choices=Channel.choices, verbose_name=_("channel"))
+    occasion = models.CharField(max_length=64, default="", blank=True, verbose_name=_("occasion"))
+    language = models.CharField(max_length=8, verbose_name=_("language"))
+    recipient = models.CharField(max_length=254, blank=True, verbose_name=_("recipient"))
+    subject = models.CharField(max_length=200, blank=True, verbose_name=_("subject"))
+    body = models.TextField(verbose_name=_("body"))
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True, verbose_name=_("status")
+    )
+    status_reason = models.CharField(max_length=255, blank=True, verbose_name=_("status reason"))
+    send_after = models.DateTimeField(
+        null=True, blank=True, help_text=_("Held until then (quiet hours)"), verbose_name=_("send after")
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed at"))
+    provider_id = models.CharField(max_length=128, blank=True, verbose_name=_("provider id"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["order", "event", "channel", "occasion"], name="notification_once"),
@@ -157,13 +176,17 @@ class Notification(models.Model):
 class Feedback(models.Model):
     """The customer's rating after delivery: one per order, updatable while the link is valid."""
 
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="feedback")
-    rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
-    comment = models.TextField(blank=True, max_length=2000)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="feedback", verbose_name=_("order"))
+    rating = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)], verbose_name=_("rating")
+    )
+    comment = models.TextField(blank=True, max_length=2000, verbose_name=_("comment"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_5")]
 
@@ -178,14 +201,22 @@ class CustomerMessage(models.Model):
         INBOUND = "in", _("From the customer")
         OUTBOUND = "out", _("To the customer")
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="customer_messages")
-    direction = models.CharField(max_length=3, choices=Direction.choices)
-    text = models.TextField(max_length=1000)
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    read_at = models.DateTimeField(null=True, blank=True, help_text=_("When a dispatcher read an inbound message"))
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="customer_messages", verbose_name=_("order")
+    )
+    direction = models.CharField(max_length=3, choices=Direction.choices, verbose_name=_("direction"))
+    text = models.TextField(max_length=1000, verbose_name=_("text"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("author")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    read_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When a dispatcher read an inbound message"), verbose_name=_("read at")
+    )
 
     class Meta:
+        verbose_name = _("customer message")
+        verbose_name_plural = _("customer messages")
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["direction", "read_at"], name="message_unread")]
 

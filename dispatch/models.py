@@ -19,21 +19,26 @@ from dispatch.geometry import polygon_bbox
 
 
 class Depot(models.Model):
-    code = models.SlugField(max_length=32, unique=True, help_text=_("Short unique code used in imports and the API"))
-    name = models.CharField(max_length=120)
-    address = models.CharField(max_length=255, blank=True)
-    lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)])
-    lon = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)])
-    opens = models.TimeField(default="07:00")
-    closes = models.TimeField(default="19:00")
+    code = models.SlugField(
+        max_length=32, unique=True, help_text=_("Short unique code used in imports and the API"), verbose_name=_("code")
+    )
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    address = models.CharField(max_length=255, blank=True, verbose_name=_("address"))
+    lat = models.FloatField(validators=[MinValueValidator(-90), MaxValueValidator(90)], verbose_name=_("lat"))
+    lon = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)], verbose_name=_("lon"))
+    opens = models.TimeField(default="07:00", verbose_name=_("opens"))
+    closes = models.TimeField(default="19:00", verbose_name=_("closes"))
     dispatchers = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
         related_name="dispatch_depots",
         help_text=_("Dispatchers who see and plan this depot's work"),
+        verbose_name=_("dispatchers"),
     )
 
     class Meta:
+        verbose_name = _("depot")
+        verbose_name_plural = _("depots")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=Q(opens__lt=F("closes")), name="depot_opens_before_closes"),
@@ -49,16 +54,25 @@ class Depot(models.Model):
 class Zone(models.Model):
     """A named delivery area. `polygon` is a GeoJSON Polygon (lon, lat order, outer ring first)."""
 
-    code = models.SlugField(max_length=32, unique=True)
-    name = models.CharField(max_length=120)
-    depot = models.ForeignKey(Depot, on_delete=models.SET_NULL, null=True, blank=True, related_name="zones")
-    polygon = models.JSONField(help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}'))
-    access_time_s = models.PositiveIntegerField(
-        default=0, help_text=_("Parking and walking time added to each stop's service time in this zone (seconds)")
+    code = models.SlugField(max_length=32, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    depot = models.ForeignKey(
+        Depot, on_delete=models.SET_NULL, null=True, blank=True, related_name="zones", verbose_name=_("depot")
     )
-    color = models.CharField(max_length=7, default="#3b82f6")
+    polygon = models.JSONField(
+        help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}'),
+        verbose_name=_("polygon"),
+    )
+    access_time_s = models.PositiveIntegerField(
+        default=0,
+        help_text=_("Parking and walking time added to each stop's service time in this zone (seconds)"),
+        verbose_name=_("access time s"),
+    )
+    color = models.CharField(max_length=7, default="#3b82f6", verbose_name=_("color"))
 
     class Meta:
+        verbose_name = _("zone")
+        verbose_name_plural = _("zones")
         ordering = ["code"]
 
     def __str__(self):
@@ -81,27 +95,32 @@ class Vehicle(models.Model):
     # Which road-network profile each kind of vehicle travels on.
     PROFILE_BY_KIND = {Kind.VAN: "car", Kind.CAR: "car", Kind.CARGO_BIKE: "bike", Kind.BIKE: "bike"}
 
-    name = models.CharField(max_length=80, unique=True)
-    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="vehicles")
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.VAN)
-    capacity_kg = models.DecimalField(max_digits=8, decimal_places=1)
-    capacity_items = models.PositiveIntegerField(null=True, blank=True)
-    capacity_volume_l = models.PositiveIntegerField(null=True, blank=True)
-    shift_start = models.TimeField(default="08:00")
-    shift_end = models.TimeField(default="17:00")
-    cost_per_km = models.DecimalField(max_digits=8, decimal_places=3, default=0)
-    cost_per_hour = models.DecimalField(max_digits=8, decimal_places=2, default=0)
-    fixed_cost = models.DecimalField(max_digits=8, decimal_places=2, default=0)
-    skills = models.JSONField(default=list, blank=True, help_text=_('e.g. ["fridge", "two_person"]'))
+    name = models.CharField(max_length=80, unique=True, verbose_name=_("name"))
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("depot"))
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.VAN, verbose_name=_("kind"))
+    capacity_kg = models.DecimalField(max_digits=8, decimal_places=1, verbose_name=_("capacity kg"))
+    capacity_items = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("capacity items"))
+    capacity_volume_l = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("capacity volume l"))
+    shift_start = models.TimeField(default="08:00", verbose_name=_("shift start"))
+    shift_end = models.TimeField(default="17:00", verbose_name=_("shift end"))
+    cost_per_km = models.DecimalField(max_digits=8, decimal_places=3, default=0, verbose_name=_("cost per km"))
+    cost_per_hour = models.DecimalField(max_digits=8, decimal_places=2, default=0, verbose_name=_("cost per hour"))
+    fixed_cost = models.DecimalField(max_digits=8, decimal_places=2, default=0, verbose_name=_("fixed cost"))
+    skills = models.JSONField(
+        default=list, blank=True, help_text=_('e.g. ["fridge", "two_person"]'), verbose_name=_("skills")
+    )
     allowed_zones = models.ManyToManyField(
         Zone,
         blank=True,
         related_name="vehicles",
         help_text=_("Territories this vehicle serves; empty means everywhere"),
+        verbose_name=_("allowed zones"),
     )
-    available = models.BooleanField(default=True)
+    available = models.BooleanField(default=True, verbose_name=_("available"))
 
     class Meta:
+        verbose_name = _("vehicle")
+        verbose_name_plural = _("vehicles")
         ordering = ["depot__code", "name"]
         constraints = [
             # A shift that ends at or before its start ends the next day (a night shift, 22:00-06:00);
@@ -126,10 +145,12 @@ class Vehicle(models.Model):
 
 
 class Driver(models.Model):
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="driver")
-    name = models.CharField(max_length=120)
-    phone = models.CharField(max_length=32, blank=True)
-    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="drivers")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="driver", verbose_name=_("user")
+    )
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    phone = models.CharField(max_length=32, blank=True, verbose_name=_("phone"))
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="drivers", verbose_name=_("depot"))
     vehicle = models.ForeignKey(
         Vehicle,
         on_delete=models.SET_NULL,
@@ -137,16 +158,19 @@ class Driver(models.Model):
         blank=True,
         related_name="drivers",
         help_text=_("Default vehicle"),
+        verbose_name=_("vehicle"),
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(default=True, verbose_name=_("active"))
     # The latest position, kept on the driver so live views never scan the position history.
-    last_lat = models.FloatField(null=True, blank=True)
-    last_lon = models.FloatField(null=True, blank=True)
-    last_heading = models.FloatField(null=True, blank=True)
-    last_speed_mps = models.FloatField(null=True, blank=True)
-    last_position_at = models.DateTimeField(null=True, blank=True)
+    last_lat = models.FloatField(null=True, blank=True, verbose_name=_("last lat"))
+    last_lon = models.FloatField(null=True, blank=True, verbose_name=_("last lon"))
+    last_heading = models.FloatField(null=True, blank=True, verbose_name=_("last heading"))
+    last_speed_mps = models.FloatField(null=True, blank=True, verbose_name=_("last speed mps"))
+    last_position_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last position at"))
 
     class Meta:
+        verbose_name = _("driver")
+        verbose_name_plural = _("drivers")
         ordering = ["name"]
 
     def __str__(self):
@@ -162,18 +186,24 @@ class Customer(models.Model):
         ENGLISH = "en", "English"
         GERMAN = "de", "Deutsch"
 
-    name = models.CharField(max_length=160, blank=True)
-    phone = models.CharField(max_length=32, blank=True, db_index=True)
-    email = models.EmailField(blank=True, db_index=True)
-    language = models.CharField(max_length=8, choices=Language.choices, default=Language.GERMAN)
-    notify_by_email = models.BooleanField(default=True)
-    notify_by_sms = models.BooleanField(default=True)
-    opted_out = models.BooleanField(default=False, help_text=_("Sends nothing at all when set"))
-    quiet_hours_start = models.TimeField(null=True, blank=True)
-    quiet_hours_end = models.TimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=160, blank=True, verbose_name=_("name"))
+    phone = models.CharField(max_length=32, blank=True, db_index=True, verbose_name=_("phone"))
+    email = models.EmailField(blank=True, db_index=True, verbose_name=_("email"))
+    language = models.CharField(
+        max_length=8, choices=Language.choices, default=Language.GERMAN, verbose_name=_("language")
+    )
+    notify_by_email = models.BooleanField(default=True, verbose_name=_("notify by email"))
+    notify_by_sms = models.BooleanField(default=True, verbose_name=_("notify by sms"))
+    opted_out = models.BooleanField(
+        default=False, help_text=_("Sends nothing at all when set"), verbose_name=_("opted out")
+    )
+    quiet_hours_start = models.TimeField(null=True, blank=True, verbose_name=_("quiet hours start"))
+    quiet_hours_end = models.TimeField(null=True, blank=True, verbose_name=_("quiet hours end"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         ordering = ["name"]
 
     def __str__(self):
@@ -196,33 +226,47 @@ class Order(models.Model):
     # Behind the driver: nothing left to do at this stop.
     DONE_STATUSES = (Status.DELIVERED, Status.FAILED, Status.CANCELLED)
 
-    reference = models.CharField(max_length=64, unique=True)
-    date = models.DateField(db_index=True)
-    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="orders")
-    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders")
-    customer_name = models.CharField(max_length=160, blank=True)
-    phone = models.CharField(max_length=32, blank=True)
-    email = models.EmailField(blank=True)
-    address = models.CharField(max_length=255, blank=True)
-    lat = models.FloatField()
-    lon = models.FloatField()
-    geocoded = models.BooleanField(default=False, help_text=_("Coordinates came from the address, not the import"))
-    window_start = models.DateTimeField(null=True, blank=True)
-    window_end = models.DateTimeField(null=True, blank=True)
-    service_minutes = models.PositiveIntegerField(default=5)
-    weight_kg = models.DecimalField(max_digits=8, decimal_places=2, default=0)
-    volume_l = models.DecimalField(max_digits=8, decimal_places=1, default=0)
-    items = models.PositiveIntegerField(default=1)
-    skills = models.JSONField(default=list, blank=True)
-    priority = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
-    notes = models.TextField(blank=True)
-    zone = models.ForeignKey(Zone, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW, db_index=True)
-    snap_distance_m = models.FloatField(null=True, blank=True, help_text=_("Distance to the nearest routable road"))
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    reference = models.CharField(max_length=64, unique=True, verbose_name=_("reference"))
+    date = models.DateField(db_index=True, verbose_name=_("date"))
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="orders", verbose_name=_("depot"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders", verbose_name=_("customer")
+    )
+    customer_name = models.CharField(max_length=160, blank=True, verbose_name=_("customer name"))
+    phone = models.CharField(max_length=32, blank=True, verbose_name=_("phone"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    address = models.CharField(max_length=255, blank=True, verbose_name=_("address"))
+    lat = models.FloatField(verbose_name=_("lat"))
+    lon = models.FloatField(verbose_name=_("lon"))
+    geocoded = models.BooleanField(
+        default=False, help_text=_("Coordinates came from the address, not the import"), verbose_name=_("geocoded")
+    )
+    window_start = models.DateTimeField(null=True, blank=True, verbose_name=_("window start"))
+    window_end = models.DateTimeField(null=True, blank=True, verbose_name=_("window end"))
+    service_minutes = models.PositiveIntegerField(default=5, verbose_name=_("service minutes"))
+    weight_kg = models.DecimalField(max_digits=8, decimal_places=2, default=0, verbose_name=_("weight kg"))
+    volume_l = models.DecimalField(max_digits=8, decimal_places=1, default=0, verbose_name=_("volume l"))
+    items = models.PositiveIntegerField(default=1, verbose_name=_("items"))
+    skills = models.JSONField(default=list, blank=True, verbose_name=_("skills"))
+    priority = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], verbose_name=_("priority")
+    )
+    notes = models.TextField(blank=True, verbose_name=_("notes"))
+    zone = models.ForeignKey(
+        Zone, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders", verbose_name=_("zone")
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.NEW, db_index=True, verbose_name=_("status")
+    )
+    snap_distance_m = models.FloatField(
+        null=True, blank=True, help_text=_("Distance to the nearest routable road"), verbose_name=_("snap distance m")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         ordering = ["date", "reference"]
         indexes = [models.Index(fields=["depot", "date", "status"], name="order_depot_date_status")]
         constraints = [
@@ -267,22 +311,30 @@ class Order(models.Model):
 class OrderStatusChange(models.Model):
     """Append-only history of an order's status: who changed it, when and where."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history", verbose_name=_("order"))
+    from_status = models.CharField(max_length=16, blank=True, verbose_name=_("from status"))
+    to_status = models.CharField(max_length=16, verbose_name=_("to status"))
     changed_at = models.DateTimeField(
-        db_index=True, help_text=_("When it happened: the driver's tap, even when the phone sent it later")
+        db_index=True,
+        help_text=_("When it happened: the driver's tap, even when the phone sent it later"),
+        verbose_name=_("changed at"),
     )
     received_at = models.DateTimeField(
-        default=timezone.now, help_text=_("When the server recorded it (later than changed_at for an offline phone)")
+        default=timezone.now,
+        help_text=_("When the server recorded it (later than changed_at for an offline phone)"),
+        verbose_name=_("received at"),
     )
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
-    lat = models.FloatField(null=True, blank=True)
-    lon = models.FloatField(null=True, blank=True)
-    reason = models.CharField(max_length=64, blank=True)
-    note = models.TextField(blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("changed by")
+    )
+    lat = models.FloatField(null=True, blank=True, verbose_name=_("lat"))
+    lon = models.FloatField(null=True, blank=True, verbose_name=_("lon"))
+    reason = models.CharField(max_length=64, blank=True, verbose_name=_("reason"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
 
     class Meta:
+        verbose_name = _("order status change")
+        verbose_name_plural = _("order status changes")
         ordering = ["changed_at", "id"]
         indexes = [models.Index(fields=["order", "changed_at"], name="status_change_order_time")]
 
@@ -307,19 +359,25 @@ class OrderStatusChange(models.Model):
 class DriverPosition(models.Model):
     """Where a driver's phone was (append-only; old rows are pruned after POSITION_RETENTION_DAYS)."""
 
-    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="positions")
-    vehicle = models.ForeignKey(Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    lat = models.FloatField()
-    lon = models.FloatField()
-    recorded_at = models.DateTimeField(
-        help_text=_("When the phone measured it (may be earlier than received, offline)")
+    driver = models.ForeignKey(Driver, on_delete=models.CASCADE, related_name="positions", verbose_name=_("driver"))
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("vehicle")
     )
-    received_at = models.DateTimeField(auto_now_add=True)
-    accuracy_m = models.FloatField(null=True, blank=True)
-    speed_mps = models.FloatField(null=True, blank=True)
-    heading = models.FloatField(null=True, blank=True, help_text=_("Degrees clockwise from north"))
+    lat = models.FloatField(verbose_name=_("lat"))
+    lon = models.FloatField(verbose_name=_("lon"))
+    recorded_at = models.DateTimeField(
+        help_text=_("When the phone measured it (may be earlier than received, offline)"), verbose_name=_("recorded at")
+    )
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
+    accuracy_m = models.FloatField(null=True, blank=True, verbose_name=_("accuracy m"))
+    speed_mps = models.FloatField(null=True, blank=True, verbose_name=_("speed mps"))
+    heading = models.FloatField(
+        null=True, blank=True, help_text=_("Degrees clockwise from north"), verbose_name=_("heading")
+    )
 
     class Meta:
+        verbose_name = _("driver position")
+        verbose_name_plural = _("driver positions")
         ordering = ["driver", "recorded_at"]
         indexes = [models.Index(fields=["driver", "-recorded_at"], name="position_driver_latest")]
         constraints = [
@@ -340,19 +398,27 @@ def proof_upload_path(instance, filename: str) -> str:
 class ProofOfDelivery(models.Model):
     """What the driver collected at the door: who took it, a photo and/or a drawn signature."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="proofs")
-    driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    recipient_name = models.CharField(max_length=160, blank=True)
-    photo = models.FileField(upload_to=proof_upload_path, blank=True)
-    signature = models.FileField(upload_to=proof_upload_path, blank=True)
-    note = models.TextField(blank=True)
-    lat = models.FloatField(null=True, blank=True)
-    lon = models.FloatField(null=True, blank=True)
-    delivered_at = models.DateTimeField(help_text=_("When the driver handed it over (the tap, sent later if offline)"))
-    received_at = models.DateTimeField(default=timezone.now, help_text=_("When the server recorded it"))
-    created_at = models.DateTimeField(auto_now_add=True)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="proofs", verbose_name=_("order"))
+    driver = models.ForeignKey(
+        Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("driver")
+    )
+    recipient_name = models.CharField(max_length=160, blank=True, verbose_name=_("recipient name"))
+    photo = models.FileField(upload_to=proof_upload_path, blank=True, verbose_name=_("photo"))
+    signature = models.FileField(upload_to=proof_upload_path, blank=True, verbose_name=_("signature"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    lat = models.FloatField(null=True, blank=True, verbose_name=_("lat"))
+    lon = models.FloatField(null=True, blank=True, verbose_name=_("lon"))
+    delivered_at = models.DateTimeField(
+        help_text=_("When the driver handed it over (the tap, sent later if offline)"), verbose_name=_("delivered at")
+    )
+    received_at = models.DateTimeField(
+        default=timezone.now, help_text=_("When the server recorded it"), verbose_name=_("received at")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("proof of delivery")
+        verbose_name_plural = _("proofs of delivery")
         ordering = ["order", "-delivered_at"]
 
     def __str__(self):
@@ -362,15 +428,19 @@ class ProofOfDelivery(models.Model):
 class IdempotencyRecord(models.Model):
     """The answer given to a request with an Idempotency-Key, replayed when the phone sends it again."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=128)
-    method = models.CharField(max_length=8)
-    path = models.CharField(max_length=255)
-    status_code = models.PositiveSmallIntegerField()
-    response = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(max_length=128, verbose_name=_("key"))
+    method = models.CharField(max_length=8, verbose_name=_("method"))
+    path = models.CharField(max_length=255, verbose_name=_("path"))
+    status_code = models.PositiveSmallIntegerField(verbose_name=_("status code"))
+    response = models.JSONField(default=dict, verbose_name=_("response"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_once_per_user")]
 
     def __str__(self):
@@ -389,21 +459,34 @@ class Alert(models.Model):
         HANDOFF_RETURNED = "handoff_returned", _("Hand-off returned")
         OTHER = "other", _("Other")
 
-    depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="alerts")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    message = models.CharField(max_length=500)
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts")
-    driver = models.ForeignKey(Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts")
-    data = models.JSONField(default=dict, blank=True)
-    dedup_key = models.CharField(max_length=128, help_text=_("One open alert per key, e.g. late:<order id>"))
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("depot"))
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    message = models.CharField(max_length=500, verbose_name=_("message"))
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("order")
+    )
+    driver = models.ForeignKey(
+        Driver, on_delete=models.SET_NULL, null=True, blank=True, related_name="alerts", verbose_name=_("driver")
+    )
+    data = models.JSONField(default=dict, blank=True, verbose_name=_("data"))
+    dedup_key = models.CharField(
+        max_length=128, help_text=_("One open alert per key, e.g. late:<order id>"), verbose_name=_("dedup key")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
 
     class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -428,7 +511,7 @@ class AuditEntry(models.Model):
         USER = "user", _("User")
         SYSTEM = "system", _("System")
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("at"))
     # No database constraint: deleting a user must not touch (or be blocked by) the log; the name stays.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -437,15 +520,27 @@ class AuditEntry(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("actor"),
     )
-    actor_name = models.CharField(max_length=150, blank=True, help_text=_("The user name when it was written"))
-    actor_kind = models.CharField(max_length=8, choices=ActorKind.choices, default=ActorKind.USER)
-    action = models.CharField(max_length=64, db_index=True, help_text=_("e.g. plan.dispatched, order.status_changed"))
-    target_type = models.CharField(max_length=64, db_index=True, help_text=_("app_label.model, e.g. routes.plan"))
-    target_id = models.CharField(max_length=64, blank=True)
-    target_repr = models.CharField(max_length=200, blank=True)
-    changes = models.JSONField(default=dict, blank=True)
-    request_id = models.CharField(max_length=128, blank=True)
+    actor_name = models.CharField(
+        max_length=150, blank=True, help_text=_("The user name when it was written"), verbose_name=_("actor name")
+    )
+    actor_kind = models.CharField(
+        max_length=8, choices=ActorKind.choices, default=ActorKind.USER, verbose_name=_("actor kind")
+    )
+    action = models.CharField(
+        max_length=64,
+        db_index=True,
+        help_text=_("e.g. plan.dispatched, order.status_changed"),
+        verbose_name=_("action"),
+    )
+    target_type = models.CharField(
+        max_length=64, db_index=True, help_text=_("app_label.model, e.g. routes.plan"), verbose_name=_("target type")
+    )
+    target_id = models.CharField(max_length=64, blank=True, verbose_name=_("target id"))
+    target_repr = models.CharField(max_length=200, blank=True, verbose_name=_("target repr"))
+    changes = models.JSONField(default=dict, blank=True, verbose_name=_("changes"))
+    request_id = models.CharField(max_length=128, blank=True, verbose_name=_("request id"))
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -463,13 +558,20 @@ class UserPreference(models.Model):
     Blank language: the browser's Accept-Language decides (dispatch.language.UserLanguageMiddleware).
     """
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference", verbose_name=_("user")
+    )
     language = models.CharField(
         max_length=8,
         choices=settings.LANGUAGES,
         blank=True,
         help_text=_("The language of the dashboard and the driver app; blank follows the browser"),
+        verbose_name=_("language"),
     )
+
+    class Meta:
+        verbose_name = _("user preference")
+        verbose_name_plural = _("user preferences")
 
     def __str__(self):
         return f"{self.user} ({self.language or 'browser'})"
@@ -483,43 +585,73 @@ class CourierPartner(models.Model):
     delivery day: an order not accepted by then goes back to planning.
     """
 
-    code = models.SlugField(max_length=32, unique=True, help_text=_("Short unique code used in the API"))
-    name = models.CharField(max_length=120)
-    contact_name = models.CharField(max_length=120, blank=True)
-    contact_phone = models.CharField(max_length=32, blank=True)
-    contact_email = models.EmailField(blank=True)
-    zones = models.ManyToManyField(Zone, blank=True, related_name="courier_partners")
+    code = models.SlugField(
+        max_length=32, unique=True, help_text=_("Short unique code used in the API"), verbose_name=_("code")
+    )
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    contact_name = models.CharField(max_length=120, blank=True, verbose_name=_("contact name"))
+    contact_phone = models.CharField(max_length=32, blank=True, verbose_name=_("contact phone"))
+    contact_email = models.EmailField(blank=True, verbose_name=_("contact email"))
+    zones = models.ManyToManyField(Zone, blank=True, related_name="courier_partners", verbose_name=_("zones"))
     area = models.JSONField(
-        null=True, blank=True, help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}')
+        null=True,
+        blank=True,
+        help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}'),
+        verbose_name=_("area"),
     )
     # ISO weekdays, 1 = Monday … 7 = Sunday.
-    days = models.JSONField(default=list, blank=True, help_text=_("Weekdays served, 1 = Monday … 7 = Sunday"))
-    opens = models.TimeField(default=time(8))
-    closes = models.TimeField(default=time(18))
-    capacity_stops = models.PositiveIntegerField(default=0, help_text=_("Stops per day; 0 means no limit"))
-    capacity_kg = models.DecimalField(
-        max_digits=8, decimal_places=1, null=True, blank=True, help_text=_("Kilograms per day; empty means no limit")
+    days = models.JSONField(
+        default=list, blank=True, help_text=_("Weekdays served, 1 = Monday … 7 = Sunday"), verbose_name=_("days")
     )
-    price_per_stop = models.DecimalField(max_digits=8, decimal_places=2, default=0)
-    price_per_kg = models.DecimalField(max_digits=8, decimal_places=3, default=0)
+    opens = models.TimeField(default=time(8), verbose_name=_("opens"))
+    closes = models.TimeField(default=time(18), verbose_name=_("closes"))
+    capacity_stops = models.PositiveIntegerField(
+        default=0, help_text=_("Stops per day; 0 means no limit"), verbose_name=_("capacity stops")
+    )
+    capacity_kg = models.DecimalField(
+        max_digits=8,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text=_("Kilograms per day; empty means no limit"),
+        verbose_name=_("capacity kg"),
+    )
+    price_per_stop = models.DecimalField(max_digits=8, decimal_places=2, default=0, verbose_name=_("price per stop"))
+    price_per_kg = models.DecimalField(max_digits=8, decimal_places=3, default=0, verbose_name=_("price per kg"))
     price_per_zone = models.JSONField(
-        default=dict, blank=True, help_text=_('Extra price per stop by zone code, e.g. {"malbun": "4.50"}')
+        default=dict,
+        blank=True,
+        help_text=_('Extra price per stop by zone code, e.g. {"malbun": "4.50"}'),
+        verbose_name=_("price per zone"),
     )
     cutoff = models.TimeField(
         default=time(7),
         help_text=_(
             "Local time by which it must accept: on the delivery day if before its opening time, else the day before"
         ),
+        verbose_name=_("cutoff"),
     )
-    skills = models.JSONField(default=list, blank=True, help_text=_('e.g. ["fridge", "two_person"]'))
-    webhook_url = models.URLField(blank=True, help_text=_("Where its orders are posted (signed); empty sends none"))
-    webhook_secret = models.CharField(max_length=128, blank=True, help_text=_("Signs the webhook (HMAC-SHA256)"))
+    skills = models.JSONField(
+        default=list, blank=True, help_text=_('e.g. ["fridge", "two_person"]'), verbose_name=_("skills")
+    )
+    webhook_url = models.URLField(
+        blank=True, help_text=_("Where its orders are posted (signed); empty sends none"), verbose_name=_("webhook url")
+    )
+    webhook_secret = models.CharField(
+        max_length=128, blank=True, help_text=_("Signs the webhook (HMAC-SHA256)"), verbose_name=_("webhook secret")
+    )
     users = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, blank=True, related_name="courier_partners", help_text=_("Its logins (partner role)")
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="courier_partners",
+        help_text=_("Its logins (partner role)"),
+        verbose_name=_("users"),
     )
-    active = models.BooleanField(default=True)
+    active = models.BooleanField(default=True, verbose_name=_("active"))
 
     class Meta:
+        verbose_name = _("courier partner")
+        verbose_name_plural = _("courier partners")
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
@@ -557,28 +689,46 @@ class Handoff(models.Model):
     # The partner still has the order (it may act on it).
     OPEN_STATUSES = (Status.OFFERED, Status.ACCEPTED)
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="handoffs")
-    partner = models.ForeignKey(CourierPartner, on_delete=models.PROTECT, related_name="handoffs")
-    plan = models.ForeignKey("routes.Plan", on_delete=models.SET_NULL, null=True, blank=True, related_name="handoffs")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFERED)
-    reason = models.CharField(max_length=500, blank=True)
-    cost = models.DecimalField(max_digits=10, decimal_places=2, default=0)
-    cutoff_at = models.DateTimeField(help_text=_("Accept by then, or the order goes back to planning"))
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="handoffs", verbose_name=_("order"))
+    partner = models.ForeignKey(
+        CourierPartner, on_delete=models.PROTECT, related_name="handoffs", verbose_name=_("partner")
+    )
+    plan = models.ForeignKey(
+        "routes.Plan", on_delete=models.SET_NULL, null=True, blank=True, related_name="handoffs", verbose_name=_("plan")
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFERED, verbose_name=_("status"))
+    reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    cost = models.DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name=_("cost"))
+    cutoff_at = models.DateTimeField(
+        help_text=_("Accept by then, or the order goes back to planning"), verbose_name=_("cutoff at")
+    )
     offered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("offered by"),
     )
-    offered_at = models.DateTimeField(default=timezone.now)
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    offered_at = models.DateTimeField(default=timezone.now, verbose_name=_("offered at"))
+    accepted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("accepted at"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     occurred_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("When the partner says its latest action happened")
+        null=True,
+        blank=True,
+        help_text=_("When the partner says its latest action happened"),
+        verbose_name=_("occurred at"),
     )
-    webhook_key = models.CharField(max_length=64, blank=True, help_text=_("Idempotency key of the offer's webhook"))
-    webhook_sent_at = models.DateTimeField(null=True, blank=True)
-    webhook_attempts = models.PositiveSmallIntegerField(default=0)
-    webhook_error = models.CharField(max_length=500, blank=True)
+    webhook_key = models.CharField(
+        max_length=64, blank=True, help_text=_("Idempotency key of the offer's webhook"), verbose_name=_("webhook key")
+    )
+    webhook_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("webhook sent at"))
+    webhook_attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("webhook attempts"))
+    webhook_error = models.CharField(max_length=500, blank=True, verbose_name=_("webhook error"))
 
     class Meta:
+        verbose_name = _("handoff")
+        verbose_name_plural = _("handoffs")
         ordering = ["-offered_at", "-id"]
         constraints = [
             # One partner at a time: a second hand-off of the same order waits until the first is closed.

@@ -17,13 +17,17 @@ from routes.network.closure_geometry import validate_closure_geometry
 class RoadNetworkBuild(models.Model):
     """One preparation of an OSM extract; every process loads the active one from `path`."""
 
-    source = models.CharField(max_length=255, help_text=_("The .osm.pbf file it was built from"))
-    path = models.CharField(max_length=255, help_text=_("Directory of the prepared network"))
-    built_at = models.DateTimeField(default=timezone.now)
-    summary = models.JSONField(default=dict, blank=True)
-    active = models.BooleanField(default=True)
+    source = models.CharField(
+        max_length=255, help_text=_("The .osm.pbf file it was built from"), verbose_name=_("source")
+    )
+    path = models.CharField(max_length=255, help_text=_("Directory of the prepared network"), verbose_name=_("path"))
+    built_at = models.DateTimeField(default=timezone.now, verbose_name=_("built at"))
+    summary = models.JSONField(default=dict, blank=True, verbose_name=_("summary"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
 
     class Meta:
+        verbose_name = _("road network build")
+        verbose_name_plural = _("road network builds")
         ordering = ["-built_at"]
 
     def __str__(self):
@@ -44,24 +48,38 @@ class RoadClosure(models.Model):
     made idempotent on (closure, version).
     """
 
-    geometry = models.JSONField(help_text=_("GeoJSON LineString or Polygon, [lon, lat] positions"))
-    starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: until lifted"))
-    reason = models.CharField(max_length=255)
+    geometry = models.JSONField(
+        help_text=_("GeoJSON LineString or Polygon, [lon, lat] positions"), verbose_name=_("geometry")
+    )
+    starts_at = models.DateTimeField(default=timezone.now, verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: until lifted"), verbose_name=_("ends at"))
+    reason = models.CharField(max_length=255, verbose_name=_("reason"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    lifted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    lifted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("lifted at"))
     lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("lifted by"),
     )
-    version = models.PositiveIntegerField(default=1)
+    version = models.PositiveIntegerField(default=1, verbose_name=_("version"))
 
     objects = RoadClosureQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("road closure")
+        verbose_name_plural = _("road closures")
         ordering = ["-starts_at"]
         constraints = [
             models.CheckConstraint(
@@ -90,12 +108,20 @@ class TrafficProfile(models.Model):
         WEEKDAY = "weekday", _("Monday–Friday")
         WEEKEND = "weekend", _("Saturday and Sunday")
 
-    road_class = models.CharField(max_length=32, help_text=_("OSM highway class, e.g. primary, residential"))
-    day_type = models.CharField(max_length=8, choices=DayType.choices, default=DayType.WEEKDAY)
-    hourly_factors = models.JSONField(help_text=_("24 numbers, one per local hour 00–23, each between 0.05 and 1.5"))
-    updated_at = models.DateTimeField(auto_now=True)
+    road_class = models.CharField(
+        max_length=32, help_text=_("OSM highway class, e.g. primary, residential"), verbose_name=_("road class")
+    )
+    day_type = models.CharField(
+        max_length=8, choices=DayType.choices, default=DayType.WEEKDAY, verbose_name=_("day type")
+    )
+    hourly_factors = models.JSONField(
+        help_text=_("24 numbers, one per local hour 00–23, each between 0.05 and 1.5"), verbose_name=_("hourly factors")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("traffic profile")
+        verbose_name_plural = _("traffic profiles")
         ordering = ["day_type", "road_class"]
         constraints = [models.UniqueConstraint(fields=["road_class", "day_type"], name="traffic_profile_unique")]
 
@@ -140,52 +166,92 @@ class Plan(models.Model):
         BALANCED = "balanced", _("Balanced workload")
         FEWEST_VEHICLES = "fewest_vehicles", _("Fewest vehicles")
 
-    date = models.DateField(db_index=True)
-    depot = models.ForeignKey("dispatch.Depot", on_delete=models.PROTECT, null=True, blank=True, related_name="plans")
-    version = models.PositiveIntegerField()
-    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    stage = models.CharField(max_length=64, default="queued", help_text=_("What the optimization is doing now"))
-    progress = models.PositiveSmallIntegerField(default=0, help_text=_("0-100"))
-    error = models.TextField(blank=True)
-    objective = models.CharField(max_length=16, choices=Objective.choices, default=Objective.COST)
-    request = models.JSONField(default=dict, blank=True, help_text=_("What was asked: vehicles, options"))
-    reason = models.CharField(max_length=255, default="optimized", help_text=_("Why this version exists"))
-    alternative_group = models.UUIDField(null=True, blank=True, db_index=True)
-    selected = models.BooleanField(default=True, help_text=_("False for alternatives the dispatcher did not pick"))
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    date = models.DateField(db_index=True, verbose_name=_("date"))
+    depot = models.ForeignKey(
+        "dispatch.Depot", on_delete=models.PROTECT, null=True, blank=True, related_name="plans", verbose_name=_("depot")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(verbose_name=_("version"))
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children", verbose_name=_("parent")
+    )
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.QUEUED, db_index=True, verbose_name=_("status")
+    )
+    stage = models.CharField(
+        max_length=64, default="queued", help_text=_("What the optimization is doing now"), verbose_name=_("stage")
+    )
+    progress = models.PositiveSmallIntegerField(default=0, help_text=_("0-100"), verbose_name=_("progress"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    objective = models.CharField(
+        max_length=16, choices=Objective.choices, default=Objective.COST, verbose_name=_("objective")
+    )
+    request = models.JSONField(
+        default=dict, blank=True, help_text=_("What was asked: vehicles, options"), verbose_name=_("request")
+    )
+    reason = models.CharField(
+        max_length=255, default="optimized", help_text=_("Why this version exists"), verbose_name=_("reason")
+    )
+    alternative_group = models.UUIDField(null=True, blank=True, db_index=True, verbose_name=_("alternative group"))
+    selected = models.BooleanField(
+        default=True, help_text=_("False for alternatives the dispatcher did not pick"), verbose_name=_("selected")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    dispatched_at = models.DateTimeField(null=True, blank=True, verbose_name=_("dispatched at"))
     dispatched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("dispatched by"),
     )
     # Totals, filled when done (metres, seconds, money in the company's currency).
-    distance_m = models.PositiveIntegerField(default=0)
-    duration_s = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-    vehicles_used = models.PositiveSmallIntegerField(default=0)
-    unassigned_count = models.PositiveIntegerField(default=0)
-    lateness_s = models.PositiveIntegerField(default=0)
-    longest_route_s = models.PositiveIntegerField(default=0)
-    solver = models.CharField(max_length=64, blank=True)
-    solve_seconds = models.FloatField(null=True, blank=True)
+    distance_m = models.PositiveIntegerField(default=0, verbose_name=_("distance m"))
+    duration_s = models.PositiveIntegerField(default=0, verbose_name=_("duration s"))
+    cost = models.DecimalField(max_digits=12, decimal_places=2, default=0, verbose_name=_("cost"))
+    vehicles_used = models.PositiveSmallIntegerField(default=0, verbose_name=_("vehicles used"))
+    unassigned_count = models.PositiveIntegerField(default=0, verbose_name=_("unassigned count"))
+    lateness_s = models.PositiveIntegerField(default=0, verbose_name=_("lateness s"))
+    longest_route_s = models.PositiveIntegerField(default=0, verbose_name=_("longest route s"))
+    solver = models.CharField(max_length=64, blank=True, verbose_name=_("solver"))
+    solve_seconds = models.FloatField(null=True, blank=True, verbose_name=_("solve seconds"))
     # A re-plan the system made that a guard rail held back (routes.plans.proposals): what it would
     # change against the running version, and when it expires if nobody approves it.
-    state = models.CharField(max_length=12, choices=State.choices, default=State.ACTIVE, db_index=True)
+    state = models.CharField(
+        max_length=12, choices=State.choices, default=State.ACTIVE, db_index=True, verbose_name=_("state")
+    )
     proposal = models.JSONField(
-        default=dict, blank=True, help_text=_("What this version changes: moved, dropped, ETA shifts, cost, why held")
+        default=dict,
+        blank=True,
+        help_text=_("What this version changes: moved, dropped, ETA shifts, cost, why held"),
+        verbose_name=_("proposal"),
     )
-    decide_by = models.DateTimeField(null=True, blank=True, help_text=_("A proposal not approved by then expires"))
+    decide_by = models.DateTimeField(
+        null=True, blank=True, help_text=_("A proposal not approved by then expires"), verbose_name=_("decide by")
+    )
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
 
     class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
         ordering = ["-date", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["date", "depot", "version"], name="plan_version_unique"),
@@ -221,25 +287,40 @@ class Plan(models.Model):
 class Route(models.Model):
     """One vehicle's tour in a plan. `geometry` is the road path as a GeoJSON LineString."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="routes")
-    vehicle = models.ForeignKey("dispatch.Vehicle", on_delete=models.PROTECT, related_name="routes")
-    driver = models.ForeignKey(
-        "dispatch.Driver", on_delete=models.SET_NULL, null=True, blank=True, related_name="routes"
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="routes", verbose_name=_("plan"))
+    vehicle = models.ForeignKey(
+        "dispatch.Vehicle", on_delete=models.PROTECT, related_name="routes", verbose_name=_("vehicle")
     )
-    distance_m = models.PositiveIntegerField(default=0)
-    duration_s = models.PositiveIntegerField(default=0, help_text=_("From leaving the depot to returning"))
-    driving_s = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=10, decimal_places=2, default=0)
-    start = models.DateTimeField(null=True, blank=True)
-    end = models.DateTimeField(null=True, blank=True)
-    geometry = models.JSONField(default=dict, blank=True)
-    load_kg = models.DecimalField(max_digits=9, decimal_places=2, default=0)
-    load_items = models.PositiveIntegerField(default=0)
-    locked = models.BooleanField(default=False, help_text=_("Re-optimization keeps this route as it is"))
-    warnings = models.JSONField(default=list, blank=True)
-    breaks = models.JSONField(default=list, blank=True, help_text=_('[{"after_sequence", "start", "duration_s"}]'))
+    driver = models.ForeignKey(
+        "dispatch.Driver",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="routes",
+        verbose_name=_("driver"),
+    )
+    distance_m = models.PositiveIntegerField(default=0, verbose_name=_("distance m"))
+    duration_s = models.PositiveIntegerField(
+        default=0, help_text=_("From leaving the depot to returning"), verbose_name=_("duration s")
+    )
+    driving_s = models.PositiveIntegerField(default=0, verbose_name=_("driving s"))
+    cost = models.DecimalField(max_digits=10, decimal_places=2, default=0, verbose_name=_("cost"))
+    start = models.DateTimeField(null=True, blank=True, verbose_name=_("start"))
+    end = models.DateTimeField(null=True, blank=True, verbose_name=_("end"))
+    geometry = models.JSONField(default=dict, blank=True, verbose_name=_("geometry"))
+    load_kg = models.DecimalField(max_digits=9, decimal_places=2, default=0, verbose_name=_("load kg"))
+    load_items = models.PositiveIntegerField(default=0, verbose_name=_("load items"))
+    locked = models.BooleanField(
+        default=False, help_text=_("Re-optimization keeps this route as it is"), verbose_name=_("locked")
+    )
+    warnings = models.JSONField(default=list, blank=True, verbose_name=_("warnings"))
+    breaks = models.JSONField(
+        default=list, blank=True, help_text=_('[{"after_sequence", "start", "duration_s"}]'), verbose_name=_("breaks")
+    )
 
     class Meta:
+        verbose_name = _("route")
+        verbose_name_plural = _("routes")
         ordering = ["plan", "vehicle__name"]
         constraints = [models.UniqueConstraint(fields=["plan", "vehicle"], name="route_one_per_vehicle")]
 
@@ -250,23 +331,27 @@ class Route(models.Model):
 class Stop(models.Model):
     """An order's place in a route: its sequence and the times the plan promises."""
 
-    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops")
-    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="stops")
-    sequence = models.PositiveIntegerField()
-    eta = models.DateTimeField(help_text=_("Arrival"))
-    etd = models.DateTimeField(help_text=_("Departure after service"))
-    waiting_s = models.PositiveIntegerField(default=0)
-    service_s = models.PositiveIntegerField(default=0)
-    leg_distance_m = models.PositiveIntegerField(default=0)
-    leg_duration_s = models.PositiveIntegerField(default=0)
-    late_s = models.PositiveIntegerField(default=0)
-    pinned = models.BooleanField(default=False, help_text=_("Stays on this vehicle when re-optimized"))
-    warnings = models.JSONField(default=list, blank=True)
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="stops", verbose_name=_("route"))
+    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="stops", verbose_name=_("order"))
+    sequence = models.PositiveIntegerField(verbose_name=_("sequence"))
+    eta = models.DateTimeField(help_text=_("Arrival"), verbose_name=_("eta"))
+    etd = models.DateTimeField(help_text=_("Departure after service"), verbose_name=_("etd"))
+    waiting_s = models.PositiveIntegerField(default=0, verbose_name=_("waiting s"))
+    service_s = models.PositiveIntegerField(default=0, verbose_name=_("service s"))
+    leg_distance_m = models.PositiveIntegerField(default=0, verbose_name=_("leg distance m"))
+    leg_duration_s = models.PositiveIntegerField(default=0, verbose_name=_("leg duration s"))
+    late_s = models.PositiveIntegerField(default=0, verbose_name=_("late s"))
+    pinned = models.BooleanField(
+        default=False, help_text=_("Stays on this vehicle when re-optimized"), verbose_name=_("pinned")
+    )
+    warnings = models.JSONField(default=list, blank=True, verbose_name=_("warnings"))
     # Operational, not part of the plan: the ETA as the driver's positions come in.
-    live_eta = models.DateTimeField(null=True, blank=True)
-    live_eta_updated_at = models.DateTimeField(null=True, blank=True)
+    live_eta = models.DateTimeField(null=True, blank=True, verbose_name=_("live eta"))
+    live_eta_updated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("live eta updated at"))
 
     class Meta:
+        verbose_name = _("stop")
+        verbose_name_plural = _("stops")
         ordering = ["route", "sequence"]
         constraints = [
             models.UniqueConstraint(fields=["route", "sequence"], name="stop_sequence_unique"),
@@ -281,12 +366,16 @@ class Stop(models.Model):
 class UnassignedOrder(models.Model):
     """An order a plan could not serve, with the reason in a dispatcher's words."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="unassigned")
-    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="+")
-    reason = models.CharField(max_length=255)
-    code = models.CharField(max_length=32, blank=True, help_text=_("skills, capacity, window, road, no_room, ..."))
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="unassigned", verbose_name=_("plan"))
+    order = models.ForeignKey("dispatch.Order", on_delete=models.PROTECT, related_name="+", verbose_name=_("order"))
+    reason = models.CharField(max_length=255, verbose_name=_("reason"))
+    code = models.CharField(
+        max_length=32, blank=True, help_text=_("skills, capacity, window, road, no_room, ..."), verbose_name=_("code")
+    )
 
     class Meta:
+        verbose_name = _("unassigned order")
+        verbose_name_plural = _("unassigned orders")
         ordering = ["plan", "order__reference"]
         constraints = [models.UniqueConstraint(fields=["plan", "order"], name="unassigned_once_per_plan")]
 
@@ -297,15 +386,22 @@ class UnassignedOrder(models.Model):
 class PlanChange(models.Model):
     """A dispatcher's edit of a plan that was not yet dispatched: who, when, why and what."""
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="changes")
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="changes", verbose_name=_("plan"))
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("changed by"),
     )
-    changed_at = models.DateTimeField(auto_now_add=True)
-    reason = models.CharField(max_length=255, blank=True)
-    operations = models.JSONField(default=list)
+    changed_at = models.DateTimeField(auto_now_add=True, verbose_name=_("changed at"))
+    reason = models.CharField(max_length=255, blank=True, verbose_name=_("reason"))
+    operations = models.JSONField(default=list, verbose_name=_("operations"))
 
     class Meta:
+        verbose_name = _("plan change")
+        verbose_name_plural = _("plan changes")
         ordering = ["plan", "changed_at"]
 
     def __str__(self):
@@ -320,20 +416,29 @@ class ClosureApplication(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    closure = models.ForeignKey(RoadClosure, on_delete=models.CASCADE, related_name="applications")
-    version = models.PositiveIntegerField()
-    phase = models.CharField(
-        max_length=8, default="change", help_text=_("change (created, edited, lifted), start or end")
+    closure = models.ForeignKey(
+        RoadClosure, on_delete=models.CASCADE, related_name="applications", verbose_name=_("closure")
     )
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    checked_plans = models.JSONField(default=list, blank=True)
-    new_plans = models.JSONField(default=list, blank=True, help_text=_("Ids of the re-plans it created"))
-    attempts = models.PositiveSmallIntegerField(default=1)
-    error = models.TextField(blank=True)
+    version = models.PositiveIntegerField(verbose_name=_("version"))
+    phase = models.CharField(
+        max_length=8,
+        default="change",
+        help_text=_("change (created, edited, lifted), start or end"),
+        verbose_name=_("phase"),
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status"))
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    checked_plans = models.JSONField(default=list, blank=True, verbose_name=_("checked plans"))
+    new_plans = models.JSONField(
+        default=list, blank=True, help_text=_("Ids of the re-plans it created"), verbose_name=_("new plans")
+    )
+    attempts = models.PositiveSmallIntegerField(default=1, verbose_name=_("attempts"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
 
     class Meta:
+        verbose_name = _("closure application")
+        verbose_name_plural = _("closure applications")
         ordering = ["-started_at"]
         constraints = [models.UniqueConstraint(fields=["closure", "version", "phase"], name="closure_application_once")]
 
@@ -354,31 +459,52 @@ class SlotPolicy(models.Model):
     its closing), in the company's local time.
     """
 
-    depot = models.OneToOneField("dispatch.Depot", on_delete=models.CASCADE, related_name="slot_policy")
+    depot = models.OneToOneField(
+        "dispatch.Depot", on_delete=models.CASCADE, related_name="slot_policy", verbose_name=_("depot")
+    )
     slot_minutes = models.PositiveSmallIntegerField(
         default=120,
         validators=[MinValueValidator(15), MaxValueValidator(720)],
         help_text=_("Length of each delivery window offered (minutes), e.g. 60 or 120"),
+        verbose_name=_("slot minutes"),
     )
-    first_slot_start = models.TimeField(null=True, blank=True, help_text=_("Empty: when the depot opens"))
-    last_slot_end = models.TimeField(null=True, blank=True, help_text=_("Empty: when the depot closes"))
+    first_slot_start = models.TimeField(
+        null=True, blank=True, help_text=_("Empty: when the depot opens"), verbose_name=_("first slot start")
+    )
+    last_slot_end = models.TimeField(
+        null=True, blank=True, help_text=_("Empty: when the depot closes"), verbose_name=_("last slot end")
+    )
     weekdays = models.JSONField(
-        default=_default_slot_weekdays, blank=True, help_text=_("Days offered, 0 = Monday … 6 = Sunday")
+        default=_default_slot_weekdays,
+        blank=True,
+        help_text=_("Days offered, 0 = Monday … 6 = Sunday"),
+        verbose_name=_("weekdays"),
     )
-    hidden_slots = models.JSONField(default=list, blank=True, help_text=_('Slot starts not offered, e.g. ["07:00"]'))
+    hidden_slots = models.JSONField(
+        default=list, blank=True, help_text=_('Slot starts not offered, e.g. ["07:00"]'), verbose_name=_("hidden slots")
+    )
     days_ahead = models.PositiveSmallIntegerField(
-        default=14, validators=[MaxValueValidator(120)], help_text=_("How many days ahead customers may book")
+        default=14,
+        validators=[MaxValueValidator(120)],
+        help_text=_("How many days ahead customers may book"),
+        verbose_name=_("days ahead"),
     )
     lead_minutes = models.PositiveIntegerField(
-        default=120, help_text=_("A window closes for booking this many minutes before it starts")
+        default=120,
+        help_text=_("A window closes for booking this many minutes before it starts"),
+        verbose_name=_("lead minutes"),
     )
     day_before_cutoff = models.TimeField(
-        null=True, blank=True, help_text=_("If set: a day's windows close at this time on the day before (e.g. 18:00)")
+        null=True,
+        blank=True,
+        help_text=_("If set: a day's windows close at this time on the day before (e.g. 18:00)"),
+        verbose_name=_("day before cutoff"),
     )
     max_share_percent = models.PositiveSmallIntegerField(
         default=40,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text=_("No window takes more than this share of the day's stops"),
+        verbose_name=_("max share percent"),
     )
     stops_per_vehicle_hour = models.DecimalField(
         max_digits=4,
@@ -386,11 +512,14 @@ class SlotPolicy(models.Model):
         default=6,
         validators=[MinValueValidator(0.5)],
         help_text=_("Stops one vehicle serves in an hour (driving and service), for a window's capacity"),
+        verbose_name=_("stops per vehicle hour"),
     )
     self_service = models.BooleanField(
-        default=True, help_text=_("Customers may move their delivery themselves on the tracking page")
+        default=True,
+        help_text=_("Customers may move their delivery themselves on the tracking page"),
+        verbose_name=_("self service"),
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("slot policy")
@@ -420,12 +549,16 @@ class SlotBookingDay(models.Model):
     """One row per depot and day that bookings lock (routes.slots.services.slot_hold): two customers
     asking for the last place of a window wait for each other instead of both getting it."""
 
-    depot = models.ForeignKey("dispatch.Depot", on_delete=models.CASCADE, related_name="+")
-    date = models.DateField()
-    bookings = models.PositiveIntegerField(default=0, help_text=_("Bookings and moves made through slots"))
-    updated_at = models.DateTimeField(auto_now=True)
+    depot = models.ForeignKey("dispatch.Depot", on_delete=models.CASCADE, related_name="+", verbose_name=_("depot"))
+    date = models.DateField(verbose_name=_("date"))
+    bookings = models.PositiveIntegerField(
+        default=0, help_text=_("Bookings and moves made through slots"), verbose_name=_("bookings")
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("slot booking day")
+        verbose_name_plural = _("slot booking days")
         constraints = [models.UniqueConstraint(fields=["depot", "date"], name="slot_booking_day_once")]
 
     def __str__(self):

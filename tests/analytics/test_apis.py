@@ -116,7 +116,7 @@ def test_it_mails_the_daily_summary_to_managers(day_of_depot_a, manager, setting
     assert message.to == ["boss@example.com"]
     assert "3 delivered" in message.subject
     assert "On time: 33 %" in message.body
-    assert "no_access: 1" in message.body
+    assert "Failed, no access: 1" in message.body  # the reason as the app names it
 
 
 def test_it_streams_the_export_from_an_async_generator_under_asgi(day_of_depot_a, manager):

@@ -43,7 +43,7 @@ def test_it_mails_the_summary_of_the_local_yesterday(yesterday_and_today, settin
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     _today, yesterday = yesterday_and_today
     assert daily_summary() == 1
-    assert mail.outbox[0].subject == f"Deliveries {yesterday:%a %d %b %Y}: 1 delivered"
+    assert mail.outbox[0].subject == f"Deliveries on {yesterday.day} {yesterday:%B %Y}: 1 delivered"
 
 
 def test_it_ends_the_default_range_on_the_local_today(yesterday_and_today, manager_client):

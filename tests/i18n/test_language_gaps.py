@@ -6,10 +6,12 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 
 from analytics.units import decimal, distance_km, duration_hm, money, percent
 from dispatch.models import Order, UserPreference
@@ -159,6 +161,40 @@ def test_model_help_texts_and_choices_are_translated():
         assert str(Order._meta.get_field("snap_distance_m").help_text) == "Abstand zur nächsten befahrbaren Strasse"
     with translation.override("en"):
         assert str(field.help_text) == "Coordinates came from the address, not the import"
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "labels"),
+    [
+        ("de", "Fahrzeug hinzufügen", ["Kapazität (kg)", "Kosten pro km", "Erlaubte Zonen", "Schichtbeginn"]),
+        ("en", "Add vehicle", ["Capacity kg", "Cost per km", "Allowed zones", "Shift start"]),
+    ],
+)
+def test_the_admin_names_models_and_fields_in_the_managers_language(manager, depot_a, language, title, labels):
+    """Every model and field has a translatable name (the English one Django derived before)."""
+    client = Client(headers={"accept-language": language})
+    client.force_login(manager)
+    html = client.get("/admin/dispatch/vehicle/add/").content.decode()
+    assert title in html
+    for label in labels:
+        assert f">{label}:</label>" in html, label
+
+
+def test_every_model_and_field_name_is_translatable():
+    plain = [
+        f"{model.__name__}.{field.name}"
+        for app in ("dispatch", "routes", "customers", "analytics")
+        for model in apps.get_app_config(app).get_models()
+        for field in model._meta.get_fields()
+        if field.concrete and not field.auto_created and not isinstance(field.verbose_name, Promise)
+    ]
+    plain += [
+        model.__name__
+        for app in ("dispatch", "routes", "customers", "analytics")
+        for model in apps.get_app_config(app).get_models()
+        if not isinstance(model._meta.verbose_name_plural, Promise)
+    ]
+    assert plain == []
 
 
 # --- 6. Dates in each language's own form ------------------------------------------------------
