@@ -13,7 +13,7 @@ customers apps are imported inside the functions so the order core never loads t
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, time
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -30,6 +30,8 @@ from dispatch.orders.services import order_change_status, transition_allowed
 from routes.plans.editing import MOVABLE_STATUSES, plan_edit
 from routes.plans.rescheduling import (  # noqa: F401 - the page reads RESCHEDULABLE_STATUSES here
     RESCHEDULABLE_STATUSES,
+    check_window,
+    local_moment,
     order_reschedule_in_plans,
 )
 
@@ -61,23 +63,6 @@ class OrderChange:
 
 def _zone() -> ZoneInfo:
     return ZoneInfo(settings.TIME_ZONE)
-
-
-def _local_moment(day: date, at: time | None) -> datetime | None:
-    return datetime.combine(day, at, tzinfo=_zone()) if at is not None else None
-
-
-def _check_window(window_start: time | None, window_end: time | None) -> None:
-    if (window_start is None) != (window_end is None):
-        missing = "window_end" if window_end is None else "window_start"
-        raise DispatchError(_("Give both ends of the window, or neither for any time"), field=missing, value=None)
-    if window_start is not None and window_end <= window_start:
-        raise DispatchError(
-            _("The window must end after it starts (%(start)s–%(end)s)")
-            % {"start": f"{window_start:%H:%M}", "end": f"{window_end:%H:%M}"},
-            field="window_end",
-            value=f"{window_end:%H:%M}",
-        )
 
 
 def _tell_customer(*, order: Order, event: str, by) -> bool:
@@ -207,11 +192,11 @@ def order_edit(
 ) -> OrderChange:
     """The page's edit form: the notes, and the window on the order's own day (order_reschedule when it
     changed: its route is re-timed and the customer told)."""
-    _check_window(window_start, window_end)
+    check_window(window_start, window_end)
     change = OrderChange(order=order)
     if notes.strip() != order.notes:
         order_update_notes(order=order, notes=notes)
-    new_window = (_local_moment(order.date, window_start), _local_moment(order.date, window_end))
+    new_window = (local_moment(order.date, window_start), local_moment(order.date, window_end))
     if new_window != (order.window_start, order.window_end):
         change = order_reschedule(
             order=order, day=order.date, window_start=window_start, window_end=window_end, by=by,

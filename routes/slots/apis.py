@@ -14,9 +14,9 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dispatch.fleet.selectors import depots_visible_to
 from dispatch.models import Depot
 from dispatch.permissions import IsOfficeStaff
-from dispatch.roles import visible_depot_ids
 from routes.errors import RoutingError
 from routes.geocoding import default_geocoder
 from routes.slots.grid import policy_for
@@ -26,8 +26,7 @@ from routes.slots.services import slot_policy_update
 
 def depots_for(user, code: str | None, lat: float, lon: float) -> Depot:
     """The depot named (one the user sees), else the one nearest the address among those the user sees."""
-    allowed = visible_depot_ids(user)
-    depots = Depot.objects.all() if allowed is None else Depot.objects.filter(id__in=allowed)
+    depots = depots_visible_to(user)
     if code:
         depot = depots.filter(code__iexact=code).first()
         if depot is None:
@@ -149,7 +148,7 @@ class SlotPolicyApi(APIView):
         self_service = serializers.BooleanField(help_text="Customers may move their delivery on the tracking page")
 
     def _depot(self, request, depot_id: str) -> Depot:
-        depot = Depot.objects.filter(pk__in=_visible(request.user)).filter(code=depot_id).first()
+        depot = depots_visible_to(request.user).filter(code=depot_id).first()
         if depot is None:
             raise NotFound()
         return depot
@@ -165,8 +164,3 @@ class SlotPolicyApi(APIView):
         serializer.is_valid(raise_exception=True)
         policy = slot_policy_update(depot=depot, by=request.user, **serializer.validated_data)
         return Response(self.PolicySerializer(policy).data)
-
-
-def _visible(user):
-    allowed = visible_depot_ids(user)
-    return Depot.objects.values("pk") if allowed is None else allowed

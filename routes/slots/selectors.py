@@ -411,8 +411,12 @@ def _plan_costs(
         network = get_road_network()
     except RoadNetworkUnavailable:
         return None
-    routes = [r for r in _plan_routes(plan, depot, fingerprint) if r["vehicle"] in {v.id for v in fitting}]
-    spare = [v for v in fitting if v.id not in {r["vehicle"] for r in _plan_routes(plan, depot, fingerprint)}]
+    # Read once, not inside the comprehensions, whose conditions run per vehicle (a cache round trip each).
+    plan_routes = _plan_routes(plan, depot, fingerprint)
+    fitting_ids = {v.id for v in fitting}
+    routed_ids = {r["vehicle"] for r in plan_routes}
+    routes = [r for r in plan_routes if r["vehicle"] in fitting_ids]
+    spare = [v for v in fitting if v.id not in routed_ids]
     # The cheapest place is next to a stop near the address: only the places beside the nearest stops
     # (and each route's first and last place, from and back to the depot) are tried, so the matrix has
     # tens of points, not the day's hundreds.
