@@ -70,3 +70,42 @@ def lateness_map_html(*, points: list[dict], depots) -> str:
     elif depots:
         maps.fit_map(fmap, [(d.lat, d.lon) for d in depots], max_zoom=12)
     return maps.render_map(fmap)
+
+
+# Learned speed ÷ default speed (analytics.eta_accuracy.speed_ratio_lines), diverging: reds where the
+# fleet drives slower than the map assumed, blues where faster. (upper bound of the ratio, colour, label).
+SPEED_RATIO_BANDS = (
+    (0.6, "#b2182b", "Under 60 % of the default speed"),
+    (0.8, "#ef8a62", "60–80 %"),
+    (0.95, "#fddbc7", "80–95 %"),
+    (1.05, "#f7f7f7", "About the default"),
+    (1.25, "#67a9cf", "105–125 %"),
+    (None, "#2166ac", "Over 125 %"),
+)
+SPEED_BANDS = [{"label": label, "color": color} for _, color, label in SPEED_RATIO_BANDS]
+
+
+def speed_ratio_band(ratio: float) -> int:
+    for index, (bound, _, _) in enumerate(SPEED_RATIO_BANDS):
+        if bound is None or ratio < bound:
+            return index
+    raise AssertionError("unreachable")
+
+
+def speed_ratio_map_html(*, lines: list[dict], depots) -> str:
+    """The road stretches whose learned speed differs from the default, coloured by the ratio
+    (drawn by `DispatchMap.speedRatio` from static/js/analytics.js)."""
+    depots = list(depots)
+    fmap = maps.new_map()
+    fmap.add_module_link("dispatch_analytics", static("js/analytics.js"))
+    # Layout (static/js/analytics.js reads it): [band, ratio, road class, [[lon, lat], ...]]
+    data = [[speed_ratio_band(line["ratio"]), line["ratio"], line["road_class"], line["line"]] for line in lines]
+    fmap.add_child(maps.DataLayer("speedRatio", {"bands": SPEED_BANDS, "lines": data}))
+    maps.add_depots(fmap, depots)
+    fmap.add_child(maps.DataLayer("legend", SPEED_BANDS))
+    points = [(lat, lon) for line in lines for lon, lat in (line["line"][0], line["line"][-1])]
+    if points:
+        maps.fit_map(fmap, points + [(d.lat, d.lon) for d in depots])
+    elif depots:
+        maps.fit_map(fmap, [(d.lat, d.lon) for d in depots], max_zoom=12)
+    return maps.render_map(fmap)

@@ -77,3 +77,32 @@ class OrderFact(models.Model):
 
     def __str__(self):
         return f"Facts of order {self.order_id}"
+
+
+class ArrivalEta(models.Model):
+    """The ETAs an order had at the moment its driver arrived, kept for the ETA accuracy figures
+    (analytics.eta_accuracy): Stop.live_eta is overwritten by the next live recompute (an arrived
+    stop's live ETA becomes its arrival), so the live ETA the customer saw is lost unless it is kept
+    then. One row per order: its last attempt's arrival (analytics.services.arrival_eta_record)."""
+
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, primary_key=True, related_name="arrival_eta", verbose_name=_("order")
+    )
+    date = models.DateField(verbose_name=_("date"))
+    arrived_at = models.DateTimeField(verbose_name=_("arrived at"))
+    planned_eta = models.DateTimeField(
+        null=True, help_text=_("Stop.eta of the dispatched plan"), verbose_name=_("planned eta")
+    )
+    live_eta = models.DateTimeField(
+        null=True, help_text=_("The last live ETA before the arrival"), verbose_name=_("live eta")
+    )
+    live_eta_at = models.DateTimeField(null=True, help_text=_("When that live ETA was computed"),
+                                       verbose_name=_("live eta computed at"))  # fmt: skip
+
+    class Meta:
+        verbose_name = _("ETA at arrival")
+        verbose_name_plural = _("ETAs at arrival")
+        indexes = [models.Index(fields=["date"], name="arrival_eta_date")]
+
+    def __str__(self):
+        return f"ETAs of order {self.order_id} at arrival"

@@ -15,11 +15,13 @@ from django.utils.translation import gettext
 from analytics import fact_versions, facts
 from analytics.errors import AnalyticsError
 from analytics.filters import KpiFilters
+from analytics.models import ArrivalEta
 from analytics.selectors import kpis_compare
 from dispatch.alerts import FAIL_REASON_LABELS
 from dispatch.language import user_language
 from dispatch.models import Depot, Order
 from dispatch.roles import MANAGER
+from routes.models import Plan, Stop
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +119,25 @@ def daily_summary_send(*, day: date) -> int:
     recipients = sum(len(emails) for emails in by_language.values())
     logger.info("daily summary for %s sent to %d managers", day, recipients)
     return recipients
+
+
+def arrival_eta_record(*, order_id: int, at) -> None:
+    """Keep the ETAs the order had when its driver arrived (analytics.models.ArrivalEta): the
+    dispatched plan's and the last live one, before the next live recompute replaces it with the
+    arrival itself. A later attempt's arrival replaces an earlier one's."""
+    stop = (
+        Stop.objects.filter(order_id=order_id, route__plan__status=Plan.Status.DONE)
+        .exclude(route__plan__dispatched_at=None)
+        .order_by("-route__plan__dispatched_at", "-id")
+        .values("eta", "live_eta", "live_eta_updated_at", "order__date")
+        .first()
+    )
+    if stop is None:
+        return
+    # A live ETA computed after the arrival is the arrival itself (dispatch.live.eta): not a prediction.
+    live = stop["live_eta"] if stop["live_eta_updated_at"] is not None and stop["live_eta_updated_at"] <= at else None
+    ArrivalEta.objects.update_or_create(
+        order_id=order_id,
+        defaults={"date": stop["order__date"], "arrived_at": at, "planned_eta": stop["eta"], "live_eta": live,
+                  "live_eta_at": stop["live_eta_updated_at"] if live else None},
+    )  # fmt: skip

@@ -5,17 +5,18 @@ from django.shortcuts import render
 from django.utils.translation import gettext, gettext_lazy
 from rest_framework.exceptions import ValidationError
 
-from analytics import charts, selectors
+from analytics import charts, eta_accuracy, partners, selectors
 from analytics.errors import AnalyticsError
 from analytics.inputs import kpi_filters_from_query
-from analytics.maps import lateness_map_html
+from analytics.maps import lateness_map_html, speed_ratio_map_html
 from analytics.units import human
 from dispatch.driver_app.views import FAIL_REASON_LABELS
 from dispatch.fleet import selectors as fleet_selectors
-from dispatch.models import Vehicle
+from dispatch.models import CourierPartner, Vehicle
 from dispatch.permissions import (
     office_staff_required,  # KPI cards: name, label, kind of figure (analytics.units), whether a higher value is better, and the
 )
+from dispatch.roles import is_manager
 
 # one line the card says on hover.
 CARDS = (
@@ -126,6 +127,104 @@ def _totals(current: dict) -> dict:
     }
 
 
+def _partner_section(filters, user) -> dict | None:
+    """Courier partners against our own fleet, formatted (none while the company has no partner)."""
+    if not CourierPartner.objects.exists():
+        return None
+    figures = partners.partner_figures(filters)
+
+    def side(name, row) -> dict:
+        return {
+            "name": name,
+            "orders": human(row["orders"], "int"),
+            "deliveries": human(row["deliveries"], "int"),
+            "cost": human(row["cost"], "money"),
+            "cost_per_delivery": human(row["cost_per_delivery"], "money"),
+            "on_time": human(row["on_time_rate"], "pct"),
+            "first_attempt": human(row["first_attempt_success_rate"], "pct"),
+        }
+
+    return {
+        "sides": [
+            side(gettext("Own fleet"), figures["own_fleet"]),
+            side(gettext("All partners"), figures["partners"]),
+            *(side(row["name"], row) for row in figures["by_partner"]),
+        ],
+        "zones": [
+            {
+                "name": row["name"],
+                "orders": human(row["orders"], "int"),
+                "handed_off": human(row["handed_off"], "int"),
+                "share": human(row["handed_off_share"], "pct"),
+            }
+            for row in figures["by_zone"]
+        ],
+        # Managers download each partner's monthly statement.
+        "statement_partners": list(CourierPartner.objects.order_by("code")) if is_manager(user) else [],
+        "statement_month": f"{filters.date_to:%Y-%m}",
+    }
+
+
+def _minutes(seconds) -> float:
+    return round((seconds or 0) / 60, 1)
+
+
+def _eta_figures_row(label, figures: dict) -> dict:
+    return {
+        "label": label,
+        "arrivals": human(figures["arrivals"], "int"),
+        "dispatch_mean": human(figures["dispatch"]["mean_abs_error_s"], "duration"),
+        "dispatch_p90": human(figures["dispatch"]["p90_abs_error_s"], "duration"),
+        "live_mean": human(figures["live"]["mean_abs_error_s"], "duration"),
+        "live_p90": human(figures["live"]["p90_abs_error_s"], "duration"),
+        "coverage": human(figures["window_coverage"], "pct"),
+        "moved": human(figures["promises_moved"], "pct"),
+        "width": human(figures["window_width_median_s"], "duration"),
+    }
+
+
+def _eta_section(filters, depots) -> dict:
+    """ETA accuracy (issue 18): errors per horizon, day and model version; the learned speeds and doorstep."""
+    figures = eta_accuracy.eta_accuracy(filters)
+    days = figures["by_day"]
+    versions = figures["by_version"]
+
+    def version_label(version) -> str:
+        return gettext("defaults") if version is None else f"v{version}"
+
+    return {
+        "totals": _eta_figures_row(gettext("All"), figures["totals"]),
+        "versions": [_eta_figures_row(version_label(row["model_version"]), row) for row in versions],
+        "daily_chart": charts.bars_and_line(
+            labels=[f"{row['date'][8:10]}.{row['date'][5:7]}" for row in days],
+            bars=[_minutes(row["dispatch"]["p90_abs_error_s"]) for row in days],
+            line=[row["window_coverage"] for row in days],
+            title=gettext("ETA p90 error (minutes) and window coverage per day"),
+            bar_label=gettext("min p90 error at dispatch"),
+            line_label=gettext("window coverage"),
+        ),  # fmt: skip
+        "version_chart": charts.horizontal_bars(
+            items=[(version_label(row["model_version"]), _minutes(row["dispatch"]["p90_abs_error_s"]))
+                   for row in versions],
+            title=gettext("ETA p90 error at dispatch (minutes) per travel model version"),
+            color_class="bar",
+        ),  # fmt: skip
+        "service_table": [
+            {
+                "name": row["name"],
+                "service": human(row["service_s"], "duration"),
+                "service_stops": human(row["service_stops"], "int"),
+                "access": human(row["access_s"], "duration"),
+                "access_stops": human(row["access_stops"], "int"),
+                "default_service": human(row["default_service_s"], "duration"),
+                "default_access": human(row["default_access_s"], "duration"),
+            }
+            for row in eta_accuracy.service_time_table()["zones"]
+        ],
+        "speed_map_html": speed_ratio_map_html(lines=eta_accuracy.speed_ratio_lines(), depots=depots),
+    }
+
+
 @office_staff_required
 def overview(request):
     user = request.user
@@ -197,5 +296,7 @@ def overview(request):
         "map_attempted": human(current["attempted"], "int"),
         "map_cap": human(selectors.MAP_POINTS_CAP, "int"),
         "export_query": request.GET.urlencode(),
+        "partner_section": _partner_section(filters, user),
+        "eta_section": _eta_section(filters, [d for d in depots if filters.depot_ids is None or d.id in filters.depot_ids]),
     }
     return render(request, "analytics/overview.html", context)

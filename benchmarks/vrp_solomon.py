@@ -7,9 +7,16 @@ units, nothing per hour, no fixed cost). Each plan is re-scored in double
 precision from the coordinates and compared with the distance-only
 best-known solution (bks.csv, objective=distance, convention=double).
 
-    .venv/bin/python benchmarks/vrp_solomon.py                  # app defaults
-    .venv/bin/python benchmarks/vrp_solomon.py --vroom-only     # VROOM alone
-    .venv/bin/python benchmarks/vrp_solomon.py --instances C101,R2 --budget 2
+By default every instance is planned three times in the same run, each with
+the same wall-clock budget (the app's default for 100 stops unless
+``--budget``): the app (``routes.optimizer.solve``), PyVRP alone (one thread,
+in this process) and VROOM alone (exploration 5, both threads, i.e. the app
+with the portfolio off). ``--busy`` keeps one core busy with a spinning
+process for the whole run (the "other core is busy" case).
+
+    .venv/bin/python benchmarks/vrp_solomon.py                       # all three, 56 instances
+    .venv/bin/python benchmarks/vrp_solomon.py --solvers app         # the app only
+    .venv/bin/python benchmarks/vrp_solomon.py --instances C101,R2 --budget 2 --busy
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from routes.optimizer import Job, Problem, RoadMatrix, SolverSettings, Vehicle, solve  # noqa: E402
+from routes.optimizer import Job, Problem, RoadMatrix, SolverSettings, Vehicle, evaluate, solve  # noqa: E402
+from routes.optimizer.portfolio import default_time_budget  # noqa: E402
+from routes.optimizer.pyvrp_solver import solve_with_pyvrp  # noqa: E402
+
+SOLVERS = ("app", "pyvrp", "vroom")
 
 # The instances ship with the project (benchmarks/data/SOURCES.md); --data names another copy.
 DATA = Path(__file__).resolve().parent / "data" / "vrp"
@@ -103,52 +116,88 @@ def double_distance(solution, exact: np.ndarray) -> float:
     return total
 
 
+def run_solver(name: str, problem: Problem, budget: float):
+    if name == "app":
+        return solve(problem, SolverSettings(time_budget_s=budget))
+    if name == "vroom":
+        return solve(problem, SolverSettings(time_budget_s=budget, portfolio=False))
+    started = time.monotonic()
+    sequences = solve_with_pyvrp(problem, budget)
+    return evaluate(problem, sequences, solver="pyvrp", computing_time_s=time.monotonic() - started)
+
+
+def start_busy_core() -> subprocess.Popen:
+    """A process spinning on one core for the whole run."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])  # nosec B603
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--instances", default="", help="comma-separated names or prefixes (C1, R2, RC101)")
     parser.add_argument("--budget", type=float, default=None, help="seconds per instance (default: the app's)")
-    parser.add_argument("--vroom-only", action="store_true", help="disable the PyVRP portfolio")
+    parser.add_argument("--solvers", default=",".join(SOLVERS), help=f"comma-separated among {SOLVERS}")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy during the run")
     parser.add_argument(
         "--data", type=Path, default=DATA, help=f"folder with solomon/*.txt and bks.csv (default {DATA})"
     )
     args = parser.parse_args(argv)
     if not (args.data / "bks.csv").is_file() or not any((args.data / "solomon").glob("*.txt")):
         parser.error(f"--data {args.data}: expected solomon/*.txt and bks.csv there")
+    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    if not solvers or any(s not in SOLVERS for s in solvers):
+        parser.error(f"--solvers {args.solvers!r}: expected some of {SOLVERS}")
     wanted = [w.strip().upper() for w in args.instances.split(",") if w.strip()]
     paths = sorted((args.data / "solomon").glob("*.txt"))
     paths = [p for p in paths if not wanted or any(p.stem.upper().startswith(w) for w in wanted)]
     bks = best_known(args.data)
-    settings = SolverSettings(time_budget_s=args.budget, portfolio=not args.vroom_only)
-    gaps, times, failures = [], [], []
-    print(f"{'instance':9} {'distance':>9} {'bks':>9} {'gap %':>7} {'time s':>7} {'routes':>6} solver")
-    for path in paths:
-        problem, exact = build_problem(path)
-        started = time.monotonic()
-        solution = solve(problem, settings)
-        elapsed = time.monotonic() - started
-        distance = double_distance(solution, exact)
-        best = bks[path.stem]
-        gap = 100 * (distance - best) / best
-        complete = solution.feasible and not solution.unassigned
-        if not complete:
-            failures.append(path.stem)
-        gaps.append(gap if complete else math.inf)
-        times.append(elapsed)
-        flag = "" if complete else f"  INCOMPLETE ({len(solution.unassigned)} unassigned, {solution.violations[:1]})"
-        print(
-            f"{path.stem:9} {distance:9.2f} {best:9.2f} {gap:7.2f} {elapsed:7.2f} {solution.vehicles_used:6d} "
-            f"{solution.solver}{flag}",
-            flush=True,
-        )
-    finite = [g for g in gaps if math.isfinite(g)]
-    if finite:
-        print(
-            f"\n{len(paths)} instances, {'VROOM only' if args.vroom_only else 'portfolio'}, budget "
-            f"{args.budget or 'app default'}: mean gap {statistics.fmean(finite):.2f} %, median gap "
-            f"{statistics.median(finite):.2f} %, worst {max(finite):.2f} %, median time {statistics.median(times):.2f} s, "
-            f"max time {max(times):.2f} s, incomplete {len(failures)} {failures}"
-        )
-    return 1 if failures else 0
+    budget = args.budget or default_time_budget(100)
+    busy = start_busy_core() if args.busy else None
+    gaps = {s: [] for s in solvers}
+    times = {s: [] for s in solvers}
+    failures = {s: [] for s in solvers}
+    loads = []
+    print(
+        f"budget {budget:.2f} s per solver and instance, {'one core busy' if busy else 'quiet'}, load {os.getloadavg()}"
+    )
+    print(f"{'instance':9} {'bks':>9} " + " ".join(f"{s + ' gap %':>12} {'s':>5}" for s in solvers) + "  app's pick")
+    try:
+        for path in paths:
+            problem, exact = build_problem(path)
+            best = bks[path.stem]
+            row, pick = [], ""
+            for name in solvers:
+                started = time.monotonic()
+                solution = run_solver(name, problem, budget)
+                elapsed = time.monotonic() - started
+                gap = 100 * (double_distance(solution, exact) - best) / best
+                complete = solution.feasible and not solution.unassigned
+                if not complete:
+                    failures[name].append(path.stem)
+                gaps[name].append(gap if complete else math.inf)
+                times[name].append(elapsed)
+                row.append(f"{gap if complete else math.inf:12.2f} {elapsed:5.2f}")
+                if name == "app":
+                    pick = solution.solver
+            loads.append(os.getloadavg()[0])
+            print(f"{path.stem:9} {best:9.2f} " + " ".join(row) + f"  {pick}", flush=True)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    print(f"\n{len(paths)} instances, budget {budget:.2f} s, {'one core busy' if args.busy else 'quiet'}; "
+          f"1-min load average during the run: min {min(loads):.2f}, median {statistics.median(loads):.2f}, max {max(loads):.2f}")  # fmt: skip
+    for name in solvers:
+        finite = [g for g in gaps[name] if math.isfinite(g)]
+        if finite:
+            print(
+                f"{name:6} mean gap {statistics.fmean(finite):.3f} %, median {statistics.median(finite):.3f} %, "
+                f"worst {max(finite):.2f} %, median time {statistics.median(times[name]):.2f} s, max time "
+                f"{max(times[name]):.2f} s, incomplete {len(failures[name])} {failures[name]}"
+            )
+    if "app" in solvers and "pyvrp" in solvers:
+        worse = [p.stem for p, a, b in zip(paths, gaps["app"], gaps["pyvrp"]) if a > b + 1e-6]
+        print(f"app worse than PyVRP alone on {len(worse)} instances: {worse}")
+    return 1 if any(failures.values()) else 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ TASK_PACKAGES = [
     "dispatch.live",
     "dispatch.partners",
     "routes.plans",
+    "routes.learning",
     "routes.closures",
     "customers.notifications",
     "customers.personal_data",

@@ -193,6 +193,10 @@ CELERY_WORK_QUEUES = {
 TASK_KINDS = {
     "routes.tasks.optimize_plan": "plans",
     "routes.tasks.replan_plan": "plans",
+    # A big day in parts (routes.plans.splitting): its regions, their merge, the deadline's check.
+    "routes.tasks.solve_plan_part": "plans",
+    "routes.tasks.merge_plan_parts": "plans",
+    "routes.tasks.check_plan_parts": "plans",
     "routes.tasks.closure_changed": "plans",
     "routes.tasks.expire_replan_proposal": "plans",  # a re-plan proposal's deadline (applies or keeps)
     "routes.tasks.expire_replan_proposals": "plans",
@@ -202,11 +206,13 @@ TASK_KINDS = {
     "customers.tasks.notify_eta": "live",  # decides whether an ETA change is worth a message
     "customers.tasks.notify_plan": "notifications",
     "customers.tasks.notify_status": "notifications",
+    "customers.tasks.notify_handoff": "notifications",
     "customers.tasks.send_notification": "notifications",
     "customers.tasks.send_delay_message": "notifications",  # a "delayed" message held for its interval
     "customers.tasks.send_due_delay_messages": "notifications",
     # Courier partners: the signed webhook of a hand-off, and its cut-off (quick; never dropped, unlike "live").
     "dispatch.partners.tasks.send_handoff_webhook": "notifications",
+    "dispatch.partners.tasks.send_withdrawal_webhook": "notifications",
     "dispatch.partners.tasks.expire_handoff": "notifications",
     "dispatch.partners.tasks.expire_due_handoffs": "notifications",
 }
@@ -349,6 +355,18 @@ PLAN_BREAK_RULES = [
 ]
 # Seconds of optimization for a day (None: by size, see routes.optimizer.default_time_budget).
 PLAN_TIME_BUDGET_S = env_int("PLAN_TIME_BUDGET_S", 0) or None
+# Big days in parts (routes.plans.splitting, benchmarks/OPTIMIZER.md): a plan of at least
+# PLAN_SPLIT_MIN_ORDERS orders is cut into regions of about PLAN_SPLIT_REGION_ORDERS, solved as tasks of
+# their own on the plans queue (PLAN_SPLIT_WORKERS at a time: the worker processes consuming it), then
+# merged and mended across the borders, all within PLAN_SPLIT_TIME_BUDGET_S (a quarter for the borders).
+# A plan whose parts are not all back PLAN_SPLIT_DEADLINE_S after it started fails, saying which
+# (0: twice the budget plus ten minutes for the matrices and the saving).
+PLAN_SPLIT_MIN_ORDERS = env_int("PLAN_SPLIT_MIN_ORDERS", 800)
+PLAN_SPLIT_REGION_ORDERS = env_int("PLAN_SPLIT_REGION_ORDERS", 350)
+PLAN_SPLIT_TIME_BUDGET_S = env_int("PLAN_SPLIT_TIME_BUDGET_S", 480)
+PLAN_SPLIT_WORKERS = env_int("PLAN_SPLIT_WORKERS", 2)
+PLAN_SPLIT_BORDER_SHARE = 0.25
+PLAN_SPLIT_DEADLINE_S = env_int("PLAN_SPLIT_DEADLINE_S", 0)
 # A plan for today starts from when it is computed: a vehicle at the depot leaves no earlier than
 # this many minutes later (dispatching, loading, the driver walking to the van); one already out
 # leaves from where it is, now. Plans for later days start at the shifts' start as always.
@@ -418,6 +436,10 @@ NOTIFICATION_STALE_SENDING_S = env_int("NOTIFICATION_STALE_SENDING_S", 600)
 NOTIFICATION_RETRY_DELAYS_S = [int(s) for s in env_list("NOTIFICATION_RETRY_DELAYS_S", ["30", "120", "600", "1800"])]
 # The window we promise is the planned ETA ± this; "delayed" is sent when the ETA leaves it by more than the threshold.
 ETA_WINDOW_HALF_WIDTH_MIN = env_int("ETA_WINDOW_HALF_WIDTH_MIN", 30)
+# With a learned travel model the window is the p10-p90 of its arrival errors for the ETA's horizon
+# (routes.learning), kept between these widths.
+ETA_WINDOW_MIN_WIDTH_MIN = env_int("ETA_WINDOW_MIN_WIDTH_MIN", 20)
+ETA_WINDOW_MAX_WIDTH_MIN = env_int("ETA_WINDOW_MAX_WIDTH_MIN", 60)
 ETA_DELAY_THRESHOLD_MIN = env_int("ETA_DELAY_THRESHOLD_MIN", 10)
 ARRIVING_SOON_MIN = env_int("ARRIVING_SOON_MIN", 15)
 # "Delayed" messages to one order are at least this many minutes (real time) apart: a later delay
@@ -500,6 +522,15 @@ CELERY_BEAT_SCHEDULE["replan-proposals-expire"] = {"task": "routes.tasks.expire_
 CELERY_BEAT_SCHEDULE["partner-handoffs-expire"] = {
     "task": "dispatch.partners.tasks.expire_due_handoffs",
     "schedule": 60.0,
+}
+
+# --- Learned travel times (routes.learning) ---
+# The nightly travel model learns from this many past days of positions and stop actions (no more than
+# POSITION_RETENTION_DAYS: older positions are gone), and runs before the positions are pruned.
+LEARNING_WINDOW_DAYS = env_int("LEARNING_WINDOW_DAYS", 28)
+CELERY_BEAT_SCHEDULE["learn-travel-model"] = {
+    "task": "routes.tasks.learn_travel_model",
+    "schedule": crontab(hour=env_int("LEARNING_NIGHTLY_HOUR", 2), minute=30),
 }
 
 # --- Analytics ---

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from config.tasks import enqueue
-from customers.notifications.tasks import notify_eta, notify_plan, notify_status
+from customers.notifications.tasks import notify_eta, notify_handoff, notify_plan, notify_status
 from customers.selectors import next_stop_order_id_for_driver
 from customers.tracking_links import tracking_links_create
 from dispatch.live.broadcast import broadcast, order_group
@@ -30,6 +30,10 @@ def on_plan_dispatched(*, plan_id, **_payload) -> None:
 
 def on_plan_updated(*, plan_id, **_payload) -> None:
     transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
+
+
+def on_handoff_accepted(*, handoff_id, **_payload) -> None:
+    transaction.on_commit(lambda: enqueue(notify_handoff, handoff_id))
 
 
 def on_eta_changed(*, order_id, eta=None, **_payload) -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from customers.models import CustomerMessage, Feedback, Notification, PromisedWindow, TrackingLink
 from customers.notifications.promises import promise_window_for
 from customers.tracking_tokens import digest_for_token, token_for_nonce
-from dispatch.models import Order
+from dispatch.models import Handoff, Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Route, Stop
 from routes.plans.selectors import latest_dispatched_plan
@@ -111,6 +111,10 @@ def tracking_state(order: Order) -> dict:
         and driver.last_position_at >= max_age
     ):
         position = {"lat": driver.last_lat, "lon": driver.last_lon, "recorded_at": driver.last_position_at}
+    if stop is None and order.status in ("dispatched", "en_route", "arrived"):
+        # A courier partner's delivery: its courier approaching, only if the partner shares positions.
+        position = _partner_courier_position(order, max_age)
+        is_next = position is not None
     history = list(order.status_history.all())
     events = [
         {"status": PUBLIC_STATUS.get(change.to_status, change.to_status), "at": change.changed_at}
@@ -160,6 +164,24 @@ def tracking_state(order: Order) -> dict:
         if feedback is not None:
             state["feedback"] = {"rating": feedback.rating, "comment": feedback.comment}
     return state
+
+
+def _partner_courier_position(order: Order, max_age) -> dict | None:
+    """The newest position a partner posted for this order (POST /api/partner/positions/), while it is
+    fresh and the partner still shares positions (a partner that stops sharing is shown no more)."""
+    handoff = (
+        Handoff.objects.filter(
+            order=order,
+            status__in=Handoff.OPEN_STATUSES,
+            partner__shares_position=True,
+            courier_position_at__gte=max_age,
+        )
+        .only("courier_lat", "courier_lon", "courier_position_at")
+        .first()
+    )
+    if handoff is None or handoff.courier_lat is None:
+        return None
+    return {"lat": handoff.courier_lat, "lon": handoff.courier_lon, "recorded_at": handoff.courier_position_at}
 
 
 def notifications_for_order(order: Order):

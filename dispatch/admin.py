@@ -260,9 +260,10 @@ class CourierPartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "price_per_stop",
         "capacity_stops",
         "cutoff",
+        "shares_position",
         "active",
     ]
-    list_filter = ["active"]
+    list_filter = ["active", "shares_position"]
     search_fields = ["code", "name", "contact_name", "contact_email"]
     ordering = ["code"]
     filter_horizontal = ["zones"]
@@ -276,6 +277,7 @@ class CourierPartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
             {"fields": ["capacity_stops", "capacity_kg", "price_per_stop", "price_per_kg", "price_per_zone", "skills"]},
         ),
         (_("Webhook"), {"fields": ["webhook_url", "webhook_secret"]}),
+        (_("Tracking"), {"fields": ["shares_position"]}),
         (_("Logins"), {"fields": ["logins"]}),
     ]
 

@@ -21,6 +21,8 @@ urlpatterns = [
     path("orders/<int:order_id>/edit/", order_views.order_edit, name="order_edit"),
     path("orders/<int:order_id>/cancel/", order_views.order_cancel, name="order_cancel"),
     path("orders/<int:order_id>/move/", order_views.order_move, name="order_move"),
+    path("orders/<int:order_id>/hand-off/", order_views.order_hand_off, name="order_hand_off"),
+    path("orders/<int:order_id>/take-back/", order_views.order_take_back, name="order_take_back"),
     path(
         "orders/<int:order_id>/proofs/<int:proof_id>/<str:kind>/", order_views.order_proof_file, name="order_proof_file"
     ),

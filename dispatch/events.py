@@ -31,7 +31,11 @@ HANDLERS: dict[str, tuple[str, ...]] = {
         "dispatch.partners.handlers.on_plan_dispatched",  # the plan's hand-offs, by signed webhook
     ),
     # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
-    "plan_updated": ("dispatch.live.broadcast.plan_updated", "customers.handlers.on_plan_updated"),
+    "plan_updated": (
+        "dispatch.live.broadcast.plan_updated",
+        "customers.handlers.on_plan_updated",
+        "dispatch.partners.handlers.on_plan_updated",  # orders an edit gave partners are handed over
+    ),
     # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
     "driver_moved": (
         "dispatch.live.broadcast.driver_moved",
@@ -43,6 +47,8 @@ HANDLERS: dict[str, tuple[str, ...]] = {
     "eta_changed": ("customers.handlers.on_eta_changed",),
     # closure_id: a road closure was drawn, changed or lifted (the live map draws it)
     "closure_changed": ("dispatch.live.broadcast.closure_changed",),
+    # order_id, handoff_id, partner_id: a courier partner accepted an order handed to it
+    "handoff_accepted": ("customers.handlers.on_handoff_accepted",),
     # depot_id, message (dispatch.alerts.alert_message): an alert was opened, changed or resolved
     "alert_changed": ("dispatch.live.broadcast.publish_to_depot",),
 }
@@ -94,6 +100,10 @@ def eta_changed(**payload) -> None:
 
 def closure_changed(**payload) -> None:
     emit("closure_changed", **payload)
+
+
+def handoff_accepted(**payload) -> None:
+    emit("handoff_accepted", **payload)
 
 
 def alert_changed(**payload) -> None:

@@ -6,6 +6,7 @@ date plus the local HH:MM of the import) so that lateness is a plain comparison,
 """
 
 from datetime import time, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -243,7 +244,15 @@ class Order(models.Model):
     )
     window_start = models.DateTimeField(null=True, blank=True, verbose_name=_("window start"))
     window_end = models.DateTimeField(null=True, blank=True, verbose_name=_("window end"))
-    service_minutes = models.PositiveIntegerField(default=5, verbose_name=_("service minutes"))
+    # Empty: the time at the door the active travel model learned for this address, customer, zone
+    # and vehicle (routes.learning.doorstep), else the company's default. An import's value wins.
+    service_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text=_("Minutes at the door; empty: learned from past deliveries"),
+        verbose_name=_("service minutes"),
+    )
     weight_kg = models.DecimalField(max_digits=8, decimal_places=2, default=0, verbose_name=_("weight kg"))
     volume_l = models.DecimalField(max_digits=8, decimal_places=1, default=0, verbose_name=_("volume l"))
     items = models.PositiveIntegerField(default=1, verbose_name=_("items"))
@@ -648,6 +657,12 @@ class CourierPartner(models.Model):
         verbose_name=_("users"),
     )
     active = models.BooleanField(default=True, verbose_name=_("active"))
+    # The customer sees a courier approaching only when the partner agreed to share where it is.
+    shares_position = models.BooleanField(
+        default=False,
+        help_text=_("Its couriers' positions may be posted and shown to the customer on the tracking page"),
+        verbose_name=_("shares position"),
+    )
 
     class Meta:
         verbose_name = _("courier partner")
@@ -668,6 +683,19 @@ class CourierPartner(models.Model):
                 polygon_bbox(self.area)
             except ValueError as exc:
                 raise ValidationError({"area": str(exc)}) from None
+
+    def price_parts(self, order) -> dict:
+        """What it charges for an order: "stop" (per stop), "kg" (per kilogram x the order's weight),
+        "zone" (its extra for the order's zone), each rounded to the cent so the parts add up. Here,
+        on the table, because the planner (routes.plans, make-or-buy) and the hand-off
+        (dispatch.partners) must price alike and the planner sits below the partners' layer."""
+        cent = Decimal("0.01")
+        zone_extra = Decimal(str((self.price_per_zone or {}).get(getattr(order.zone, "code", None), 0) or 0))
+        return {
+            "stop": Decimal(self.price_per_stop).quantize(cent),
+            "kg": (Decimal(self.price_per_kg) * Decimal(order.weight_kg)).quantize(cent),
+            "zone": zone_extra.quantize(cent),
+        }
 
 
 class Handoff(models.Model):
@@ -725,6 +753,20 @@ class Handoff(models.Model):
     webhook_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("webhook sent at"))
     webhook_attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("webhook attempts"))
     webhook_error = models.CharField(max_length=500, blank=True, verbose_name=_("webhook error"))
+    # The price as it was when handed over, in parts (the monthly statement lists them): "stop", "kg",
+    # "zone" as decimal strings; empty for a hand-off made before the parts were kept.
+    price_parts = models.JSONField(default=dict, blank=True, verbose_name=_("price parts"))
+    # Taking a hand-off back tells the partner by its own signed webhook (a second key, same retries).
+    withdrawal_webhook_sent_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("withdrawal webhook sent at")
+    )
+    withdrawal_webhook_attempts = models.PositiveSmallIntegerField(
+        default=0, verbose_name=_("withdrawal webhook attempts")
+    )
+    # The partner courier's newest position on the way to this order (only a partner that shares it).
+    courier_lat = models.FloatField(null=True, blank=True, verbose_name=_("courier latitude"))
+    courier_lon = models.FloatField(null=True, blank=True, verbose_name=_("courier longitude"))
+    courier_position_at = models.DateTimeField(null=True, blank=True, verbose_name=_("courier position at"))
 
     class Meta:
         verbose_name = _("handoff")

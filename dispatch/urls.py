@@ -21,6 +21,12 @@ urlpatterns = [
     path("orders/import/", order_desk_apis.OrderImportApi.as_view(), name="api_orders_import"),
     path("orders/<int:order_id>/", order_desk_apis.OrderDetailApi.as_view(), name="api_order"),
     path("orders/<int:order_id>/handoff/", partner_apis.OrderHandoffApi.as_view(), name="api_order_handoff"),
+    path(
+        "orders/<int:order_id>/handoff/cancel/",
+        partner_apis.OrderHandoffCancelApi.as_view(),
+        name="api_order_handoff_cancel",
+    ),
+    path("partner/positions/", partner_apis.PartnerPositionsApi.as_view(), name="api_partner_positions"),
     # Courier partners (API.md: Courier partners): managers keep them; partner logins act on their orders.
     path("partners/", partner_apis.PartnerListApi.as_view(), name="api_partners"),
     path("partners/<str:code>/users/", partner_apis.PartnerUserCreateApi.as_view(), name="api_partner_users"),

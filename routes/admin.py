@@ -8,10 +8,12 @@ dispatched: read-only here.
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from dispatch.audit import AuditedAdminMixin
 from routes.admin_widgets import HourlyFactorsField
 from routes.closures import services
+from routes.learning.services import travel_model_activate, travel_model_learn_request
 from routes.models import (
     Plan,
     RoadClosure,
@@ -20,6 +22,7 @@ from routes.models import (
     SlotPolicy,
     Stop,
     TrafficProfile,
+    TravelModel,
     UnassignedOrder,
 )
 from routes.network.closure_geometry import validate_closure_geometry
@@ -227,3 +230,48 @@ class SlotPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     def days_offered(self, policy):
         names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
         return ", ".join(names[d] for d in sorted(policy.weekdays or []) if 0 <= d <= 6) or "—"
+
+
+@admin.register(TravelModel)
+class TravelModelAdmin(ReadOnlyAdmin):
+    """The learned travel model's versions with their held-out scores; learn one now, or go back to one."""
+
+    list_display = [
+        "version", "active", "created_at", "trained_from", "trained_to", "held_out_day", "error_mean_s",
+        "error_p90_s", "error_then_active", "note",
+    ]  # fmt: skip
+    exclude = ["speeds"]
+    actions = ["learn_now", "use_version"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("speeds")
+
+    @admin.display(description=_("mean leg error (s)"))
+    def error_mean_s(self, model):
+        return (model.score or {}).get("candidate", {}).get("mean")
+
+    @admin.display(description=_("p90 leg error (s)"))
+    def error_p90_s(self, model):
+        return (model.score or {}).get("candidate", {}).get("p90")
+
+    @admin.display(description=_("active version then: mean / p90 (s)"))
+    def error_then_active(self, model):
+        active = (model.score or {}).get("active") or {}
+        return f"{active.get('mean')} / {active.get('p90')}" if active.get("legs") else "–"
+
+    @admin.action(description=_("Learn a new version now (from the recent days)"))
+    def learn_now(self, request, queryset):
+        travel_model_learn_request(by=request.user)
+        self.message_user(
+            request, _("Learning started: the new version appears here when it is done."), messages.SUCCESS
+        )
+
+    @admin.action(description=_("Use the selected version for all planning"))
+    def use_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one version."), messages.ERROR)
+            return
+        model = travel_model_activate(model=queryset.get())
+        self.message_user(
+            request, _("Version %(version)s is active now.") % {"version": model.version}, messages.SUCCESS
+        )

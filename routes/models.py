@@ -248,6 +248,23 @@ class Plan(models.Model):
         verbose_name=_("decided by"),
     )
     decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    travel_model_version = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("The learned travel model its times came from; empty: the road network's default speeds"),
+        verbose_name=_("travel model version"),
+    )
+    # Make or buy (routes.plans.partners): the orders the optimizer gives courier partners instead of our
+    # routes, {"handoffs": [{"partner": code, "orders": [order ids], "cost": "12.30"}], "own_fleet": {"cost",
+    # "served"}, "with_partners": {"cost", "served"}} (the same day solved without partners, to compare).
+    # The hand-offs become dispatch.Handoff rows when the plan is dispatched; until then they are its
+    # proposal, like its routes. Empty: planned without partners.
+    make_or_buy = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_("Orders for courier partners (handed over on dispatch) and the own-fleet comparison"),
+        verbose_name=_("make or buy"),
+    )
 
     class Meta:
         verbose_name = _("plan")
@@ -563,3 +580,95 @@ class SlotBookingDay(models.Model):
 
     def __str__(self):
         return f"{self.depot_id} {self.date}: {self.bookings}"
+
+
+class TravelModel(models.Model):
+    """One version of what the fleet's own driving taught: speeds per road stretch and hour, and the
+    time at the doorstep (routes.learning). Exactly one version is active at a time, or none (then
+    the road network's default speeds and the orders' own service minutes apply); every process
+    switches to a new active version on its next use of the road network (routes.road_network).
+
+    The speeds are a compressed numpy archive in the row (``speeds``: one factor per day type, hour and
+    road stretch of each profile, float16, about 1 MB for the demo region), so that a worker on another
+    host reads the same version as the web process; the doorstep tables are ``parameters``.
+    """
+
+    version = models.PositiveIntegerField(unique=True, verbose_name=_("version"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    trained_from = models.DateField(null=True, blank=True, verbose_name=_("trained from"))
+    trained_to = models.DateField(null=True, blank=True, verbose_name=_("trained to"))
+    held_out_day = models.DateField(
+        null=True, blank=True, help_text=_("The day its score was measured on"), verbose_name=_("held-out day")
+    )
+    score = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_("Leg-time errors on the held-out day (seconds): this version's and the one active then"),
+        verbose_name=_("score"),
+    )
+    active = models.BooleanField(default=False, db_index=True, verbose_name=_("active"))
+    activated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("activated at"))
+    network_path = models.CharField(
+        max_length=255, blank=True, help_text=_("The road network build it was learned on"), verbose_name=_("network")
+    )
+    speeds = models.BinaryField(
+        blank=True,
+        default=b"",
+        help_text=_("Learned speed factors per profile, day type, hour and road stretch (compressed numpy)"),
+        verbose_name=_("speeds"),
+    )
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text=_("Doorstep times and learning statistics"), verbose_name=_("parameters")
+    )
+    note = models.CharField(max_length=255, blank=True, verbose_name=_("note"))
+
+    class Meta:
+        verbose_name = _("travel model")
+        verbose_name_plural = _("travel models")
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="travel_model_one_active")
+        ]
+
+    def __str__(self):
+        return f"v{self.version}" + (" (active)" if self.active else "")
+
+
+class PlanPart(models.Model):
+    """One region of a big day planned in parts (routes.plans.splitting): its stops and vehicles as a
+    problem of its own, solved by a task of its own, and its answer, until the parts are merged."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="parts", verbose_name=_("plan"))
+    index = models.PositiveSmallIntegerField(verbose_name=_("index"))
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.WAITING, verbose_name=_("status"))
+    job_ids = models.JSONField(default=list, verbose_name=_("orders"))
+    vehicle_ids = models.JSONField(default=list, verbose_name=_("vehicles"))
+    problem = models.BinaryField(
+        help_text=_("The region as an optimizer problem (JSON and .npz)"), verbose_name=_("problem")
+    )
+    time_budget_s = models.FloatField(verbose_name=_("time budget (s)"))
+    planned_from = models.DateTimeField(
+        null=True, blank=True, help_text=_("The moment the whole day is planned from"), verbose_name=_("planned from")
+    )
+    sequences = models.JSONField(null=True, blank=True, help_text=_("The region's routes"), verbose_name=_("routes"))
+    solver = models.CharField(max_length=64, blank=True, verbose_name=_("solver"))
+    cost = models.FloatField(null=True, blank=True, verbose_name=_("cost"))
+    unassigned = models.PositiveIntegerField(default=0, verbose_name=_("unassigned"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    solve_seconds = models.FloatField(null=True, blank=True, verbose_name=_("solve seconds"))
+    started_at = models.DateTimeField(null=True, blank=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+
+    class Meta:
+        verbose_name = _("plan part")
+        verbose_name_plural = _("plan parts")
+        ordering = ["plan", "index"]
+        constraints = [models.UniqueConstraint(fields=["plan", "index"], name="plan_part_unique_index")]
+
+    def __str__(self):
+        return f"plan {self.plan_id} part {self.index}"

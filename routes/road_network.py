@@ -5,20 +5,28 @@ about a second) and keeps it. Closures and traffic profiles live in the database
 may change them; before each use a process compares a cheap fingerprint of the active closures
 and of the traffic profiles with what it applied last, and re-weights its copy (CCH
 re-customization, milliseconds) when they differ. No process restart, no message bus needed.
+
+The active learned travel model (routes.models.TravelModel) propagates the same way: its version
+is part of the fingerprint, and a process that sees a new one reads the row's speed factors once
+and hands them to its network (``RoadNetwork.set_learned_speeds``); the time metrics of each slot
+are then customized on first use. ``applied_travel_model_version()`` says which version this
+process's network is driving with (a plan records it).
 """
 
+import io
 import logging
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from routes.errors import RoadNetworkUnavailable
-from routes.models import RoadClosure, RoadNetworkBuild, TrafficProfile
+from routes.models import RoadClosure, RoadNetworkBuild, TrafficProfile, TravelModel
 from routes.network import RoadNetwork, build_network
 
 logger = logging.getLogger(__name__)
@@ -27,7 +35,15 @@ logger = logging.getLogger(__name__)
 TRAFFIC_AFFECTED_PROFILES = ("car",)
 
 _lock = threading.RLock()
-_state: dict = {"network": None, "path": None, "closures": None, "traffic": None, "checked_at": 0.0}
+_state: dict = {
+    "network": None,
+    "path": None,
+    "closures": None,
+    "traffic": None,
+    "model": None,
+    "model_version": None,
+    "checked_at": 0.0,
+}
 
 
 def active_build() -> RoadNetworkBuild | None:
@@ -52,6 +68,43 @@ def _apply_traffic(network: RoadNetwork) -> None:
             network.set_traffic_profile(name, weekday=tables["weekday"], weekend=tables["weekend"])
 
 
+def _travel_model_fingerprint() -> tuple | None:
+    row = TravelModel.objects.filter(active=True).values_list("id", "version").first()
+    return tuple(row) if row else None
+
+
+def travel_model_speeds(model: TravelModel) -> dict[str, np.ndarray]:
+    """The learned speed factors of a model per profile, (2, 24, chains) float32; {} without any."""
+    if not model.speeds:
+        return {}
+    with np.load(io.BytesIO(bytes(model.speeds))) as data:
+        return {name: data[name].astype(np.float32) for name in data.files}
+
+
+def _apply_travel_model(network: RoadNetwork, fingerprint: tuple | None) -> None:
+    speeds: dict[str, np.ndarray] = {}
+    version = None
+    if fingerprint is not None:
+        model = TravelModel.objects.filter(pk=fingerprint[0]).first()
+        if model is not None:
+            speeds, version = travel_model_speeds(model), model.version
+    for name in network.profiles:
+        factors = speeds.get(name)
+        try:
+            network.set_learned_speeds(name, version, factors)
+        except ValueError:
+            # learned on another road network build: its chains are not this network's
+            logger.warning("travel model v%s does not fit the road network's %s graph; using defaults", version, name)
+            network.set_learned_speeds(name, None, None)
+    _state["model_version"] = version
+    logger.info("travel model v%s applied (%s)", version, ", ".join(sorted(speeds)) or "no learned speeds")
+
+
+def applied_travel_model_version() -> int | None:
+    """The learned travel model version this process's network drives with (None: the defaults)."""
+    return _state["model_version"]
+
+
 def _sync(network: RoadNetwork, moment) -> None:
     closures = _closure_fingerprint(moment)
     if closures != _state["closures"]:
@@ -66,6 +119,10 @@ def _sync(network: RoadNetwork, moment) -> None:
     if traffic != _state["traffic"]:
         _apply_traffic(network)
         _state["traffic"] = traffic
+    model = _travel_model_fingerprint()
+    if model != _state["model"]:
+        _apply_travel_model(network, model)
+        _state["model"] = model
 
 
 def get_road_network(*, moment=None, required: bool = True) -> RoadNetwork | None:
@@ -79,7 +136,9 @@ def get_road_network(*, moment=None, required: bool = True) -> RoadNetwork | Non
             return None
         if _state["path"] != build.path:
             started = time.perf_counter()
-            _state.update(network=RoadNetwork.load(build.path), path=build.path, closures=None, traffic=None)
+            _state.update(
+                network=RoadNetwork.load(build.path), path=build.path, closures=None, traffic=None, model=None
+            )
             logger.info("loaded road network %s in %.2f s", build.path, time.perf_counter() - started)
         _sync(_state["network"], moment)
         return _state["network"]
@@ -88,7 +147,7 @@ def get_road_network(*, moment=None, required: bool = True) -> RoadNetwork | Non
 def forget_loaded_network() -> None:
     """Drop this process's copy (tests, or after a rebuild in the same process)."""
     with _lock:
-        _state.update(network=None, path=None, closures=None, traffic=None)
+        _state.update(network=None, path=None, closures=None, traffic=None, model=None, model_version=None)
 
 
 def network_directory_for(source: Path) -> Path:

@@ -68,6 +68,19 @@ PAGES = {
     "api/partners/<str:code>/users/": ("manager", lambda w: "/api/partners/alpen/users/", NOT_ALLOWED),
     "api/orders/<int:order_id>/handoff/": ("dispatcher", lambda w: "/api/orders/1/handoff/", NOT_ALLOWED),
     "api/partner/orders/": ("manager", lambda w: "/api/partner/orders/", (403,)),
+    "api/orders/<int:order_id>/handoff/cancel/": (
+        "dispatcher",
+        lambda w: "/api/orders/1/handoff/cancel/",
+        NOT_ALLOWED,
+    ),
+    "api/partner/positions/": ("manager", lambda w: "/api/partner/positions/", (403,)),
+    "api/analytics/partners/": ("dispatcher", lambda w: "/api/analytics/partners/", OK),
+    "api/analytics/partners/<str:code>/statement.csv": (
+        "manager",
+        lambda w: "/api/analytics/partners/nope/statement.csv?month=2026-05",
+        (404,),
+    ),
+    "api/partner/statement/": ("manager", lambda w: "/api/partner/statement/?month=2026-05", (403,)),
     **{
         f"api/partner/orders/<int:order_id>/{action}/": (
             "manager",
@@ -117,6 +130,7 @@ PAGES = {
     ),
     "api/analytics/kpis/": ("dispatcher", lambda w: "/api/analytics/kpis/", OK),
     "api/analytics/export.csv": ("dispatcher", lambda w: "/api/analytics/export.csv", OK),
+    "api/analytics/eta-accuracy/": ("dispatcher", lambda w: "/api/analytics/eta-accuracy/", OK),
     "t/<str:token>/": ("anonymous", lambda w: f"/t/{w['token']}/", OK),
     "t/<str:token>/proof/<str:kind>/": ("anonymous", lambda w: f"/t/{w['token']}/proof/photo/", (404,)),
     "driver/": ("driver", lambda w: "/driver/", OK),
@@ -134,6 +148,8 @@ PAGES = {
     "orders/<int:order_id>/edit/": ("dispatcher", lambda w: f"/orders/{w['order'].id}/edit/", NOT_ALLOWED),
     "orders/<int:order_id>/cancel/": ("dispatcher", lambda w: f"/orders/{w['order'].id}/cancel/", NOT_ALLOWED),
     "orders/<int:order_id>/move/": ("dispatcher", lambda w: f"/orders/{w['order'].id}/move/", NOT_ALLOWED),
+    "orders/<int:order_id>/hand-off/": ("dispatcher", lambda w: f"/orders/{w['order'].id}/hand-off/", NOT_ALLOWED),
+    "orders/<int:order_id>/take-back/": ("dispatcher", lambda w: f"/orders/{w['order'].id}/take-back/", NOT_ALLOWED),
     "orders/<int:order_id>/proofs/<int:proof_id>/<str:kind>/": (
         "dispatcher",
         lambda w: f"/orders/{w['order'].id}/proofs/1/photo/",

@@ -462,7 +462,7 @@ def test_every_task_has_a_kind_and_plans_have_a_queue_of_their_own(settings):
     assert unlisted == {
         "analytics.tasks.daily_summary", "analytics.tasks.order_facts_refresh_day",
         "analytics.tasks.order_facts_refresh_recent", "dispatch.tasks.prune_driver_positions",
-        "customers.tasks.personal_data_expire",
+        "customers.tasks.personal_data_expire", "routes.tasks.learn_travel_model",
     }  # fmt: skip
     assert {k for k, kind in settings.TASK_KINDS.items() if kind == "plans"} == {
         "routes.tasks.optimize_plan", "routes.tasks.replan_plan", "routes.tasks.closure_changed",

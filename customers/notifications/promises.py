@@ -1,6 +1,8 @@
 """Promised windows: the arrival window a customer is told, and when a moved ETA is worth a message.
 
-- The first promise of a day is "scheduled" (ETA ± ETA_WINDOW_HALF_WIDTH_MIN on a 5-minute grid).
+- The first promise of a day is "scheduled" (ETA ± ETA_WINDOW_HALF_WIDTH_MIN on a 5-minute grid; with
+  an active learned travel model, the p10-p90 of its arrival errors for that horizon instead, between
+  ETA_WINDOW_MIN_WIDTH_MIN and ETA_WINDOW_MAX_WIDTH_MIN wide: routes.learning.selectors.arrival_window).
 - An ETA that leaves the promise by more than ETA_DELAY_THRESHOLD_MIN moves it (a new revision),
   and the tracking page shows the new window at once.
 - "Delayed" messages are at least CUSTOMER_DELAY_MESSAGE_MIN_INTERVAL_MIN of real time apart per
@@ -32,6 +34,7 @@ from customers.models import Event, Notification, PromisedWindow
 from customers.notifications.outbox import TERMINAL, notifications_create, notifications_skip_waiting
 from dispatch.live.broadcast import broadcast, order_group
 from dispatch.models import Order
+from routes.learning.selectors import arrival_window
 from routes.models import Stop
 from routes.plans.selectors import latest_dispatched_plan
 
@@ -66,12 +69,34 @@ def promise_window_for(eta: datetime, *, now: datetime | None = None) -> tuple[d
     # Rounded to 5 minutes: "10:35–11:35" reads as a promise, "10:37:12" as a machine.
     rounded = eta.replace(second=0, microsecond=0) - timedelta(minutes=eta.minute % 5)
     start, end = rounded - half, rounded + half
+    learned = arrival_window(max(0.0, (eta - (now or timezone.now())).total_seconds()))
+    if learned is not None:
+        start, end = _learned_window(eta, *learned)
+        half = (end - start) / 2
     # Never promised from a moment already past: a stop due within the half hour is promised "from
     # 21:47" (now), not "from 21:20"; an ETA already behind us (a plan dispatched late, a driver
     # late) is promised from now for at least half the usual width, until live ETAs revise it.
     current = (now or timezone.now()).replace(second=0, microsecond=0)
     if start < current:
         start, end = current, max(end, current + half)
+    return start, end
+
+
+def _learned_window(eta: datetime, low_s: float, high_s: float) -> tuple[datetime, datetime]:
+    """The p10-p90 of the active travel model's arrival errors around the ETA, on the 5-minute grid
+    (outwards), at least ETA_WINDOW_MIN_WIDTH_MIN and at most ETA_WINDOW_MAX_WIDTH_MIN wide (cut
+    evenly around its middle): an honest window, but never a useless one."""
+    start, end = eta + timedelta(seconds=low_s), eta + timedelta(seconds=high_s)
+    shortest = timedelta(minutes=settings.ETA_WINDOW_MIN_WIDTH_MIN)
+    widest = timedelta(minutes=settings.ETA_WINDOW_MAX_WIDTH_MIN)
+    middle = start + (end - start) / 2
+    width = min(max(end - start, shortest), widest)
+    start, end = middle - width / 2, middle + width / 2
+    start = start.replace(second=0, microsecond=0) - timedelta(minutes=start.minute % 5)
+    end_floor = end.replace(second=0, microsecond=0) - timedelta(minutes=end.minute % 5)
+    end = end_floor if end_floor == end else end_floor + timedelta(minutes=5)
+    if end - start > widest:
+        end -= timedelta(minutes=5)
     return start, end
 
 

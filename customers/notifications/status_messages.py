@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from customers.models import Event, Notification
 from customers.notifications.outbox import TERMINAL, notifications_create
+from customers.notifications.partner_messages import notifications_for_handoff_withdrawn
 from customers.notifications.promises import driver_first_name, route_stop
 from customers.notifications.rendering import customer_language, hhmm
 from customers.notifications.texts import FAILURE_REASONS
@@ -50,6 +51,9 @@ def notifications_for_status(*, order_id: int, to_status: str, reason: str = "")
         tracking_links_set_expiry(order_id=order.pk, completed=True)
     elif to_status == S.NEW:
         tracking_links_set_expiry(order_id=order.pk, completed=False)
+        if reason == "handoff_withdrawn":
+            # Taken back from a courier partner: the window its acceptance promised no longer holds.
+            return len(sent) + notifications_for_handoff_withdrawn(order_id=order.pk)
     return len(sent)
 
 

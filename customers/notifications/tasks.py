@@ -11,6 +11,7 @@ from config import metrics
 from config.tasks import enqueue
 from customers.models import Notification
 from customers.notifications.outbox import notifications_release_due
+from customers.notifications.partner_messages import notifications_for_handoff
 from customers.notifications.plan_changes import notifications_for_plan
 from customers.notifications.promises import delay_message_send, delay_messages_send_due, notifications_for_eta
 from customers.notifications.sending import notification_send
@@ -57,6 +58,13 @@ def notify_status(order_id: int, to_status: str, reason: str = "") -> int:
     notifications_release_due()
     delay_messages_send_due()
     return notifications_for_status(order_id=order_id, to_status=to_status, reason=reason)
+
+
+@shared_task(name="customers.tasks.notify_handoff", acks_late=True)
+def notify_handoff(handoff_id: int) -> int:
+    """A courier partner accepted an order: the customer's "scheduled" message, as after our dispatch."""
+    notifications_release_due()
+    return notifications_for_handoff(handoff_id=handoff_id)
 
 
 @shared_task(name="customers.tasks.send_delay_message", acks_late=True)

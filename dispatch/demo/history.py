@@ -190,7 +190,7 @@ def _simulate_route(rng, plan, vehicle, driver, depot, orders, day, tz, feedback
         if order.window_start and planned < order.window_start:
             waiting = (order.window_start - planned).total_seconds()
             planned = order.window_start
-        service_s = order.service_minutes * 60
+        service_s = (order.service_minutes or settings.DEFAULT_SERVICE_MINUTES) * 60
         drift = max(-300.0, drift + rng.gauss(25 if bad_day else 6, 90))
         actual_arrival = planned + timedelta(seconds=max(-waiting, drift) + (1200 if bad_day and sequence > 8 else 0))
         stops.append(Stop(

@@ -7,6 +7,12 @@ arrived, delivered (with a recipient name) or failed (with a reason), and someti
 delay). Simulated time runs `speed` times faster than real time; positions carry the real clock
 (the server refuses positions from the future, and live ETAs are computed for now).
 
+Under a truth (Options.truth, dispatch.demo.truth; `simulate_fleet --truth`, the shipped default
+truth unless --no-truth) the drivers do not drive the planned times: each leg takes what the truth
+says its roads take at that simulated hour, parking and walking (access) come before the arrival,
+the doorstep takes the truth's service time, and the phone's positions carry the truth's GPS noise
+and gaps.
+
 Only loopback servers are driven: this is a tool for a laptop, not a load generator for someone
 else's server. The run ends when every route is done or after `max_minutes` of real time.
 """
@@ -21,14 +27,18 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.utils import timezone
 
+from dispatch.demo.truth import METRES_PER_DEGREE, Truth
 from dispatch.live.views import stop_vertices
-from dispatch.models import Depot, Driver, Order
+from dispatch.models import Depot, Driver, Order, Vehicle
+from routes.network import NetworkError
+from routes.network.route_pieces import route_pieces
 from routes.plans.selectors import latest_dispatched_plan
+from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +159,7 @@ class Leg:
     stop: dict | None  # None: the drive back to the depot
     path: Path
     duration_s: float
+    timed_by_truth: bool = False
 
 
 @dataclass
@@ -157,8 +168,10 @@ class SimulatedDriver:
     token: str
     vehicle: str
     legs: list
+    profile: str = "car"
     leg_index: int = 0
-    phase: str = "drive"  # drive -> serve -> drive ... -> done
+    phase: str = "drive"  # drive -> (access, under a truth) -> serve -> drive ... -> done
+    access_s: float = 0.0
     elapsed_s: float = 0.0  # in the current phase
     serve_s: float = 0.0
     outcome: tuple = ()  # ("deliver", name) or ("fail", reason, note) for the stop being served
@@ -222,6 +235,7 @@ class Options:
     delay_rate: float = 0.1
     max_minutes: float = 60.0
     seed: int = 1
+    truth: Truth | None = None  # drive under this truth instead of the planned times
 
 
 @dataclass
@@ -245,12 +259,40 @@ class FleetSimulation:
         self.log = log
         self.sim_seconds = 0.0
         self.summary = Summary(drivers=len(drivers))
+        self.started_at = timezone.now()
+        self.network = get_road_network() if options.truth is not None else None
+        self._zones: dict[str, str | None] = {}
+
+    # -- under a truth --
+    def _simulated_now(self) -> datetime:
+        return self.started_at + timedelta(seconds=self.sim_seconds)
+
+    def _time_by_truth(self, driver: SimulatedDriver, leg: Leg) -> None:
+        """The leg as the truth drives it from the simulated moment it starts (its hour, its area)."""
+        leg.timed_by_truth = True
+        coordinates = [[lon, lat] for lat, lon in leg.path.points]
+        try:
+            pieces = route_pieces(self.network, coordinates, driver.profile)
+        except NetworkError:
+            return  # keep the planned time
+        seconds = self.options.truth.drive(pieces, self._simulated_now(), self.random).duration_s
+        if seconds > 0:
+            leg.duration_s = seconds
+
+    def _zone_of(self, reference: str) -> str | None:
+        if reference not in self._zones:
+            self._zones[reference] = (
+                Order.objects.filter(reference=reference).values_list("zone__code", flat=True).first()
+            )
+        return self._zones[reference]
 
     # -- one step of simulated time for one driver --
     def _advance(self, driver: SimulatedDriver, step_s: float) -> None:
         remaining = step_s
         while remaining > 0 and not driver.done:
             leg = driver.legs[driver.leg_index]
+            if driver.phase == "drive" and self.options.truth is not None and not leg.timed_by_truth:
+                self._time_by_truth(driver, leg)
             if driver.phase == "drive":
                 left = leg.duration_s - driver.elapsed_s
                 used = min(left, remaining)
@@ -260,6 +302,19 @@ class FleetSimulation:
                 driver.heading = heading if heading is not None else driver.heading
                 driver.speed_mps = leg.path.length_m / leg.duration_s
                 if driver.elapsed_s >= leg.duration_s - 1e-6:
+                    if self.options.truth is not None and leg.stop is not None:
+                        # Parking and walking to the door before the arrival is tapped.
+                        zone = self._zone_of(leg.stop["reference"])
+                        driver.access_s = self.options.truth.access_s(zone_code=zone, rng=self.random)
+                        driver.phase, driver.elapsed_s = "access", 0.0
+                    else:
+                        self._reach(driver, leg)
+            elif driver.phase == "access":
+                used = min(driver.access_s - driver.elapsed_s, remaining)
+                driver.elapsed_s += used
+                remaining -= used
+                driver.speed_mps = 0.0
+                if driver.elapsed_s >= driver.access_s - 1e-6:
                     self._reach(driver, leg)
             else:  # serving a stop
                 used = min(driver.serve_s - driver.elapsed_s, remaining)
@@ -279,6 +334,10 @@ class FleetSimulation:
             self._action(driver, stop, "arrive", {"lat": driver.lat, "lon": driver.lon})
         driver.phase, driver.elapsed_s = "serve", 0.0
         driver.serve_s = float(stop.get("service_s") or 300)
+        if self.options.truth is not None:
+            driver.serve_s = self.options.truth.service_s(
+                zone_code=self._zone_of(stop["reference"]), items=int(stop.get("items") or 1), rng=self.random
+            )
         if self.random.random() < self.options.delay_rate:
             linger = self.random.uniform(5, 15) * 60
             driver.serve_s += linger
@@ -320,9 +379,17 @@ class FleetSimulation:
         return True
 
     def _post_position(self, driver: SimulatedDriver) -> None:
+        lat, lon, accuracy_m = driver.lat, driver.lon, 5.0
+        gps = self.options.truth.gps if self.options.truth is not None else None
+        if gps is not None:
+            if self.random.random() < gps.gap_probability:
+                return  # the phone lost its signal
+            lat += self.random.gauss(0.0, gps.noise_m) / METRES_PER_DEGREE
+            lon += self.random.gauss(0.0, gps.noise_m) / (METRES_PER_DEGREE * math.cos(math.radians(lat)))
+            accuracy_m = max(gps.noise_m, 3.0)
         position = {
-            "lat": round(driver.lat, 7), "lon": round(driver.lon, 7), "recorded_at": timezone.now().isoformat(),
-            "accuracy_m": 5.0, "speed_mps": round(driver.speed_mps, 2),
+            "lat": round(lat, 7), "lon": round(lon, 7), "recorded_at": timezone.now().isoformat(),
+            "accuracy_m": accuracy_m, "speed_mps": round(driver.speed_mps, 2),
         }  # fmt: skip
         if driver.heading is not None:
             position["heading"] = round(driver.heading, 1)
@@ -394,9 +461,13 @@ def simulated_drivers(api: Api, drivers, tokens: dict[int, str], log=print) -> l
         if not legs:
             log(f"{route['vehicle_name']} ({driver.name}): every stop is done already")
             continue
+        vehicle = Vehicle.objects.filter(name=route["vehicle_name"]).first()
         fleet.append(
-            SimulatedDriver(name=driver.name, token=tokens[driver.pk], vehicle=route["vehicle_name"], legs=legs)
-        )
+            SimulatedDriver(
+                name=driver.name, token=tokens[driver.pk], vehicle=route["vehicle_name"], legs=legs,
+                profile=vehicle.profile if vehicle else "car",
+            )
+        )  # fmt: skip
     return fleet
 
 

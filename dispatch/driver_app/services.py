@@ -182,8 +182,11 @@ def stop_arrive(
     received_at: datetime | None = None,
 ) -> Order:
     order = _check_from(stop, ARRIVE_FROM, "arrived")
-    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
-    return order_change_status(order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason="driver_app")
+    received_at = received_at or timezone.now()
+    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at)
+    return order_change_status(
+        order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, received_at=received_at, reason="driver_app"
+    )
 
 
 @transaction.atomic
@@ -223,12 +226,13 @@ def deliver_with_proof(
     called with the order row locked."""
     if order.status != S.ARRIVED:
         order = order_change_status(
-            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, reason=source,
+            order=order, to_status=S.ARRIVED, by=by, lat=lat, lon=lon, at=at, received_at=received_at, reason=source,
             note="arrival recorded with the delivery",
         )  # fmt: skip
     order = order_change_status(
-        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=at, reason=source, note=note
-    )
+        order=order, to_status=S.DELIVERED, by=by, lat=lat, lon=lon, at=at, received_at=received_at, reason=source,
+        note=note,
+    )  # fmt: skip
     proof = ProofOfDelivery(
         order=order, driver=driver, recipient_name=recipient_name.strip(), note=note, lat=lat, lon=lon,
         delivered_at=at, received_at=received_at,
@@ -259,10 +263,12 @@ def stop_fail(
 ) -> Order:
     check_fail_reason(reason, note)
     order = _check_from(stop, FAIL_FROM, "failed")
-    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at or timezone.now())
+    received_at = received_at or timezone.now()
+    at = action_happened_at(order, occurred_at=occurred_at, received_at=received_at)
     return order_change_status(
-        order=order, to_status=S.FAILED, by=by, lat=lat, lon=lon, at=at, reason=reason, note=note
-    )
+        order=order, to_status=S.FAILED, by=by, lat=lat, lon=lon, at=at, received_at=received_at, reason=reason,
+        note=note,
+    )  # fmt: skip
 
 
 def _replay(record: IdempotencyRecord, *, method: str, path: str) -> tuple[int, dict]:

@@ -38,7 +38,7 @@ class OrderOutput(serializers.Serializer):
     snap_distance_m = serializers.FloatField(allow_null=True)
     window_start = serializers.DateTimeField(allow_null=True)
     window_end = serializers.DateTimeField(allow_null=True)
-    service_minutes = serializers.IntegerField()
+    service_minutes = serializers.IntegerField(allow_null=True)
     weight_kg = serializers.FloatField()
     volume_l = serializers.FloatField()
     items = serializers.IntegerField()

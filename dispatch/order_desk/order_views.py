@@ -22,6 +22,8 @@ from dispatch.maps import drawing as maps
 from dispatch.order_desk import selectors as order_selectors
 from dispatch.order_desk import services as order_services
 from dispatch.orders.services import transition_allowed
+from dispatch.partners import selectors as partner_selectors
+from dispatch.partners import services as partner_services
 from dispatch.permissions import office_staff_required
 
 
@@ -127,6 +129,24 @@ class MoveForm(forms.Form):
         self.fields["vehicle"].choices = [(c.vehicle_id, c.label) for c in choices if not c.current]
 
 
+class HandoffForm(forms.Form):
+    partner = forms.ChoiceField(
+        label=gettext_lazy("Partner"),
+        error_messages={"invalid_choice": gettext_lazy("Partner %(value)s cannot take this order.")},
+    )
+    reason = forms.CharField(required=False, max_length=500, label=gettext_lazy("Why (the partner sees it)"))
+
+    def __init__(self, *args, offers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].choices = [
+            (partner.code, f"{partner.name} · {cost} {settings.CURRENCY}") for partner, cost in offers
+        ]
+
+
+class TakeBackForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=500, label=gettext_lazy("Why (the partner is told)"))
+
+
 def _visible_order(user, order_id: int):
     return order_selectors.order_for_page(user, order_id)
 
@@ -138,6 +158,9 @@ def _local_hhmm(moment):
 def _render_page(request, order, *, forms_given=None, status=200):
     placement = order_selectors.order_placement(order)
     route_choices = order_selectors.order_route_choices(order, placement)
+    handoff = partner_selectors.latest_handoff(order)
+    can_hand_off = order.status in partner_services.HANDABLE_STATUSES and not (handoff and handoff.is_open)
+    offers = partner_services.partners_eligible(order) if can_hand_off else []
     window = {"window_start": _local_hhmm(order.window_start), "window_end": _local_hhmm(order.window_end)}
     page_forms = {
         "reschedule_form": RescheduleForm(initial={"date": order.date, **window}),
@@ -145,6 +168,8 @@ def _render_page(request, order, *, forms_given=None, status=200):
         "cancel_form": CancelForm(),
         "move_form": MoveForm(choices=route_choices),
         "reply_form": ReplyForm(),
+        "handoff_form": HandoffForm(offers=offers),
+        "take_back_form": TakeBackForm(),
         **(forms_given or {}),
     }
     link = customer_selectors.active_tracking_links_by_order([order.pk]).get(order.pk)
@@ -163,6 +188,12 @@ def _render_page(request, order, *, forms_given=None, status=200):
         "can_move": len(page_forms["move_form"].fields["vehicle"].choices) > 0,
         "can_cancel": transition_allowed(order.status, order.Status.CANCELLED),
         "can_reschedule": order.status in order_services.RESCHEDULABLE_STATUSES,
+        # Courier partners (issue 20): who has it, and whether it can go to one or come back.
+        "handoff": handoff,
+        "currency": settings.CURRENCY,
+        "can_hand_off": can_hand_off,
+        "handoff_offers": offers,
+        "can_take_back": bool(handoff and handoff.is_open and order.status in partner_services.TAKE_BACK_STATUSES),
         "history": order_selectors.order_status_timeline(order),
         "proofs": order_selectors.order_proofs(order),
         "notifications": customer_selectors.notifications_for_order(order),
@@ -322,6 +353,53 @@ def order_move(request, order_id: int):
         messages.warning(request, f"{done} {late}")
     else:
         messages.success(request, done)
+    return redirect("dashboard:order_detail", order_id=order.pk)
+
+
+@office_staff_required
+@require_POST
+def order_hand_off(request, order_id: int):
+    order = _visible_order(request.user, order_id)
+    form = HandoffForm(request.POST, offers=partner_services.partners_eligible(order))
+    if not form.is_valid():
+        return _render_page(request, order, forms_given={"handoff_form": form}, status=400)
+    partner = partner_selectors.partner_by_code(form.cleaned_data["partner"])
+    try:
+        handoff = partner_services.order_hand_off(
+            order=order, partner=partner, by=request.user, reason=form.cleaned_data["reason"]
+        )
+    except DomainError as exc:
+        return _refused(request, order, form, "handoff_form", exc)
+    messages.success(
+        request,
+        gettext("Order %(order)s handed to %(partner)s for %(cost)s %(currency)s; it must accept by %(cutoff)s.")
+        % {
+            "order": order.reference,
+            "partner": partner.name,
+            "cost": handoff.cost,
+            "currency": settings.CURRENCY,
+            "cutoff": timezone.localtime(handoff.cutoff_at).strftime("%d.%m. %H:%M"),
+        },  # fmt: skip
+    )
+    return redirect("dashboard:order_detail", order_id=order.pk)
+
+
+@office_staff_required
+@require_POST
+def order_take_back(request, order_id: int):
+    order = _visible_order(request.user, order_id)
+    form = TakeBackForm(request.POST)
+    if not form.is_valid():
+        return _render_page(request, order, forms_given={"take_back_form": form}, status=400)
+    try:
+        handoff = partner_services.handoff_take_back(order=order, by=request.user, reason=form.cleaned_data["reason"])
+    except DomainError as exc:
+        return _refused(request, order, form, "take_back_form", exc)
+    messages.success(
+        request,
+        gettext("Order %(order)s taken back from %(partner)s; it is back in planning.")
+        % {"order": order.reference, "partner": handoff.partner.name},
+    )
     return redirect("dashboard:order_detail", order_id=order.pk)
 
 

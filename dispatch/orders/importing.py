@@ -259,7 +259,8 @@ class _Parser:
     def _parse_loads(self, number, get, values):
         specs = (
             # field, parser, default, minimum, maximum
-            ("service_minutes", int, settings.DEFAULT_SERVICE_MINUTES, 0, 480),
+            # blank: the time at the door learned for this address, customer and zone applies
+            ("service_minutes", int, None, 0, 480),
             ("weight_kg", _parse_decimal, Decimal("0"), 0, 100000),
             ("volume_l", _parse_decimal, Decimal("0"), 0, 100000),
             ("items", int, 1, 0, 100000),

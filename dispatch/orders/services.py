@@ -52,8 +52,11 @@ def order_change_status(
     reason: str = "",
     note: str = "",
     at=None,
+    received_at=None,
 ) -> Order:
-    """Move one order to `to_status`, recording who, when and where; refuses invalid moves."""
+    """Move one order to `to_status`, recording who, when and where; refuses invalid moves.
+
+    `received_at`: when the server got it (default now; a simulator replaying a past day gives its own)."""
     # Lock the row: two drivers' phones (or a phone and a dispatcher) must not both move it.
     locked = Order.objects.select_for_update().get(pk=order.pk)
     if not transition_allowed(locked.status, to_status):
@@ -69,6 +72,7 @@ def order_change_status(
         from_status=locked.status,
         to_status=to_status,
         changed_at=changed_at,
+        received_at=received_at or timezone.now(),
         changed_by=by if getattr(by, "is_authenticated", False) else None,
         lat=lat,
         lon=lon,
@@ -140,7 +144,7 @@ def orders_move_to_date(*, orders, new_date: date, by=None) -> BulkStatusResult:
 
 
 @transaction.atomic
-def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=None, note: str = "") -> int:
+def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=None, note: str = "", at=None) -> int:
     """Move every order of `order_ids` that is in `from_status` to `to_status`, history included.
 
     For plans touching hundreds of orders at once (one history insert and one update, not one
@@ -153,7 +157,7 @@ def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=No
             field="status",
             value=to_status,
         )
-    now = timezone.now()
+    now = at or timezone.now()  # `at`: a simulator replaying a past day gives its own moment
     moving = list(
         Order.objects.select_for_update()
         .filter(id__in=list(order_ids), status=from_status)
@@ -166,6 +170,7 @@ def orders_bulk_transition(*, order_ids, from_status: str, to_status: str, by=No
                 from_status=from_status,
                 to_status=to_status,
                 changed_at=now,
+                received_at=now,
                 changed_by=by if getattr(by, "is_authenticated", False) else None,
                 note=note,
             )  # fmt: skip

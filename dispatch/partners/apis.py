@@ -17,9 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.fields import AwareDateTimeField, FiniteFloatField
+from config.schema import error_response
 from dispatch.driver_app import services as driver_services
 from dispatch.driver_app.apis import IDEMPOTENCY_KEY, DeliveryFields, FailureFields
+from dispatch.driver_app.position_apis import PositionInput
 from dispatch.errors import DispatchError
+from dispatch.live.positions import MAX_POSITIONS_PER_BATCH
 from dispatch.models import CourierPartner, Handoff
 from dispatch.orders.selectors import orders_visible_to
 from dispatch.partners import selectors, services
@@ -342,7 +345,10 @@ class OrderHandoffApi(APIView):
         partner = serializers.SlugField(max_length=32, help_text="The partner's code")
         reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
-    @extend_schema(request=InputSerializer, responses={201: HandoffOutput})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: HandoffOutput, 409: error_response("The order is on its way, done, or already with a partner")},
+    )
     def post(self, request, order_id: int):
         order = get_object_or_404(orders_visible_to(request.user), id=order_id)
         serializer = self.InputSerializer(data=request.data)
@@ -354,3 +360,73 @@ class OrderHandoffApi(APIView):
             order=order, partner=partner, by=request.user, reason=serializer.validated_data["reason"]
         )
         return Response(HandoffOutput(handoff).data, status=status.HTTP_201_CREATED)
+
+
+class OrderHandoffCancelApi(APIView):
+    """A dispatcher takes an order back from its partner (before the partner is at the door): it goes
+    back to planning and the partner is told by signed webhook (`order.withdrawn`)."""
+
+    permission_classes = [IsOfficeStaff]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OrderHandoffCancelInput"
+
+        reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: HandoffOutput,
+            409: error_response("The order is with no partner, or the partner already has it at the door"),
+        },
+    )
+    def post(self, request, order_id: int):
+        order = get_object_or_404(orders_visible_to(request.user), id=order_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        handoff = services.handoff_take_back(order=order, by=request.user, reason=serializer.validated_data["reason"])
+        return Response(HandoffOutput(handoff).data)
+
+
+class PartnerPositionsApi(APIView):
+    """A partner's courier on the way to one of its orders (the driver API's body, plus the order).
+
+    Only a partner that shares positions (set by the company's managers) may post them: the customer's
+    tracking page then shows the courier approaching, as it shows our drivers. Others get 403.
+    """
+
+    permission_classes = [IsPartner]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PartnerPositionsInput"
+
+        order = serializers.IntegerField(
+            min_value=1, max_value=2**63 - 1, help_text="The order the courier is on the way to"
+        )
+        positions = PositionInput(many=True, allow_empty=False, max_length=MAX_POSITIONS_PER_BATCH)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: inline_serializer(
+                "PartnerPositionsAccepted",
+                {"order": serializers.IntegerField(), "latest_recorded_at": serializers.DateTimeField()},
+            ),
+            404: error_response("No such order among the partner's (another partner's order is a 404 too)"),
+            409: error_response("The order is delivered, failed or no longer the partner's to deliver"),
+        },
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data, context={"now": timezone.now()})
+        serializer.is_valid(raise_exception=True)
+        handoff = services.partner_positions_record(
+            partner=selectors.partner_for_user(request.user),
+            order_id=serializer.validated_data["order"],
+            positions=serializer.validated_data["positions"],
+        )
+        return Response(
+            {"order": handoff.order_id, "latest_recorded_at": handoff.courier_position_at},
+            status=status.HTTP_202_ACCEPTED,
+        )

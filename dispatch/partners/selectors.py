@@ -50,6 +50,11 @@ def partner_handoff(*, partner: CourierPartner, order_id: int) -> Handoff:
     return handoff
 
 
+def latest_handoff(order: Order) -> Handoff | None:
+    """The order's newest hand-off, whatever became of it (the order page shows it)."""
+    return Handoff.objects.filter(order=order).select_related("partner").order_by("-offered_at", "-id").first()
+
+
 def open_handoff(order: Order) -> Handoff | None:
     return Handoff.objects.filter(order=order, status__in=Handoff.OPEN_STATUSES).select_related("partner").first()
 

@@ -24,8 +24,10 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from rest_framework.exceptions import PermissionDenied
 
 from config.tasks import enqueue
+from dispatch import events
 from dispatch.alerts import alert_open, alerts_resolve_keys, company_text
 from dispatch.audit import audit_record
 from dispatch.driver_app.services import (
@@ -37,6 +39,7 @@ from dispatch.driver_app.services import (
 )
 from dispatch.errors import DispatchError, InvalidTransition
 from dispatch.geometry import ZoneLocator
+from dispatch.live import broadcast
 from dispatch.models import Alert, CourierPartner, Handoff, Order, Zone
 from dispatch.orders.services import order_change_status, status_word
 from dispatch.partners import selectors
@@ -54,6 +57,9 @@ HANDABLE_STATUSES = (S.NEW, S.PLANNED, S.DISPATCHED)
 MIN_ANSWER_MINUTES = getattr(settings, "PARTNER_MIN_ANSWER_MINUTES", 30)
 WEBHOOK_TASK = "dispatch.partners.tasks.send_handoff_webhook"
 EXPIRE_TASK = "dispatch.partners.tasks.expire_handoff"
+WITHDRAWAL_TASK = "dispatch.partners.tasks.send_withdrawal_webhook"
+# What a partner's courier may still be taken off: not yet at the door.
+TAKE_BACK_STATUSES = (S.DISPATCHED,)
 
 
 # --- Partners and their logins -------------------------------------------------------------------
@@ -100,11 +106,15 @@ def partner_user_create(*, by, partner: CourierPartner, username: str, password:
 # --- What a hand-off costs and by when it must be accepted ---------------------------------------
 
 
+def handoff_price_parts(*, partner: CourierPartner, order: Order) -> dict[str, Decimal]:
+    """The price's parts: "stop" (per stop), "kg" (per kilogram × the order's weight), "zone" (the
+    partner's extra for the order's zone), each rounded to the cent, so the parts add up to the cost."""
+    return partner.price_parts(order)  # the planner's make-or-buy prices alike (routes.plans.partners)
+
+
 def handoff_cost(*, partner: CourierPartner, order: Order) -> Decimal:
     """Per stop, plus per kilogram, plus the partner's extra for the order's zone."""
-    zone_extra = Decimal(str((partner.price_per_zone or {}).get(getattr(order.zone, "code", None), 0) or 0))
-    cost = partner.price_per_stop + partner.price_per_kg * Decimal(order.weight_kg) + zone_extra
-    return cost.quantize(Decimal("0.01"))
+    return sum(handoff_price_parts(partner=partner, order=order).values(), Decimal("0.00"))
 
 
 def handoff_cutoff_at(*, partner: CourierPartner, day) -> datetime:
@@ -172,6 +182,18 @@ def partner_refusal(*, partner: CourierPartner, order: Order) -> tuple[str, str,
     return None
 
 
+def partners_eligible(order: Order) -> list[tuple[CourierPartner, Decimal]]:
+    """The partners that could take this order now (active that day, its area, skills and capacity),
+    each with its price, cheapest first: what the order page offers. A read, kept beside
+    partner_refusal, whose checks it is (the hand-off repeats them under its lock)."""
+    offers = [
+        (partner, handoff_cost(partner=partner, order=order))
+        for partner in CourierPartner.objects.filter(active=True).prefetch_related("zones").order_by("code")
+        if partner_refusal(partner=partner, order=order) is None
+    ]
+    return sorted(offers, key=lambda offer: (offer[1], offer[0].code))
+
+
 # --- Handing an order over -----------------------------------------------------------------------
 
 
@@ -192,6 +214,12 @@ def order_hand_off(*, order: Order, partner: CourierPartner, by, reason: str = "
             reason=f"handed to partner {partner.code}",
         )  # fmt: skip
     return _hand_off(order=order, partner=partner, by=by, reason=reason, plan=plan)
+
+
+def order_hand_off_planned(*, order: Order, partner: CourierPartner, plan, by) -> Handoff:
+    """The optimizer's hand-off (make or buy), when its plan goes out: the order is on none of our
+    routes (dispatch.partners.planned calls this on the plan's dispatch)."""
+    return _hand_off(order=order, partner=partner, by=by, reason="make or buy: planned", plan=plan)
 
 
 def _check_handable(*, order: Order, partner: CourierPartner) -> None:
@@ -227,9 +255,10 @@ def _hand_off(*, order: Order, partner: CourierPartner, by, reason: str, plan) -
     cutoff_at = max(handoff_cutoff_at(partner=partner, day=locked.date), now + timedelta(minutes=MIN_ANSWER_MINUTES))
     try:
         with transaction.atomic():
+            parts = handoff_price_parts(partner=partner, order=locked)
             handoff = Handoff.objects.create(
-                order=locked, partner=partner, plan=plan, cost=handoff_cost(partner=partner, order=locked),
-                cutoff_at=cutoff_at, offered_by=by if getattr(by, "is_authenticated", False) else None,
+                order=locked, partner=partner, plan=plan, cost=sum(parts.values(), Decimal("0.00")),
+                price_parts={name: str(value) for name, value in parts.items()}, cutoff_at=cutoff_at, offered_by=by if getattr(by, "is_authenticated", False) else None,
                 offered_at=now, reason=reason[:500], webhook_key=uuid.uuid4().hex,
             )  # fmt: skip
     except IntegrityError:
@@ -388,6 +417,9 @@ def handoff_accept(
     handoff.status, handoff.accepted_at, handoff.occurred_at = H.ACCEPTED, at, at
     handoff.save(update_fields=["status", "accepted_at", "occurred_at"])
     audit_record(actor=by, action="handoff.accepted", target=order, changes={"partner": handoff.partner.code})
+    # The customer hears "scheduled" with its window, as when our own plan is dispatched (customers.handlers).
+    payload = {"order_id": order.pk, "handoff_id": handoff.pk, "partner_id": handoff.partner_id}
+    transaction.on_commit(lambda: events.handoff_accepted(**payload))
     return handoff
 
 
@@ -462,6 +494,93 @@ def handoff_fail(
     return order
 
 
+@transaction.atomic
+def handoff_take_back(*, order: Order, by, reason: str = "") -> Handoff:
+    """A dispatcher takes an order back from its partner before the partner is at the door.
+
+    The hand-off is withdrawn, the order goes back to planning (`new`, each step recorded), and after
+    commit the partner is told by a signed webhook of its own (when it was told of the offer).
+    """
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    handoff = (
+        Handoff.objects.select_for_update(of=("self",))
+        .select_related("partner")
+        .filter(order=order, status__in=Handoff.OPEN_STATUSES)
+        .first()
+    )
+    if handoff is None:
+        raise InvalidTransition(
+            _("Order %(reference)s is with no partner") % {"reference": order.reference}, field="order", value=order.pk
+        )
+    if order.status not in TAKE_BACK_STATUSES:
+        raise InvalidTransition(
+            _("Order %(reference)s is %(status)s; partner %(partner)s already has it at the door")
+            % {"reference": order.reference, "status": status_word(order.status), "partner": handoff.partner.code},
+            field="status",
+            value=order.status,
+        )
+    now = timezone.now()
+    handoff.status, handoff.closed_at = H.WITHDRAWN, now
+    if reason.strip():
+        handoff.reason = reason.strip()[:500]
+    handoff.save(update_fields=["status", "closed_at", "reason"])
+    note = f"taken back from partner {handoff.partner.code}"
+    for step in (S.PLANNED, S.NEW):
+        order = order_change_status(order=order, to_status=step, by=by, reason="handoff_withdrawn", note=note)
+    audit_record(
+        actor=by, action="handoff.withdrawn", target=order,
+        changes={"partner": handoff.partner.code, "reason": reason.strip()[:500]},
+    )  # fmt: skip
+    # A return alert of this order (an earlier rejection) is moot: the dispatcher has it in hand.
+    alerts_resolve_keys([f"handoff:{order.pk}"])
+    if handoff.partner.webhook_url and (handoff.webhook_sent_at or handoff.webhook_attempts):
+        # Only a partner that was (or may have been) told of the offer needs telling it is off.
+        handoff_id = handoff.pk
+        transaction.on_commit(lambda: enqueue(WITHDRAWAL_TASK, handoff_id))
+    return handoff
+
+
+def partner_positions_record(*, partner: CourierPartner, order_id: int, positions: list[dict]) -> Handoff:
+    """A partner's courier on the way to one of its orders: the newest position is kept on the hand-off
+    and passed to that order's tracking page, exactly as our driver's (dispatch.live.broadcast).
+
+    Only for a partner that shares positions (CourierPartner.shares_position), while it has the order
+    and is not yet done with it. An older position than the one kept changes nothing.
+    """
+    if not partner.shares_position:
+        raise PermissionDenied(
+            _("Partner %(partner)s does not share its couriers' positions; the company turns that on")
+            % {"partner": partner.code}
+        )
+    handoff = selectors.partner_handoff(partner=partner, order_id=order_id)
+    newest = max(positions, key=lambda position: position["recorded_at"])
+    with transaction.atomic():
+        handoff = Handoff.objects.select_for_update(of=("self",)).select_related("order").get(pk=handoff.pk)
+        if handoff.status not in Handoff.OPEN_STATUSES or handoff.order.status not in (S.DISPATCHED, S.ARRIVED):
+            raise InvalidTransition(
+                _("Order %(reference)s is %(status)s; its courier's position is no longer shown")
+                % {"reference": handoff.order.reference, "status": status_word(handoff.order.status)},
+                field="order",
+                value=order_id,
+            )
+        if handoff.courier_position_at is not None and newest["recorded_at"] <= handoff.courier_position_at:
+            return handoff
+        first = handoff.courier_position_at is None
+        handoff.courier_lat, handoff.courier_lon = newest["lat"], newest["lon"]
+        handoff.courier_position_at = newest["recorded_at"]
+        handoff.save(update_fields=["courier_lat", "courier_lon", "courier_position_at"])
+        message = {"driver": None, "lat": newest["lat"], "lon": newest["lon"],
+                   "recorded_at": newest["recorded_at"].isoformat()}  # fmt: skip
+        transaction.on_commit(lambda: _courier_moved(order_id=handoff.order_id, message=message, first=first))
+    return handoff
+
+
+def _courier_moved(*, order_id: int, message: dict, first: bool) -> None:
+    # The tracking socket forwards positions only once its state shows one: the first re-reads the state.
+    group = [broadcast.order_group(order_id)]
+    broadcast.broadcast(group, "tracking.refresh" if first else "driver.position", {} if first else message)
+
+
 def handoffs_of_plan_announce(*, plan_id: int) -> int:
     """On a plan's dispatch: the hand-offs it made whose partner was not yet told get their webhook."""
     pending = list(
@@ -483,8 +602,11 @@ __all__ = [
     "handoff_expire",
     "handoff_fail",
     "handoff_reject",
+    "handoff_take_back",
+    "partner_positions_record",
     "handoffs_expire_due",
     "order_hand_off",
     "partner_create",
+    "partners_eligible",
     "partner_user_create",
 ]

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from dispatch.partners.services import handoff_expire, handoffs_expire_due
-from dispatch.partners.webhooks import handoff_webhook_send
+from dispatch.partners.webhooks import handoff_webhook_send, withdrawal_webhook_send
 
 
 @shared_task(name="dispatch.partners.tasks.send_handoff_webhook", bind=True, max_retries=None, acks_late=True)
@@ -13,6 +13,17 @@ def send_handoff_webhook(self, handoff_id: int) -> bool:
     # attempt counter on the hand-off bounds it (WEBHOOK_MAX_ATTEMPTS) either way.
     while outcome.retry_in is not None and self.request.is_eager:
         outcome = handoff_webhook_send(handoff_id=handoff_id)
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+    return outcome.sent
+
+
+@shared_task(name="dispatch.partners.tasks.send_withdrawal_webhook", bind=True, max_retries=None, acks_late=True)
+def send_withdrawal_webhook(self, handoff_id: int) -> bool:
+    """The partner is told a hand-off was taken back (same retries and bound as the offer's)."""
+    outcome = withdrawal_webhook_send(handoff_id=handoff_id)
+    while outcome.retry_in is not None and self.request.is_eager:
+        outcome = withdrawal_webhook_send(handoff_id=handoff_id)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.sent

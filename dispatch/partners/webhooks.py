@@ -78,33 +78,68 @@ def _pause_after(attempts: int) -> int:
     return min(WEBHOOK_FIRST_PAUSE_S * 2 ** max(attempts - 1, 0), WEBHOOK_LONGEST_PAUSE_S)
 
 
+def withdrawal_payload(handoff: Handoff) -> dict:
+    """The order was taken back: the partner drops it (its reference, so the partner's own records match)."""
+    return {
+        "event": "order.withdrawn",
+        "handoff": handoff.pk,
+        "partner": handoff.partner.code,
+        "order": {"id": handoff.order_id, "reference": handoff.order.reference, "date": handoff.order.date.isoformat()},
+        "reason": handoff.reason,
+        "withdrawn_at": handoff.closed_at.isoformat() if handoff.closed_at else None,
+    }
+
+
 def handoff_webhook_send(*, handoff_id: int) -> WebhookOutcome:
     """One attempt to post a hand-off to its partner; idempotent (a sent one is not sent again)."""
     handoff = Handoff.objects.select_related("order", "partner").filter(pk=handoff_id).first()
     if handoff is None or handoff.webhook_sent_at is not None:
         return WebhookOutcome(sent=False)
-    url = handoff.partner.webhook_url
-    if not url or handoff.status not in Handoff.OPEN_STATUSES:
+    if not handoff.partner.webhook_url or handoff.status not in Handoff.OPEN_STATUSES:
         return WebhookOutcome(sent=False)
-    body = json.dumps(handoff_payload(handoff), sort_keys=True).encode()
+    return _attempt(
+        handoff, handoff_payload(handoff), key=handoff.webhook_key,
+        attempts_field="webhook_attempts", sent_field="webhook_sent_at",
+    )  # fmt: skip
+
+
+def withdrawal_webhook_send(*, handoff_id: int) -> WebhookOutcome:
+    """One attempt to tell the partner a hand-off was taken back; idempotent like the offer's.
+
+    Its Idempotency-Key is the offer's with "-withdrawn": the same on every retry, and not the offer's.
+    """
+    handoff = Handoff.objects.select_related("order", "partner").filter(pk=handoff_id).first()
+    if handoff is None or handoff.withdrawal_webhook_sent_at is not None:
+        return WebhookOutcome(sent=False)
+    if not handoff.partner.webhook_url or handoff.status != Handoff.Status.WITHDRAWN:
+        return WebhookOutcome(sent=False)
+    return _attempt(
+        handoff, withdrawal_payload(handoff), key=f"{handoff.webhook_key}-withdrawn",
+        attempts_field="withdrawal_webhook_attempts", sent_field="withdrawal_webhook_sent_at",
+    )  # fmt: skip
+
+
+def _attempt(handoff: Handoff, payload: dict, *, key: str, attempts_field: str, sent_field: str) -> WebhookOutcome:
+    url = handoff.partner.webhook_url
+    body = json.dumps(payload, sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "last-mile-dispatch",
         "X-Dispatch-Timestamp": timestamp,
         "X-Dispatch-Signature": "sha256=" + webhook_signature(handoff.partner.webhook_secret, timestamp, body),
-        "Idempotency-Key": handoff.webhook_key,
+        "Idempotency-Key": key,
     }
     # Counted before the request: a worker that dies mid-request still used an attempt.
-    Handoff.objects.filter(pk=handoff.pk).update(webhook_attempts=F("webhook_attempts") + 1)
-    attempts = handoff.webhook_attempts + 1
+    Handoff.objects.filter(pk=handoff.pk).update(**{attempts_field: F(attempts_field) + 1})
+    attempts = getattr(handoff, attempts_field) + 1
     error, final = _post(url, body, headers)
     if not error:
-        Handoff.objects.filter(pk=handoff.pk).update(webhook_sent_at=timezone.now(), webhook_error="")
+        Handoff.objects.filter(pk=handoff.pk).update(**{sent_field: timezone.now(), "webhook_error": ""})
         return WebhookOutcome(sent=True)
     Handoff.objects.filter(pk=handoff.pk).update(webhook_error=error[:500])
     if final or attempts >= WEBHOOK_MAX_ATTEMPTS:
-        logger.warning("webhook of hand-off %s given up after %s attempts: %s", handoff.pk, attempts, error)
+        logger.warning("webhook %s of hand-off %s given up after %s attempts: %s", key, handoff.pk, attempts, error)
         return WebhookOutcome(sent=False, error=error)
     return WebhookOutcome(sent=False, retry_in=_pause_after(attempts), error=error)
 

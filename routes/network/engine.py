@@ -142,7 +142,10 @@ class RoadNetwork:
                 return entry
             state = self._state(profile)
             if kind == "time":
-                open_weights = state.time_weights(state.traffic.class_factors(slot))
+                factors = state.slot_factors(slot)
+                open_weights = (
+                    state.time_weights(*factors) if isinstance(factors, tuple) else state.time_weights(factors)
+                )
             else:
                 open_weights = state.length_cm
             entry = CustomizedMetric(state.topology, state.with_closures(open_weights), open_weights)
@@ -152,7 +155,7 @@ class RoadNetwork:
             return entry
 
     def _slot(self, state: ProfileState, departure: datetime | None):
-        return state.traffic.slot(departure)
+        return state.slot(departure)
 
     # -- snapping -------------------------------------------------------------
     def snap(self, lat: float, lon: float, profile: str = "car", max_distance_m: float | None = None) -> Snap | None:
@@ -192,7 +195,7 @@ class RoadNetwork:
         time_metric = self._metric(profile, "time", slot)
         distance_metric = self._metric(profile, "distance") if with_distances else None
         block, dist_block = node_matrix(
-            state, good, state.traffic.class_factors(slot), time_metric, distance_metric, self._pool
+            state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool
         )
         if len(index) == n:
             return MatrixResult(block, dist_block, snaps)
@@ -272,7 +275,7 @@ class RoadNetwork:
         snaps = self._snap_strict(state, points, max_snap_m)
         slot = self._slot(state, departure)
         metric = self._metric(profile, "time", slot)
-        factors = state.traffic.class_factors(slot)
+        factors = state.slot_factors(slot)
         legs = [self._leg(state, metric, snaps[i], snaps[i + 1], factors, i) for i in range(len(snaps) - 1)]
         coords: list[list[float]] = []
         for leg in legs:
@@ -314,7 +317,7 @@ class RoadNetwork:
         for i in range(len(snaps) - 1):
             slot = self._slot(state, clock)
             metric = self._metric(profile, "time", slot)
-            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.traffic.class_factors(slot), i)
+            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.slot_factors(slot), i)
             arrive = clock + timedelta(seconds=leg.duration_s)
             timings.append(
                 {
@@ -351,6 +354,17 @@ class RoadNetwork:
                     entry.update_weights(changed, new.astype(np.uint32))
             self.closures = geometries
             return {name: int(state.arc_closed.sum()) for name, state in self._states.items()}
+
+    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None) -> None:
+        """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
+        (shape (2, 24, chains), weekday first, multiplying each chain's free-flow speed) instead of
+        its traffic table; None goes back to the table. Metrics of the new slots are customized on
+        demand (no rebuild); those of the previous model are dropped."""
+        state = self._state(profile)
+        with self._state_lock:
+            state.set_learned(key, factors)
+            for cache_key in [k for k in self._metrics if k[0] == profile and k[1] == "time"]:
+                del self._metrics[cache_key]
 
     def covered_points(self, geometries: Iterable[Mapping[str, Any]], profile: str = "car") -> set[tuple[float, float]]:
         """(lat, lon) of every road point the given closure geometries would close, rounded to 6

@@ -49,16 +49,52 @@ class ProfileState:
         self.length_cm = np.clip(np.ceil(length * 100.0), 1, MAX_WEIGHT).astype(np.uint32)
         self.access_mps = profile.access_speed_kmh / 3.6
         self.traffic = TrafficProfile.default_car() if profile.name == "car" else TrafficProfile.none()
+        self.learned: tuple | None = None
         self.snapper = Snapper(graph, node_lat, node_lon)
         self.closure_index = ClosureIndex(graph, node_lat, node_lon)
         self.first_segment = np.searchsorted(graph.seg_position, graph.chain_start)
         self.set_closed_chains(np.zeros(len(graph.chain_start), dtype=bool))
 
     # -- weights ---------------------------------------------------------------
-    def time_weights(self, class_factors: np.ndarray) -> np.ndarray:
-        """Travel time per arc in ms for speed factors per road class (no closures)."""
-        ms = np.ceil(self.free_flow_ms / class_factors[self.arc_class])
+    def time_weights(self, class_factors: np.ndarray, chain_factors: np.ndarray | None = None) -> np.ndarray:
+        """Travel time per arc in ms for speed factors per road class, and optionally per chain
+        (a learned travel model), both multiplying the free-flow speed (no closures)."""
+        factors = class_factors[self.arc_class]
+        if chain_factors is not None:
+            factors = factors * chain_factors[self.graph.arc_chain]
+        ms = np.ceil(self.free_flow_ms / factors)
         return np.clip(ms, 1, MAX_WEIGHT).astype(np.uint32)
+
+    # -- time slots: the traffic table's, or a learned model's -------------------
+    def set_learned(self, key, factors: np.ndarray | None) -> None:
+        """Use learned speed factors per (day type, hour, chain), shape (2, 24, chains), weekday
+        first, in place of the traffic table; None goes back to the table. ``key`` (the model
+        version) is part of every slot, so cached metrics of another version are never reused."""
+        if factors is not None and factors.shape != (2, 24, len(self.graph.chain_start)):
+            raise ValueError(f"learned factors of shape {factors.shape} do not fit {len(self.graph.chain_start)} chains")
+        self.learned = None if factors is None else (key, factors.astype(np.float32))
+
+    def slot(self, departure):
+        """The metric cache key of a departure's hour (None: free flow)."""
+        if self.learned is None or departure is None:
+            return self.traffic.slot(departure)
+        return ("learned", self.learned[0], 1 if departure.weekday() >= 5 else 0, departure.hour)
+
+    def slot_factors(self, slot):
+        """What a slot multiplies speeds by: class factors (an array), or a learned slot's
+        (class factors, chain factors) pair."""
+        if slot is not None and slot[0] == "learned":
+            key, factors = self.learned if self.learned is not None else (None, None)
+            if key != slot[1]:
+                raise KeyError(f"travel model {slot[1]} is no longer loaded")
+            return (np.ones(len(self.traffic.class_factors(None))), factors[slot[2], slot[3]])
+        return self.traffic.class_factors(slot)
+
+    def speed_factor(self, chain: int, factors) -> float:
+        if isinstance(factors, tuple):
+            class_factors, chain_factors = factors
+            return float(class_factors[self.graph.chain_class[chain]] * chain_factors[chain])
+        return float(factors[self.graph.chain_class[chain]])
 
     def with_closures(self, open_weights: np.ndarray) -> np.ndarray:
         weights = open_weights.copy()
@@ -112,9 +148,9 @@ class ProfileState:
             snaps = [s if s is not None and s.distance_m <= max_distance_m else None for s in snaps]
         return snaps
 
-    def along_seconds(self, snap: Snap, along_m: float, class_factors: np.ndarray) -> float:
-        g = self.graph
-        speed = g.chain_speed_kmh[snap.chain] * class_factors[g.chain_class[snap.chain]]
+    def along_seconds(self, snap: Snap, along_m: float, factors) -> float:
+        """Seconds to drive ``along_m`` on the snapped chain; ``factors`` as slot_factors gives them."""
+        speed = float(self.graph.chain_speed_kmh[snap.chain]) * self.speed_factor(snap.chain, factors)
         return along_m / (speed / 3.6)
 
     def same_chain_along_m(self, a: Snap, b: Snap) -> float | None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .problem import (
+    PARTNER,
     Id,
     Job,
     Problem,
@@ -55,6 +56,14 @@ def evaluate(
     (all deliveries are on board at the start), time windows (service must
     *start* inside one), shift end, breaks taken once in their windows, and
     max tasks. Jobs in no sequence are unassigned (not a violation).
+
+    A courier partner's "route" (``Vehicle.kind == "partner"``) is no drive:
+    it costs the sum of what its profile's distance matrix charges for
+    arriving at each of its jobs (the partner's price per job, see
+    ``partners.py``), has no travel, time windows or shift to break (the
+    partner keeps the windows), and is checked for capacity, task limit,
+    skills, zones and eligibility (its area). It adds no distance, driving
+    time or vehicle to the plan's totals.
     """
     jobs = problem.job_by_id()
     vehicles = problem.vehicle_by_id()
@@ -79,7 +88,8 @@ def evaluate(
             served.add(job_id)
         if any(job_id not in jobs for job_id in job_items):
             continue
-        route, broken = _schedule(problem, vehicle, list(items), jobs, locks, dims)
+        schedule = _schedule_partner if vehicle.kind == PARTNER else _schedule
+        route, broken = schedule(problem, vehicle, list(items), jobs, locks, dims)
         routes.append(route)
         violations.extend(broken)
     unassigned = tuple(job.id for job in problem.jobs if job.id not in served)
@@ -90,7 +100,7 @@ def evaluate(
         duration_s=sum(r.duration_s for r in routes),
         travel_s=sum(r.travel_s for r in routes),
         cost=sum(r.cost for r in routes),
-        vehicles_used=len(routes),
+        vehicles_used=sum(1 for r in routes if vehicles[r.vehicle_id].kind != PARTNER),
         computing_time_s=computing_time_s,
         solver=solver,
         violations=tuple(violations),
@@ -117,6 +127,28 @@ def objective_key(problem: Problem, solution: Solution) -> tuple:
         vehicles,
         round(solution.cost, 6),
     )
+
+
+class RouteChecker:
+    """The rules of ``evaluate`` for one vehicle's sequence at a time, with the lookups built
+    once: a solver's repair step (see ``pyvrp_solver.repair``) tries many variants of a route
+    and keeps only those this says are clean, so it never trusts its own model of the rules."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        self.jobs = problem.job_by_id()
+        self.vehicles = problem.vehicle_by_id()
+        self.locks = problem.locked_vehicle_of()
+        self.dims = problem.amount_dimensions
+
+    def violations(self, vehicle_id: Id, items: Sequence[SequenceItem]) -> list[str]:
+        """What ``evaluate`` would say about this route alone (an unused vehicle: nothing)."""
+        vehicle = self.vehicles[vehicle_id]
+        if not any(not isinstance(item, BreakVisit) for item in items):
+            return []
+        schedule = _schedule_partner if vehicle.kind == PARTNER else _schedule
+        _, broken = schedule(self.problem, vehicle, list(items), self.jobs, self.locks, self.dims)
+        return broken
 
 
 def _pick_window(windows: Sequence[tuple[int, int]], time: int) -> tuple[int, int] | None:
@@ -235,6 +267,63 @@ def _schedule(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], locks, d
         load_at_start=load_at_start,
         end_leg_duration_s=end_leg,
         end_leg_distance_m=end_dist,
+    )
+    return route, violations
+
+
+def _load_checks(problem, vehicle: Vehicle, route_jobs: list[Job], dims) -> tuple[list[int], list[str]]:
+    violations = []
+    capacity = vehicle_capacity(vehicle, dims)
+    load = [sum(values) for values in zip(*(padded(j.delivery, dims) for j in route_jobs))] or [0] * dims
+    over = [f"{amount} {_unit(problem, k)} > {capacity[k]}" for k, amount in enumerate(load) if amount > capacity[k]]
+    if over:
+        violations.append(f"vehicle {vehicle.id!r} is overloaded at the start: {', '.join(over)}")
+    if vehicle.max_tasks is not None and len(route_jobs) > vehicle.max_tasks:
+        violations.append(f"vehicle {vehicle.id!r}: {len(route_jobs)} tasks > max {vehicle.max_tasks}")
+    return load, violations
+
+
+def _schedule_partner(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], locks, dims):
+    """A partner's share of the day: the sum of its prices, no clock (see ``evaluate``)."""
+    violations: list[str] = []
+    if any(isinstance(item, BreakVisit) for item in items):
+        violations.append(f"vehicle {vehicle.id!r}: a courier partner takes no break")
+    route_jobs = [jobs[item] for item in items if not isinstance(item, BreakVisit)]
+    load, broken = _load_checks(problem, vehicle, route_jobs, dims)
+    violations.extend(broken)
+    load_at_start = tuple(load)
+    prices = problem.matrices[vehicle.profile].distances
+    location = vehicle.start_index
+    cost = float(vehicle.fixed_cost)
+    stops: list[Stop] = []
+    if location is None:
+        violations.append(f"partner {vehicle.id!r} has no start point (its prices are charged from there)")
+    for job in route_jobs:
+        if not can_serve(vehicle, job, locks):
+            violations.append(f"job {job.id!r}: partner {vehicle.id!r} lacks its skills, zone or area")
+        # The price of arriving at this job, whatever came before: every row of a partner's column
+        # holds the same price, but for the diagonal (no two priced jobs share a point).
+        price = 0 if location is None else int(prices[location][job.location_index])
+        cost += vehicle.cost_per_km * price / 1000
+        load = [a - b for a, b in zip(load, padded(job.delivery, dims))]
+        at = min((w[0] for w in job.time_windows), default=vehicle.shift[0])
+        stops.append(Stop("job", job.id, None, job.location_index, at, at, 0, at + job.service_s, 0, 0, tuple(load)))
+        location = job.location_index
+    start = min((s.arrival_s for s in stops), default=vehicle.shift[0])
+    end = max((s.departure_s for s in stops), default=start)
+    route = Route(
+        vehicle_id=vehicle.id,
+        stops=tuple(stops),
+        start_s=start,
+        end_s=end,
+        duration_s=0,
+        travel_s=0,
+        waiting_s=0,
+        distance_m=0,
+        cost=cost,
+        load_at_start=load_at_start,
+        end_leg_duration_s=0,
+        end_leg_distance_m=0,
     )
     return route, violations
 

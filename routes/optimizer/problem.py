@@ -85,6 +85,14 @@ class Vehicle:
     fixed_cost: int = 0  # cents when the vehicle is used at all
     max_tasks: int | None = None
     zone_ids: frozenset[Id] | None = None
+    # "own": one of our vans. "partner": a courier partner modelled as a vehicle (see partners.py):
+    # its profile's matrices carry its prices, and its "route" is priced without time or shift.
+    kind: str = "own"
+    # None: any job its skills, zones and pins allow; else only these jobs (a partner's service area).
+    eligible_jobs: frozenset[Id] | None = None
+
+
+PARTNER = "partner"
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,9 @@ def vehicle_capacity(vehicle: Vehicle, dimensions: int) -> tuple[int, ...]:
 
 
 def can_serve(vehicle: Vehicle, job: Job, locks: Mapping[Id, Id]) -> bool:
-    """Skills, zone and pin compatibility (not capacity or time)."""
+    """Skills, zone, pin and eligibility compatibility (not capacity or time)."""
+    if vehicle.eligible_jobs is not None and job.id not in vehicle.eligible_jobs:
+        return False
     if not job.skills <= vehicle.skills:
         return False
     if vehicle.zone_ids is not None and job.zone_id is not None and job.zone_id not in vehicle.zone_ids:

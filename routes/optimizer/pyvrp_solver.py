@@ -1,22 +1,49 @@
-"""Solve a Problem with PyVRP 0.14 (iterated local search), when it can.
+"""Solve a Problem with PyVRP 0.14 (iterated local search): every rule we model.
 
-PyVRP 0.14 models: one time window per client, multi-dimensional capacity,
-several depots, a mixed fleet (vehicle types, each with a routing profile),
-fixed + distance + duration costs, optional clients with prizes. It has no
-skills or per-client allowed vehicles, no driver breaks, no task limit and
-no open routes, so ``unsupported_reason`` sends such problems to VROOM only.
+The encoding (benchmarks/OPTIMIZER.md, "How PyVRP models a real day"):
 
-Money: PyVRP wants integer unit costs per metre and per second; cents per km
-and per hour are not integers per metre/second, so every cost is scaled by
-``COST_SCALE`` = 18,000 (= lcm(1000 m/km, 3600 s/h)). To price exactly what
-VROOM prices (driving time and distance only, not waiting or service), each
-(road profile, cents/hour, cents/km) combination becomes a PyVRP routing
-profile whose *distance* matrix holds the scaled travel cost of each arc,
-with ``unit_distance_cost=1`` and ``unit_duration_cost=0``.
+* money: PyVRP wants integer unit costs per metre and per second; cents per
+  km and per hour are not integers per metre/second, so every cost is scaled
+  by ``COST_SCALE`` = 18,000 (= lcm(1000 m/km, 3600 s/h)) and each PyVRP
+  routing profile's *distance* matrix holds the scaled cost of each arc
+  (``unit_distance_cost=1``, ``unit_duration_cost=0``): PyVRP prices exactly
+  what the evaluator prices (driving time and distance, per vehicle type).
+* skills, zones, pins, locked routes, a partner's area (everything
+  ``can_serve`` decides): vehicles are grouped into PyVRP vehicle types by
+  everything that matters, including the set of jobs they may serve (their
+  *eligibility class*). Each class gets a routing profile whose cost matrix
+  charges ``forbidden_cost`` for arriving at a job it may not serve: more
+  than the job's prize plus any route, so a plan that serves it is always
+  worse than one that leaves it out. Every job has its own PyVRP location
+  (a copy of its road point), so two orders at one address with different
+  skills are forbidden separately.
+* several time windows: one client per window in a mutually exclusive
+  client group (at most one is visited).
+* priorities and unservable jobs: every client is optional with a prize far
+  above any route's cost, 10x more per priority point.
+* task limits: one more load dimension, every job delivers 1.
+* open starts or ends: a virtual depot with zero travel to and from every
+  point, which is what the evaluator charges for the missing leg.
+* driver breaks: a break is a client only the vehicles of its type may serve
+  (their profile alone does not forbid it), with the break's first window
+  as its window and its duration as service time, one more load dimension
+  per break index with capacity 1 (so a route takes it at most once), and a
+  prize of half the dearest arc (a working route takes it, so its time is
+  planned for). It has a virtual location of its own: getting there costs
+  and takes nothing; leaving it for a stop y costs the median and takes the
+  longest of the ``NEAREST`` shortest arcs into y (a break is taken next to
+  where the route works); leaving it for a depot costs a route's worth more
+  (a route that is only a break, or a break after the last stop, never
+  pays). The evaluator holds a break where the vehicle is, so PyVRP's view
+  of the leg after a break is an estimate: ``repair`` therefore re-checks
+  every route with the evaluator's own rules (``RouteChecker``) and moves or
+  adds breaks, and as a last resort leaves stops out, until each route is
+  clean. So no PyVRP plan can break a rule of the evaluator: a route is only
+  returned after the evaluator found nothing wrong with it, and the empty
+  route always passes.
 
-Unservable jobs: every client is optional with a prize far above any
-route's cost (more for higher priority), so PyVRP drops a job only when it
-cannot be fitted, like VROOM does.
+Warm starts: the problem's initial routes, or sequences from another solver
+(the portfolio hands VROOM's plan to a second PyVRP search).
 """
 
 from __future__ import annotations
@@ -36,50 +63,50 @@ from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
 from pyvrp.search import LocalSearch, PerturbationManager, PerturbationParams, compute_neighbours
 from pyvrp.stop import MaxRuntime
 
-from .evaluator import Sequences, evaluate
+from .evaluator import BreakVisit, RouteChecker, Sequences, evaluate
 from .problem import Problem, can_serve, fleet_penalty, padded, vehicle_capacity
 
 COST_SCALE = 18_000  # scaled units per cent: per metre = per_km * 18, per second = per_hour * 5
 INT64_SAFE = 2**62
+NO_LATE = np.iinfo(np.int64).max
+UNLIMITED = 2**31 - 1
+# Each eligibility class is a full matrix pair in the child process (a 600-stop day: 6.5 MB per
+# profile); past this many (e.g. every vehicle with its own locked route and own breaks) the day
+# goes to VROOM alone.
+MAX_PROFILES = 64
+FREE = "free"  # the virtual depot of open starts and ends
 
 
 def unsupported_reason(problem: Problem) -> str | None:
     """Why PyVRP cannot take this problem as stated, or None if it can."""
     if problem.objective == "balanced":
-        return "balanced objective needs per-vehicle task caps"
-    locks = problem.locked_vehicle_of()
-    for vehicle in problem.vehicles:
-        if vehicle.start_index is None or vehicle.end_index is None:
-            return f"vehicle {vehicle.id!r} has an open start or end"
-        if vehicle.breaks:
-            return f"vehicle {vehicle.id!r} has driver breaks"
-        if vehicle.max_tasks is not None:
-            return f"vehicle {vehicle.id!r} has a task limit"
-    for job in problem.jobs:
-        if len(job.time_windows) > 1:
-            return f"job {job.id!r} has several time windows"
-        if not all(can_serve(v, job, locks) for v in problem.vehicles):
-            return f"job {job.id!r} needs skills, a zone or a pin that only some vehicles have"
+        return "balanced objective needs per-vehicle task caps from a first plan"
+    types = len(_vehicle_groups(problem))
+    if types > MAX_PROFILES:
+        return f"{types} vehicle classes (skills, zones, pins, shifts) exceed {MAX_PROFILES} PyVRP profiles"
     return None
 
 
-def solve_with_pyvrp(problem: Problem, time_budget_s: float, seed: int = 1) -> Sequences:
-    """Sequences per vehicle id, within ``time_budget_s`` (one core).
+def solve_with_pyvrp(
+    problem: Problem, time_budget_s: float, seed: int = 1, initial: Sequences | None = None
+) -> Sequences:
+    """Sequences per vehicle id, within ``time_budget_s`` (one core), each clean under the evaluator.
 
+    ``initial``: sequences to start from (e.g. VROOM's plan); else the problem's initial routes.
     Raises ValueError if ``unsupported_reason(problem)`` is not None.
     """
     reason = unsupported_reason(problem)
     if reason:
         raise ValueError(f"PyVRP cannot model this problem: {reason}")
+    started = time.monotonic()
     model = _Model(problem)
     # Runtime only: an early stop after 20,000 idle iterations was tried and
-    # cut R109 at +6.1 % (PyVRP's own restarts wait 150,000), while VROOM
-    # uses the whole budget beside it anyway.
-    stop = MaxRuntime(max(0.05, time_budget_s))
-    return model.sequences(_run(model, stop, seed))
+    # cut R109 at +6.1 % (PyVRP's own restarts wait 150,000).
+    stop = MaxRuntime(max(0.05, time_budget_s - (time.monotonic() - started)))
+    return repair(problem, model.sequences(_run(model, stop, seed, initial)))
 
 
-def _run(model: _Model, stop, seed: int) -> pyvrp.Solution:
+def _run(model: _Model, stop, seed: int, initial_sequences: Sequences | None = None) -> pyvrp.Solution:
     """``pyvrp.solve`` with penalties sized to our cost scale.
 
     PyVRP's defaults (penalties 0.1..100,000 per unit of excess load or time
@@ -98,120 +125,257 @@ def _run(model: _Model, stop, seed: int) -> pyvrp.Solution:
         if operator.supports(data):
             search.add_operator(operator(data))
     manager = PenaltyManager(penalties, params)
-    initial = model.warm_start()
+    initial = model.solution_from(initial_sequences) if initial_sequences else None
+    if initial is None and model.problem.initial_routes:
+        initial = model.solution_from({r.vehicle_id: list(r.job_ids) for r in model.problem.initial_routes})
     if initial is None:
         initial = search(pyvrp.Solution.make_random(data, rng), manager.max_cost_evaluator(), exhaustive=True)
     algorithm = IteratedLocalSearch(data, manager, search, initial, IteratedLocalSearchParams())
     return algorithm.run(stop, collect_stats=False, display=False).best
 
 
+def _vehicle_groups(problem: Problem) -> dict[tuple, list]:
+    """Vehicles PyVRP may treat as interchangeable: same road profile, prices, depots, capacity,
+    shift, breaks, task limit and the same set of jobs they may serve."""
+    dims = problem.amount_dimensions
+    locks = problem.locked_vehicle_of()
+    groups: dict[tuple, list] = {}
+    for vehicle in problem.vehicles:
+        eligible = np.packbits([can_serve(vehicle, job, locks) for job in problem.jobs]).tobytes()
+        key = (
+            vehicle.profile,
+            vehicle.cost_per_hour,
+            vehicle.cost_per_km,
+            vehicle.start_index,
+            vehicle.end_index,
+            vehicle_capacity(vehicle, dims),
+            vehicle.shift,
+            vehicle.fixed_cost,
+            vehicle.breaks,
+            vehicle.max_tasks,
+            eligible,
+        )
+        groups.setdefault(key, []).append(vehicle)
+    return groups
+
+
 class _Model:
-    """Problem -> pyvrp.ProblemData, and the way back."""
+    """Problem -> pyvrp.ProblemData, and the way back (see the module docstring)."""
 
     def __init__(self, problem: Problem):
         self.problem = problem
         dims = problem.amount_dimensions
-        points = sorted(
-            {j.location_index for j in problem.jobs}
-            | {i for v in problem.vehicles for i in (v.start_index, v.end_index)}
-        )
-        position = {point: n for n, point in enumerate(points)}
-        depot_points = sorted({i for v in problem.vehicles for i in (v.start_index, v.end_index)})
-        depot_of = {point: n for n, point in enumerate(depot_points)}
-        depots = [pyvrp.Depot(position[p]) for p in depot_points]
-        locations = [pyvrp.Location(0, 0) for _ in points]  # coordinates unused with explicit matrices
+        jobs = problem.jobs
+        groups = list(_vehicle_groups(problem).items())
+        self.type_vehicles = [[v.id for v in members] for _, members in groups]
+        self.type_of = {vid: t for t, members in enumerate(self.type_vehicles) for vid in members}
+        task_dim = any(v.max_tasks is not None for v in problem.vehicles)
+        break_dims = max((len(v.breaks) for v in problem.vehicles), default=0)
+        width = dims + int(task_dim) + break_dims
 
-        # One PyVRP profile per (road profile, cents/hour, cents/km).
-        profile_keys = sorted({(v.profile, v.cost_per_hour, v.cost_per_km) for v in problem.vehicles}, key=repr)
-        profile_of = {key: n for n, key in enumerate(profile_keys)}
+        # Locations: depots (real points, and the virtual free depot), one per job client, one per
+        # vehicle type with breaks. ``point`` is the road matrix index, None for virtual ones.
+        point: list[int | None] = []
+        depot_of: dict = {}
+        for vehicle in problem.vehicles:
+            for index in (vehicle.start_index, vehicle.end_index):
+                key = FREE if index is None else index
+                if key not in depot_of:
+                    depot_of[key] = len(point)
+                    point.append(None if index is None else index)
+        free_location = depot_of.get(FREE)
+        depots = [pyvrp.Depot(location) for location in range(len(point))]
+
+        clients: list[pyvrp.Client] = []
+        client_groups: list[pyvrp.ClientGroup] = []
+        self.client_info: list[tuple] = []  # ("job", job index) or ("break", type, break index)
+        self.job_clients: list[list[int]] = []
+        for n, job in enumerate(jobs):
+            windows = job.time_windows or ((0, NO_LATE),)
+            group = len(client_groups) if len(windows) > 1 else None
+            members = []
+            for early, late in windows:
+                members.append(len(clients))
+                self.client_info.append(("job", n))
+                clients.append((len(point), early, late, group, n))
+                point.append(job.location_index)
+            if group is not None:
+                client_groups.append(pyvrp.ClientGroup(members, required=False))
+            self.job_clients.append(members)
+        break_location: dict[int, int] = {}
+        self.break_clients: dict[tuple[int, int], list[int]] = {}  # (type, break index) -> clients
+        for t, (_, members) in enumerate(groups):
+            if not members[0].breaks:
+                continue
+            break_location[t] = len(point)
+            point.append(None)
+            for _ in members:
+                for b, brk in enumerate(members[0].breaks):
+                    self.break_clients.setdefault((t, b), []).append(len(clients))
+                    self.client_info.append(("break", t, b))
+                    clients.append((break_location[t], brk.windows[0][0], brk.windows[0][1], None, (t, b)))
+        size = len(point)
+        real = np.array([p is not None for p in point])
+        real_points = [p for p in point if p is not None]
+
+        # Profiles: one per (road profile, prices, eligibility), and one per vehicle type with
+        # breaks (its break location is forbidden to every other type).
+        profile_keys: list[tuple] = []
+        profile_of_type = []
+        for t, (key, _) in enumerate(groups):
+            road, per_hour, per_km = key[0], key[1], key[2]
+            pkey = (road, per_hour, per_km, key[-1], t if t in break_location else None)
+            if pkey not in profile_keys:
+                profile_keys.append(pkey)
+            profile_of_type.append(profile_keys.index(pkey))
         cost_matrices, duration_matrices = [], []
-        for road, per_hour, per_km in profile_keys:
+        for road, per_hour, per_km, _, _ in profile_keys:
             matrix = problem.matrices[road]
-            durations = np.asarray(matrix.durations, dtype=np.int64)[np.ix_(points, points)]
-            distances = np.asarray(matrix.distances, dtype=np.int64)[np.ix_(points, points)]
+            durations = np.zeros((size, size), dtype=np.int64)
+            sub = np.ix_(real, real)
+            road_idx = np.ix_(real_points, real_points)
+            durations[sub] = np.asarray(matrix.durations, dtype=np.int64)[road_idx]
+            distances = np.zeros((size, size), dtype=np.int64)
+            distances[sub] = np.asarray(matrix.distances, dtype=np.int64)[road_idx]
             cost_matrices.append(
                 per_km * (COST_SCALE // 1000) * distances + per_hour * (COST_SCALE // 3600) * durations
             )
             duration_matrices.append(durations)
         extra_fixed = fleet_penalty(problem) if problem.objective == "fewest_vehicles" else 0
-        fixed_costs = [(v.fixed_cost + extra_fixed) * COST_SCALE for v in problem.vehicles]
+        fixed_costs = [(key[7] + extra_fixed) * COST_SCALE for key, _ in groups]
         # Divide out the common factor (e.g. Solomon: every cost is 18 x metres)
         # so arc costs keep the magnitudes PyVRP's search is tuned for.
         divisor = math.gcd(*(int(np.gcd.reduce(m, axis=None)) for m in cost_matrices), *fixed_costs) or 1
         cost_matrices = [m // divisor for m in cost_matrices]
-        self.arc_scale = float(max(int(m.max(initial=0)) for m in cost_matrices))
+        self.arc_scale = float(max(int(m.max(initial=0)) for m in cost_matrices)) or 1.0
 
-        # Identical vehicles share a vehicle type: fewer types, faster search.
-        groups: dict[tuple, list] = {}
-        for vehicle in problem.vehicles:
-            key = (
-                vehicle.profile,
-                vehicle.cost_per_hour,
-                vehicle.cost_per_km,
-                vehicle.start_index,
-                vehicle.end_index,
-                vehicle_capacity(vehicle, dims),
-                vehicle.shift,
-                vehicle.fixed_cost,
+        # Dropping a job must cost more than any route (and, for
+        # fewest_vehicles, more than opening a vehicle). Higher priority
+        # weighs 10x per point; capped so prizes stay in int64.
+        base = 2 * int(self.arc_scale) + max(fixed_costs, default=0) // divisor + 1
+        weights = [1 + 10 * job.priority for job in jobs]
+        base = min(base, INT64_SAFE // (4 * max(1, sum(weights))))
+        self.max_prize = float(base * max(weights, default=1))
+        forbidden_cost = int(2 * self.max_prize + 4 * self.arc_scale + 1)
+
+        depot_locations = np.zeros(size, dtype=bool)
+        depot_locations[: len(depots)] = True
+        for n in range(len(profile_keys)):
+            cost, durations = cost_matrices[n], duration_matrices[n]
+            for location in break_location.values():
+                # Into a break: nothing. Out of it to y: what the arcs into y from its nearest
+                # points cost (the median of them) and take (the longest of them), since a route
+                # takes its break next to where it works; ``repair`` checks the real schedule.
+                # Into a depot, one route's worth more, so a break alone or last never pays.
+                for m, pick in ((cost, "median"), (durations, "max")):
+                    m[location, :] = _arc_estimate(m, real, pick)
+                    m[:, location] = 0
+                cost[location, depot_locations] += int(self.arc_scale)
+            if free_location is not None:
+                cost[free_location, :] = cost[:, free_location] = 0
+                durations[free_location, :] = durations[:, free_location] = 0
+        for n, (_, _, _, eligible, own_breaks) in enumerate(profile_keys):
+            allowed = np.unpackbits(np.frombuffer(eligible, dtype=np.uint8))[: len(jobs)]
+            forbidden_locations = [clients[c][0] for j in np.flatnonzero(allowed == 0) for c in self.job_clients[j]]
+            forbidden_locations += [loc for t, loc in break_location.items() if t != own_breaks]
+            if forbidden_locations:
+                cost_matrices[n][:, forbidden_locations] += forbidden_cost
+                np.fill_diagonal(cost_matrices[n], 0)
+        self.forbidden_cost = forbidden_cost
+
+        pyvrp_clients = []
+        for c, (location, early, late, group, what) in enumerate(clients):
+            delivery = [0] * width
+            if self.client_info[c][0] == "job":
+                job = jobs[what]
+                delivery[:dims] = padded(job.delivery, dims)
+                if task_dim:
+                    delivery[dims] = 1
+                prize, service = base * weights[what], job.service_s
+            else:
+                t, b = what
+                delivery[dims + int(task_dim) + b] = 1
+                # Half a route's worth: enough that a working route takes its break (so its time is
+                # planned for), too little to open a vehicle for it (its way home costs a whole one).
+                prize, service = int(self.arc_scale) // 2, groups[t][1][0].breaks[b].duration_s
+            pyvrp_clients.append(
+                pyvrp.Client(
+                    location,
+                    delivery=delivery,
+                    service_duration=service,
+                    tw_early=early,
+                    tw_late=late,
+                    required=False,
+                    prize=prize,
+                    group=group,
+                )
             )
-            groups.setdefault(key, []).append(vehicle.id)
-        self.type_vehicles = list(groups.values())
         vehicle_types = []
-        for key, members in groups.items():
-            road, per_hour, per_km, start, end, capacity, shift, fixed = key
+        for t, (key, members) in enumerate(groups):
+            _, _, _, start, end, capacity, shift, fixed, breaks, max_tasks, _ = key
+            extra = ([UNLIMITED if max_tasks is None else max_tasks] if task_dim else []) + [
+                1 if b < len(breaks) else 0 for b in range(break_dims)
+            ]
             vehicle_types.append(
                 pyvrp.VehicleType(
                     num_available=len(members),
-                    capacity=list(capacity),
-                    start_depot=depot_of[start],
-                    end_depot=depot_of[end],
+                    capacity=list(capacity) + extra,
+                    start_depot=depot_of[FREE if start is None else start],
+                    end_depot=depot_of[FREE if end is None else end],
                     fixed_cost=(fixed + extra_fixed) * COST_SCALE // divisor,
                     tw_early=shift[0],
                     tw_late=shift[1],
                     unit_distance_cost=1,
                     unit_duration_cost=0,
-                    profile=profile_of[(road, per_hour, per_km)],
+                    profile=profile_of_type[t],
                 )
             )
+        locations = [pyvrp.Location(0, 0) for _ in range(size)]  # coordinates unused with explicit matrices
+        self.data = pyvrp.ProblemData(
+            locations, pyvrp_clients, depots, vehicle_types, cost_matrices, duration_matrices, groups=client_groups
+        )
+        self.client_windows = [(early, late) for _, early, late, _, _ in clients]
 
-        # Dropping a job must cost more than any route (and, for
-        # fewest_vehicles, more than opening a vehicle). Higher priority
-        # weighs 10x per point; capped so prizes stay in int64.
-        base = 2 * int(self.arc_scale) + max(fixed_costs) // divisor + 1
-        weights = [1 + 10 * job.priority for job in problem.jobs]
-        base = min(base, INT64_SAFE // max(1, sum(weights)))
-        self.max_prize = float(base * max(weights))
-        clients = []
-        for job, weight in zip(problem.jobs, weights):
-            early, late = job.time_windows[0] if job.time_windows else (0, np.iinfo(np.int64).max)
-            clients.append(
-                pyvrp.Client(
-                    position[job.location_index],
-                    delivery=list(padded(job.delivery, dims)),
-                    service_duration=job.service_s,
-                    tw_early=early,
-                    tw_late=late,
-                    required=False,
-                    prize=base * weight,
-                )
-            )
-        self.client_index = {job.id: n for n, job in enumerate(problem.jobs)}
-        self.data = pyvrp.ProblemData(locations, clients, depots, vehicle_types, cost_matrices, duration_matrices)
-
-    def warm_start(self) -> pyvrp.Solution | None:
-        """The problem's initial routes, if all of them are still feasible."""
+    def solution_from(self, sequences: Sequences) -> pyvrp.Solution | None:
+        """A PyVRP solution from per-vehicle sequences (a warm start), None if they do not map."""
         problem = self.problem
-        if not problem.initial_routes:
+        index_of = {job.id: n for n, job in enumerate(problem.jobs)}
+        try:
+            plan = evaluate(problem, sequences, solver="initial")
+        except (KeyError, IndexError):
             return None
-        sequences = {r.vehicle_id: list(r.job_ids) for r in problem.initial_routes if r.job_ids}
-        if not evaluate(problem, sequences, solver="initial").feasible:
+        starts = {s.job_id: s.service_start_s for r in plan.routes for s in r.stops if s.kind == "job"}
+        routes = []
+        used_breaks: set[int] = set()
+        for vehicle_id, items in sequences.items():
+            t = self.type_of.get(vehicle_id)
+            if t is None:
+                return None
+            visits = []
+            for item in items:
+                if isinstance(item, BreakVisit):
+                    free = [c for c in self.break_clients.get((t, item.index), []) if c not in used_breaks]
+                    if free:
+                        used_breaks.add(free[0])
+                        visits.append(free[0])
+                    continue
+                if item not in index_of:
+                    return None
+                members = self.job_clients[index_of[item]]
+                at = starts.get(item)
+                chosen = members[0]
+                for c in members:
+                    early, late = self.client_windows[c]
+                    if at is not None and early <= at <= late:
+                        chosen = c
+                        break
+                visits.append(chosen)
+            if visits:
+                routes.append(pyvrp.Route(self.data, visits, t))
+        try:
+            return pyvrp.Solution(self.data, routes)
+        except (ValueError, IndexError, RuntimeError):
             return None
-        type_of = {vid: t for t, members in enumerate(self.type_vehicles) for vid in members}
-        routes = [
-            pyvrp.Route(self.data, [self.client_index[j] for j in jobs], type_of[vid])
-            for vid, jobs in sequences.items()
-        ]
-        return pyvrp.Solution(self.data, routes)
 
     def sequences(self, solution: pyvrp.Solution) -> Sequences:
         jobs = self.problem.jobs
@@ -219,8 +383,109 @@ class _Model:
         result = {}
         for route in solution.routes():
             vehicle_id = free[route.vehicle_type()].pop(0)
-            result[vehicle_id] = [jobs[a.idx].id for a in route if a.is_client()]
+            items = []
+            for activity in route:
+                if not activity.is_client():
+                    continue
+                info = self.client_info[activity.idx]
+                items.append(jobs[info[1]].id if info[0] == "job" else BreakVisit(info[2]))
+            result[vehicle_id] = items
         return result
+
+
+NEAREST = 10  # arcs into a point that estimate the leg after a break
+SCANS = 3  # repair: full scans for the one stop to leave out before it drops stops from the end
+
+
+def _arc_estimate(matrix: np.ndarray, real: np.ndarray, pick: str) -> np.ndarray:
+    """Per column y: the median or the largest of the ``NEAREST`` shortest arcs into y from other
+    real points (0 for virtual points)."""
+    rows = matrix[real]
+    masked = rows.astype(np.float64)
+    masked[:, ~real] = 0
+    # A point's arc to itself is no predecessor.
+    own = np.flatnonzero(real)
+    masked[np.arange(len(own)), own] = np.inf
+    k = max(1, min(NEAREST, len(own) - 1))
+    if len(own) < 2:
+        return np.zeros(matrix.shape[1], dtype=np.int64)
+    nearest = np.sort(np.partition(masked, k - 1, axis=0)[:k], axis=0)
+    value = np.median(nearest, axis=0) if pick == "median" else nearest.max(axis=0)
+    value[~real] = 0
+    return np.rint(np.nan_to_num(value, posinf=0)).astype(np.int64)
+
+
+def repair(problem: Problem, sequences: Sequences) -> Sequences:
+    """Sequences each of which the evaluator finds clean (see the module docstring).
+
+    Per route: jobs the vehicle may not serve are left out; then the route is kept as it is if
+    it is clean; else its breaks are placed where the evaluator's schedule allows; else its last
+    stop is left out and the placement tried again. An empty route is always clean, so this
+    ends, and everything it returns passes ``evaluate``.
+    """
+    checker = RouteChecker(problem)
+    return {vehicle_id: _repair_route(checker, vehicle_id, list(items)) for vehicle_id, items in sequences.items()}
+
+
+def _repair_route(checker: RouteChecker, vehicle_id, items: list) -> list:
+    vehicle = checker.vehicles[vehicle_id]
+    job_ids = [
+        item
+        for item in items
+        if not isinstance(item, BreakVisit) and can_serve(vehicle, checker.jobs[item], checker.locks)
+    ]
+    kept, seen = [], set()
+    for item in items:
+        if isinstance(item, BreakVisit):
+            if 0 <= item.index < len(vehicle.breaks) and item.index not in seen:
+                seen.add(item.index)
+                kept.append(item)
+        elif item in job_ids:
+            kept.append(item)
+    if len(seen) == len(vehicle.breaks) and not checker.violations(vehicle_id, kept):
+        return kept
+    placed = _place_breaks(checker, vehicle_id, job_ids)
+    scans = 0
+    while placed is None and job_ids:
+        # Leave out one stop, the least important first and among equals the latest (where
+        # lateness shows): the first whose removal lets the route pass. Each scan tries every
+        # stop; after SCANS of them (a route far from feasible) the last stop goes, unscanned.
+        scans += 1
+        candidates = sorted(range(len(job_ids)), key=lambda n: (checker.jobs[job_ids[n]].priority, -n))
+        for n in candidates if scans <= SCANS else ():
+            placed = _place_breaks(checker, vehicle_id, job_ids[:n] + job_ids[n + 1 :])
+            if placed is not None:
+                break
+        else:
+            job_ids = job_ids[:-1]
+            placed = _place_breaks(checker, vehicle_id, job_ids) if scans > SCANS else None
+    return placed or []
+
+
+def _place_breaks(checker: RouteChecker, vehicle_id, job_ids: list) -> list | None:
+    """The jobs in this order with each break at the first position the evaluator accepts."""
+    vehicle = checker.vehicles[vehicle_id]
+    route = list(job_ids)
+    if not route:
+        return []  # an unused vehicle takes no break
+    if not vehicle.breaks:
+        return route if not checker.violations(vehicle_id, route) else None
+    order = sorted(
+        range(len(vehicle.breaks)), key=lambda b: vehicle.breaks[b].windows[0] if vehicle.breaks[b].windows else (0, 0)
+    )
+    for done, b in enumerate(order, start=1):
+        last = done == len(order)
+        for position in range(len(route) + 1):
+            candidate = route[:position] + [BreakVisit(b)] + route[position:]
+            broken = checker.violations(vehicle_id, candidate)
+            if not last:
+                broken = [v for v in broken if "breaks taken" not in v]
+            if not broken:
+                route = candidate
+                break
+        else:
+            return None
+    return route
 
 
 class PyvrpProcess:
@@ -236,7 +501,7 @@ class PyvrpProcess:
 
     STARTUP_GRACE_S = 30.0  # on top of the budget before we give up on the child
 
-    def __init__(self, problem: Problem, time_budget_s: float, seed: int = 1):
+    def __init__(self, problem: Problem, time_budget_s: float, seed: int = 1, initial: Sequences | None = None):
         # On the monotonic clock, which parent and child share (system-wide) and which a test that
         # pins the wall clock (time_machine) leaves alone: a pinned time.time() here against the
         # child's real one gave PyVRP days to search, until the grace period killed it.
@@ -252,7 +517,7 @@ class PyvrpProcess:
             stderr=subprocess.PIPE,
             env=env,
         )
-        payload = pickle.dumps((problem, self.deadline, seed), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((problem, self.deadline, seed, initial), protocol=pickle.HIGHEST_PROTOCOL)
         self.process.stdin.write(payload)
         self.process.stdin.close()
         self.process.stdin = None  # so communicate() only reads
@@ -273,8 +538,8 @@ class PyvrpProcess:
 
 
 def _child_main() -> None:
-    problem, deadline, seed = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent's pipe
-    sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed)
+    problem, deadline, seed, initial = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent's pipe
+    sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed, initial=initial)
     sys.stdout.buffer.write(pickle.dumps(sequences, protocol=pickle.HIGHEST_PROTOCOL))
 
 

@@ -12,6 +12,13 @@ How the dispatcher's rules map onto VROOM:
 * pins and locked routes ("keep assignments"): one synthetic skill
   ``vehicle:<id>`` per vehicle, required by the pinned job.
 * priority: VROOM priority (0-100, VROOM serves the highest total first).
+* a vehicle limited to some jobs (``eligible_jobs``, a courier partner's
+  area): one synthetic skill ``outside:<id>`` per such vehicle, held by every
+  other vehicle and required by the jobs it may not take.
+* courier partners (``kind="partner"``, see partners.py): VROOM vehicle
+  ``type`` "partner", and every job's service time for that type is 0 (with
+  the partner profile's zero durations, windows never bind it; the partner
+  keeps them). Its prices come in through its profile's distance matrix.
 * ``fewest_vehicles``: a fixed cost per used vehicle larger than any route's
   variable cost (``fleet_penalty``), so a vehicle is only added when the
   jobs cannot otherwise be served.
@@ -36,7 +43,7 @@ import numpy as np
 import vroom
 
 from .evaluator import BreakVisit, Sequences, evaluate
-from .problem import Problem, fleet_penalty, padded, vehicle_capacity
+from .problem import PARTNER, Problem, fleet_penalty, padded, vehicle_capacity
 
 VROOM_THREADS = 2  # the app's machines have 2 cores
 
@@ -58,14 +65,17 @@ def exploration_for(n_jobs: int) -> int:
     return 1
 
 
-def solve_with_vroom(problem: Problem, time_budget_s: float, threads: int = VROOM_THREADS) -> Sequences:
+def solve_with_vroom(
+    problem: Problem, time_budget_s: float, threads: int = VROOM_THREADS, exploration: int | None = None
+) -> Sequences:
     """Sequences per vehicle id (job ids and BreakVisit), within ``time_budget_s``.
 
+    ``exploration`` None: ``exploration_for`` the day's size (benchmarks pin it).
     For ``balanced`` the budget is split: 40 % for the unconstrained solve
     that measures the fair share, 60 % for the capped solve.
     """
     if problem.objective != "balanced":
-        return _solve_once(problem, time_budget_s, threads)
+        return _solve_once(problem, time_budget_s, threads, exploration)
     started = time.monotonic()
     first = _solve_once(problem, 0.4 * time_budget_s, threads)
     baseline = evaluate(problem, first, solver="vroom")
@@ -97,10 +107,10 @@ def _balanced_variant(problem: Problem, baseline):
     return replace(problem, vehicles=vehicles, objective="cost")
 
 
-def _solve_once(problem: Problem, time_budget_s: float, threads: int) -> Sequences:
+def _solve_once(problem: Problem, time_budget_s: float, threads: int, exploration: int | None = None) -> Sequences:
     translation = _Translation(problem)
     deadline = timedelta(seconds=max(0.1, time_budget_s))
-    level = exploration_for(len(problem.jobs))
+    level = exploration_for(len(problem.jobs)) if exploration is None else exploration
     try:
         solution = translation.build(warm_start=True).solve(
             exploration_level=level, nb_threads=threads, timeout=deadline
@@ -137,6 +147,8 @@ class _Translation:
         all_zones = {job.zone_id for job in problem.jobs if job.zone_id is not None}
         extra_fixed = fleet_penalty(problem) if problem.objective == "fewest_vehicles" else 0
         warm = _feasible_initial_routes(problem) if warm_start else {}
+        limited = [v for v in problem.vehicles if v.eligible_jobs is not None]
+        partner_services = {PARTNER: 0} if any(v.kind == PARTNER for v in problem.vehicles) else None
         self.used_warm_start = bool(warm)
         data = vroom.Input()
         for profile, matrix in problem.matrices.items():
@@ -148,6 +160,7 @@ class _Translation:
             zones = all_zones if vehicle.zone_ids is None else all_zones & set(vehicle.zone_ids)
             skills |= {self.skill(f"zone:{z!r}") for z in zones}
             skills.add(self.skill(f"vehicle:{vehicle.id!r}"))
+            skills |= {self.skill(f"outside:{other.id!r}") for other in limited if other.id != vehicle.id}
             breaks = []
             for index, brk in enumerate(vehicle.breaks):
                 self.break_of[next_break_id] = index
@@ -179,6 +192,7 @@ class _Translation:
                         per_km=vehicle.cost_per_km,
                     ),
                     steps=steps,
+                    type=vehicle.kind,
                     **options,
                 )
             )
@@ -188,6 +202,7 @@ class _Translation:
                 skills.add(self.skill(f"zone:{job.zone_id!r}"))
             if job.id in locks:
                 skills.add(self.skill(f"vehicle:{locks[job.id]!r}"))
+            skills |= {self.skill(f"outside:{v.id!r}") for v in limited if job.id not in v.eligible_jobs}
             data.add_job(
                 vroom.Job(
                     self.job_ids[job.id],
@@ -197,6 +212,7 @@ class _Translation:
                     skills=skills,
                     priority=job.priority,
                     time_windows=[vroom.TimeWindow(*w) for w in job.time_windows],
+                    service_per_type=partner_services,
                 )
             )
         return data

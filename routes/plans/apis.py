@@ -14,6 +14,7 @@ from routes.models import Plan
 from routes.plans import selectors, services
 from routes.plans.editing import plan_edit
 from routes.plans.proposals import plan_proposal_approve, plan_proposal_reject
+from routes.plans.splitting import plan_parts_progress
 from routes.plans.tasks import plan_queue_position
 
 
@@ -109,6 +110,21 @@ class ProposalOutput(serializers.Serializer):
     )
 
 
+class MakeOrBuyFigures(serializers.Serializer):
+    cost = serializers.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Routes plus partners, as the optimizer priced the day"
+    )
+    partner_cost = serializers.DecimalField(max_digits=12, decimal_places=2, help_text="Of which to partners")
+    served = serializers.IntegerField(help_text="Orders served (on our routes or by a partner)")
+    handed_off = serializers.IntegerField(help_text="Orders given to partners")
+
+
+class MakeOrBuyOutput(serializers.Serializer):
+    partners = serializers.ListField(child=serializers.CharField(), help_text="Partners offered to the optimizer")
+    own_fleet = MakeOrBuyFigures(help_text="The same day solved with our own fleet only")
+    with_partners = MakeOrBuyFigures(help_text="The plan kept (never worse than own fleet only)")
+
+
 class PlanSummaryOutput(serializers.Serializer):
     id = serializers.IntegerField()
     date = serializers.DateField()
@@ -124,6 +140,11 @@ class PlanSummaryOutput(serializers.Serializer):
     alternative_group = serializers.UUIDField(allow_null=True)
     selected = serializers.BooleanField()
     solver = serializers.CharField()
+    travel_model_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The learned travel model version its travel and doorstep times came from; null: the road "
+        "network's default speeds and the orders' own (or the default) service minutes",
+    )
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
     dispatched_at = serializers.DateTimeField(allow_null=True)
@@ -140,6 +161,8 @@ class PlanSummaryOutput(serializers.Serializer):
         '"rejected", "expired", "superseded": a proposal that was not applied; "active": any other version',
     )
     proposal = serializers.SerializerMethodField()
+    make_or_buy = serializers.SerializerMethodField()
+
     decide_by = serializers.DateTimeField(allow_null=True, help_text="A proposal not approved by then expires")
     decided_at = serializers.DateTimeField(allow_null=True)
 
@@ -150,6 +173,19 @@ class PlanSummaryOutput(serializers.Serializer):
     )
     def get_proposal(self, plan) -> dict | None:
         return plan.proposal or None
+
+    @extend_schema_field(
+        MakeOrBuyOutput(
+            allow_null=True,
+            help_text="Make or buy: the day solved with our own fleet only and with the courier partners, to "
+            "compare (cost, orders served). null: planned without partners",
+        )
+    )
+    def get_make_or_buy(self, plan) -> dict | None:
+        record = getattr(plan, "make_or_buy", None) or {}
+        if "own_fleet" not in record:
+            return None
+        return MakeOrBuyOutput(record).data
 
 
 class HandoffGroupOutput(serializers.Serializer):
@@ -162,6 +198,7 @@ class PlanOutput(PlanSummaryOutput):
     routes = RouteOutput(many=True)
     unassigned = UnassignedOutput(many=True)
     queue_position = serializers.SerializerMethodField()
+    parts = serializers.SerializerMethodField()
     handoffs = serializers.SerializerMethodField()
 
     @extend_schema_field(HandoffGroupOutput(many=True))
@@ -179,6 +216,22 @@ class PlanOutput(PlanSummaryOutput):
     def get_queue_position(self, plan) -> int | None:
         return plan_queue_position(plan)
 
+    @extend_schema_field(
+        inline_serializer(
+            "PlanPartsProgress",
+            fields={
+                "done": serializers.IntegerField(help_text="Regions solved"),
+                "total": serializers.IntegerField(help_text="Regions the day was cut into"),
+                "stage": serializers.CharField(help_text='"solving regions" or "improving across borders"'),
+            },
+            allow_null=True,
+            help_text="A big day planned in parts across the workers: regions solved so far. null otherwise, "
+            "and once the plan is done or failed.",
+        )
+    )
+    def get_parts(self, plan) -> dict | None:
+        return plan_parts_progress(plan)
+
 
 class PlanListApi(APIView):
     permission_classes = [IsOfficeStaff]
@@ -193,6 +246,11 @@ class PlanListApi(APIView):
             help_text="Ask for up to three options at once (e.g. cost, balanced, fewest_vehicles)",
         )  # fmt: skip
         time_budget_s = serializers.IntegerField(required=False, min_value=1, max_value=600)
+        partners = serializers.BooleanField(
+            required=False, default=True,
+            help_text="Make or buy: let the optimizer give orders to the day's courier partners when cheaper or the "
+            "only way (false: our own fleet only)",
+        )  # fmt: skip
 
     class FilterSerializer(serializers.Serializer):
         date = serializers.DateField(required=False)
@@ -229,6 +287,7 @@ class PlanListApi(APIView):
         plans = services.plan_request(
             user=request.user, day=data["date"], depot_code=data.get("depot") or None, vehicle_ids=data.get("vehicles"),
             objectives=data.get("alternatives") or [data["objective"]], time_budget_s=data.get("time_budget_s"),
+            partners=data.get("partners", True),
         )  # fmt: skip
         first = Plan.objects.get(pk=plans[0].pk)
         return Response(
@@ -283,7 +342,9 @@ class PlanEditApi(APIView):
         operations = serializers.ListField(
             child=serializers.DictField(), min_length=1, max_length=500,
             help_text='e.g. {"op": "move", "order": 12, "vehicle": 3, "position": 2}, {"op": "unassign", "order": 12}, '
-            '{"op": "pin", "order": 12, "pinned": true}, {"op": "lock", "vehicle": 3, "locked": true}',
+            '{"op": "pin", "order": 12, "pinned": true}, {"op": "lock", "vehicle": 3, "locked": true}, '
+            '{"op": "move", "order": 12, "partner": "alpen"} (to a courier partner, handed over on dispatch; '
+            'a move to a vehicle brings it back)',
         )  # fmt: skip
         reason = serializers.CharField(max_length=255, required=False, default="manual edit")
 

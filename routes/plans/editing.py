@@ -16,11 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from dispatch.models import Order
+from dispatch.models import CourierPartner, Handoff, Order
 from routes.errors import RoutingError
 from routes.models import Plan, PlanChange, Route, UnassignedOrder
 from routes.plans.inputs import build_plan_inputs, earliest_departure
 from routes.plans.optimization import plan_depot_ids, plan_vehicles
+from routes.plans.partners import make_or_buy_after_edit, partner_area, partner_takes
 from routes.plans.saving import (
     RouteDraft,
     announce_plan_updated,
@@ -44,6 +45,7 @@ class PlanState:
     pinned: set[int] = field(default_factory=set)
     drivers: dict[int, int | None] = field(default_factory=dict)
     touched: set[int] = field(default_factory=set)
+    partners: dict[int, str] = field(default_factory=dict)  # order id -> the courier partner's code it goes to
 
 
 def load_plan_state(plan: Plan) -> PlanState:
@@ -58,7 +60,8 @@ def load_plan_state(plan: Plan) -> PlanState:
         pinned.update(s.order_id for s in stops if s.pinned)
         drivers[route.vehicle_id] = route.driver_id
     unassigned = {u.order_id: (u.code, u.reason) for u in plan.unassigned.all()}
-    return PlanState(routes=routes, unassigned=unassigned, pinned=pinned, drivers=drivers)
+    partners = {o: group["partner"] for group in (plan.make_or_buy or {}).get("handoffs", []) for o in group["orders"]}
+    return PlanState(routes=routes, unassigned=unassigned, pinned=pinned, drivers=drivers, partners=partners)
 
 
 def _where(state: PlanState, order_id: int) -> int | None:
@@ -68,8 +71,15 @@ def _where(state: PlanState, order_id: int) -> int | None:
     return None
 
 
-def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict, orders: dict) -> None:
-    """Apply edits to the state, raising a RoutingError that names the operation on bad input."""
+def apply_operations(
+    *, state: PlanState, operations: list[dict], vehicles: dict, orders: dict, partners: dict | None = None
+) -> None:
+    """Apply edits to the state, raising a RoutingError that names the operation on bad input.
+
+    A move names a `vehicle` of ours or a courier `partner` (its code, one of `partners`: the
+    active ones); an order moved to a partner leaves our routes and is handed over when the plan
+    goes out (routes.plans.partners)."""
+    partners = partners or {}
     for number, op in enumerate(operations):
         where = f"operations[{number}]"
         kind = op.get("op")
@@ -84,6 +94,11 @@ def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict
                     field=f"{where}.order", value=order_id, status_code=409,
                 )  # fmt: skip
         current = _where(state, order_id) if order_id is not None else None
+        if kind == "move" and op.get("partner") is not None:
+            _move_to_partner(state, op, where, current, partners, orders)
+            continue
+        if kind in ("move", "unassign"):
+            state.partners.pop(order_id, None)  # back from a partner, to a route or out of the plan
         if kind == "move":
             vehicle_id = op.get("vehicle")
             if vehicle_id not in vehicles:
@@ -128,6 +143,25 @@ def apply_operations(*, state: PlanState, operations: list[dict], vehicles: dict
             )
 
 
+def _move_to_partner(state: PlanState, op: dict, where: str, current, partners: dict, orders: dict) -> None:
+    order_id, code = op["order"], op["partner"]
+    partner = partners.get(code)
+    if partner is None:
+        raise RoutingError(gettext("unknown or inactive courier partner"), field=f"{where}.partner", value=code)
+    if not partner_takes(partner, orders[order_id], partner_area(partner)):
+        raise RoutingError(
+            gettext("partner %(partner)s does not serve this order (its area, skills or hours)") % {"partner": code},
+            field=f"{where}.partner",
+            value=code,
+        )
+    if current is not None:
+        state.routes[current].order_ids.remove(order_id)
+        state.touched.add(current)
+    state.unassigned.pop(order_id, None)
+    state.pinned.discard(order_id)
+    state.partners[order_id] = code
+
+
 def _start_for(draft: RouteDraft, vehicle, day) -> datetime:
     """A route keeps its start; a vehicle given its first stops leaves at its shift start, and
     today no earlier than now plus the preparation time."""
@@ -161,7 +195,7 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
     if plan.dispatched_at is not None:
         refuse_past_day(plan.date)  # the edit would be a new version of a day that is over
     state = load_plan_state(plan)
-    order_ids = {o for d in state.routes.values() for o in d.order_ids} | set(state.unassigned)
+    order_ids = {o for d in state.routes.values() for o in d.order_ids} | set(state.unassigned) | set(state.partners)
     # Besides the plan's own orders, a move may bring in another open order of the same day and depots.
     requested = {op.get("order") for op in operations if op.get("op") == "move"} - order_ids
     newcomers = Order.objects.filter(
@@ -172,7 +206,17 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
     vehicles = {v.id: v for v in plan_vehicles(plan)}
     for route in Route.objects.filter(plan=plan).select_related("vehicle__depot"):
         vehicles.setdefault(route.vehicle_id, route.vehicle)
-    apply_operations(state=state, operations=operations, vehicles=vehicles, orders=orders)
+    moved = {op.get("order") for op in operations if op.get("op") in ("move", "unassign")}
+    with_partner = Handoff.objects.filter(order_id__in=moved, status__in=Handoff.OPEN_STATUSES)
+    for handoff in with_partner.select_related("order", "partner")[:1]:
+        # Handed over already: the partner must hear it is off (the order page's "take back") first.
+        raise RoutingError(
+            gettext("order %(reference)s is with partner %(partner)s; take it back from the partner first")
+            % {"reference": handoff.order.reference, "partner": handoff.partner.code},
+            field="operations", value=handoff.order_id, status_code=409,
+        )  # fmt: skip
+    partners = {p.code: p for p in CourierPartner.objects.filter(active=True).prefetch_related("zones")}
+    apply_operations(state=state, operations=operations, vehicles=vehicles, orders=orders, partners=partners)
 
     # Slow part (matrices, routes) outside any transaction.
     network = get_road_network()
@@ -199,8 +243,10 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
 def _save_edit(*, plan: Plan, state: PlanState, timed, operations, by, reason) -> Plan:
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     by_user = by if getattr(by, "is_authenticated", False) else None
+    make_or_buy = make_or_buy_after_edit(locked.make_or_buy, state.partners)
     if locked.dispatched_at is None:
         write_plan_content(plan=locked, routes=timed, unassigned=state.unassigned, drivers=state.drivers)
+        locked.make_or_buy = make_or_buy
         locked.save()
         PlanChange.objects.create(plan=locked, changed_by=by_user, reason=reason, operations=operations)
         if locked.selected:
@@ -210,7 +256,7 @@ def _save_edit(*, plan: Plan, state: PlanState, timed, operations, by, reason) -
         date=locked.date, depot=locked.depot, version=next_version(day=locked.date, depot=locked.depot), parent=locked,
         status=Plan.Status.DONE, stage="done", progress=100, objective=locked.objective, request=locked.request,
         reason=reason, selected=True, created_by=by_user, started_at=timezone.now(), finished_at=timezone.now(),
-        dispatched_at=timezone.now(), dispatched_by=by_user, solver="manual",
+        dispatched_at=timezone.now(), dispatched_by=by_user, solver="manual", make_or_buy=make_or_buy,
     )  # fmt: skip
     write_plan_content(plan=revision, routes=timed, unassigned=state.unassigned, drivers=state.drivers)
     revision.save()

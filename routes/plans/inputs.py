@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from dispatch.models import Order, Vehicle
 from routes import optimizer
+from routes.learning.selectors import doorstep_seconds, main_vehicle_kind
 from routes.network import RoadNetwork
 
 # A pair of points no road connects (inside one profile) costs this much, so the solver never
@@ -311,7 +312,9 @@ def build_plan_inputs(
         )
 
     matrices = {p: _integer_matrix(raw[p]) for p in profiles}
-    zone_access = {o.zone_id: o.zone.access_time_s for o in orders if o.zone_id is not None}
+    # The time at each door: the order's own service minutes, else the active travel model's learned
+    # service time; plus parking and walking (learned, else the zone's setting).
+    doorstep = doorstep_seconds(orders, vehicle_kind=main_vehicle_kind(vehicles))
     now_s = seconds_from(origin, now) if now is not None else 0
     jobs = []
     for order in orders:
@@ -330,7 +333,7 @@ def build_plan_inputs(
             optimizer.Job(
                 id=order.id,
                 location_index=order_index[order.id],
-                service_s=order.service_minutes * 60 + zone_access.get(order.zone_id, 0),
+                service_s=sum(doorstep[order.id]),
                 delivery=_delivery(order),
                 skills=frozenset(order.skills) | reach_skills.get(order.id, frozenset()),
                 time_windows=windows,

@@ -19,7 +19,9 @@ from config import faults, metrics
 from dispatch.models import Order, Vehicle
 from routes import optimizer
 from routes.models import Plan, Stop
+from routes.optimizer.partners import solve_make_or_buy
 from routes.plans.inputs import PLANNABLE_STATUSES, build_plan_inputs
+from routes.plans.partners import add_partner_offers, make_or_buy_record, own_vehicle_routes
 from routes.plans.progress import vehicles_out
 from routes.plans.saving import RouteDraft, draft_from_solution, record_planned_from, save_solution, time_route
 from routes.road_network import get_road_network
@@ -145,49 +147,90 @@ def plan_compute(*, plan_id: int) -> Plan:
     try:
         set_progress(plan_id, stage="computing travel times", progress=10)
         network = get_road_network()
-        orders, vehicles = plan_orders(plan), plan_vehicles(plan)
-        if not vehicles:
-            raise optimizer.ProblemError("no available vehicle for this plan")
-        pinned, initial_routes = _revision_hints(plan)
         now = plan_clock(plan)
-        inputs = build_plan_inputs(
-            network=network, day=plan.date, orders=orders, vehicles=vehicles, objective=plan.objective,
-            pinned=pinned, initial_routes=initial_routes, now=now,
-            start_points=vehicles_out(day=plan.date, vehicles=vehicles, now=now),
-        )  # fmt: skip
+        inputs, pinned, initial_routes = plan_inputs(plan, network=network, now=now)
+        # Make or buy: the day's courier partners, unless the request said "partners": false.
+        partners = add_partner_offers(inputs, now=now) if plan.request.get("partners", True) else {}
         set_progress(plan_id, stage="optimizing", progress=30)
         started = time.monotonic()
-        solution = optimizer.solve(
-            inputs.problem,
-            optimizer.SolverSettings(time_budget_s=plan.request.get("time_budget_s") or settings.PLAN_TIME_BUDGET_S),
+        solver_settings = optimizer.SolverSettings(
+            time_budget_s=plan.request.get("time_budget_s") or settings.PLAN_TIME_BUDGET_S
         )
+        make_or_buy = None
+        if partners:
+            # Solved twice with the same budget, own fleet alone and with partners; the better is kept.
+            both = solve_make_or_buy(inputs.problem, solver_settings)
+            solution = both.best
+            make_or_buy = make_or_buy_record(inputs, both, partners)
+        else:
+            solution = optimizer.solve(inputs.problem, solver_settings)
         solve_seconds = time.monotonic() - started
         set_progress(plan_id, stage="saving", progress=85)
-        reasons = optimizer.explain_unassigned(inputs.problem, solution)
-        unassigned = {order_id: (code, reason) for order_id, (code, reason) in inputs.dropped.items()}
-        for order_id, reason in reasons.items():
-            unassigned[order_id] = (reason_code(reason), readable_reason(reason))
-        locked_vehicles = {v for v, _, locked in initial_routes if locked}
-        drafts = {route.vehicle_id: draft_from_solution(inputs, route) for route in solution.routes if route.job_ids}
-        keep_pinned_stops(inputs, drafts, pinned, unassigned)
-        timed = []
-        for draft in drafts.values():
-            draft.locked = draft.vehicle_id in locked_vehicles
-            timed.append(time_route(network, inputs, draft, pinned=set(pinned)))
-        faults.pause("plan.before_save")  # tests kill the worker here
-        record_planned_from(plan_id=plan_id, inputs=inputs, routes=timed)
-        return save_solution(
-            plan=plan,
-            inputs=inputs,
-            routes=timed,
-            unassigned=unassigned,
-            solver=solution.solver,
-            solve_seconds=solve_seconds,
-        )
+        return plan_save_solution(
+            plan, network=network, inputs=inputs, solution=solution, pinned=pinned,
+            initial_routes=initial_routes, solve_seconds=solve_seconds, make_or_buy=make_or_buy,
+        )  # fmt: skip
     except Exception as exc:
         logger.exception("plan %s failed", plan_id)
         plan_fail(plan_id=plan_id, reason=_failure_text(exc))
         raise
+
+
+def plan_inputs(plan: Plan, *, network, now: datetime):
+    """The plan's day as optimizer inputs, planned from `now`: (inputs, pinned stops, routes of the
+    plan it revises). A big day planned in parts builds them again to merge, from the same moment."""
+    orders, vehicles = plan_orders(plan), plan_vehicles(plan)
+    if not vehicles:
+        raise optimizer.ProblemError("no available vehicle for this plan")
+    pinned, initial_routes = _revision_hints(plan)
+    inputs = build_plan_inputs(
+        network=network, day=plan.date, orders=orders, vehicles=vehicles, objective=plan.objective,
+        pinned=pinned, initial_routes=initial_routes, now=now,
+        start_points=vehicles_out(day=plan.date, vehicles=vehicles, now=now),
+    )  # fmt: skip
+    return inputs, pinned, initial_routes
+
+
+def plan_save_solution(
+    plan: Plan,
+    *,
+    network,
+    inputs,
+    solution: optimizer.Solution,
+    pinned,
+    initial_routes,
+    solve_seconds: float,
+    make_or_buy: dict | None = None,
+) -> Plan:
+    """Explain what was left out, re-time the routes on the roads and save the plan (atomic).
+    `make_or_buy`: what the plan gives courier partners (routes.plans.partners.make_or_buy_record);
+    a partner's share is no route of ours."""
+    reasons = optimizer.explain_unassigned(inputs.problem, solution)
+    unassigned = {order_id: (code, reason) for order_id, (code, reason) in inputs.dropped.items()}
+    for order_id, reason in reasons.items():
+        unassigned[order_id] = (reason_code(reason), readable_reason(reason))
+    locked_vehicles = {v for v, _, locked in initial_routes if locked}
+    drafts = {
+        route.vehicle_id: draft_from_solution(inputs, route)
+        for route in own_vehicle_routes(inputs, solution)
+        if route.job_ids
+    }
+    keep_pinned_stops(inputs, drafts, pinned, unassigned)
+    timed = []
+    for draft in drafts.values():
+        draft.locked = draft.vehicle_id in locked_vehicles
+        timed.append(time_route(network, inputs, draft, pinned=set(pinned)))
+    faults.pause("plan.before_save")  # tests kill the worker here
+    record_planned_from(plan_id=plan.pk, inputs=inputs, routes=timed)
+    return save_solution(
+        plan=plan,
+        inputs=inputs,
+        routes=timed,
+        unassigned=unassigned,
+        solver=solution.solver,
+        solve_seconds=solve_seconds,
+        make_or_buy=make_or_buy,
+    )
 
 
 def _failure_text(exc: Exception) -> str:

@@ -21,6 +21,7 @@ from routes.models import Plan, Route, Stop, UnassignedOrder
 from routes.network import NetworkError, RoadNetwork
 from routes.plans.inputs import PlanInputs, shift_bounds
 from routes.plans.selectors import plan_changes
+from routes.road_network import applied_travel_model_version
 
 
 @dataclass
@@ -241,10 +242,13 @@ def save_solution(
     unassigned: dict[int, tuple[str, str]],
     solver: str,
     solve_seconds: float,
+    make_or_buy: dict | None = None,
 ) -> Plan:
     """Write routes, stops and unassigned orders of a computed plan in one transaction.
 
     Idempotent: a plan that is already done is left as it is (a retried task finds it so).
+    `make_or_buy`: the orders it gives courier partners and the own-fleet comparison
+    (routes.plans.partners.make_or_buy_record); they are handed over when the plan is dispatched.
     """
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
     if locked.status == Plan.Status.DONE:
@@ -256,6 +260,7 @@ def save_solution(
     locked.finished_at = timezone.now()
     locked.solver = solver
     locked.solve_seconds = round(solve_seconds, 3)
+    locked.make_or_buy = make_or_buy or {}
     locked.save()
     if locked.selected:
         mark_orders_planned(plan=locked, by=locked.created_by)
@@ -276,6 +281,8 @@ def write_plan_content(
     """
     plan.routes.all().delete()
     plan.unassigned.all().delete()
+    # the learned travel model this process's network timed the routes with (None: default speeds)
+    plan.travel_model_version = applied_travel_model_version()
     drivers = dict(drivers or {})
     for driver in Driver.objects.filter(vehicle_id__in=[r.vehicle_id for r in routes], active=True):
         drivers.setdefault(driver.vehicle_id, driver.id)
@@ -321,26 +328,34 @@ def write_plan_content(
     plan.longest_route_s = max((int((r.end - r.start).total_seconds()) for r in routes), default=0)
 
 
-def mark_orders_dispatched(*, routed, left_out, by=None, note: str = "") -> None:
+def mark_orders_dispatched(*, routed, left_out, by=None, note: str = "", at=None) -> None:
     """A dispatched version's orders: those on its routes become dispatched (from new or planned),
-    those it leaves out go back to new. The lifecycle has no shortcuts, so each takes two steps."""
+    those it leaves out go back to new. The lifecycle has no shortcuts, so each takes two steps.
+    `at`: when (default now; a simulator replaying a past day gives its own moment)."""
     S = Order.Status
     for from_status, to_status in ((S.NEW, S.PLANNED), (S.PLANNED, S.DISPATCHED)):
-        orders_bulk_transition(order_ids=routed, from_status=from_status, to_status=to_status, by=by, note=note)
+        orders_bulk_transition(order_ids=routed, from_status=from_status, to_status=to_status, by=by, note=note, at=at)
     for from_status, to_status in ((S.DISPATCHED, S.PLANNED), (S.PLANNED, S.NEW)):
-        orders_bulk_transition(order_ids=left_out, from_status=from_status, to_status=to_status, by=by, note=note)
+        orders_bulk_transition(
+            order_ids=left_out, from_status=from_status, to_status=to_status, by=by, note=note, at=at
+        )
 
 
 def mark_orders_planned(*, plan: Plan, by=None) -> None:
-    """Orders of a selected plan become `planned`; orders it leaves out go back to `new`."""
+    """Orders of a selected plan become `planned`; orders it leaves out go back to `new`.
+
+    A plan made on a simulated clock in the past (request["clock"]: a simulator replaying a past day)
+    records the change at that moment, so the day's later actions do not come before it."""
     planned_ids = Stop.objects.filter(route__plan=plan).values_list("order_id", flat=True)
     left_out = plan.unassigned.values_list("order_id", flat=True)
     note = f"plan {plan.pk} v{plan.version}"
+    clock = (plan.request or {}).get("clock")
+    at = min(datetime.fromisoformat(clock), timezone.now()) if clock else None
     orders_bulk_transition(
-        order_ids=planned_ids, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note
+        order_ids=planned_ids, from_status=Order.Status.NEW, to_status=Order.Status.PLANNED, by=by, note=note, at=at
     )
     orders_bulk_transition(
-        order_ids=left_out, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note
+        order_ids=left_out, from_status=Order.Status.PLANNED, to_status=Order.Status.NEW, by=by, note=note, at=at
     )
 
 

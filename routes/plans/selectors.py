@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -12,6 +13,7 @@ from django.utils import timezone
 from dispatch.models import Depot, Driver, Handoff, Order
 from dispatch.roles import visible_depot_ids
 from routes.models import Plan, Route, Stop, UnassignedOrder
+from routes.plans.partners import partner_area, partner_takes, partners_of_day
 
 
 def plans_visible_to(user, *, day=None, depot: str | None = None) -> QuerySet[Plan]:
@@ -257,11 +259,49 @@ PLAN_HANDOFF_STATUSES = (
 
 
 def plan_handoffs(plan_id: int) -> list[dict]:
-    """A plan's hand-offs per partner (API.md Plans: handoffs): {"partner", "orders": [ids], "cost"}."""
+    """A plan's hand-offs per partner (API.md Plans: handoffs): {"partner", "orders": [ids], "cost"}.
+
+    The hand-offs made (dispatch.Handoff), and, for orders not handed over yet, those the optimizer
+    gave partners (Plan.make_or_buy: handed over when the plan is dispatched)."""
     grouped: dict[str, dict] = {}
     handoffs = Handoff.objects.filter(plan_id=plan_id, status__in=PLAN_HANDOFF_STATUSES).select_related("partner")
+    made = set()
     for handoff in handoffs.order_by("partner__code", "order_id"):
         entry = grouped.setdefault(handoff.partner.code, {"partner": handoff.partner.code, "orders": [], "cost": 0})
         entry["orders"].append(handoff.order_id)
         entry["cost"] += handoff.cost
-    return list(grouped.values())
+        made.add(handoff.order_id)
+    proposed = Plan.objects.filter(pk=plan_id).values_list("make_or_buy", flat=True).first() or {}
+    # An order the partner could not take at dispatch (full, cut-off) is the plan's "not planned" now.
+    done = made | set(UnassignedOrder.objects.filter(plan_id=plan_id).values_list("order_id", flat=True))
+    for group in proposed.get("handoffs", []):
+        if set(group["orders"]) <= done:
+            continue
+        entry = grouped.setdefault(group["partner"], {"partner": group["partner"], "orders": [], "cost": 0})
+        for order_id, cost in zip(group["orders"], group["order_costs"]):
+            if order_id not in done:  # not handed over by hand meanwhile, nor left out at dispatch
+                entry["orders"].append(order_id)
+                entry["cost"] += Decimal(cost)
+    for entry in grouped.values():
+        entry["orders"].sort()
+    return sorted(grouped.values(), key=lambda entry: entry["partner"])
+
+
+def plan_partner_choices(plan: Plan, order_ids, *, now: datetime) -> dict:
+    """The courier partners a dispatcher may hand each of a plan's orders to by hand (the plan page).
+
+    The partners of the plan's day (active, working that weekday, cut-off still ahead of `now`:
+    routes.plans.partners.partners_of_day) whose area, skills and hours take the order, each with
+    what it would charge for it. Capacity is not checked here: the dispatcher may know better, and
+    the hand-off at dispatch says when a partner is full.
+    {"partners": [{"code", "name"}], "eligible": {"<order id>": [{"code", "price"}]}}"""
+    partners = partners_of_day(plan.date, now=now)
+    areas = {partner.code: partner_area(partner) for partner in partners}
+    eligible: dict[str, list[dict]] = {}
+    for order in Order.objects.filter(id__in=list(order_ids)).select_related("zone").order_by("id"):
+        eligible[str(order.id)] = [
+            {"code": partner.code, "price": str(sum(partner.price_parts(order).values(), Decimal("0.00")))}
+            for partner in partners
+            if partner_takes(partner, order, areas[partner.code])
+        ]
+    return {"partners": [{"code": p.code, "name": p.name} for p in partners], "eligible": eligible}

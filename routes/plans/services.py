@@ -61,13 +61,15 @@ def plan_request(
     parent=None,
     time_budget_s=None,
     now=None,
+    partners: bool = True,
 ) -> list[Plan]:
     """Queue one plan per objective (up to three alternatives); the optimization runs in a task.
 
     A plan for today is planned from the moment it is computed (routes.plans.optimization.plan_clock): the
     vehicles leave from then on, and orders whose window has closed stay out. A day that is over
     is refused. `now`: a simulated clock (a simulator or the demo history replaying a past day);
-    the plan is then planned from that moment, and the day is judged against it."""
+    the plan is then planned from that moment, and the day is judged against it. `partners`: let the
+    optimizer give orders to the day's courier partners (make or buy, routes.plans.partners)."""
     import uuid
 
     refuse_past_day(day, now=now)
@@ -92,6 +94,8 @@ def plan_request(
             )
     group = uuid.uuid4() if len(objectives) > 1 else None
     request = {"depots": depot_ids, "vehicles": list(vehicle_ids or []), "time_budget_s": time_budget_s}
+    if not partners:
+        request["partners"] = False
     if now is not None:
         request["clock"] = now.isoformat()
 
@@ -161,11 +165,12 @@ def plan_select(*, plan: Plan, by=None) -> Plan:
 
 
 @transaction.atomic
-def plan_dispatch(*, plan: Plan, by=None) -> Plan:
+def plan_dispatch(*, plan: Plan, by=None, now=None) -> Plan:
     """Publish a finished plan's routes to their drivers; its orders become dispatched.
 
     Dispatching twice is harmless (the first stands). After this the plan never changes: edits
-    and re-planning create a new version.
+    and re-planning create a new version. `now`: a simulated clock (a simulator replaying a past
+    day dispatches at that day's moment, so the drivers' actions that follow are not before it).
     """
 
     locked = Plan.objects.select_for_update().get(pk=plan.pk)
@@ -201,8 +206,8 @@ def plan_dispatch(*, plan: Plan, by=None) -> Plan:
         )
     order_ids = list(Stop.objects.filter(route__plan=locked).values_list("order_id", flat=True))
     note = f"plan {locked.pk} v{locked.version} dispatched"
-    mark_orders_dispatched(routed=order_ids, left_out=[], by=by, note=note)
-    locked.dispatched_at = timezone.now()
+    mark_orders_dispatched(routed=order_ids, left_out=[], by=by, note=note, at=now)
+    locked.dispatched_at = now or timezone.now()
     locked.dispatched_by = by if getattr(by, "is_authenticated", False) else None
     locked.save(update_fields=["dispatched_at", "dispatched_by"])
     audit_record(

@@ -7,7 +7,7 @@ from celery import shared_task
 from config.tasks import tasks_ahead
 from routes.models import Plan
 from routes.plans import optimization as planning
-from routes.plans import replanning
+from routes.plans import replanning, splitting
 from routes.plans.proposals import plan_proposal_expire, proposals_expire_due, proposals_resume
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,36 @@ def optimize_plan(plan_id: int) -> None:
     """Compute a queued plan. Safe to run twice: a plan already done or failed is left alone, and
     a run that died half-way (worker killed) starts over from the unchanged previous version."""
     try:
-        planning.plan_compute(plan_id=plan_id)
+        if splitting.plan_is_big(Plan.objects.get(pk=plan_id)):
+            splitting.plan_split_start(plan_id=plan_id)  # a big day: in parts, across the workers
+        else:
+            planning.plan_compute(plan_id=plan_id)
     except Exception:  # noqa: BLE001 - plan_compute recorded the failure on the plan for the dispatcher
         logger.warning("plan %s failed; see the plan's error", plan_id)
+
+
+@shared_task(name="routes.tasks.solve_plan_part", acks_late=True, reject_on_worker_lost=True)
+def solve_plan_part(plan_id: int, index: int) -> None:
+    """One region of a big day (routes.plans.splitting); idempotent, the last one queues the merge."""
+    try:
+        splitting.plan_part_solve(plan_id=plan_id, index=index)
+    except Exception:  # noqa: BLE001 - the failure is recorded on the plan
+        logger.warning("plan %s region %s failed; see the plan's error", plan_id, index)
+
+
+@shared_task(name="routes.tasks.merge_plan_parts", acks_late=True, reject_on_worker_lost=True)
+def merge_plan_parts(plan_id: int) -> None:
+    """The regions of a big day merged, mended across borders and saved; idempotent."""
+    try:
+        splitting.plan_parts_merge(plan_id=plan_id)
+    except Exception:  # noqa: BLE001 - the failure is recorded on the plan
+        logger.warning("plan %s failed while merging; see the plan's error", plan_id)
+
+
+@shared_task(name="routes.tasks.check_plan_parts", acks_late=True)
+def check_plan_parts(plan_id: int) -> None:
+    """A big day's deadline: not done by now, it fails saying what is missing (never stays running)."""
+    splitting.plan_parts_check(plan_id=plan_id)
 
 
 @shared_task(name="routes.tasks.replan_plan", acks_late=True, reject_on_worker_lost=True)

@@ -14,11 +14,11 @@ from django.db.models import Q, Sum
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from dispatch.fleet import selectors as fleet_selectors
 from dispatch.maps import drawing as maps
-from dispatch.models import Order
+from dispatch.models import CourierPartner, Order
 from dispatch.orders import selectors as dispatch_selectors
 from dispatch.permissions import office_staff_required
 from routes.models import Plan, RoadClosure
@@ -32,6 +32,9 @@ STAGE_LABELS = {
     "queued": gettext_lazy("Waiting to start"),
     "computing travel times": gettext_lazy("Computing travel times"),
     "optimizing": gettext_lazy("Optimizing"),
+    # A big day in parts (routes.plans.splitting): regions solved across the workers, then their borders.
+    "solving regions": gettext_lazy("Solving regions"),
+    "improving across borders": gettext_lazy("Improving across region borders"),
     "saving": gettext_lazy("Saving"),
     "done": gettext_lazy("Done"),
     "failed": gettext_lazy("Failed"),
@@ -127,7 +130,28 @@ def _comparison(alternatives: list[Plan]) -> list[dict]:
             for p in alternatives
         ]
         rows.append({"label": label, "cells": cells})
+    if any("own_fleet" in (p.make_or_buy or {}) for p in done):
+        # Make or buy: what each option gives partners, and the same day with our own fleet only.
+        for label, key in (
+            (gettext_lazy("Courier partners"), "with_partners"),
+            (gettext_lazy("Own fleet only"), "own_fleet"),
+        ):
+            rows.append(
+                {"label": label, "cells": [{"text": _make_or_buy_text(p, key), "best": False} for p in alternatives]}
+            )
     return rows
+
+
+def _make_or_buy_text(plan: Plan, key: str) -> str:
+    figures = (plan.make_or_buy or {}).get(key)
+    if plan.status != Plan.Status.DONE or not figures:
+        return "—"
+    if key == "with_partners":
+        return gettext("%(orders)s orders, %(cost)s") % {
+            "orders": figures["handed_off"],
+            "cost": figures["partner_cost"],
+        }
+    return gettext("cost %(cost)s, %(served)s served") % {"cost": figures["cost"], "served": figures["served"]}
 
 
 def _plan_closures(plan: Plan):
@@ -142,17 +166,23 @@ def _plan_closures(plan: Plan):
     )
 
 
-def _editor_data(plan: Plan, routes, unassigned) -> dict:
+def _editor_data(plan: Plan, routes, unassigned, partner_groups=()) -> dict:
     """What the page's script needs to edit the plan and draw it again from the edit API's answers.
 
     The plan as GET /api/plans/{id}/ returns it (without the road geometry, which only the map
-    needs and which every edit answer brings again), the customer and address of each order (the
-    API does not carry them), and every vehicle an order may be moved to with a stable colour.
+    needs and which every edit answer brings again), the reference, customer and address of each
+    order (the API does not carry them), every vehicle an order may be moved to with a stable
+    colour, and the courier partners of the day with the orders each may take (and its price).
     """
     data = PlanOutput(plan).data
     for route in data["routes"]:
         route.pop("geometry", None)
     orders = [stop.order for route in routes for stop in route.stop_list] + [u.order for u in unassigned]
+    orders += [order for group in partner_groups for order in group["orders"]]
+    choices = selectors.plan_partner_choices(plan, [o.id for o in orders], now=timezone.now())
+    # A partner holding orders of this plan is shown by name even when it is no longer of the day.
+    named = {p["code"] for p in choices["partners"]}
+    choices["partners"] += [{"code": g["code"], "name": g["name"]} for g in partner_groups if g["code"] not in named]
     fleet = {vehicle.id: vehicle for vehicle in plan_vehicles(plan)}  # depots loaded with them
     vehicles = {route.vehicle_id: (fleet.get(route.vehicle_id, route.vehicle), route.color) for route in routes}
     for vehicle in fleet.values():
@@ -162,6 +192,7 @@ def _editor_data(plan: Plan, routes, unassigned) -> dict:
         "plan": data,
         "orders": {
             str(o.id): {
+                "reference": o.reference,
                 "customer": o.customer_name,
                 "address": o.address,
                 "window": maps.order_window_label(o),
@@ -186,6 +217,8 @@ def _editor_data(plan: Plan, routes, unassigned) -> dict:
             "detail": reverse("routes:plan_detail", args=[0]),
         },
         "dispatched": plan.is_dispatched,
+        "partners": choices["partners"],
+        "partner_orders": choices["eligible"],
     }
 
 
@@ -225,7 +258,8 @@ def plan_detail(request, plan_id: int):
     is_done = plan.status == Plan.Status.DONE
     # A proposal is decided as it is (Approve/Reject): no editing, no re-optimizing (routes.plans.editing).
     editable = is_done and plan.state == Plan.State.ACTIVE
-    editor_data = _editor_data(plan, routes, unassigned) if is_done else None  # the map's vehicle colours too
+    partner_groups = _partner_groups(plan) if is_done else []
+    editor_data = _editor_data(plan, routes, unassigned, partner_groups) if is_done else None  # map colours too
     editor = editor_data if editable else None
     map_html = (
         maps.plan_map_html(
@@ -269,5 +303,24 @@ def plan_detail(request, plan_id: int):
         "planned_from": planned_at if planned_at and planned_at.date() == plan.date else None,
         "ready_at": _ready_at(plan) if planned_at and planned_at.date() == plan.date else None,
         "vehicles_not_used": plan.vehicles_not_used,
+        "partner_groups": partner_groups,
+        "make_or_buy": plan.make_or_buy if "own_fleet" in (plan.make_or_buy or {}) else None,
     }
     return render(request, "routes/plan_detail.html", context)
+
+
+def _partner_groups(plan: Plan) -> list[dict]:
+    """The plan's orders for courier partners, per partner: its name, the orders and what they cost."""
+    groups = selectors.plan_handoffs(plan.pk)
+    order_ids = [order_id for group in groups for order_id in group["orders"]]
+    orders = Order.objects.in_bulk(order_ids)
+    names = dict(CourierPartner.objects.filter(code__in=[g["partner"] for g in groups]).values_list("code", "name"))
+    return [
+        {
+            "code": group["partner"],
+            "name": names.get(group["partner"], group["partner"]),
+            "orders": [orders[o] for o in group["orders"] if o in orders],
+            "cost": group["cost"],
+        }
+        for group in groups
+    ]

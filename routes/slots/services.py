@@ -99,7 +99,7 @@ def slot_book(
         weight_kg=columns.get("weight_kg") or 0,
         items=columns["items"] if columns.get("items") is not None else 1,
         skills=tuple(sorted(columns.get("skills") or ())),
-        service_minutes=columns.get("service_minutes") or 0,
+        service_minutes=columns.get("service_minutes") or 0,  # 0: the learned (or default) time at the door
     )
     row = {
         "reference": reference, "date": day.isoformat(), "depot": depot.code, "latitude": repr(lat),

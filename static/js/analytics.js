@@ -28,3 +28,25 @@ DispatchMap.lateness = function (map, data) {
   layers.lateness = group;
   return group.addTo(map);
 };
+
+/* The learned speed map (analytics/maps.py speed_ratio_map_html): road stretches coloured by learned ÷
+ * default speed. data: {bands: [{label, color}], lines: [[band, ratio, road_class, [[lon, lat], ...]]]} */
+DispatchMap.speedRatio = function (map, data) {
+  var group = L.featureGroup();
+  data.lines.forEach(function (line) {
+    var band = data.bands[line[0]];
+    L.polyline(
+      line[3].map(function (p) { return [p[1], p[0]]; }),
+      { color: band.color, weight: 4, opacity: 0.9 }
+    )
+      .bindPopup(function () {
+        return popup(gettext("Learned speed"), [
+          [gettext("Learned ÷ default speed"), Math.round(line[1] * 100) + " %", band.color],
+          [gettext("Road class"), line[2]],
+        ]);
+      })
+      .addTo(group);
+  });
+  layers.speedRatio = group;
+  return group.addTo(map);
+};

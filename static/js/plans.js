@@ -11,6 +11,10 @@
  *    {type: "dispatch:plan-move"} to the page). Every change is one POST /api/plans/{id}/edit/;
  *    its answer (the plan as GET /api/plans/{id}/ returns it) redraws the totals, warnings, lists
  *    and map at once. A dispatched plan answers with a new version: the page goes there.
+ *  - courier partners (editor.partners, editor.partner_orders: who may take which order, at what
+ *    price): "To partner…" on a stop or a not-planned order hands it to one of them
+ *    ({op: "move", partner}); the "Courier partners" boxes list what each has, with "Move…" back to
+ *    one of our routes, to another partner or out of the plan. Stops drop on a partner's box too.
  *
  * Every text from the API or the database goes in through textContent, never innerHTML.
  */
@@ -27,6 +31,8 @@ var STAGES = {
   queued: gettext("Waiting to start"),
   "computing travel times": gettext("Computing travel times"),
   optimizing: gettext("Optimizing"),
+  "solving regions": gettext("Solving regions"),
+  "improving across borders": gettext("Improving across region borders"),
   saving: gettext("Saving"),
   done: gettext("Done"),
   failed: gettext("Failed"),
@@ -69,6 +75,12 @@ function placeInLine(plan) {
   return " · " + interpolate(ngettext("%(count)s task ahead", "%(count)s tasks ahead", plan.queue_position), { count: plan.queue_position });
 }
 
+// A big day planned in parts across the workers (API: parts), e.g. " · 3 of 15 regions solved".
+function partsDone(plan) {
+  if (!plan.parts) return "";
+  return " · " + interpolate(gettext("%(done)s of %(total)s regions solved"), { done: plan.parts.done, total: plan.parts.total });
+}
+
 // Polls each plan still being computed every second; reloads the page once none is.
 function progress() {
   var box = document.getElementById("plan-progress");
@@ -78,7 +90,7 @@ function progress() {
 
   function update(item, plan) {
     var percent = plan.status === "done" || plan.status === "failed" ? 100 : plan.progress || 0;
-    item.querySelector(".progress-stage").textContent = (STAGES[plan.stage] || plan.stage) + placeInLine(plan);
+    item.querySelector(".progress-stage").textContent = (STAGES[plan.stage] || plan.stage) + placeInLine(plan) + partsDone(plan);
     item.querySelector(".progress-percent").textContent = percent + " %";
     var bar = item.querySelector("[role=progressbar]");
     bar.setAttribute("aria-valuenow", String(percent));
@@ -219,6 +231,12 @@ function planEditor() {
     vehicleById[vehicle.id] = vehicle;
   });
   var open = {}; // vehicle id -> its stop list is shown
+  var partners = editor.partners || []; // the day's courier partners, and any holding orders of the plan
+  var partnerOrders = editor.partner_orders || {}; // order id -> [{code, price}] of the partners that may take it
+  var partnerName = {};
+  partners.forEach(function (partner) {
+    partnerName[partner.code] = partner.name;
+  });
   var saving = false;
   var dragged = null; // {order, vehicle (null when not planned)}
 
@@ -262,9 +280,28 @@ function planEditor() {
     return null;
   }
 
+  // The code of the courier partner the plan gives an order to, or null.
+  function partnerOf(orderId) {
+    var groups = plan.handoffs || [];
+    for (var i = 0; i < groups.length; i += 1) {
+      if (groups[i].orders.indexOf(orderId) >= 0) return groups[i].partner;
+    }
+    return null;
+  }
+
+  // The partners that may take an order (its area, skills, hours), other than the one that has it.
+  function partnersFor(orderId) {
+    var holder = partnerOf(orderId);
+    return (partnerOrders[String(orderId)] || []).filter(function (choice) {
+      return choice.code !== holder;
+    });
+  }
+
   function referenceOf(orderId) {
     var found = findStop(orderId);
     if (found) return found.stop.reference;
+    var known = editor.orders[String(orderId)];
+    if (known && known.reference) return known.reference;
     var item = plan.unassigned.filter(function (u) {
       return u.order === orderId;
     })[0];
@@ -413,6 +450,7 @@ function planEditor() {
     vehicles.forEach(function (vehicle) {
       if (!listed[vehicle.id]) nodes.push(routeStops(null, vehicle));
     });
+    if (partners.length || (plan.handoffs || []).length) nodes.push(partnerBoard());
     nodes.push(unassignedList());
     content.replaceChildren.apply(content, nodes);
   }
@@ -553,6 +591,7 @@ function planEditor() {
       out.dataset.action = "unassign";
       out.setAttribute("aria-label", interpolate(gettext("Unassign %(order)s"), { order: stop.reference }));
       actions.appendChild(out);
+      if (partnersFor(stop.order).length) actions.appendChild(partnerButton(stop.reference));
     }
     item.appendChild(actions);
     return item;
@@ -599,6 +638,7 @@ function planEditor() {
       add.dataset.action = "move-open";
       add.setAttribute("aria-label", interpolate(gettext("Add %(order)s to a route"), { order: item.reference }));
       actions.appendChild(add);
+      if (partnersFor(item.order).length) actions.appendChild(partnerButton(item.reference));
       row.appendChild(actions);
       body.appendChild(row);
     });
@@ -606,6 +646,150 @@ function planEditor() {
     wrap.appendChild(table);
     section.appendChild(wrap);
     return section;
+  }
+
+  function partnerButton(reference) {
+    var node = button("partner-open", gettext("To partner…"), gettext("Hand it to a courier partner of the day"));
+    node.dataset.action = "partner-open";
+    node.setAttribute("aria-label", interpolate(gettext("Hand %(order)s to a courier partner"), { order: reference }));
+    return node;
+  }
+
+  // Each partner's box: the orders the plan gives it, their cost, and a way back. The day's partners
+  // without orders get an empty box too, to drop a stop on.
+  function partnerBoard() {
+    var section = el("section", "partner-board");
+    var title = el("h2", null, gettext("Courier partners"));
+    title.id = "partners-title";
+    section.appendChild(title);
+    var mob = plan.make_or_buy;
+    if (mob) {
+      section.appendChild(el("p", "make-or-buy muted", interpolate(
+        gettext("Own fleet only: cost %(own_cost)s, %(own_served)s orders served. With partners: cost %(cost)s, %(served)s orders served."),
+        { own_cost: mob.own_fleet.cost, own_served: mob.own_fleet.served, cost: mob.with_partners.cost, served: mob.with_partners.served }
+      )));
+    }
+    var groups = {};
+    var codes = [];
+    var bought = 0;
+    (plan.handoffs || []).forEach(function (group) {
+      groups[group.partner] = group;
+      codes.push(group.partner);
+      bought += Number(group.cost);
+    });
+    partners.forEach(function (partner) {
+      if (!groups[partner.code]) codes.push(partner.code);
+    });
+    if ((plan.handoffs || []).length) {
+      section.appendChild(el("p", "partner-cost", interpolate(
+        gettext("To partners: %(cost)s; with our routes: %(total)s."),
+        { cost: bought.toFixed(2), total: (bought + Number(plan.totals.cost)).toFixed(2) }
+      )));
+    }
+    codes.forEach(function (code) {
+      section.appendChild(partnerBox(code, groups[code]));
+    });
+    if ((plan.handoffs || []).length && !editor.dispatched) {
+      section.appendChild(el("p", "muted small", gettext("They are handed to the partners when the plan is dispatched.")));
+    }
+    return section;
+  }
+
+  function partnerBox(code, group) {
+    var name = partnerName[code] || code;
+    var box = el("section", "partner-box");
+    box.dataset.partner = code;
+    box.setAttribute("aria-label", name);
+    var head = el("div", "route-head");
+    head.appendChild(el("strong", null, name));
+    var orders = group ? group.orders : [];
+    head.appendChild(el("span", "muted", group
+      ? interpolate(ngettext("%(count)s order, cost %(cost)s", "%(count)s orders, cost %(cost)s", orders.length), { count: orders.length, cost: Number(group.cost).toFixed(2) })
+      : gettext("no orders")));
+    box.appendChild(head);
+    var list = el("ol", "stops partner-orders");
+    orders.forEach(function (orderId) {
+      var known = editor.orders[String(orderId)] || {};
+      var reference = referenceOf(orderId);
+      var item = el("li", "stop");
+      item.dataset.order = String(orderId);
+      item.draggable = true;
+      item.appendChild(el("span", "drag-handle", "⠿")).setAttribute("aria-hidden", "true");
+      var ref = item.appendChild(el("a", "stop-ref", reference));
+      ref.href = "/orders/" + orderId + "/";
+      ref.draggable = false;
+      var where = [known.customer, known.address].filter(Boolean).join(", ");
+      if (where) item.appendChild(el("span", "stop-where", where));
+      if (known.window) item.appendChild(el("span", "stop-window muted", known.window));
+      var actions = el("span", "stop-actions");
+      var back = button("partner-move-open", gettext("Move…"), gettext("Back to one of our routes, or to another partner"));
+      back.dataset.action = "partner-move-open";
+      back.setAttribute("aria-label", interpolate(gettext("Move %(order)s from %(partner)s"), { order: reference, partner: name }));
+      actions.appendChild(back);
+      item.appendChild(actions);
+      list.appendChild(item);
+    });
+    if (!orders.length) list.appendChild(el("li", "drop-empty muted", interpolate(gettext("Drop a stop here to hand it to %(partner)s"), { partner: name })));
+    box.appendChild(list);
+    return box;
+  }
+
+  // The keyboard way to a partner, or from one: pick where it goes, then confirm.
+  function togglePartnerForm(holder, orderId, kind) {
+    var existing = holder.querySelector(".move-form");
+    if (existing) {
+      existing.remove();
+      if (existing.dataset.kind === kind) return;
+    }
+    var form = el("form", "move-form partner-form");
+    form.dataset.kind = kind;
+    var label = el("label", null, (kind === "to-partner" ? gettext("Partner") : gettext("Move to")) + " ");
+    var select = el("select");
+    select.name = "target";
+    var choices = partnersFor(orderId);
+    if (kind === "from-partner") {
+      var ours = el("optgroup");
+      ours.label = gettext("Our routes");
+      vehicles.forEach(function (vehicle) {
+        var option = el("option", null, vehicle.name + (routeOf(vehicle.id) ? "" : " " + gettext("(no route yet)")));
+        option.value = "vehicle:" + vehicle.id;
+        ours.appendChild(option);
+      });
+      select.appendChild(ours);
+    }
+    if (choices.length) {
+      var others = el("optgroup");
+      others.label = kind === "to-partner" ? gettext("Courier partners") : gettext("Other partners");
+      choices.forEach(function (choice) {
+        var option = el("option", null, interpolate(gettext("%(partner)s (%(price)s)"), { partner: partnerName[choice.code] || choice.code, price: choice.price }));
+        option.value = "partner:" + choice.code;
+        others.appendChild(option);
+      });
+      select.appendChild(others);
+    }
+    if (kind === "from-partner") {
+      var out = el("option", null, gettext("Not planned"));
+      out.value = "unassign";
+      select.appendChild(out);
+    }
+    label.appendChild(select);
+    var submit = button("primary", kind === "to-partner" ? gettext("Hand over") : gettext("Move"));
+    submit.type = "submit";
+    var cancel = button("", gettext("Cancel"));
+    cancel.dataset.action = "move-cancel";
+    [label, submit, cancel].forEach(function (node) {
+      form.appendChild(node);
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var target = select.value;
+      if (target.indexOf("partner:") === 0) handToPartner(orderId, target.slice(8));
+      else if (target.indexOf("vehicle:") === 0) move(orderId, Number(target.slice(8)), "best");
+      else move(orderId, null);
+    });
+    var spot = holder.tagName === "TR" ? holder.querySelector(".stop-actions") : holder;
+    spot.appendChild(form);
+    select.focus();
   }
 
   // The map's data in the shape dispatch/maps/drawing.py gives it (add_routes, add_unassigned).
@@ -714,7 +898,7 @@ function planEditor() {
     var from = findStop(orderId);
     var fromVehicle = from ? from.route.vehicle : null;
     if (vehicleId === null) {
-      if (!from) return;
+      if (!from && !partnerOf(orderId)) return;
       edit([{ op: "unassign", order: orderId }], interpolate(gettext("took %(order)s out of the routes"), { order: referenceOf(orderId) }), [fromVehicle]);
       return;
     }
@@ -725,6 +909,16 @@ function planEditor() {
       [{ op: "move", order: orderId, vehicle: vehicleId, position: position }],
       interpolate(gettext("moved %(order)s to %(vehicle)s, stop %(position)s"), { order: referenceOf(orderId), vehicle: name, position: position }),
       [fromVehicle, vehicleId]
+    );
+  }
+
+  function handToPartner(orderId, code) {
+    if (partnerOf(orderId) === code) return; // dropped where it was
+    var from = findStop(orderId);
+    edit(
+      [{ op: "move", order: orderId, partner: code }],
+      interpolate(gettext("handed %(order)s to %(partner)s"), { order: referenceOf(orderId), partner: partnerName[code] || code }),
+      [from ? from.route.vehicle : null]
     );
   }
 
@@ -758,6 +952,10 @@ function planEditor() {
       move(orderId, null);
     } else if (action === "move-open") {
       toggleMoveForm(holder, orderId);
+    } else if (action === "partner-open") {
+      togglePartnerForm(holder, orderId, "to-partner");
+    } else if (action === "partner-move-open") {
+      togglePartnerForm(holder, orderId, "from-partner");
     } else if (action === "move-cancel") {
       closeMoveForm(holder);
     }
@@ -844,7 +1042,7 @@ function planEditor() {
   }
 
   function dropTarget(event) {
-    var zone = event.target.closest && event.target.closest(".route-stops, .unassigned-board");
+    var zone = event.target.closest && event.target.closest(".route-stops, .unassigned-board, .partner-box");
     return zone && board.contains(zone) ? zone : null;
   }
 
@@ -892,11 +1090,16 @@ function planEditor() {
     if (!zone) return;
     event.preventDefault();
     var order = dragged.order;
+    if (zone.dataset.partner) {
+      clearDrag();
+      handToPartner(order, zone.dataset.partner);
+      return;
+    }
     var vehicleId = zone.dataset.vehicle ? Number(zone.dataset.vehicle) : null;
     // A collapsed list: the order goes where it adds the least detour.
     var spot = vehicleId === null ? undefined : dropBefore(zone, event.clientY);
     clearDrag();
-    if (vehicleId === null && findStop(order) === null) return; // an unassigned order dropped back
+    if (vehicleId === null && findStop(order) === null && !partnerOf(order)) return; // an unassigned order dropped back
     move(order, vehicleId, spot ? spot.position : "best");
   }
 

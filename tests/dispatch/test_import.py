@@ -94,7 +94,7 @@ def test_it_imports_a_comma_separated_file(importer, depot_a):
     )  # fmt: skip
     assert order.customer.email == "anna@example.com"
     other = Order.objects.get(reference="R-2")
-    assert (other.service_minutes, other.skills) == (5, [])  # DEFAULT_SERVICE_MINUTES
+    assert (other.service_minutes, other.skills) == (None, [])  # blank: the learned time at the door applies
     history = OrderStatusChange.objects.get(order=order)
     assert (history.from_status, history.to_status, history.reason, history.changed_by) == (
         "", "new", "imported", importer,

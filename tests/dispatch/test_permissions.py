@@ -216,6 +216,7 @@ EXPECTED = {
     },
     "api/analytics/kpis/": {"GET": (lambda w: "/api/analytics/kpis/", None, OFFICE_READ)},
     "api/analytics/export.csv": {"GET": (lambda w: "/api/analytics/export.csv", None, OFFICE_READ)},
+    "api/analytics/eta-accuracy/": {"GET": (lambda w: "/api/analytics/eta-accuracy/", None, OFFICE_READ)},
     "api/orders/<int:order_id>/notifications/": {
         "GET": (lambda w: f"/api/orders/{w['order_a'].id}/notifications/", None, DEPOT_A_OBJECT)
     },
@@ -254,6 +255,38 @@ EXPECTED = {
             lambda w, p: {"partner": "alpen"},
             _statuses(401, 403, 201, 404, 409),
         )
+    },
+    # Taking Berg's order back (depot A): the dispatcher does; the manager, second, finds nothing to take back.
+    "api/orders/<int:order_id>/handoff/cancel/": {
+        "POST": (
+            lambda w: f"/api/orders/{w['other_partner_order'].id}/handoff/cancel/",
+            lambda w, p: {"reason": "our van"},
+            _statuses(401, 403, 200, 404, 409),
+        )
+    },
+    # A partner's courier on its way (Alpen shares positions); nobody else posts there.
+    "api/partner/positions/": {
+        "POST": (
+            lambda w: "/api/partner/positions/",
+            lambda w, p: {
+                "order": w["partner_order"].id,
+                "positions": [{"lat": 47.14, "lon": 9.52, "recorded_at": timezone.now().isoformat()}],
+            },
+            _statuses(401, 403, 403, 403, 403, 202),
+        )
+    },
+    # Partners in the analytics: office staff read the figures; statements are the managers' and, for
+    # its own, the partner's.
+    "api/analytics/partners/": {"GET": (lambda w: "/api/analytics/partners/", None, OFFICE_READ)},
+    "api/analytics/partners/<str:code>/statement.csv": {
+        "GET": (
+            lambda w: "/api/analytics/partners/alpen/statement.csv?month=2026-05",
+            None,
+            _statuses(401, 403, 403, 403, 200),
+        )
+    },
+    "api/partner/statement/": {
+        "GET": (lambda w: "/api/partner/statement/?month=2026-05", None, _statuses(401, 403, 403, 403, 403, 200))
     },
     # The partner's own API: its login only; another partner's order answers 404, as if absent.
     "api/partner/orders/": {"GET": (lambda w: "/api/partner/orders/", None, _statuses(401, 403, 403, 403, 403, 200))},
@@ -339,7 +372,9 @@ def world(depot_a, depot_b, vehicle_a, vehicle_b, driver_a, dispatcher_a, dispat
     )
     plan_dispatch(plan=dispatched, by=dispatcher_a)
     # Courier partners: Alpen (whose login is the partner persona) and Berg, each with an order of today.
-    alpen = partner_create(by=manager, code="alpen", name="Alpen", price_per_stop=5, capacity_stops=0, cutoff=time(7))
+    alpen = partner_create(
+        by=manager, code="alpen", name="Alpen", price_per_stop=5, capacity_stops=0, cutoff=time(7), shares_position=True
+    )
     berg = partner_create(by=manager, code="berg", name="Berg", price_per_stop=5, capacity_stops=0, cutoff=time(7))
     partner_user_create(by=manager, partner=alpen, username="alpen_1", password=PASSWORD)
     partner_orders = {}
@@ -578,6 +613,13 @@ PAGES = {
     },
     "orders/<int:order_id>/move/": {
         "POST": (lambda w: f"/orders/{w['order_a'].id}/move/", {"vehicle": "0"}, DEPOT_A_INVALID_FORM)
+    },
+    # Courier partners (issue 20; tests/partners/test_partner_journey.py does both for real).
+    "orders/<int:order_id>/hand-off/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/hand-off/", {"partner": "nope"}, DEPOT_A_INVALID_FORM)
+    },
+    "orders/<int:order_id>/take-back/": {
+        "POST": (lambda w: f"/orders/{w['order_a'].id}/take-back/", {"reason": "x" * 501}, DEPOT_A_INVALID_FORM)
     },
     # The world has no proof of delivery: 404 for those who may look, as for those who may not.
     "orders/<int:order_id>/proofs/<int:proof_id>/<str:kind>/": {

@@ -118,7 +118,9 @@ def world(
     TrackingLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
     TrackingLink.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
     # Courier partners (issue 20): Alpen's login fuzzes the partner API; Berg's order must stay a 404 to it.
-    alpen = partner_create(by=manager, code="alpen", name="Alpen", price_per_stop=5, capacity_stops=0, cutoff=time(7))
+    alpen = partner_create(
+        by=manager, code="alpen", name="Alpen", price_per_stop=5, capacity_stops=0, cutoff=time(7), shares_position=True
+    )
     berg = partner_create(by=manager, code="berg", name="Berg", price_per_stop=5, capacity_stops=0, cutoff=time(7))
     alpen_user = partner_user_create(by=manager, partner=alpen, username="alpen_1", password="long-enough-1")
     handed = {}

@@ -62,7 +62,8 @@ def test_it_respects_every_rule_on_random_days():
         problem = random_day(seed, n_jobs=20, n_vehicles=4)
         solution = solve(problem, QUICK)
         assert_plan_invariants(problem, solution)
-        assert solution.solver == "vroom"  # skills and zones: PyVRP cannot model them
+        # Skills, zones and pins: PyVRP models them too (per-class routing profiles), so it takes part.
+        assert any(note.startswith("pyvrp") for note in solution.notes)
         assert len(solution.unassigned) < len(problem.jobs)
 
 
@@ -73,7 +74,11 @@ def test_it_keeps_the_better_plan_of_both_solvers_on_simple_days():
         solution = solve(problem, QUICK)
         assert_plan_invariants(problem, solution)
         assert solution.unassigned == ()
-        assert {note.split(":")[0] for note in solution.notes} == {"vroom", "pyvrp"}
+        # Both cores free: VROOM's plan, PyVRP's from it and PyVRP's from scratch; the other core
+        # busy: PyVRP alone, here. Either way the kept plan is the best of those re-scored.
+        solvers = {note.split(":")[0] for note in solution.notes}
+        assert solvers in ({"vroom", "pyvrp+vroom", "pyvrp"}, {"one process", "pyvrp"})
+        assert solution.solver in solvers
 
 
 def test_it_plans_pyvrp_output_that_passes_the_evaluator():
@@ -187,12 +192,13 @@ def test_it_flags_an_overloaded_vehicle_in_a_hand_made_sequence():
     assert any("overloaded" in v for v in solution.violations)
 
 
-def test_it_rejects_a_pyvrp_call_on_problems_with_skills():
+def test_it_leaves_a_job_no_vehicle_has_the_skills_for_unassigned_with_pyvrp_too():
     problem = simple_day(n_jobs=3)
     problem = replace(problem, jobs=(replace(problem.jobs[0], skills=frozenset({"fridge"})),) + problem.jobs[1:])
-    assert "skills" in unsupported_reason(problem)
-    with pytest.raises(ValueError):
-        solve_with_pyvrp(problem, 0.1)
+    assert unsupported_reason(problem) is None
+    solution = evaluate(problem, solve_with_pyvrp(problem, 0.2), solver="pyvrp")
+    assert solution.violations == ()
+    assert solution.unassigned == (problem.jobs[0].id,)
 
 
 def test_it_accepts_jobs_with_several_windows():

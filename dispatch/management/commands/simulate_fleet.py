@@ -13,7 +13,8 @@ from dispatch.demo.simulator import (
     request_and_dispatch_plans,
     simulated_drivers,
 )
-from dispatch.models import Order
+from dispatch.demo.truth import DEFAULT_TRUTH_PATH, TruthError, check_zone_codes, load_truth
+from dispatch.models import Order, Zone
 
 
 class Command(BaseCommand):
@@ -37,6 +38,11 @@ class Command(BaseCommand):
             "--plan", action="store_true", help="if nothing is dispatched, plan the day and dispatch it first"
         )
         parser.add_argument("--dispatcher", default="", help="user:password of a dispatcher, for --plan")
+        parser.add_argument(
+            "--truth", default=str(DEFAULT_TRUTH_PATH),
+            help="drive under this truth file (how roads and doorsteps really behave; default: the demo region's)",
+        )  # fmt: skip
+        parser.add_argument("--no-truth", action="store_true", help="drive exactly the planned times instead")
 
     def handle(self, *args, **options):
         day = options["date"] or timezone.localdate()
@@ -49,6 +55,18 @@ class Command(BaseCommand):
                 raise CommandError(f"--{name.replace('_', '-')} must be between 0 and 1")
         if options["speed"] <= 0 or options["every"] <= 0:
             raise CommandError("--speed and --every must be positive")
+        truth = None
+        if not options["no_truth"]:
+            try:
+                truth = load_truth(options["truth"])
+            except TruthError as exc:
+                raise CommandError(f"{options['truth']}: {exc}") from None
+            try:
+                check_zone_codes(truth, Zone.objects.values_list("code", flat=True))
+            except TruthError as exc:
+                # The live demo still runs on a company with other zones; only that zone's doorsteps don't apply.
+                self._log(f"Warning: {options['truth']}: {exc}")
+            self._log(f"Driving under the truth {truth.name!r} ({options['truth']}).")
         try:
             api = Api(options["url"])
             drivers = dispatched_drivers(day)
@@ -81,6 +99,7 @@ class Command(BaseCommand):
                 api, fleet, Options(
                     speed=options["speed"], position_every_s=options["every"], failure_rate=options["failure_rate"],
                     delay_rate=options["delay_rate"], max_minutes=options["max_minutes"], seed=options["seed"],
+                    truth=truth,
                 ), log=self._log,
             )  # fmt: skip
             summary = simulation.run()

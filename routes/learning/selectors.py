@@ -1,0 +1,96 @@
+"""Reading the learned travel model: which version is active, and the time at each order's door."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from dispatch.models import Order, Vehicle
+from routes.learning import doorstep
+from routes.models import TravelModel
+
+Z_P10_P90 = 1.2816  # a normal distribution's p90, in standard deviations
+
+
+def active_travel_model() -> TravelModel | None:
+    return TravelModel.objects.filter(active=True).defer("speeds").first()
+
+
+def travel_models(limit: int = 50) -> list[TravelModel]:
+    """The latest versions, newest first, without their speed arrays (for lists and the admin)."""
+    return list(TravelModel.objects.defer("speeds").order_by("-version")[:limit])
+
+
+def doorstep_tables(model: TravelModel | None) -> tuple[dict, dict]:
+    """(service table, access table) of a model; empty tables without one."""
+    if model is None:
+        return {}, {}
+    parameters = model.parameters or {}
+    return parameters.get("service") or {}, parameters.get("access") or {}
+
+
+def order_keys(order: Order) -> dict:
+    return {
+        "building": doorstep.building_key(order.address, order.lat, order.lon),
+        "customer": str(order.customer_id or ""),
+        "zone": order.zone.code if order.zone_id else "",
+    }
+
+
+def main_vehicle_kind(vehicles: Iterable[Vehicle]) -> str:
+    """The kind most of a plan's vehicles are: whose doorstep times a stop is planned with."""
+    kinds = Counter(v.kind for v in vehicles)
+    return kinds.most_common(1)[0][0] if kinds else ""
+
+
+def doorstep_seconds(
+    orders: Iterable[Order], *, vehicle_kind: str = "", model: TravelModel | None = None
+) -> dict[int, tuple[int, int]]:
+    """(service seconds, access seconds) per order id, as a plan counts them.
+
+    Service: the order's own service_minutes when it has them (an import's explicit value wins),
+    else the active model's learned time for its building, customer, zone and vehicle kind, else
+    the company's DEFAULT_SERVICE_MINUTES. Access (parking, walking): learned the same way, else
+    the zone's set access time. Orders need ``zone`` selected (select_related) to avoid a query each.
+    """
+    model = model if model is not None else active_travel_model()
+    service_table, access_table = doorstep_tables(model)
+    result = {}
+    for order in orders:
+        keys = order_keys(order)
+        if order.service_minutes is not None:
+            service = order.service_minutes * 60
+        else:
+            learned = doorstep.predict(service_table, kind=vehicle_kind, items=order.items or 0, **keys)
+            service = learned if learned is not None else settings.DEFAULT_SERVICE_MINUTES * 60
+        learned_access = doorstep.predict(access_table, kind=vehicle_kind, **keys)
+        if learned_access is not None:
+            access = learned_access
+        else:
+            access = order.zone.access_time_s if order.zone_id else 0
+        result[order.id] = (int(round(service)), int(round(access)))
+    return result
+
+
+def arrival_error_model() -> dict | None:
+    """The active model's arrival error figures (see services.arrival_error); None without."""
+    row = TravelModel.objects.filter(active=True).values_list("parameters", flat=True).first()
+    return (row or {}).get("arrival_error")
+
+
+def arrival_window(horizon_s: float) -> tuple[float, float] | None:
+    """(earliest, latest) offsets in seconds from an ETA ``horizon_s`` ahead: its p10 and p90, from the
+    errors the active model made on its held-out day, growing with the stops still to come before it
+    (legs and services as independent errors: sum of means, root of summed variances). None without
+    a model that measured them; the caller then keeps its fixed width."""
+    figures = arrival_error_model()
+    if not figures or not figures.get("leg_sd_s") or not figures.get("stops_per_hour"):
+        return None
+    stops = max(1.0, horizon_s / 3600 * figures["stops_per_hour"])
+    service_sd = figures.get("service_sd_s") or 0.0
+    mean = stops * figures["leg_bias_s"] + (stops - 1) * (figures.get("service_bias_s") or 0.0)
+    sd = math.sqrt(stops * figures["leg_sd_s"] ** 2 + (stops - 1) * service_sd**2)
+    return mean - Z_P10_P90 * sd, mean + Z_P10_P90 * sd

@@ -1,0 +1,487 @@
+"""Learning the travel model from the fleet's own days, and choosing the version every process uses.
+
+The nightly entry point is :func:`travel_model_learn` (Celery beat runs ``routes.tasks.learn_travel_model``
+at LEARNING_NIGHTLY_AT; the admin's action and ``simulate_history`` call the same):
+
+1. Each day of the window is turned into observations once and cached under VAR_DIR/learning (keyed
+   by road network build, profile and day, and re-made when the day's rows change): the drivers'
+   positions are cleaned of standing (stops, breaks, the depot) and the time at stops, map-matched
+   (routes.learning.matching), and cut into driving pieces per road stretch and hour; the stop
+   actions give service times (arrival to completion) and, with the positions, access times (the
+   last driving fix to the arrival).
+2. A *candidate* is learned from the days before the held-out day (the most recent day with
+   driving), the *active* version is taken as it is, and both predict every leg of the held-out day:
+   the driving along the stretches actually driven at the hour they were driven, plus the access
+   time at the stop. Score: mean and p90 absolute error of leg times, seconds.
+3. A new version is saved with both scores, learned on every day up to and including the held-out
+   day (the candidate with one more day: the same learner, so its score is the candidate's). It
+   becomes active only when the candidate's mean + p90 is lower than the active version's (or than
+   the road network's defaults when no version is active yet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from config.tasks import enqueue
+from dispatch.models import Driver, DriverPosition, Order, OrderStatusChange, Vehicle
+from routes.learning import doorstep, speeds
+from routes.learning.matching import Matcher
+from routes.learning.selectors import active_travel_model, order_keys
+from routes.models import RoadNetworkBuild, TravelModel
+from routes.network import RoadNetwork
+from routes.network.geometry import LocalProjection
+from routes.road_network import active_build, get_road_network, travel_model_speeds
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+COMPLETIONS = (Order.Status.DELIVERED, Order.Status.FAILED)
+
+
+@dataclass
+class DayData:
+    """One day's observations for one profile (pieces carry the leg they belong to, -1 none)."""
+
+    obs: speeds.Observations
+    leg: np.ndarray
+    leg_actual_s: np.ndarray
+    leg_order: np.ndarray
+    service: list[dict] = field(default_factory=list)
+    access: list[dict] = field(default_factory=list)
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    zone = _zone()
+    start = datetime.combine(day, datetime.min.time(), zone)
+    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+
+
+def local_slots(unix_s: np.ndarray) -> np.ndarray:
+    """Slot (day type * 24 + local hour) of each moment (unix seconds)."""
+    if not len(unix_s):
+        return np.zeros(0, np.int16)
+    zone = _zone()
+    hours = np.floor(unix_s / 3600).astype(np.int64)
+    unique, inverse = np.unique(hours, return_inverse=True)
+    slot_of = np.empty(len(unique), np.int16)
+    for i, hour in enumerate(unique.tolist()):
+        local = datetime.fromtimestamp(hour * 3600 + 1800, zone)
+        slot_of[i] = (24 if local.weekday() >= 5 else 0) + local.hour
+    return slot_of[inverse]
+
+
+# -- one day ---------------------------------------------------------------------------------------------
+def _visits(day: date) -> dict[int, list[tuple[float, float, int]]]:
+    """Per driver: (arrival, completion, order id) of each stop served that day, in time order."""
+    start, end = _day_bounds(day)
+    changes = (
+        OrderStatusChange.objects.filter(
+            changed_at__gte=start, changed_at__lt=end, to_status__in=[Order.Status.ARRIVED, *COMPLETIONS]
+        )
+        .exclude(changed_by=None)
+        .values_list("changed_by__driver", "order_id", "to_status", "changed_at")
+        .order_by("changed_at", "id")
+    )
+    arrived: dict[tuple[int, int], float] = {}
+    visits: dict[int, list] = defaultdict(list)
+    for driver_id, order_id, status, at in changes:
+        if driver_id is None:
+            continue
+        if status == Order.Status.ARRIVED:
+            arrived[(driver_id, order_id)] = at.timestamp()
+        elif (driver_id, order_id) in arrived:
+            visits[driver_id].append((arrived.pop((driver_id, order_id)), at.timestamp(), order_id))
+    for items in visits.values():
+        items.sort()
+    return visits
+
+
+def _day_fingerprint(day: date) -> list:
+    start, end = _day_bounds(day)
+    positions = DriverPosition.objects.filter(recorded_at__gte=start, recorded_at__lt=end).aggregate(
+        n=Count("id"), last=Max("id")
+    )
+    changes = OrderStatusChange.objects.filter(changed_at__gte=start, changed_at__lt=end).aggregate(
+        n=Count("id"), last=Max("id")
+    )
+    return [positions["n"], positions["last"], changes["n"], changes["last"]]
+
+
+def _cache_path(build: RoadNetworkBuild, profile: str, day: date) -> Path:
+    key = hashlib.sha1(build.path.encode()).hexdigest()[:12]
+    return Path(settings.VAR_DIR) / "learning" / key / profile / f"{day.isoformat()}.npz"
+
+
+def _learn_day(network: RoadNetwork, matchers: dict, day: date) -> dict[str, DayData]:
+    """Observations of one day per profile (see the module docstring)."""
+    start, end = _day_bounds(day)
+    visits = _visits(day)
+    kinds = dict(Vehicle.objects.values_list("id", "kind"))
+    default_vehicle = dict(Driver.objects.values_list("id", "vehicle_id"))
+    rows = (
+        DriverPosition.objects.filter(recorded_at__gte=start, recorded_at__lt=end)
+        .order_by("driver_id", "recorded_at")
+        .values_list("driver_id", "vehicle_id", "lat", "lon", "recorded_at")
+    )
+    traces: dict[int, list] = defaultdict(list)
+    for driver_id, vehicle_id, lat, lon, at in rows.iterator(chunk_size=20000):
+        traces[driver_id].append((vehicle_id, lat, lon, at.timestamp()))
+    orders = {
+        o.id: o
+        for o in Order.objects.filter(id__in={v[2] for items in visits.values() for v in items}).select_related("zone")
+    }
+    result: dict[str, DayData] = {}
+    parts: dict[str, list] = defaultdict(list)
+    for driver_id in set(traces) | set(visits):
+        fixes = traces.get(driver_id, [])
+        vehicle_id = next((f[0] for f in fixes if f[0]), None) or default_vehicle.get(driver_id)
+        kind = kinds.get(vehicle_id, Vehicle.Kind.VAN)
+        profile = Vehicle.PROFILE_BY_KIND.get(kind, "car")
+        driver_visits = visits.get(driver_id, [])
+        for arrival, completion, order_id in driver_visits:
+            order = orders.get(order_id)
+            if order is None:
+                continue
+            keys = {**order_keys(order), "kind": kind, "items": order.items or 0}
+            service_s = completion - arrival
+            if 0 < service_s <= doorstep.MAX_SERVICE_S:
+                parts["service"].append({**keys, "seconds": service_s})
+        if profile not in network.profiles or len(fixes) < 2:
+            continue
+        t = np.asarray([f[3] for f in fixes])
+        lat = np.asarray([f[1] for f in fixes])
+        lon = np.asarray([f[2] for f in fixes])
+        matcher = matchers.get(profile)
+        if matcher is None:
+            matcher = matchers[profile] = Matcher(network._state(profile))
+        projection = LocalProjection(float(lat.mean()), float(lon.mean()))
+        x, y = projection.to_xy(lat, lon)
+        still = speeds.still_mask(t, x, y)
+        at_stop = np.zeros(len(t), bool)
+        if driver_visits:
+            bounds = np.asarray([(a, c) for a, c, _ in driver_visits])
+            inside = np.searchsorted(bounds[:, 0], t, side="right") - 1
+            at_stop = (inside >= 0) & (t <= bounds[np.maximum(inside, 0), 1])
+        moving = ~still & ~at_stop
+        # access: from the last driving fix before an arrival (since the previous stop) to the arrival
+        moving_t = t[moving]
+        previous_end = start.timestamp()
+        for arrival, completion, order_id in driver_visits:
+            k = np.searchsorted(moving_t, arrival) - 1
+            order = orders.get(order_id)
+            if k >= 0 and moving_t[k] > previous_end and order is not None:
+                access_s = arrival - moving_t[k]
+                if access_s <= doorstep.MAX_ACCESS_S:
+                    parts["access"].append({**order_keys(order), "kind": kind, "items": 0, "seconds": access_s})
+            previous_end = completion
+        keep = np.flatnonzero(moving)
+        if len(keep) < 2:
+            continue
+        tk, latk, lonk = t[keep], lat[keep], lon[keep]
+        match = matcher.match(tk, latk, lonk, max_gap_s=speeds.MAX_GAP_S)
+        straight = np.hypot(np.diff(x[keep]), np.diff(y[keep]))
+        ok = speeds.driving_pairs(tk, match.route_m, straight, np.zeros(len(tk), bool))
+        pieces = match.pieces
+        sel = ok[pieces.pair]
+        chain, metres, secs, at = pieces.chain[sel], pieces.metres[sel], pieces.seconds[sel], pieces.at[sel]
+        # legs: from the completion of one stop to the arrival at the next
+        leg = np.full(len(at), -1, np.int64)
+        leg_actual, leg_order = [], []
+        for (_, completion, _), (arrival, _, order_id) in zip(driver_visits, driver_visits[1:]):
+            index = len(parts[f"legs:{profile}"]) + len(leg_actual)
+            leg[(at >= completion) & (at < arrival)] = index
+            leg_actual.append(arrival - completion)
+            leg_order.append(order_id)
+        parts[f"legs:{profile}"].extend(zip(leg_actual, leg_order))
+        parts[f"pieces:{profile}"].append((chain, local_slots(at), metres, secs, leg))
+    for profile in network.profiles:
+        chunks = parts.get(f"pieces:{profile}", [])
+        legs = parts.get(f"legs:{profile}", [])
+        if chunks:
+            chain, slot, metres, secs, leg = (np.concatenate(c) for c in zip(*chunks))
+        else:
+            chain, slot, metres, secs, leg = (np.zeros(0, np.int32), np.zeros(0, np.int16), np.zeros(0), np.zeros(0),
+                                              np.zeros(0, np.int64))  # fmt: skip
+        result[profile] = DayData(
+            obs=speeds.Observations(chain.astype(np.int32), slot.astype(np.int16), metres, secs),
+            leg=leg,
+            leg_actual_s=np.asarray([a for a, _ in legs], float),
+            leg_order=np.asarray([o for _, o in legs], np.int64),
+        )
+    # doorstep observations are the day's, whatever the profile: kept with the first profile's data
+    first = network.profiles[0]
+    result[first].service = parts.get("service", [])
+    result[first].access = parts.get("access", [])
+    return result
+
+
+def day_data(network: RoadNetwork, build: RoadNetworkBuild, matchers: dict, day: date) -> dict[str, DayData]:
+    """A day's observations per profile, from the cache when the day's rows have not changed."""
+    fingerprint = _day_fingerprint(day)
+    paths = {p: _cache_path(build, p, day) for p in network.profiles}
+    cached: dict[str, DayData] = {}
+    for profile, path in paths.items():
+        meta = path.with_suffix(".json")
+        if not (path.exists() and meta.exists()):
+            break
+        info = json.loads(meta.read_text())
+        if info.get("format") != CACHE_FORMAT or info.get("fingerprint") != fingerprint:
+            break
+        with np.load(path) as data:
+            cached[profile] = DayData(
+                obs=speeds.Observations(data["chain"], data["slot"], data["metres"], data["seconds"]),
+                leg=data["leg"],
+                leg_actual_s=data["leg_actual_s"],
+                leg_order=data["leg_order"],
+                service=info.get("service", []),
+                access=info.get("access", []),
+            )
+    if len(cached) == len(paths):
+        return cached
+    fresh = _learn_day(network, matchers, day)
+    for profile, path in paths.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = fresh[profile]
+        np.savez_compressed(
+            path, chain=data.obs.chain, slot=data.obs.slot, metres=data.obs.metres, seconds=data.obs.seconds,
+            leg=data.leg, leg_actual_s=data.leg_actual_s, leg_order=data.leg_order,
+        )  # fmt: skip
+        info = {"format": CACHE_FORMAT, "fingerprint": fingerprint, "service": data.service, "access": data.access}
+        path.with_suffix(".json").write_text(json.dumps(info))
+    return fresh
+
+
+# -- learning ----------------------------------------------------------------------------------------------
+def base_class_factors(network: RoadNetwork, profile: str) -> np.ndarray:
+    """The traffic table the planner has for a profile, (SLOTS, classes): the prior nobody drove."""
+    traffic = network._state(profile).traffic
+    return np.stack([traffic.class_factors((day, hour)) for day in ("weekday", "weekend") for hour in range(24)])
+
+
+def learn_parameters(network: RoadNetwork, days: list[dict[str, DayData]]) -> tuple[dict[str, np.ndarray], dict]:
+    """Speed factors per profile and the doorstep tables from the given days' observations."""
+    factors, stats = {}, {}
+    for profile in network.profiles:
+        state = network._state(profile)
+        obs = speeds.Observations.concat([d[profile].obs for d in days if profile in d])
+        if not len(obs.chain):
+            continue
+        g = state.graph
+        factors[profile], stats[profile] = speeds.estimate_factors(
+            g.chain_length_m, g.chain_speed_kmh, g.chain_class, base_class_factors(network, profile), obs
+        )
+    service = [doorstep.DoorstepObservation(**o) for d in days for data in d.values() for o in data.service]
+    access = [doorstep.DoorstepObservation(**o) for d in days for data in d.values() for o in data.access]
+    parameters = {
+        "service": doorstep.fit(service, per_item=True),
+        "access": doorstep.fit(access, per_item=False),
+        "speeds": stats,
+        "observations": {"service": len(service), "access": len(access)},
+    }
+    return factors, parameters
+
+
+def leg_errors(network: RoadNetwork, day: dict[str, DayData], factors: dict[str, np.ndarray] | None,
+               parameters: dict | None) -> np.ndarray:  # fmt: skip
+    """Errors (s, actual - predicted: positive is late) of leg times on a day, for a model's speed
+    factors (None: the traffic table) and doorstep tables (None: the zones' access times)."""
+    orders = {}
+    all_orders = {int(o) for data in day.values() for o in data.leg_order}
+    for order in Order.objects.filter(id__in=all_orders).select_related("zone"):
+        orders[order.id] = order
+    errors = []
+    for profile, data in day.items():
+        if not len(data.leg_actual_s):
+            continue
+        g = network._state(profile).graph
+        chain, slot = data.obs.chain.astype(np.int64), data.obs.slot.astype(np.int64)
+        if factors is not None and profile in factors:
+            table = factors[profile].reshape(48, -1)
+            factor = table[slot, chain]
+        else:
+            factor = base_class_factors(network, profile)[slot, g.chain_class[chain]]
+        driving = data.obs.metres / (g.chain_speed_kmh[chain].astype(np.float64) / 3.6 * factor)
+        valid = data.leg >= 0
+        predicted = np.bincount(data.leg[valid], weights=driving[valid], minlength=len(data.leg_actual_s))
+        covered = np.bincount(data.leg[valid], minlength=len(data.leg_actual_s)) > 0
+        access_table = (parameters or {}).get("access") or {}
+        for i in np.flatnonzero(covered):
+            order = orders.get(int(data.leg_order[i]))
+            if order is None:
+                continue
+            access = doorstep.predict(access_table, **order_keys(order))
+            if access is None:
+                access = order.zone.access_time_s if order.zone_id else 0
+            errors.append(data.leg_actual_s[i] - (predicted[i] + access))
+    return np.asarray(errors, float)
+
+
+def summarize(errors: np.ndarray) -> dict:
+    errors = np.abs(errors)
+    if not len(errors):
+        return {"legs": 0}
+    return {
+        "legs": int(len(errors)),
+        "mean": round(float(errors.mean()), 1),
+        "p90": round(float(np.percentile(errors, 90)), 1),
+    }
+
+
+def arrival_error(day: dict[str, DayData], leg_residuals: np.ndarray, parameters: dict) -> dict:
+    """How wrong an arrival time is, out of sample (the held-out day, predicted by a model that had not
+    seen it): the mean and spread of a leg's and of a service's error, and how many stops a van makes
+    an hour. An arrival h hours ahead sums about h x stops-per-hour of each (customers' windows:
+    routes.learning.selectors.arrival_window)."""
+    service_residuals = []
+    table = parameters.get("service") or {}
+    for data in day.values():
+        for row in data.service:
+            keys = {k: row[k] for k in ("building", "customer", "zone", "kind", "items")}
+            predicted = doorstep.predict(table, **keys)
+            if predicted is not None:
+                service_residuals.append(row["seconds"] - predicted)
+    legs = sum(len(d.leg_actual_s) for d in day.values())
+    busy_s = sum(float(d.leg_actual_s.sum()) for d in day.values()) + sum(
+        r["seconds"] for d in day.values() for r in d.service
+    )
+    service = np.asarray(service_residuals, float)
+
+    def spread(values):
+        return (round(float(values.mean()), 1), round(float(values.std()), 1)) if len(values) >= 5 else (0.0, None)
+
+    leg_bias, leg_sd = spread(leg_residuals)
+    service_bias, service_sd = spread(service)
+    return {
+        "leg_bias_s": leg_bias,
+        "leg_sd_s": leg_sd,
+        "service_bias_s": service_bias,
+        "service_sd_s": service_sd,
+        "stops_per_hour": round(legs / (busy_s / 3600), 2) if busy_s > 0 else None,
+        "legs": int(len(leg_residuals)),
+    }
+
+
+def _better(candidate: dict, active: dict) -> bool:
+    if not candidate.get("legs"):
+        return False
+    return candidate["mean"] + candidate["p90"] < active["mean"] + active["p90"]
+
+
+def pack_speeds(factors: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    # float16: 3 significant digits of a speed factor, half the bytes
+    np.savez_compressed(buffer, **{name: f.astype(np.float16) for name, f in factors.items()})
+    return buffer.getvalue()
+
+
+def _days_with_driving(before: date, window_days: int) -> list[date]:
+    first = before - timedelta(days=window_days)
+    start, _ = _day_bounds(first)
+    _, end = _day_bounds(before)
+    moments = DriverPosition.objects.filter(recorded_at__gte=start, recorded_at__lt=end).datetimes(
+        "recorded_at", "day", tzinfo=_zone()
+    )
+    return sorted({moment.date() for moment in moments})
+
+
+def travel_model_learn(
+    *, held_out: date | None = None, now: datetime | None = None, note: str = "nightly"
+) -> TravelModel | None:
+    """Learn a new travel model version from the fleet's recent days; activate it if it predicts the
+    held-out day (default: the latest day before today with positions) better than the active one.
+
+    Returns the new version (active or not), or None when there is no driving to learn from.
+    The nightly task, the admin's action and ``simulate_history`` all call this.
+    """
+    started = time.perf_counter()
+    now = now or timezone.now()
+    today = timezone.localtime(now, _zone()).date()
+    window = settings.LEARNING_WINDOW_DAYS
+    days = [d for d in _days_with_driving(today - timedelta(days=1), window) if held_out is None or d <= held_out]
+    if not days:
+        logger.info("travel model: no driving in the last %d days, nothing learned", window)
+        return None
+    held_out = held_out or days[-1]
+    network = get_road_network(moment=now)
+    build = active_build()
+    matchers: dict = {}
+    data = {d: day_data(network, build, matchers, d) for d in days}
+    training = [data[d] for d in days if d < held_out]
+    candidate_factors, candidate_parameters = learn_parameters(network, training)
+    active = active_travel_model()
+    active_factors = travel_model_speeds(TravelModel.objects.get(pk=active.pk)) if active else None
+    if active is not None and build is not None and active.network_path and active.network_path != build.path:
+        active_factors = None  # learned on another road network: the processes drive it with the defaults too
+    held = data.get(held_out, {})
+    candidate_legs = leg_errors(
+        network, held, candidate_factors if training else None, candidate_parameters if training else None
+    )
+    score = {
+        "candidate": summarize(candidate_legs),
+        "active": summarize(leg_errors(network, held, active_factors, active.parameters if active else None)),
+        "active_version": active.version if active else None,
+    }
+    final_factors, parameters = learn_parameters(network, [data[d] for d in days if d <= held_out])
+    if training:
+        parameters["arrival_error"] = arrival_error(held, candidate_legs, candidate_parameters)
+    parameters["learning_seconds"] = round(time.perf_counter() - started, 2)
+    activate = bool(training) and _better(score["candidate"], score["active"])
+    with transaction.atomic():
+        version = (TravelModel.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
+        if activate:
+            TravelModel.objects.filter(active=True).update(active=False)
+        model = TravelModel.objects.create(
+            version=version,
+            trained_from=days[0],
+            trained_to=held_out,
+            held_out_day=held_out,
+            score=score,
+            active=activate,
+            activated_at=now if activate else None,
+            network_path=build.path if build else "",
+            speeds=pack_speeds(final_factors),
+            parameters=parameters,
+            note=note[:255],
+        )
+    logger.info(
+        "travel model v%s learned on %s..%s in %.1f s, held-out %s: %s (%s)",
+        version, days[0], held_out, time.perf_counter() - started, held_out, score,
+        "activated" if activate else "kept the active version",
+    )  # fmt: skip
+    return model
+
+
+def travel_model_learn_request(*, by=None) -> None:
+    """Learn a new version in the background (the admin's "learn now")."""
+    who = getattr(by, "username", "") or "someone"
+    enqueue("routes.tasks.learn_travel_model", note=f"on demand by {who}")
+
+
+def travel_model_activate(*, model: TravelModel) -> TravelModel:
+    """Make a version the active one by hand (the admin's "use this version"): every process picks it
+    up on its next use of the road network."""
+    with transaction.atomic():
+        TravelModel.objects.filter(active=True).exclude(pk=model.pk).update(active=False)
+        TravelModel.objects.filter(pk=model.pk).update(active=True, activated_at=timezone.now())
+    model.refresh_from_db()
+    return model

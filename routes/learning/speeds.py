@@ -1,0 +1,179 @@
+"""Speeds per road stretch and hour, learned from matched driving (plain numpy, no Django).
+
+Observations are the matcher's pieces (routes.learning.matching): metres of a chain driven in so many
+seconds at a moment. What is not driving is dropped before it becomes an observation:
+- standing still: a fix whose mean position over the 30 s before it and the 30 s after it differ by
+  less than STILL_M (noise of 10-30 m averages out over 6+ fixes; a van crawling at 2 m/s moves 60 m)
+  - stops, breaks, the depot before the shift;
+- the time at a stop (arrival to completion) whatever the positions say;
+- pairs of fixes more than MAX_GAP_S apart, slower than MIN_SPEED_MPS (waiting, not driving), or
+  whose road distance is far longer than the straight line (a detour the matcher had to invent).
+
+The estimate is a hierarchical shrinkage in log speed ratio r = log(observed / default speed):
+    r(chain, slot) = mu(class, slot) + delta(chain) + gamma(chain, slot)
+- mu: the road class's learned prior for the slot, shrunk towards the traffic table the planner had
+  (so a class nobody drove keeps the table);
+- delta: the chain's own offset over all hours (a slow centre street), shrunk towards 0;
+- gamma: what the chain does differently at this hour, shrunk towards 0.
+Each shrinkage weights n traversals against k = sigma^2 / tau^2 (within-cell noise over
+between-cell spread, both estimated from the data by moments: empirical Bayes), so a stretch driven
+once moves a little, one driven 30 times follows its data, and one never driven takes its class's
+learned value for that hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SLOTS = 48  # (weekday, weekend) x 24 local hours; slot = day_type * 24 + hour
+STILL_M = 35.0
+STILL_WINDOW_S = 30.0
+MAX_GAP_S = 60.0
+MIN_SPEED_MPS = 1.0
+DETOUR_FACTOR = 1.6
+DETOUR_SLACK_M = 150.0
+MIN_FACTOR, MAX_FACTOR = 0.05, 2.0
+CLASS_PRIOR_K = 5.0  # traversals that weigh as much as the traffic table, for a class and hour
+
+
+def still_mask(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True for fixes where the vehicle stands (see the module docstring). x, y in metres."""
+    count = len(t)
+    if count < 3:
+        return np.zeros(count, bool)
+    cx = np.concatenate([[0.0], np.cumsum(x)])
+    cy = np.concatenate([[0.0], np.cumsum(y)])
+    before = np.searchsorted(t, t - STILL_WINDOW_S)
+    after = np.searchsorted(t, t + STILL_WINDOW_S, side="right")
+    index = np.arange(count)
+    n_before = index + 1 - before
+    n_after = after - index
+    mean_bx = (cx[index + 1] - cx[before]) / n_before
+    mean_by = (cy[index + 1] - cy[before]) / n_before
+    mean_ax = (cx[after] - cx[index]) / n_after
+    mean_ay = (cy[after] - cy[index]) / n_after
+    enough = (n_before >= 3) & (n_after >= 3)
+    return enough & (np.hypot(mean_ax - mean_bx, mean_ay - mean_by) < STILL_M)
+
+
+def driving_pairs(t: np.ndarray, route_m: np.ndarray, straight_m: np.ndarray, still: np.ndarray) -> np.ndarray:
+    """Which fix pairs (i, i + 1) are driving: a bool per pair (len(t) - 1)."""
+    dt = np.diff(t)
+    route = route_m[1:]
+    ok = np.isfinite(route) & (dt > 0) & (dt <= MAX_GAP_S) & ~still[:-1] & ~still[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok &= route / np.maximum(dt, 1e-9) >= MIN_SPEED_MPS
+        ok &= route <= DETOUR_FACTOR * straight_m + DETOUR_SLACK_M
+    return ok
+
+
+@dataclass
+class Observations:
+    """Driving pieces of one or more days: chain, slot (0-47), metres, seconds."""
+
+    chain: np.ndarray
+    slot: np.ndarray
+    metres: np.ndarray
+    seconds: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[Observations]) -> Observations:
+        if not parts:
+            return cls(np.zeros(0, np.int32), np.zeros(0, np.int16), np.zeros(0), np.zeros(0))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("chain", "slot", "metres", "seconds")))
+
+    def save(self, path) -> None:
+        np.savez_compressed(path, chain=self.chain, slot=self.slot, metres=self.metres, seconds=self.seconds)
+
+    @classmethod
+    def load(cls, path) -> Observations:
+        with np.load(path) as data:
+            return cls(data["chain"], data["slot"], data["metres"], data["seconds"])
+
+
+def _moments_k(mean: np.ndarray, n: np.ndarray, within: float) -> float:
+    """k = sigma^2 / tau^2: within-cell variance per traversal over the spread between cells."""
+    if len(mean) < 3 or not np.isfinite(within):
+        return 3.0
+    weights = n / n.sum()
+    centre = float((weights * mean).sum())
+    spread = float((weights * (mean - centre) ** 2).sum()) - float((weights * within / np.maximum(n, 1e-9)).sum())
+    tau2 = max(spread, 1e-4)
+    return float(np.clip(within / tau2, 0.2, 50.0))
+
+
+def estimate_factors(
+    chain_length_m: np.ndarray,
+    chain_speed_kmh: np.ndarray,
+    chain_class: np.ndarray,
+    base_class_factors: np.ndarray,
+    obs: Observations,
+) -> tuple[np.ndarray, dict]:
+    """Speed factors (2, 24, chains) multiplying each chain's default speed, and statistics.
+
+    ``base_class_factors`` (SLOTS, classes) is the traffic table the planner had: the prior of a
+    class and hour nobody drove.
+    """
+    chains = len(chain_length_m)
+    classes = base_class_factors.shape[1]
+    base = np.log(np.clip(base_class_factors, MIN_FACTOR, MAX_FACTOR))  # (SLOTS, classes)
+    keep = obs.seconds > 0  # metres may be negative (matching's signed pieces): they add up per cell
+    chain, slot = obs.chain[keep].astype(np.int64), obs.slot[keep].astype(np.int64)
+    metres, seconds = obs.metres[keep], obs.seconds[keep]
+    default_mps = chain_speed_kmh.astype(np.float64) / 3.6
+    cell = chain * SLOTS + slot
+    cells, inverse = np.unique(cell, return_inverse=True)
+    cell_m = np.bincount(inverse, weights=metres)
+    cell_s = np.bincount(inverse, weights=seconds)
+    positive = cell_m > 1.0
+    cells, cell_m, cell_s = cells[positive], cell_m[positive], cell_s[positive]
+    remap = np.full(len(positive), -1)
+    remap[positive] = np.arange(int(positive.sum()))
+    inverse = remap[inverse]
+    chain, slot, metres, seconds = (a[inverse >= 0] for a in (chain, slot, metres, seconds))
+    inverse = inverse[inverse >= 0]
+    cell_chain, cell_slot = cells // SLOTS, cells % SLOTS
+    cell_class = chain_class[cell_chain].astype(np.int64)
+    cell_r = np.log((cell_m / cell_s) / default_mps[cell_chain])
+    cell_n = cell_m / np.maximum(chain_length_m[cell_chain], 1.0)  # traversals' worth
+    # within-cell variance per traversal, from the pieces: a piece of f traversals has variance sigma^2 / f
+    with np.errstate(invalid="ignore", divide="ignore"):
+        piece_r = np.log((metres / seconds) / default_mps[chain])
+    piece_f = np.where(metres > 0, metres / np.maximum(chain_length_m[chain], 1.0), 0.0)
+    piece_r = np.where(np.isfinite(piece_r), piece_r, 0.0)
+    dof = max(int((piece_f > 0).sum()) - len(cells), 1)
+    within = float((piece_f * (piece_r - cell_r[inverse]) ** 2).sum() / dof) if len(piece_r) else np.nan
+
+    # 1. the class prior per slot, shrunk towards the traffic table
+    class_cell = cell_class * SLOTS + cell_slot
+    class_n = np.bincount(class_cell, weights=cell_n, minlength=classes * SLOTS).reshape(classes, SLOTS).T
+    class_sum = np.bincount(class_cell, weights=cell_n * cell_r, minlength=classes * SLOTS).reshape(classes, SLOTS).T
+    mu = (class_sum + CLASS_PRIOR_K * base) / (class_n + CLASS_PRIOR_K)  # (SLOTS, classes)
+    resid = cell_r - mu[cell_slot, cell_class]
+    # 2. the chain's offset over all hours
+    chain_n = np.bincount(cell_chain, weights=cell_n, minlength=chains)
+    chain_sum = np.bincount(cell_chain, weights=cell_n * resid, minlength=chains)
+    driven = chain_n > 0
+    k_chain = _moments_k(chain_sum[driven] / chain_n[driven], chain_n[driven], within)
+    delta = chain_sum / (chain_n + k_chain)
+    # 3. the chain's own hour
+    gamma_raw = resid - delta[cell_chain]
+    k_slot = _moments_k(gamma_raw, cell_n, within)
+    gamma = cell_n * gamma_raw / (cell_n + k_slot)
+
+    log_factor = mu[:, chain_class.astype(np.int64)] + delta[None, :]  # (SLOTS, chains)
+    log_factor[cell_slot, cell_chain] += gamma
+    factors = np.clip(np.exp(log_factor), MIN_FACTOR, MAX_FACTOR).astype(np.float32).reshape(2, 24, chains)
+    stats = {
+        "pieces": int(len(piece_r)),
+        "driven_km": round(float(metres.sum()) / 1000, 1),
+        "driven_hours": round(float(seconds.sum()) / 3600, 2),
+        "chains_driven": int(driven.sum()),
+        "cells": int(len(cells)),
+        "within_variance": round(within, 4) if np.isfinite(within) else None,
+        "k_chain": round(k_chain, 3),
+        "k_slot": round(k_slot, 3),
+    }
+    return factors, stats

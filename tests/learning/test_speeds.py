@@ -1,0 +1,66 @@
+"""The speed learner on a small graph: known truth in, the same truth out; no data, the class prior."""
+
+import numpy as np
+
+from routes.learning.speeds import SLOTS, Observations, estimate_factors
+from routes.network.profiles import ROAD_CLASS_CODE
+
+
+def _traversals(graph, chains, truth, slot, count, rng, sigma=0.1):
+    """`count` whole traversals of each chain at `slot`, each at truth x log-normal noise."""
+    rows = []
+    for chain in chains:
+        length = graph.chain_length_m[chain]
+        speed = graph.chain_speed_kmh[chain] / 3.6 * truth[chain]
+        for _ in range(count):
+            rows.append((chain, slot, length, length / speed * rng.lognormal(0.0, sigma)))
+    chain, slots, metres, seconds = (np.asarray(c) for c in zip(*rows))
+    return Observations(chain.astype(np.int32), slots.astype(np.int16), metres, seconds)
+
+
+def _learn(graph, obs, base=None):
+    base = np.ones((SLOTS, len(ROAD_CLASS_CODE))) if base is None else base
+    factors, _ = estimate_factors(graph.chain_length_m, graph.chain_speed_kmh, graph.chain_class, base, obs)
+    return factors.reshape(SLOTS, -1)
+
+
+def test_it_recovers_a_known_speed_per_road_stretch_within_5_percent(town_net):
+    graph = town_net._states["car"].graph
+    rng = np.random.default_rng(3)
+    chains = np.arange(len(graph.chain_start))
+    truth = rng.uniform(0.45, 1.3, len(chains))  # each stretch its own, unlike its class
+    slot = 8  # weekday, 08-09 h
+    learned = _learn(graph, _traversals(graph, chains, truth, slot, count=60, rng=rng))
+    error = np.abs(learned[slot] / truth - 1)
+    assert error.max() < 0.05, f"worst stretch {error.argmax()}: learned {learned[slot][error.argmax()]:.3f}"
+
+
+def test_a_stretch_nobody_drove_takes_its_class_learned_value_and_an_undriven_class_the_table(town_net):
+    graph = town_net._states["car"].graph
+    rng = np.random.default_rng(4)
+    residential = np.flatnonzero(graph.chain_class == ROAD_CLASS_CODE["residential"])
+    driven, undriven = residential[:-1], residential[-1]
+    truth = np.full(len(graph.chain_start), 0.6)
+    base = np.ones((SLOTS, len(ROAD_CLASS_CODE)))
+    base[:, ROAD_CLASS_CODE["trunk"]] = 0.8  # the traffic table the planner had
+    slot = 10
+    learned = _learn(graph, _traversals(graph, driven, truth, slot, count=40, rng=rng), base)
+    assert abs(learned[slot][undriven] / 0.6 - 1) < 0.05  # the residential class's learned prior
+    trunk = np.flatnonzero(graph.chain_class == ROAD_CLASS_CODE["trunk"])
+    assert np.allclose(learned[slot][trunk], 0.8, rtol=1e-3)  # nobody drove a trunk: the table
+    # an hour nobody drove at all: the table there too (1.0 for residential)
+    assert np.allclose(learned[20][undriven], 1.0, rtol=1e-3)
+
+
+def test_one_traversal_moves_a_stretch_only_part_of_the_way(town_net):
+    graph = town_net._states["car"].graph
+    rng = np.random.default_rng(5)
+    residential = np.flatnonzero(graph.chain_class == ROAD_CLASS_CODE["residential"])
+    truth = np.full(len(graph.chain_start), 1.0)
+    many = _traversals(graph, residential[1:], truth, 9, count=30, rng=rng)
+    odd = residential[0]
+    truth_odd = truth.copy()
+    truth_odd[odd] = 0.4
+    once = _traversals(graph, [odd], truth_odd, 9, count=1, rng=rng, sigma=0.0)
+    learned = _learn(graph, Observations.concat([many, once]))
+    assert 0.4 < learned[9][odd] < 0.95  # shrunk towards its class (1.0), not all the way

@@ -1,0 +1,44 @@
+"""Customers' windows sized by the learned arrival errors: wider for later stops, within the limits."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from customers.notifications.promises import promise_window_for
+from routes.learning.selectors import arrival_window
+from routes.models import TravelModel
+
+NOW = datetime(2026, 11, 3, 8, 0, tzinfo=ZoneInfo("Europe/Vaduz"))
+FIGURES = {"leg_bias_s": 30.0, "leg_sd_s": 120.0, "service_bias_s": 0.0, "service_sd_s": 60.0,
+           "stops_per_hour": 4.0, "legs": 200}  # fmt: skip
+
+
+@pytest.fixture
+def model(db):
+    return TravelModel.objects.create(version=1, active=True, parameters={"arrival_error": FIGURES})
+
+
+def test_without_a_learned_model_the_window_is_the_fixed_width(db, settings):
+    settings.ETA_WINDOW_HALF_WIDTH_MIN = 30
+    assert arrival_window(3600) is None
+    start, end = promise_window_for(NOW + timedelta(hours=2), now=NOW)
+    assert (start, end) == (NOW + timedelta(hours=1, minutes=30), NOW + timedelta(hours=2, minutes=30))
+
+
+def test_the_window_grows_with_the_horizon_and_leans_late_like_the_errors(model):
+    soon_low, soon_high = arrival_window(1800)
+    late_low, late_high = arrival_window(5 * 3600)
+    assert late_high - late_low > soon_high - soon_low
+    assert late_high > -late_low  # legs ran late on average: more room after the ETA than before
+
+
+def test_the_learned_window_stays_between_the_minimum_and_the_maximum_width(model, settings):
+    settings.ETA_WINDOW_MIN_WIDTH_MIN, settings.ETA_WINDOW_MAX_WIDTH_MIN = 20, 25
+    # 20 minutes ahead the errors span ~6 minutes: the minimum; 7 hours ahead ~30: the maximum
+    eta_soon, eta_late = NOW + timedelta(minutes=20), NOW + timedelta(hours=7)
+    start, end = promise_window_for(eta_soon, now=NOW)
+    assert timedelta(minutes=20) <= end - start <= timedelta(minutes=25) and start <= eta_soon <= end
+    start, end = promise_window_for(eta_late, now=NOW)
+    assert end - start == timedelta(minutes=25)
+    assert start.minute % 5 == 0 and end.minute % 5 == 0
