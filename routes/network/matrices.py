@@ -9,7 +9,7 @@ import numpy as np
 import pyroutingkit
 
 from .geometry import haversine_m
-from .profile_state import INF_WEIGHT, ProfileState
+from .profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS, ProfileState
 
 # RoutingKit runs one query at a time per metric object but releases the GIL, so
 # each cached metric keeps one replica per core and big matrices split their
@@ -19,10 +19,25 @@ SPLIT_FROM_SOURCES = 64
 
 
 class CustomizedMetric:
-    """One customized weight vector over a CCH topology, replicated per core."""
+    """One customized weight vector over a CCH topology, replicated per core.
 
-    def __init__(self, topology, weights: np.ndarray, open_weights: np.ndarray):
+    ``kind`` is "time" (ms) or "distance" (see profile_state.DistanceEncoding);
+    ``target_weights`` per turn node is the part of a turn weight that drives
+    the turn node itself (a path's weight counts its last turn node whole).
+    """
+
+    def __init__(
+        self,
+        topology,
+        weights: np.ndarray,
+        open_weights: np.ndarray,
+        target_weights: np.ndarray | None = None,
+        kind: str = "time",
+    ):
         self.open_weights = open_weights  # before closures
+        self.weights = weights.copy()  # current, closures included
+        self.target_weights = target_weights
+        self.kind = kind
         self.replicas = []
         for _ in range(WORKERS):
             metric = pyroutingkit.CCHMetric(topology)
@@ -42,6 +57,7 @@ class CustomizedMetric:
             return metric.query(source, target)
 
     def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
+        self.weights[arcs] = weights
         for metric, lock in self.replicas:
             with lock:
                 metric.update_weights(arcs, weights)
@@ -69,13 +85,47 @@ def many_to_many(pool, metric: CustomizedMetric, sources, targets) -> list:
     return parts
 
 
-def combine(parts, scale: float, leave, arrive_first, arrive_second) -> np.ndarray:
-    """Scale raw weights and add the access legs, taking the better of the two
+def loop(state: ProfileState, metric: CustomizedMetric, enode: int) -> tuple[int, list[int]]:
+    """Cheapest way from turn node ``enode`` round back onto it: (weight, turn nodes).
+
+    Needed when a trip leaves along a section and must come back onto the same
+    section in the same direction behind its start (a CCH query from a node to
+    itself is 0). INF_WEIGHT when there is none.
+    """
+    best, best_path = INF_WEIGHT, []
+    for turn in state.turns_out(enode):
+        first = int(metric.weights[turn])
+        if first >= INF_WEIGHT:
+            continue
+        nxt = int(state.graph.turn_to[turn])
+        weight, path, _ = metric.query(nxt, enode)
+        if weight >= INF_WEIGHT or first + weight >= best:
+            continue
+        best, best_path = first + weight, [enode] + list(path)
+    return min(best, INF_WEIGHT), best_path
+
+
+def _decode(metric: CustomizedMetric, state: ProfileState, rows: np.ndarray) -> np.ndarray:
+    """Raw CCH sums -> seconds (time) or metres (distance); NaN where no path."""
+    unreachable = rows >= INF_WEIGHT
+    if metric.kind == "time":
+        # penalties for entering local-only roads steer the route but are no driving time
+        values = np.remainder(rows, np.uint32(RESTRICTED_PENALTY_MS)).astype(np.float64)
+        values *= 1e-3
+    else:
+        values = state.distance_encoding.metres(rows)
+    values[unreachable] = np.nan
+    return values
+
+
+def combine(metric, state, parts, leave, arrive_first, arrive_second) -> np.ndarray:
+    """Decode raw sums and add the access legs, taking the better of the two
     arrival options per destination; NaN where neither has a path.
 
-    Works in blocks of 256 rows so temporaries stay small: at 2000 x 2000 a
-    full-size temporary is 32 MB, and first-touching fresh memory is what
-    dominated this step on a busy VM.
+    ``arrive_*`` already take off the target turn node's own weight (which the
+    raw sum counts whole). Works in blocks of 256 rows so temporaries stay
+    small: at 2000 x 2000 a full-size temporary is 32 MB, and first-touching
+    fresh memory is what dominated this step on a busy VM.
     """
     k = len(arrive_first)
     out = np.empty((len(leave), k))
@@ -84,17 +134,33 @@ def combine(parts, scale: float, leave, arrive_first, arrive_second) -> np.ndarr
         for start in range(0, len(part), 256):
             rows = part[start : start + 256]
             target = out[row + start : row + start + len(rows)]
-            first = rows[:, :k]
-            np.multiply(first, scale, out=target)
-            target[first >= INF_WEIGHT] = np.nan
+            target[:] = _decode(metric, state, rows[:, :k])
             target += arrive_first
             if rows.shape[1] > k:
-                second = rows[:, k:] * scale
-                second[rows[:, k:] >= INF_WEIGHT] = np.nan
+                second = _decode(metric, state, rows[:, k:])
                 second += arrive_second
                 np.fmin(target, second, out=target)
             target += leave[row + start : row + start + len(rows), None]
     return out
+
+
+def _patch_loops(state, metric, parts, sources, targets) -> None:
+    """Where an origin's turn node is also a destination's arrival turn node, the
+    raw sum is 0; replace it with the weight of driving round onto it again."""
+    where = {}
+    for j, t in enumerate(targets.tolist()):
+        where.setdefault(t, []).append(j)
+    hits = [(i, where[s]) for i, s in enumerate(sources.tolist()) if s in where]
+    if not hits:
+        return
+    cache: dict[int, int] = {}
+    for i, columns in hits:
+        enode = int(sources[i])
+        if enode not in cache:
+            cache[enode] = loop(state, metric, enode)[0]
+        for row, part in parts:
+            if row <= i < row + len(part):
+                part[i - row, columns] = cache[enode]
 
 
 def node_matrix(
@@ -105,12 +171,18 @@ def node_matrix(
     distance_metric: CustomizedMetric | None,
     pool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Durations (s) and distances (m) between snapped points, access legs included."""
-    sources = np.array([s.source_node for s in good], dtype=np.uint32)
-    # Destinations may be reached from either end of a two-way section: the
-    # second ends share their CCH search space with the first ones and add
-    # ~8 % to the query. Doing the same for origins would double it, so an
-    # origin leaves towards its nearer end (route() tries both).
+    """Durations (s) and distances (m) between snapped points, access legs included.
+
+    Distances are the length of the same fastest route (a second metric whose
+    shortest paths are the fastest routes, see DistanceEncoding).
+    """
+    # Destinations may be reached along either direction of a two-way section:
+    # the second turn nodes share their CCH search space with the first ones
+    # and add ~8 % to the query. Doing the same for origins would double it, so
+    # an origin leaves towards its nearer end (route() tries both); turning
+    # back costs a U-turn at that end.
+    leave = [state.leave_options(s)[0] for s in good]
+    sources = np.array([node for node, _, _ in leave], dtype=np.uint32)
     options = [state.arrive_options(s) for s in good]
     first = [o[0] for o in options]
     second = [o[-1] for o in options]
@@ -122,21 +194,28 @@ def node_matrix(
 
     gap = np.array([s.distance_m for s in good])
     walk_s = gap / state.access_mps
+    target_s = time_metric.target_weights.astype(np.float64) * 1e-3
 
     def arrive_seconds(chosen):
-        return walk_s + [state.along_seconds(s, o[1], factors) for s, o in zip(good, chosen)]
+        return walk_s + [state.along_seconds(s, o[1], factors) - target_s[o[0]] for s, o in zip(good, chosen)]
 
-    leave_s = walk_s + [state.along_seconds(s, s.source_along_m, factors) for s in good]
-    block = combine(time_parts, 1e-3, leave_s, arrive_seconds(first), arrive_seconds(second))
+    leave_s = walk_s + [state.along_seconds(s, o[1], factors) for s, o in zip(good, leave)]
+    time_parts = [(row, part.result() if hasattr(part, "result") else part) for row, part in time_parts]
+    _patch_loops(state, time_metric, time_parts, sources, targets)
+    block = combine(time_metric, state, time_parts, leave_s, arrive_seconds(first), arrive_seconds(second))
     dist_block = None
     if distance_metric is not None:
-        leave_m = gap + [s.source_along_m for s in good]
+        target_m = distance_metric.target_weights.astype(np.float64)
+        distance_parts = [(row, part.result() if hasattr(part, "result") else part) for row, part in distance_parts]
+        _patch_loops(state, distance_metric, distance_parts, sources, targets)
+        leave_m = gap + [o[1] for o in leave]
         dist_block = combine(
+            distance_metric,
+            state,
             distance_parts,
-            1e-2,
             leave_m,
-            gap + [o[1] for o in first],
-            gap + [o[1] for o in second],
+            gap + [o[1] - target_m[o[0]] for o in first],
+            gap + [o[1] - target_m[o[0]] for o in second],
         )
     shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block)
     np.fill_diagonal(block, 0.0)
@@ -161,9 +240,11 @@ def shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block) ->
                 if along is None:
                     continue
                 direct_s = walk_s[i] + walk_s[j] + state.along_seconds(good[i], along, factors)
-                block[i, j] = np.fmin(block[i, j], direct_s)
+                if direct_s >= block[i, j]:  # False for NaN: no other way
+                    continue
+                block[i, j] = direct_s
                 if dist_block is not None:
-                    dist_block[i, j] = np.fmin(dist_block[i, j], gap[i] + gap[j] + along)
+                    dist_block[i, j] = gap[i] + gap[j] + along
 
 
 def clamp_to_straight_line(good, dist_block) -> None:

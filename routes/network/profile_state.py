@@ -8,13 +8,27 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .closures import ClosureIndex
-from .graph import ProfileGraph
+from .geometry import haversine_m
+from .graph import GIVE_WAY, SIGNALS, STOP, ProfileGraph
 from .profiles import Profile
 from .snapping import Snap, Snapper
 from .traffic import TrafficProfile
 
 INF_WEIGHT = pyroutingkit.INF_WEIGHT
 MAX_WEIGHT = INF_WEIGHT - 1
+
+# Entering a local-access-only road (access=destination, private...) from any
+# other road costs this much in the CCH weight, so routes cross such roads only
+# when nothing else connects. Reported durations drop it again (weights are
+# taken modulo the penalty): a trip to or from a stop on such a road pays only
+# its real driving time. Four hours: longer than any trip inside one city
+# extract, and 290 entries still fit a uint32 of milliseconds.
+RESTRICTED_PENALTY_MS = 4 * 3600 * 1000
+# Turn cost growth: a logistic curve in the turn angle, ~0 straight on, half at
+# 90 degrees, nearly all of turn_max_s for a hairpin.
+TURN_CURVE_STEEPNESS = 13.0
+# Turning across oncoming traffic: a left turn (right-hand traffic) sharper than this.
+ACROSS_TRAFFIC_MIN_DEG = 30.0
 
 
 SNAP_CACHE_SIZE = 20_000
@@ -24,8 +38,13 @@ _MISSING = object()
 class ProfileState:
     """Everything one profile needs at query time, derived from the prepared arrays.
 
-    Weight units handed to the CCH: milliseconds for travel time, centimetres
-    for distance (uint32; closed arcs get RoutingKit's INF_WEIGHT).
+    The CCH runs on the turn-aware graph: its nodes are turn nodes (directed
+    chains), its arcs are allowed turns. A turn's weight is the travel time of
+    the arc it turns *onto* plus the cost of the turn and of the junction
+    (milliseconds, uint32; turns onto a closed chain get RoutingKit's
+    INF_WEIGHT). A path's weight from turn node s to t therefore counts all of t
+    and none of s: queries subtract ``target_ms[t]`` and add the part of s and t
+    actually driven. See DistanceEncoding for the distance metric.
     """
 
     def __init__(
@@ -45,47 +64,119 @@ class ProfileState:
         self.arc_speed_kmh = graph.chain_speed_kmh[graph.arc_chain].astype(np.float64)
         self.arc_class = graph.chain_class[graph.arc_chain]
         self.free_flow_ms = length / (self.arc_speed_kmh / 3.6) * 1000.0
-        # ceil, so a sum of arc weights never undercuts the real polyline length
+        costs = profile.turn_costs
+        # signs and passable barriers inside a chain: fixed seconds, not scaled by traffic
+        chain_fixed_s = (
+            graph.chain_signals * costs.traffic_signals_s
+            + graph.chain_stops * costs.stop_s
+            + graph.chain_give_ways * costs.give_way_s
+            + graph.chain_barrier_s
+        )
+        self.chain_fixed_s = chain_fixed_s
+        self.arc_fixed_ms = chain_fixed_s[graph.arc_chain] * 1000.0
         self.length_cm = np.clip(np.ceil(length * 100.0), 1, MAX_WEIGHT).astype(np.uint32)
         self.access_mps = profile.access_speed_kmh / 3.6
         self.traffic = TrafficProfile.default_car() if profile.name == "car" else TrafficProfile.none()
+        # per-chain speed multipliers (learned speeds, #18); None = all 1
+        self.chain_factors: np.ndarray | None = None
         self.snapper = Snapper(graph, node_lat, node_lon)
         self.closure_index = ClosureIndex(graph, node_lat, node_lon)
         self.first_segment = np.searchsorted(graph.seg_position, graph.chain_start)
+        self.reverse_arc = graph.reverse_arc()
+        self.turn_to_chain = graph.arc_chain[graph.enode_arc[graph.turn_to]]
+        self.turn_cost_ms = self._turn_costs_ms()
+        self._turn_out_order = np.argsort(graph.turn_from, kind="stable")
+        self._turn_out_start = np.searchsorted(graph.turn_from[self._turn_out_order], np.arange(graph.enode_count + 1))
+        self.distance_encoding = DistanceEncoding(graph, node_lat, node_lon)
         self.set_closed_chains(np.zeros(len(graph.chain_start), dtype=bool))
 
     # -- weights ---------------------------------------------------------------
-    def time_weights(self, class_factors: np.ndarray) -> np.ndarray:
-        """Travel time per arc in ms for speed factors per road class (no closures)."""
-        ms = np.ceil(self.free_flow_ms / class_factors[self.arc_class])
-        return np.clip(ms, 1, MAX_WEIGHT).astype(np.uint32)
+    def _turn_costs_ms(self) -> np.ndarray:
+        """What each turn costs on top of driving the arc it turns onto (ms, float)."""
+        g, costs = self.graph, self.profile.turn_costs
+        arc_from = g.enode_arc[g.turn_from]
+        arc_to = g.enode_arc[g.turn_to]
+        u_turn = self.reverse_arc[arc_from] == arc_to
+        # road sections meeting at a node: turning costs only at real junctions
+        degree = np.bincount(g.chain_start_node, minlength=g.node_count) + np.bincount(
+            g.chain_end_node, minlength=g.node_count
+        )
+        angle = g.turn_angle.astype(np.float64)
+        curve = costs.turn_max_s / (1.0 + np.exp(-(TURN_CURVE_STEEPNESS * np.abs(angle) / 180.0 - 6.5)))
+        across = angle < -ACROSS_TRAFFIC_MIN_DEG if costs.right_hand_traffic else angle > ACROSS_TRAFFIC_MIN_DEG
+        seconds = np.where((degree[g.turn_node] > 2) | u_turn, curve + across * costs.across_traffic_s, 0.0)
+        seconds += u_turn * costs.u_turn_s
+        signs = g.node_signs[g.turn_node]
+        seconds += ((signs & SIGNALS) > 0) * costs.traffic_signals_s
+        seconds += ((signs & STOP) > 0) * costs.stop_s
+        seconds += ((signs & GIVE_WAY) > 0) * costs.give_way_s
+        seconds += np.where(u_turn, 0.0, g.node_barrier_s[g.turn_node])
+        ms = np.round(seconds * 1000.0)
+        local = g.chain_local_only
+        entering_local = ~local[g.arc_chain[arc_from]] & local[g.arc_chain[arc_to]]
+        return ms + entering_local * float(RESTRICTED_PENALTY_MS)
+
+    def arc_time_ms(self, class_factors: np.ndarray, chain_factors: np.ndarray | None = None) -> np.ndarray:
+        """Time to drive each whole arc (ms, integer-valued float64), signs inside it included."""
+        factor = class_factors[self.arc_class]
+        if chain_factors is not None:
+            factor = factor * np.asarray(chain_factors, dtype=np.float64)[self.graph.arc_chain]
+        return np.maximum(np.ceil(self.free_flow_ms / factor + self.arc_fixed_ms), 1.0)
+
+    def time_weights(
+        self, class_factors: np.ndarray, chain_factors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(turn weights, target weights) in ms for speed factors per road class and,
+        optionally, per chain (both multiply the free-flow speed; no closures).
+
+        ``target_weights[t]`` is the part of every turn weight onto turn node
+        ``t`` that is the drive along t itself.
+        """
+        arc_ms = self.arc_time_ms(class_factors, chain_factors)
+        target = arc_ms[self.graph.enode_arc]
+        turns = np.clip(target[self.graph.turn_to] + self.turn_cost_ms, 1, MAX_WEIGHT).astype(np.uint32)
+        return turns, target.astype(np.uint32)
+
+    def distance_weights(
+        self, class_factors: np.ndarray, chain_factors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(turn weights, target weights) of the metric whose shortest paths are
+        the fastest routes and whose low bits sum their lengths (see DistanceEncoding)."""
+        arc_ms = self.arc_time_ms(class_factors, chain_factors)
+        return self.distance_encoding.weights(self.graph, arc_ms, self.turn_cost_ms)
+
+    def turns_out(self, enode: int) -> np.ndarray:
+        """Turns leaving turn node ``enode``."""
+        return self._turn_out_order[self._turn_out_start[enode] : self._turn_out_start[enode + 1]]
 
     def with_closures(self, open_weights: np.ndarray) -> np.ndarray:
         weights = open_weights.copy()
-        weights[self.arc_closed] = INF_WEIGHT
+        weights[self.turn_closed] = INF_WEIGHT
         return weights
 
     # -- closures and reachability --------------------------------------------
     def set_closed_chains(self, closed_chain: np.ndarray) -> None:
+        """Close chains (both directions). A direction of a chain stays usable for
+        snapping only inside the largest strongly connected part of the turn
+        graph, so every snapped point reaches and is reached by every other."""
         g = self.graph
         self._snap_cache: dict = {}
         self.closed_chain = closed_chain
         self.arc_closed = closed_chain[g.arc_chain]
-        self.open_forward = (g.chain_forward_arc >= 0) & ~closed_chain
-        self.open_backward = (g.chain_backward_arc >= 0) & ~closed_chain
-        open_arcs = ~self.arc_closed
+        self.turn_closed = closed_chain[self.turn_to_chain]
+        open_turns = ~self.turn_closed
         adjacency = csr_matrix(
-            (np.ones(int(open_arcs.sum()), dtype=np.int8),
-             (g.arc_tail[open_arcs], g.arc_head[open_arcs])),
-            shape=(g.node_count, g.node_count),
+            (np.ones(int(open_turns.sum()), dtype=np.int8),
+             (g.turn_from[open_turns], g.turn_to[open_turns])),
+            shape=(g.enode_count, g.enode_count),
         )  # fmt: skip
         _, labels = connected_components(adjacency, directed=True, connection="strong")
         largest = np.argmax(np.bincount(labels))
-        in_largest = labels == largest
-        self.usable_chain = (
-            (self.open_forward | self.open_backward) & in_largest[g.chain_start_node] & in_largest[g.chain_end_node]
-        )
-        self.largest_component_nodes = int(in_largest.sum())
+        arc_ok = (labels[: g.arc_count] == largest) & ~self.arc_closed
+        self.open_forward = (g.chain_forward_arc >= 0) & arc_ok[np.maximum(g.chain_forward_arc, 0)]
+        self.open_backward = (g.chain_backward_arc >= 0) & arc_ok[np.maximum(g.chain_backward_arc, 0)]
+        self.usable_chain = self.open_forward | self.open_backward
+        self.largest_component_nodes = int(np.count_nonzero(labels == largest))
 
     # -- snapping -------------------------------------------------------------
     def snap_many(self, points, max_distance_m: float | None) -> list[Snap | None]:
@@ -115,6 +206,8 @@ class ProfileState:
     def along_seconds(self, snap: Snap, along_m: float, class_factors: np.ndarray) -> float:
         g = self.graph
         speed = g.chain_speed_kmh[snap.chain] * class_factors[g.chain_class[snap.chain]]
+        if self.chain_factors is not None:
+            speed = speed * self.chain_factors[snap.chain]
         return along_m / (speed / 3.6)
 
     def same_chain_along_m(self, a: Snap, b: Snap) -> float | None:
@@ -136,23 +229,25 @@ class ProfileState:
         return np.column_stack([self.node_lon[nodes], self.node_lat[nodes]]).tolist()
 
     def leave_options(self, snap: Snap) -> list[tuple[int, float, bool]]:
-        """Ways to leave a road point: (graph node, metres along, towards the chain end)."""
+        """Ways to leave a road point: (turn node, metres along it to its end, towards the chain end).
+
+        Nearer end first: matrices leave an origin that way only."""
         g, chain = self.graph, snap.chain
         options = []
         if self.open_forward[chain]:
-            options.append((int(g.chain_end_node[chain]), g.chain_length_m[chain] - snap.offset_m, True))
+            options.append((int(g.chain_forward_arc[chain]), g.chain_length_m[chain] - snap.offset_m, True))
         if self.open_backward[chain]:
-            options.append((int(g.chain_start_node[chain]), snap.offset_m, False))
-        return options
+            options.append((int(g.chain_backward_arc[chain]), snap.offset_m, False))
+        return sorted(options, key=lambda option: option[1])
 
     def arrive_options(self, snap: Snap) -> list[tuple[int, float, bool]]:
-        """Ways to reach a road point: (graph node, metres along, from the chain start)."""
+        """Ways to reach a road point: (turn node, metres along it to the point, from the chain start)."""
         g, chain = self.graph, snap.chain
         options = []
         if self.open_forward[chain]:
-            options.append((int(g.chain_start_node[chain]), snap.offset_m, True))
+            options.append((int(g.chain_forward_arc[chain]), snap.offset_m, True))
         if self.open_backward[chain]:
-            options.append((int(g.chain_end_node[chain]), g.chain_length_m[chain] - snap.offset_m, False))
+            options.append((int(g.chain_backward_arc[chain]), g.chain_length_m[chain] - snap.offset_m, False))
         return options
 
     def leave_coords(self, snap: Snap, towards_end: bool) -> list[list[float]]:
@@ -196,3 +291,48 @@ class ProfileState:
 
     def arcs_length_m(self, arcs) -> float:
         return float(self.graph.arc_length_m[np.asarray(arcs, dtype=np.int64)].sum()) if len(arcs) else 0.0
+
+
+class DistanceEncoding:
+    """Lengths of fastest routes from one many-to-many run.
+
+    RoutingKit sums uint32 weights and returns only the sums. A turn weight of
+    ``coarse_time << bits | metres`` makes the shortest path the fastest one
+    (time in units of ``unit_ms``; among near-equal times, the shorter), and the
+    low ``bits`` of its sum are the route's length in metres, as long as no
+    route is longer than ``2**bits`` m. ``bits`` is chosen from the extract's
+    size (four times its diagonal plus 20 km, at least 65 km); time then gets
+    the remaining bits with one to spare, so a route of up to twice the time
+    needed to drive that length at 15 km/h fits. On Porto: 18 bits (262 km),
+    units of ~2 s. Per-arc lengths round to the metre, so a route's length is
+    exact to a few metres.
+    """
+
+    LOCAL_PENALTY_S = 600.0  # the entry penalty of local-only roads, in this metric
+
+    def __init__(self, graph: ProfileGraph, node_lat: np.ndarray, node_lon: np.ndarray):
+        lat = node_lat[graph.node_global]
+        lon = node_lon[graph.node_global]
+        if len(lat):
+            diagonal = float(haversine_m(lat.min(), lon.min(), lat.max(), lon.max()))
+        else:
+            diagonal = 0.0
+        longest_m = max(4 * diagonal + 20_000.0, 65_000.0)
+        self.bits = int(np.ceil(np.log2(longest_m)))
+        longest_ms = 2 * longest_m / (15 / 3.6) * 1000.0
+        self.unit_ms = float(np.ceil(longest_ms / 2 ** (31 - self.bits)))
+        self.mask = (1 << self.bits) - 1
+        self.arc_m = np.clip(np.round(graph.arc_length_m), 1, None)
+
+    def weights(self, graph: ProfileGraph, arc_ms: np.ndarray, turn_cost_ms: np.ndarray):
+        local = turn_cost_ms >= RESTRICTED_PENALTY_MS
+        turn_ms = np.where(local, turn_cost_ms - RESTRICTED_PENALTY_MS + self.LOCAL_PENALTY_S * 1000, turn_cost_ms)
+        coarse = np.round((arc_ms[graph.enode_arc[graph.turn_to]] + turn_ms) / self.unit_ms)
+        coarse = np.clip(coarse, 0, 2 ** (32 - self.bits) - 2)
+        target_m = self.arc_m[graph.enode_arc]
+        turns = (coarse.astype(np.uint64) << np.uint64(self.bits)) + target_m[graph.turn_to].astype(np.uint64)
+        return turns.astype(np.uint32), target_m.astype(np.uint32)
+
+    def metres(self, raw: np.ndarray) -> np.ndarray:
+        """Route length (m) in a raw many-to-many result (uint32); garbage where raw is INF."""
+        return (raw & np.uint32(self.mask)).astype(np.float64)
