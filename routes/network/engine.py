@@ -254,8 +254,8 @@ class RoadNetwork:
                 duration = (
                     driven_ms / 1000.0
                     + walk
-                    + state.along_seconds(a, leave_m, factors)
-                    + state.along_seconds(b, arrive_m, factors)
+                    + state.leave_seconds(a, leave_m, towards_end, factors)
+                    + state.arrive_seconds(b, arrive_m, from_start, factors)
                     + turning_back(towards_end)
                 )
                 if best is None or duration < best[0]:
@@ -265,7 +265,7 @@ class RoadNetwork:
         direct = state.same_chain_along_m(a, b)
         if direct is not None:
             forward = b.offset_m >= a.offset_m and bool(state.open_forward[a.chain])
-            duration = walk + state.along_seconds(a, direct, factors) + turning_back(forward)
+            duration = walk + state.direct_seconds(a, b, direct, factors) + turning_back(forward)
             if best is None or duration <= best[0]:
                 best = (duration, a.distance_m + direct + b.distance_m, forward)
         if best is None:

@@ -69,6 +69,10 @@ class ProfileGraph:
     chain_stops: np.ndarray  # uint8 stop signs inside the chain
     chain_give_ways: np.ndarray  # uint8 give-way signs inside the chain
     chain_barrier_s: np.ndarray  # float32 seconds lost at passable barriers inside the chain
+    cost_point_chain: np.ndarray  # int32: the signs and barriers inside chains, one per point,
+    cost_point_offset_m: np.ndarray  # float32 ... where along the chain (sorted by chain, offset)
+    cost_point_signs: np.ndarray  # uint8 SIGNALS | STOP | GIVE_WAY
+    cost_point_barrier_s: np.ndarray  # float32
     node_signs: np.ndarray  # uint8 SIGNALS | STOP | GIVE_WAY at a graph node
     node_barrier_s: np.ndarray  # float32 seconds lost passing a barrier at a graph node
     enode_arc: np.ndarray  # int32 arc of each turn node (arcs first, then via-way copies)
@@ -212,6 +216,10 @@ def build_profile_graph(extract: OsmExtract, profile: str, max_chain_m: float = 
     chain_stops = per_chain((inner_signs & STOP) > 0).astype(np.uint8)
     chain_give_ways = per_chain((inner_signs & GIVE_WAY) > 0).astype(np.uint8)
     chain_barrier_s = per_chain(barrier_s_global[points[inner]]).astype(np.float32)
+    inner_positions = np.flatnonzero(inner)
+    costly = (inner_signs > 0) | (barrier_s_global[points[inner]] > 0)
+    cost_positions = inner_positions[costly]
+    cost_chains = inner_chain[costly]
     node_barrier_s = barrier_s_global[node_global]
 
     graph = ProfileGraph(
@@ -241,6 +249,10 @@ def build_profile_graph(extract: OsmExtract, profile: str, max_chain_m: float = 
         chain_stops=chain_stops,
         chain_give_ways=chain_give_ways,
         chain_barrier_s=chain_barrier_s,
+        cost_point_chain=cost_chains.astype(np.int32),
+        cost_point_offset_m=(cumulative[cost_positions] - cumulative[chain_start[cost_chains]]).astype(np.float32),
+        cost_point_signs=node_signs_global[points[cost_positions]],
+        cost_point_barrier_s=barrier_s_global[points[cost_positions]].astype(np.float32),
         node_signs=node_signs_global[node_global],
         node_barrier_s=np.where(np.isinf(node_barrier_s), 0.0, node_barrier_s).astype(np.float32),
         enode_arc=np.zeros(0, np.int32),
@@ -382,7 +394,6 @@ def _apply_via_ways(g, rules, turn_from, turn_to, turn_node, enode_arc, reverse)
     """Restrictions from -> via way(s) -> to: copy the via arcs for traffic coming from
     the ``from`` way; the copies lead everywhere the originals do except the
     forbidden (no_*) or other-than-allowed (only_*) ``to`` arcs."""
-    successors: dict[int, list[int]] = {}
     order = np.argsort(turn_from, kind="stable")
     starts = np.searchsorted(turn_from[order], np.arange(len(enode_arc) + 1))
     keep = np.ones(len(turn_from), bool)

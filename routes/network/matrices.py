@@ -197,9 +197,9 @@ def node_matrix(
     target_s = time_metric.target_weights.astype(np.float64) * 1e-3
 
     def arrive_seconds(chosen):
-        return walk_s + [state.along_seconds(s, o[1], factors) - target_s[o[0]] for s, o in zip(good, chosen)]
+        return walk_s + [state.arrive_seconds(s, o[1], o[2], factors) - target_s[o[0]] for s, o in zip(good, chosen)]
 
-    leave_s = walk_s + [state.along_seconds(s, o[1], factors) for s, o in zip(good, leave)]
+    leave_s = walk_s + [state.leave_seconds(s, o[1], o[2], factors) for s, o in zip(good, leave)]
     time_parts = [(row, part.result() if hasattr(part, "result") else part) for row, part in time_parts]
     _patch_loops(state, time_metric, time_parts, sources, targets)
     block = combine(time_metric, state, time_parts, leave_s, arrive_seconds(first), arrive_seconds(second))
@@ -239,7 +239,7 @@ def shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block) ->
                 along = None if i == j else state.same_chain_along_m(good[i], good[j])
                 if along is None:
                     continue
-                direct_s = walk_s[i] + walk_s[j] + state.along_seconds(good[i], along, factors)
+                direct_s = walk_s[i] + walk_s[j] + state.direct_seconds(good[i], good[j], along, factors)
                 if direct_s >= block[i, j]:  # False for NaN: no other way
                     continue
                 block[i, j] = direct_s

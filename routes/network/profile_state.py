@@ -73,6 +73,13 @@ class ProfileState:
             + graph.chain_barrier_s
         )
         self.chain_fixed_s = chain_fixed_s
+        signs = graph.cost_point_signs
+        self.cost_point_s = (
+            ((signs & SIGNALS) > 0) * costs.traffic_signals_s
+            + ((signs & STOP) > 0) * costs.stop_s
+            + ((signs & GIVE_WAY) > 0) * costs.give_way_s
+            + graph.cost_point_barrier_s
+        )
         self.arc_fixed_ms = chain_fixed_s[graph.arc_chain] * 1000.0
         self.length_cm = np.clip(np.ceil(length * 100.0), 1, MAX_WEIGHT).astype(np.uint32)
         self.access_mps = profile.access_speed_kmh / 3.6
@@ -209,6 +216,32 @@ class ProfileState:
         if self.chain_factors is not None:
             speed = speed * self.chain_factors[snap.chain]
         return along_m / (speed / 3.6)
+
+    def fixed_seconds(self, chain: int, low_m: float, high_m: float) -> float:
+        """Signs and barriers passed inside a chain between two offsets (s)."""
+        g = self.graph
+        lo, hi = np.searchsorted(g.cost_point_chain, [chain, chain + 1])
+        if lo == hi:
+            return 0.0
+        offsets = g.cost_point_offset_m[lo:hi]
+        inside = (offsets > low_m) & (offsets < high_m)
+        return float(self.cost_point_s[lo:hi][inside].sum())
+
+    def leave_seconds(self, snap: Snap, along_m: float, towards_end: bool, class_factors) -> float:
+        """Driving from a road point to the end of its chain (or its start)."""
+        length = float(self.graph.chain_length_m[snap.chain])
+        low, high = (snap.offset_m, length) if towards_end else (0.0, snap.offset_m)
+        return self.along_seconds(snap, along_m, class_factors) + self.fixed_seconds(snap.chain, low, high)
+
+    def arrive_seconds(self, snap: Snap, along_m: float, from_start: bool, class_factors) -> float:
+        """Driving from the start of a chain (or its end) to a road point on it."""
+        length = float(self.graph.chain_length_m[snap.chain])
+        low, high = (0.0, snap.offset_m) if from_start else (snap.offset_m, length)
+        return self.along_seconds(snap, along_m, class_factors) + self.fixed_seconds(snap.chain, low, high)
+
+    def direct_seconds(self, a: Snap, b: Snap, along_m: float, class_factors) -> float:
+        low, high = sorted((a.offset_m, b.offset_m))
+        return self.along_seconds(a, along_m, class_factors) + self.fixed_seconds(a.chain, low, high)
 
     def same_chain_along_m(self, a: Snap, b: Snap) -> float | None:
         """Metres driven straight along a shared chain from a to b, if allowed."""
