@@ -61,7 +61,8 @@ class MatrixResult:
     section and back - at most one section (<= ~300 m of road).
 
     ``distances_m`` is the length of the fastest route behind ``durations_s``
-    (to a few metres; among routes of near-equal time, the shorter one), under
+    (to a few metres; where routes of near-equal time differ, possibly one that
+    is shorter and at most 1 s per km saved slower: see DistanceEncoding), under
     the same closures and traffic hour; it is never below the straight-line
     distance between the two points.
     """

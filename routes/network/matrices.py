@@ -105,22 +105,23 @@ def loop(state: ProfileState, metric: CustomizedMetric, enode: int) -> tuple[int
     return min(best, INF_WEIGHT), best_path
 
 
-def _decode(metric: CustomizedMetric, state: ProfileState, rows: np.ndarray) -> np.ndarray:
-    """Raw CCH sums -> seconds (time) or metres (distance); NaN where no path."""
-    unreachable = rows >= INF_WEIGHT
-    if metric.kind == "time":
-        # penalties for entering local-only roads steer the route but are no driving time
-        values = np.remainder(rows, np.uint32(RESTRICTED_PENALTY_MS)).astype(np.float64)
-        values *= 1e-3
-    else:
-        values = state.distance_encoding.metres(rows)
-    values[unreachable] = np.nan
+def _reduce(rows: np.ndarray) -> np.ndarray:
+    """Raw CCH sums -> float ms (or ms + m) without the local-road entry
+    penalties, which steer routes but are no driving time; NaN where no path."""
+    values = np.remainder(rows, np.uint32(RESTRICTED_PENALTY_MS)).astype(np.float64)
+    values[rows >= INF_WEIGHT] = np.nan
     return values
 
 
-def combine(metric, state, parts, leave, arrive_first, arrive_second) -> np.ndarray:
-    """Decode raw sums and add the access legs, taking the better of the two
-    arrival options per destination; NaN where neither has a path.
+def _blocks(parts):
+    """(first row, array) of each part, resolving futures."""
+    return [(row, part.result() if hasattr(part, "result") else part) for row, part in parts]
+
+
+def combine_durations(parts, leave, arrive_first, arrive_second) -> tuple[np.ndarray, np.ndarray | None]:
+    """Durations (s): reduced time sums plus the access legs, taking the faster
+    of the two arrival options per destination; NaN where neither has a path.
+    Also returns where the second option won (None if there is none).
 
     ``arrive_*`` already take off the target turn node's own weight (which the
     raw sum counts whole). Works in blocks of 256 rows so temporaries stay
@@ -129,18 +130,48 @@ def combine(metric, state, parts, leave, arrive_first, arrive_second) -> np.ndar
     """
     k = len(arrive_first)
     out = np.empty((len(leave), k))
+    second_won = None
     for row, part in parts:
-        part = part.result() if hasattr(part, "result") else part
         for start in range(0, len(part), 256):
             rows = part[start : start + 256]
-            target = out[row + start : row + start + len(rows)]
-            target[:] = _decode(metric, state, rows[:, :k])
+            span = slice(row + start, row + start + len(rows))
+            target = out[span]
+            target[:] = _reduce(rows[:, :k])
+            target *= 1e-3
             target += arrive_first
             if rows.shape[1] > k:
-                second = _decode(metric, state, rows[:, k:])
+                if second_won is None:
+                    second_won = np.zeros((len(leave), k), dtype=bool)
+                second = _reduce(rows[:, k:])
+                second *= 1e-3
                 second += arrive_second
+                np.less(second, target, out=second_won[span])
+                second_won[span] |= np.isnan(target)
                 np.fmin(target, second, out=target)
-            target += leave[row + start : row + start + len(rows), None]
+            target += leave[span, None]
+    return out, second_won
+
+
+def combine_distances(time_parts, parts, leave, arrive_first, arrive_second, second_won) -> np.ndarray:
+    """Lengths (m) of the routes behind the durations: distance-metric sums minus
+    time-metric sums (DistanceEncoding), plus the access legs, for the arrival
+    option the duration used."""
+    k = len(arrive_first)
+    out = np.empty((len(leave), k))
+    times = dict(time_parts)
+    for row, part in parts:
+        for start in range(0, len(part), 256):
+            rows = part[start : start + 256]
+            base = times[row][start : start + 256]
+            span = slice(row + start, row + start + len(rows))
+            target = out[span]
+            target[:] = _reduce(rows[:, :k]) - _reduce(base[:, :k])
+            target += arrive_first
+            if second_won is not None:
+                second = _reduce(rows[:, k:]) - _reduce(base[:, k:])
+                second += arrive_second
+                np.copyto(target, second, where=second_won[span])
+            target += leave[span, None]
     return out
 
 
@@ -173,8 +204,8 @@ def node_matrix(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Durations (s) and distances (m) between snapped points, access legs included.
 
-    Distances are the length of the same fastest route (a second metric whose
-    shortest paths are the fastest routes, see DistanceEncoding).
+    Distances are the length of the fastest route behind each duration (a second
+    metric, see profile_state.DistanceEncoding).
     """
     # Destinations may be reached along either direction of a two-way section:
     # the second turn nodes share their CCH search space with the first ones
@@ -200,22 +231,22 @@ def node_matrix(
         return walk_s + [state.arrive_seconds(s, o[1], o[2], factors) - target_s[o[0]] for s, o in zip(good, chosen)]
 
     leave_s = walk_s + [state.leave_seconds(s, o[1], o[2], factors) for s, o in zip(good, leave)]
-    time_parts = [(row, part.result() if hasattr(part, "result") else part) for row, part in time_parts]
+    time_parts = _blocks(time_parts)
     _patch_loops(state, time_metric, time_parts, sources, targets)
-    block = combine(time_metric, state, time_parts, leave_s, arrive_seconds(first), arrive_seconds(second))
+    block, second_won = combine_durations(time_parts, leave_s, arrive_seconds(first), arrive_seconds(second))
     dist_block = None
     if distance_metric is not None:
         target_m = distance_metric.target_weights.astype(np.float64)
-        distance_parts = [(row, part.result() if hasattr(part, "result") else part) for row, part in distance_parts]
+        distance_parts = _blocks(distance_parts)
         _patch_loops(state, distance_metric, distance_parts, sources, targets)
         leave_m = gap + [o[1] for o in leave]
-        dist_block = combine(
-            distance_metric,
-            state,
+        dist_block = combine_distances(
+            time_parts,
             distance_parts,
             leave_m,
             gap + [o[1] - target_m[o[0]] for o in first],
             gap + [o[1] - target_m[o[0]] for o in second],
+            second_won,
         )
     shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block)
     np.fill_diagonal(block, 0.0)

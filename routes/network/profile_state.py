@@ -8,7 +8,6 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .closures import ClosureIndex
-from .geometry import haversine_m
 from .graph import GIVE_WAY, SIGNALS, STOP, ProfileGraph
 from .profiles import Profile
 from .snapping import Snap, Snapper
@@ -94,7 +93,7 @@ class ProfileState:
         self.turn_cost_ms = self._turn_costs_ms()
         self._turn_out_order = np.argsort(graph.turn_from, kind="stable")
         self._turn_out_start = np.searchsorted(graph.turn_from[self._turn_out_order], np.arange(graph.enode_count + 1))
-        self.distance_encoding = DistanceEncoding(graph, node_lat, node_lon)
+        self.distance_encoding = DistanceEncoding(graph)
         self.set_closed_chains(np.zeros(len(graph.chain_start), dtype=bool))
 
     # -- weights ---------------------------------------------------------------
@@ -147,10 +146,10 @@ class ProfileState:
     def distance_weights(
         self, class_factors: np.ndarray, chain_factors: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(turn weights, target weights) of the metric whose shortest paths are
-        the fastest routes and whose low bits sum their lengths (see DistanceEncoding)."""
-        arc_ms = self.arc_time_ms(class_factors, chain_factors)
-        return self.distance_encoding.weights(self.graph, arc_ms, self.turn_cost_ms)
+        """(turn weights, target metres) of the metric whose sums minus the time
+        metric's are the fastest routes' lengths in metres (see DistanceEncoding)."""
+        turns, target = self.time_weights(class_factors, chain_factors)
+        return self.distance_encoding.weights(self.graph, turns, target)
 
     def turns_out(self, enode: int) -> np.ndarray:
         """Turns leaving turn node ``enode``."""
@@ -327,45 +326,22 @@ class ProfileState:
 
 
 class DistanceEncoding:
-    """Lengths of fastest routes from one many-to-many run.
+    """Lengths of fastest routes from many-to-many sums (RoutingKit returns sums only).
 
-    RoutingKit sums uint32 weights and returns only the sums. A turn weight of
-    ``coarse_time << bits | metres`` makes the shortest path the fastest one
-    (time in units of ``unit_ms``; among near-equal times, the shorter), and the
-    low ``bits`` of its sum are the route's length in metres, as long as no
-    route is longer than ``2**bits`` m. ``bits`` is chosen from the extract's
-    size (four times its diagonal plus 20 km, at least 65 km); time then gets
-    the remaining bits with one to spare, so a route of up to twice the time
-    needed to drive that length at 15 km/h fits. On Porto: 18 bits (262 km),
-    units of ~2 s. Per-arc lengths round to the metre, so a route's length is
-    exact to a few metres.
+    The distance metric's turn weight is the time metric's plus the metres of
+    the turn node it turns onto (1 ms per metre: a tie-break, ~1 % of the
+    weight at city speeds). For a pair, with T the fastest time (time metric)
+    and W the distance metric's optimum, ``W - T`` lies between the lengths of
+    two routes: a fastest one, and one at most 1 s per km saved slower - it is
+    the fastest route's length whenever the fastest route is unique enough to
+    win both metrics, which is the rule. Both sums are exact integers, and
+    per-arc lengths round to the metre, so the result is good to a few metres.
     """
 
-    LOCAL_PENALTY_S = 600.0  # the entry penalty of local-only roads, in this metric
-
-    def __init__(self, graph: ProfileGraph, node_lat: np.ndarray, node_lon: np.ndarray):
-        lat = node_lat[graph.node_global]
-        lon = node_lon[graph.node_global]
-        if len(lat):
-            diagonal = float(haversine_m(lat.min(), lon.min(), lat.max(), lon.max()))
-        else:
-            diagonal = 0.0
-        longest_m = max(4 * diagonal + 20_000.0, 65_000.0)
-        self.bits = int(np.ceil(np.log2(longest_m)))
-        longest_ms = 2 * longest_m / (15 / 3.6) * 1000.0
-        self.unit_ms = float(np.ceil(longest_ms / 2 ** (31 - self.bits)))
-        self.mask = (1 << self.bits) - 1
+    def __init__(self, graph: ProfileGraph):
         self.arc_m = np.clip(np.round(graph.arc_length_m), 1, None)
 
-    def weights(self, graph: ProfileGraph, arc_ms: np.ndarray, turn_cost_ms: np.ndarray):
-        local = turn_cost_ms >= RESTRICTED_PENALTY_MS
-        turn_ms = np.where(local, turn_cost_ms - RESTRICTED_PENALTY_MS + self.LOCAL_PENALTY_S * 1000, turn_cost_ms)
-        coarse = np.round((arc_ms[graph.enode_arc[graph.turn_to]] + turn_ms) / self.unit_ms)
-        coarse = np.clip(coarse, 0, 2 ** (32 - self.bits) - 2)
+    def weights(self, graph: ProfileGraph, time_turns: np.ndarray, time_target: np.ndarray):
         target_m = self.arc_m[graph.enode_arc]
-        turns = (coarse.astype(np.uint64) << np.uint64(self.bits)) + target_m[graph.turn_to].astype(np.uint64)
+        turns = np.clip(time_turns.astype(np.float64) + target_m[graph.turn_to], 1, MAX_WEIGHT)
         return turns.astype(np.uint32), target_m.astype(np.uint32)
-
-    def metres(self, raw: np.ndarray) -> np.ndarray:
-        """Route length (m) in a raw many-to-many result (uint32); garbage where raw is INF."""
-        return (raw & np.uint32(self.mask)).astype(np.float64)
