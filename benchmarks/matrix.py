@@ -57,9 +57,7 @@ def scipy_baseline(net: RoadNetwork, points) -> None:
     graph = state.graph
     # on the turn-aware graph the CCH uses: turn nodes (directed road sections), turns as arcs
     weights = state.time_weights(np.ones(32))[0].astype(np.float64)
-    adjacency = csr_matrix(
-        (weights, (graph.turn_from, graph.turn_to)), shape=(graph.enode_count, graph.enode_count)
-    )
+    adjacency = csr_matrix((weights, (graph.turn_from, graph.turn_to)), shape=(graph.enode_count, graph.enode_count))
     snaps = net.snap_many(points[:100], "car")
     sources = np.array([state.leave_options(s)[0][0] for s in snaps])
     targets = np.array([state.arrive_options(s)[0][0] for s in snaps])

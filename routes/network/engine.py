@@ -462,7 +462,9 @@ class RoadNetwork:
         if factors is not None:
             factors = np.asarray(factors, dtype=np.float64)
             if factors.shape != (len(state.graph.chain_start),) or not np.all(factors > 0):
-                raise ValueError(f"{profile}: need one positive speed factor per chain ({len(state.graph.chain_start)})")
+                raise ValueError(
+                    f"{profile}: need one positive speed factor per chain ({len(state.graph.chain_start)})"
+                )
         with self._state_lock:
             state.chain_factors = factors
             self._drop_metrics(profile)

@@ -365,7 +365,9 @@ def build_turns(graph: ProfileGraph, extract: OsmExtract, profile: str, blocked_
             same_way = set(restriction.from_ways) == set(restriction.to_ways)
             pairs = [(a, b) for a in ins for b in outs if not (same_way and kind == "no_u_turn") or reverse[a] == b]
         else:
-            at_via = turn_index(np.repeat(ins, out_degree[via]), np.tile(out_order[out_start[via] : out_start[via + 1]], len(ins)))
+            at_via = turn_index(
+                np.repeat(ins, out_degree[via]), np.tile(out_order[out_start[via] : out_start[via + 1]], len(ins))
+            )
             pairs = [(turn_from[t], turn_to[t]) for t in at_via if turn_to[t] not in set(outs.tolist())]
         if pairs:
             allowed[turn_index([p[0] for p in pairs], [p[1] for p in pairs])] = False
@@ -374,7 +376,9 @@ def build_turns(graph: ProfileGraph, extract: OsmExtract, profile: str, blocked_
     turn_from, turn_to, turn_node = turn_from[allowed], turn_to[allowed], turn_node[allowed]
     enode_arc = np.arange(arc_count)
     if via_way_rules:
-        turn_from, turn_to, turn_node, enode_arc, done = _apply_via_ways(g, via_way_rules, turn_from, turn_to, turn_node, enode_arc, reverse)
+        turn_from, turn_to, turn_node, enode_arc, done = _apply_via_ways(
+            g, via_way_rules, turn_from, turn_to, turn_node, enode_arc, reverse
+        )
         applied += done
         skipped += len(via_way_rules) - done
 

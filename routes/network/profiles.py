@@ -336,7 +336,16 @@ _CAR_PASSABLE_BARRIERS = _GATES | {
     "kerb",
 }
 _OPEN_NODE_ACCESS = {"yes", "designated", "permissive", "official"} | DELIVERY_ACCESS | LOCAL_ACCESS - {"private"}
-_BIKE_BLOCKING_BARRIERS = {"stile", "full-height_turnstile", "fence", "wall", "ditch", "log", "debris", "jersey_barrier"}
+_BIKE_BLOCKING_BARRIERS = {
+    "stile",
+    "full-height_turnstile",
+    "fence",
+    "wall",
+    "ditch",
+    "log",
+    "debris",
+    "jersey_barrier",
+}
 _BIKE_SLOW_BARRIERS_S = {"cycle_barrier": 5.0, "kissing_gate": 15.0, "turnstile": 15.0, "motorcycle_barrier": 5.0}
 
 

@@ -295,3 +295,13 @@ def test_per_chain_speed_factors_reweight_without_rebuild(build):
         net.set_chain_speed_factors("car", np.ones(3))
     net.set_chain_speed_factors("car", None)
     assert net.route([ON_WEST_ARM, ON_EAST_ARM]).duration_s == pytest.approx(before.duration_s)
+
+
+def test_going_back_along_a_one_way_section_drives_round_the_block(build):
+    net = build(crossroads(w2={"oneway": "yes"}))
+    ahead, behind = between(NODES[C], NODES[E], 0.7), between(NODES[C], NODES[E], 0.3)
+    route = net.route([ahead, behind])
+    assert route.distance_m > 400  # out at E, round the ring, back in at C
+    matrix = net.matrix([ahead, behind])
+    assert matrix.durations_s[0, 1] == pytest.approx(route.duration_s, rel=1e-6)
+    assert matrix.distances_m[0, 1] == pytest.approx(route.distance_m, abs=5)
