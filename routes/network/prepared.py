@@ -129,7 +129,10 @@ def load_prepared(out_dir: str):
         nodes = {key: data[key] for key in ("lat", "lon", "osm_id")}
     profiles = {}
     for name in manifest["profiles"]:
-        graph = ProfileGraph.load(os.path.join(out_dir, f"{name}.npz"))
+        try:
+            graph = ProfileGraph.load(os.path.join(out_dir, f"{name}.npz"))
+        except KeyError as missing:
+            raise PreparedNetworkError(f"{out_dir!r}: {name}.npz lacks {missing}: rebuild it") from None
         topology = pyroutingkit.CCHTopology()
         topology.load(os.path.join(out_dir, f"{name}.cch"))
         if topology.node_count != graph.enode_count:

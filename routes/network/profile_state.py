@@ -20,9 +20,10 @@ MAX_WEIGHT = INF_WEIGHT - 1
 # other road costs this much in the CCH weight, so routes cross such roads only
 # when nothing else connects. Reported durations drop it again (weights are
 # taken modulo the penalty): a trip to or from a stop on such a road pays only
-# its real driving time. Four hours: longer than any trip inside one city
-# extract, and 290 entries still fit a uint32 of milliseconds.
-RESTRICTED_PENALTY_MS = 4 * 3600 * 1000
+# its real driving time. A day: longer than any delivery trip, even across a
+# country extract (a longer one would lose whole days), and 24 entries still
+# fit below RoutingKit's INF_WEIGHT (2**31 - 1 ms, 24.8 days).
+RESTRICTED_PENALTY_MS = 24 * 3600 * 1000
 # Turn cost growth: a logistic curve in the turn angle, ~0 straight on, half at
 # 90 degrees, nearly all of turn_max_s for a hairpin.
 TURN_CURVE_STEEPNESS = 13.0
