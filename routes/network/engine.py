@@ -153,11 +153,11 @@ class RoadNetwork:
                 self._metrics.move_to_end(key)
                 return entry
             state = self._state(profile)
-            factors = state.traffic.class_factors(slot)
+            factors = state.slot_factors(slot)
             if kind == "time":
-                open_weights, target = state.time_weights(factors, state.chain_factors)
+                open_weights, target = state.time_weights(*factors)
             else:
-                open_weights, target = state.distance_weights(factors, state.chain_factors)
+                open_weights, target = state.distance_weights(*factors)
             entry = CustomizedMetric(state.topology, state.with_closures(open_weights), open_weights, target, kind)
             self._metrics[key] = entry
             while len(self._metrics) > self._metric_cache_size:
@@ -165,7 +165,7 @@ class RoadNetwork:
             return entry
 
     def _slot(self, state: ProfileState, departure: datetime | None):
-        return state.traffic.slot(departure)
+        return state.slot(departure)
 
     # -- snapping -------------------------------------------------------------
     def snap(self, lat: float, lon: float, profile: str = "car", max_distance_m: float | None = None) -> Snap | None:
@@ -204,9 +204,7 @@ class RoadNetwork:
         # CCH weights: ms for time, cm for distance
         time_metric = self._metric(profile, "time", slot)
         distance_metric = self._metric(profile, "distance", slot) if with_distances else None
-        block, dist_block = node_matrix(
-            state, good, state.traffic.class_factors(slot), time_metric, distance_metric, self._pool
-        )
+        block, dist_block = node_matrix(state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool)
         if len(index) == n:
             return MatrixResult(block, dist_block, snaps)
         durations = np.full((n, n), np.nan)
@@ -312,7 +310,7 @@ class RoadNetwork:
         snaps = self._snap_strict(state, points, max_snap_m)
         slot = self._slot(state, departure)
         metric = self._metric(profile, "time", slot)
-        factors = state.traffic.class_factors(slot)
+        factors = state.slot_factors(slot)
         legs = []
         arrived = None
         for i in range(len(snaps) - 1):
@@ -365,7 +363,7 @@ class RoadNetwork:
         for i in range(len(snaps) - 1):
             slot = self._slot(state, clock)
             metric = self._metric(profile, "time", slot)
-            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.traffic.class_factors(slot), i, arrived)
+            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.slot_factors(slot), i, arrived)
             arrived = leg.arrived_forward
             arrive = clock + timedelta(seconds=leg.duration_s)
             timings.append(
@@ -467,6 +465,16 @@ class RoadNetwork:
                 )
         with self._state_lock:
             state.chain_factors = factors
+            self._drop_metrics(profile)
+
+    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None) -> None:
+        """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
+        (shape (2, 24, chains), weekday first, multiplying each chain's free-flow speed) instead of
+        its traffic table; None goes back to the table. Metrics of the new slots are customized on
+        demand (no rebuild); those of the previous model are dropped."""
+        state = self._state(profile)
+        with self._state_lock:
+            state.set_learned(key, factors)
             self._drop_metrics(profile)
 
     def _drop_metrics(self, profile: str) -> None:

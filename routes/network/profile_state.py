@@ -84,8 +84,10 @@ class ProfileState:
         self.length_cm = np.clip(np.ceil(length * 100.0), 1, MAX_WEIGHT).astype(np.uint32)
         self.access_mps = profile.access_speed_kmh / 3.6
         self.traffic = TrafficProfile.default_car() if profile.name == "car" else TrafficProfile.none()
-        # per-chain speed multipliers (learned speeds, #18); None = all 1
+        # per-chain speed multipliers on top of the traffic table; None = all 1
         self.chain_factors: np.ndarray | None = None
+        # a learned travel model (#18): (version, factors per (day type, hour, chain)), or None
+        self.learned: tuple | None = None
         self.snapper = Snapper(graph, node_lat, node_lon)
         self.closure_index = ClosureIndex(graph, node_lat, node_lon)
         self.first_segment = np.searchsorted(graph.seg_position, graph.chain_start)
@@ -152,6 +154,39 @@ class ProfileState:
         turns, target = self.time_weights(class_factors, chain_factors)
         return self.distance_encoding.weights(self.graph, turns, target)
 
+    # -- time slots: the traffic table's, or a learned model's -------------------
+    def set_learned(self, key, factors: np.ndarray | None) -> None:
+        """Use learned speed factors per (day type, hour, chain), shape (2, 24, chains), weekday
+        first, in place of the traffic table; None goes back to the table. ``key`` (the model
+        version) is part of every slot, so cached metrics of another version are never reused."""
+        if factors is not None and factors.shape != (2, 24, len(self.graph.chain_start)):
+            raise ValueError(
+                f"learned factors of shape {factors.shape} do not fit {len(self.graph.chain_start)} chains"
+            )
+        self.learned = None if factors is None else (key, factors.astype(np.float64))
+
+    def slot(self, departure):
+        """The metric cache key of a departure's hour (None: free flow)."""
+        if self.learned is None or departure is None:
+            return self.traffic.slot(departure)
+        return ("learned", self.learned[0], 1 if departure.weekday() >= 5 else 0, departure.hour)
+
+    def slot_factors(self, slot) -> tuple[np.ndarray, np.ndarray | None]:
+        """What a slot multiplies speeds by: (factors per road class, factors per chain or None).
+        A learned slot's chain factors replace the traffic table's class factors."""
+        if slot is not None and slot[0] == "learned":
+            if self.learned is None or self.learned[0] != slot[1]:
+                raise KeyError(f"travel model {slot[1]} is no longer loaded")
+            learned = self.learned[1][slot[2], slot[3]]
+            chain = learned if self.chain_factors is None else learned * self.chain_factors
+            return np.ones(len(self.traffic.class_factors(None))), chain
+        return self.traffic.class_factors(slot), self.chain_factors
+
+    def speed_factor(self, chain: int, factors: tuple[np.ndarray, np.ndarray | None]) -> float:
+        class_factors, chain_factors = factors
+        factor = float(class_factors[self.graph.chain_class[chain]])
+        return factor if chain_factors is None else factor * float(chain_factors[chain])
+
     def turns_out(self, enode: int) -> np.ndarray:
         """Turns leaving turn node ``enode``."""
         return self._turn_out_order[self._turn_out_start[enode] : self._turn_out_start[enode + 1]]
@@ -210,11 +245,9 @@ class ProfileState:
             snaps = [s if s is not None and s.distance_m <= max_distance_m else None for s in snaps]
         return snaps
 
-    def along_seconds(self, snap: Snap, along_m: float, class_factors: np.ndarray) -> float:
-        g = self.graph
-        speed = g.chain_speed_kmh[snap.chain] * class_factors[g.chain_class[snap.chain]]
-        if self.chain_factors is not None:
-            speed = speed * self.chain_factors[snap.chain]
+    def along_seconds(self, snap: Snap, along_m: float, factors: tuple[np.ndarray, np.ndarray | None]) -> float:
+        """Seconds to drive ``along_m`` on the snapped chain; ``factors`` as slot_factors gives them."""
+        speed = float(self.graph.chain_speed_kmh[snap.chain]) * self.speed_factor(snap.chain, factors)
         return along_m / (speed / 3.6)
 
     def fixed_seconds(self, chain: int, low_m: float, high_m: float) -> float:
