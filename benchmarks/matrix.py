@@ -55,11 +55,12 @@ def scipy_baseline(net: RoadNetwork, points) -> None:
 
     state = net._states["car"]
     graph = state.graph
-    weights = state.time_weights(np.ones(32)).astype(np.float64)
-    adjacency = csr_matrix((weights, (graph.arc_tail, graph.arc_head)), shape=(graph.node_count, graph.node_count))
+    # on the turn-aware graph the CCH uses: turn nodes (directed road sections), turns as arcs
+    weights = state.time_weights(np.ones(32))[0].astype(np.float64)
+    adjacency = csr_matrix((weights, (graph.turn_from, graph.turn_to)), shape=(graph.enode_count, graph.enode_count))
     snaps = net.snap_many(points[:100], "car")
-    sources = np.array([s.source_node for s in snaps])
-    targets = np.array([s.target_node for s in snaps])
+    sources = np.array([state.leave_options(s)[0][0] for s in snaps])
+    targets = np.array([state.arrive_options(s)[0][0] for s in snaps])
     wall, _ = median_time(lambda: dijkstra(adjacency, indices=sources)[:, targets], repeat=1)
     print(
         f"scipy Dijkstra 100 sources x all nodes: {wall:.2f} s "

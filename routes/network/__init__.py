@@ -1,11 +1,15 @@
 """Road-network engine: OSM loading, travel profiles, snapping, CCH matrices and
 routes, road closures, time-of-day traffic and a local address geocoder.
 
+Routes are legal and junction-aware: the CCH runs on a turn-aware graph (turn
+restrictions, barriers, local-access-only roads, turn/U-turn/signal costs; see
+graph.py and profiles.TurnCosts), and matrix distances are the fastest route's length.
+
 Plain Python (no Django) so it is fast to test and to call from any process::
 
     from routes.network import build_network, RoadNetwork
 
-    build_network("porto.osm.pbf", "var/network/porto")        # once, ~10 s
+    build_network("porto.osm.pbf", "var/network/porto")        # once, ~20-60 s
     net = RoadNetwork.load("var/network/porto")                 # per process, < 1 s
     result = net.matrix([(41.15, -8.61), (41.16, -8.63)], "car")
     result.durations_s, result.distances_m                      # seconds, metres

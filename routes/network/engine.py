@@ -26,9 +26,9 @@ import numpy as np
 from .errors import PointNotSnapped, RouteNotFound, UnknownProfile
 from .geocoding import LocalGeocoder
 from .geometry import haversine_m
-from .matrices import WORKERS, CustomizedMetric, node_matrix
+from .matrices import WORKERS, CustomizedMetric, loop, node_matrix
 from .prepared import load_prepared
-from .profile_state import INF_WEIGHT, ProfileState
+from .profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS, ProfileState
 from .profiles import PROFILES, ROAD_CLASSES
 from .snapping import Snap
 from .traffic import HourlyFactors, TrafficProfile
@@ -45,19 +45,26 @@ class MatrixResult:
     a point that could not be snapped (``snaps[i] is None``). The diagonal of a
     snapped point is 0.
 
+    Routes are legal: no turn a restriction forbids, no blocking barrier, no
+    local-access-only road (access=destination, private...) crossed unless the
+    trip starts or ends on it. Durations include turn, U-turn, signal, sign and
+    gate costs (profile.turn_costs).
+
     Access legs are included: the straight gap between a point and its road
     point, walked at the profile's access speed (5 km/h), plus the stretch of
-    road between the road point and the graph node where the trip joins the
-    network. A destination is reached from whichever end of its street section
-    is faster; an origin leaves towards the nearer end its one-way rules allow
-    (trying both would double the CCH work), so a value can exceed the exact
-    fastest route (what :meth:`RoadNetwork.route` returns) by a U-turn around
-    the origin's section - at most one section (<= ~300 m of road).
+    road between the road point and the end of its street section. A
+    destination is reached along whichever direction of its street section is
+    faster; an origin leaves towards the nearer end its one-way rules allow
+    (trying both would double the CCH work) and turning back costs a U-turn at
+    that end, so a value can exceed the exact fastest route (what
+    :meth:`RoadNetwork.route` returns) by driving to the end of the origin's
+    section and back - at most one section (<= ~300 m of road).
 
-    ``distances_m`` is the *shortest* road distance under the same closures,
-    which can be less than the length of the fastest route behind
-    ``durations_s``; it is never below the straight-line distance between the
-    two points.
+    ``distances_m`` is the length of the fastest route behind ``durations_s``
+    (to a few metres; where routes of near-equal time differ, possibly one that
+    is shorter and at most 1 s per km saved slower: see DistanceEncoding), under
+    the same closures and traffic hour; it is never below the straight-line
+    distance between the two points.
     """
 
     durations_s: np.ndarray
@@ -75,6 +82,9 @@ class RouteResult:
     legs: list[dict[str, float]]
     snaps: list[Snap]
     way_ids: list[int] = field(default_factory=list)
+    # chain ids (profile graph road sections) driven, in order, without repeats
+    # of consecutive entries: the unit learned speeds and closures apply to
+    chains: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +94,8 @@ class _Leg:
     coordinates: list[list[float]]
     arcs: list[int]
     way_ids: list[int]
+    chains: list[int] = field(default_factory=list)
+    arrived_forward: bool | None = None  # along the chain's direction at the destination
 
 
 class RoadNetwork:
@@ -141,14 +153,12 @@ class RoadNetwork:
                 self._metrics.move_to_end(key)
                 return entry
             state = self._state(profile)
+            factors = state.slot_factors(slot)
             if kind == "time":
-                factors = state.slot_factors(slot)
-                open_weights = (
-                    state.time_weights(*factors) if isinstance(factors, tuple) else state.time_weights(factors)
-                )
+                open_weights, target = state.time_weights(*factors)
             else:
-                open_weights = state.length_cm
-            entry = CustomizedMetric(state.topology, state.with_closures(open_weights), open_weights)
+                open_weights, target = state.distance_weights(*factors)
+            entry = CustomizedMetric(state.topology, state.with_closures(open_weights), open_weights, target, kind)
             self._metrics[key] = entry
             while len(self._metrics) > self._metric_cache_size:
                 self._metrics.popitem(last=False)
@@ -177,7 +187,7 @@ class RoadNetwork:
         max_snap_m: float | None = None,
         with_distances: bool = True,
     ) -> MatrixResult:
-        """Travel durations (s) and shortest distances (m) between all points.
+        """Travel durations (s) and the fastest routes' lengths (m) between all points.
 
         ``departure`` (local time) picks the traffic hour; None means free flow.
         See :class:`MatrixResult` for units, NaN and access-leg conventions.
@@ -193,10 +203,8 @@ class RoadNetwork:
         slot = self._slot(state, departure)
         # CCH weights: ms for time, cm for distance
         time_metric = self._metric(profile, "time", slot)
-        distance_metric = self._metric(profile, "distance") if with_distances else None
-        block, dist_block = node_matrix(
-            state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool
-        )
+        distance_metric = self._metric(profile, "distance", slot) if with_distances else None
+        block, dist_block = node_matrix(state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool)
         if len(index) == n:
             return MatrixResult(block, dist_block, snaps)
         durations = np.full((n, n), np.nan)
@@ -208,45 +216,72 @@ class RoadNetwork:
         return MatrixResult(durations, distances, snaps)
 
     # -- routes -------------------------------------------------------------------
-    def _leg(self, state: ProfileState, metric: CustomizedMetric, a: Snap, b: Snap, factors, leg: int) -> _Leg:
-        """Fastest way from a to b: every pair of chain ends (<= 4 CCH queries, ~0.1 ms
-        each) plus driving straight along a shared chain."""
+    def _leg(
+        self,
+        state: ProfileState,
+        metric: CustomizedMetric,
+        a: Snap,
+        b: Snap,
+        factors,
+        leg: int,
+        arrived_forward: bool | None = None,
+    ) -> _Leg:
+        """Fastest legal way from a to b: every pair of directions (<= 4 CCH queries,
+        ~0.1 ms each) plus driving straight along a shared chain.
+
+        ``arrived_forward``: the direction the vehicle came to ``a`` in (None for
+        the first point: parked either way); leaving the other way costs a U-turn.
+        """
         if (a.lat, a.lon) == (b.lat, b.lon):
-            return _Leg(0.0, 0.0, [[a.lon, a.lat], [b.lon, b.lat]], [], [])
+            return _Leg(0.0, 0.0, [[a.lon, a.lat], [b.lon, b.lat]], [], [], [a.chain], arrived_forward)
         walk = (a.distance_m + b.distance_m) / state.access_mps
+        u_turn_s = state.profile.turn_costs.u_turn_s
+
+        def turning_back(towards_end: bool) -> float:
+            return u_turn_s if arrived_forward is not None and towards_end != arrived_forward else 0.0
+
         best = None
         for source, leave_m, towards_end in state.leave_options(a):
             for target, arrive_m, from_start in state.arrive_options(b):
-                weight, _, arcs = metric.query(source, target)
+                if source == target:
+                    weight, path = loop(state, metric, source)
+                else:
+                    weight, path, _ = metric.query(source, target)
                 if weight >= INF_WEIGHT:
                     continue
+                driven_ms = (weight % RESTRICTED_PENALTY_MS) - int(metric.target_weights[target])
                 duration = (
-                    weight / 1000.0
+                    driven_ms / 1000.0
                     + walk
-                    + state.along_seconds(a, leave_m, factors)
-                    + state.along_seconds(b, arrive_m, factors)
+                    + state.leave_seconds(a, leave_m, towards_end, factors)
+                    + state.arrive_seconds(b, arrive_m, from_start, factors)
+                    + turning_back(towards_end)
                 )
                 if best is None or duration < best[0]:
+                    arcs = [int(x) for x in state.graph.enode_arc[np.asarray(path[1:-1], dtype=np.int64)]]
                     distance = a.distance_m + leave_m + state.arcs_length_m(arcs) + arrive_m + b.distance_m
-                    best = (duration, distance, (towards_end, list(arcs), from_start))
+                    best = (duration, distance, (towards_end, arcs, from_start))
         direct = state.same_chain_along_m(a, b)
         if direct is not None:
-            duration = walk + state.along_seconds(a, direct, factors)
+            forward = b.offset_m >= a.offset_m and bool(state.open_forward[a.chain])
+            duration = walk + state.direct_seconds(a, b, direct, factors) + turning_back(forward)
             if best is None or duration <= best[0]:
-                best = (duration, a.distance_m + direct + b.distance_m, None)
+                best = (duration, a.distance_m + direct + b.distance_m, forward)
         if best is None:
             raise RouteNotFound(leg)
         duration, distance, path = best
-        if path is None:
-            coords, arcs = state.direct_coords(a, b), []
+        if isinstance(path, bool):
+            coords, arcs, arrived = state.direct_coords(a, b), [], path
         else:
             towards_end, arcs, from_start = path
             coords = state.leave_coords(a, towards_end) + state.arcs_coords(arcs) + state.arrive_coords(b, from_start)
+            arrived = from_start
         coords = [[a.lon, a.lat]] + coords + [[b.lon, b.lat]]
         # absorbs float rounding (sub-millimetre), as the matrix does
         distance = max(distance, float(haversine_m(a.lat, a.lon, b.lat, b.lon)))
         way_ids = [a.way_id] + [int(w) for w in state.arcs_way_ids(arcs)] + [b.way_id]
-        return _Leg(duration, distance, coords, arcs, way_ids)
+        chains = [a.chain] + [int(c) for c in state.graph.arc_chain[np.asarray(arcs, dtype=np.int64)]] + [b.chain]
+        return _Leg(duration, distance, coords, arcs, way_ids, chains, arrived)
 
     def _snap_strict(self, state: ProfileState, points, max_snap_m) -> list[Snap]:
         snaps = state.snap_many(points, max_snap_m)
@@ -276,7 +311,11 @@ class RoadNetwork:
         slot = self._slot(state, departure)
         metric = self._metric(profile, "time", slot)
         factors = state.slot_factors(slot)
-        legs = [self._leg(state, metric, snaps[i], snaps[i + 1], factors, i) for i in range(len(snaps) - 1)]
+        legs = []
+        arrived = None
+        for i in range(len(snaps) - 1):
+            legs.append(self._leg(state, metric, snaps[i], snaps[i + 1], factors, i, arrived))
+            arrived = legs[-1].arrived_forward
         coords: list[list[float]] = []
         for leg in legs:
             for position in leg.coordinates:
@@ -285,6 +324,11 @@ class RoadNetwork:
         if len(coords) == 1:
             coords.append(coords[0])  # a LineString needs two positions
         way_ids = [way_id for leg in legs for way_id in leg.way_ids]
+        chains: list[int] = []
+        for leg in legs:
+            for chain in leg.chains:
+                if not chains or chains[-1] != chain:
+                    chains.append(chain)
         return RouteResult(
             duration_s=sum(leg.duration_s for leg in legs),
             distance_m=sum(leg.distance_m for leg in legs),
@@ -292,6 +336,7 @@ class RoadNetwork:
             legs=[{"duration_s": leg.duration_s, "distance_m": leg.distance_m} for leg in legs],
             snaps=snaps,
             way_ids=list(dict.fromkeys(way_ids)),
+            chains=chains,
         )
 
     def time_legs(
@@ -314,10 +359,12 @@ class RoadNetwork:
         service = [float(service_s)] * len(points) if np.isscalar(service_s) else list(service_s)
         clock = departure
         timings = []
+        arrived = None
         for i in range(len(snaps) - 1):
             slot = self._slot(state, clock)
             metric = self._metric(profile, "time", slot)
-            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.slot_factors(slot), i)
+            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.slot_factors(slot), i, arrived)
+            arrived = leg.arrived_forward
             arrive = clock + timedelta(seconds=leg.duration_s)
             timings.append(
                 {
@@ -335,36 +382,25 @@ class RoadNetwork:
         """Replace the active closures (GeoJSON geometries, lon/lat); [] lifts them all.
 
         Covered roads close in both directions for every profile. Cached metrics
-        are patched by partial re-customization (no rebuild). Returns the number
-        of closed arcs per profile.
+        are patched by partial re-customization of the turns onto closed chains
+        (no rebuild). Returns the number of closed arcs per profile.
         """
         geometries = list(geometries)
         with self._state_lock:
             closed_masks = {name: state.closure_index.closed_chains(geometries) for name, state in self._states.items()}
             for name, state in self._states.items():
-                old_closed = state.arc_closed
+                old_closed = state.turn_closed
                 state.set_closed_chains(closed_masks[name])
-                changed = np.flatnonzero(old_closed != state.arc_closed).astype(np.uint32)
+                changed = np.flatnonzero(old_closed != state.turn_closed).astype(np.uint32)
                 if not len(changed):
                     continue
                 for (profile, _, _), entry in self._metrics.items():
                     if profile != name:
                         continue
-                    new = np.where(state.arc_closed[changed], INF_WEIGHT, entry.open_weights[changed])
+                    new = np.where(state.turn_closed[changed], INF_WEIGHT, entry.open_weights[changed])
                     entry.update_weights(changed, new.astype(np.uint32))
             self.closures = geometries
             return {name: int(state.arc_closed.sum()) for name, state in self._states.items()}
-
-    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None) -> None:
-        """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
-        (shape (2, 24, chains), weekday first, multiplying each chain's free-flow speed) instead of
-        its traffic table; None goes back to the table. Metrics of the new slots are customized on
-        demand (no rebuild); those of the previous model are dropped."""
-        state = self._state(profile)
-        with self._state_lock:
-            state.set_learned(key, factors)
-            for cache_key in [k for k in self._metrics if k[0] == profile and k[1] == "time"]:
-                del self._metrics[cache_key]
 
     def covered_points(self, geometries: Iterable[Mapping[str, Any]], profile: str = "car") -> set[tuple[float, float]]:
         """(lat, lon) of every road point the given closure geometries would close, rounded to 6
@@ -408,11 +444,39 @@ class RoadNetwork:
         """Replace a profile's hourly speed factors ({road_class: [24 factors]}).
 
         ``weekend`` defaults to ``weekday``; both None means free flow. Cached
-        traffic metrics of the profile are dropped and rebuilt on demand.
+        metrics of the profile are dropped and rebuilt on demand.
         """
         state = self._state(profile)
         traffic = TrafficProfile(weekday, weekend)
         with self._state_lock:
             state.traffic = traffic
-            for key in [k for k in self._metrics if k[0] == profile and k[1] == "time"]:
-                del self._metrics[key]
+            self._drop_metrics(profile)
+
+    def set_chain_speed_factors(self, profile: str, factors: np.ndarray | None) -> None:
+        """Per-chain speed multipliers (e.g. learned speeds), on top of the traffic
+        hour's class factors; None lifts them. One float per chain of the profile
+        graph (RouteResult.chains ids). Re-customizes, never rebuilds."""
+        state = self._state(profile)
+        if factors is not None:
+            factors = np.asarray(factors, dtype=np.float64)
+            if factors.shape != (len(state.graph.chain_start),) or not np.all(factors > 0):
+                raise ValueError(
+                    f"{profile}: need one positive speed factor per chain ({len(state.graph.chain_start)})"
+                )
+        with self._state_lock:
+            state.chain_factors = factors
+            self._drop_metrics(profile)
+
+    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None) -> None:
+        """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
+        (shape (2, 24, chains), weekday first, multiplying each chain's free-flow speed) instead of
+        its traffic table; None goes back to the table. Metrics of the new slots are customized on
+        demand (no rebuild); those of the previous model are dropped."""
+        state = self._state(profile)
+        with self._state_lock:
+            state.set_learned(key, factors)
+            self._drop_metrics(profile)
+
+    def _drop_metrics(self, profile: str) -> None:
+        for key in [k for k in self._metrics if k[0] == profile]:
+            del self._metrics[key]

@@ -9,7 +9,7 @@ import numpy as np
 import pyroutingkit
 
 from .geometry import haversine_m
-from .profile_state import INF_WEIGHT, ProfileState
+from .profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS, ProfileState
 
 # RoutingKit runs one query at a time per metric object but releases the GIL, so
 # each cached metric keeps one replica per core and big matrices split their
@@ -19,10 +19,25 @@ SPLIT_FROM_SOURCES = 64
 
 
 class CustomizedMetric:
-    """One customized weight vector over a CCH topology, replicated per core."""
+    """One customized weight vector over a CCH topology, replicated per core.
 
-    def __init__(self, topology, weights: np.ndarray, open_weights: np.ndarray):
+    ``kind`` is "time" (ms) or "distance" (see profile_state.DistanceEncoding);
+    ``target_weights`` per turn node is the part of a turn weight that drives
+    the turn node itself (a path's weight counts its last turn node whole).
+    """
+
+    def __init__(
+        self,
+        topology,
+        weights: np.ndarray,
+        open_weights: np.ndarray,
+        target_weights: np.ndarray | None = None,
+        kind: str = "time",
+    ):
         self.open_weights = open_weights  # before closures
+        self.weights = weights.copy()  # current, closures included
+        self.target_weights = target_weights
+        self.kind = kind
         self.replicas = []
         for _ in range(WORKERS):
             metric = pyroutingkit.CCHMetric(topology)
@@ -42,6 +57,7 @@ class CustomizedMetric:
             return metric.query(source, target)
 
     def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
+        self.weights[arcs] = weights
         for metric, lock in self.replicas:
             with lock:
                 metric.update_weights(arcs, weights)
@@ -69,32 +85,113 @@ def many_to_many(pool, metric: CustomizedMetric, sources, targets) -> list:
     return parts
 
 
-def combine(parts, scale: float, leave, arrive_first, arrive_second) -> np.ndarray:
-    """Scale raw weights and add the access legs, taking the better of the two
-    arrival options per destination; NaN where neither has a path.
+def loop(state: ProfileState, metric: CustomizedMetric, enode: int) -> tuple[int, list[int]]:
+    """Cheapest way from turn node ``enode`` round back onto it: (weight, turn nodes).
 
-    Works in blocks of 256 rows so temporaries stay small: at 2000 x 2000 a
-    full-size temporary is 32 MB, and first-touching fresh memory is what
-    dominated this step on a busy VM.
+    Needed when a trip leaves along a section and must come back onto the same
+    section in the same direction behind its start (a CCH query from a node to
+    itself is 0). INF_WEIGHT when there is none.
+    """
+    best, best_path = INF_WEIGHT, []
+    for turn in state.turns_out(enode):
+        first = int(metric.weights[turn])
+        if first >= INF_WEIGHT:
+            continue
+        nxt = int(state.graph.turn_to[turn])
+        weight, path, _ = metric.query(nxt, enode)
+        if weight >= INF_WEIGHT or first + weight >= best:
+            continue
+        best, best_path = first + weight, [enode] + list(path)
+    return min(best, INF_WEIGHT), best_path
+
+
+def _reduce(rows: np.ndarray) -> np.ndarray:
+    """Raw CCH sums -> float ms (or ms + m) without the local-road entry
+    penalties, which steer routes but are no driving time; NaN where no path."""
+    values = np.remainder(rows, np.uint32(RESTRICTED_PENALTY_MS)).astype(np.float64)
+    values[rows >= INF_WEIGHT] = np.nan
+    return values
+
+
+def _blocks(parts):
+    """(first row, array) of each part, resolving futures."""
+    return [(row, part.result() if hasattr(part, "result") else part) for row, part in parts]
+
+
+def combine_durations(parts, leave, arrive_first, arrive_second) -> tuple[np.ndarray, np.ndarray | None]:
+    """Durations (s): reduced time sums plus the access legs, taking the faster
+    of the two arrival options per destination; NaN where neither has a path.
+    Also returns where the second option won (None if there is none).
+
+    ``arrive_*`` already take off the target turn node's own weight (which the
+    raw sum counts whole). Works in blocks of 256 rows so temporaries stay
+    small: at 2000 x 2000 a full-size temporary is 32 MB, and first-touching
+    fresh memory is what dominated this step on a busy VM.
     """
     k = len(arrive_first)
     out = np.empty((len(leave), k))
+    second_won = None
     for row, part in parts:
-        part = part.result() if hasattr(part, "result") else part
         for start in range(0, len(part), 256):
             rows = part[start : start + 256]
-            target = out[row + start : row + start + len(rows)]
-            first = rows[:, :k]
-            np.multiply(first, scale, out=target)
-            target[first >= INF_WEIGHT] = np.nan
+            span = slice(row + start, row + start + len(rows))
+            target = out[span]
+            target[:] = _reduce(rows[:, :k])
+            target *= 1e-3
             target += arrive_first
             if rows.shape[1] > k:
-                second = rows[:, k:] * scale
-                second[rows[:, k:] >= INF_WEIGHT] = np.nan
+                if second_won is None:
+                    second_won = np.zeros((len(leave), k), dtype=bool)
+                second = _reduce(rows[:, k:])
+                second *= 1e-3
                 second += arrive_second
+                np.less(second, target, out=second_won[span])
+                second_won[span] |= np.isnan(target)
                 np.fmin(target, second, out=target)
-            target += leave[row + start : row + start + len(rows), None]
+            target += leave[span, None]
+    return out, second_won
+
+
+def combine_distances(time_parts, parts, leave, arrive_first, arrive_second, second_won) -> np.ndarray:
+    """Lengths (m) of the routes behind the durations: distance-metric sums minus
+    time-metric sums (DistanceEncoding), plus the access legs, for the arrival
+    option the duration used."""
+    k = len(arrive_first)
+    out = np.empty((len(leave), k))
+    times = dict(time_parts)
+    for row, part in parts:
+        for start in range(0, len(part), 256):
+            rows = part[start : start + 256]
+            base = times[row][start : start + 256]
+            span = slice(row + start, row + start + len(rows))
+            target = out[span]
+            target[:] = _reduce(rows[:, :k]) - _reduce(base[:, :k])
+            target += arrive_first
+            if second_won is not None:
+                second = _reduce(rows[:, k:]) - _reduce(base[:, k:])
+                second += arrive_second
+                np.copyto(target, second, where=second_won[span])
+            target += leave[span, None]
     return out
+
+
+def _patch_loops(state, metric, parts, sources, targets) -> None:
+    """Where an origin's turn node is also a destination's arrival turn node, the
+    raw sum is 0; replace it with the weight of driving round onto it again."""
+    where = {}
+    for j, t in enumerate(targets.tolist()):
+        where.setdefault(t, []).append(j)
+    hits = [(i, where[s]) for i, s in enumerate(sources.tolist()) if s in where]
+    if not hits:
+        return
+    cache: dict[int, int] = {}
+    for i, columns in hits:
+        enode = int(sources[i])
+        if enode not in cache:
+            cache[enode] = loop(state, metric, enode)[0]
+        for row, part in parts:
+            if row <= i < row + len(part):
+                part[i - row, columns] = cache[enode]
 
 
 def node_matrix(
@@ -105,12 +202,18 @@ def node_matrix(
     distance_metric: CustomizedMetric | None,
     pool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Durations (s) and distances (m) between snapped points, access legs included."""
-    sources = np.array([s.source_node for s in good], dtype=np.uint32)
-    # Destinations may be reached from either end of a two-way section: the
-    # second ends share their CCH search space with the first ones and add
-    # ~8 % to the query. Doing the same for origins would double it, so an
-    # origin leaves towards its nearer end (route() tries both).
+    """Durations (s) and distances (m) between snapped points, access legs included.
+
+    Distances are the length of the fastest route behind each duration (a second
+    metric, see profile_state.DistanceEncoding).
+    """
+    # Destinations may be reached along either direction of a two-way section:
+    # the second turn nodes share their CCH search space with the first ones
+    # and add ~8 % to the query. Doing the same for origins would double it, so
+    # an origin leaves towards its nearer end (route() tries both); turning
+    # back costs a U-turn at that end.
+    leave = [state.leave_options(s)[0] for s in good]
+    sources = np.array([node for node, _, _ in leave], dtype=np.uint32)
     options = [state.arrive_options(s) for s in good]
     first = [o[0] for o in options]
     second = [o[-1] for o in options]
@@ -122,21 +225,28 @@ def node_matrix(
 
     gap = np.array([s.distance_m for s in good])
     walk_s = gap / state.access_mps
+    target_s = time_metric.target_weights.astype(np.float64) * 1e-3
 
     def arrive_seconds(chosen):
-        return walk_s + [state.along_seconds(s, o[1], factors) for s, o in zip(good, chosen)]
+        return walk_s + [state.arrive_seconds(s, o[1], o[2], factors) - target_s[o[0]] for s, o in zip(good, chosen)]
 
-    leave_s = walk_s + [state.along_seconds(s, s.source_along_m, factors) for s in good]
-    block = combine(time_parts, 1e-3, leave_s, arrive_seconds(first), arrive_seconds(second))
+    leave_s = walk_s + [state.leave_seconds(s, o[1], o[2], factors) for s, o in zip(good, leave)]
+    time_parts = _blocks(time_parts)
+    _patch_loops(state, time_metric, time_parts, sources, targets)
+    block, second_won = combine_durations(time_parts, leave_s, arrive_seconds(first), arrive_seconds(second))
     dist_block = None
     if distance_metric is not None:
-        leave_m = gap + [s.source_along_m for s in good]
-        dist_block = combine(
+        target_m = distance_metric.target_weights.astype(np.float64)
+        distance_parts = _blocks(distance_parts)
+        _patch_loops(state, distance_metric, distance_parts, sources, targets)
+        leave_m = gap + [o[1] for o in leave]
+        dist_block = combine_distances(
+            time_parts,
             distance_parts,
-            1e-2,
             leave_m,
-            gap + [o[1] for o in first],
-            gap + [o[1] for o in second],
+            gap + [o[1] - target_m[o[0]] for o in first],
+            gap + [o[1] - target_m[o[0]] for o in second],
+            second_won,
         )
     shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block)
     np.fill_diagonal(block, 0.0)
@@ -160,10 +270,12 @@ def shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block) ->
                 along = None if i == j else state.same_chain_along_m(good[i], good[j])
                 if along is None:
                     continue
-                direct_s = walk_s[i] + walk_s[j] + state.along_seconds(good[i], along, factors)
-                block[i, j] = np.fmin(block[i, j], direct_s)
+                direct_s = walk_s[i] + walk_s[j] + state.direct_seconds(good[i], good[j], along, factors)
+                if direct_s >= block[i, j]:  # False for NaN: no other way
+                    continue
+                block[i, j] = direct_s
                 if dist_block is not None:
-                    dist_block[i, j] = np.fmin(dist_block[i, j], gap[i] + gap[j] + along)
+                    dist_block[i, j] = gap[i] + gap[j] + along
 
 
 def clamp_to_straight_line(good, dist_block) -> None:

@@ -23,6 +23,19 @@ class WayAttributes:
     backward: np.ndarray  # bool
     speed_kmh: np.ndarray  # float32
     road_class: np.ndarray  # uint8
+    local_only: np.ndarray  # bool: only to reach or leave a stop on it (access=destination...)
+
+
+@dataclass
+class Restriction:
+    """A type=restriction relation, as read (profiles decide whether it binds them)."""
+
+    osm_id: int
+    tags: dict
+    from_ways: list[int]
+    via_nodes: list[int]
+    via_ways: list[int]
+    to_ways: list[int]
 
 
 @dataclass
@@ -35,6 +48,12 @@ class OsmExtract:
     way_nodes: np.ndarray  # int32 indices into the node arrays
     attributes: dict[str, WayAttributes] = field(default_factory=dict)
     addresses: list[dict] = field(default_factory=list)
+    # OSM node id -> tags, for barriers, signals, stop and give-way signs only
+    junction_tags: dict[int, dict] = field(default_factory=dict)
+    restrictions: list[Restriction] = field(default_factory=list)
+
+
+JUNCTION_HIGHWAY = {"traffic_signals", "stop", "give_way"}
 
 
 def _address_of(tags) -> dict | None:
@@ -60,12 +79,31 @@ def read_osm(path: str) -> OsmExtract:
     lons: list[float] = []
     way_rules: dict[str, list] = {name: [] for name in rules}
     addresses: list[dict] = []
+    junction_tags: dict[int, dict] = {}
+    restrictions: list[Restriction] = []
 
     processor = (
-        osmium.FileProcessor(path).with_locations().with_filter(osmium.filter.KeyFilter("highway", "addr:housenumber"))
+        osmium.FileProcessor(path)
+        .with_locations()
+        .with_filter(osmium.filter.KeyFilter("highway", "addr:housenumber", "barrier", "type"))
     )
     for obj in processor:
+        if obj.is_relation():
+            tags = dict(obj.tags)
+            if tags.get("type", "").startswith("restriction"):
+                members = {"from": [], "to": [], "via_n": [], "via_w": []}
+                for member in obj.members:
+                    if member.role in ("from", "to") and member.type == "w":
+                        members[member.role].append(member.ref)
+                    elif member.role == "via" and member.type in ("n", "w"):
+                        members[f"via_{member.type}"].append(member.ref)
+                restrictions.append(
+                    Restriction(obj.id, tags, members["from"], members["via_n"], members["via_w"], members["to"])
+                )
+            continue
         if obj.is_node():
+            if "barrier" in obj.tags or obj.tags.get("highway") in JUNCTION_HIGHWAY:
+                junction_tags[obj.id] = dict(obj.tags)
             address = _address_of(obj.tags)
             if address and obj.location.valid():
                 address["lat"], address["lon"] = obj.location.lat, obj.location.lon
@@ -115,6 +153,8 @@ def read_osm(path: str) -> OsmExtract:
         way_offsets=offsets,
         way_nodes=way_nodes.astype(np.int32),
         addresses=addresses,
+        junction_tags=junction_tags,
+        restrictions=restrictions,
     )
     for name, decided_rules in way_rules.items():
         allowed = np.array([r is not None for r in decided_rules], dtype=bool)
@@ -124,5 +164,6 @@ def read_osm(path: str) -> OsmExtract:
             backward=np.array([bool(r and r.backward) for r in decided_rules], dtype=bool),
             speed_kmh=np.array([r.speed_kmh if r else 0.0 for r in decided_rules], np.float32),
             road_class=np.array([r.road_class if r else 0 for r in decided_rules], np.uint8),
+            local_only=np.array([bool(r and r.local_only) for r in decided_rules], dtype=bool),
         )
     return extract

@@ -5,7 +5,8 @@ Directory layout (``out_dir``)::
     manifest.json        format version, source file, counts, build timings
     nodes.npz            lat, lon (float64 degrees), osm_id (int64) of every road node
     <profile>.npz        ProfileGraph arrays (see graph.py)
-    <profile>.cch/       CCH topology (node order and arcs, RoutingKit binary format)
+    <profile>.cch/       CCH topology over the turn-aware graph (turn nodes = directed
+                         chains, arcs = allowed turns; RoutingKit binary format)
     addresses.json       address records for the local geocoder
 
 Saving the CCH topology keeps the nested-dissection order, the expensive part of
@@ -27,7 +28,7 @@ from .graph import DEFAULT_MAX_CHAIN_M, ProfileGraph, build_profile_graph
 from .osm_loader import read_osm
 from .profiles import PROFILES
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: turn-aware graph (turn nodes, turns, junction costs)
 
 
 class PreparedNetworkError(RuntimeError):
@@ -41,13 +42,18 @@ class PreparedProfile:
 
 
 def build_topology(graph: ProfileGraph, node_lat: np.ndarray, node_lon: np.ndarray):
+    """CCH over the turn-aware graph; a turn node sits midway along its arc (the
+    nested dissection only needs a plausible position)."""
+    arc = graph.enode_arc
+    tail = graph.node_global[graph.arc_tail[arc]]
+    head = graph.node_global[graph.arc_head[arc]]
     topology = pyroutingkit.CCHTopology()
     topology.build(
-        graph.arc_tail,
-        graph.arc_head,
-        node_lat[graph.node_global].astype(np.float32),
-        node_lon[graph.node_global].astype(np.float32),
-        graph.node_count,
+        graph.turn_from,
+        graph.turn_to,
+        ((node_lat[tail] + node_lat[head]) / 2).astype(np.float32),
+        ((node_lon[tail] + node_lon[head]) / 2).astype(np.float32),
+        graph.enode_count,
     )
     return topology
 
@@ -83,6 +89,8 @@ def build_network(pbf_path: str, out_dir: str, *, max_chain_m: float = DEFAULT_M
             "nodes": graph.node_count,
             "arcs": graph.arc_count,
             "chains": len(graph.chain_start),
+            "turn_nodes": graph.enode_count,
+            "turns": graph.turn_count,
             "road_km": round(float(graph.chain_length_m.sum()) / 1000, 1),
         }
     with open(os.path.join(out_dir, "addresses.json"), "w", encoding="utf-8") as handle:
@@ -121,10 +129,13 @@ def load_prepared(out_dir: str):
         nodes = {key: data[key] for key in ("lat", "lon", "osm_id")}
     profiles = {}
     for name in manifest["profiles"]:
-        graph = ProfileGraph.load(os.path.join(out_dir, f"{name}.npz"))
+        try:
+            graph = ProfileGraph.load(os.path.join(out_dir, f"{name}.npz"))
+        except KeyError as missing:
+            raise PreparedNetworkError(f"{out_dir!r}: {name}.npz lacks {missing}: rebuild it") from None
         topology = pyroutingkit.CCHTopology()
         topology.load(os.path.join(out_dir, f"{name}.cch"))
-        if topology.node_count != graph.node_count:
+        if topology.node_count != graph.enode_count:
             raise PreparedNetworkError(f"{name}: CCH topology does not match the graph")
         profiles[name] = PreparedProfile(graph, topology)
     with open(os.path.join(out_dir, "addresses.json"), encoding="utf-8") as handle:

@@ -35,21 +35,22 @@ def test_it_loads_quickly_in_a_fresh_instance(liechtenstein_dir):
 
 
 def test_it_agrees_with_scipy_dijkstra(liechtenstein):
+    # on the turn-aware graph: nodes are directed road sections, arcs the allowed turns
     state = liechtenstein._states["car"]
     graph = state.graph
-    weights = state.time_weights(np.ones(32)).astype(np.float64)
-    # parallel arcs: csr_matrix would add them up, so keep the cheapest of each pair
-    order = np.lexsort((weights, graph.arc_head, graph.arc_tail))
-    pairs = np.column_stack([graph.arc_tail[order], graph.arc_head[order]])
+    weights = state.time_weights(np.ones(32))[0].astype(np.float64)
+    # parallel turns: csr_matrix would add them up, so keep the cheapest of each pair
+    order = np.lexsort((weights, graph.turn_to, graph.turn_from))
+    pairs = np.column_stack([graph.turn_from[order], graph.turn_to[order]])
     first = np.ones(len(order), dtype=bool)
     first[1:] = np.any(pairs[1:] != pairs[:-1], axis=1)
     keep = order[first]
     adjacency = csr_matrix(
-        (weights[keep], (graph.arc_tail[keep], graph.arc_head[keep])),
-        shape=(graph.node_count, graph.node_count),
+        (weights[keep], (graph.turn_from[keep], graph.turn_to[keep])),
+        shape=(graph.enode_count, graph.enode_count),
     )
     rng = np.random.default_rng(0)
-    nodes = rng.choice(np.flatnonzero(np.bincount(graph.arc_tail, minlength=graph.node_count)), 40)
+    nodes = rng.choice(np.flatnonzero(np.bincount(graph.turn_from, minlength=graph.enode_count)), 40)
     expected = dijkstra(adjacency, indices=nodes)[:, nodes]
     metric = liechtenstein._metric("car", "time")
     got = metric.replicas[0][0].distances_many_to_many(nodes.astype(np.uint32), nodes.astype(np.uint32))

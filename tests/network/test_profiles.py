@@ -38,11 +38,22 @@ def test_it_reads_oneway_directions_for_cars():
 
 
 def test_it_excludes_roads_closed_to_vans_but_keeps_delivery_access():
-    assert car_rule({"highway": "residential", "access": "private"}) is None
+    # private, destination...: only to reach a stop on them (local_only); delivery: open to vans
+    assert car_rule({"highway": "residential", "access": "private"}).local_only
+    assert car_rule({"highway": "residential", "motor_vehicle": "destination"}).local_only
     assert car_rule({"highway": "residential", "motor_vehicle": "no"}) is None
-    assert car_rule({"highway": "residential", "access": "no", "motor_vehicle": "delivery"})
+    assert not car_rule({"highway": "residential", "access": "no", "motor_vehicle": "delivery"}).local_only
+    assert not car_rule({"highway": "residential"}).local_only
     assert car_rule({"highway": "footway"}) is None
     assert car_rule({"highway": "cycleway"}) is None
+
+
+def test_it_caps_speeds_on_rough_surfaces():
+    assert car_rule({"highway": "primary", "surface": "sett"}).speed_kmh == 40
+    assert car_rule({"highway": "residential", "surface": "gravel", "smoothness": "horrible"}).speed_kmh == 10
+    assert car_rule({"highway": "residential", "smoothness": "impassable"}) is None
+    assert bike_rule({"highway": "cycleway", "surface": "cobblestone"}).speed_kmh == 10
+    assert car_rule({"highway": "primary", "surface": "asphalt"}).speed_kmh == 55
 
 
 def test_it_lets_bikes_use_paths_but_not_motorways():

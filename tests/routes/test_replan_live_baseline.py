@@ -38,9 +38,13 @@ def close_a_through_road_on(route, by, capture) -> RoadClosure:
     network = get_road_network()
     coordinates = route.geometry["coordinates"]
     before = [snap.distance_m for snap in network.snap_many(points, "car")]
+    # a road only this route drives: the closure is about this route alone
+    others = [tuple(c) for other in route.plan.routes.exclude(pk=route.pk) for c in other.geometry["coordinates"]]
     try:
         for lon, lat in coordinates[len(coordinates) // 4 :]:
             if min(math.dist((lat, lon), p) for p in points) <= 0.003:
+                continue
+            if others and min(math.dist((lon, lat), c) for c in others) <= 0.0006:
                 continue
             network.set_closures([square(lat, lon, 40)])
             after = network.snap_many(points, "car")
