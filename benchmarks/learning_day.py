@@ -40,12 +40,12 @@ def main() -> None:
     from dispatch.models import Depot, DriverPosition, Order, OrderStatusChange, Vehicle
     from routes.learning.services import travel_model_learn
     from routes.models import RoadNetworkBuild
-    from routes.network import build_network
+    from routes.network import build_network, prepared_is_current
     from routes.network.geometry import LocalProjection
     from routes.road_network import get_road_network
 
     directory = Path(settings.VAR_DIR) / "network" / "liechtenstein-bench"
-    if not (directory / "manifest.json").exists():
+    if not prepared_is_current(str(directory)):
         build_network(str(ROOT / "data" / "liechtenstein.osm.pbf"), str(directory))
     RoadNetworkBuild.objects.create(source="liechtenstein", path=str(directory), active=True)
     network = get_road_network()

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from routes.learning.matching import Matcher  # noqa: E402
-from routes.network import RoadNetwork, build_network  # noqa: E402
+from routes.network import RoadNetwork, build_network, prepared_is_current  # noqa: E402
 from routes.network.geometry import LocalProjection, project_point_on_segments  # noqa: E402
 
 PBF = os.path.join(ROOT, "data", "liechtenstein.osm.pbf")
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0)
     args = parser.parse_args()
     directory = args.prepared or os.path.join(tempfile.gettempdir(), "map-matching-liechtenstein")
-    if not os.path.exists(os.path.join(directory, "manifest.json")):
+    if not prepared_is_current(directory):
         build_network(PBF, directory)
     net = RoadNetwork.load(directory)
     state = net._states["car"]

@@ -22,7 +22,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from routes.network import RoadNetwork, build_network  # noqa: E402
+from routes.network import RoadNetwork, build_network, prepared_is_current  # noqa: E402
 
 DEFAULT_PBF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "osm", "porto.osm.pbf")
 
@@ -71,7 +71,7 @@ def scipy_baseline(net: RoadNetwork, points) -> None:
 def main() -> None:
     pbf = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PBF
     out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(tempfile.gettempdir(), "network-bench")
-    if not os.path.exists(os.path.join(out, "manifest.json")):
+    if not prepared_is_current(out):
         started = time.perf_counter()
         build_network(pbf, out)
         print(f"built {pbf} in {time.perf_counter() - started:.1f} s")

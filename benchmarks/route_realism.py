@@ -47,7 +47,7 @@ from _restrictions import (  # noqa: E402
     route_nodes,
 )
 
-from routes.network import PointNotSnapped, RoadNetwork, RouteNotFound, build_network  # noqa: E402
+from routes.network import PointNotSnapped, RoadNetwork, RouteNotFound, build_network, prepared_is_current  # noqa: E402
 
 DATA = os.path.join(ROOT, "benchmarks", "data", "osm")
 DEFAULT_PBFS = [os.path.join(DATA, "porto.osm.pbf"), os.path.join(DATA, "heidelberg.osm.pbf")]
@@ -94,7 +94,7 @@ def judge_extract(pbf: str, routes: int, seed: int, prepared_dir: str | None) ->
     with tempfile.TemporaryDirectory(prefix=f"realism-{name}-") as scratch:
         out = prepared_dir or scratch
         build_s = None
-        if not os.path.exists(os.path.join(out, "manifest.json")):
+        if not prepared_is_current(out):
             started = time.perf_counter()
             build_network(pbf, out)
             build_s = time.perf_counter() - started

@@ -5,27 +5,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0004_verbose_names'),
-        ('dispatch', '0016_learned_service_minutes'),
+        ("analytics", "0004_verbose_names"),
+        ("dispatch", "0016_learned_service_minutes"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ArrivalEta',
+            name="ArrivalEta",
             fields=[
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='arrival_eta', serialize=False, to='dispatch.order', verbose_name='order')),
-                ('date', models.DateField(verbose_name='date')),
-                ('arrived_at', models.DateTimeField(verbose_name='arrived at')),
-                ('planned_eta', models.DateTimeField(help_text='Stop.eta of the dispatched plan', null=True, verbose_name='planned eta')),
-                ('live_eta', models.DateTimeField(help_text='The last live ETA before the arrival', null=True, verbose_name='live eta')),
-                ('live_eta_at', models.DateTimeField(help_text='When that live ETA was computed', null=True, verbose_name='live eta computed at')),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="arrival_eta",
+                        serialize=False,
+                        to="dispatch.order",
+                        verbose_name="order",
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="date")),
+                ("arrived_at", models.DateTimeField(verbose_name="arrived at")),
+                (
+                    "planned_eta",
+                    models.DateTimeField(
+                        help_text="Stop.eta of the dispatched plan", null=True, verbose_name="planned eta"
+                    ),
+                ),
+                (
+                    "live_eta",
+                    models.DateTimeField(
+                        help_text="The last live ETA before the arrival", null=True, verbose_name="live eta"
+                    ),
+                ),
+                (
+                    "live_eta_at",
+                    models.DateTimeField(
+                        help_text="When that live ETA was computed", null=True, verbose_name="live eta computed at"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'ETA at arrival',
-                'verbose_name_plural': 'ETAs at arrival',
-                'indexes': [models.Index(fields=['date'], name='arrival_eta_date')],
+                "verbose_name": "ETA at arrival",
+                "verbose_name_plural": "ETAs at arrival",
+                "indexes": [models.Index(fields=["date"], name="arrival_eta_date")],
             },
         ),
     ]

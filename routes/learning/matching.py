@@ -42,8 +42,10 @@ from routes.network.snapping import SAMPLE_SPACING_M
 MAX_CHAINS = 5  # candidate chains per fix (each up to two directed states)
 SAMPLES = 24  # KD-tree samples looked at per fix
 MAX_SPEED_MPS = 45.0  # faster than this between two fixes is not driving
+# noise may place a later fix behind an earlier one on the same arc: up to this many metres, or two
+# sigmas of the GPS noise if more (two noisy fixes differ by sigma * sqrt(2) on average)
 BACK_TOLERANCE_M = 25.0
-U_TURN_PENALTY = 4.0  # log-likelihood: a U-turn must explain the fixes much better to be chosen  # noise may place a later fix a little behind an earlier one on the same arc
+U_TURN_PENALTY = 4.0  # log-likelihood: a U-turn must explain the fixes much better to be chosen
 DIJKSTRA_CHUNK = 256
 _NEG_INF = -np.inf
 
@@ -96,6 +98,7 @@ class Matcher:
         self.g = g = state.graph
         self.snapper = state.snapper
         self.sigma_m, self.beta_m, self.radius_m, self.limit_m = sigma_m, beta_m, radius_m, limit_m
+        self.back_tolerance_m = max(BACK_TOLERANCE_M, 2.0 * sigma_m)
         self.arc_len = g.chain_length_m[g.arc_chain].astype(np.float64)
         self.arc_tail = g.arc_tail.astype(np.int64)
         self.arc_head = g.arc_head.astype(np.int64)
@@ -195,7 +198,7 @@ class Matcher:
         b = np.where(valid, b_arc, 0)
         via = (self.arc_len[a] - a_pos) + self._node_distance(self.arc_head[a], self.arc_tail[b]) + b_pos
         delta = b_pos - a_pos
-        same = (a == b) & (delta >= -BACK_TOLERANCE_M)
+        same = (a == b) & (delta >= -self.back_tolerance_m)
         route = np.where(same, np.maximum(delta, 0.0), via)
         return np.where(valid, route, np.inf)
 
@@ -321,7 +324,7 @@ class Matcher:
         if not len(pairs):
             return Pieces.empty()
         a, b = arc[pairs], arc[pairs + 1]
-        same = (a == b) & (pos[pairs + 1] - pos[pairs] >= -BACK_TOLERANCE_M)
+        same = (a == b) & (pos[pairs + 1] - pos[pairs] >= -self.back_tolerance_m)
         chain_of = self.g.arc_chain.astype(np.int64)
         # Signed on one arc: a fix the noise put a little behind the one before gives a small negative
         # piece, so the metres of a traversal add up to where it ended minus where it began (clipping

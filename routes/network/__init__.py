@@ -18,7 +18,7 @@ Plain Python (no Django) so it is fast to test and to call from any process::
 from .engine import MatrixResult, RoadNetwork, RouteResult
 from .errors import ClosureError, NetworkError, PointNotSnapped, RouteNotFound, UnknownProfile
 from .geocoding import GeocodeCandidate, Geocoder, LocalGeocoder, NominatimGeocoder
-from .prepared import PreparedNetworkError, build_network
+from .prepared import PreparedNetworkError, build_network, prepared_is_current
 from .profiles import PROFILES, ROAD_CLASSES
 from .snapping import Snap
 from .traffic import TrafficProfile
@@ -42,4 +42,5 @@ __all__ = [
     "TrafficProfile",
     "UnknownProfile",
     "build_network",
+    "prepared_is_current",
 ]

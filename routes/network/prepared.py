@@ -114,6 +114,16 @@ def directory_size(path: str) -> int:
     return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
 
 
+def prepared_is_current(out_dir: str) -> bool:
+    """True when ``out_dir`` holds a prepared network this code can load (its format version);
+    an older build must be prepared again, e.g. after an upgrade to the turn-aware graph."""
+    try:
+        with open(os.path.join(out_dir, "manifest.json"), encoding="utf-8") as handle:
+            return json.load(handle).get("format_version") == FORMAT_VERSION
+    except (OSError, ValueError):
+        return False
+
+
 def load_prepared(out_dir: str):
     """Read a prepared directory: (manifest, nodes dict, {profile: PreparedProfile}, addresses)."""
     manifest_path = os.path.join(out_dir, "manifest.json")

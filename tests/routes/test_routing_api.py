@@ -1,6 +1,8 @@
 """Routing, geocoding and closures through the API, on the real demo region (Liechtenstein)."""
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -158,6 +160,14 @@ def test_it_loads_a_network_with_the_command(db, tmp_path, settings):
     assert build.summary["profiles"]["car"]["arcs"] > 1000
     call_command("load_road_network", "--if-missing")
     assert RoadNetworkBuild.objects.count() == 1
+
+    # after an upgrade to a new prepared format, `make run` (--if-missing) prepares it again
+    manifest = Path(build.path) / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format_version": 1}))
+    call_command("load_road_network", "--if-missing")
+    rebuilt = RoadNetworkBuild.objects.get(active=True)
+    assert rebuilt.pk != build.pk and RoadNetworkBuild.objects.count() == 2
+    assert json.loads((Path(rebuilt.path) / "manifest.json").read_text())["format_version"] > 1
 
 
 def _upload(text: str):

@@ -21,8 +21,10 @@ def test_the_pieces_cover_the_route_with_its_classes_and_default_speeds(network)
     assert {p.road_class for p in on_road} <= set(ROAD_CLASSES)
     assert "primary" in {p.road_class for p in on_road}  # the main road between the two villages
     walk_s = sum(p.length_m for p in pieces if not p.on_road) / (5 / 3.6)
-    # Free flow (no departure): the route's time is the pieces' default time plus the walks to the door.
-    assert sum(p.default_s for p in on_road) + walk_s == pytest.approx(route.duration_s, rel=0.01)
+    # Free flow (no departure): the route's time is the pieces' default time plus the walks to the door,
+    # plus what the turn-aware network charges at junctions (turns, signals, signs: a few per cent).
+    driving_s = sum(p.default_s for p in on_road) + walk_s
+    assert driving_s < route.duration_s < driving_s * 1.08
     assert [p.road_class for p in pieces[:1]] == [""] and not pieces[0].on_road  # the depot's walk to its road
     assert all(p.default_s == 0 for p in pieces if not p.on_road)
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from routes.network import prepared_is_current
 from routes.road_network import active_build, road_network_build
 
 
@@ -18,8 +19,11 @@ class Command(BaseCommand):
         if options["if_missing"]:
             build = active_build()
             if build is not None and Path(build.path).is_dir():
-                self.stdout.write(f"Road network ready: {build}")
-                return
+                if prepared_is_current(build.path):
+                    self.stdout.write(f"Road network ready: {build}")
+                    return
+                # an upgrade changed the prepared format: prepare it again rather than fail at first use
+                self.stdout.write(f"Road network {build} was prepared by an older version: preparing it again")
         source: Path = options["file"] or settings.DEMO_PBF
         if not source.is_file():
             raise CommandError(f"{source}: no such file")
