@@ -204,8 +204,9 @@ def _eta_section(filters, depots) -> dict:
             line_label=gettext("window coverage"),
         ),  # fmt: skip
         "version_chart": charts.horizontal_bars(
-            items=[(version_label(row["model_version"]), _minutes(row["dispatch"]["p90_abs_error_s"]))
-                   for row in versions],
+            items=[
+                (version_label(row["model_version"]), _minutes(row["dispatch"]["p90_abs_error_s"])) for row in versions
+            ],
             title=gettext("ETA p90 error at dispatch (minutes) per travel model version"),
             color_class="bar",
         ),  # fmt: skip
@@ -297,6 +298,8 @@ def overview(request):
         "map_cap": human(selectors.MAP_POINTS_CAP, "int"),
         "export_query": request.GET.urlencode(),
         "partner_section": _partner_section(filters, user),
-        "eta_section": _eta_section(filters, [d for d in depots if filters.depot_ids is None or d.id in filters.depot_ids]),
+        "eta_section": _eta_section(
+            filters, [d for d in depots if filters.depot_ids is None or d.id in filters.depot_ids]
+        ),
     }
     return render(request, "analytics/overview.html", context)

@@ -467,6 +467,8 @@ def test_every_task_has_a_kind_and_plans_have_a_queue_of_their_own(settings):
     assert {k for k, kind in settings.TASK_KINDS.items() if kind == "plans"} == {
         "routes.tasks.optimize_plan", "routes.tasks.replan_plan", "routes.tasks.closure_changed",
         "routes.tasks.expire_replan_proposal", "routes.tasks.expire_replan_proposals",
+        # a big day in parts: its regions, their merge, the deadline's check
+        "routes.tasks.solve_plan_part", "routes.tasks.merge_plan_parts", "routes.tasks.check_plan_parts",
     }  # fmt: skip
     # Out of the box: the Procfile's worker takes every queue (no -Q: all of CELERY_TASK_QUEUES), its
     # planner the plans queue alone.

@@ -128,7 +128,7 @@ def _day_fingerprint(day: date) -> list:
 
 
 def _cache_path(build: RoadNetworkBuild, profile: str, day: date) -> Path:
-    key = hashlib.sha1(build.path.encode()).hexdigest()[:12]
+    key = hashlib.sha1(build.path.encode(), usedforsecurity=False).hexdigest()[:12]
     return Path(settings.VAR_DIR) / "learning" / key / profile / f"{day.isoformat()}.npz"
 
 

@@ -130,7 +130,7 @@ def test_it_explains_every_figure_on_hover(day_of_depot_a, manager):
     assert cards and all(cards), "a KPI card without a title"
     headers = re.findall(r"<th scope=\"col\"( title=\"[^\"]+\")?>", html)
     assert len(headers) == 2 * 12 and sum(1 for h in headers if h) == 2 * 11  # all but the name column
-    assert len(re.findall(r'<h2 title="[^"]+">', html)) == 4  # the four charts
+    assert len(re.findall(r'<h2 title="[^"]+">', html)) == 6  # the four charts and the two of ETA accuracy
     for figure in ("planned_route_time", "actual_route_time", "distance", "cost", "eta_p90_error"):
         assert re.search(rf'<span title="[^"]+">[^<]*<b data-figure="{figure}">', html), figure
 

@@ -42,3 +42,16 @@ def test_the_learned_window_stays_between_the_minimum_and_the_maximum_width(mode
     start, end = promise_window_for(eta_late, now=NOW)
     assert end - start == timedelta(minutes=25)
     assert start.minute % 5 == 0 and end.minute % 5 == 0
+
+
+def test_a_large_mean_error_leans_the_window_but_keeps_the_eta_inside(db):
+    """Per-leg mean errors summed over many stops must not carry the window past its own ETA (it once
+    put a 5-hour-ahead window an hour after the ETA, and kept one customer in ten)."""
+    TravelModel.objects.create(
+        version=2, active=True, parameters={"arrival_error": {**FIGURES, "leg_bias_s": 300.0, "service_bias_s": 100.0}}
+    )
+    for horizon_s in (1800, 3 * 3600, 6 * 3600):
+        low, high = arrival_window(horizon_s)
+        assert low < 0 < high  # the ETA itself is in the window
+        assert high > -low  # still leaning late, as the errors do
+        assert high <= 3 * -low  # ... by at most half of the half-width

@@ -42,7 +42,7 @@ def test_the_editor_lists_the_days_partners_and_which_orders_each_may_take_with_
     client,
     dispatcher_a,
     dispatcher_a_client,
-    peak_day,
+    peak_day,  # noqa: F811
     courier,  # noqa: F811
 ):
     Order.objects.filter(pk=peak_day[0]).update(skills=["fridge"])  # the partner has no fridge
@@ -65,7 +65,7 @@ def test_a_partner_past_its_cut_off_is_no_choice_but_still_named_for_the_orders_
     client,
     dispatcher_a,
     dispatcher_a_client,
-    peak_day,
+    peak_day,  # noqa: F811
     courier,  # noqa: F811
 ):
     plan = request_plan(dispatcher_a_client)
@@ -85,7 +85,7 @@ def test_a_plan_of_another_depot_shows_no_editor_to_hand_orders_over(
     client,
     dispatcher_b,
     dispatcher_a_client,
-    peak_day,
+    peak_day,  # noqa: F811
     courier,  # noqa: F811
 ):
     plan = request_plan(dispatcher_a_client)
@@ -95,7 +95,7 @@ def test_a_plan_of_another_depot_shows_no_editor_to_hand_orders_over(
 
 def test_an_order_the_partner_could_not_take_at_dispatch_is_not_shown_with_it_any_more(
     dispatcher_a_client,
-    peak_day,
+    peak_day,  # noqa: F811
     courier,  # noqa: F811
 ):
     plan = request_plan(dispatcher_a_client)
