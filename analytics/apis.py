@@ -67,9 +67,10 @@ class PartnerFiguresApi(APIView):
 
 class EtaAccuracyApi(APIView):
     """ETA accuracy (issue 18) of the orders dated in a range: the ETA's mean and p90 absolute error at
-    dispatch and live, window coverage, the share of promises moved and the windows' median width, in
-    total, per day and per travel model version; the latest model versions with their held-out scores;
-    and the doorstep the active model learned per zone (analytics.eta_accuracy says how each is counted)."""
+    dispatch, about an hour before the arrival ("hour") and live, window coverage, the share of promises
+    moved and the windows' median width, in total, per day and per travel model version; the latest
+    model versions with their held-out scores; and the doorstep the active model learned per zone
+    (analytics.eta_accuracy says how each is counted)."""
 
     permission_classes = [IsOfficeStaff]
 

@@ -7,10 +7,13 @@ Definitions (the page says the same on hover):
   when the driver never tapped "arrived"); orders never attempted do not count.
 - Horizons of the ETA measured against it:
   - `dispatch`: the stop's ETA in the plan as dispatched (OrderFact.promised_eta: eta_error_s);
+  - `hour`: the live ETA held about an hour before the arrival (Stop.hour_before_eta of the fact's
+    route: the first live ETA computed 45 to 60 minutes ahead of the arrival it predicted,
+    dispatch.live.eta); none for a stop whose live ETAs began closer than that (the first stops of
+    a route) or whose phone sent no position then;
   - `live`: the last live ETA the app held before the arrival (ArrivalEta.live_eta, kept at the
     arrival by analytics.services.arrival_eta_record; none when no live ETA was computed, e.g. a
     phone that sent no position).
-  The ETA held one hour before the arrival is not stored (see benchmarks/ETA.md): it is not shown.
 - Error: |arrival - ETA| in seconds; mean and p90 (nearest rank, as every p90 of this app).
 - Window coverage: the share of arrivals inside the window the customer was last told before it
   (PromisedWindow.told_start..told_end; the window itself when nothing was told). `moved` is the share
@@ -40,7 +43,7 @@ from routes.models import TravelModel
 from routes.network import ROAD_CLASSES
 from routes.road_network import get_road_network, travel_model_speeds
 
-HORIZONS = ("dispatch", "live")
+HORIZONS = ("dispatch", "hour", "live")
 # The map's stretches: busier roads only (a town's residential streets would be thousands of lines),
 # and only stretches whose learned speed differs from the default by at least this share.
 MAP_UP_TO_CLASS = "tertiary_link"
@@ -56,6 +59,8 @@ def _rows_sql(where: str) -> str:
 SELECT f.date AS date, p.travel_model_version AS version, f.eta_error_s AS dispatch_error_s,
        CASE WHEN a.live_eta IS NULL THEN NULL
             ELSE ABS({seconds_between("f.arrived_at", "a.live_eta")}) END AS live_error_s,
+       CASE WHEN s.hour_before_eta IS NULL OR {seconds_between("f.arrived_at", "s.hour_before_eta_at")} < 0 THEN NULL
+            ELSE ABS({seconds_between("f.arrived_at", "s.hour_before_eta")}) END AS hour_error_s,
        CASE WHEN pw.order_id IS NULL THEN NULL
             WHEN {seconds_between("f.arrived_at", told_start)} >= 0
              AND {seconds_between("f.arrived_at", told_end)} <= 0 THEN 1 ELSE 0 END AS covered,
@@ -64,6 +69,7 @@ SELECT f.date AS date, p.travel_model_version AS version, f.eta_error_s AS dispa
 FROM analytics_orderfact f
 LEFT JOIN routes_route r ON r.id = f.route_id
 LEFT JOIN routes_plan p ON p.id = r.plan_id
+LEFT JOIN routes_stop s ON s.route_id = f.route_id AND s.order_id = f.order_id
 LEFT JOIN customers_promisedwindow pw ON pw.order_id = f.order_id AND pw.day = f.date
 LEFT JOIN analytics_arrivaleta a ON a.order_id = f.order_id AND a.date = f.date
 WHERE {where} AND f.arrived_at IS NOT NULL

@@ -175,6 +175,8 @@ def _eta_figures_row(label, figures: dict) -> dict:
         "arrivals": human(figures["arrivals"], "int"),
         "dispatch_mean": human(figures["dispatch"]["mean_abs_error_s"], "duration"),
         "dispatch_p90": human(figures["dispatch"]["p90_abs_error_s"], "duration"),
+        "hour_mean": human(figures["hour"]["mean_abs_error_s"], "duration"),
+        "hour_p90": human(figures["hour"]["p90_abs_error_s"], "duration"),
         "live_mean": human(figures["live"]["mean_abs_error_s"], "duration"),
         "live_p90": human(figures["live"]["p90_abs_error_s"], "duration"),
         "coverage": human(figures["window_coverage"], "pct"),

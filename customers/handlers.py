@@ -24,20 +24,25 @@ def on_orders_created(*, orders) -> None:
     tracking_links_create(orders=orders)
 
 
-def on_plan_dispatched(*, plan_id, **_payload) -> None:
-    transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
+def _moment(at) -> dict:
+    """The triggering action's replayed moment (a simulated day's) for the task, or nothing: now."""
+    return {"at": at.isoformat()} if at is not None else {}
 
 
-def on_plan_updated(*, plan_id, **_payload) -> None:
-    transaction.on_commit(lambda: enqueue(notify_plan, plan_id))
+def on_plan_dispatched(*, plan_id, at=None, **_payload) -> None:
+    transaction.on_commit(lambda: enqueue(notify_plan, plan_id, **_moment(at)))
+
+
+def on_plan_updated(*, plan_id, at=None, **_payload) -> None:
+    transaction.on_commit(lambda: enqueue(notify_plan, plan_id, **_moment(at)))
 
 
 def on_handoff_accepted(*, handoff_id, **_payload) -> None:
     transaction.on_commit(lambda: enqueue(notify_handoff, handoff_id))
 
 
-def on_eta_changed(*, order_id, eta=None, **_payload) -> None:
-    transaction.on_commit(lambda: enqueue(notify_eta, order_id, eta.isoformat() if eta else None))
+def on_eta_changed(*, order_id, eta=None, at=None, **_payload) -> None:
+    transaction.on_commit(lambda: enqueue(notify_eta, order_id, eta.isoformat() if eta else None, **_moment(at)))
 
 
 # Statuses that tell the customer something or change their link (dispatched is told by plan_dispatched,

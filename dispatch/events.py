@@ -23,27 +23,31 @@ HANDLERS: dict[str, tuple[str, ...]] = {
         "customers.handlers.on_order_status_changed",
         "dispatch.live.eta.on_order_status_changed",  # the ETA error of completed stops
     ),
-    # plan_id, previous_plan_id (None for a first dispatch), reason
+    # plan_id, previous_plan_id (None for a first dispatch), reason, at (the simulated clock it was
+    # dispatched at; None: now)
     "plan_dispatched": (
         "dispatch.live.broadcast.plan_dispatched",
         "analytics.handlers.on_plan_dispatched",
         "customers.handlers.on_plan_dispatched",
         "dispatch.partners.handlers.on_plan_dispatched",  # the plan's hand-offs, by signed webhook
     ),
-    # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes)
+    # plan_id (the new version), previous_plan_id, reason, changes (dict: moved, added, removed, eta_changes),
+    # at (the simulated clock it was re-planned on; None: now)
     "plan_updated": (
         "dispatch.live.broadcast.plan_updated",
         "customers.handlers.on_plan_updated",
         "dispatch.partners.handlers.on_plan_updated",  # orders an edit gave partners are handed over
     ),
-    # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps
+    # driver_id, vehicle_id, depot_id, lat, lon, recorded_at, heading, speed_mps (+ received_at: the
+    # replayed moment the server got the position, a simulated day's; absent: now)
     "driver_moved": (
         "dispatch.live.broadcast.driver_moved",
         "dispatch.live.eta.on_driver_moved",
         "dispatch.live.alerts.on_driver_moved",
         "customers.handlers.on_driver_moved",
     ),
-    # order_id, depot_id, eta, previous_eta, window_start, window_end (datetimes; None when unknown)
+    # order_id, depot_id, eta, previous_eta, window_start, window_end (datetimes; None when unknown),
+    # at (the replayed moment the ETA was computed at, a simulated day's; None: now)
     "eta_changed": ("customers.handlers.on_eta_changed",),
     # closure_id: a road closure was drawn, changed or lifted (the live map draws it)
     "closure_changed": ("dispatch.live.broadcast.closure_changed",),

@@ -365,6 +365,17 @@ class Stop(models.Model):
     # Operational, not part of the plan: the ETA as the driver's positions come in.
     live_eta = models.DateTimeField(null=True, blank=True, verbose_name=_("live eta"))
     live_eta_updated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("live eta updated at"))
+    # The live ETA held about an hour before the arrival (the first one computed 45-60 minutes ahead,
+    # dispatch.live.eta): live_eta is overwritten every refresh, and the ETA accuracy figures measure
+    # this horizon too (analytics.eta_accuracy).
+    hour_before_eta = models.DateTimeField(
+        null=True, blank=True, help_text=_("The live ETA about an hour before the arrival"),
+        verbose_name=_("eta an hour before"),
+    )  # fmt: skip
+    hour_before_eta_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When that live ETA was computed"),
+        verbose_name=_("eta an hour before computed at"),
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("stop")

@@ -16,9 +16,10 @@ from routes.models import Plan, Stop
 from routes.plans.selectors import latest_dispatched_plan
 
 
-def notifications_for_plan(*, plan_id: int) -> int:
+def notifications_for_plan(*, plan_id: int, now=None) -> int:
     """A plan was dispatched or replaced: schedule new orders, tell those whose ETA left the promise,
-    and those the new version took off every route that we will reschedule."""
+    and those the new version took off every route that we will reschedule. `now`: the moment the
+    plan went out when a simulator replays a past day (the promises are made then); None: now."""
 
     plan = Plan.objects.filter(pk=plan_id).first()
     if plan is None or plan.dispatched_at is None:
@@ -35,7 +36,7 @@ def notifications_for_plan(*, plan_id: int) -> int:
         if stop.order.status in TERMINAL:
             continue
         eta = stop.live_eta or stop.eta
-        count += len(promise_check(order=stop.order, eta=eta, driver_first_name=driver_first_name(stop)))
+        count += len(promise_check(order=stop.order, eta=eta, driver_first_name=driver_first_name(stop), now=now))
     previous = latest_dispatched_plan(day=plan.date, depot_id=plan.depot_id, before_version=plan.version)
     if previous is not None:
         on_routes = {stop.order_id for stop in stops}

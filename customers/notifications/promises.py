@@ -133,9 +133,11 @@ def tracking_page_refresh(order_id: int) -> None:
     transaction.on_commit(send)
 
 
-def _tell(promise: PromisedWindow, *, order: Order, event: str, occasion: str, extra: dict) -> list[Notification]:
+def _tell(
+    promise: PromisedWindow, *, order: Order, event: str, occasion: str, extra: dict, now: datetime | None = None
+) -> list[Notification]:
     """Send the promise as it stands and remember it as told (caller's transaction, promise locked)."""
-    now = timezone.now()
+    now = now or timezone.now()
     promise.told_start, promise.told_end, promise.told_revision = promise.start, promise.end, promise.revision
     promise.save()  # first: the message says the window saved (customers.notifications.rendering reads it)
     created = notifications_create(order=order, event=event, occasion=occasion, extra=extra)
@@ -160,14 +162,18 @@ def _schedule_delay_message(order_id: int, at: datetime) -> None:
 
 
 @transaction.atomic
-def promise_check(*, order: Order, eta: datetime, driver_first_name: str | Callable[[], str]) -> list[Notification]:
+def promise_check(
+    *, order: Order, eta: datetime, driver_first_name: str | Callable[[], str], now: datetime | None = None
+) -> list[Notification]:
     """Schedule (first promise of the day) or, when the ETA left the promise by more than the
     threshold, move the promise and say so (delayed), at most once per interval (module docstring).
     `driver_first_name` may be a function: it is called only for a message (most live ETAs stay
-    inside the promise and need no driver's name)."""
+    inside the promise and need no driver's name). `now`: the moment of the dispatch or live ETA that
+    set this off when a simulator replays a past day (the promise is made as of then); None: now."""
+    now = now or timezone.now()
     # Lock the promise: a plan update and a live ETA arriving together must not both revise it.
     promise = PromisedWindow.objects.select_for_update().filter(order=order).first()
-    start, end = promise_window_for(eta)
+    start, end = promise_window_for(eta, now=now)
 
     def extra() -> dict:
         return {"driver_first_name": driver_first_name() if callable(driver_first_name) else driver_first_name}
@@ -183,7 +189,7 @@ def promise_check(*, order: Order, eta: datetime, driver_first_name: str | Calla
         if taken_off.exists():
             occasion = f"{occasion}/after-{taken_off.count()}"
         tracking_page_refresh(order.pk)
-        return _tell(promise, order=order, event=Event.SCHEDULED, occasion=occasion, extra=extra())
+        return _tell(promise, order=order, event=Event.SCHEDULED, occasion=occasion, extra=extra(), now=now)
     threshold = timedelta(minutes=settings.ETA_DELAY_THRESHOLD_MIN)
     if (
         promise.revision > promise.told_revision
@@ -199,7 +205,6 @@ def promise_check(*, order: Order, eta: datetime, driver_first_name: str | Calla
     already_waiting = promise.revision > promise.told_revision  # its timer is set
     promise.start, promise.end, promise.revision = start, end, promise.revision + 1
     tracking_page_refresh(order.pk)
-    now = timezone.now()
     due = _next_delay_message_at(promise)
     # The last "new time" still held for quiet hours has reached nobody yet: this one replaces it.
     still_held = promise.delay_told_at is not None and promise.delay_told_at > now
@@ -209,7 +214,7 @@ def promise_check(*, order: Order, eta: datetime, driver_first_name: str | Calla
             _schedule_delay_message(order.pk, due)
         return []
     occasion = f"{order.date.isoformat()}/r{promise.revision}"
-    return _tell(promise, order=order, event=Event.DELAYED, occasion=occasion, extra=extra())
+    return _tell(promise, order=order, event=Event.DELAYED, occasion=occasion, extra=extra(), now=now)
 
 
 def delay_message_send(*, order_id: int, now: datetime | None = None) -> list[Notification]:
@@ -244,16 +249,18 @@ def delay_messages_send_due(*, now: datetime | None = None) -> int:
     return sum(len(delay_message_send(order_id=order_id, now=now)) for order_id in list(due))
 
 
-def notifications_for_eta(*, order_id: int, eta: datetime | None) -> int:
-    """A live ETA came in: a delay beyond the promise, or arriving soon (under ARRIVING_SOON_MIN)."""
+def notifications_for_eta(*, order_id: int, eta: datetime | None, now: datetime | None = None) -> int:
+    """A live ETA came in: a delay beyond the promise, or arriving soon (under ARRIVING_SOON_MIN).
+    `now`: the moment a simulated day's live ETA was computed at; None: now."""
+    now = now or timezone.now()
     order = Order.objects.select_related("customer").filter(pk=order_id).first()
     if order is None or eta is None or order.status in TERMINAL or order.status not in AWAITING:
         return 0
     # The driver's name (the order's stop in the plan drivers follow: two queries) only for a message:
     # most live ETAs change nothing the customer is told (and `make simulate` at 10x sends floods of them).
     driver = functools.cache(lambda: driver_first_name(route_stop(order)))
-    sent = promise_check(order=order, eta=eta, driver_first_name=driver)
-    if eta - timezone.now() <= timedelta(minutes=settings.ARRIVING_SOON_MIN):
+    sent = promise_check(order=order, eta=eta, driver_first_name=driver, now=now)
+    if eta - now <= timedelta(minutes=settings.ARRIVING_SOON_MIN):
         sent += notifications_create(
             order=order,
             event=Event.ARRIVING_SOON,

@@ -39,18 +39,24 @@ def send_notification(self, notification_id: int) -> str:
 
 
 @shared_task(name="customers.tasks.notify_plan", acks_late=True)
-def notify_plan(plan_id: int) -> int:
+def notify_plan(plan_id: int, at: str | None = None) -> int:
+    """`at`: the moment a simulated day's plan was dispatched (the promises are made then); None: now."""
     notifications_release_due()
     delay_messages_send_due()  # the embedded mode has no beat: events pick up timers lost in a restart
-    return notifications_for_plan(plan_id=plan_id)
+    return notifications_for_plan(plan_id=plan_id, now=datetime.fromisoformat(at) if at else None)
 
 
 # latest_only: only an order's newest ETA is worth telling; while one waits, a newer ETA for the same
 # order replaces it (config.tasks.run_latest), so a flood of live ETAs makes one job per order.
 @shared_task(name="customers.tasks.notify_eta", acks_late=True, latest_only=True)
-def notify_eta(order_id: int, eta: str | None) -> int:
+def notify_eta(order_id: int, eta: str | None, at: str | None = None) -> int:
+    """`at`: the moment a simulated day's live ETA was computed at; None: now."""
     notifications_release_due()
-    return notifications_for_eta(order_id=order_id, eta=datetime.fromisoformat(eta) if eta else None)
+    return notifications_for_eta(
+        order_id=order_id,
+        eta=datetime.fromisoformat(eta) if eta else None,
+        now=datetime.fromisoformat(at) if at else None,
+    )
 
 
 @shared_task(name="customers.tasks.notify_status", acks_late=True)

@@ -275,11 +275,13 @@ def drive_route(*, route: Route, truth: Truth, network, seed: int, day: date, di
 
 
 def _post_positions(driver, positions, outcome: DayOutcome) -> None:
-    """As the phone posts them: in batches (it buffers up to MAX_POSITIONS_PER_BATCH)."""
+    """As the phone posts them: in batches (it buffers up to MAX_POSITIONS_PER_BATCH), each received
+    when its newest position was taken (the live ETAs it sets off are as of then)."""
     for first in range(0, len(positions), MAX_POSITIONS_PER_BATCH):
         batch = positions[first : first + MAX_POSITIONS_PER_BATCH]
         driver_positions_record(
             driver=driver,
+            received_at=max(p.recorded_at for p in batch),
             positions=[
                 {"lat": p.lat, "lon": p.lon, "recorded_at": p.recorded_at, "accuracy_m": p.accuracy_m,
                  "speed_mps": round(p.speed_mps, 2)}

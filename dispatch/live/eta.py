@@ -52,6 +52,11 @@ from routes.road_network import get_road_network
 logger = logging.getLogger(__name__)
 
 ETA_CHANGE_MIN_S = 120
+# The "1 h before" ETA (Stop.hour_before_eta): the first live ETA computed between these many
+# seconds ahead of the arrival it predicts, kept for the ETA accuracy figures. Not earlier than 45
+# minutes ahead: a stop whose first live ETA comes later (the first stops of a route) has none,
+# rather than a ten-minute forecast that would flatter the "1 h" horizon.
+HOUR_BEFORE_S = (45 * 60, 60 * 60)
 INLINE_BUDGET_S = 0.050
 # How long the last announced ETA of a stop is remembered (a day's work, with margin).
 ANNOUNCED_TTL_S = 36 * 3600
@@ -150,12 +155,16 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
             clock = service_start + timedelta(seconds=stop.service_s)
 
     changed = []
+    nearest, farthest = HOUR_BEFORE_S
     for stop in stops:
         previous = previous_by_stop[stop.pk]
         if abs((stop.live_eta - previous).total_seconds()) >= ETA_CHANGE_MIN_S:
             changed.append((stop, previous))
         stop.live_eta_updated_at = now
-    Stop.objects.bulk_update(stops, ["live_eta", "live_eta_updated_at"])
+        if stop.hour_before_eta is None and nearest <= (stop.live_eta - now).total_seconds() <= farthest:
+            stop.hour_before_eta, stop.hour_before_eta_at = stop.live_eta, now
+    # One UPDATE for the route either way: the two "1 h before" columns ride along with the live ETA.
+    Stop.objects.bulk_update(stops, ["live_eta", "live_eta_updated_at", "hour_before_eta", "hour_before_eta_at"])
     if changed:
         cache.set_many({_announced_key(stop.pk): stop.live_eta for stop, _ in changed}, timeout=ANNOUNCED_TTL_S)
     return LiveEtas(route=route, stops=stops, changed=changed, seconds=time.perf_counter() - started)
@@ -199,8 +208,12 @@ def route_etas_message(result: LiveEtas, driver: Driver) -> dict:
 
 
 def live_etas_refresh(*, driver_id: int, now: datetime | None = None) -> LiveEtas | None:
-    """Recompute, then tell everyone: eta_changed events, late alerts, the depot's dashboards."""
+    """Recompute, then tell everyone: eta_changed events, late alerts, the depot's dashboards.
 
+    `now`: the moment of the position that set this off when a simulator replays a past day (the
+    ETAs, and the customers' promises they move, are as of then); None: now, as for every real phone."""
+
+    replayed = now
     with transaction.atomic():
         result = live_etas_recompute(driver_id=driver_id, now=now)
         if result is None:
@@ -212,6 +225,7 @@ def live_etas_refresh(*, driver_id: int, now: datetime | None = None) -> LiveEta
             payload = {
                 "order_id": stop.order_id, "depot_id": stop.order.depot_id, "eta": stop.live_eta,
                 "previous_eta": previous, "window_start": stop.order.window_start, "window_end": stop.order.window_end,
+                "at": replayed,
             }  # fmt: skip
             transaction.on_commit(lambda payload=payload: events.eta_changed(**payload))
         driver = Driver.objects.get(pk=driver_id)
@@ -229,22 +243,41 @@ def _publish(depot_id: int, message: dict) -> None:
 
 
 @shared_task(name="routes.live_eta.refresh_live_etas", ignore_result=True, latest_only=True)
-def refresh_live_etas(driver_id: int) -> None:
+def refresh_live_etas(driver_id: int, at: str | None = None) -> None:
     """Celery task: idempotent (it re-reads the driver's latest position and overwrites the ETAs).
-    latest_only: one waiting refresh per driver is enough (config.tasks.run_latest)."""
-    live_etas_refresh(driver_id=driver_id)
+    latest_only: one waiting refresh per driver is enough (config.tasks.run_latest). `at`: a
+    simulated day's moment (on_driver_moved)."""
+    live_etas_refresh(driver_id=driver_id, now=datetime.fromisoformat(at) if at else None)
 
 
-def on_driver_moved(*, driver_id, **payload) -> None:
-    """Event handler (dispatch.events.driver_moved): coalesced per driver, inline when cheap."""
+def _due(driver_id: int, replayed: datetime | None) -> bool:
+    """At most one recompute per driver every LIVE_ETA_EVERY_S: of real time (cache.add is the atomic
+    gate), or, for a simulated day posted far faster than it happened, of the day's own clock (a
+    whole route posted in seconds would otherwise get one live ETA)."""
     every = live_eta_every_s()
-    if every and not cache.add(f"live-eta:{driver_id}", 1, timeout=every):
+    if not every:
+        return True
+    if replayed is None:
+        return cache.add(f"live-eta:{driver_id}", 1, timeout=every)
+    key = f"live-eta:replayed:{driver_id}"
+    last = cache.get(key)
+    if last is not None and last <= replayed < last + timedelta(seconds=every):
+        return False
+    cache.set(key, replayed, timeout=ANNOUNCED_TTL_S)
+    return True
+
+
+def on_driver_moved(*, driver_id, received_at: datetime | None = None, **payload) -> None:
+    """Event handler (dispatch.events.driver_moved): coalesced per driver, inline when cheap.
+    `received_at` (only for a simulated day's positions): the moment the ETAs are computed as of."""
+    if not _due(driver_id, received_at):
         return  # recomputed less than `every` seconds ago
     if _last_duration["seconds"] > INLINE_BUDGET_S:
         _last_duration["seconds"] = 0.0  # measure again next time: the slow one may have been a cold start
-        enqueue(refresh_live_etas, driver_id)
+        enqueue(refresh_live_etas, driver_id, **({"at": received_at.isoformat()} if received_at else {}))
         return
-    live_etas_refresh(driver_id=driver_id)
+    # A real phone's move: exactly as ever (now); a replayed one: as of its moment.
+    live_etas_refresh(driver_id=driver_id, **({"now": received_at} if received_at else {}))
 
 
 @metrics.safely

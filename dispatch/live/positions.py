@@ -46,8 +46,14 @@ class PositionsRecorded:
 
 
 @transaction.atomic
-def driver_positions_record(*, driver: Driver, positions: Sequence[Mapping]) -> PositionsRecorded:
-    """Store a batch of validated positions ({lat, lon, recorded_at, accuracy_m?, speed_mps?, heading?})."""
+def driver_positions_record(
+    *, driver: Driver, positions: Sequence[Mapping], received_at: datetime | None = None
+) -> PositionsRecorded:
+    """Store a batch of validated positions ({lat, lon, recorded_at, accuracy_m?, speed_mps?, heading?}).
+
+    `received_at`: only a simulator replaying a past day gives it (the moment its phone posted, as
+    the doorstep actions' received_at): what the move sets off (live ETAs, the promises they move)
+    is then as of that moment. A real phone's batch is received now."""
     rows = [
         DriverPosition(
             driver_id=driver.pk,
@@ -88,6 +94,8 @@ def driver_positions_record(*, driver: Driver, positions: Sequence[Mapping]) -> 
             "lon": newest.lon, "recorded_at": newest.recorded_at, "heading": newest.heading,
             "speed_mps": newest.speed_mps,
         }  # fmt: skip
+        if received_at is not None:
+            payload["received_at"] = received_at
         follow_up = _followups_due(previous=driver.last_position_at, newest=newest.recorded_at)
         transaction.on_commit(lambda: _announce_move(payload, follow_up=follow_up))
     metrics.positions_accepted(len(rows))
@@ -121,9 +129,8 @@ def _announce_move(payload: dict, *, follow_up: bool) -> None:
 
     live.driver_moved(**payload)
     if follow_up:
-        enqueue(
-            "dispatch.tasks.drivers_moved_followups", [{**payload, "recorded_at": payload["recorded_at"].isoformat()}]
-        )
+        moments = {key: payload[key].isoformat() for key in ("recorded_at", "received_at") if key in payload}
+        enqueue("dispatch.tasks.drivers_moved_followups", [{**payload, **moments}])
 
 
 def driver_positions_prune(*, now: datetime | None = None, retention_days: int | None = None) -> int:

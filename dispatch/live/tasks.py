@@ -23,4 +23,5 @@ def drivers_moved_followups(payloads: list[dict]) -> None:
     """The listeners of driver_moved (live ETAs, idle alerts, tracking sockets) for a batch of drivers
     from the lean position intake. Each listener coalesces and overwrites, so a retry is harmless."""
     for payload in payloads:
-        events.driver_moved_followups(**{**payload, "recorded_at": parse_datetime(payload["recorded_at"])})
+        moments = {key: parse_datetime(payload[key]) for key in ("recorded_at", "received_at") if payload.get(key)}
+        events.driver_moved_followups(**{**payload, **moments})

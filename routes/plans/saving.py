@@ -362,5 +362,9 @@ def mark_orders_planned(*, plan: Plan, by=None) -> None:
 def announce_plan_updated(revision: Plan) -> None:
     """After commit: tell dashboards, drivers and customers what a new version changed."""
 
-    payload = {"plan_id": revision.pk, "previous_plan_id": revision.parent_id, "reason": revision.reason}
+    # A version re-planned on a simulated clock (request["clock"]) goes out at that moment: the
+    # customers' promises it moves are made then (None: now).
+    clock = (revision.request or {}).get("clock")
+    at = min(datetime.fromisoformat(clock), timezone.now()) if clock else None
+    payload = {"plan_id": revision.pk, "previous_plan_id": revision.parent_id, "reason": revision.reason, "at": at}
     transaction.on_commit(lambda: events.plan_updated(**payload, changes=plan_changes(revision.parent_id, revision.pk)))

@@ -215,7 +215,11 @@ def plan_dispatch(*, plan: Plan, by=None, now=None) -> Plan:
     )
 
     previous = latest_dispatched_plan(day=locked.date, depot_id=locked.depot_id, before_version=locked.version)
-    payload = {"plan_id": locked.pk, "previous_plan_id": previous.pk if previous else None, "reason": locked.reason}
+    # `at`: the simulated clock, so that what the dispatch sets off (the customers' first promise) is
+    # made at that moment too; None (now) for a real dispatch.
+    payload = {
+        "plan_id": locked.pk, "previous_plan_id": previous.pk if previous else None, "reason": locked.reason, "at": now,
+    }  # fmt: skip
     transaction.on_commit(lambda: events.plan_dispatched(**payload))
     return locked
 

@@ -38,9 +38,11 @@ def promise(order, start, end, *, told=True, revision=1):
     )  # fmt: skip
 
 
-def arrive(order, arrival, *, live=None, live_at=None):
+def arrive(order, arrival, *, live=None, live_at=None, hour=None, hour_at=None):
     if live is not None:
         Stop.objects.filter(order=order).update(live_eta=live, live_eta_updated_at=live_at)
+    if hour is not None:
+        Stop.objects.filter(order=order).update(hour_before_eta=hour, hour_before_eta_at=hour_at)
     walk(order, ("planned", at(18, 0, order.date - timedelta(days=1))), ("dispatched", at(7, 0, order.date)),
          ("arrived", arrival), ("delivered", arrival + timedelta(minutes=3)))  # fmt: skip
     arrival_eta_record(order_id=order.pk, at=arrival)
@@ -49,15 +51,19 @@ def arrive(order, arrival, *, live=None, live_at=None):
 @pytest.fixture
 def two_days(depot_a, vehicle_a, driver_a):
     """Day 1, planned with the defaults (no model):
-        A1  ETA 09:30, arrived 09:40 (600 s); told 09:00-10:00 (inside); live ETA 09:38 at 09:30 (120 s)
-        A2  ETA 10:30, arrived 11:20 (3000 s); a delay moved the promise to 10:45-11:45 (inside, moved)
-        A3  ETA 11:00, arrived 10:55 (300 s); window 10:30-11:30 not told yet (inside)
-        A4  ETA 12:00, arrived 13:00 (3600 s); told 11:30-12:30 (outside)
+        A1  ETA 09:30, arrived 09:40 (600 s); told 09:00-10:00 (inside); live ETA 09:38 at 09:30 (120 s);
+            an hour before: 09:20 at 08:30 (1200 s)
+        A2  ETA 10:30, arrived 11:20 (3000 s); a delay moved the promise to 10:45-11:45 (inside, moved);
+            an hour before: 11:10 at 10:15 (600 s)
+        A3  ETA 11:00, arrived 10:55 (300 s); window 10:30-11:30 not told yet (inside); no ETA an hour
+            before (its live ETAs began closer)
+        A4  ETA 12:00, arrived 13:00 (3600 s); told 11:30-12:30 (outside); an hour before: 12:40 at
+            12:00 (1200 s)
         A5  ETA 12:30, never attempted (not counted)
     Day 2, planned with travel model v3:
         B1  ETA 09:00, arrived 09:05 (300 s); told 08:45-09:15 (inside)
         B2  ETA 10:00, arrived 10:02 (120 s); told 09:45-10:15 (inside); its live ETA was computed after
-            the arrival (it is the arrival itself): no live figure
+            the arrival (it is the arrival itself): no live figure; its "hour before" ETA too (no figure)
     """
     a = [make_order(depot_a, f"A{n}") for n in range(1, 6)]
     dispatched_route(depot=depot_a, vehicle=vehicle_a, driver=driver_a, stops=[
@@ -75,12 +81,13 @@ def two_days(depot_a, vehicle_a, driver_a):
     promise(a[3], at(11, 30), at(12, 30))
     promise(b[0], at(8, 45, NEXT), at(9, 15, NEXT))
     promise(b[1], at(9, 45, NEXT), at(10, 15, NEXT))
-    arrive(a[0], at(9, 40), live=at(9, 38), live_at=at(9, 30))
-    arrive(a[1], at(11, 20))
+    arrive(a[0], at(9, 40), live=at(9, 38), live_at=at(9, 30), hour=at(9, 20), hour_at=at(8, 30))
+    arrive(a[1], at(11, 20), hour=at(11, 10), hour_at=at(10, 15))
     arrive(a[2], at(10, 55))
-    arrive(a[3], at(13))
+    arrive(a[3], at(13), hour=at(12, 40), hour_at=at(12))
     arrive(b[0], at(9, 5, NEXT))
-    arrive(b[1], at(10, 2, NEXT), live=at(10, 2, NEXT), live_at=at(10, 3, NEXT))
+    arrive(b[1], at(10, 2, NEXT), live=at(10, 2, NEXT), live_at=at(10, 3, NEXT), hour=at(11, 0, NEXT),
+           hour_at=at(10, 3, NEXT))  # fmt: skip
     walk(a[4], ("planned", at(18, 0, DAY - timedelta(days=1))), ("dispatched", at(7, 0)))
     order_facts_refresh(date_from=DAY, date_to=NEXT)
     return a, b
@@ -94,7 +101,9 @@ def test_it_counts_errors_coverage_and_widths_per_day(two_days, depot_a):
     assert first["live"] == {"count": 1, "mean_abs_error_s": 120.0, "p90_abs_error_s": 120.0}
     assert first["window_coverage"] == 0.75 and first["promises_moved"] == 0.25
     assert first["window_width_median_s"] == 3600.0
+    assert first["hour"] == {"count": 3, "mean_abs_error_s": 1000.0, "p90_abs_error_s": 1200.0}
     assert second["dispatch"] == {"count": 2, "mean_abs_error_s": 210.0, "p90_abs_error_s": 300.0}
+    assert second["hour"] == {"count": 0, "mean_abs_error_s": None, "p90_abs_error_s": None}
     assert second["live"] == {"count": 0, "mean_abs_error_s": None, "p90_abs_error_s": None}
     assert second["window_coverage"] == 1.0 and second["window_width_median_s"] == 1800.0
     total = figures["totals"]
@@ -102,6 +111,8 @@ def test_it_counts_errors_coverage_and_widths_per_day(two_days, depot_a):
     assert total["dispatch"]["p90_abs_error_s"] == 3600.0
     assert total["window_coverage"] == pytest.approx(5 / 6)
     assert total["window_width_median_s"] == 3600.0
+    assert total["hour"] == {"count": 3, "mean_abs_error_s": 1000.0, "p90_abs_error_s": 1200.0}
+    assert figures["horizons"] == ["dispatch", "hour", "live"]
 
 
 def test_it_splits_by_the_model_version_each_plan_used(two_days):
@@ -141,6 +152,7 @@ def test_the_api_answers_office_staff_of_the_depot_only(two_days, manager_client
                                                         dispatcher_b_client, driver_client, anonymous_client):  # fmt: skip
     body = manager_client.get(URL).json()
     assert body["totals"]["arrivals"] == 6
+    assert body["totals"]["hour"] == {"count": 3, "mean_abs_error_s": 1000.0, "p90_abs_error_s": 1200.0}
     assert [row["model_version"] for row in body["by_version"]] == [None, 3]
     assert {"zones", "model_version", "per_item_s"} <= set(body["service_times"])
     assert dispatcher_a_client.get(URL).json()["totals"]["window_coverage"] == pytest.approx(5 / 6)
@@ -158,6 +170,9 @@ def test_the_page_shows_the_section(two_days, manager):
     page = response.content.decode()
     assert 'id="eta-accuracy"' in page
     assert "v3" in page and "83.3" in page  # the version's row; 5 of 6 arrivals inside the window
+    # The totals row: at dispatch 0:22/1:00, an hour before 0:17 (1000 s) and 0:20 (1200 s), live 0:02.
+    assert "P90 error 1 h before" in page
+    assert "<td>0:22 h</td><td>1:00 h</td><td>0:17 h</td><td>0:20 h</td><td>0:02 h</td>" in page
     assert "cdn" not in page.lower() and "speedRatio" in page  # the speed map, drawn from local scripts
 
 

@@ -59,7 +59,7 @@ def test_it_moves_etas_when_the_driver_is_far_behind_and_emits_eta_changed(
     assert {p["order_id"] for p in EMITTED} == {stop.order_id for stop in after}
     one = next(p for p in EMITTED if p["order_id"] == first.order_id)
     assert one["eta"] == first.live_eta and one["previous_eta"] == planned[0].eta and one["depot_id"] == depot_a.pk
-    assert set(one) == {"order_id", "depot_id", "eta", "previous_eta", "window_start", "window_end"}
+    assert set(one) == {"order_id", "depot_id", "eta", "previous_eta", "window_start", "window_end", "at"}
 
 
 def test_it_announces_an_eta_once_it_moved_two_minutes_since_the_last_announcement(
@@ -142,6 +142,53 @@ def test_it_recomputes_from_a_position_posted_through_the_api_at_most_once_per_i
         assert response.status_code == 202, response.json()
     assert calls == [{"driver_id": driver_a.pk}]  # the second position fell inside the 30 s window
     assert all(stop.live_eta is not None for stop in stops_of(dispatched_route))
+
+
+def test_it_keeps_the_first_eta_computed_within_the_hour_before_the_arrival(
+    dispatched_route, driver_a, depot_a, monkeypatch
+):
+    # The van waits at the depot: each stop's ETA stays the same time ahead of the clock.
+    now = dispatched_route.start
+    place_driver(driver_a, depot_a.lat, depot_a.lon, now)
+    monkeypatch.setattr(live_eta, "HOUR_BEFORE_S", (0, 0))
+    live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
+    assert all(stop.hour_before_eta is None for stop in stops_of(dispatched_route))
+    # The band around how far ahead the first stop is: it (and only what is as far ahead) is kept.
+    ahead = (stops_of(dispatched_route)[0].live_eta - now).total_seconds()
+    monkeypatch.setattr(live_eta, "HOUR_BEFORE_S", (ahead - 30, ahead + 30))
+    later = now + timedelta(minutes=1)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, later)
+    live_eta.live_etas_refresh(driver_id=driver_a.pk, now=later)
+    first, *others = stops_of(dispatched_route)
+    assert (first.hour_before_eta, first.hour_before_eta_at) == (first.live_eta, later)
+    for stop in others:
+        if stop.hour_before_eta is not None:
+            assert abs((stop.hour_before_eta - later).total_seconds() - ahead) <= 30
+    # The next refresh moves the live ETA, not the one kept.
+    latest = later + timedelta(minutes=1)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, latest)
+    live_eta.live_etas_refresh(driver_id=driver_a.pk, now=latest)
+    kept = stops_of(dispatched_route)[0]
+    assert kept.live_eta > first.live_eta
+    assert (kept.hour_before_eta, kept.hour_before_eta_at) == (first.live_eta, later)
+
+
+def test_a_replayed_position_is_recomputed_as_of_its_own_moment_on_its_own_clock(
+    dispatched_route, driver_a, depot_a, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A simulated day's position (received_at given: dispatch.demo.simulated_history) sets off live ETAs
+    as of its moment, at most one per LIVE_ETA_EVERY_S of that day's clock, and the ETA changes they
+    announce carry the moment (the customers' promises move as of then)."""
+    monkeypatch.setenv("LIVE_ETA_EVERY_S", "20")
+    moment = dispatched_route.start + timedelta(hours=3)  # far behind: every ETA moves
+    for seconds, recomputed_at in ((0, 0), (5, 0), (25, 25)):
+        at = moment + timedelta(seconds=seconds)
+        place_driver(driver_a, depot_a.lat, depot_a.lon, at)
+        with django_capture_on_commit_callbacks(execute=True):
+            live_eta.on_driver_moved(driver_id=driver_a.pk, depot_id=depot_a.pk, received_at=at)
+        expected = moment + timedelta(seconds=recomputed_at)
+        assert {stop.live_eta_updated_at for stop in stops_of(dispatched_route)} == {expected}
+    assert EMITTED and {payload["at"] for payload in EMITTED} == {moment}
 
 
 def test_it_opens_a_late_alert_and_resolves_it_when_on_time_again(

@@ -14,11 +14,13 @@ import time_machine
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from customers.models import PromisedWindow
+from customers.notifications.promises import promise_window_for
 from dispatch.demo import simulated_history
 from dispatch.demo.simulated_history import simulate_history, simulated_orders_csv
 from dispatch.demo.truth import DEFAULT_TRUTH_PATH, parse_truth
 from dispatch.models import Depot, DriverPosition, Order, OrderStatusChange
-from routes.models import Plan
+from routes.models import Plan, Stop
 
 pytestmark = [pytest.mark.django_db, pytest.mark.clock]
 
@@ -81,6 +83,38 @@ def test_it_plays_yesterday_through_the_services_with_past_times(company, now):
     assert row["eta_abs_error_s"]["learned"]["mean"] > 60
     assert 0 <= row["window_coverage"]["learned"] <= 1
     assert row["window_width_median_s"] > 0
+
+
+@pytest.mark.django_db(transaction=True)  # the events after each commit run, as in the command
+def test_a_simulated_days_promises_and_live_etas_are_made_at_its_own_moments(company):
+    with time_machine.travel(local(WEDNESDAY, 12), tick=True):
+        simulate_history(
+            days=1, truth=parse_truth(EXACT, zone=ZONE), seed=5, depot_codes=["VDZ"], orders_per_day=8,
+            time_budget_s=1, failure_rate=0.0, log=lambda text: None,
+        )  # fmt: skip
+    orders = Order.objects.filter(reference__startswith=f"SIM-{TUESDAY:%Y%m%d}-")
+    [plan] = Plan.objects.filter(date=TUESDAY)
+    # The customers' promises were made at the simulated dispatch, not at the wall clock (which would
+    # start every window "now", on Wednesday, and leave the day's coverage at 0 %).
+    stops = {s.order_id: s for s in Stop.objects.filter(route__plan=plan)}
+    promises = PromisedWindow.objects.filter(order__in=orders)
+    assert promises.count() == len(stops) > 0
+    for promise in promises:
+        assert promise.day == TUESDAY
+        assert plan.dispatched_at <= promise.told_start < promise.told_end < local(WEDNESDAY, 0)
+        if promise.revision == 1:  # never moved by a live ETA: the window of the dispatched ETA
+            assert (promise.start, promise.end) == promise_window_for(
+                stops[promise.order_id].eta, now=plan.dispatched_at
+            )
+    # The live ETAs were computed as of the positions' moments on that day, and some stops kept the
+    # one computed 45-60 minutes before (the "1 h before" horizon).
+    updated = [s.live_eta_updated_at for s in stops.values() if s.live_eta_updated_at]
+    assert updated and all(local(TUESDAY, 7) < at < local(WEDNESDAY, 0) for at in updated)
+    hour_before = [s for s in stops.values() if s.hour_before_eta is not None]
+    assert hour_before
+    for stop in hour_before:
+        assert 45 * 60 <= (stop.hour_before_eta - stop.hour_before_eta_at).total_seconds() <= 60 * 60
+        assert local(TUESDAY, 7) < stop.hour_before_eta_at < local(WEDNESDAY, 0)
 
 
 def test_the_command_writes_the_report_and_prints_a_table(company, tmp_path, monkeypatch):
