@@ -3,7 +3,8 @@
 On `driver_moved` (dispatch.events) the driver's current route (the newest dispatched plan of the
 day for the driver's depot) is re-timed: from the driver's latest position through the open stops
 in their planned order with road travel times (the network's `time_legs`, traffic of the hour each
-leg starts), service times, and waiting for a window that has not opened yet. The result goes to
+leg starts), service times, waiting for a window that has not opened yet, and the plan's breaks still
+to be taken. The result goes to
 Stop.live_eta in one bulk update. Then:
 
 - `dispatch.events.eta_changed` for every stop whose ETA moved by ETA_CHANGE_MIN_S or more since
@@ -123,6 +124,13 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
     announced = cache.get_many([_announced_key(stop.pk) for stop in stops])
     previous_by_stop = {stop.pk: announced.get(_announced_key(stop.pk)) or stop.eta for stop in stops}
 
+    # The plan's breaks after stops still to be served are still to be taken: each pushes the stops
+    # after it by its length (a break before the next open stop is taken, or being taken, already).
+    break_after = {}
+    for planned_break in route.breaks or []:
+        after = int(planned_break.get("after_sequence") or 0)
+        break_after[after] = break_after.get(after, 0) + int(planned_break.get("duration_s") or 0)
+
     start, clock = (driver.last_lat, driver.last_lon), max(now, driver.last_position_at)
     to_time = stops
     first = stops[0]
@@ -131,7 +139,7 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
         arrived = _arrived_at(first.order_id) or clock
         first.live_eta = arrived
         start = (first.order.lat, first.order.lon)
-        clock = max(clock, arrived + timedelta(seconds=first.service_s))
+        clock = max(clock, arrived + timedelta(seconds=first.service_s + break_after.get(first.sequence, 0)))
         to_time = stops[1:]
 
     if to_time:
@@ -152,7 +160,7 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
             window_start = stop.order.window_start
             service_start = max(arrive, window_start) if window_start else arrive
             stop.live_eta = arrive
-            clock = service_start + timedelta(seconds=stop.service_s)
+            clock = service_start + timedelta(seconds=stop.service_s + break_after.get(stop.sequence, 0))
 
     changed = []
     nearest, farthest = HOUR_BEFORE_S

@@ -1,6 +1,7 @@
 """REST endpoints for road closures (API.md: Closures)."""
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -26,10 +27,19 @@ class ClosureOutput(serializers.Serializer):
         return closure.is_active()
 
 
+def _in_our_times(value):
+    # A closure in the year 156 is a typo; its local time would carry the zone's mean solar offset
+    # (+00:38:04 in Vaduz), which no RFC 3339 client reads back.
+    if value is not None and not 2000 <= value.year <= 2100:
+        raise serializers.ValidationError(
+            _("must be between the years 2000 and 2100, not in the year %(year)s") % {"year": value.year}
+        )
+
+
 class ClosureInput(serializers.Serializer):
     geometry = serializers.JSONField()
-    starts_at = serializers.DateTimeField(required=False)
-    ends_at = serializers.DateTimeField(required=False, allow_null=True)
+    starts_at = serializers.DateTimeField(required=False, validators=[_in_our_times])
+    ends_at = serializers.DateTimeField(required=False, allow_null=True, validators=[_in_our_times])
     reason = serializers.CharField(max_length=255)
 
 

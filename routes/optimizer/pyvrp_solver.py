@@ -443,7 +443,7 @@ def _repair_route(checker: RouteChecker, vehicle_id, items: list) -> list:
         elif item in job_ids:
             kept.append(item)
     if len(seen) == len(vehicle.breaks) and not checker.violations(vehicle_id, kept):
-        return kept
+        return _breaks_late(checker, vehicle_id, kept)
     placed = _place_breaks(checker, vehicle_id, job_ids)
     scans = 0
     while placed is None and job_ids:
@@ -459,7 +459,30 @@ def _repair_route(checker: RouteChecker, vehicle_id, items: list) -> list:
         else:
             job_ids = job_ids[:-1]
             placed = _place_breaks(checker, vehicle_id, job_ids) if scans > SCANS else None
-    return placed or []
+    return _breaks_late(checker, vehicle_id, placed) if placed else []
+
+
+def _breaks_late(checker: RouteChecker, vehicle_id, items: list) -> list:
+    """The same clean route with each break as late in it as the rules allow.
+
+    PyVRP minimizes a route's duration, waiting included, so with a break window opening late in a
+    short day it puts the break first and starts the route hours after the shift (the evaluator
+    then pushes the departure back by the waiting): the van would sit at the depot while its
+    customers wait. A dispatcher sends it out at the start of the shift and lets the driver take the
+    break after the stops, as VROOM plans it; the cost is the same (a break is taken where the van
+    stands).
+    """
+    route = list(items)
+    for brk in [item for item in route if isinstance(item, BreakVisit)]:
+        rest = [item for item in route if item is not brk]
+        for position in range(len(rest), -1, -1):
+            candidate = rest[:position] + [brk] + rest[position:]
+            if candidate == route:
+                break  # already as late as it can be
+            if not checker.violations(vehicle_id, candidate):
+                route = candidate
+                break
+    return route
 
 
 def _place_breaks(checker: RouteChecker, vehicle_id, job_ids: list) -> list | None:

@@ -51,9 +51,14 @@ def test_it_moves_etas_when_the_driver_is_far_behind_and_emits_eta_changed(
     # The first stop: now + the road time from the depot, as the network says.
     drive = get_road_network().route([(depot_a.lat, depot_a.lon), (first.order.lat, first.order.lon)], "car", now)
     assert abs((first.live_eta - now).total_seconds() - drive.duration_s) < 5
+    waited = timedelta()
     for before, stop in zip(planned, after, strict=True):
         assert stop.live_eta_updated_at == now
-        assert stop.live_eta - before.eta > timedelta(hours=2)  # about three hours behind, less the waiting saved
+        # three hours behind, less the waiting the plan had up to this stop (a late van no longer waits
+        # for windows to open), give or take the traffic of a later hour
+        waited += timedelta(seconds=before.waiting_s)
+        assert stop.live_eta - before.eta > timedelta(hours=3) - waited - timedelta(minutes=20)
+        assert stop.live_eta - before.eta > timedelta(minutes=30)
     etas = [stop.live_eta for stop in after]
     assert etas == sorted(etas)
     assert {p["order_id"] for p in EMITTED} == {stop.order_id for stop in after}
@@ -239,3 +244,23 @@ def test_it_does_nothing_for_a_driver_without_a_route(driver_a, depot_a, road_ne
 
     place_driver(driver_a, depot_a.lat, depot_a.lon, timezone.now())
     assert live_eta.live_etas_refresh(driver_id=driver_a.pk) is None
+
+
+def test_a_break_still_to_come_pushes_the_stops_after_it(dispatched_route, driver_a, depot_a):
+    """A driver late at the depot still takes the plan's break after stop 2: stops 3+ are later by it."""
+    route = dispatched_route
+    now = route.start + timedelta(hours=3)
+    place_driver(driver_a, depot_a.lat, depot_a.lon, now)
+    live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
+    without = {stop.sequence: stop.live_eta for stop in stops_of(route)}
+
+    route.breaks = [{"after_sequence": 2, "start": (route.start + timedelta(hours=2)).isoformat(), "duration_s": 1800}]
+    route.save(update_fields=["breaks"])
+    cache.clear()
+    live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
+    with_break = {stop.sequence: stop.live_eta for stop in stops_of(route)}
+
+    assert with_break[1] == without[1] and with_break[2] == without[2]
+    # 30 minutes later from stop 3 on (less any waiting for a window that the later start saves)
+    assert timedelta(minutes=20) <= with_break[3] - without[3] <= timedelta(minutes=31)
+    assert all(with_break[n] >= without[n] for n in without)

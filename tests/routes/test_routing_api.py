@@ -174,3 +174,17 @@ def _upload(text: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("orders.csv", text.encode(), content_type="text/csv")
+
+
+def test_a_closure_dated_outside_our_times_is_refused_naming_the_field(dispatcher_a_client):
+    """The fuzzer's PATCH of a closure to the year 156 came back with a local offset of +00:38:04
+    (Vaduz's mean solar time), which no RFC 3339 client reads: such dates are typos, refused."""
+    line = {"type": "LineString", "coordinates": [[9.5213, 47.1399], [9.5235, 47.145]]}
+    body = {"geometry": line, "reason": "works", "starts_at": "0156-02-18T06:17:26+13:33"}
+    response = dispatcher_a_client.post("/api/closures/", body, format="json")
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["field"] == "starts_at" and "the year 156" in error["message"]
+    body = {"geometry": line, "reason": "works", "ends_at": "7421-01-16T04:10:40Z"}
+    response = dispatcher_a_client.post("/api/closures/", body, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "ends_at"
