@@ -29,7 +29,7 @@ def test_it_draws_every_delivery_with_its_lateness_and_popup(browser, live_serve
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{live_server.url}/analytics/?from={DAY}&to={DAY}")
-    map_frame = page.frame_locator("iframe.analytics-map")
+    map_frame = page.frame_locator("iframe.analytics-map >> nth=0")  # the lateness map (the learned-speed map follows)
     map_frame.locator(".leaflet-container").wait_for(timeout=30_000)
     frame = next(f for f in page.frames if f != page.main_frame)
     frame.wait_for_function("window.DispatchMap && window.DispatchMap.layers.lateness")
