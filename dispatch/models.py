@@ -5,8 +5,9 @@ company's currency with two decimals. Delivery windows are stored as aware datet
 date plus the local HH:MM of the import) so that lateness is a plain comparison, DST included.
 """
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -683,6 +684,21 @@ class CourierPartner(models.Model):
                 polygon_bbox(self.area)
             except ValueError as exc:
                 raise ValidationError({"area": str(exc)}) from None
+
+    def cutoff_at(self, day) -> datetime:
+        """Its cut-off for a delivery day, as an aware datetime.
+
+        A cut-off before the partner's opening time is on the delivery day itself (07:00 for a start at
+        08:00); one at or after it is the evening before (17:55, 23:40: the partner plans its day then).
+        Local wall time in settings.TIME_ZONE; on a DST day a time that does not exist (02:30 in spring)
+        is read with the offset before the change, as Python's zoneinfo does, and normalised through UTC.
+        Here, on the table, because the planner (routes.plans, make-or-buy) and the hand-off
+        (dispatch.partners) must agree on it and the planner sits below the partners' layer.
+        """
+        zone = ZoneInfo(settings.TIME_ZONE)
+        on_day = day if self.cutoff < self.opens else day - timedelta(days=1)
+        moment = datetime.combine(on_day, self.cutoff, tzinfo=zone)
+        return moment.astimezone(ZoneInfo("UTC")).astimezone(zone)
 
     def price_parts(self, order) -> dict:
         """What it charges for an order: "stop" (per stop), "kg" (per kilogram x the order's weight),

@@ -14,7 +14,6 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -118,17 +117,8 @@ def handoff_cost(*, partner: CourierPartner, order: Order) -> Decimal:
 
 
 def handoff_cutoff_at(*, partner: CourierPartner, day) -> datetime:
-    """The partner's cut-off for a delivery day, as an aware datetime.
-
-    A cut-off before the partner's opening time is on the delivery day itself (07:00 for a start at
-    08:00); one at or after it is the evening before (17:55, 23:40: the partner plans its day then).
-    Local wall time in settings.TIME_ZONE; on a DST day a time that does not exist (02:30 in spring)
-    is read with the offset before the change, as Python's zoneinfo does, and normalised through UTC.
-    """
-    zone = ZoneInfo(settings.TIME_ZONE)
-    on_day = day if partner.cutoff < partner.opens else day - timedelta(days=1)
-    moment = datetime.combine(on_day, partner.cutoff, tzinfo=zone)
-    return moment.astimezone(ZoneInfo("UTC")).astimezone(zone)
+    """The partner's cut-off for a delivery day (CourierPartner.cutoff_at: the planner shares the rule)."""
+    return partner.cutoff_at(day)
 
 
 def partner_refusal(*, partner: CourierPartner, order: Order) -> tuple[str, str, object] | None:

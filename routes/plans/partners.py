@@ -13,7 +13,7 @@ The plan keeps the orders it gives partners in `Plan.make_or_buy`; they become h
 layer, listens to `plan_dispatched` and `plan_updated` (dispatch.partners.planned).
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
@@ -40,21 +40,13 @@ def partner_vehicle_id(partner: CourierPartner) -> str:
     return f"{PARTNER_VEHICLE_PREFIX}{partner.code}"
 
 
-def partner_cutoff_at(partner: CourierPartner, day: date) -> datetime:
-    """Its cut-off for a delivery day: on the day if before its opening time, else the evening before
-    (the rule of dispatch.partners.services.handoff_cutoff_at)."""
-    zone = ZoneInfo(settings.TIME_ZONE)
-    on_day = day if partner.cutoff < partner.opens else day - timedelta(days=1)
-    return datetime.combine(on_day, partner.cutoff, tzinfo=zone)
-
-
 def partners_of_day(day: date, *, now: datetime | None) -> list[CourierPartner]:
     """Active partners working that weekday whose cut-off for the day is still ahead of `now`."""
     partners = []
     for partner in CourierPartner.objects.filter(active=True).prefetch_related("zones").order_by("code"):
         if partner.days and day.isoweekday() not in partner.days:
             continue
-        if now is not None and partner_cutoff_at(partner, day) <= now:
+        if now is not None and partner.cutoff_at(day) <= now:
             continue
         partners.append(partner)
     return partners
