@@ -19,7 +19,7 @@ QUERY_PARAMETERS = [
     OpenApiParameter("depot", str, description="Depot code or id"),
     OpenApiParameter("zone", str, description="Zone code or id"),
     OpenApiParameter("driver", int, description="Driver id"),
-    OpenApiParameter("vehicle_kind", str, enum=["van", "car", "cargo_bike", "bike"]),
+    OpenApiParameter("vehicle_kind", str, enum=["van", "car", "cargo_bike", "bike", "drone"]),
 ]
 
 

@@ -30,6 +30,13 @@ class Depot(models.Model):
     lon = models.FloatField(validators=[MinValueValidator(-180), MaxValueValidator(180)], verbose_name=_("lon"))
     opens = models.TimeField(default="07:00", verbose_name=_("opens"))
     closes = models.TimeField(default="19:00", verbose_name=_("closes"))
+    # A micro-hub is a small depot in town (a container, a shop's back room) where cargo bikes and
+    # drones reload between trips; its own opening hours apply to reloads there.
+    is_micro_hub = models.BooleanField(
+        default=False,
+        help_text=_("A small hub in town where cargo bikes and drones reload between trips"),
+        verbose_name=_("micro-hub"),
+    )
     dispatchers = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         blank=True,
@@ -93,9 +100,13 @@ class Vehicle(models.Model):
         CAR = "car", _("Car")
         CARGO_BIKE = "cargo_bike", _("Cargo bike")
         BIKE = "bike", _("Bike")
+        DRONE = "drone", _("Drone")
 
-    # Which road-network profile each kind of vehicle travels on.
-    PROFILE_BY_KIND = {Kind.VAN: "car", Kind.CAR: "car", Kind.CARGO_BIKE: "bike", Kind.BIKE: "bike"}
+    # Which network profile each kind of vehicle travels on. "drone" is not a road profile: a drone
+    # flies in a straight line at its flight_speed_kmh (routes.optimizer.drones).
+    PROFILE_BY_KIND = {
+        Kind.VAN: "car", Kind.CAR: "car", Kind.CARGO_BIKE: "bike", Kind.BIKE: "bike", Kind.DRONE: "drone",
+    }  # fmt: skip
 
     name = models.CharField(max_length=80, unique=True, verbose_name=_("name"))
     depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("depot"))
@@ -119,6 +130,36 @@ class Vehicle(models.Model):
         verbose_name=_("allowed zones"),
     )
     available = models.BooleanField(default=True, verbose_name=_("available"))
+    # Multi-trip: a vehicle that may come back to reload. 1 trip = no reloads (every van today).
+    max_trips = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text=_("Trips a day: above 1 the vehicle may come back to reload between trips"),
+        verbose_name=_("max trips"),
+    )
+    reload_minutes = models.PositiveSmallIntegerField(
+        default=10, help_text=_("Time to reload at a hub between two trips"), verbose_name=_("reload minutes")
+    )
+    reload_hubs = models.ManyToManyField(
+        Depot,
+        blank=True,
+        related_name="reloading_vehicles",
+        help_text=_("Micro-hubs where this vehicle may reload, besides its own depot"),
+        verbose_name=_("reload hubs"),
+    )
+    # Drones only: straight-line flight speed and range per trip (out and back); the payload is capacity_kg.
+    flight_speed_kmh = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Drones: cruising speed"), verbose_name=_("flight speed km/h")
+    )
+    range_km = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Drones: distance one trip may fly, out and back"),
+        verbose_name=_("range km"),
+    )
 
     class Meta:
         verbose_name = _("vehicle")
@@ -134,8 +175,9 @@ class Vehicle(models.Model):
                 name="vehicle_costs_non_negative",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["van", "car", "cargo_bike", "bike"]), name="vehicle_kind_valid"
+                condition=Q(kind__in=["van", "car", "cargo_bike", "bike", "drone"]), name="vehicle_kind_valid"
             ),
+            models.CheckConstraint(condition=Q(max_trips__gte=1), name="vehicle_at_least_one_trip"),
         ]
 
     def __str__(self):
@@ -144,6 +186,33 @@ class Vehicle(models.Model):
     @property
     def profile(self) -> str:
         return self.PROFILE_BY_KIND[self.kind]
+
+
+class NoFlyZone(models.Model):
+    """An area no drone may fly over (an airport, a hospital helipad, a prison, a crowd): no flight
+    leg may cross it and no drone delivers inside it. `polygon` is GeoJSON (lon, lat order)."""
+
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    polygon = models.JSONField(
+        help_text=_('GeoJSON Polygon: {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}'),
+        verbose_name=_("polygon"),
+    )
+    reason = models.CharField(max_length=255, blank=True, verbose_name=_("reason"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+
+    class Meta:
+        verbose_name = _("no-fly zone")
+        verbose_name_plural = _("no-fly zones")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        try:
+            polygon_bbox(self.polygon)
+        except ValueError as exc:
+            raise ValidationError({"polygon": str(exc)}) from None
 
 
 class Driver(models.Model):

@@ -334,6 +334,13 @@ class Route(models.Model):
     breaks = models.JSONField(
         default=list, blank=True, help_text=_('[{"after_sequence", "start", "duration_s"}]'), verbose_name=_("breaks")
     )
+    # Multi-trip vehicles: the trips end where the vehicle reloads (its depot or a micro-hub).
+    reloads = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_('[{"after_sequence", "depot_id", "arrival", "departure", "leg_duration_s", "leg_distance_m"}]'),
+        verbose_name=_("reloads"),
+    )
 
     class Meta:
         verbose_name = _("route")

@@ -255,7 +255,8 @@ def refresh_live_etas(driver_id: int, at: str | None = None) -> None:
     """Celery task: idempotent (it re-reads the driver's latest position and overwrites the ETAs).
     latest_only: one waiting refresh per driver is enough (config.tasks.run_latest). `at`: a
     simulated day's moment (on_driver_moved)."""
-    live_etas_refresh(driver_id=driver_id, now=datetime.fromisoformat(at) if at else None)
+    # Called exactly as on_driver_moved calls it inline: a real move passes no moment at all.
+    live_etas_refresh(driver_id=driver_id, **({"now": datetime.fromisoformat(at)} if at else {}))
 
 
 def _due(driver_id: int, replayed: datetime | None) -> bool:
