@@ -54,7 +54,7 @@ def plan_vehicles(plan: Plan) -> list[Vehicle]:
     queryset = Vehicle.objects.filter(depot_id__in=plan_depot_ids(plan), available=True)
     if plan.request.get("vehicles"):
         queryset = Vehicle.objects.filter(id__in=plan.request["vehicles"], available=True)
-    return list(queryset.select_related("depot").prefetch_related("allowed_zones").order_by("id"))
+    return list(queryset.select_related("depot").prefetch_related("allowed_zones", "reload_hubs").order_by("id"))
 
 
 def _revision_hints(plan: Plan) -> tuple[dict[int, int], list[tuple[int, list[int], bool]]]:
@@ -172,7 +172,7 @@ def plan_compute(*, plan_id: int) -> Plan:
         )  # fmt: skip
     except Exception as exc:
         logger.exception("plan %s failed", plan_id)
-        plan_fail(plan_id=plan_id, reason=_failure_text(exc))
+        plan_fail(plan_id=plan_id, reason=failure_text(exc))
         raise
 
 
@@ -233,7 +233,8 @@ def plan_save_solution(
     )
 
 
-def _failure_text(exc: Exception) -> str:
+def failure_text(exc: Exception) -> str:
+    """What a failed plan says, for the plan page: the error's kind and message, cut to fit Plan.error."""
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {message}"[:2000]
 

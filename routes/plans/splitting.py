@@ -41,7 +41,7 @@ from routes import optimizer
 from routes.models import Plan, PlanPart
 from routes.optimizer import split
 from routes.plans.optimization import (
-    _failure_text,
+    failure_text,
     plan_clock,
     plan_fail,
     plan_inputs,
@@ -127,7 +127,7 @@ def plan_split_start(*, plan_id: int) -> Plan:
         return plan
     except Exception as exc:
         logger.exception("plan %s failed while splitting", plan_id)
-        plan_fail(plan_id=plan_id, reason=_failure_text(exc))
+        plan_fail(plan_id=plan_id, reason=failure_text(exc))
         raise
 
 
@@ -169,7 +169,7 @@ def plan_part_solve(*, plan_id: int, index: int) -> None:
         seconds = time.monotonic() - started
     except Exception as exc:
         logger.exception("plan %s: region %s failed", plan_id, index + 1)
-        plan_fail(plan_id=plan_id, reason=f"region {index + 1} of {total}: {_failure_text(exc)}"[:2000])
+        plan_fail(plan_id=plan_id, reason=f"region {index + 1} of {total}: {failure_text(exc)}"[:2000])
         raise
     stored = (
         PlanPart.objects.filter(pk=part.pk)
@@ -236,7 +236,7 @@ def plan_parts_merge(*, plan_id: int) -> Plan:
         )  # fmt: skip
     except Exception as exc:
         logger.exception("plan %s failed while merging its regions", plan_id)
-        plan_fail(plan_id=plan_id, reason=_failure_text(exc))
+        plan_fail(plan_id=plan_id, reason=failure_text(exc))
         raise
 
 
