@@ -129,10 +129,14 @@ else:
             # WAL: readers (pages, the live map, tasks) never block the writer nor it them, and a
             # commit appends to the log instead of syncing a rollback journal (synchronous=NORMAL
             # is WAL's safe setting: a power cut may lose the last commits, never corrupt the file).
+            # read_uncommitted acts only on a shared-cache database, i.e. the tests' in-memory one:
+            # there a background thread's read (the trailing position broadcast) would lock whole
+            # tables and the main thread's write fail at once with "database table is locked", where
+            # the WAL file the embedded mode runs on lets readers and the writer pass each other.
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA read_uncommitted=1;",
             },
         }
     }
