@@ -69,12 +69,13 @@ def _report_skipped(modeladmin, request, skipped, verb: str) -> None:
 
 @admin.register(Depot)
 class DepotAdmin(AuditedAdminMixin, admin.ModelAdmin):
-    list_display = ["code", "name", "address", "opens", "closes", "vehicle_count", "driver_count"]
+    list_display = ["code", "name", "address", "opens", "closes", "is_micro_hub", "vehicle_count", "driver_count"]
+    list_filter = ["is_micro_hub"]
     search_fields = ["code", "name", "address"]
     ordering = ["code"]
     filter_horizontal = ["dispatchers"]
     fieldsets = [
-        (None, {"fields": ["code", "name", "address"]}),
+        (None, {"fields": ["code", "name", "address", "is_micro_hub"]}),
         ("Location", {"fields": ["lat", "lon"]}),
         ("Opening hours", {"fields": ["opens", "closes"]}),
         ("Dispatchers", {"fields": ["dispatchers"]}),
@@ -180,6 +181,7 @@ class VehicleAdmin(AuditedAdminMixin, admin.ModelAdmin):
         "cost_per_hour",
         "fixed_cost",
         "skill_list",
+        "max_trips",
         "available",
     ]
     list_filter = ["available", "kind", "depot"]
@@ -187,7 +189,7 @@ class VehicleAdmin(AuditedAdminMixin, admin.ModelAdmin):
     search_fields = ["name", "depot__code", "depot__name"]
     ordering = ["depot__code", "name"]
     autocomplete_fields = ["depot"]
-    filter_horizontal = ["allowed_zones"]
+    filter_horizontal = ["allowed_zones", "reload_hubs"]
     actions = ["mark_unavailable", "mark_available"]
     fieldsets = [
         (None, {"fields": ["name", "depot", "kind", "available"]}),
@@ -195,7 +197,19 @@ class VehicleAdmin(AuditedAdminMixin, admin.ModelAdmin):
         ("Shift", {"fields": ["shift_start", "shift_end"]}),
         ("Costs", {"fields": ["cost_per_km", "cost_per_hour", "fixed_cost"]}),
         ("Skills and territory", {"fields": ["skills", "allowed_zones"]}),
+        (_("Trips and reloads"), {"fields": ["max_trips", "reload_minutes", "reload_hubs"]}),
+        (_("Drone"), {"fields": ["flight_speed_kmh", "range_km"]}),
     ]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "reload_hubs":
+            # Only micro-hubs are offered; a depot that is not one (a stale form, a crafted post) is
+            # refused on this field by name rather than as an anonymous "invalid choice".
+            kwargs["queryset"] = Depot.objects.filter(is_micro_hub=True).order_by("code")
+            kwargs["error_messages"] = {
+                "invalid_choice": _("Reload hubs must be micro-hubs: depot %(value)s is not a micro-hub"),
+            }
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description="Shift", ordering="shift_start")
     def shift(self, vehicle):
@@ -575,5 +589,5 @@ class OrderStatusChangeAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
 
-# The audit log's read-only admin (its own module: nothing here depends on it).
-from dispatch import audit_admin  # noqa: E402, F401
+# The audit log's read-only admin and the drones' no-fly zones (their own modules: nothing here depends on them).
+from dispatch import audit_admin, no_fly_admin  # noqa: E402, F401

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from dispatch.demo.addresses import Address, read_addresses
 from dispatch.fleet.services import driver_create
-from dispatch.models import Depot, Driver, Order, Vehicle, Zone
+from dispatch.models import Depot, Driver, NoFlyZone, Order, Vehicle, Zone
 from dispatch.orders.importing import orders_import_csv
 from dispatch.roles import DISPATCHER, MANAGER, ensure_role_groups
 
@@ -65,6 +65,22 @@ FLEET = (
     ("CargoBike-1", "cargo_bike", 150, 40, 0.05, 26, 15, []),
     ("CargoBike-2", "cargo_bike", 150, 40, 0.05, 26, 15, ["fridge"]),
 )
+# A micro-hub in Vaduz's centre and a drone that reloads there, with one no-fly zone: the hospital's
+# helipad (Liechtensteinisches Landesspital, OSM way 486420157) lies between the hub and the south.
+# (code, name, address, lat, lon)
+MICRO_HUB = ("VDZ-HUB", "Mikro-Hub Vaduz Zentrum", "Äulestrasse, 9490 Vaduz", 47.1405, 9.5210)
+# name, depot, payload kg, km/h, range km (out and back), trips, reload minutes, cost/km, cost/h, fixed. No
+# fixed cost: the drone is bought either way and its pilot is at the hub all day (a vehicle's fixed cost is
+# what using it at all costs on the day).
+DRONE = ("VDZ-Drone-1", "VDZ", 3, 60, 16, 15, 5, 0.02, 8, 0)
+NO_FLY_ZONES = (
+    (
+        "Landesspital Vaduz",
+        "Hospital helipad (rescue helicopters)",
+        [(9.5193, 47.1325), (9.5259, 47.1325), (9.5259, 47.1370), (9.5193, 47.1370), (9.5193, 47.1325)],
+    ),
+)
+DRONE_PILOT = "pilot01"
 FIRST_NAMES = "Anna Lukas Sophie Elias Marie Noah Lea Leon Laura Jonas Sarah Luca Nina David Lena Simon Julia Fabian Eva Matteo".split()
 LAST_NAMES = "Büchel Frick Marxer Ospelt Wohlwend Beck Kaiser Hasler Meier Vogt Schädler Risch Matt Gassner Kindle Batliner Oehri Negele Sprenger Näscher".split()
 # Windows of a classic day (hours): the history's days, and a demo seeded for another day than today.
@@ -198,6 +214,55 @@ def demo_seed_company() -> tuple[list[Depot], list[Vehicle]]:
     return depots, vehicles
 
 
+@transaction.atomic
+def demo_seed_drone() -> Vehicle:
+    """The micro-hub, the drone that reloads there (with its pilot, who dispatches it like a driver) and
+    the no-fly zones. Not part of demo_seed_company: the simulations and benchmarks built on that keep
+    their fleet of vans and bikes."""
+    code, name, address, lat, lon = MICRO_HUB
+    hub, _ = Depot.objects.update_or_create(
+        code=code, defaults={"name": name, "address": address, "lat": lat, "lon": lon, "is_micro_hub": True}
+    )
+    for zone_name, reason, ring in NO_FLY_ZONES:
+        NoFlyZone.objects.update_or_create(
+            name=zone_name,
+            defaults={"reason": reason, "polygon": {"type": "Polygon", "coordinates": [[list(p) for p in ring]]}},
+        )
+    drone_name, depot_code, payload, speed, range_km, trips, reload_min, per_km, per_h, fixed = DRONE
+    fields = {"depot": Depot.objects.get(code=depot_code), "kind": Vehicle.Kind.DRONE, "capacity_kg": payload,
+              "flight_speed_kmh": speed, "range_km": range_km, "max_trips": trips, "reload_minutes": reload_min,
+              "cost_per_km": per_km, "cost_per_hour": per_h, "fixed_cost": fixed}  # fmt: skip
+    start, end = CLASSIC_SHIFTS["cargo_bike"]
+    drone, _ = Vehicle.objects.update_or_create(
+        name=drone_name, defaults=fields, create_defaults={**fields, "shift_start": start, "shift_end": end}
+    )
+    drone.reload_hubs.set([hub])
+    if not get_user_model().objects.filter(username=DRONE_PILOT).exists():
+        driver_create(username=DRONE_PILOT, password=DRIVER_PASSWORD, name="Nina Kaiser", phone="+423 650 12 34",
+                      vehicle=drone)  # fmt: skip
+    return drone
+
+
+# The Vaduz cargo bikes work from the micro-hub: up to HUB_BIKE_TRIPS trips a day, reloading there
+# (or at their depot) in HUB_BIKE_RELOAD_MINUTES, so the demo's plans show trips.
+HUB_BIKE_TRIPS = 3
+HUB_BIKE_RELOAD_MINUTES = 10
+HUB_BIKES_DEPOT = "VDZ"
+
+
+@transaction.atomic
+def demo_seed_hub_bikes() -> list[Vehicle]:
+    """The cargo bikes of the micro-hub's depot become multi-trip bikes that reload at the hub."""
+    hub = Depot.objects.get(code=MICRO_HUB[0])
+    names = [f"{HUB_BIKES_DEPOT}-{suffix}" for suffix, kind, *_ in FLEET if kind == "cargo_bike"]
+    bikes = list(Vehicle.objects.filter(name__in=names))
+    for bike in bikes:
+        bike.max_trips, bike.reload_minutes = HUB_BIKE_TRIPS, HUB_BIKE_RELOAD_MINUTES
+        bike.save(update_fields=["max_trips", "reload_minutes"])
+        bike.reload_hubs.add(hub)
+    return bikes
+
+
 def _nearest_depot(address: Address, depots: list[Depot]) -> Depot:
     return min(depots, key=lambda d: (d.lat - address.lat) ** 2 + (d.lon - address.lon) ** 2)
 
@@ -313,7 +378,7 @@ def _demo_day_save(*, day: date, rows: list[dict], layout: DemoDay, depots: list
     # The demo's vehicles are shared rows: their shifts follow the demo day that was laid out last (a
     # plan for another day uses them too). That is the price of one fleet for a demo alive at any hour.
     shift_start, shift_end = layout.local_shift()
-    Vehicle.objects.filter(name__in=[f"{d.code}-{suffix}" for d in depots for suffix, *_ in FLEET]).update(
+    Vehicle.objects.filter(name__in=[f"{d.code}-{suffix}" for d in depots for suffix, *_ in FLEET] + [DRONE[0]]).update(
         shift_start=shift_start, shift_end=shift_end
     )
     return DemoSummary(depots=len(depots), vehicles=0, drivers=0, orders_created=len(result.created),
@@ -326,6 +391,8 @@ def demo_seed(*, day: date, orders: int = 300, seed: int = 2026, now: datetime |
 
     now = now or timezone.now()
     depots, vehicles = demo_seed_company()
+    vehicles.append(demo_seed_drone())
+    demo_seed_hub_bikes()
     if day == timezone.localdate(now):
         summary = demo_day_lay_out(day=day, orders=orders, seed=seed, now=now, depots=depots)
     else:

@@ -63,6 +63,7 @@ from routes.road_network import get_road_network
 REFERENCE_PREFIX = "SIM"
 RECIPIENTS = ("A. Meier", "B. Frick", "C. Beck", "D. Büchel", "E. Marxer", "neighbour")
 FAILURE_RATE = 0.03  # not at home and the like: the arrival still counts, the doorstep is short
+FAILED_DOORSTEP_S = 90.0  # at most this long at a door nobody opens
 WALK_MPS = 5 / 3.6  # the planner's access speed (routes.network profiles): the walk to the door
 WINDOW_SHARE = 0.7  # share of orders with a customer window, as in the demo
 IMPORTED_BEFORE = timedelta(hours=12)  # the day's orders came in the evening before the first shift
@@ -121,6 +122,12 @@ class DayOutcome:
     delivered: int = 0
     failed: int = 0
     unassigned: int = 0
+
+    def mean_lateness_s(self, kind: str) -> float | None:
+        """Mean of (arrival - predicted), seconds: positive when the prediction was too early (a bias
+        adds up along a route; noise only grows with its square root)."""
+        values = [(s.arrival - getattr(s, kind)).total_seconds() for s in self.stops]
+        return float(np.mean(values)) if values else None
 
     def report_row(self) -> dict:
         def errors(kind: str) -> dict:
@@ -250,10 +257,12 @@ def drive_route(*, route: Route, truth: Truth, network, seed: int, day: date, di
         service_s = truth.service_s(zone_code=zone, items=order.items, rng=draws)
         predicted_default = default.at + timedelta(seconds=_default_leg_s(pieces, default.at, traffic))
         expected = truth.drive(pieces, oracle.at, None)
-        predicted_oracle = expected.arrival + timedelta(seconds=truth.access_s(zone_code=zone, rng=None))
+        predicted_oracle = oracle.at + timedelta(
+            seconds=expected.duration_s * truth.leg_noise_mean + truth.expected_access_s(zone_code=zone)
+        )
         fails = draws.random() < failure_rate
         done = (max(arrival, order.window_start) if order.window_start else arrival) + timedelta(
-            seconds=min(service_s, 90.0) if fails else service_s
+            seconds=min(service_s, FAILED_DOORSTEP_S) if fails else service_s
         )
         _doorstep(driver, stop, order, arrival, done, fails, draws)
         outcome.failed += fails
@@ -268,8 +277,11 @@ def drive_route(*, route: Route, truth: Truth, network, seed: int, day: date, di
         actual.at = done + pause
         default.leave_stop(predicted_default, order.window_start, _default_service_s(order))
         default.at += pause
-        oracle.leave_stop(predicted_oracle, order.window_start, truth.service_s(zone_code=zone, items=order.items,
-                                                                                rng=None))  # fmt: skip
+        # the oracle expects the doorsteps nobody opens, too (it knows the failure rate)
+        expected_service = truth.expected_service_s(zone_code=zone, items=order.items)
+        expected_service = (1 - failure_rate) * expected_service + failure_rate * min(expected_service,
+                                                                                      FAILED_DOORSTEP_S)  # fmt: skip
+        oracle.leave_stop(predicted_oracle, order.window_start, expected_service)
         oracle.at += pause
         here = there
 
@@ -308,7 +320,9 @@ def _doorstep(driver, stop, order, arrival: datetime, done: datetime, fails: boo
 
 
 def _depot_fleet(depot: Depot) -> list[Vehicle]:
-    return list(Vehicle.objects.filter(depot=depot, available=True, drivers__active=True).distinct())
+    # The truth drives roads: a drone's flights are not played, so the simulated days plan without drones.
+    vehicles = Vehicle.objects.filter(depot=depot, available=True, drivers__active=True).exclude(kind="drone")
+    return list(vehicles.distinct())
 
 
 def simulate_day(*, day: date, truth: Truth, seed: int, depots: list[Depot], all_depots: list[Depot],
@@ -345,7 +359,8 @@ def simulate_day(*, day: date, truth: Truth, seed: int, depots: list[Depot], all
         clock = (shift_start[depot.id] - preparation_time() - timedelta(minutes=5)).replace(second=0, microsecond=0)
         plan = Plan.objects.create(
             date=day, depot=depot, version=next_version(day=day, depot=depot), reason="optimized",
-            request={"depots": [depot.id], "vehicles": [], "time_budget_s": time_budget_s, "clock": clock.isoformat()},
+            request={"depots": [depot.id], "vehicles": [v.id for v in fleets[depot.id]], "time_budget_s": time_budget_s,
+                     "clock": clock.isoformat()},
         )  # fmt: skip
         plan = plan_compute(plan_id=plan.pk)
         if plan.status != Plan.Status.DONE:
@@ -372,7 +387,8 @@ def simulate_history(*, days: int, truth: Truth, seed: int = 1, depot_codes: lis
     end = end or timezone.localdate()
     if end > timezone.localdate():
         raise SimulationError(f"the simulated days must end before today ({timezone.localdate()}), not {end}")
-    all_depots = list(Depot.objects.order_by("code"))
+    # Micro-hubs are where vehicles reload, not where orders are booked: no address is theirs.
+    all_depots = list(Depot.objects.filter(is_micro_hub=False).order_by("code"))
     if depot_codes:
         known = {d.code: d for d in all_depots}
         unknown = [code for code in depot_codes if code not in known]
@@ -406,8 +422,13 @@ def simulate_history(*, days: int, truth: Truth, seed: int = 1, depot_codes: lis
                                failure_rate=failure_rate, log=log)  # fmt: skip
         row = outcome.report_row()
         rows.append(row)
+        lateness = ", ".join(
+            f"{kind} {outcome.mean_lateness_s(kind):+.0f} s"
+            for kind in ("default", "learned", "oracle")
+            if outcome.stops
+        )
         log(f"{day}: {row['stops']} stops driven ({outcome.delivered} delivered, {outcome.failed} failed, "
-            f"{outcome.unassigned} left out), {outcome.positions} positions")  # fmt: skip
+            f"{outcome.unassigned} left out), {outcome.positions} positions; mean lateness {lateness}")  # fmt: skip
         learn_after_simulated_day(day=day)
     return {"truth": truth.name, "seed": seed, "days": rows}
 

@@ -113,6 +113,11 @@ class Doorstep:
             return 0.0
         return self.median_s * math.exp(self.sigma * rng.gauss(0.0, 1.0)) if self.sigma else self.median_s
 
+    @property
+    def mean_s(self) -> float:
+        """The expected duration: a log-normal's mean lies exp(sigma^2 / 2) above its median."""
+        return max(self.median_s, 0.0) * math.exp(self.sigma**2 / 2)
+
 
 @dataclass(frozen=True)
 class Gps:
@@ -212,6 +217,21 @@ class Truth:
         """Parking and walking before the arrival is recorded: drawn (or its median without `rng`)."""
         doorstep = self.access_zones.get(zone_code or "", self.access)
         return doorstep.draw(rng) if rng is not None else doorstep.median_s
+
+    # -- expectations: the oracle's predictions ---------------------------------------------------
+    # An ETA sums the legs and doorsteps before it; the sum of log-normal times is centred on the sum
+    # of their means, not of their medians, so the physical limit of a prediction uses the means.
+    @property
+    def leg_noise_mean(self) -> float:
+        """The mean of a leg's noise factor (its median is 1)."""
+        return math.exp(self.leg_noise_sigma**2 / 2)
+
+    def expected_service_s(self, *, zone_code: str | None, items: int) -> float:
+        doorstep = self.service_zones.get(zone_code or "", self.service)
+        return doorstep.mean_s + self.service_per_item_s * max(0, items)
+
+    def expected_access_s(self, *, zone_code: str | None) -> float:
+        return self.access_zones.get(zone_code or "", self.access).mean_s
 
     # -- the phone --------------------------------------------------------------------------------
     def positions(self, leg: DrivenLeg, rng: random.Random) -> list[Position]:

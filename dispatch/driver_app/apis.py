@@ -19,6 +19,7 @@ from dispatch.driver_app import selectors as driver_selectors
 from dispatch.driver_app import services as driver_services
 from dispatch.permissions import IsDriver
 from routes.plans import selectors as plan_selectors
+from routes.plans.trips import TripsMixin
 
 
 class DriverStopOutput(serializers.Serializer):
@@ -44,7 +45,7 @@ class DriverStopOutput(serializers.Serializer):
     weight = serializers.FloatField(source="order.weight_kg", help_text="kg")
 
 
-class DriverRouteOutput(serializers.Serializer):
+class DriverRouteOutput(TripsMixin):
     id = serializers.IntegerField()
     plan = serializers.IntegerField(source="plan_id")
     version = serializers.IntegerField(source="plan.version")

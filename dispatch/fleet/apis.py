@@ -2,7 +2,7 @@
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +40,9 @@ class DepotOutput(serializers.Serializer):
     lon = serializers.FloatField()
     opens = serializers.TimeField(format="%H:%M")
     closes = serializers.TimeField(format="%H:%M")
+    is_micro_hub = serializers.BooleanField(
+        help_text="A micro-hub in town where multi-trip vehicles (cargo bikes, drones) reload between trips"
+    )
 
 
 class DepotListApi(APIView):
@@ -56,6 +59,7 @@ class DepotListApi(APIView):
         lon = FiniteFloatField(min_value=-180, max_value=180)
         opens = serializers.TimeField(required=False)
         closes = serializers.TimeField(required=False)
+        is_micro_hub = serializers.BooleanField(required=False, default=False)
 
         def validate_code(self, value):
             if Depot.objects.filter(code=value).exists():
@@ -106,6 +110,17 @@ class VehicleOutput(serializers.Serializer):
     fixed_cost = serializers.FloatField()
     skills = serializers.ListField(child=serializers.CharField())
     available = serializers.BooleanField()
+    max_trips = serializers.IntegerField(help_text="Trips a day; above 1 it may come back to reload between trips")
+    reload_minutes = serializers.IntegerField()
+    reload_hubs = serializers.SerializerMethodField()
+    flight_speed_kmh = serializers.IntegerField(allow_null=True, help_text="Drones: cruising speed in km/h")
+    range_km = serializers.FloatField(allow_null=True, help_text="Drones: distance one trip may fly, out and back")
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.CharField(), help_text="Codes of the micro-hubs it may reload at")
+    )
+    def get_reload_hubs(self, vehicle) -> list[str]:
+        return [hub.code for hub in vehicle.reload_hubs.all()]
 
 
 class VehicleInput(serializers.Serializer):
@@ -122,6 +137,24 @@ class VehicleInput(serializers.Serializer):
     fixed_cost = serializers.DecimalField(max_digits=8, decimal_places=2, min_value=0, required=False)
     skills = serializers.ListField(child=serializers.SlugField(max_length=32), required=False)
     available = serializers.BooleanField(required=False)
+    max_trips = serializers.IntegerField(min_value=1, max_value=20, required=False)
+    reload_minutes = serializers.IntegerField(min_value=0, max_value=600, required=False)
+    flight_speed_kmh = serializers.IntegerField(
+        min_value=1, max_value=300, required=False, allow_null=True, help_text="Drones (required): cruising speed"
+    )
+    range_km = serializers.DecimalField(
+        max_digits=6, decimal_places=2, min_value=0, required=False, allow_null=True,
+        help_text="Drones (required): distance one trip may fly, out and back",
+    )  # fmt: skip
+    reload_hubs = serializers.ListField(
+        child=DepotField(), required=False, help_text="Codes of micro-hubs it may reload at besides its own depot"
+    )
+
+    def validate_reload_hubs(self, value):
+        problem = services.reload_hubs_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate_name(self, value):
         if Vehicle.objects.filter(name=value).exists():

@@ -2,6 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext
 
@@ -36,8 +37,10 @@ def _parse_time_fields(instance, *names: str) -> None:
 
 
 @transaction.atomic
-def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, closes=None, address: str = "") -> Depot:
-    depot = Depot(code=code, name=name, lat=lat, lon=lon, address=address)
+def depot_create(
+    *, code: str, name: str, lat: float, lon: float, opens=None, closes=None, address: str = "", is_micro_hub=False
+) -> Depot:
+    depot = Depot(code=code, name=name, lat=lat, lon=lon, address=address, is_micro_hub=is_micro_hub)
     if opens is not None:
         depot.opens = opens
     if closes is not None:
@@ -49,10 +52,26 @@ def depot_create(*, code: str, name: str, lat: float, lon: float, opens=None, cl
     return depot
 
 
+def reload_hubs_problem(hubs) -> str | None:
+    """Why these depots cannot be a vehicle's reload hubs (None: they can): each must be a micro-hub."""
+    not_hubs = sorted(hub.code for hub in hubs if not hub.is_micro_hub)
+    if not_hubs:
+        return gettext("Reload hubs must be micro-hubs; not a micro-hub: %(depots)s") % {"depots": ", ".join(not_hubs)}
+    return None
+
+
 @transaction.atomic
-def vehicle_create(*, depot: Depot, by=None, **fields) -> Vehicle:
+def vehicle_create(*, depot: Depot, by=None, reload_hubs=(), **fields) -> Vehicle:
+    problem = reload_hubs_problem(reload_hubs)
+    if problem:
+        raise DispatchError(problem, field="reload_hubs", value=[hub.code for hub in reload_hubs])
     vehicle = Vehicle(depot=depot, **fields)
     _parse_time_fields(vehicle, "shift_start", "shift_end")
+    try:
+        vehicle.clean()  # a drone needs its flight speed and range
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise DispatchError(messages[0], field=field, value=getattr(vehicle, field, None)) from None
     if vehicle.shift_start == vehicle.shift_end:
         # An end before the start is a night shift (it ends the next morning); an equal one is no shift.
         raise DispatchError(
@@ -61,6 +80,7 @@ def vehicle_create(*, depot: Depot, by=None, **fields) -> Vehicle:
             value=str(vehicle.shift_end),
         )
     vehicle.save()
+    vehicle.reload_hubs.set(reload_hubs)
     audit_record(actor=by, action="vehicle.created", target=vehicle, changes=field_changes(None, vehicle))
     return vehicle
 

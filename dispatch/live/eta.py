@@ -44,8 +44,10 @@ from config.tasks import enqueue
 from dispatch import events
 from dispatch.live import alerts
 from dispatch.live.broadcast import publish_to_depot
+from dispatch.live.reloads import route_road_legs
 from dispatch.models import Driver, Order, OrderStatusChange
 from routes.errors import RoutingError
+from routes.flights import flight_legs, is_drone, reload_points
 from routes.models import Plan, Route, Stop
 from routes.plans.selectors import driver_route
 from routes.road_network import get_road_network
@@ -145,10 +147,23 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
     if to_time:
         points = [start] + [(s.order.lat, s.order.lon) for s in to_time]
         network = get_road_network(moment=now, required=False)
-        if network is None:
+        if network is None and not is_drone(route.vehicle):
             return None
         try:
-            legs = network.time_legs(points, route.vehicle.profile, clock)
+            if is_drone(route.vehicle):
+                # Straight flights, no traffic, no closures; back to a hub to reload between two parcels.
+                hubs = reload_points(route)
+                before = first.sequence if to_time is not stops else first.sequence - 1
+                sequences = [before] + [s.sequence for s in to_time[:-1]]
+                via = {leg: hubs[seq] for leg, seq in enumerate(sequences) if seq in hubs}
+                legs = flight_legs(route.vehicle, points, via=via, reload_s=route.vehicle.reload_minutes * 60)
+            else:
+                # Through the hub and its reload time where the route reloads between two trips.
+                legs = route_road_legs(
+                    network, route, driver, points=points, clock=clock, now=now, from_position=to_time is stops,
+                    sequences=[first.sequence if to_time is not stops else first.sequence - 1]
+                    + [s.sequence for s in to_time[:-1]],
+                )  # fmt: skip
         except RoutingError as exc:
             logger.info("no live ETA for driver %s: %s", driver_id, exc)
             return None

@@ -7,8 +7,10 @@ a plan changes version or after a reconnect (the socket's snapshot names plans, 
 """
 
 import math
+from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -18,10 +20,12 @@ from dispatch.live import alerts as live_alerts
 from dispatch.live.broadcast import current_closures, dashboard_depot_ids
 from dispatch.maps.basemap import base_map_assets, base_map_options
 from dispatch.maps.drawing import OSM_CREDIT, STATUS_COLORS, route_color
-from dispatch.models import Depot, Driver
+from dispatch.models import Depot, Driver, Order, Vehicle
 from dispatch.permissions import office_staff_required
+from routes.flights import no_fly_zones_to_show
 from routes.models import Route
 from routes.plans.selectors import running_plans
+from routes.plans.trips import current_trip, route_reloads
 from routes.road_network import road_backdrop_lines
 
 
@@ -146,8 +150,16 @@ def live_map_state(user) -> dict:
                 "vehicle": route.vehicle_id,
                 "vehicle_name": route.vehicle.name,
                 "color": route_color(index),
+                "flight": route.vehicle.kind == Vehicle.Kind.DRONE,  # a drone's straight flights, drawn dashed
                 "changed": changed.get(route.pk),
                 "coordinates": [[c[1], c[0]] for c in coordinates],  # Leaflet wants [lat, lon]
+                # Multi-trip routes: where and when it reloads, and which trip the driver is on now.
+                "reloads": [
+                    {k: _iso(v) if isinstance(v, datetime) else v for k, v in reload.items()}
+                    for reload in route_reloads(route)
+                ],
+                "trips": len(route.reloads or []) + 1,
+                "trip": current_trip(route, stops, done_statuses=Order.DONE_STATUSES) if route.reloads else None,
                 "stops": [
                     {
                         "id": stop.pk,
@@ -172,10 +184,14 @@ def live_map_state(user) -> dict:
     drivers = Driver.objects.filter(depot_id__in=depot_ids, active=True).select_related("vehicle")
     return {
         "at": _iso(timezone.now()),
-        "depots": list(Depot.objects.filter(id__in=depot_ids).values("id", "code", "name", "lat", "lon")),
+        "depots": _depots_and_hubs(depot_ids, route_items),
         "plans": [{"plan": p.pk, "version": p.version, "depot": p.depot_id} for p in plans],
         "routes": route_items,
         "closures": current_closures(),
+        "no_fly_zones": [
+            {"name": zone.name, "reason": zone.reason, "polygon": zone.polygon}
+            for zone in no_fly_zones_to_show(route.vehicle for route in routes)
+        ],
         "drivers": [
             {
                 "driver": d.pk,
@@ -192,6 +208,13 @@ def live_map_state(user) -> dict:
         ],  # fmt: skip
         "alerts": [alerts.alert_message(a) for a in live_alerts.alerts_visible_to(user, open_only=True)[:200]],
     }
+
+
+def _depots_and_hubs(depot_ids, route_items) -> list[dict]:
+    """The user's depots, and the micro-hubs their routes reload at (drawn with their own marker)."""
+    hubs = {r["depot_id"] for item in route_items for r in item["reloads"]}
+    depots = Depot.objects.filter(Q(id__in=depot_ids) | Q(id__in=hubs))
+    return list(depots.order_by("code").values("id", "code", "name", "lat", "lon", "is_micro_hub"))
 
 
 @office_staff_required

@@ -39,7 +39,7 @@ from folium.vector_layers import path_options
 
 from config.security_headers import current_csp_nonce
 from dispatch.maps.basemap import base_map_assets, base_map_options
-from dispatch.models import Depot, Order, Zone
+from dispatch.models import Depot, NoFlyZone, Order, Vehicle, Zone
 from routes.road_network import road_backdrop_lines
 
 OSM_CREDIT = (
@@ -294,6 +294,14 @@ def _hhmm(value) -> str:
     return value.strftime("%H:%M") if hasattr(value, "strftime") else str(value)[:5]
 
 
+def add_no_fly_zones(fmap: LocalMap, zones: Iterable[NoFlyZone]) -> DataLayer:
+    """The active no-fly zones drones keep out of (their name and why)."""
+    data = [{"name": z.name, "reason": z.reason, "polygon": z.polygon} for z in zones if z.active]
+    layer = DataLayer("noFlyZones", data)
+    fmap.add_child(layer)
+    return layer
+
+
 def add_depots(fmap: LocalMap, depots: Iterable[Depot]) -> DataLayer:
     data = [
         {
@@ -303,6 +311,7 @@ def add_depots(fmap: LocalMap, depots: Iterable[Depot]) -> DataLayer:
             "hours": f"{_hhmm(d.opens)}–{_hhmm(d.closes)}",
             "lat": d.lat,
             "lon": d.lon,
+            "is_micro_hub": d.is_micro_hub,
         }
         for d in depots
     ]
@@ -488,6 +497,7 @@ def add_routes(fmap: LocalMap, routes, *, focus_order: int | None = None) -> Dat
                 "driver": route.driver.name if route.driver else "",
                 "color": route_color(index),
                 "geometry": route.geometry or None,
+                "flight": route.vehicle.kind == Vehicle.Kind.DRONE,  # straight flights, drawn dashed
                 "stops": [
                     {
                         "order": stop.order_id,
@@ -602,8 +612,11 @@ def _closure_points(closures) -> list[tuple[float, float]]:
     return points
 
 
-def plan_map_html(*, routes, unassigned, depots: Iterable[Depot], closures=(), editing_vehicles=None) -> str:
-    """A plan's routes (road geometry, numbered stops), its unassigned orders, depots and closures.
+def plan_map_html(
+    *, routes, unassigned, depots: Iterable[Depot], closures=(), editing_vehicles=None, no_fly_zones=()
+) -> str:
+    """A plan's routes (road geometry, numbered stops; a drone's straight flights), its unassigned
+    orders, depots, closures and, when it flies drones, the no-fly zones.
 
     With `editing_vehicles` (see `enable_plan_editing`) the popups offer to move an order to a route.
     """
@@ -613,6 +626,8 @@ def plan_map_html(*, routes, unassigned, depots: Iterable[Depot], closures=(), e
         enable_plan_editing(fmap, editing_vehicles)
     if closures:
         add_closures(fmap, closures)
+    if no_fly_zones:
+        add_no_fly_zones(fmap, no_fly_zones)
     add_routes(fmap, routes)
     add_unassigned(fmap, unassigned)
     add_depots(fmap, depots)

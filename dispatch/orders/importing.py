@@ -26,6 +26,7 @@ from dispatch import events
 from dispatch.audit import audit_record
 from dispatch.bulk import bulk_update_rows
 from dispatch.errors import OrderImportError
+from dispatch.fleet.selectors import hub_parents
 from dispatch.geometry import ZoneLocator
 from dispatch.models import Customer, Depot, Order, OrderStatusChange, Vehicle, Zone
 from dispatch.orders.import_files import check_import_size, decode_csv_bytes, read_order_rows
@@ -349,6 +350,7 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
         raise OrderImportError(sorted(parser.errors.items, key=lambda e: (e["row"], e["field"])))
 
     rows_to_save = [values for _row, values in parsed]
+    warnings += _hub_orders_to_parent(rows_to_save, allowed)
     warnings += _flag_far_from_road(rows_to_save)
     result = _save_orders(parsed=rows_to_save, existing=existing, user=user)
     result.warnings = warnings
@@ -359,6 +361,28 @@ def orders_import_csv(*, data: bytes, user=None, geocode: Geocode | None = None)
         changes={"created": [o.id for o in result.created], "updated": [o.id for o in result.updated]},
     )
     return result
+
+
+def _hub_orders_to_parent(parsed: list[dict], allowed) -> list[dict]:
+    """An order naming a micro-hub that has no vehicles of its own is planned from the depot whose
+    cargo bikes reload there (dispatch.fleet.selectors.hub_parents): booked on that depot, with a
+    warning saying so. Left on the hub when the user may not import into that depot."""
+    if not any(values["depot"].is_micro_hub for values in parsed):
+        return []
+    parents = hub_parents()
+    warnings = []
+    for values in parsed:
+        hub = values["depot"]
+        parent = parents.get(hub.id)
+        if parent is None or (allowed is not None and parent.id not in allowed):
+            continue
+        values["depot"] = parent
+        warnings.append(
+            {"row": values["row"], "field": "depot", "value": hub.code,
+             "message": _("%(hub)s is a micro-hub without vehicles of its own: the order is planned from "
+                          "depot %(depot)s, whose vehicles reload there") % {"hub": hub.code, "depot": parent.code}}
+        )  # fmt: skip
+    return warnings
 
 
 def _flag_far_from_road(parsed: list[dict]) -> list[dict]:

@@ -33,6 +33,7 @@ from config import faults
 from config.locks import exclusive
 from dispatch.alerts import alert_open, alerts_resolve_keys, company_text
 from dispatch.models import Alert
+from routes.flights import is_drone
 from routes.models import ClosureApplication, Plan, RoadClosure, Stop, UnassignedOrder
 from routes.plans.progress import vehicle_progress
 from routes.plans.proposals import proposals_withdraw
@@ -141,8 +142,8 @@ def affected_vehicles(plan: Plan, closure: RoadClosure) -> set[int] | None:
     covered_by_profile: dict[str, set] = {}
     for route in routes:
         item = progress.get(route.vehicle_id)
-        if item is None or not item.remaining:
-            continue
+        if item is None or not item.remaining or is_drone(route.vehicle):
+            continue  # done, or a drone: closures never touch a flight
         profile = route.vehicle.profile
         if profile not in covered_by_profile:
             covered_by_profile[profile] = network.covered_points([closure.geometry], profile)

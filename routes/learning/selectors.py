@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from django.conf import settings
 
 from dispatch.models import Order, Vehicle
-from routes.learning import doorstep
+from routes.learning import doorstep, windows
 from routes.models import TravelModel
 
 # A window from p5 to p95 of the errors: the promise is kept nine times in ten (p10-p90 keeps it only
@@ -83,17 +83,33 @@ def doorstep_seconds(
 
 def arrival_error_model() -> dict | None:
     """The active model's arrival error figures (see services.arrival_error); None without."""
-    row = TravelModel.objects.filter(active=True).values_list("parameters", flat=True).first()
-    return (row or {}).get("arrival_error")
+    return _active_window_figures()[1]
+
+
+def _active_window_figures() -> tuple[dict | None, dict | None]:
+    """(eta_residuals, arrival_error) of the active model: only these two keys are read, not its
+    doorstep tables (thousands of buildings), since every promise asks."""
+    row = (
+        TravelModel.objects.filter(active=True)
+        .values_list("parameters__eta_residuals", "parameters__arrival_error")
+        .first()
+    )
+    return row if row is not None else (None, None)
 
 
 def arrival_window(horizon_s: float) -> tuple[float, float] | None:
-    """(earliest, latest) offsets in seconds from an ETA ``horizon_s`` ahead: about its p5 and p95, from
-    the errors the active model made on its held-out day, growing with the stops still to come before
-    it (legs and services as independent errors: root of summed variances; their summed mean errors
-    lean the window late or early, by at most MAX_LEAN of its half-width). None without a model that
-    measured them; the caller then keeps its fixed width."""
-    figures = arrival_error_model()
+    """(earliest, latest) offsets in seconds from an ETA ``horizon_s`` ahead: about its p5 and p95.
+
+    From the arrivals of the recent days against the ETAs given at their dispatch, by horizon, when the
+    active model measured them (routes.learning.windows); else from the errors of single legs and
+    services on its held-out day, growing with the stops still to come before it (independent errors:
+    root of summed variances; their summed mean errors lean the window late or early, by at most
+    MAX_LEAN of its half-width). None without a model that measured either; the caller then keeps its
+    fixed width."""
+    residuals, figures = _active_window_figures()
+    from_arrivals = windows.window_from_table(residuals, horizon_s)
+    if from_arrivals is not None:
+        return from_arrivals
     if not figures or not figures.get("leg_sd_s") or not figures.get("stops_per_hour"):
         return None
     stops = max(1.0, horizon_s / 3600 * figures["stops_per_hour"])

@@ -7,12 +7,14 @@ at LEARNING_NIGHTLY_AT; the admin's action and ``simulate_history`` call the sam
    by road network build, profile and day, and re-made when the day's rows change): the drivers'
    positions are cleaned of standing (stops, breaks, the depot) and the time at stops, map-matched
    (routes.learning.matching), and cut into driving pieces per road stretch and hour; the stop
-   actions give service times (arrival to completion) and, with the positions, access times (the
-   last driving fix to the arrival).
+   actions give service times (from the arrival, or the window's start when the driver came early,
+   to completion) and, with the positions, access times (the stop's time off the road that the road
+   matrix does not already walk).
 2. A *candidate* is learned from the days before the held-out day (the most recent day with
-   driving), the *active* version is taken as it is, and both predict every leg of the held-out day:
-   the driving along the stretches actually driven at the hour they were driven, plus the access
-   time at the stop. Score: mean and p90 absolute error of leg times, seconds.
+   driving), the *active* version is taken as it is, and both predict every leg of the held-out day
+   (the driving along the stretches actually driven at the hour they were driven, plus the access
+   time at the stop) and every service (routes.learning.evaluation). Score: mean and p90 absolute
+   error over the legs and services, seconds.
 3. A new version is saved with both scores, learned on every day up to and including the held-out
    day (the candidate with one more day: the same learner, so its score is the candidate's). It
    becomes active only when the candidate's mean + p90 is lower than the active version's (or than
@@ -27,7 +29,6 @@ import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -40,7 +41,8 @@ from django.utils import timezone
 
 from config.tasks import enqueue
 from dispatch.models import Driver, DriverPosition, Order, OrderStatusChange, Vehicle
-from routes.learning import doorstep, speeds
+from routes.learning import doorstep, evaluation, speeds, windows
+from routes.learning.evaluation import DayData
 from routes.learning.matching import Matcher
 from routes.learning.selectors import active_travel_model, order_keys
 from routes.models import RoadNetworkBuild, TravelModel
@@ -50,20 +52,9 @@ from routes.road_network import active_build, get_road_network, travel_model_spe
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 3  # 2: service from the window's start when the driver came early; 3: access net of walks
+MAX_LEAVING_S = 120.0  # after a completion, longer than this before the van moves is a pause, not the stop's
 COMPLETIONS = (Order.Status.DELIVERED, Order.Status.FAILED)
-
-
-@dataclass
-class DayData:
-    """One day's observations for one profile (pieces carry the leg they belong to, -1 none)."""
-
-    obs: speeds.Observations
-    leg: np.ndarray
-    leg_actual_s: np.ndarray
-    leg_order: np.ndarray
-    service: list[dict] = field(default_factory=list)
-    access: list[dict] = field(default_factory=list)
 
 
 def _zone() -> ZoneInfo:
@@ -132,6 +123,21 @@ def _cache_path(build: RoadNetworkBuild, profile: str, day: date) -> Path:
     return Path(settings.VAR_DIR) / "learning" / key / profile / f"{day.isoformat()}.npz"
 
 
+def _matrix_walks_s(network: RoadNetwork, profile: str, orders: list) -> np.ndarray:
+    """Per order (None: 0), the seconds the road matrix walks between its door and its road, there and
+    back (routes.network: each leg walks from its start's and to its end's road point)."""
+    walks = np.zeros(len(orders))
+    known = [i for i, order in enumerate(orders) if order is not None]
+    if not known:
+        return walks
+    state = network._state(profile)
+    snaps = network.snap_many([(orders[i].lat, orders[i].lon) for i in known], profile)
+    for i, snap in zip(known, snaps):
+        if snap is not None:
+            walks[i] = 2 * snap.distance_m / state.access_mps
+    return walks
+
+
 def _learn_day(network: RoadNetwork, matchers: dict, day: date) -> dict[str, DayData]:
     """Observations of one day per profile (see the module docstring)."""
     start, end = _day_bounds(day)
@@ -163,7 +169,10 @@ def _learn_day(network: RoadNetwork, matchers: dict, day: date) -> dict[str, Day
             if order is None:
                 continue
             keys = {**order_keys(order), "kind": kind, "items": order.items or 0}
-            service_s = completion - arrival
+            # Service starts when the driver may hand over: an early arrival waits for the window's
+            # start (as the planner assumes), and that wait is not the doorstep's.
+            started = max(arrival, order.window_start.timestamp()) if order.window_start else arrival
+            service_s = completion - started
             if 0 < service_s <= doorstep.MAX_SERVICE_S:
                 parts["service"].append({**keys, "seconds": service_s})
         if profile not in network.profiles or len(fixes) < 2:
@@ -183,16 +192,24 @@ def _learn_day(network: RoadNetwork, matchers: dict, day: date) -> dict[str, Day
             inside = np.searchsorted(bounds[:, 0], t, side="right") - 1
             at_stop = (inside >= 0) & (t <= bounds[np.maximum(inside, 0), 1])
         moving = ~still & ~at_stop
-        # access: from the last driving fix before an arrival (since the previous stop) to the arrival
+        # access: the time at a stop that the road matrix does not count. From the last driving fix
+        # before the arrival (since the previous stop) to the arrival, plus from the completion to the
+        # next driving fix (walking back, starting; a longer pause is a break), less the walk from the
+        # road to the door and back that every matrix leg already counts at the profile's access speed
+        # (counted twice, the planner overran every stop by it: half a minute a stop in the demo).
         moving_t = t[moving]
         previous_end = start.timestamp()
-        for arrival, completion, order_id in driver_visits:
+        walks = _matrix_walks_s(network, profile, [orders.get(order_id) for _, _, order_id in driver_visits])
+        for index, (arrival, completion, order_id) in enumerate(driver_visits):
             k = np.searchsorted(moving_t, arrival) - 1
             order = orders.get(order_id)
             if k >= 0 and moving_t[k] > previous_end and order is not None:
-                access_s = arrival - moving_t[k]
+                after = int(np.searchsorted(moving_t, completion))
+                leaving_s = moving_t[after] - completion if after < len(moving_t) else np.inf
+                access_s = arrival - moving_t[k] + (leaving_s if leaving_s <= MAX_LEAVING_S else 0.0) - walks[index]
                 if access_s <= doorstep.MAX_ACCESS_S:
-                    parts["access"].append({**order_keys(order), "kind": kind, "items": 0, "seconds": access_s})
+                    seconds = max(float(access_s), doorstep.MIN_SECONDS)
+                    parts["access"].append({**order_keys(order), "kind": kind, "items": 0, "seconds": seconds})
             previous_end = completion
         keep = np.flatnonzero(moving)
         if len(keep) < 2:
@@ -272,12 +289,6 @@ def day_data(network: RoadNetwork, build: RoadNetworkBuild, matchers: dict, day:
 
 
 # -- learning ----------------------------------------------------------------------------------------------
-def base_class_factors(network: RoadNetwork, profile: str) -> np.ndarray:
-    """The traffic table the planner has for a profile, (SLOTS, classes): the prior nobody drove."""
-    traffic = network._state(profile).traffic
-    return np.stack([traffic.class_factors((day, hour)) for day in ("weekday", "weekend") for hour in range(24)])
-
-
 def learn_parameters(network: RoadNetwork, days: list[dict[str, DayData]]) -> tuple[dict[str, np.ndarray], dict]:
     """Speed factors per profile and the doorstep tables from the given days' observations."""
     factors, stats = {}, {}
@@ -288,7 +299,7 @@ def learn_parameters(network: RoadNetwork, days: list[dict[str, DayData]]) -> tu
             continue
         g = state.graph
         factors[profile], stats[profile] = speeds.estimate_factors(
-            g.chain_length_m, g.chain_speed_kmh, g.chain_class, base_class_factors(network, profile), obs
+            g.chain_length_m, g.chain_speed_kmh, g.chain_class, evaluation.base_class_factors(network, profile), obs
         )
     service = [doorstep.DoorstepObservation(**o) for d in days for data in d.values() for o in data.service]
     access = [doorstep.DoorstepObservation(**o) for d in days for data in d.values() for o in data.access]
@@ -299,92 +310,6 @@ def learn_parameters(network: RoadNetwork, days: list[dict[str, DayData]]) -> tu
         "observations": {"service": len(service), "access": len(access)},
     }
     return factors, parameters
-
-
-def leg_errors(network: RoadNetwork, day: dict[str, DayData], factors: dict[str, np.ndarray] | None,
-               parameters: dict | None) -> np.ndarray:  # fmt: skip
-    """Errors (s, actual - predicted: positive is late) of leg times on a day, for a model's speed
-    factors (None: the traffic table) and doorstep tables (None: the zones' access times)."""
-    orders = {}
-    all_orders = {int(o) for data in day.values() for o in data.leg_order}
-    for order in Order.objects.filter(id__in=all_orders).select_related("zone"):
-        orders[order.id] = order
-    errors = []
-    for profile, data in day.items():
-        if not len(data.leg_actual_s):
-            continue
-        g = network._state(profile).graph
-        chain, slot = data.obs.chain.astype(np.int64), data.obs.slot.astype(np.int64)
-        if factors is not None and profile in factors:
-            table = factors[profile].reshape(48, -1)
-            factor = table[slot, chain]
-        else:
-            factor = base_class_factors(network, profile)[slot, g.chain_class[chain]]
-        driving = data.obs.metres / (g.chain_speed_kmh[chain].astype(np.float64) / 3.6 * factor)
-        valid = data.leg >= 0
-        predicted = np.bincount(data.leg[valid], weights=driving[valid], minlength=len(data.leg_actual_s))
-        covered = np.bincount(data.leg[valid], minlength=len(data.leg_actual_s)) > 0
-        access_table = (parameters or {}).get("access") or {}
-        for i in np.flatnonzero(covered):
-            order = orders.get(int(data.leg_order[i]))
-            if order is None:
-                continue
-            access = doorstep.predict(access_table, **order_keys(order))
-            if access is None:
-                access = order.zone.access_time_s if order.zone_id else 0
-            errors.append(data.leg_actual_s[i] - (predicted[i] + access))
-    return np.asarray(errors, float)
-
-
-def summarize(errors: np.ndarray) -> dict:
-    errors = np.abs(errors)
-    if not len(errors):
-        return {"legs": 0}
-    return {
-        "legs": int(len(errors)),
-        "mean": round(float(errors.mean()), 1),
-        "p90": round(float(np.percentile(errors, 90)), 1),
-    }
-
-
-def arrival_error(day: dict[str, DayData], leg_residuals: np.ndarray, parameters: dict) -> dict:
-    """How wrong an arrival time is, out of sample (the held-out day, predicted by a model that had not
-    seen it): the mean and spread of a leg's and of a service's error, and how many stops a van makes
-    an hour. An arrival h hours ahead sums about h x stops-per-hour of each (customers' windows:
-    routes.learning.selectors.arrival_window)."""
-    service_residuals = []
-    table = parameters.get("service") or {}
-    for data in day.values():
-        for row in data.service:
-            keys = {k: row[k] for k in ("building", "customer", "zone", "kind", "items")}
-            predicted = doorstep.predict(table, **keys)
-            if predicted is not None:
-                service_residuals.append(row["seconds"] - predicted)
-    legs = sum(len(d.leg_actual_s) for d in day.values())
-    busy_s = sum(float(d.leg_actual_s.sum()) for d in day.values()) + sum(
-        r["seconds"] for d in day.values() for r in d.service
-    )
-    service = np.asarray(service_residuals, float)
-
-    def spread(values):
-        return (round(float(values.mean()), 1), round(float(values.std()), 1)) if len(values) >= 5 else (0.0, None)
-
-    leg_bias, leg_sd = spread(leg_residuals)
-    service_bias, service_sd = spread(service)
-    return {
-        "leg_bias_s": leg_bias,
-        "leg_sd_s": leg_sd,
-        "service_bias_s": service_bias,
-        "service_sd_s": service_sd,
-        "stops_per_hour": round(legs / (busy_s / 3600), 2) if busy_s > 0 else None,
-        "legs": int(len(leg_residuals)),
-    }
-
-
-def _better(candidate: dict, active: dict) -> bool:
-    if not candidate.get("legs"):
-        return False
-    return candidate["mean"] + candidate["p90"] < active["mean"] + active["p90"]
 
 
 def pack_speeds(factors: dict[str, np.ndarray]) -> bytes:
@@ -433,19 +358,27 @@ def travel_model_learn(
     if active is not None and build is not None and active.network_path and active.network_path != build.path:
         active_factors = None  # learned on another road network: the processes drive it with the defaults too
     held = data.get(held_out, {})
-    candidate_legs = leg_errors(
+    candidate_legs = evaluation.leg_errors(
         network, held, candidate_factors if training else None, candidate_parameters if training else None
     )
+    # Scored on what an ETA is made of: the legs (driving and access) and the doorsteps (service).
+    active_legs = evaluation.leg_errors(network, held, active_factors, active.parameters if active else None)
     score = {
-        "candidate": summarize(candidate_legs),
-        "active": summarize(leg_errors(network, held, active_factors, active.parameters if active else None)),
+        "candidate": evaluation.score(
+            candidate_legs, evaluation.service_errors(held, candidate_parameters if training else None)
+        ),
+        "active": evaluation.score(active_legs, evaluation.service_errors(held, active.parameters if active else None)),
         "active_version": active.version if active else None,
     }
     final_factors, parameters = learn_parameters(network, [data[d] for d in days if d <= held_out])
     if training:
-        parameters["arrival_error"] = arrival_error(held, candidate_legs, candidate_parameters)
+        parameters["arrival_error"] = evaluation.arrival_error(held, candidate_legs, candidate_parameters)
+    recent = [d for d in days if d <= held_out][-windows.RESIDUAL_DAYS :]
+    residual_table = windows.residual_table(*windows.arrival_residuals(recent))
+    if residual_table is not None:
+        parameters["eta_residuals"] = residual_table
     parameters["learning_seconds"] = round(time.perf_counter() - started, 2)
-    activate = bool(training) and _better(score["candidate"], score["active"])
+    activate = bool(training) and evaluation.better(score["candidate"], score["active"])
     with transaction.atomic():
         version = (TravelModel.objects.select_for_update().aggregate(v=Max("version"))["v"] or 0) + 1
         if activate:

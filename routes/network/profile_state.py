@@ -206,12 +206,19 @@ class ProfileState:
         self.closed_chain = closed_chain
         self.arc_closed = closed_chain[g.arc_chain]
         self.turn_closed = closed_chain[self.turn_to_chain]
-        open_turns = ~self.turn_closed
+        nothing_closed = not closed_chain.any()
+        if nothing_closed and getattr(self, "_open_reach", None) is not None:
+            # lifting every closure: the reachability of the open network, computed once
+            self.open_forward, self.open_backward, self.usable_chain, self.largest_component_nodes = self._open_reach
+            return
+        # the open turns as CSR rows straight from the turns sorted by origin (no COO sort)
+        order = self._turn_out_order
+        open_sorted = ~self.turn_closed[order]
+        indptr = np.concatenate([[0], np.cumsum(open_sorted)])[self._turn_out_start]
         adjacency = csr_matrix(
-            (np.ones(int(open_turns.sum()), dtype=np.int8),
-             (g.turn_from[open_turns], g.turn_to[open_turns])),
+            (np.ones(int(indptr[-1]), dtype=np.int8), g.turn_to[order][open_sorted].astype(np.int32), indptr),
             shape=(g.enode_count, g.enode_count),
-        )  # fmt: skip
+        )
         _, labels = connected_components(adjacency, directed=True, connection="strong")
         largest = np.argmax(np.bincount(labels))
         arc_ok = (labels[: g.arc_count] == largest) & ~self.arc_closed
@@ -219,6 +226,8 @@ class ProfileState:
         self.open_backward = (g.chain_backward_arc >= 0) & arc_ok[np.maximum(g.chain_backward_arc, 0)]
         self.usable_chain = self.open_forward | self.open_backward
         self.largest_component_nodes = int(np.count_nonzero(labels == largest))
+        if nothing_closed:
+            self._open_reach = (self.open_forward, self.open_backward, self.usable_chain, self.largest_component_nodes)
 
     # -- snapping -------------------------------------------------------------
     def snap_many(self, points, max_distance_m: float | None) -> list[Snap | None]:

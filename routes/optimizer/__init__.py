@@ -5,7 +5,7 @@ The planning service builds a ``Problem`` (matrices, vehicles, jobs), calls
 its unassigned jobs into sentences for the dispatcher.
 """
 
-from .evaluator import BreakVisit, evaluate, objective_key
+from .evaluator import BreakVisit, ReloadVisit, evaluate, objective_key
 from .portfolio import SolverSettings, default_time_budget, solve
 from .problem import (
     Break,
@@ -19,6 +19,7 @@ from .problem import (
     Stop,
     Vehicle,
     validate,
+    within_range,
 )
 from .reasons import NO_ROOM, explain_unassigned
 
@@ -30,6 +31,7 @@ __all__ = [
     "NO_ROOM",
     "Problem",
     "ProblemError",
+    "ReloadVisit",
     "RoadMatrix",
     "Route",
     "Solution",
@@ -42,4 +44,5 @@ __all__ = [
     "objective_key",
     "solve",
     "validate",
+    "within_range",
 ]

@@ -38,8 +38,43 @@ class BreakVisit:
     index: int
 
 
-SequenceItem = Id | BreakVisit
+@dataclass(frozen=True)
+class ReloadVisit:
+    """A reload placed in a sequence: back to the vehicle's ``index``-th reload point
+    (``Vehicle.reload_indices[index]``) to load the next trip. By position, like a break, so a
+    sequence stays valid when a part of the day re-numbers its matrix points."""
+
+    index: int
+
+
+SequenceItem = Id | BreakVisit | ReloadVisit
 Sequences = Mapping[Id, Sequence[SequenceItem]]
+
+
+def is_job(item: SequenceItem) -> bool:
+    """Whether a sequence item is a job (not a break or a reload)."""
+    return not isinstance(item, BreakVisit | ReloadVisit)
+
+
+def tidy_reloads(items: Sequence[SequenceItem]) -> list[SequenceItem]:
+    """The sequence without reloads that start an empty trip (first, last, or right after another
+    reload): they only cost a drive. Breaks stay where they are."""
+    kept: list[SequenceItem] = []
+    pending: ReloadVisit | None = None
+    served = False
+    for item in items:
+        if isinstance(item, ReloadVisit):
+            if served:
+                pending = item
+        elif isinstance(item, BreakVisit):
+            kept.append(item)
+        else:
+            if pending is not None:
+                kept.append(pending)
+                pending = None
+            served = True
+            kept.append(item)
+    return kept
 
 
 def evaluate(
@@ -56,6 +91,13 @@ def evaluate(
     (all deliveries are on board at the start), time windows (service must
     *start* inside one), shift end, breaks taken once in their windows, and
     max tasks. Jobs in no sequence are unassigned (not a violation).
+
+    Reloads (``ReloadVisit``) cut a route into trips: each trip's deliveries
+    are on board when it starts (capacity per trip, in every dimension), a
+    reload drives to the vehicle's reload point, waits for the hub to open
+    and takes ``reload_s``; checked: trips <= ``max_trips``, only the
+    vehicle's own reload points, no empty trip, the hub's window,
+    ``max_stops_per_trip`` and ``max_trip_distance_m`` per trip.
 
     A courier partner's "route" (``Vehicle.kind == "partner"``) is no drive:
     it costs the sum of what its profile's distance matrix charges for
@@ -77,7 +119,7 @@ def evaluate(
         if vehicle is None:
             violations.append(f"unknown vehicle {vehicle_id!r}")
             continue
-        job_items = [item for item in items if not isinstance(item, BreakVisit)]
+        job_items = [item for item in items if is_job(item)]
         if not job_items:
             continue  # an unused vehicle takes no break
         for job_id in job_items:
@@ -144,7 +186,7 @@ class RouteChecker:
     def violations(self, vehicle_id: Id, items: Sequence[SequenceItem]) -> list[str]:
         """What ``evaluate`` would say about this route alone (an unused vehicle: nothing)."""
         vehicle = self.vehicles[vehicle_id]
-        if not any(not isinstance(item, BreakVisit) for item in items):
+        if not any(is_job(item) for item in items):
             return []
         schedule = _schedule_partner if vehicle.kind == PARTNER else _schedule
         _, broken = schedule(self.problem, vehicle, list(items), self.jobs, self.locks, self.dims)
@@ -166,7 +208,7 @@ def _forward(problem, vehicle, items, jobs, departure):
     end time, plus the location-less facts needed for the slack computation."""
     matrix = problem.matrices[vehicle.profile]
     durations, distances = matrix.durations, matrix.distances
-    first_job = next(item for item in items if not isinstance(item, BreakVisit))
+    first_job = next(item for item in items if is_job(item))
     location = vehicle.start_index if vehicle.start_index is not None else jobs[first_job].location_index
     time = departure
     steps = []
@@ -180,6 +222,12 @@ def _forward(problem, vehicle, items, jobs, departure):
                 0,
                 location,
             )
+        elif isinstance(item, ReloadVisit):
+            reloads = vehicle.reload_indices
+            at = reloads[item.index] if 0 <= item.index < len(reloads) else location
+            leg, dist = int(durations[location][at]), int(distances[location][at])
+            window = vehicle.reload_windows.get(at)
+            windows, service = ((window,) if window else ()), vehicle.reload_s
         else:
             job = jobs[item]
             at = job.location_index
@@ -215,20 +263,27 @@ def _schedule(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], locks, d
         steps, end, end_leg, end_dist = _forward(problem, vehicle, items, jobs, vehicle.shift[0] + delay)
     departure = vehicle.shift[0] + delay
 
-    capacity = vehicle_capacity(vehicle, dims)
-    route_jobs = [jobs[item] for item in items if not isinstance(item, BreakVisit)]
-    load = [sum(values) for values in zip(*(padded(j.delivery, dims) for j in route_jobs))] or [0] * dims
+    route_jobs = [jobs[item] for item in items if is_job(item)]
+    trip_loads = _trip_checks(problem, vehicle, items, steps, end_dist, jobs, dims, violations)
+    load = list(trip_loads[0])
     load_at_start = tuple(load)
-    over = [f"{amount} {_unit(problem, k)} > {capacity[k]}" for k, amount in enumerate(load) if amount > capacity[k]]
-    if over:
-        violations.append(f"vehicle {vehicle.id!r} is overloaded at the start: {', '.join(over)}")
     if vehicle.max_tasks is not None and len(route_jobs) > vehicle.max_tasks:
         violations.append(f"vehicle {vehicle.id!r}: {len(route_jobs)} tasks > max {vehicle.max_tasks}")
 
     stops: list[Stop] = []
     breaks_taken: list[int] = []
+    trip = 0
     for item, at, arrival, start, latest, leg, dist, service in steps:
-        if isinstance(item, BreakVisit):
+        reload_index = None
+        if isinstance(item, ReloadVisit):
+            trip += 1
+            load = list(trip_loads[trip])
+            kind, job_id, break_index, reload_index = "reload", None, None, item.index
+            if latest is None:
+                violations.append(
+                    f"vehicle {vehicle.id!r}: reload at point {at} starts at {arrival}, after the hub closes"
+                )
+        elif isinstance(item, BreakVisit):
             breaks_taken.append(item.index)
             kind, job_id, break_index = "break", None, item.index
             if latest is None:
@@ -243,7 +298,18 @@ def _schedule(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], locks, d
                 violations.append(f"job {item!r}: vehicle {vehicle.id!r} lacks its skills, zone or pin")
         stops.append(
             Stop(
-                kind, job_id, break_index, at, arrival, start, start - arrival, start + service, leg, dist, tuple(load)
+                kind,
+                job_id,
+                break_index,
+                at,
+                arrival,
+                start,
+                start - arrival,
+                start + service,
+                leg,
+                dist,
+                tuple(load),
+                reload_index,
             )
         )
     if end > vehicle.shift[1]:
@@ -271,6 +337,44 @@ def _schedule(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], locks, d
     return route, violations
 
 
+def _trip_checks(problem, vehicle: Vehicle, items, steps, end_dist, jobs, dims, violations: list[str]) -> list:
+    """Each trip's load at its start (the first trip's at the route's start), checked against the
+    capacity, and the multi-trip rules (see ``evaluate``); appends to ``violations``."""
+    capacity = vehicle_capacity(vehicle, dims)
+    where = f"vehicle {vehicle.id!r}"
+    trips: list[list[Job]] = [[]]
+    distances = [0]
+    for item, _, _, _, _, _, dist, _ in steps:
+        distances[-1] += dist
+        if isinstance(item, ReloadVisit):
+            if not 0 <= item.index < len(vehicle.reload_indices) or not vehicle.reloads:
+                violations.append(f"{where}: reload #{item.index} is not at one of its reload points")
+            trips.append([])
+            distances.append(0)
+        elif is_job(item):
+            trips[-1].append(jobs[item])
+    distances[-1] += end_dist
+    loads = []
+    for n, trip_jobs in enumerate(trips, start=1):
+        load = [sum(values) for values in zip(*(padded(j.delivery, dims) for j in trip_jobs))] or [0] * dims
+        loads.append(tuple(load))
+        over = [f"{a} {_unit(problem, k)} > {capacity[k]}" for k, a in enumerate(load) if a > capacity[k]]
+        when = "at the start" if len(trips) == 1 else f"at the start of trip {n}"
+        if over:
+            violations.append(f"{where} is overloaded {when}: {', '.join(over)}")
+        if not trip_jobs and len(trips) > 1:
+            violations.append(f"{where}: trip {n} has no stop")
+        if vehicle.max_stops_per_trip is not None and len(trip_jobs) > vehicle.max_stops_per_trip:
+            violations.append(f"{where}: trip {n} has {len(trip_jobs)} stops > max {vehicle.max_stops_per_trip}")
+        if vehicle.max_trip_distance_m is not None and distances[n - 1] > vehicle.max_trip_distance_m:
+            violations.append(
+                f"{where}: trip {n} is {distances[n - 1]} m > its range of {vehicle.max_trip_distance_m} m per trip"
+            )
+    if len(trips) > vehicle.max_trips:
+        violations.append(f"{where}: {len(trips)} trips > max {vehicle.max_trips}")
+    return loads
+
+
 def _load_checks(problem, vehicle: Vehicle, route_jobs: list[Job], dims) -> tuple[list[int], list[str]]:
     violations = []
     capacity = vehicle_capacity(vehicle, dims)
@@ -288,7 +392,9 @@ def _schedule_partner(problem, vehicle: Vehicle, items, jobs: Mapping[Id, Job], 
     violations: list[str] = []
     if any(isinstance(item, BreakVisit) for item in items):
         violations.append(f"vehicle {vehicle.id!r}: a courier partner takes no break")
-    route_jobs = [jobs[item] for item in items if not isinstance(item, BreakVisit)]
+    if any(isinstance(item, ReloadVisit) for item in items):
+        violations.append(f"vehicle {vehicle.id!r}: a courier partner does not reload")
+    route_jobs = [jobs[item] for item in items if is_job(item)]
     load, broken = _load_checks(problem, vehicle, route_jobs, dims)
     violations.extend(broken)
     load_at_start = tuple(load)

@@ -70,6 +70,13 @@ class Vehicle:
     or ends at its first/last stop). ``shift`` is (start, end) in seconds; the
     route must leave no earlier than start and be back by end.
     ``zone_ids`` None means the vehicle may serve any zone.
+
+    Multi-trip (cargo bikes from a micro-hub, drones): ``max_trips`` > 1 lets the vehicle come back
+    to one of ``reload_indices`` (matrix indices: its own depot, its allowed micro-hubs), reload for
+    ``reload_s`` and go out again; capacity then applies per trip. A reload must *start* inside the
+    hub's opening window ``reload_windows[index]`` (absent: always open). ``max_stops_per_trip``
+    (a drone carries one parcel) and ``max_trip_distance_m`` (a drone's range, out and back) limit
+    each trip.
     """
 
     id: Id
@@ -90,6 +97,18 @@ class Vehicle:
     kind: str = "own"
     # None: any job its skills, zones and pins allow; else only these jobs (a partner's service area).
     eligible_jobs: frozenset[Id] | None = None
+    max_trips: int = 1  # 1: no reload
+    reload_indices: tuple[int, ...] = ()
+    reload_s: int = 0
+    max_stops_per_trip: int | None = None
+    max_trip_distance_m: int | None = None
+    # hub matrix index -> (opens, closes) for the start of a reload; excluded from the hash (a dict).
+    reload_windows: Mapping[int, tuple[int, int]] = field(default_factory=dict, hash=False)
+
+    @property
+    def reloads(self) -> bool:
+        """Whether this vehicle may do more than one trip."""
+        return self.max_trips > 1 and bool(self.reload_indices)
 
 
 PARTNER = "partner"
@@ -185,6 +204,20 @@ def can_serve(vehicle: Vehicle, job: Job, locks: Mapping[Id, Id]) -> bool:
     return locked_to is None or locked_to == vehicle.id
 
 
+def within_range(problem: Problem, vehicle: Vehicle, job: Job) -> bool:
+    """Whether a trip to ``job`` alone fits ``vehicle.max_trip_distance_m`` (a drone's range): out
+    from its start or a reload point, back to its end or a reload point. A necessary condition
+    only: a trip with more stops is checked by the evaluator."""
+    if vehicle.max_trip_distance_m is None:
+        return True
+    distances = problem.matrices[vehicle.profile].distances
+    reloads = vehicle.reload_indices if vehicle.reloads else ()
+    here = job.location_index
+    out = [int(distances[i][here]) for i in (vehicle.start_index, *reloads) if i is not None] or [0]
+    back = [int(distances[here][i]) for i in (vehicle.end_index, *reloads) if i is not None] or [0]
+    return min(out) + min(back) <= vehicle.max_trip_distance_m
+
+
 def fleet_penalty(problem: Problem) -> int:
     """A per-vehicle fixed cost (cents) above any single route's variable cost.
 
@@ -194,7 +227,10 @@ def fleet_penalty(problem: Problem) -> int:
     points = sorted(
         {j.location_index for j in problem.jobs}
         | {i for v in problem.vehicles for i in (v.start_index, v.end_index) if i is not None}
+        | {i for v in problem.vehicles if v.reloads for i in v.reload_indices}
     )
+    # A reload adds a leg; there are never more reloads than stops in a tidy route.
+    legs = len(problem.jobs) * (2 if any(v.reloads for v in problem.vehicles) else 1) + 1
     worst_leg = 0.0
     for vehicle in problem.vehicles:
         matrix = problem.matrices[vehicle.profile]
@@ -202,7 +238,7 @@ def fleet_penalty(problem: Problem) -> int:
         distances = np.asarray(matrix.distances)[np.ix_(points, points)]
         leg = vehicle.cost_per_hour * durations / 3600 + vehicle.cost_per_km * distances / 1000
         worst_leg = max(worst_leg, float(leg.max(initial=0)))
-    return int(math.ceil(worst_leg * (len(problem.jobs) + 1))) + 1
+    return int(math.ceil(worst_leg * legs)) + 1
 
 
 def validate(problem: Problem) -> None:
@@ -246,6 +282,7 @@ def validate(problem: Problem) -> None:
             raise ProblemError(f"vehicle {vehicle.id!r}: negative cost")
         for brk in vehicle.breaks:
             _check_windows(f"vehicle {vehicle.id!r}.breaks", brk.windows)
+        points.update(_check_trips(vehicle, sizes[vehicle.profile]))
     for job in problem.jobs:
         _check_index(f"job {job.id!r}.location_index", job.location_index, n_points)
         _check_windows(f"job {job.id!r}.time_windows", job.time_windows)
@@ -269,6 +306,32 @@ def validate(problem: Problem) -> None:
             if job_id in seen:
                 raise ProblemError(f"initial routes: job {job_id!r} appears twice")
             seen.add(job_id)
+
+
+def _check_trips(vehicle: Vehicle, size: int) -> list[int]:
+    """The multi-trip fields of one vehicle; returns the reload points its routes may use."""
+    where = f"vehicle {vehicle.id!r}"
+    if not isinstance(vehicle.max_trips, int) or vehicle.max_trips < 1:
+        raise ProblemError(f"{where}.max_trips: {vehicle.max_trips!r}, expected a whole number of at least 1")
+    if vehicle.max_trips > 1 and not vehicle.reload_indices:
+        raise ProblemError(f"{where}.reload_indices: empty, but max_trips is {vehicle.max_trips} (where to reload?)")
+    if vehicle.max_trips > 1 and vehicle.kind == PARTNER:
+        raise ProblemError(f"{where}.max_trips: {vehicle.max_trips}, a courier partner does not reload")
+    if len(set(vehicle.reload_indices)) != len(vehicle.reload_indices):
+        raise ProblemError(f"{where}.reload_indices: {vehicle.reload_indices} lists a point twice")
+    for index in vehicle.reload_indices:
+        _check_index(f"{where}.reload_indices", index, size)
+    if vehicle.reload_s < 0:
+        raise ProblemError(f"{where}.reload_s: negative value {vehicle.reload_s}")
+    if vehicle.max_stops_per_trip is not None and vehicle.max_stops_per_trip < 1:
+        raise ProblemError(f"{where}.max_stops_per_trip: {vehicle.max_stops_per_trip}, expected at least 1")
+    if vehicle.max_trip_distance_m is not None and vehicle.max_trip_distance_m <= 0:
+        raise ProblemError(f"{where}.max_trip_distance_m: {vehicle.max_trip_distance_m}, expected more than 0")
+    for index, window in vehicle.reload_windows.items():
+        if index not in vehicle.reload_indices:
+            raise ProblemError(f"{where}.reload_windows: point {index} is not one of its reload_indices")
+        _check_windows(f"{where}.reload_windows[{index}]", [window])
+    return list(vehicle.reload_indices) if vehicle.reloads else []
 
 
 def _unique_ids(kind: str, ids: list[Id]) -> None:
@@ -310,15 +373,20 @@ def _check_entries(profile: str, matrix: RoadMatrix, points: list[int]) -> None:
 
 @dataclass(frozen=True)
 class Stop:
-    """One scheduled step of a route: a job visit or a driver break.
+    """One scheduled step of a route: a job visit, a driver break or a reload.
 
     ``arrival_s`` is when the vehicle gets there, ``service_start_s`` when work
     starts (after ``waiting_s`` for the window), ``departure_s`` when it leaves.
     ``leg_duration_s``/``leg_distance_m`` is the drive from the previous
     step (0 for a break). ``load_after`` is what is still on board.
+
+    A reload (``kind == "reload"``): back at ``location_index`` (the own depot or a micro-hub) to
+    load the next trip; ``service_start_s`` is when the reload starts (inside the hub's window),
+    it takes the vehicle's ``reload_s``, ``load_after`` is the next trip's load and
+    ``reload_index`` the position of the point in the vehicle's ``reload_indices``.
     """
 
-    kind: Literal["job", "break"]
+    kind: Literal["job", "break", "reload"]
     job_id: Id | None
     break_index: int | None
     location_index: int
@@ -329,6 +397,7 @@ class Stop:
     leg_duration_s: int
     leg_distance_m: int
     load_after: tuple[int, ...]
+    reload_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -355,6 +424,11 @@ class Route:
     @property
     def job_ids(self) -> list[Id]:
         return [stop.job_id for stop in self.stops if stop.kind == "job"]
+
+    @property
+    def trips(self) -> int:
+        """Trips driven: one, plus one per reload."""
+        return 1 + sum(1 for stop in self.stops if stop.kind == "reload")
 
 
 @dataclass(frozen=True)

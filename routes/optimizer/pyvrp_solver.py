@@ -22,6 +22,27 @@ The encoding (benchmarks/OPTIMIZER.md, "How PyVRP models a real day"):
 * priorities and unservable jobs: every client is optional with a prize far
   above any route's cost, 10x more per priority point.
 * task limits: one more load dimension, every job delivers 1.
+* reloads (multi-trip, ``Vehicle.max_trips``): each reload point is a PyVRP
+  depot of its own (a copy per reload time and hub window: ``Depot`` with
+  ``service_duration`` = the vehicle's ``reload_s`` and the hub's opening
+  window), in the vehicle type's ``reload_depots``, ``max_reloads`` =
+  ``max_trips - 1``. PyVRP empties every load dimension at a reload, so
+  capacity applies per trip: exact. ``max_stops_per_trip`` (a drone's
+  one parcel): one more load dimension, every job delivers 1, reset at each
+  reload: exact. ``max_trip_distance_m`` (a drone's range): a job no trip
+  to it alone can reach (``within_range``) is forbidden like a missing
+  skill, which is exact for one-stop trips; longer trips are checked by
+  ``repair``. Per-route limits that are load dimensions (task limits,
+  breaks) are reset by a reload too, so on a multi-trip route they are
+  only estimates that ``repair`` makes exact. Breaks are not clients on a
+  multi-trip type: a reload empties the break's load dimension too, so
+  PyVRP would take a break (and its prize) once per trip; instead the
+  type's shift ends the breaks' duration earlier in PyVRP's model (their
+  time is reserved) and ``repair`` places each break where the evaluator
+  accepts it. On a day with reloads the search keeps ``FILL_SHARE`` of the
+  budget for ``repair.chain_trips`` (a short route left over becomes another
+  route's next trip where that is cheaper) and ``repair.fill_trips`` (an
+  order left out gets a trip of its own where the evaluator accepts it).
 * open starts or ends: a virtual depot with zero travel to and from every
   point, which is what the evaluator charges for the missing leg.
 * driver breaks: a break is a client only the vehicles of its type may serve
@@ -63,8 +84,9 @@ from pyvrp.PenaltyManager import PenaltyManager, PenaltyParams
 from pyvrp.search import LocalSearch, PerturbationManager, PerturbationParams, compute_neighbours
 from pyvrp.stop import MaxRuntime
 
-from .evaluator import BreakVisit, RouteChecker, Sequences, evaluate
-from .problem import Problem, can_serve, fleet_penalty, padded, vehicle_capacity
+from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, tidy_reloads
+from .problem import Problem, can_serve, fleet_penalty, padded, vehicle_capacity, within_range
+from .repair import chain_trips, fill_trips, repair
 
 COST_SCALE = 18_000  # scaled units per cent: per metre = per_km * 18, per second = per_hour * 5
 INT64_SAFE = 2**62
@@ -75,6 +97,7 @@ UNLIMITED = 2**31 - 1
 # goes to VROOM alone.
 MAX_PROFILES = 64
 FREE = "free"  # the virtual depot of open starts and ends
+FILL_SHARE = 0.1  # of the budget, on days with reloads, for orders PyVRP left out (``fill_trips``)
 
 
 def unsupported_reason(problem: Problem) -> str | None:
@@ -102,8 +125,15 @@ def solve_with_pyvrp(
     model = _Model(problem)
     # Runtime only: an early stop after 20,000 idle iterations was tried and
     # cut R109 at +6.1 % (PyVRP's own restarts wait 150,000).
-    stop = MaxRuntime(max(0.05, time_budget_s - (time.monotonic() - started)))
-    return repair(problem, model.sequences(_run(model, stop, seed, initial)))
+    # Multi-trip days keep a share of the budget for ``fill_trips``.
+    search_s = time_budget_s * (1 - FILL_SHARE if any(v.reloads for v in problem.vehicles) else 1)
+    stop = MaxRuntime(max(0.05, search_s - (time.monotonic() - started)))
+    sequences = repair(problem, model.sequences(_run(model, stop, seed, initial)))
+    if search_s < time_budget_s:
+        # A short route left over is joined to another as its next trip where that is cheaper.
+        sequences = chain_trips(problem, sequences, deadline=started + (search_s + time_budget_s) / 2)
+        sequences = fill_trips(problem, sequences, deadline=started + time_budget_s)
+    return sequences
 
 
 def _run(model: _Model, stop, seed: int, initial_sequences: Sequences | None = None) -> pyvrp.Solution:
@@ -136,12 +166,20 @@ def _run(model: _Model, stop, seed: int, initial_sequences: Sequences | None = N
 
 def _vehicle_groups(problem: Problem) -> dict[tuple, list]:
     """Vehicles PyVRP may treat as interchangeable: same road profile, prices, depots, capacity,
-    shift, breaks, task limit and the same set of jobs they may serve."""
+    shift, breaks, task limit, trips (reload points, reload time, hub windows, stops per trip) and
+    the same set of jobs they may serve."""
     dims = problem.amount_dimensions
     locks = problem.locked_vehicle_of()
     groups: dict[tuple, list] = {}
     for vehicle in problem.vehicles:
-        eligible = np.packbits([can_serve(vehicle, job, locks) for job in problem.jobs]).tobytes()
+        eligible = np.packbits(
+            [can_serve(vehicle, job, locks) and within_range(problem, vehicle, job) for job in problem.jobs]
+        ).tobytes()
+        trips = (
+            (vehicle.max_trips, vehicle.reload_indices, vehicle.reload_s, tuple(sorted(vehicle.reload_windows.items())))
+            if vehicle.reloads
+            else None
+        )
         key = (
             vehicle.profile,
             vehicle.cost_per_hour,
@@ -153,6 +191,8 @@ def _vehicle_groups(problem: Problem) -> dict[tuple, list]:
             vehicle.fixed_cost,
             vehicle.breaks,
             vehicle.max_tasks,
+            trips,
+            vehicle.max_stops_per_trip,
             eligible,
         )
         groups.setdefault(key, []).append(vehicle)
@@ -170,8 +210,10 @@ class _Model:
         self.type_vehicles = [[v.id for v in members] for _, members in groups]
         self.type_of = {vid: t for t, members in enumerate(self.type_vehicles) for vid in members}
         task_dim = any(v.max_tasks is not None for v in problem.vehicles)
+        trip_dim = any(v.max_stops_per_trip is not None for v in problem.vehicles)
         break_dims = max((len(v.breaks) for v in problem.vehicles), default=0)
-        width = dims + int(task_dim) + break_dims
+        width = dims + int(task_dim) + int(trip_dim) + break_dims
+        break_offset = dims + int(task_dim) + int(trip_dim)
 
         # Locations: depots (real points, and the virtual free depot), one per job client, one per
         # vehicle type with breaks. ``point`` is the road matrix index, None for virtual ones.
@@ -185,6 +227,26 @@ class _Model:
                     point.append(None if index is None else index)
         free_location = depot_of.get(FREE)
         depots = [pyvrp.Depot(location) for location in range(len(point))]
+        base_depots = len(depots)
+        # Reload points: a depot (and location) per (point, reload time, hub window).
+        reload_depot_of: dict[tuple, int] = {}
+        self.reload_depots: list[dict[int, int]] = []  # per type: reload position -> depot
+        self.reload_visit: dict[tuple[int, int], int] = {}  # (type, depot) -> reload position
+        for t, (key, _) in enumerate(groups):
+            trips, own = key[-3], {}
+            if trips is not None:
+                _, reload_indices, reload_s, windows = trips
+                hours = dict(windows)
+                for k, index in enumerate(reload_indices):
+                    early, late = hours.get(index, (0, NO_LATE))
+                    rkey = (index, reload_s, early, late)
+                    if rkey not in reload_depot_of:
+                        reload_depot_of[rkey] = len(depots)
+                        depots.append(pyvrp.Depot(len(point), early, late, service_duration=reload_s))
+                        point.append(index)
+                    own[k] = reload_depot_of[rkey]
+                    self.reload_visit[(t, own[k])] = k
+            self.reload_depots.append(own)
 
         clients: list[pyvrp.Client] = []
         client_groups: list[pyvrp.ClientGroup] = []
@@ -205,8 +267,8 @@ class _Model:
         break_location: dict[int, int] = {}
         self.break_clients: dict[tuple[int, int], list[int]] = {}  # (type, break index) -> clients
         for t, (_, members) in enumerate(groups):
-            if not members[0].breaks:
-                continue
+            if not members[0].breaks or key[-3] is not None:
+                continue  # no breaks, or a multi-trip type: its breaks' time is reserved (below)
             break_location[t] = len(point)
             point.append(None)
             for _ in members:
@@ -258,8 +320,9 @@ class _Model:
         self.max_prize = float(base * max(weights, default=1))
         forbidden_cost = int(2 * self.max_prize + 4 * self.arc_scale + 1)
 
+        # Where routes end (not reload points: a break before a reload is fine).
         depot_locations = np.zeros(size, dtype=bool)
-        depot_locations[: len(depots)] = True
+        depot_locations[:base_depots] = True
         for n in range(len(profile_keys)):
             cost, durations = cost_matrices[n], duration_matrices[n]
             for location in break_location.values():
@@ -291,10 +354,12 @@ class _Model:
                 delivery[:dims] = padded(job.delivery, dims)
                 if task_dim:
                     delivery[dims] = 1
+                if trip_dim:
+                    delivery[dims + int(task_dim)] = 1
                 prize, service = base * weights[what], job.service_s
             else:
                 t, b = what
-                delivery[dims + int(task_dim) + b] = 1
+                delivery[break_offset + b] = 1
                 # Half a route's worth: enough that a working route takes its break (so its time is
                 # planned for), too little to open a vehicle for it (its way home costs a whole one).
                 prize, service = int(self.arc_scale) // 2, groups[t][1][0].breaks[b].duration_s
@@ -312,10 +377,15 @@ class _Model:
             )
         vehicle_types = []
         for t, (key, members) in enumerate(groups):
-            _, _, _, start, end, capacity, shift, fixed, breaks, max_tasks, _ = key
-            extra = ([UNLIMITED if max_tasks is None else max_tasks] if task_dim else []) + [
-                1 if b < len(breaks) else 0 for b in range(break_dims)
-            ]
+            _, _, _, start, end, capacity, shift, fixed, breaks, max_tasks, trips, per_trip, _ = key
+            extra = (
+                ([UNLIMITED if max_tasks is None else max_tasks] if task_dim else [])
+                + ([UNLIMITED if per_trip is None else per_trip] if trip_dim else [])
+                + [1 if b < len(breaks) and trips is None else 0 for b in range(break_dims)]
+            )
+            reloads = {}
+            if trips is not None:
+                reloads = {"reload_depots": sorted(set(self.reload_depots[t].values())), "max_reloads": trips[0] - 1}
             vehicle_types.append(
                 pyvrp.VehicleType(
                     num_available=len(members),
@@ -324,10 +394,11 @@ class _Model:
                     end_depot=depot_of[FREE if end is None else end],
                     fixed_cost=(fixed + extra_fixed) * COST_SCALE // divisor,
                     tw_early=shift[0],
-                    tw_late=shift[1],
+                    tw_late=shift[1] - (sum(b.duration_s for b in breaks) if trips is not None else 0),
                     unit_distance_cost=1,
                     unit_duration_cost=0,
                     profile=profile_of_type[t],
+                    **reloads,
                 )
             )
         locations = [pyvrp.Location(0, 0) for _ in range(size)]  # coordinates unused with explicit matrices
@@ -353,6 +424,12 @@ class _Model:
                 return None
             visits = []
             for item in items:
+                if isinstance(item, ReloadVisit):
+                    depot = self.reload_depots[t].get(item.index)
+                    if depot is None:
+                        return None
+                    visits.append(pyvrp.Activity(pyvrp.ActivityType.DEPOT, depot))
+                    continue
                 if isinstance(item, BreakVisit):
                     free = [c for c in self.break_clients.get((t, item.index), []) if c not in used_breaks]
                     if free:
@@ -370,6 +447,9 @@ class _Model:
                         chosen = c
                         break
                 visits.append(chosen)
+            if any(isinstance(v, pyvrp.Activity) for v in visits):
+                client = pyvrp.ActivityType.CLIENT
+                visits = [v if isinstance(v, pyvrp.Activity) else pyvrp.Activity(client, v) for v in visits]
             if visits:
                 routes.append(pyvrp.Route(self.data, visits, t))
         try:
@@ -382,19 +462,24 @@ class _Model:
         free = [list(members) for members in self.type_vehicles]
         result = {}
         for route in solution.routes():
-            vehicle_id = free[route.vehicle_type()].pop(0)
+            t = route.vehicle_type()
+            vehicle_id = free[t].pop(0)
             items = []
             for activity in route:
+                if activity.is_depot():
+                    # Start and end depots are never reload depots (copies of their own).
+                    if (t, activity.idx) in self.reload_visit:
+                        items.append(ReloadVisit(self.reload_visit[(t, activity.idx)]))
+                    continue
                 if not activity.is_client():
                     continue
                 info = self.client_info[activity.idx]
                 items.append(jobs[info[1]].id if info[0] == "job" else BreakVisit(info[2]))
-            result[vehicle_id] = items
+            result[vehicle_id] = tidy_reloads(items)
         return result
 
 
 NEAREST = 10  # arcs into a point that estimate the leg after a break
-SCANS = 3  # repair: full scans for the one stop to leave out before it drops stops from the end
 
 
 def _arc_estimate(matrix: np.ndarray, real: np.ndarray, pick: str) -> np.ndarray:
@@ -413,102 +498,6 @@ def _arc_estimate(matrix: np.ndarray, real: np.ndarray, pick: str) -> np.ndarray
     value = np.median(nearest, axis=0) if pick == "median" else nearest.max(axis=0)
     value[~real] = 0
     return np.rint(np.nan_to_num(value, posinf=0)).astype(np.int64)
-
-
-def repair(problem: Problem, sequences: Sequences) -> Sequences:
-    """Sequences each of which the evaluator finds clean (see the module docstring).
-
-    Per route: jobs the vehicle may not serve are left out; then the route is kept as it is if
-    it is clean; else its breaks are placed where the evaluator's schedule allows; else its last
-    stop is left out and the placement tried again. An empty route is always clean, so this
-    ends, and everything it returns passes ``evaluate``.
-    """
-    checker = RouteChecker(problem)
-    return {vehicle_id: _repair_route(checker, vehicle_id, list(items)) for vehicle_id, items in sequences.items()}
-
-
-def _repair_route(checker: RouteChecker, vehicle_id, items: list) -> list:
-    vehicle = checker.vehicles[vehicle_id]
-    job_ids = [
-        item
-        for item in items
-        if not isinstance(item, BreakVisit) and can_serve(vehicle, checker.jobs[item], checker.locks)
-    ]
-    kept, seen = [], set()
-    for item in items:
-        if isinstance(item, BreakVisit):
-            if 0 <= item.index < len(vehicle.breaks) and item.index not in seen:
-                seen.add(item.index)
-                kept.append(item)
-        elif item in job_ids:
-            kept.append(item)
-    if len(seen) == len(vehicle.breaks) and not checker.violations(vehicle_id, kept):
-        return _breaks_late(checker, vehicle_id, kept)
-    placed = _place_breaks(checker, vehicle_id, job_ids)
-    scans = 0
-    while placed is None and job_ids:
-        # Leave out one stop, the least important first and among equals the latest (where
-        # lateness shows): the first whose removal lets the route pass. Each scan tries every
-        # stop; after SCANS of them (a route far from feasible) the last stop goes, unscanned.
-        scans += 1
-        candidates = sorted(range(len(job_ids)), key=lambda n: (checker.jobs[job_ids[n]].priority, -n))
-        for n in candidates if scans <= SCANS else ():
-            placed = _place_breaks(checker, vehicle_id, job_ids[:n] + job_ids[n + 1 :])
-            if placed is not None:
-                break
-        else:
-            job_ids = job_ids[:-1]
-            placed = _place_breaks(checker, vehicle_id, job_ids) if scans > SCANS else None
-    return _breaks_late(checker, vehicle_id, placed) if placed else []
-
-
-def _breaks_late(checker: RouteChecker, vehicle_id, items: list) -> list:
-    """The same clean route with each break as late in it as the rules allow.
-
-    PyVRP minimizes a route's duration, waiting included, so with a break window opening late in a
-    short day it puts the break first and starts the route hours after the shift (the evaluator
-    then pushes the departure back by the waiting): the van would sit at the depot while its
-    customers wait. A dispatcher sends it out at the start of the shift and lets the driver take the
-    break after the stops, as VROOM plans it; the cost is the same (a break is taken where the van
-    stands).
-    """
-    route = list(items)
-    for brk in [item for item in route if isinstance(item, BreakVisit)]:
-        rest = [item for item in route if item is not brk]
-        for position in range(len(rest), -1, -1):
-            candidate = rest[:position] + [brk] + rest[position:]
-            if candidate == route:
-                break  # already as late as it can be
-            if not checker.violations(vehicle_id, candidate):
-                route = candidate
-                break
-    return route
-
-
-def _place_breaks(checker: RouteChecker, vehicle_id, job_ids: list) -> list | None:
-    """The jobs in this order with each break at the first position the evaluator accepts."""
-    vehicle = checker.vehicles[vehicle_id]
-    route = list(job_ids)
-    if not route:
-        return []  # an unused vehicle takes no break
-    if not vehicle.breaks:
-        return route if not checker.violations(vehicle_id, route) else None
-    order = sorted(
-        range(len(vehicle.breaks)), key=lambda b: vehicle.breaks[b].windows[0] if vehicle.breaks[b].windows else (0, 0)
-    )
-    for done, b in enumerate(order, start=1):
-        last = done == len(order)
-        for position in range(len(route) + 1):
-            candidate = route[:position] + [BreakVisit(b)] + route[position:]
-            broken = checker.violations(vehicle_id, candidate)
-            if not last:
-                broken = [v for v in broken if "breaks taken" not in v]
-            if not broken:
-                route = candidate
-                break
-        else:
-            return None
-    return route
 
 
 class PyvrpProcess:

@@ -1,7 +1,9 @@
 """Why a job is not in the plan, in words a dispatcher acts on.
 
 Checks run from the most to the least actionable: a missing skill (buy a
-fridge van), a load too big for any vehicle (split the order), a window no
+fridge van), a stop beyond the range of every vehicle that may take it (a
+drone's flight out and back; give it to a van or a bike), a load too big for
+any vehicle (split the order), a window no
 vehicle can reach in its shift (call the customer), a stop off the road
 network (fix the address; decided by the caller before solving), and only
 then "no room left" (add a vehicle or move orders to another day).
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .problem import Id, Job, Problem, Solution, Vehicle, can_serve, padded, vehicle_capacity
+from .problem import Id, Job, Problem, Solution, Vehicle, can_serve, padded, vehicle_capacity, within_range
 
 NO_ROOM = "no room left in any route within shifts and windows"
 
@@ -41,6 +43,9 @@ def explain_job(problem: Problem, job: Job) -> str:
     compatible = [v for v in problem.vehicles if can_serve(v, job, locks)]
     if not compatible:
         return _compatibility_reason(problem, job, locks)
+    compatible = [v for v in compatible if within_range(problem, v, job)]
+    if not compatible:
+        return "it is beyond the range of every vehicle that may take it (a drone's flight there and back)"
     dims = problem.amount_dimensions
     delivery = padded(job.delivery, dims)
     fitting = [v for v in compatible if all(a <= c for a, c in zip(delivery, vehicle_capacity(v, dims)))]

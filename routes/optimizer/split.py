@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .evaluator import BreakVisit, Sequences, evaluate, objective_key
+from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, is_job, objective_key
 from .problem import Break, Id, InitialRoute, Job, Problem, ProblemError, RoadMatrix, Solution, Vehicle, can_serve
 
 # A stop is on the border between its region and another when the other region's centre is at
@@ -180,7 +180,10 @@ def _deal(fleet: list[Vehicle], sectors: list[list[Job]], locks: Mapping[Id, Id]
 
 
 def _size(vehicle: Vehicle) -> int:
-    return min(vehicle.capacity[0], 10**6) if vehicle.capacity else 1
+    """What a vehicle carries in a day, for dealing the fleet to regions: a bike that may reload
+    carries its capacity once per trip."""
+    trips = vehicle.max_trips if vehicle.reloads else 1
+    return (min(vehicle.capacity[0], 10**6) if vehicle.capacity else 1) * trips
 
 
 # --- parts: a region as a problem of its own --------------------------------------------------------
@@ -196,7 +199,9 @@ def sub_problem(
     jobs = [jobs_by_id[j] for j in job_ids]
     vehicles = [vehicles_by_id[v] for v in vehicle_ids]
     used = sorted(
-        {j.location_index for j in jobs} | {i for v in vehicles for i in (v.start_index, v.end_index) if i is not None}
+        {j.location_index for j in jobs}
+        | {i for v in vehicles for i in (v.start_index, v.end_index) if i is not None}
+        | {i for v in vehicles for i in v.reload_indices}
     )
     new = {old: n for n, old in enumerate(used)}
     cut = np.ix_(used, used)
@@ -219,7 +224,7 @@ def sub_problem(
     else:
         locked = {r.vehicle_id for r in problem.initial_routes if r.locked}
         initial = tuple(
-            InitialRoute(v, tuple(i for i in items if not isinstance(i, BreakVisit) and i in kept_jobs), v in locked)
+            InitialRoute(v, tuple(i for i in items if is_job(i) and i in kept_jobs), v in locked)
             for v, items in warm.items()
             if v in kept_vehicles
         )
@@ -230,6 +235,8 @@ def sub_problem(
                 v,
                 start_index=None if v.start_index is None else new[v.start_index],
                 end_index=None if v.end_index is None else new[v.end_index],
+                reload_indices=tuple(new[i] for i in v.reload_indices),
+                reload_windows={new[i]: w for i, w in v.reload_windows.items()},
             )
             for v in vehicles
         ),
@@ -253,7 +260,7 @@ def merge(problem: Problem, parts: Sequence[Sequences]) -> dict[Id, list]:
                 continue
             kept = []
             for item in items:
-                if isinstance(item, BreakVisit):
+                if isinstance(item, BreakVisit | ReloadVisit):
                     kept.append(item)
                 elif item in jobs and item not in seen:
                     seen.add(item)
@@ -293,11 +300,17 @@ def border_pairs(problem: Problem, regions: Sequence[Region], points) -> list[tu
 
 
 def sequences_of(solution: Solution) -> dict[Id, list]:
-    """A plan's routes as sequences again (what a solver returns), breaks where they were taken."""
-    return {
-        route.vehicle_id: [BreakVisit(s.break_index) if s.kind == "break" else s.job_id for s in route.stops]
-        for route in solution.routes
-    }
+    """A plan's routes as sequences again (what a solver returns), breaks and reloads where they
+    were taken."""
+    return {route.vehicle_id: [_sequence_item(s) for s in route.stops] for route in solution.routes}
+
+
+def _sequence_item(stop):
+    if stop.kind == "break":
+        return BreakVisit(stop.break_index)
+    if stop.kind == "reload":
+        return ReloadVisit(stop.reload_index)
+    return stop.job_id
 
 
 SolveFn = Callable[[Problem, float], Sequences]
@@ -334,19 +347,19 @@ def improve_borders(
             notes.append(f"borders: {step} of {len(pairs)} pairs mended before the budget ran out")
             break
         step_s = max(min_step_s, left / (len(pairs) - step))
-        route_of = {j: v for v, items in current.items() for j in items if not isinstance(j, BreakVisit)}
+        route_of = {j: v for v, items in current.items() for j in items if is_job(j)}
         touching: dict[Id, int] = {}
         for job_id in border:
             if job_id in route_of:
                 touching[route_of[job_id]] = touching.get(route_of[job_id], 0) + 1
         vehicles, job_ids = [], []
         for vehicle_id in sorted(touching, key=lambda v: -touching[v]):
-            route_jobs = [j for j in current[vehicle_id] if not isinstance(j, BreakVisit)]
+            route_jobs = [j for j in current[vehicle_id] if is_job(j)]
             if vehicles and len(job_ids) + len(route_jobs) > max_jobs:
                 continue
             vehicles.append(vehicle_id)
             job_ids.extend(route_jobs)
-        used = {v for v, items in current.items() if any(not isinstance(i, BreakVisit) for i in items)}
+        used = {v for v, items in current.items() if any(is_job(i) for i in items)}
         vehicles += [v for v, r in region_of_vehicle.items() if r in (a, b) and v not in used]
         planned = set(route_of)
         job_ids += [j.id for j in problem.jobs if j.id not in planned and region_of_job.get(j.id) in (a, b)]
@@ -417,6 +430,8 @@ def _plain(value):
         return {"break": _plain_fields(value)}
     if isinstance(value, frozenset):
         return {"set": sorted((_plain(v) for v in value), key=str)}
+    if isinstance(value, Mapping):  # reload_windows: JSON object keys would turn the indices into strings
+        return {"map": [[_plain(k), _plain(v)] for k, v in value.items()]}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, np.integer):
@@ -429,20 +444,35 @@ def _typed(value):
         return Break(**{k: _typed(v) for k, v in value["break"].items()})
     if isinstance(value, dict) and "set" in value:
         return frozenset(_typed(v) for v in value["set"])
+    if isinstance(value, dict) and "map" in value:
+        return {_typed(k): _typed(v) for k, v in value["map"]}
     if isinstance(value, list):
         return tuple(_typed(v) for v in value)
     return value
 
 
 def sequences_to_json(sequences: Sequences) -> list:
-    """[[vehicle id, [job id or {"break": n}, ...]], ...]: JSON keeps the ids' types (int stays int)."""
-    return [
-        [v, [{"break": i.index} if isinstance(i, BreakVisit) else i for i in items]] for v, items in sequences.items()
-    ]
+    """[[vehicle id, [job id, {"break": n} or {"reload": n}, ...]], ...]: JSON keeps the ids' types
+    (int stays int)."""
+    return [[v, [_item_to_json(i) for i in items]] for v, items in sequences.items()]
+
+
+def _item_to_json(item):
+    if isinstance(item, BreakVisit):
+        return {"break": item.index}
+    if isinstance(item, ReloadVisit):
+        return {"reload": item.index}
+    return item
 
 
 def sequences_from_json(data: list) -> dict[Id, list]:
-    return {v: [BreakVisit(i["break"]) if isinstance(i, dict) else i for i in items] for v, items in data}
+    return {v: [_item_from_json(i) for i in items] for v, items in data}
+
+
+def _item_from_json(item):
+    if isinstance(item, dict):
+        return ReloadVisit(item["reload"]) if "reload" in item else BreakVisit(item["break"])
+    return item
 
 
 def budgets(total_s: float, n_regions: int, parallel: int, border_share: float) -> tuple[float, float]:

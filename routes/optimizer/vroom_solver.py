@@ -30,6 +30,16 @@ How the dispatcher's rules map onto VROOM:
   solve dropped jobs, so the unbalanced plan came back.
 * initial routes: passed as vehicle ``steps`` (VROOM's warm start) when they
   are still feasible; retried without them if VROOM rejects them.
+* breaks: VROOM may take a break after the drive to the next stop (it
+  arrives, then rests), the evaluator holds it where the vehicle is, before
+  the drive; on a tight window the two schedules differ by that drive. So
+  VROOM's answer goes through ``repair.repair`` like PyVRP's: a route the
+  evaluator finds clean is kept as it is, else its breaks are moved to where
+  the evaluator accepts them (a stop is left out only as a last resort).
+* reloads: VROOM has none, so every vehicle does a single trip here:
+  ``max_stops_per_trip`` becomes ``max_tasks`` and ``max_trip_distance_m``
+  VROOM's ``max_distance``. Its plan is valid, just without reloads; in the
+  portfolio PyVRP adds them (benchmarks/OPTIMIZER.md, "Multi-trip").
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ import vroom
 
 from .evaluator import BreakVisit, Sequences, evaluate
 from .problem import PARTNER, Problem, fleet_penalty, padded, vehicle_capacity
+from .repair import repair
 
 VROOM_THREADS = 2  # the app's machines have 2 cores
 
@@ -75,15 +86,15 @@ def solve_with_vroom(
     that measures the fair share, 60 % for the capped solve.
     """
     if problem.objective != "balanced":
-        return _solve_once(problem, time_budget_s, threads, exploration)
+        return repair(problem, _solve_once(problem, time_budget_s, threads, exploration))
     started = time.monotonic()
-    first = _solve_once(problem, 0.4 * time_budget_s, threads)
+    first = repair(problem, _solve_once(problem, 0.4 * time_budget_s, threads))
     baseline = evaluate(problem, first, solver="vroom")
     capped = _balanced_variant(problem, baseline)
     if capped is None:
         return first
     remaining = max(0.5, time_budget_s - (time.monotonic() - started))
-    second = _solve_once(capped, remaining, threads)
+    second = repair(problem, _solve_once(capped, remaining, threads))
     balanced = evaluate(problem, second, solver="vroom")
     if balanced.feasible and len(balanced.unassigned) <= len(baseline.unassigned):
         return second
@@ -174,8 +185,11 @@ class _Translation:
                     + [vroom.VehicleStepEnd()]
                 )
             options = {}
-            if vehicle.max_tasks is not None:
-                options["max_tasks"] = vehicle.max_tasks
+            limits = [n for n in (vehicle.max_tasks, vehicle.max_stops_per_trip) if n is not None]
+            if limits:
+                options["max_tasks"] = min(limits)
+            if vehicle.max_trip_distance_m is not None:
+                options["max_distance"] = vehicle.max_trip_distance_m
             data.add_vehicle(
                 vroom.Vehicle(
                     self.vehicle_ids[vehicle.id],

@@ -16,6 +16,7 @@ from routes.plans.editing import plan_edit
 from routes.plans.proposals import plan_proposal_approve, plan_proposal_reject
 from routes.plans.splitting import plan_parts_progress
 from routes.plans.tasks import plan_queue_position
+from routes.plans.trips import TripsMixin
 
 
 class StopOutput(serializers.Serializer):
@@ -39,7 +40,7 @@ class StopOutput(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
-class RouteOutput(serializers.Serializer):
+class RouteOutput(TripsMixin):
     id = serializers.IntegerField()
     vehicle = serializers.IntegerField(source="vehicle_id")
     vehicle_name = serializers.CharField(source="vehicle.name")

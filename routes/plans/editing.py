@@ -53,9 +53,10 @@ def load_plan_state(plan: Plan) -> PlanState:
     for route in plan.routes.prefetch_related("stops").select_related("vehicle"):
         stops = sorted(route.stops.all(), key=lambda s: s.sequence)
         breaks_after = {int(b["after_sequence"]) - 1: int(b["duration_s"]) for b in route.breaks or []}
+        reloads_after = {int(r["after_sequence"]) - 1: int(r["depot_id"]) for r in route.reloads or []}
         routes[route.vehicle_id] = RouteDraft(
             vehicle_id=route.vehicle_id, start=route.start, order_ids=[s.order_id for s in stops],
-            breaks_after=breaks_after, locked=route.locked,
+            breaks_after=breaks_after, locked=route.locked, reloads_after=reloads_after,
         )  # fmt: skip
         pinned.update(s.order_id for s in stops if s.pinned)
         drivers[route.vehicle_id] = route.driver_id
@@ -162,6 +163,21 @@ def _move_to_partner(state: PlanState, op: dict, where: str, current, partners: 
     state.partners[order_id] = code
 
 
+def reloads_after_edit(order_ids: list[int], reloads_after: dict[int, int], draft: RouteDraft) -> dict[int, int]:
+    """A multi-trip route's reloads after an edit: each stays after the stop it followed; when that stop
+    was moved away, after the nearest stop before it still on the route (none left: the reload goes).
+    A stop moved into a trip rides in that trip; the re-timing says if the trip is then overloaded.
+    Reloads are not added or moved to other hubs by an edit: re-optimize the route for that."""
+    position = {order_id: number for number, order_id in enumerate(draft.order_ids)}
+    kept: dict[int, int] = {}
+    for number, depot_id in sorted(reloads_after.items()):
+        for order_id in reversed(order_ids[: number + 1]):
+            if order_id in position:
+                kept.setdefault(position[order_id], depot_id)
+                break
+    return kept
+
+
 def _start_for(draft: RouteDraft, vehicle, day) -> datetime:
     """A route keeps its start; a vehicle given its first stops leaves at its shift start, and
     today no earlier than now plus the preparation time."""
@@ -216,7 +232,10 @@ def plan_edit(*, plan: Plan, operations: list[dict], by=None, reason: str = "man
             field="operations", value=handoff.order_id, status_code=409,
         )  # fmt: skip
     partners = {p.code: p for p in CourierPartner.objects.filter(active=True).prefetch_related("zones")}
+    trips_before = {v: (list(d.order_ids), dict(d.reloads_after)) for v, d in state.routes.items()}
     apply_operations(state=state, operations=operations, vehicles=vehicles, orders=orders, partners=partners)
+    for vehicle_id, (order_ids, reloads_after) in trips_before.items():
+        state.routes[vehicle_id].reloads_after = reloads_after_edit(order_ids, reloads_after, state.routes[vehicle_id])
 
     # Slow part (matrices, routes) outside any transaction.
     network = get_road_network()

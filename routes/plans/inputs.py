@@ -24,8 +24,9 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from dispatch.models import Order, Vehicle
+from dispatch.models import Depot, Order, Vehicle
 from routes import optimizer
+from routes.flights import DRONE_PROFILE, drone_day, is_drone, optimizer_profile
 from routes.learning.selectors import doorstep_seconds, main_vehicle_kind
 from routes.network import RoadNetwork
 
@@ -63,6 +64,8 @@ class PlanInputs:
     now: datetime | None = None  # the moment the day is planned from (None: the whole day)
     ready_at: datetime | None = None  # now + preparation: the earliest a vehicle leaves its depot
     not_used: dict[int, str] = field(default_factory=dict)  # vehicle id -> why it cannot go out
+    # Matrix index -> the depot or micro-hub there (for naming reload stops and drawing their legs).
+    depot_at: dict[int, Depot] = field(default_factory=dict)
 
     def seconds(self, moment: datetime) -> int:
         return seconds_from(self.origin, moment)
@@ -166,6 +169,32 @@ def _delivery(order: Order) -> tuple[int, int, int]:
     return (int(math.ceil(float(order.weight_kg))), order.items, int(math.ceil(float(order.volume_l))))
 
 
+def reload_depots(vehicle: Vehicle) -> list[Depot]:
+    """Where a multi-trip vehicle may reload: its own depot, then its reload hubs that are micro-hubs
+    (a depot no longer marked a hub is not offered, whatever the vehicle still lists). A vehicle of
+    one trip reloads nowhere."""
+    if vehicle.max_trips <= 1:
+        return []
+    hubs = [hub for hub in vehicle.reload_hubs.all() if hub.is_micro_hub and hub.id != vehicle.depot_id]
+    return [vehicle.depot, *sorted(hubs, key=lambda hub: hub.code)]
+
+
+def opening_hours(day: date, depot: Depot, shift: tuple[int, int]) -> tuple[int, int]:
+    """A depot's opening hours on `day` as real seconds from the day's origin (23 or 25 hours on a
+    clock-change day). A shift running past midnight reloads by the next day's hours: the depot is
+    open from the day's opening until the next day's closing if it opens again before the shift ends."""
+    zone = local_zone()
+    origin = day_origin(day)
+    # A depot created in this process still holds the model's "HH:MM" defaults as text.
+    opening, closing = (Depot._meta.get_field(name).to_python(getattr(depot, name)) for name in ("opens", "closes"))
+    opens = seconds_from(origin, datetime.combine(day, opening, tzinfo=zone))
+    closes = seconds_from(origin, datetime.combine(day, closing, tzinfo=zone))
+    next_day = day + timedelta(days=1)
+    if shift[1] > seconds_from(origin, datetime.combine(next_day, opening, tzinfo=zone)):
+        closes = seconds_from(origin, datetime.combine(next_day, closing, tzinfo=zone))
+    return opens, closes
+
+
 def representative_departure(day: date, working: list[tuple[datetime, datetime]]) -> datetime:
     """The traffic slot a day is planned on: the middle of the fleet's working hours (from when the
     vehicles can leave to when their shifts end).
@@ -252,6 +281,14 @@ def build_plan_inputs(
         if vehicle.depot_id not in index_of_depot:
             index_of_depot[vehicle.depot_id] = len(points)
             points.append((vehicle.depot.lat, vehicle.depot.lon))
+    depot_at = {index: next(v.depot for v in vehicles if v.depot_id == d) for d, index in index_of_depot.items()}
+    reloads_at = {vehicle.id: reload_depots(vehicle) for vehicle in vehicles}
+    for hub in (hub for depots in reloads_at.values() for hub in depots):
+        # Micro-hubs are points of the matrices like depots: a trip may end there and the next start.
+        if hub.id not in index_of_depot:
+            index_of_depot[hub.id] = len(points)
+            depot_at[len(points)] = hub
+            points.append((hub.lat, hub.lon))
     start_index: dict[int, int] = {}
     for vehicle_id, start in start_points.items():
         start_index[vehicle_id] = len(points)
@@ -262,8 +299,16 @@ def build_plan_inputs(
         points.append((order.lat, order.lon))
 
     departure = representative_departure(day, list(working.values()))
-    profiles = sorted({v.profile for v in vehicles})
+    # Road profiles only: drones fly straight (routes.flights), over closed roads too.
+    profiles = sorted({v.profile for v in vehicles} - {DRONE_PROFILE})
     raw = {p: network.matrix(points, p, departure) for p in profiles}
+    flights = drone_day(
+        vehicles=vehicles,
+        orders=orders,
+        points=points,
+        order_index=order_index,
+        bases={v.id: reloads_at[v.id] for v in vehicles},
+    )
     snap_distances = _best_snap_distances(raw, len(points))
 
     dropped: dict[int, tuple[str, str]] = {}
@@ -286,10 +331,16 @@ def build_plan_inputs(
                 continue
         index = order_index[order.id]
         distance = snap_distances[index]
-        if distance is None or distance > settings.SNAP_LIMIT_M:
+        if profiles and (distance is None or distance > settings.SNAP_LIMIT_M):
             if order.snap_distance_m is not None and order.snap_distance_m <= settings.SNAP_LIMIT_M:
                 # Close to a road when imported, cut off now: the roads around it are closed.
-                dropped[order.id] = ("closed_road", "unreachable: the roads to it are closed")
+                if flights.may_take(order.id):
+                    reach_skills[order.id] = frozenset({f"reach:{DRONE_PROFILE}"})  # closures never touch drones
+                    continue
+                reason = "unreachable: the roads to it are closed"
+                if order.id in flights.refusals:
+                    reason += f", and no drone may take it: {flights.refusals[order.id]}"
+                dropped[order.id] = ("closed_road", reason)
             else:
                 far = "no road nearby" if distance is None else f"{distance:.0f} m"
                 dropped[order.id] = ("road", f"the address is {far} from the nearest road")
@@ -303,15 +354,21 @@ def build_plan_inputs(
             if _snapped_within_limit(raw[p].snaps[index])
             and _round_trip_ok(raw[p].durations_s, index, vehicles, p, index_of_depot, start_index)
         ]
+        if not reachable_by and flights.may_take(order.id):
+            reach_skills[order.id] = frozenset({f"reach:{DRONE_PROFILE}"})  # only a drone gets there
+            continue
         if not reachable_by:
-            dropped[order.id] = ("closed_road", "unreachable: every road to it is closed or cut off from the depots")
+            reason = "unreachable: every road to it is closed or cut off from the depots"
+            if order.id in flights.refusals:
+                reason += f", and no drone may take it: {flights.refusals[order.id]}"
+            dropped[order.id] = ("closed_road", reason)
             continue
         # A stop only bikes can reach (a pedestrian street) may not go to a van, and vice versa.
         reach_skills[order.id] = (
             frozenset() if len(reachable_by) == len(profiles) else frozenset({f"reach:{reachable_by[0]}"})
         )
 
-    matrices = {p: _integer_matrix(raw[p]) for p in profiles}
+    matrices = {p: _integer_matrix(raw[p]) for p in profiles} | flights.matrices
     # The time at each door: the order's own service minutes, else the active travel model's learned
     # service time; plus parking and walking (learned, else the zone's setting).
     doorstep = doorstep_seconds(orders, vehicle_kind=main_vehicle_kind(vehicles))
@@ -353,18 +410,24 @@ def build_plan_inputs(
         optimizer_vehicles.append(
             optimizer.Vehicle(
                 id=vehicle.id,
-                profile=vehicle.profile,
+                profile=optimizer_profile(vehicle),
                 start_index=start_index.get(vehicle.id, index_of_depot[vehicle.depot_id]),
                 end_index=index_of_depot[vehicle.depot_id],
                 capacity=_capacity(vehicle),
-                skills=frozenset(vehicle.skills) | {f"reach:{vehicle.profile}"},
+                # A drone reaches any door its flights allow (its eligible orders), whatever the roads.
+                skills=frozenset(vehicle.skills)
+                | {f"reach:{p}" for p in ([*profiles, DRONE_PROFILE] if is_drone(vehicle) else [vehicle.profile])},
                 shift=(leaves_s, max(leaves_s, end_s)),
                 # A vehicle already out may have had its break; one leaving the depot gets what its hours need.
-                breaks=break_rules_for(day, leaves_s, end_s) if vehicle.id not in start_points else (),
+                breaks=break_rules_for(day, leaves_s, end_s)
+                if vehicle.id not in start_points and not is_drone(vehicle)
+                else (),
                 cost_per_hour=int(round(float(vehicle.cost_per_hour) * 100)),
                 cost_per_km=int(round(float(vehicle.cost_per_km) * 100)),
                 fixed_cost=int(round(float(vehicle.fixed_cost) * 100)),
                 zone_ids=zones or None,
+                **_reloads(day, vehicle, reloads_at[vehicle.id], index_of_depot, (leaves_s, max(leaves_s, end_s))),
+                **flights.vehicle_fields(vehicle),
             )
         )
     routes = tuple(
@@ -393,7 +456,27 @@ def build_plan_inputs(
         now=now,
         ready_at=timezone.localtime(now + preparation_time(), local_zone()) if now is not None else None,
         not_used=not_used,
+        depot_at=depot_at,
     )
+
+
+def _reloads(day: date, vehicle: Vehicle, depots: list[Depot], index_of_depot, shift) -> dict:
+    """The multi-trip part of an optimizer vehicle: how many trips, where and how long it reloads,
+    and when each reload point is open (matrix index -> when a reload may start). Nothing for one trip."""
+    if vehicle.max_trips <= 1 or not depots:
+        return {}
+    return {
+        "max_trips": vehicle.max_trips,
+        "reload_indices": tuple(index_of_depot[depot.id] for depot in depots),
+        "reload_s": vehicle.reload_minutes * 60,
+        "reload_windows": {index_of_depot[depot.id]: _reload_starts(day, depot, shift, vehicle) for depot in depots},
+    }
+
+
+def _reload_starts(day: date, depot: Depot, shift, vehicle: Vehicle) -> tuple[int, int]:
+    # A reload starts once the hub is open and is done by the time it closes.
+    opens, closes = opening_hours(day, depot, shift)
+    return opens, max(opens, closes - vehicle.reload_minutes * 60)
 
 
 def _best_snap_distances(raw: dict, count: int) -> list[float | None]:

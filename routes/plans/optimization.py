@@ -112,9 +112,11 @@ def reason_code(reason: str) -> str:
 
 def readable_reason(reason: str) -> str:
     # Synthetic skills say which kind of vehicle can reach a stop at all.
-    return reason.replace(
-        "no vehicle has skill reach:bike", "only a bike can reach it and no bike is available"
-    ).replace("no vehicle has skill reach:car", "only a van or car can reach it and none is available")
+    return (
+        reason.replace("no vehicle has skill reach:bike", "only a bike can reach it and no bike is available")
+        .replace("no vehicle has skill reach:car", "only a van or car can reach it and none is available")
+        .replace("no vehicle has skill reach:drone", "only a drone can reach it and no drone is available")
+    )
 
 
 def plan_clock(plan: Plan) -> datetime:

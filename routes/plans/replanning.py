@@ -34,6 +34,7 @@ from dispatch.alerts import company_text
 from dispatch.models import Order
 from routes import optimizer
 from routes.errors import RoutingError
+from routes.flights import is_drone
 from routes.models import Plan, Stop
 from routes.plans.inputs import PLANNABLE_STATUSES, build_plan_inputs, shift_bounds
 from routes.plans.optimization import (
@@ -243,9 +244,11 @@ def _replan(
             route.end = max(s.etd for s in kept)  # nothing planned after them
             timed.append(route)
         head = [_copied_stop(stop, n) for n, stop in enumerate(kept, start=1)]
+        after_order = {s.sequence: s.order_id for s in route.stops}
         route.stops = head + [s for s in route.stops if s.order_id not in {h.order_id for h in head}]
         for sequence, stop in enumerate(route.stops, start=1):
             stop.sequence = sequence
+        route.reloads = _reloads_with_head(plan, vehicle_id, kept, route, after_order)
         route.start = min(route.start, kept[0].eta)
         _add_head_figures(route, kept, vehicles[vehicle_id])
     record_planned_from(plan_id=target.pk, inputs=inputs, routes=timed)
@@ -263,6 +266,10 @@ def _in_drivers_order(inputs, solution, progress: dict[int, VehicleProgress], re
     who knows the round is not handed a reshuffled one (the solver, free to re-sequence, often
     reverses it to save a few minutes, which moves every customer's ETA by an hour and turns the
     re-plan into a proposal). Breaks stay after as many stops as the solver put before them."""
+    if any(stop.kind == "reload" for route in solution.routes for stop in route.stops):
+        # Keeping a driver's order would move stops across trips, which the capacity of each trip
+        # may not allow: a multi-trip day keeps the solver's trips.
+        return solution, False
     sequences = {}
     for route in solution.routes:
         before = [s.job_id for s in route.stops if s.kind == "job"]
@@ -290,6 +297,8 @@ def _owner_cannot_reach(inputs, order_id: int, owner: dict[int, int]) -> bool:
         return inputs.dropped.get(order_id, ("", ""))[0] in UNREACHABLE_CODES
     reach = {skill for skill in job.skills if skill.startswith("reach:")}
     vehicle = inputs.vehicles.get(owner[order_id])
+    if is_drone(vehicle):
+        return False  # it flies: closures never cut a drone off from a stop it was given
     return bool(reach) and vehicle is not None and f"reach:{vehicle.profile}" not in reach
 
 
@@ -336,8 +345,26 @@ def _copied_route(plan: Plan, vehicle_id: int) -> TimedRoute:
         vehicle_id=vehicle_id, start=old.start, end=old.end, distance_m=old.distance_m, driving_s=old.driving_s,
         cost=old.cost, geometry=old.geometry, stops=[_copied_stop(s, n) for n, s in enumerate(stops, start=1)],
         load_kg=old.load_kg, load_items=old.load_items, warnings=list(old.warnings), locked=old.locked,
-        breaks=list(old.breaks),
+        breaks=list(old.breaks), reloads=list(old.reloads or []),
     )  # fmt: skip
+
+
+def _reloads_with_head(plan: Plan, vehicle_id: int, kept: list, route: TimedRoute, after_order: dict) -> list[dict]:
+    """A re-planned multi-trip route's reloads: those the driver made among the stops kept at its
+    head (as they were), then the new part's, renumbered like its stops (sequences run on)."""
+    old = plan.routes.filter(vehicle_id=vehicle_id).values_list("reloads", flat=True).first() or []
+    head_sequence = {stop.sequence: number for number, stop in enumerate(kept[:-1], start=1)}
+    reloads = [
+        {**r, "after_sequence": head_sequence[int(r["after_sequence"])]}
+        for r in old
+        if int(r["after_sequence"]) in head_sequence
+    ]
+    sequence_of = {stop.order_id: stop.sequence for stop in route.stops}
+    for reload in route.reloads:
+        order_id = after_order.get(int(reload["after_sequence"]))
+        if order_id in sequence_of:
+            reloads.append({**reload, "after_sequence": sequence_of[order_id]})
+    return reloads
 
 
 def _route_of_kept_stops(plan: Plan, vehicle_id: int) -> TimedRoute:

@@ -17,6 +17,7 @@ from dispatch import events
 from dispatch.models import Driver, Order
 from dispatch.orders.services import orders_bulk_transition
 from routes import optimizer
+from routes.flights import DRONE_PROFILE, flight_geometry, is_drone
 from routes.models import Plan, Route, Stop, UnassignedOrder
 from routes.network import NetworkError, RoadNetwork
 from routes.plans.inputs import PlanInputs, shift_bounds
@@ -54,26 +55,33 @@ class TimedRoute:
     warnings: list[str] = field(default_factory=list)
     locked: bool = False
     breaks: list[dict] = field(default_factory=list)
+    reloads: list[dict] = field(default_factory=list)
 
 
 @dataclass
 class RouteDraft:
-    """A route to time: which vehicle, when it leaves, its orders in order, and its breaks
-    (visit index the break follows -> seconds; -1 means before the first stop)."""
+    """A route to time: which vehicle, when it leaves, its orders in order, its breaks (visit index
+    the break follows -> seconds; -1 means before the first stop) and its reloads (visit index the
+    reload follows -> the depot or micro-hub id it goes back to: the trip ends there)."""
 
     vehicle_id: int
     start: datetime
     order_ids: list[int]
     breaks_after: dict[int, int] = field(default_factory=dict)
     locked: bool = False
+    reloads_after: dict[int, int] = field(default_factory=dict)
 
 
 def draft_from_solution(inputs: PlanInputs, route: optimizer.Route) -> RouteDraft:
     breaks_after: dict[int, int] = {}
+    reloads_after: dict[int, int] = {}
     visits = -1
     for stop in route.stops:
         if stop.kind == "job":
             visits += 1
+        elif stop.kind == "reload":
+            if visits >= 0 and stop.location_index in inputs.depot_at:
+                reloads_after[visits] = inputs.depot_at[stop.location_index].id
         else:
             breaks_after[visits] = breaks_after.get(visits, 0) + (stop.departure_s - stop.service_start_s)
     return RouteDraft(
@@ -81,21 +89,32 @@ def draft_from_solution(inputs: PlanInputs, route: optimizer.Route) -> RouteDraf
         start=inputs.moment(route.start_s),
         order_ids=list(route.job_ids),
         breaks_after=breaks_after,
+        reloads_after=reloads_after,
     )
 
 
 def time_route(
     network: RoadNetwork, inputs: PlanInputs, draft: RouteDraft, *, pinned: set[int] = frozenset()
 ) -> TimedRoute:
-    """Re-time one route leg by leg with the traffic of each leg's hour and draw its geometry."""
+    """Re-time one route leg by leg with the traffic of each leg's hour and draw its geometry.
+
+    A multi-trip route goes back to its reload point after the last stop of each trip (a leg like
+    any other), waits there for the hub to open if it is early, reloads for the vehicle's reload
+    time and drives on from there; the legs to and from the hub are in the geometry."""
     vehicle = inputs.vehicles[draft.vehicle_id]
     problem_vehicle = inputs.problem.vehicle_by_id()[draft.vehicle_id]
     jobs = inputs.problem.job_by_id()
     visits = [jobs[order_id] for order_id in draft.order_ids]
     breaks_after = draft.breaks_after
-    indices = [problem_vehicle.start_index] + [job.location_index for job in visits] + [problem_vehicle.end_index]
+    reloads_after = _reload_points(inputs, draft)
+    indices = [problem_vehicle.start_index]
+    for number, job in enumerate(visits):
+        indices.append(job.location_index)
+        if number in reloads_after:
+            indices.append(reloads_after[number])
+    indices.append(problem_vehicle.end_index)
     points = [inputs.points[i] for i in indices]
-    matrix = inputs.problem.matrices[vehicle.profile]
+    matrix = inputs.problem.matrices[problem_vehicle.profile]  # a drone's is its speed's flight matrix
 
     def matrix_leg(i: int, j: int) -> tuple[int, int]:
         return int(matrix.durations[i][j]), int(matrix.distances[i][j])
@@ -110,15 +129,18 @@ def time_route(
     )
     distance_total = 0
     driving_total = 0
+    reloads: list[dict] = []
+    here = 0  # position in `indices` of where the vehicle is
     for number, job in enumerate(visits):
         leg = _leg(
             network,
             vehicle.profile,
-            points[number],
-            points[number + 1],
+            points[here],
+            points[here + 1],
             clock,
-            matrix_leg(indices[number], indices[number + 1]),
+            matrix_leg(indices[here], indices[here + 1]),
         )
+        here += 1
         # Whole seconds, as stored and shown: a fraction past the window's end would be late by "0 s".
         arrive = clock + timedelta(seconds=round(leg["duration_s"]))
         wait = 0
@@ -145,6 +167,9 @@ def time_route(
             stop_warnings.append(f"{vehicle.name} does not serve this zone")
         if any(s.startswith("reach:") for s in job.skills - problem_vehicle.skills):
             stop_warnings.append(f"a {vehicle.get_kind_display().lower()} cannot reach this address")
+        if is_drone(vehicle) and job.id not in (problem_vehicle.eligible_jobs or ()):
+            # Put on the drone by hand (an edit): too heavy, out of range, or behind a no-fly zone.
+            stop_warnings.append(f"{vehicle.name} may not fly it (payload, range or a no-fly zone)")
         timed.append(
             TimedStop(
                 order_id=job.id, sequence=number + 1, eta=arrive, etd=depart, waiting_s=wait, service_s=job.service_s,
@@ -159,6 +184,16 @@ def time_route(
         distance_total += leg["distance_m"]
         driving_total += leg["duration_s"]
         clock = depart + timedelta(seconds=breaks_after.get(number, 0))
+        if number in reloads_after:
+            to_hub = _leg(
+                network, vehicle.profile, points[here], points[here + 1], clock,
+                matrix_leg(indices[here], indices[here + 1]),
+            )  # fmt: skip
+            here += 1
+            reload, clock = _reload(inputs, problem_vehicle, indices[here], number + 1, clock, to_hub)
+            reloads.append(reload)
+            distance_total += to_hub["distance_m"]
+            driving_total += to_hub["duration_s"]
     back = _leg(network, vehicle.profile, points[-2], points[-1], clock, matrix_leg(indices[-2], indices[-1]))
     end = clock + timedelta(seconds=round(back["duration_s"]))
     distance_total += back["distance_m"]
@@ -173,13 +208,25 @@ def time_route(
         warnings.append(
             f"{len(late_stops)} stop(s) late at today's traffic, worst {max(t.late_s for t in late_stops) // 60} min"
         )
-    orders = [inputs.orders[t.order_id] for t in timed]
-    load_kg = sum((o.weight_kg for o in orders), Decimal("0"))
-    if load_kg > vehicle.capacity_kg:
-        warnings.append(f"load {load_kg} kg exceeds capacity {vehicle.capacity_kg} kg")
-    load_items = sum(o.items for o in orders)
-    if vehicle.capacity_items is not None and load_items > vehicle.capacity_items:
-        warnings.append(f"{load_items} items exceed capacity {vehicle.capacity_items}")
+    # What is on board at most: the whole route's orders, or on a multi-trip route its heaviest trip
+    # (each trip loads afresh); each reload records the load of the trip it starts.
+    trips = _trip_orders(inputs, timed, reloads)
+    for reload, orders in zip(reloads, trips[1:]):
+        reload["load_kg"] = str(sum((o.weight_kg for o in orders), Decimal("0")))
+        reload["load_items"] = sum(o.items for o in orders)
+    load_kg, load_items = Decimal("0"), 0
+    for trip_number, orders in enumerate(trips, start=1):
+        trip_kg = sum((o.weight_kg for o in orders), Decimal("0"))
+        trip_items = sum(o.items for o in orders)
+        where = f"trip {trip_number}: " if reloads else ""
+        if trip_kg > vehicle.capacity_kg:
+            warnings.append(f"{where}load {trip_kg} kg exceeds capacity {vehicle.capacity_kg} kg")
+        if vehicle.capacity_items is not None and trip_items > vehicle.capacity_items:
+            warnings.append(f"{where}{trip_items} items exceed capacity {vehicle.capacity_items}")
+        load_kg, load_items = max(load_kg, trip_kg), max(load_items, trip_items)
+    if len(trips) > max(1, vehicle.max_trips):
+        warnings.append(f"{len(trips)} trips, more than the {vehicle.max_trips} this vehicle may do")
+    warnings.extend(draft_warnings_of(inputs, draft))
     flagged = sum(1 for t in timed if t.warnings and not (len(t.warnings) == 1 and t.late_s))
     if flagged:
         warnings.append(f"{flagged} stop(s) this vehicle should not serve (skills, zone or access)")
@@ -189,13 +236,67 @@ def time_route(
     return TimedRoute(
         vehicle_id=vehicle.id, start=start, end=end, distance_m=int(round(distance_total)), driving_s=int(round(driving_total)),
         cost=cost.quantize(Decimal("0.01")), geometry=geometry, stops=timed, load_kg=load_kg,
-        load_items=load_items, warnings=warnings, breaks=breaks, locked=draft.locked,
+        load_items=load_items, warnings=warnings, breaks=breaks, locked=draft.locked, reloads=reloads,
     )  # fmt: skip
+
+
+def _reload_points(inputs: PlanInputs, draft: RouteDraft) -> dict[int, int]:
+    """Visit index -> matrix index of the reload after it. A reload after the last stop is no reload
+    (the vehicle goes home anyway), nor one at a depot the plan's matrices do not hold (no longer a
+    hub of this vehicle: draft_warnings_of says so)."""
+    index_of = {depot.id: index for index, depot in inputs.depot_at.items()}
+    return {
+        number: index_of[depot_id]
+        for number, depot_id in sorted(draft.reloads_after.items())
+        if 0 <= number < len(draft.order_ids) - 1 and depot_id in index_of
+    }
+
+
+def draft_warnings_of(inputs: PlanInputs, draft: RouteDraft) -> list[str]:
+    known = {depot.id for depot in inputs.depot_at.values()}
+    lost = sorted(d for n, d in draft.reloads_after.items() if d not in known and 0 <= n < len(draft.order_ids) - 1)
+    return [
+        f"a reload at depot {depot_id} was dropped: it is no longer a reload point of this vehicle" for depot_id in lost
+    ]
+
+
+def _reload(inputs: PlanInputs, vehicle: optimizer.Vehicle, index: int, after_sequence: int, clock, leg: dict):
+    """The reload at matrix point `index` after stop `after_sequence`: arrive, wait for the hub to open
+    if early, reload. Returns the Route.reloads entry and when the vehicle drives on."""
+    arrival = clock + timedelta(seconds=round(leg["duration_s"]))
+    begins = arrival
+    if index in vehicle.reload_windows:
+        begins = max(arrival, inputs.moment(vehicle.reload_windows[index][0]))
+    # The vehicle's own reload time, also for a reload an edit kept where the solver offers none now.
+    departure = begins + timedelta(seconds=inputs.vehicles[vehicle.id].reload_minutes * 60)
+    entry = {
+        "after_sequence": after_sequence,
+        "depot_id": inputs.depot_at[index].id,
+        "arrival": arrival.isoformat(),
+        "departure": departure.isoformat(),
+        "leg_duration_s": int(round(leg["duration_s"])),
+        "leg_distance_m": int(round(leg["distance_m"])),
+    }
+    return entry, departure
+
+
+def _trip_orders(inputs: PlanInputs, timed: list[TimedStop], reloads: list[dict]) -> list[list]:
+    """The orders of each trip, in order (one trip when the route has no reloads)."""
+    trips: list[list] = [[]]
+    ends = {reload["after_sequence"] for reload in reloads}
+    for stop in timed:
+        trips[-1].append(inputs.orders[stop.order_id])
+        if stop.sequence in ends:
+            trips.append([])
+    return [trip for trip in trips if trip] or [[]]
 
 
 def _leg(network: RoadNetwork, profile: str, a, b, departure: datetime, fallback: tuple[int, int]) -> dict:
     if a == b:
         return {"duration_s": 0.0, "distance_m": 0.0}
+    if profile == DRONE_PROFILE:
+        # A flight is the same at every hour: the flight matrix's figures are the leg.
+        return {"duration_s": float(fallback[0]), "distance_m": float(fallback[1])}
     try:
         return network.time_legs([a, b], profile, timezone.localtime(departure))[0]
     except NetworkError:
@@ -204,6 +305,8 @@ def _leg(network: RoadNetwork, profile: str, a, b, departure: datetime, fallback
 
 
 def _geometry(network: RoadNetwork, profile: str, points, departure: datetime) -> dict:
+    if profile == DRONE_PROFILE:
+        return flight_geometry(points)
     try:
         return network.route(points, profile, timezone.localtime(departure)).geometry
     except (NetworkError, ValueError):
@@ -292,7 +395,7 @@ def write_plan_content(
             distance_m=timed.distance_m, duration_s=int((timed.end - timed.start).total_seconds()),
             driving_s=timed.driving_s, cost=timed.cost, start=timed.start, end=timed.end, geometry=timed.geometry,
             load_kg=timed.load_kg, load_items=timed.load_items, warnings=timed.warnings, locked=timed.locked,
-            breaks=timed.breaks,
+            breaks=timed.breaks, reloads=timed.reloads,
         )  # fmt: skip
         Stop.objects.bulk_create(
             [

@@ -13,9 +13,13 @@ consuming it, on as many machines as share the Redis and PostgreSQL:
    the database as its barrier: no result backend is needed, and a region task run twice (a worker
    killed after solving, the message redelivered) is stored and counted once, where a Celery
    chord's counter would count it twice and could fire the merge early.
-3. ``plan_parts_merge`` builds the day's inputs again, from the same moment, merges the parts,
-   mends the borders within what is left of the budget, and saves like a single solve (atomic,
-   a done plan is never saved again).
+3. ``plan_parts_merge`` builds the day's inputs again, from the same moment (the road matrices read
+   back from where the split kept them, routes.plans.kept_matrices, when on the same machine),
+   merges the parts, mends the borders within what is left of the budget, and saves like a single
+   solve (atomic, a done plan is never saved again).
+
+The budget (PLAN_SPLIT_TIME_BUDGET_S or the request's time_budget_s) is the day's wall time from
+the split's start to the saving, matrices included: a dispatcher waits for a big day as a whole.
 
 A worker killed mid-region: acks_late and reject_on_worker_lost put the message back and another
 worker process solves the region. A part lost for good (a machine gone while the broker's
@@ -27,6 +31,7 @@ tests); the regions' budgets are then shares of the total, as with one worker pr
 """
 
 import logging
+import math
 import time
 from datetime import timedelta
 
@@ -40,6 +45,7 @@ from config.tasks import enqueue
 from routes import optimizer
 from routes.models import Plan, PlanPart
 from routes.optimizer import split
+from routes.plans import kept_matrices
 from routes.plans.optimization import (
     failure_text,
     plan_clock,
@@ -76,6 +82,15 @@ def parallel_solves() -> int:
     return 1 if settings.CELERY_TASK_ALWAYS_EAGER else max(1, settings.PLAN_SPLIT_WORKERS)
 
 
+def region_size(n_jobs: int, parallel: int) -> float:
+    """Regions of about PLAN_SPLIT_REGION_ORDERS stops, as many as fill the rounds of `parallel`
+    solves: 15 regions on 2 workers leave one idle for the last round, 16 a little smaller do not."""
+    count = split.region_count(n_jobs, settings.PLAN_SPLIT_REGION_ORDERS)
+    if count <= 1 or parallel <= 1:
+        return settings.PLAN_SPLIT_REGION_ORDERS
+    return n_jobs / (math.ceil(count / parallel) * parallel)
+
+
 def deadline_s(plan: Plan) -> float:
     return settings.PLAN_SPLIT_DEADLINE_S or 2 * total_budget_s(plan) + 600
 
@@ -92,16 +107,23 @@ def plan_split_start(*, plan_id: int) -> Plan:
         if not waiting:  # every region is back: the merge may have been lost with a killed worker
             enqueue("routes.tasks.merge_plan_parts", plan_id)
         return plan
+    started = time.monotonic()
     Plan.objects.filter(pk=plan_id).update(started_at=timezone.now())
     try:
         set_progress(plan_id, stage="computing travel times", progress=10)
         now = plan_clock(plan)
-        inputs, _pinned, _routes = plan_inputs(plan, network=get_road_network(), now=now)
+        kept_matrices.sweep_stale()
+        # The merge builds the same inputs again: it reads these matrices back instead of computing them.
+        network = kept_matrices.KeptMatrices(get_road_network(), plan_id)
+        inputs, _pinned, _routes = plan_inputs(plan, network=network, now=now)
         problem = inputs.problem
         optimizer.validate(problem)
-        regions = split.split_day(problem, inputs.points, region_jobs=settings.PLAN_SPLIT_REGION_ORDERS)
+        regions = split.split_day(problem, inputs.points, region_jobs=region_size(len(problem.jobs), parallel_solves()))
+        # A big day's budget is its wall time up to the saving: the matrices took their part of it.
+        total = total_budget_s(plan)
+        search_s = max(total / 2, total - (time.monotonic() - started))
         per_region_s, _border_s = split.budgets(
-            total_budget_s(plan), len(regions), parallel_solves(), settings.PLAN_SPLIT_BORDER_SHARE
+            search_s, len(regions), parallel_solves(), settings.PLAN_SPLIT_BORDER_SHARE
         )
         parts = [
             PlanPart(
@@ -122,12 +144,14 @@ def plan_split_start(*, plan_id: int) -> Plan:
             _set_stage(plan_id, STAGE_REGIONS, 30)
             transaction.on_commit(lambda: _queue_parts(plan_id, [p.index for p in parts], check=True))
         logger.info(
-            "plan %s: %s orders in %s regions, %.0f s each", plan_id, len(problem.jobs), len(parts), per_region_s
-        )
+            "plan %s: %s orders in %s regions, %.0f s each (travel times and cutting took %.1f s)",
+            plan_id, len(problem.jobs), len(parts), per_region_s, time.monotonic() - started,
+        )  # fmt: skip
         return plan
     except Exception as exc:
         logger.exception("plan %s failed while splitting", plan_id)
         plan_fail(plan_id=plan_id, reason=failure_text(exc))
+        kept_matrices.forget(plan_id)
         raise
 
 
@@ -203,18 +227,19 @@ def plan_parts_merge(*, plan_id: int) -> Plan:
     if plan.status in FINISHED or not parts or any(p.status != PlanPart.Status.DONE for p in parts):
         return plan
     try:
-        network = get_road_network()
+        merge_started = time.monotonic()
+        network = kept_matrices.KeptMatrices(get_road_network(), plan_id)  # the split's, when on this machine
         inputs, pinned, initial_routes = plan_inputs(plan, network=network, now=parts[0].planned_from)
+        inputs_s = time.monotonic() - merge_started
         problem = inputs.problem
         merged = split.merge(problem, [split.sequences_from_json(p.sequences) for p in parts])
         regions = [split.Region(p.index, tuple(p.job_ids), tuple(p.vehicle_ids)) for p in parts]
-        # The budget is search time, as a single solve's is (matrices and saving come on top): the
-        # borders get their share, and whatever the regions left of theirs (a busy queue may have
-        # made them late, never more than that).
-        first_solve = min((p.started_at for p in parts if p.started_at), default=timezone.now())
-        elapsed = (timezone.now() - first_solve).total_seconds()
+        # The budget is the day's wall time from the split's start to the saving (matrices included,
+        # the saving on top): the borders get what is left of it, at least half their share when a
+        # busy queue made the regions late.
+        elapsed = (timezone.now() - (plan.started_at or timezone.now())).total_seconds()
         total = total_budget_s(plan)
-        border_s = max(total * settings.PLAN_SPLIT_BORDER_SHARE, total - elapsed) if len(parts) > 1 else 0.0
+        border_s = max(total * settings.PLAN_SPLIT_BORDER_SHARE / 2, total - elapsed) if len(parts) > 1 else 0.0
         started = time.monotonic()
         mended, notes = split.improve_borders(
             problem, merged, regions, inputs.points, budget_s=border_s, solve=_solve_for_borders
@@ -229,14 +254,22 @@ def plan_parts_merge(*, plan_id: int) -> Plan:
         for note in notes:
             logger.info("plan %s %s", plan_id, note)
         set_progress(plan_id, stage="saving", progress=90)
-        solve_seconds = sum(p.solve_seconds or 0 for p in parts) + (time.monotonic() - started)
-        return plan_save_solution(
+        borders_s = time.monotonic() - started
+        solve_seconds = sum(p.solve_seconds or 0 for p in parts) + borders_s
+        saved = plan_save_solution(
             plan, network=network, inputs=inputs, solution=solution, pinned=pinned,
             initial_routes=initial_routes, solve_seconds=solve_seconds,
         )  # fmt: skip
+        kept_matrices.forget(plan_id)
+        logger.info(
+            "plan %s merged: inputs %.1f s, borders %.1f s (budget %.0f s), saving %.1f s",
+            plan_id, inputs_s, borders_s, border_s, time.monotonic() - started - borders_s,
+        )  # fmt: skip
+        return saved
     except Exception as exc:
         logger.exception("plan %s failed while merging its regions", plan_id)
         plan_fail(plan_id=plan_id, reason=failure_text(exc))
+        kept_matrices.forget(plan_id)
         raise
 
 
@@ -264,6 +297,7 @@ def plan_parts_check(*, plan_id: int) -> None:
     else:
         reason = f"merging the {len(parts)} regions did not finish within {deadline_s(plan):.0f} s; plan the day again"
     plan_fail(plan_id=plan_id, reason=reason)
+    kept_matrices.forget(plan_id)
 
 
 def plan_parts_progress(plan: Plan) -> dict | None:

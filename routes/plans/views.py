@@ -18,14 +18,16 @@ from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from dispatch.fleet import selectors as fleet_selectors
 from dispatch.maps import drawing as maps
-from dispatch.models import CourierPartner, Order
+from dispatch.models import CourierPartner, Depot, Order
 from dispatch.orders import selectors as dispatch_selectors
 from dispatch.permissions import office_staff_required
+from routes.flights import no_fly_zones_to_show
 from routes.models import Plan, RoadClosure
 from routes.plans import selectors
 from routes.plans.apis import PlanOutput
 from routes.plans.inputs import PLANNABLE_STATUSES
 from routes.plans.optimization import plan_vehicles
+from routes.plans.trips import route_reloads
 
 # What the optimization is doing, in a dispatcher's words (Plan.stage, set by routes.plans.optimization).
 STAGE_LABELS = {
@@ -241,9 +243,16 @@ def plan_detail(request, plan_id: int):
     alternatives = _alternatives(user, plan)
     depot_ids = [plan.depot_id] if plan.depot_id else plan.request.get("depots") or []
     depots = list(fleet_selectors.depots_visible_to(user).filter(id__in=depot_ids))
+    # The micro-hubs its routes reload at are on its map too (a hub is a depot of its own).
+    hub_ids = {int(r["depot_id"]) for route in routes for r in route.reloads or []} - {d.id for d in depots}
+    depots += list(Depot.objects.filter(id__in=hub_ids).order_by("code")) if hub_ids else []
     for index, route in enumerate(routes):
         route.color = maps.route_color(index)
         route.stop_list = list(route.stops.all())
+        reloads = {r["after_sequence"]: r for r in route_reloads(route)}
+        route.trip_count = len(reloads) + 1
+        for stop in route.stop_list:
+            stop.reload_after = reloads.get(stop.sequence)  # back to the hub to reload after this stop
         route.distance_label = km_label(route.distance_m)
         route.driving_label = duration_label(route.driving_s)
         route.duration_label = duration_label(route.duration_s)
@@ -268,6 +277,7 @@ def plan_detail(request, plan_id: int):
             depots=depots,
             closures=_plan_closures(plan),
             editing_vehicles=editor_data["vehicles"],
+            no_fly_zones=no_fly_zones_to_show(route.vehicle for route in routes),
         )  # fmt: skip
         if is_done
         else ""

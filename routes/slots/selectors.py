@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from dispatch.geometry import haversine_m
 from dispatch.models import Depot, Order, Vehicle
 from routes.errors import RoadNetworkUnavailable
+from routes.flights import DRONE_PROFILE
 from routes.models import Plan, Route, Stop
 from routes.network import NetworkError
 from routes.plans.inputs import preparation_time, representative_departure, shift_bounds
@@ -432,6 +433,8 @@ def _plan_costs(
     departure = representative_departure(day, [shifts[v.id] for v in fitting])
     matrices = {}
     for profile in sorted({r["profile"] for r in routes} | {v.profile for v in spare}):
+        if profile == DRONE_PROFILE:
+            continue  # a drone carries one parcel a flight: no slot is priced by inserting into its trips
         try:
             matrices[profile] = network.matrix(points, profile, departure)
         except NetworkError:

@@ -217,6 +217,40 @@
     return selected || stops.find((s) => OPEN.includes(effectiveStatus(s))) || null;
   }
 
+  // Multi-trip routes (a cargo bike from a micro-hub): after the last stop of a trip the driver goes
+  // back to the hub to reload; that step sits in the list between the trips, with its times.
+  function reloadAfter(sequence) {
+    const reloads = (state.route && state.route.reloads) || [];
+    return reloads.find((r) => r.after_sequence === sequence) || null;
+  }
+
+  function reloadText(reload) {
+    return interpolate(gettext("Back to %(hub)s to reload"), { hub: reload.depot_name || reload.depot_code || "" });
+  }
+
+  function reloadItem(reload) {
+    const item = document.createElement("li");
+    const later = state.route.stops.filter((s) => s.sequence > reload.after_sequence);
+    // Done once the driver has finished a stop of the next trip.
+    const done = later.length > 0 && !OPEN.includes(effectiveStatus(later[0]));
+    item.className = "stop stop-reload" + (done ? " stop-done" : "");
+    const number = document.createElement("span");
+    number.className = "stop-number";
+    number.textContent = "↺";
+    number.setAttribute("aria-hidden", "true");
+    const body = document.createElement("div");
+    body.className = "stop-body";
+    const name = document.createElement("div");
+    name.className = "stop-name";
+    name.textContent = reloadText(reload);
+    const times = document.createElement("div");
+    times.className = "stop-times";
+    times.textContent = interpolate(gettext("reload %(from)s–%(to)s"), { from: clock(reload.arrival), to: clock(reload.departure) });
+    body.append(name, times);
+    item.append(number, body);
+    return item;
+  }
+
   function render() {
     const route = state.route;
     $("empty").hidden = !!route;
@@ -270,6 +304,8 @@
         item.addEventListener("keydown", (e) => { if (e.key === "Enter") selectStop(stop.id); });
       }
       list.append(item);
+      const reload = reloadAfter(stop.sequence);
+      if (reload) list.append(reloadItem(reload));
     });
 
     $("next").hidden = !next;
@@ -337,6 +373,15 @@
     $("next-load").textContent =
       interpolate(ngettext("%(count)s item", "%(count)s items", stop.items), { count: stop.items }) + " · " + stop.weight + " kg";
     $("next-reference").textContent = stop.reference;
+    // The first stop of a later trip: the driver reloads at the hub first (unless already on this trip).
+    const reload = reloadAfter(stop.sequence - 1);
+    const reloadNote = $("next-reload");
+    if (reloadNote) {
+      reloadNote.hidden = !reload;
+      reloadNote.textContent = reload
+        ? reloadText(reload) + " · " + interpolate(gettext("reload %(from)s–%(to)s"), { from: clock(reload.arrival), to: clock(reload.departure) })
+        : "";
+    }
     $("next-skills").hidden = !stop.skills.length;
     $("next-skills").textContent = stop.skills.length ? interpolate(gettext("Needs: %(skills)s"), { skills: stop.skills.join(", ") }) : "";
     $("next-notes").hidden = !stop.notes;

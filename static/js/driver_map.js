@@ -12,7 +12,7 @@
  */
 
 import { el } from "./lib/dom.js";
-import { gettext } from "./lib/i18n.js";
+import { gettext, interpolate } from "./lib/i18n.js";
 import { baseMap, routeLine, stopIcon } from "./lib/map_layers.js";
 
 var ROUTE_COLOR = "#1d4ed8"; // static/css/driver.css: --accent
@@ -116,6 +116,18 @@ function drawStops(model) {
       marker.bindTooltip(el("span", null, stopTitle(item)), { direction: "top", offset: [0, -14] });
     }
     marker.addTo(stops);
+  });
+  // Where a multi-trip route goes back to reload between two trips (its depot or a micro-hub).
+  var hubs = {};
+  ((model.route && model.route.reloads) || []).forEach(function (reload) {
+    if (reload.lat == null || hubs[reload.depot]) return;
+    hubs[reload.depot] = true;
+    var title = interpolate(gettext("Back to %(hub)s to reload"), { hub: reload.depot_name || reload.depot_code || "" });
+    L.marker([reload.lat, reload.lon], {
+      icon: L.divIcon({ className: "driver-hub-marker", html: el("span", null, "↺"), iconSize: null }),
+      title: title,
+      zIndexOffset: 200,
+    }).bindTooltip(el("span", null, title), { direction: "top", offset: [0, -14] }).addTo(stops);
   });
   stops.addTo(map);
 }

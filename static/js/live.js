@@ -72,6 +72,7 @@ function start() {
     changed: L.layerGroup().addTo(map),
     routes: L.layerGroup().addTo(map),
     closures: L.layerGroup().addTo(map),
+    noFly: L.layerGroup().addTo(map),
     stops: stopClusters().addTo(map),
     // Failed stops need the dispatcher: never hidden inside a cluster.
     attention: L.layerGroup().addTo(map),
@@ -98,11 +99,13 @@ function start() {
 function applyState(state) {
   layers.depots.clearLayers();
   state.depots.forEach(function (depot) {
+    // A micro-hub (where cargo bikes reload between trips) has its own marker.
     L.marker([depot.lat, depot.lon], {
-      icon: L.divIcon({ className: "depot-icon", html: "", iconSize: [18, 18], iconAnchor: [9, 9] }),
-      title: depot.code + " – " + depot.name,
+      icon: L.divIcon({ className: depot.is_micro_hub ? "depot-icon hub-icon" : "depot-icon", html: "", iconSize: [18, 18], iconAnchor: [9, 9] }),
+      title: depot.code + " – " + depot.name + (depot.is_micro_hub ? " (" + gettext("micro-hub") + ")" : ""),
     }).addTo(layers.depots);
   });
+  drawNoFlyZones(state.no_fly_zones || []);
   drawRoutes(state.routes);
   drawClosures(state.closures || []);
   state.drivers.forEach(function (d) { upsertDriver(d); });
@@ -148,7 +151,8 @@ function drawRoutes(list) {
     var entry = {
       data: route,
       done: L.polyline([], DONE_STYLE).addTo(layers.routes),
-      remaining: L.polyline([], { color: route.color, weight: 5, opacity: 0.85 }).addTo(layers.routes),
+      // A drone's route is straight flights: dashed, so nobody reads it as a road.
+      remaining: L.polyline([], { color: route.color, weight: 5, opacity: 0.85, dashArray: route.flight ? "10 8" : null }).addTo(layers.routes),
       stops: {},
     };
     routes[route.id] = entry;
@@ -375,6 +379,15 @@ function upsertDriver(data) {
   declutterLabels();
 }
 
+// A multi-trip route's trip now: one more than the reloads before its first stop not yet done.
+function currentTrip(entry) {
+  var reloads = entry.data.reloads || [];
+  if (!reloads.length) return null;
+  var next = entry.data.stops.filter(function (s) { return !DONE[s.status]; })[0];
+  if (!next) return null;
+  return 1 + reloads.filter(function (r) { return r.after_sequence < next.sequence; }).length;
+}
+
 function renderVehicles() {
   var list = document.getElementById("vehicle-list");
   list.textContent = "";
@@ -406,6 +419,8 @@ function renderVehicles() {
     progress.textContent =
       done + "/" + entry.data.stops.length + " done" +
       (next ? " · next " + next.reference + " " + (hhmm(next.live_eta) || hhmm(next.eta)) : "");
+    var trip = currentTrip(entry);
+    if (trip) progress.textContent += " · " + interpolate(gettext("trip %(trip)s of %(trips)s"), { trip: trip, trips: entry.data.reloads.length + 1 });
     item.appendChild(dot);
     item.appendChild(name);
     if (entry.data.changed) {
@@ -494,6 +509,18 @@ function upsertClosure(data) {
     }
   });
   closures[data.closure] = { data: data, layer: layer, state: state };
+}
+
+// No-fly zones (drones neither cross nor deliver in them), when a route of the map is a drone's.
+function drawNoFlyZones(list) {
+  layers.noFly.clearLayers();
+  list.forEach(function (zone) {
+    L.geoJSON(zone.polygon, {
+      style: { color: "#dc2626", weight: 2, opacity: 0.8, dashArray: "4 4", fillColor: "#dc2626", fillOpacity: 0.12 },
+    })
+      .bindTooltip(gettext("No-fly zone") + ": " + zone.name + (zone.reason ? " (" + zone.reason + ")" : ""), { sticky: true })
+      .addTo(layers.noFly);
+  });
 }
 
 function drawClosures(list) {

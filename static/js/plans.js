@@ -526,7 +526,8 @@ function planEditor() {
         "span",
         "muted",
         route
-          ? route.stops.length + " stops, " + hhmm(route.start) + "–" + hhmm(route.end) + ", " + route.load_kg + " kg"
+          ? route.stops.length + " stops, " + hhmm(route.start) + "–" + hhmm(route.end) + ", " + route.load_kg + " kg" +
+            ((route.reloads || []).length ? ", " + interpolate(gettext("%(count)s trips"), { count: route.reloads.length + 1 }) : "")
           : "no route: drop an order here"
       )
     );
@@ -544,12 +545,41 @@ function planEditor() {
     var list = el("ol", "stops");
     list.dataset.vehicle = String(vehicle.id);
     list.hidden = !open[vehicle.id];
+    // A multi-trip route (a cargo bike reloading at a micro-hub) shows its trips: "Trip 1", its
+    // stops, the reload at the hub with its times, "Trip 2", ... The reload rows are no stops: a
+    // drop counts li.stop rows only.
+    var reloads = (route && route.reloads) || [];
+    var trips = (route && route.trips) || [];
+    if (reloads.length) list.appendChild(tripHeader(trips[0], 1));
     (route ? route.stops : []).forEach(function (stop) {
       list.appendChild(stopItem(stop, vehicle));
+      reloads.forEach(function (reload, index) {
+        if (reload.after_sequence !== stop.sequence) return;
+        list.appendChild(reloadItem(reload));
+        list.appendChild(tripHeader(trips[index + 1], index + 2));
+      });
     });
     if (!route) list.appendChild(el("li", "drop-empty muted", interpolate(gettext("Drop an order here to start a route for %(vehicle)s"), { vehicle: vehicle.name })));
     section.appendChild(list);
     return section;
+  }
+
+  function tripHeader(trip, number) {
+    var text = interpolate(gettext("Trip %(number)s"), { number: number });
+    if (trip) text += " · " + interpolate(ngettext("%(count)s stop", "%(count)s stops", trip.stops), { count: trip.stops }) + " · " + trip.load_kg + " kg";
+    return el("li", "trip-head", text);
+  }
+
+  function reloadItem(reload) {
+    return el(
+      "li",
+      "trip-reload",
+      interpolate(gettext("Reload at %(hub)s %(from)s–%(to)s"), {
+        hub: reload.depot_name || reload.depot_code || "?",
+        from: hhmm(reload.arrival),
+        to: hhmm(reload.departure),
+      })
+    );
   }
 
   function stopItem(stop, vehicle) {
@@ -805,6 +835,7 @@ function planEditor() {
         driver: route.driver_name || "",
         color: vehicle.color || "#475569",
         geometry: route.geometry || null,
+        flight: route.vehicle_kind === "drone", // straight flights, drawn dashed
         stops: route.stops.map(function (stop) {
           var known = editor.orders[String(stop.order)] || {};
           return {

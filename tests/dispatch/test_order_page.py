@@ -440,8 +440,9 @@ def test_it_draws_the_page_of_a_dispatched_order_in_few_queries(
     client.get(page_url(stop.order))  # the session and caches warm
     # 32: the courier-partner section adds two (the order's hand-off, the partners that could take it);
     # 33: the road network checks once which learned travel model is active (another process may have
-    # switched it), as it checks closures and traffic.
-    with django_assert_max_num_queries(33) as queries:
+    # switched it), as it checks closures and traffic; 34: the fleet that could take it is read as planning
+    # reads it, with each vehicle's reload hubs.
+    with django_assert_max_num_queries(34) as queries:
         assert client.get(page_url(stop.order)).status_code == 200
     print(f"{len(queries)} queries")
 

@@ -39,7 +39,36 @@ def test_the_finest_level_with_data_wins_and_each_coarser_one_is_the_fallback(ta
     van_only = predict(kind="van")
     everything = predict()
     assert predict(building="x", customer="y", zone="z", kind="van") == pytest.approx(van_only)
-    assert min(100, 900) < everything < 900 and everything == pytest.approx(math.exp(table["all"][0]))
+    # everything's mean (an ETA sums doorsteps: their means, not their medians)
+    log_mean, _, log_variance = table["all"]
+    assert min(100, 900) < everything < 900 and everything == pytest.approx(math.exp(log_mean + log_variance / 2))
+
+
+def test_the_prediction_is_the_mean_of_a_skewed_doorstep_not_its_median():
+    """Log-normal doorsteps (median 200 s, sigma 0.5): the mean is 200 x exp(0.125) = 227 s. An ETA
+    sums the doorsteps before it, so predicting medians made every route run late."""
+    rows = [
+        doorstep.DoorstepObservation("", "", "centre", "van", 0, 200 * math.exp(0.5 * z / 10))
+        for z in range(-30, 31)
+        for _ in range(3)
+    ]
+    sigma = (sum((0.5 * z / 10) ** 2 for z in range(-30, 31)) / 60) ** 0.5
+    table = doorstep.fit(rows, per_item=False)
+    assert doorstep.predict(table, zone="centre") == pytest.approx(200 * math.exp(sigma**2 / 2), rel=0.02)
+
+
+def test_buildings_seen_once_do_not_replace_their_zones_time():
+    """Every building visited once, all with the zone's spread and no time of their own: a building's
+    one long doorstep must not become its prediction (it once weighed 83 % against the zone's)."""
+    rows = [
+        doorstep.DoorstepObservation(f"b{n}", "", "north", "van", 0, 150 * math.exp(0.5 * ((n * 7919) % 61 - 30) / 15))
+        for n in range(300)
+    ]
+    table = doorstep.fit(rows, per_item=False)
+    zone_only = doorstep.predict(table, zone="north")
+    slowest = max(range(300), key=lambda n: rows[n].seconds)
+    assert table["levels"]["building"]["k"] >= 10
+    assert doorstep.predict(table, building=f"b{slowest}", zone="north") == pytest.approx(zone_only, rel=0.15)
 
 
 def test_a_building_seen_once_moves_the_estimate_only_part_of_the_way():

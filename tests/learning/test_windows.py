@@ -1,11 +1,14 @@
 """Customers' windows sized by the learned arrival errors: wider for later stops, within the limits."""
 
+import random
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from customers.notifications.promises import promise_window_for
+from routes.learning import windows
 from routes.learning.selectors import arrival_window
 from routes.models import TravelModel
 
@@ -55,3 +58,25 @@ def test_a_large_mean_error_leans_the_window_but_keeps_the_eta_inside(db):
         assert low < 0 < high  # the ETA itself is in the window
         assert high > -low  # still leaning late, as the errors do
         assert high <= 3 * -low  # ... by at most half of the half-width
+
+
+def test_windows_from_the_arrivals_own_errors_cover_nine_in_ten_and_grow_with_the_horizon(db):
+    """The window of a horizon is the p5-p95 of the arrivals' errors near it (their ETAs given at the
+    dispatch), whatever the legs' figures say; the ETA stays inside it."""
+    draws = random.Random(3)
+    horizons = [draws.uniform(0, 6 * 3600) for _ in range(2000)]
+    # errors spread with the horizon (sd 60 s + 100 s per hour ahead) and lean 2 minutes late
+    errors = [120 + draws.gauss(0, 60 + 100 * h / 3600) for h in horizons]
+    table = windows.residual_table(np.asarray(horizons), np.asarray(errors))
+    TravelModel.objects.create(
+        version=3, active=True, parameters={"eta_residuals": table, "arrival_error": {**FIGURES, "leg_bias_s": 900.0}}
+    )
+    soon, late = arrival_window(1800), arrival_window(5 * 3600)
+    assert late[1] - late[0] > soon[1] - soon[0]
+    assert soon[0] < 0 < soon[1] and late[0] < 0 < late[1]
+    for horizon_s in (1800, 3 * 3600, 5 * 3600):
+        low, high = arrival_window(horizon_s)
+        near = [e for h, e in zip(horizons, errors) if abs(h - horizon_s) < 900]
+        inside = sum(low <= e <= high for e in near) / len(near)
+        assert 0.85 <= inside <= 0.95
+    assert windows.residual_table(np.zeros(10), np.zeros(10)) is None  # too few arrivals: the legs' figures

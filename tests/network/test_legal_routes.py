@@ -305,3 +305,20 @@ def test_going_back_along_a_one_way_section_drives_round_the_block(build):
     matrix = net.matrix([ahead, behind])
     assert matrix.durations_s[0, 1] == pytest.approx(route.duration_s, rel=1e-6)
     assert matrix.distances_m[0, 1] == pytest.approx(route.distance_m, abs=5)
+
+
+def test_stops_on_one_section_drive_straight_along_it_paying_the_signals_between(build):
+    # three stops on the one-way west arm (W -> C), a traffic signal at its middle node
+    net = build(crossroads(w1={"oneway": "yes"}), node_tags={WEST_MID: {"highway": "traffic_signals"}})
+    stops = [between(NODES[W], NODES[C], t) for t in (0.2, 0.4, 0.8)]
+    matrix = net.matrix(stops)
+    signal_s = PROFILES["car"].turn_costs.traffic_signals_s
+    for i, j in ((0, 1), (0, 2), (1, 2), (2, 0), (1, 0)):
+        route = net.route([stops[i], stops[j]])
+        assert matrix.durations_s[i, j] == pytest.approx(route.duration_s, rel=1e-6)
+        assert matrix.distances_m[i, j] == pytest.approx(route.distance_m, abs=5)
+    straight = haversine_m(*stops[1], *stops[2])
+    assert matrix.distances_m[1, 2] == pytest.approx(straight, abs=2)  # no detour
+    # the same stretch without the signal between: the signal's seconds are the difference
+    assert matrix.durations_s[1, 2] - matrix.durations_s[0, 1] * 2 == pytest.approx(signal_s, abs=0.05)
+    assert matrix.distances_m[2, 0] > 300  # back against the one-way: round the block

@@ -24,7 +24,7 @@ def test_it_parses_maxspeed_values(value, expected):
 
 def test_it_falls_back_to_the_class_default_speed():
     assert car_rule({"highway": "residential", "maxspeed": "signals"}).speed_kmh == 25
-    assert car_rule({"highway": "primary", "maxspeed": "CH:urban"}).speed_kmh == pytest.approx(42.5)
+    assert car_rule({"highway": "primary", "maxspeed": "CH:urban"}).speed_kmh == pytest.approx(40.0)
     # a posted limit far above the class default is capped at 1.5x the default
     assert car_rule({"highway": "service", "maxspeed": "80"}).speed_kmh == pytest.approx(22.5)
 

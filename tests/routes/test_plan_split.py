@@ -9,7 +9,8 @@ import pytest
 
 from dispatch.models import Vehicle
 from routes.models import Plan, PlanPart, Stop, UnassignedOrder
-from routes.plans import splitting
+from routes.network import RoadNetwork
+from routes.plans import kept_matrices, splitting
 from routes.plans.services import plan_request
 from routes.plans.tasks import check_plan_parts, merge_plan_parts, optimize_plan, solve_plan_part
 from tests.routes.test_plans import DAY, _run_on_commit, day_of_orders, request_plan  # noqa: F401 - fixtures
@@ -104,6 +105,42 @@ def test_region_tasks_are_idempotent_and_the_last_one_merges_once(
     assert not [c for c in more if c.__qualname__.startswith(("plan_part_solve", "plan_split_start"))]
     assert list(Stop.objects.filter(route__plan=plan).values_list("order_id", "sequence")) == stops
     assert Plan.objects.count() == 1
+
+
+def test_the_merge_reads_the_splits_road_matrices_back_and_removes_them(
+    dispatcher_a, big_day, settings, tmp_path, monkeypatch
+):
+    settings.VAR_DIR = tmp_path
+    computed = []
+    compute = RoadNetwork.matrix
+
+    def counting(network, points, *args, **kwargs):
+        computed.append(len(points))
+        return compute(network, points, *args, **kwargs)
+
+    monkeypatch.setattr(RoadNetwork, "matrix", counting)
+    (plan,) = plan_request(user=dispatcher_a, day=DAY, depot_code="A", time_budget_s=4)
+    splitting.plan_split_start(plan_id=plan.pk)
+    at_split = list(computed)
+    assert at_split and list(kept_matrices.directory_for(plan.pk).glob("*.npy"))
+
+    for part in PlanPart.objects.filter(plan=plan):
+        solve_plan_part.apply(args=[plan.pk, part.index])
+    merge_plan_parts.apply(args=[plan.pk])  # the test's transaction never commits: the merge by hand
+    plan.refresh_from_db()
+    assert plan.status == "done", plan.error
+    assert_every_order_once(plan.pk, big_day)
+    assert computed == at_split  # the day's matrices were not computed a second time
+    assert not kept_matrices.directory_for(plan.pk).exists()
+
+
+def test_regions_fill_the_rounds_of_the_workers(settings):
+    settings.PLAN_SPLIT_REGION_ORDERS = 350
+    # 5,250 orders: 15 regions of 350 would leave one of 2 workers idle in the 8th round; 16 do not.
+    assert splitting.region_size(5250, 2) == 5250 / 16
+    assert splitting.region_size(4998, 2) == 4998 / 14  # 14 already fill 7 rounds
+    assert splitting.region_size(5250, 1) == 350  # one at a time (the embedded mode): as configured
+    assert splitting.region_size(300, 2) == 350  # one region: nothing to fill
 
 
 def test_a_plan_whose_regions_do_not_come_back_fails_at_its_deadline_saying_which(dispatcher_a, big_day):

@@ -85,12 +85,29 @@ export function zones(map, data) {
   return group;
 }
 
+// No-fly zones (drones may neither cross nor deliver in them): red hatched-looking areas under the routes.
+export function noFlyZones(map, data) {
+  var group = L.featureGroup();
+  data.forEach(function (zone) {
+    L.geoJSON(zone.polygon, {
+      style: { color: "#dc2626", weight: 2, opacity: 0.8, dashArray: "4 4", fillColor: "#dc2626", fillOpacity: 0.12 },
+    })
+      .bindPopup(popup(zone.name, [[gettext("No-fly zone"), zone.reason || gettext("no drone may fly over it")]]))
+      .addTo(group);
+  });
+  group.addTo(map);
+  group.bringToBack();
+  layers.noFlyZones = group;
+  return group;
+}
+
 export function depots(map, data) {
   var group = L.featureGroup();
   data.forEach(function (depot) {
-    var icon = L.divIcon({ className: "depot-marker", html: el("span", null, depot.code), iconSize: null });
+    // A micro-hub (cargo bikes reload there between trips) has its own round amber marker.
+    var icon = L.divIcon({ className: depot.is_micro_hub ? "depot-marker hub-marker" : "depot-marker", html: el("span", null, depot.code), iconSize: null });
     L.marker([depot.lat, depot.lon], { icon: icon, title: depot.name, zIndexOffset: 1000 })
-      .bindPopup(popup(depot.name, [[gettext("Depot"), depot.code], [gettext("Address"), depot.address], [gettext("Open"), depot.hours]]))
+      .bindPopup(popup(depot.name, [[depot.is_micro_hub ? gettext("Micro-hub") : gettext("Depot"), depot.code], [gettext("Address"), depot.address], [gettext("Open"), depot.hours]]))
       .addTo(group);
   });
   layers.depots = group;
@@ -240,12 +257,14 @@ export function stopIcon(stop, color, className, markerClass) {
 
 // A route's road path (GeoJSON LineString) in its colour: a white casing under the coloured line
 // keeps crossing routes apart. An empty group when the route has no geometry (not drawn yet).
-export function routeLine(geometry, color, weight) {
+// A drone's route (`flight`) is straight flights, drawn dashed so nobody reads it as a road.
+export function routeLine(geometry, color, weight, flight) {
   var line = L.featureGroup();
   if (!geometry || !geometry.coordinates || !geometry.coordinates.length) return line;
   weight = weight || 4;
-  L.geoJSON(geometry, { style: { color: "#ffffff", weight: weight + 3, opacity: 0.9 }, interactive: false }).addTo(line);
-  L.geoJSON(geometry, { style: { color: color, weight: weight, opacity: 0.9 } }).addTo(line);
+  var dash = flight ? "10 8" : null;
+  L.geoJSON(geometry, { style: { color: "#ffffff", weight: weight + 3, opacity: 0.9, dashArray: dash }, interactive: false }).addTo(line);
+  L.geoJSON(geometry, { style: { color: color, weight: weight, opacity: 0.9, dashArray: dash } }).addTo(line);
   return line;
 }
 
@@ -254,7 +273,7 @@ export function routes(map, data) {
   group.byId = {};
   data.forEach(function (route) {
     var layer = L.featureGroup();
-    routeLine(route.geometry, route.color)
+    routeLine(route.geometry, route.color, null, route.flight)
       .bindTooltip(el("span", null, route.vehicle + (route.driver ? " · " + route.driver : "")), { sticky: true })
       .addTo(layer);
     route.stops.forEach(function (stop) {
@@ -439,5 +458,5 @@ export var DispatchMap = {
   baseMap: baseMap, zones: zones, depots: depots, orders: orders, legend: legend, popup: popup, orderStyle: orderStyle,
   layers: layers, showOrder: showOrder, orderLink: orderLink, driverPosition: driverPosition,
   planEditing: planEditing, routes: routes, unassigned: unassigned, redrawPlan: redrawPlan, showRoute: showRoute,
-  closures: closures, showClosure: showClosure, closureDrawing: closureDrawing,
+  closures: closures, showClosure: showClosure, closureDrawing: closureDrawing, noFlyZones: noFlyZones,
 };
