@@ -173,6 +173,12 @@ def promise_check(
     now = now or timezone.now()
     # Lock the promise: a plan update and a live ETA arriving together must not both revise it.
     promise = PromisedWindow.objects.select_for_update().filter(order=order).first()
+    if promise is None:
+        # No promise yet, so nothing was locked: lock the order instead, then look again. Two processes
+        # making the first promise together would otherwise both insert it (a duplicate-key error on
+        # the order); the second waits here for the first to commit and then revises its promise.
+        list(Order.objects.select_for_update().filter(pk=order.pk).values_list("pk", flat=True))
+        promise = PromisedWindow.objects.select_for_update().filter(order=order).first()
     start, end = promise_window_for(eta, now=now)
 
     def extra() -> dict:
