@@ -17,7 +17,7 @@ class Command(BaseCommand):
         for username, password, role, sees in DEMO_LOGINS:
             lines.append(f"    {username:<18} {password:<22} {role}: {sees}")
         lines += [
-            "    driver01 … driver12 share the password driver-demo-2026",
+            "    driver01 … driver12 (and pilot01, the demo drone's pilot) share the password driver-demo-2026",
             "",
             f"  Dashboard {url}   Admin {url}admin/   API docs {url}api/docs/   Health {url}healthz",
             f"  Live map {url}live/ — in another terminal, `make simulate` (manage.py simulate_fleet --speed 10)",
