@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from dispatch.models import DriverPosition, OrderStatusChange
+from dispatch.models import DriverPosition, Order, OrderStatusChange
 from routes.flights import reload_points
 
 # How near the hub a position must be for the driver to be "at the hub" (GPS in town, a yard).
 RELOAD_RADIUS_M = 150
+FINISHED = (Order.Status.DELIVERED, Order.Status.FAILED)
 
 
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -51,8 +52,9 @@ def reload_still_ahead(*, route, driver, before_sequence: int, hub, reload_s: in
     the reload seconds still ahead of the driver, or None when it is done (the driver has been at the
     hub and left). The full reload when the driver has not been there yet."""
     stop = next((s for s in route.stops.all() if s.sequence == before_sequence), None)
+    # Finished = delivered or failed there: any later change (a correction, an audit) is not the driver's.
     finished = (
-        OrderStatusChange.objects.filter(order_id=stop.order_id)
+        OrderStatusChange.objects.filter(order_id=stop.order_id, to_status__in=FINISHED)
         .order_by("-changed_at")
         .values_list("changed_at", flat=True)
         .first()

@@ -7,7 +7,7 @@ import pytest
 from django.core.cache import cache
 
 from dispatch.live import eta as live_eta
-from dispatch.models import Depot, Order
+from dispatch.models import Depot, Order, OrderStatusChange
 from routes.models import Stop
 from tests.live_map.conftest import place_driver
 
@@ -61,8 +61,15 @@ def test_a_reload_still_to_come_pushes_the_stops_after_it_by_the_drive_to_the_hu
 def test_a_reload_the_driver_made_already_is_not_counted_again(dispatched_route, driver_a, depot_a):
     route = dispatched_route
     stops = stops_of(route)
-    Order.objects.filter(pk__in=[s.order_id for s in stops[:3]]).update(status=Order.Status.DELIVERED)
     now = route.start + timedelta(hours=3)
+    # Delivered 40 minutes before `now`, on the route's own day (at the evening moment the fixture's
+    # dispatch is recorded hours after this day's stops: only the delivery marks the trip's end).
+    Order.objects.filter(pk__in=[s.order_id for s in stops[:3]]).update(status=Order.Status.DELIVERED)
+    for stop in stops[:3]:
+        OrderStatusChange.objects.create(
+            order_id=stop.order_id, from_status=Order.Status.EN_ROUTE, to_status=Order.Status.DELIVERED,
+            changed_at=now - timedelta(minutes=40), received_at=now - timedelta(minutes=40),
+        )  # fmt: skip
     somewhere = (stops[3].order.lat + 0.004, stops[3].order.lon)
     place_driver(driver_a, *somewhere, now)
     live_eta.live_etas_refresh(driver_id=driver_a.pk, now=now)
