@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from dispatch.geometry import haversine_m
 from dispatch.models import DriverPosition, Order, OrderStatusChange
 from routes.flights import reload_points
 
@@ -24,10 +25,7 @@ FINISHED = (Order.Status.DELIVERED, Order.Status.FAILED)
 
 
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat = math.radians((a[0] + b[0]) / 2)
-    dy = (a[0] - b[0]) * 111_320
-    dx = (a[1] - b[1]) * 111_320 * math.cos(lat)
-    return math.hypot(dx, dy)
+    return haversine_m(a[0], a[1], b[0], b[1])
 
 
 def first_time_at_hub(driver, hub: tuple[float, float], since: datetime | None) -> datetime | None:

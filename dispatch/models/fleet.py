@@ -10,6 +10,14 @@ from django.utils.translation import gettext_lazy as _
 from dispatch.geometry import polygon_bbox
 
 
+def check_polygon(field: str, polygon) -> None:
+    """A model's clean(): `polygon` must be a GeoJSON Polygon, else a ValidationError on `field`."""
+    try:
+        polygon_bbox(polygon)
+    except ValueError as exc:
+        raise ValidationError({field: str(exc)}) from None
+
+
 class Depot(models.Model):
     code = models.SlugField(
         max_length=32, unique=True, help_text=_("Short unique code used in imports and the API"), verbose_name=_("code")
@@ -78,10 +86,7 @@ class Zone(models.Model):
         return self.name
 
     def clean(self):
-        try:
-            polygon_bbox(self.polygon)
-        except ValueError as exc:
-            raise ValidationError({"polygon": str(exc)}) from None
+        check_polygon("polygon", self.polygon)
 
 
 class Vehicle(models.Model):
@@ -212,10 +217,7 @@ class NoFlyZone(models.Model):
         return self.name
 
     def clean(self):
-        try:
-            polygon_bbox(self.polygon)
-        except ValueError as exc:
-            raise ValidationError({"polygon": str(exc)}) from None
+        check_polygon("polygon", self.polygon)
 
 
 class Driver(models.Model):

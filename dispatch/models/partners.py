@@ -5,14 +5,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from dispatch.geometry import polygon_bbox
-from dispatch.models.fleet import Zone
+from dispatch.models.fleet import Zone, check_polygon
 from dispatch.models.orders import Order
 
 
@@ -109,10 +107,7 @@ class CourierPartner(models.Model):
 
     def clean(self):
         if self.area:
-            try:
-                polygon_bbox(self.area)
-            except ValueError as exc:
-                raise ValidationError({"area": str(exc)}) from None
+            check_polygon("area", self.area)
 
     def cutoff_at(self, day) -> datetime:
         """Its cut-off for a delivery day, as an aware datetime.
