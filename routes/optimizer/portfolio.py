@@ -7,10 +7,12 @@ every rule we model, but the ``balanced`` objective):
 * up to ``SMALL_DAY`` stops: a child process runs PyVRP from scratch for
   the whole budget; this process runs VROOM (one thread) for
   ``VROOM_SHARE`` of it, then PyVRP with another seed from VROOM's plan;
-* larger days: VROOM (exploration ``LARGE_EXPLORATION``, both threads) for
-  ``LARGE_VROOM_SHARE`` of the budget, then two PyVRP searches (this
-  process and a child, two seeds) improve VROOM's plan for the rest: from
-  scratch PyVRP is far behind on a few hundred stops within the budget.
+* larger days: this process runs PyVRP from scratch for the whole budget;
+  a child process runs VROOM (one thread) for ``LARGE_VROOM_SHARE`` of it,
+  then PyVRP with another seed from VROOM's plan. Since breaks are reserved
+  time in PyVRP's model (``pyvrp_solver``), PyVRP from scratch is the best
+  plan on most real days up to a few hundred stops, the search from VROOM's
+  plan on larger ones.
 
 Each answer is re-scored by ``evaluator.evaluate`` and the best *feasible*
 one by ``evaluator.objective_key`` is kept; PyVRP's answers pass through
@@ -18,9 +20,9 @@ one by ``evaluator.objective_key`` is kept; PyVRP's answers pass through
 
 When the other core is busy (``spare_cores`` samples /proc/stat for
 ``SAMPLE_S``), two processes would share one core and each search half as
-long; the portfolio then runs in this process only: on a small day PyVRP from
-scratch for the whole budget, on a larger one VROOM for its share and
-PyVRP from its plan for the rest. Otherwise (``balanced``, portfolio off)
+long; the portfolio then runs in this process only: VROOM for its share
+(``ONE_CORE_VROOM_SHARE`` on a small day, on one thread) and PyVRP from its
+plan for the rest. Otherwise (``balanced``, portfolio off)
 VROOM runs alone on both threads. Measurements: benchmarks/OPTIMIZER.md.
 
 PyVRP runs in a child process (``PyvrpProcess``): neither library
@@ -53,9 +55,16 @@ VROOM_SHARE = 0.3  # of the search time, for VROOM before PyVRP continues from i
 # day: +50 % after 15 s), so VROOM builds first, for a larger share, and both cores then improve
 # its plan with PyVRP (two seeds).
 SMALL_DAY = 100
-LARGE_VROOM_SHARE = 0.5
-LARGE_EXPLORATION = 5
-ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process starts
+# VROOM builds, PyVRP improves: since breaks are reserved time in PyVRP's model, its search
+# from VROOM's plan gains more per second than VROOM's own (real days at 0.5: +1.7 % against
+# VROOM alone for the whole budget; at 0.3 and 0.15: -0.8 % to -6.6 %, benchmarks/OPTIMIZER.md).
+LARGE_VROOM_SHARE = 0.3
+ONE_CORE_VROOM_SHARE = 0.15  # a small day on one core: VROOM's start, then PyVRP from it
+ONE_CORE_OVERHEAD_S = 0.15
+# A large day on two cores: what this process keeps back after its own search, to take the child's
+# answer and re-score three plans (~4 ms each at 600 stops). The child stops earlier, at the budget
+# less OVERHEAD_S.
+TWO_CORE_TAIL_S = 0.03  # kept back for re-scoring when no child process starts
 SAMPLE_S = 0.05  # how long ``spare_cores`` watches the machine
 BUSY_BELOW = 1.5  # spare cores under which the portfolio stays in one process
 # Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``).
@@ -136,33 +145,17 @@ def solve(problem: Problem, settings: SolverSettings = SolverSettings()) -> Solu
             notes=(f"vroom only: {reason}", *single),
         )
 
+    if spare_cores() < BUSY_BELOW:
+        return _solve_on_one_core(problem, settings, started, budget)
+    if len(problem.jobs) > SMALL_DAY:
+        return _solve_large_on_two_cores(problem, settings, started, budget)
     notes = []
     candidates = []
     deadline = started + search_s
-    busy = spare_cores() < BUSY_BELOW
-    large = len(problem.jobs) > SMALL_DAY
-    if busy and not large:
-        return _solve_on_one_core(problem, settings, started, budget)
-    child = None
-    if not large and not busy:
-        # The other core's search: PyVRP from scratch for the whole budget.
-        child = PyvrpProcess(problem, max(0.1, deadline - time.monotonic()), seed=settings.seed)
-    if large:
-        # VROOM's constructions first, on every core it can have; then PyVRP improves its plan.
-        vroom_sequences = solve_with_vroom(
-            problem,
-            LARGE_VROOM_SHARE * search_s,
-            threads=1 if busy else VROOM_THREADS,
-            exploration=LARGE_EXPLORATION,
-        )
-        vroom_sequences = chain_trips(problem, vroom_sequences, deadline=time.monotonic() + CHAIN_SHARE * search_s)
-        if not busy:
-            child = PyvrpProcess(
-                problem, max(0.1, deadline - time.monotonic()), seed=settings.seed + 2, initial=vroom_sequences
-            )
-    else:
-        vroom_sequences = solve_with_vroom(problem, VROOM_SHARE * search_s, threads=1)
-        vroom_sequences = chain_trips(problem, vroom_sequences, deadline=time.monotonic() + CHAIN_SHARE * search_s)
+    # The other core's search: PyVRP from scratch for the whole budget.
+    child = PyvrpProcess(problem, max(0.1, deadline - time.monotonic()), seed=settings.seed)
+    vroom_sequences = solve_with_vroom(problem, VROOM_SHARE * search_s, threads=1)
+    vroom_sequences = chain_trips(problem, vroom_sequences, deadline=time.monotonic() + CHAIN_SHARE * search_s)
     candidates.append(evaluate(problem, vroom_sequences, solver="vroom"))
     try:
         warm = solve_with_pyvrp(
@@ -171,39 +164,76 @@ def solve(problem: Problem, settings: SolverSettings = SolverSettings()) -> Solu
         candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
     except (ValueError, RuntimeError) as error:  # keep the others' plans rather than fail the day
         notes.append(f"pyvrp from vroom's plan failed: {error}")
-    if child is not None:
-        try:
-            candidates.append(evaluate(problem, child.result(), solver="pyvrp" if not large else "pyvrp+vroom#2"))
-        except RuntimeError as error:
-            notes.append(f"pyvrp failed: {error}")
-    if busy:
-        notes.append("one process: the other core was busy")
-    elapsed = time.monotonic() - started
-    # min() keeps the first of equals: VROOM wins ties.
+    try:
+        candidates.append(evaluate(problem, child.result(), solver="pyvrp"))
+    except RuntimeError as error:
+        notes.append(f"pyvrp failed: {error}")
+    return _best(problem, candidates, notes, started)
+
+
+def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
+    """More than ``SMALL_DAY`` stops, both cores free: PyVRP from scratch here for the whole
+    budget; in a child process VROOM (one thread) for ``LARGE_VROOM_SHARE`` of it, then PyVRP from
+    VROOM's plan. Since breaks are reserved time in PyVRP's model, PyVRP from scratch is the best
+    plan on most real days up to a few hundred stops, and the search from VROOM's plan on larger
+    ones (benchmarks/OPTIMIZER.md); this keeps both, and the whole budget for the first."""
+    notes, candidates = [], []
+    search_s = max(0.2, budget - OVERHEAD_S)
+    child = PyvrpProcess(problem, search_s, seed=settings.seed + 1, vroom_s=LARGE_VROOM_SHARE * search_s)
+    try:
+        scratch = solve_with_pyvrp(
+            problem, max(0.1, started + budget - TWO_CORE_TAIL_S - time.monotonic()), seed=settings.seed
+        )
+        candidates.append(evaluate(problem, scratch, solver="pyvrp"))
+    except (ValueError, RuntimeError) as error:
+        notes.append(f"pyvrp failed: {error}")
+    try:
+        warm = child.result()
+        if child.vroom_sequences is not None:
+            candidates.insert(0, evaluate(problem, child.vroom_sequences, solver="vroom"))
+        candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
+    except RuntimeError as error:
+        notes.append(f"vroom then pyvrp failed: {error}")
+    if not candidates:  # both searches failed: VROOM here, with what time is left
+        sequences = solve_with_vroom(problem, max(0.5, started + budget - time.monotonic()), threads=VROOM_THREADS)
+        candidates.append(evaluate(problem, sequences, solver="vroom"))
+    return _best(problem, candidates, notes, started)
+
+
+def _best(problem: Problem, candidates: list[Solution], notes: list[str], started: float) -> Solution:
+    """The best candidate by ``objective_key`` (min() keeps the first of equals: VROOM, listed
+    first, wins ties), with every candidate's figures in its notes."""
     best = min(candidates, key=lambda s: objective_key(problem, s))
-    notes += [
+    notes = notes + [
         f"{c.solver}: {'feasible' if c.feasible else 'infeasible'}, {len(c.unassigned)} unassigned, cost {c.cost:.2f}"
         for c in candidates
     ]
-    return replace(best, computing_time_s=elapsed, notes=tuple(notes))
+    return replace(best, computing_time_s=time.monotonic() - started, notes=tuple(notes))
 
 
 def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
-    """A small day while the other core is busy: PyVRP from scratch, here, for the whole budget
-    (no child to start, so only re-scoring is kept back). On ~100 stops it beats VROOM at any
-    share of one core (benchmarks/OPTIMIZER.md); VROOM takes over only if PyVRP fails."""
+    """The other core is busy: in this process (no child to start, so only re-scoring is kept
+    back), VROOM for its share of the budget (``ONE_CORE_VROOM_SHARE`` of a small day on one
+    thread, ``LARGE_VROOM_SHARE`` of a larger one on both), then PyVRP from its plan for the rest.
+    On the 39 R and RC Solomon instances with one core spinning, VROOM's start averaged 0.17 % over
+    the best known against 0.27 % for PyVRP from scratch over the whole budget
+    (benchmarks/OPTIMIZER.md). The better of the two plans is kept; VROOM's alone if PyVRP fails."""
     deadline = started + budget - ONE_CORE_OVERHEAD_S
     notes = ["one process: the other core was busy"]
-    try:
-        sequences = solve_with_pyvrp(problem, max(0.1, deadline - time.monotonic()), seed=settings.seed)
-        solver = "pyvrp"
-    except (ValueError, RuntimeError) as error:
-        notes.append(f"pyvrp failed: {error}")
-        sequences = solve_with_vroom(problem, max(0.1, deadline - time.monotonic()), threads=1)
-        solver = "vroom"
-    solution = evaluate(problem, sequences, solver=solver, computing_time_s=time.monotonic() - started)
-    notes.append(
-        f"{solver}: {'feasible' if solution.feasible else 'infeasible'}, {len(solution.unassigned)} unassigned, "
-        f"cost {solution.cost:.2f}"
+    large = len(problem.jobs) > SMALL_DAY
+    share = LARGE_VROOM_SHARE if large else ONE_CORE_VROOM_SHARE
+    vroom_sequences = solve_with_vroom(
+        problem, share * (deadline - time.monotonic()), threads=VROOM_THREADS if large else 1
     )
-    return replace(solution, notes=tuple(notes))
+    vroom_sequences = chain_trips(
+        problem, vroom_sequences, deadline=time.monotonic() + CHAIN_SHARE * (deadline - started)
+    )
+    candidates = [evaluate(problem, vroom_sequences, solver="vroom")]
+    try:
+        warm = solve_with_pyvrp(
+            problem, max(0.1, deadline - time.monotonic()), seed=settings.seed, initial=vroom_sequences
+        )
+        candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
+    except (ValueError, RuntimeError) as error:
+        notes.append(f"pyvrp from vroom's plan failed: {error}")
+    return _best(problem, candidates, notes, started)

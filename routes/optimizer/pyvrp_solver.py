@@ -32,36 +32,32 @@ The encoding (benchmarks/OPTIMIZER.md, "How PyVRP models a real day"):
   reload: exact. ``max_trip_distance_m`` (a drone's range): a job no trip
   to it alone can reach (``within_range``) is forbidden like a missing
   skill, which is exact for one-stop trips; longer trips are checked by
-  ``repair``. Per-route limits that are load dimensions (task limits,
-  breaks) are reset by a reload too, so on a multi-trip route they are
-  only estimates that ``repair`` makes exact. Breaks are not clients on a
-  multi-trip type: a reload empties the break's load dimension too, so
-  PyVRP would take a break (and its prize) once per trip; instead the
-  type's shift ends the breaks' duration earlier in PyVRP's model (their
-  time is reserved) and ``repair`` places each break where the evaluator
-  accepts it. On a day with reloads the search keeps ``FILL_SHARE`` of the
-  budget for ``repair.chain_trips`` (a short route left over becomes another
-  route's next trip where that is cheaper) and ``repair.fill_trips`` (an
-  order left out gets a trip of its own where the evaluator accepts it).
+  ``repair``. Per-route limits that are load dimensions (task limits)
+  are reset by a reload too, so on a multi-trip route they are only
+  estimates that ``repair`` makes exact. On a day with reloads the search
+  keeps ``FILL_SHARE`` of the budget for ``repair.chain_trips`` (a short
+  route left over becomes another route's next trip where that is cheaper)
+  and ``repair.fill_trips`` (an order left out gets a trip of its own where
+  the evaluator accepts it).
 * open starts or ends: a virtual depot with zero travel to and from every
   point, which is what the evaluator charges for the missing leg.
-* driver breaks: a break is a client only the vehicles of its type may serve
-  (their profile alone does not forbid it), with the break's first window
-  as its window and its duration as service time, one more load dimension
-  per break index with capacity 1 (so a route takes it at most once), and a
-  prize of half the dearest arc (a working route takes it, so its time is
-  planned for). It has a virtual location of its own: getting there costs
-  and takes nothing; leaving it for a stop y costs the median and takes the
-  longest of the ``NEAREST`` shortest arcs into y (a break is taken next to
-  where the route works); leaving it for a depot costs a route's worth more
-  (a route that is only a break, or a break after the last stop, never
-  pays). The evaluator holds a break where the vehicle is, so PyVRP's view
-  of the leg after a break is an estimate: ``repair`` therefore re-checks
-  every route with the evaluator's own rules (``RouteChecker``) and moves or
-  adds breaks, and as a last resort leaves stops out, until each route is
-  clean. So no PyVRP plan can break a rule of the evaluator: a route is only
-  returned after the evaluator found nothing wrong with it, and the empty
-  route always passes.
+* driver breaks: their time is reserved, not modelled as visits: each
+  vehicle type's shift ends the breaks' total duration earlier in PyVRP's
+  model, and ``repair`` places each break where the evaluator's schedule
+  accepts it (inside its window, where the vehicle stands). The evaluator
+  holds a break where the vehicle is, with no leg of its own, and no
+  static matrix can say "the leg after the break is the leg from the stop
+  before". The earlier encoding, a break as a client at a virtual place
+  with an estimated leg out of it, let PyVRP hide a route's longest leg
+  behind its break: on real days its plans looked cheaper to PyVRP and
+  cost the evaluator more than VROOM's plan they started from (a 297-stop
+  day: 892 -> 916 CHF from VROOM's plan, 811 CHF with the time reserved;
+  benchmarks/OPTIMIZER.md). ``repair`` re-checks every route with the
+  evaluator's own rules (``RouteChecker``) and moves or adds breaks, and
+  as a last resort leaves stops out, until each route is clean. So no
+  PyVRP plan can break a rule of the evaluator: a route is only returned
+  after the evaluator found nothing wrong with it, and the empty route
+  always passes.
 
 Warm starts: the problem's initial routes, or sequences from another solver
 (the portfolio hands VROOM's plan to a second PyVRP search).
@@ -87,6 +83,7 @@ from pyvrp.stop import MaxRuntime
 from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, tidy_reloads
 from .problem import Problem, can_serve, fleet_penalty, padded, vehicle_capacity, within_range
 from .repair import chain_trips, fill_trips, repair
+from .vroom_solver import solve_with_vroom
 
 COST_SCALE = 18_000  # scaled units per cent: per metre = per_km * 18, per second = per_hour * 5
 INT64_SAFE = 2**62
@@ -211,12 +208,10 @@ class _Model:
         self.type_of = {vid: t for t, members in enumerate(self.type_vehicles) for vid in members}
         task_dim = any(v.max_tasks is not None for v in problem.vehicles)
         trip_dim = any(v.max_stops_per_trip is not None for v in problem.vehicles)
-        break_dims = max((len(v.breaks) for v in problem.vehicles), default=0)
-        width = dims + int(task_dim) + int(trip_dim) + break_dims
-        break_offset = dims + int(task_dim) + int(trip_dim)
+        width = dims + int(task_dim) + int(trip_dim)
 
-        # Locations: depots (real points, and the virtual free depot), one per job client, one per
-        # vehicle type with breaks. ``point`` is the road matrix index, None for virtual ones.
+        # Locations: depots (real points, and the virtual free depot), one per job client.
+        # ``point`` is the road matrix index, None for the virtual one.
         point: list[int | None] = []
         depot_of: dict = {}
         for vehicle in problem.vehicles:
@@ -227,7 +222,6 @@ class _Model:
                     point.append(None if index is None else index)
         free_location = depot_of.get(FREE)
         depots = [pyvrp.Depot(location) for location in range(len(point))]
-        base_depots = len(depots)
         # Reload points: a depot (and location) per (point, reload time, hub window).
         reload_depot_of: dict[tuple, int] = {}
         self.reload_depots: list[dict[int, int]] = []  # per type: reload position -> depot
@@ -250,7 +244,7 @@ class _Model:
 
         clients: list[pyvrp.Client] = []
         client_groups: list[pyvrp.ClientGroup] = []
-        self.client_info: list[tuple] = []  # ("job", job index) or ("break", type, break index)
+        self.client_job: list[int] = []  # per client, its job's index
         self.job_clients: list[list[int]] = []
         for n, job in enumerate(jobs):
             windows = job.time_windows or ((0, NO_LATE),)
@@ -258,40 +252,26 @@ class _Model:
             members = []
             for early, late in windows:
                 members.append(len(clients))
-                self.client_info.append(("job", n))
+                self.client_job.append(n)
                 clients.append((len(point), early, late, group, n))
                 point.append(job.location_index)
             if group is not None:
                 client_groups.append(pyvrp.ClientGroup(members, required=False))
             self.job_clients.append(members)
-        break_location: dict[int, int] = {}
-        self.break_clients: dict[tuple[int, int], list[int]] = {}  # (type, break index) -> clients
-        for t, (_, members) in enumerate(groups):
-            if not members[0].breaks or key[-3] is not None:
-                continue  # no breaks, or a multi-trip type: its breaks' time is reserved (below)
-            break_location[t] = len(point)
-            point.append(None)
-            for _ in members:
-                for b, brk in enumerate(members[0].breaks):
-                    self.break_clients.setdefault((t, b), []).append(len(clients))
-                    self.client_info.append(("break", t, b))
-                    clients.append((break_location[t], brk.windows[0][0], brk.windows[0][1], None, (t, b)))
         size = len(point)
         real = np.array([p is not None for p in point])
         real_points = [p for p in point if p is not None]
 
-        # Profiles: one per (road profile, prices, eligibility), and one per vehicle type with
-        # breaks (its break location is forbidden to every other type).
+        # Profiles: one per (road profile, prices, eligibility).
         profile_keys: list[tuple] = []
         profile_of_type = []
-        for t, (key, _) in enumerate(groups):
-            road, per_hour, per_km = key[0], key[1], key[2]
-            pkey = (road, per_hour, per_km, key[-1], t if t in break_location else None)
+        for key, _ in groups:
+            pkey = (key[0], key[1], key[2], key[-1])
             if pkey not in profile_keys:
                 profile_keys.append(pkey)
             profile_of_type.append(profile_keys.index(pkey))
         cost_matrices, duration_matrices = [], []
-        for road, per_hour, per_km, _, _ in profile_keys:
+        for road, per_hour, per_km, _ in profile_keys:
             matrix = problem.matrices[road]
             durations = np.zeros((size, size), dtype=np.int64)
             sub = np.ix_(real, real)
@@ -320,68 +300,44 @@ class _Model:
         self.max_prize = float(base * max(weights, default=1))
         forbidden_cost = int(2 * self.max_prize + 4 * self.arc_scale + 1)
 
-        # Where routes end (not reload points: a break before a reload is fine).
-        depot_locations = np.zeros(size, dtype=bool)
-        depot_locations[:base_depots] = True
-        for n in range(len(profile_keys)):
-            cost, durations = cost_matrices[n], duration_matrices[n]
-            for location in break_location.values():
-                # Into a break: nothing. Out of it to y: what the arcs into y from its nearest
-                # points cost (the median of them) and take (the longest of them), since a route
-                # takes its break next to where it works; ``repair`` checks the real schedule.
-                # Into a depot, one route's worth more, so a break alone or last never pays.
-                for m, pick in ((cost, "median"), (durations, "max")):
-                    m[location, :] = _arc_estimate(m, real, pick)
-                    m[:, location] = 0
-                cost[location, depot_locations] += int(self.arc_scale)
-            if free_location is not None:
+        if free_location is not None:
+            for cost, durations in zip(cost_matrices, duration_matrices):
                 cost[free_location, :] = cost[:, free_location] = 0
                 durations[free_location, :] = durations[:, free_location] = 0
-        for n, (_, _, _, eligible, own_breaks) in enumerate(profile_keys):
+        for n, (_, _, _, eligible) in enumerate(profile_keys):
             allowed = np.unpackbits(np.frombuffer(eligible, dtype=np.uint8))[: len(jobs)]
             forbidden_locations = [clients[c][0] for j in np.flatnonzero(allowed == 0) for c in self.job_clients[j]]
-            forbidden_locations += [loc for t, loc in break_location.items() if t != own_breaks]
             if forbidden_locations:
                 cost_matrices[n][:, forbidden_locations] += forbidden_cost
                 np.fill_diagonal(cost_matrices[n], 0)
         self.forbidden_cost = forbidden_cost
 
         pyvrp_clients = []
-        for c, (location, early, late, group, what) in enumerate(clients):
+        for location, early, late, group, n in clients:
+            job = jobs[n]
             delivery = [0] * width
-            if self.client_info[c][0] == "job":
-                job = jobs[what]
-                delivery[:dims] = padded(job.delivery, dims)
-                if task_dim:
-                    delivery[dims] = 1
-                if trip_dim:
-                    delivery[dims + int(task_dim)] = 1
-                prize, service = base * weights[what], job.service_s
-            else:
-                t, b = what
-                delivery[break_offset + b] = 1
-                # Half a route's worth: enough that a working route takes its break (so its time is
-                # planned for), too little to open a vehicle for it (its way home costs a whole one).
-                prize, service = int(self.arc_scale) // 2, groups[t][1][0].breaks[b].duration_s
+            delivery[:dims] = padded(job.delivery, dims)
+            if task_dim:
+                delivery[dims] = 1
+            if trip_dim:
+                delivery[dims + int(task_dim)] = 1
             pyvrp_clients.append(
                 pyvrp.Client(
                     location,
                     delivery=delivery,
-                    service_duration=service,
+                    service_duration=job.service_s,
                     tw_early=early,
                     tw_late=late,
                     required=False,
-                    prize=prize,
+                    prize=base * weights[n],
                     group=group,
                 )
             )
         vehicle_types = []
         for t, (key, members) in enumerate(groups):
             _, _, _, start, end, capacity, shift, fixed, breaks, max_tasks, trips, per_trip, _ = key
-            extra = (
-                ([UNLIMITED if max_tasks is None else max_tasks] if task_dim else [])
-                + ([UNLIMITED if per_trip is None else per_trip] if trip_dim else [])
-                + [1 if b < len(breaks) and trips is None else 0 for b in range(break_dims)]
+            extra = ([UNLIMITED if max_tasks is None else max_tasks] if task_dim else []) + (
+                [UNLIMITED if per_trip is None else per_trip] if trip_dim else []
             )
             reloads = {}
             if trips is not None:
@@ -394,7 +350,8 @@ class _Model:
                     end_depot=depot_of[FREE if end is None else end],
                     fixed_cost=(fixed + extra_fixed) * COST_SCALE // divisor,
                     tw_early=shift[0],
-                    tw_late=shift[1] - (sum(b.duration_s for b in breaks) if trips is not None else 0),
+                    # The breaks' time is reserved: ``repair`` places them (module docstring).
+                    tw_late=shift[1] - sum(b.duration_s for b in breaks),
                     unit_distance_cost=1,
                     unit_duration_cost=0,
                     profile=profile_of_type[t],
@@ -417,7 +374,6 @@ class _Model:
             return None
         starts = {s.job_id: s.service_start_s for r in plan.routes for s in r.stops if s.kind == "job"}
         routes = []
-        used_breaks: set[int] = set()
         for vehicle_id, items in sequences.items():
             t = self.type_of.get(vehicle_id)
             if t is None:
@@ -431,11 +387,7 @@ class _Model:
                     visits.append(pyvrp.Activity(pyvrp.ActivityType.DEPOT, depot))
                     continue
                 if isinstance(item, BreakVisit):
-                    free = [c for c in self.break_clients.get((t, item.index), []) if c not in used_breaks]
-                    if free:
-                        used_breaks.add(free[0])
-                        visits.append(free[0])
-                    continue
+                    continue  # not in PyVRP's model: its time is reserved
                 if item not in index_of:
                     return None
                 members = self.job_clients[index_of[item]]
@@ -473,35 +425,17 @@ class _Model:
                     continue
                 if not activity.is_client():
                     continue
-                info = self.client_info[activity.idx]
-                items.append(jobs[info[1]].id if info[0] == "job" else BreakVisit(info[2]))
+                items.append(jobs[self.client_job[activity.idx]].id)
             result[vehicle_id] = tidy_reloads(items)
         return result
 
 
-NEAREST = 10  # arcs into a point that estimate the leg after a break
-
-
-def _arc_estimate(matrix: np.ndarray, real: np.ndarray, pick: str) -> np.ndarray:
-    """Per column y: the median or the largest of the ``NEAREST`` shortest arcs into y from other
-    real points (0 for virtual points)."""
-    rows = matrix[real]
-    masked = rows.astype(np.float64)
-    masked[:, ~real] = 0
-    # A point's arc to itself is no predecessor.
-    own = np.flatnonzero(real)
-    masked[np.arange(len(own)), own] = np.inf
-    k = max(1, min(NEAREST, len(own) - 1))
-    if len(own) < 2:
-        return np.zeros(matrix.shape[1], dtype=np.int64)
-    nearest = np.sort(np.partition(masked, k - 1, axis=0)[:k], axis=0)
-    value = np.median(nearest, axis=0) if pick == "median" else nearest.max(axis=0)
-    value[~real] = 0
-    return np.rint(np.nan_to_num(value, posinf=0)).astype(np.int64)
-
-
 class PyvrpProcess:
-    """PyVRP in a child process, so it can search while VROOM runs here.
+    """PyVRP in a child process, so it can search while this process searches too.
+
+    ``vroom_s`` > 0: the child first runs VROOM on one thread for that long (its single trips
+    joined where the vehicles reload) and starts PyVRP from that plan; ``vroom_sequences`` then
+    holds VROOM's plan too, a candidate of its own.
 
     Why a process: neither pyvroom nor PyVRP release the GIL while they
     search (measured: a Python thread beside a VROOM solve is starved), so
@@ -513,7 +447,14 @@ class PyvrpProcess:
 
     STARTUP_GRACE_S = 30.0  # on top of the budget before we give up on the child
 
-    def __init__(self, problem: Problem, time_budget_s: float, seed: int = 1, initial: Sequences | None = None):
+    def __init__(
+        self,
+        problem: Problem,
+        time_budget_s: float,
+        seed: int = 1,
+        initial: Sequences | None = None,
+        vroom_s: float = 0.0,
+    ):
         # On the monotonic clock, which parent and child share (system-wide) and which a test that
         # pins the wall clock (time_machine) leaves alone: a pinned time.time() here against the
         # child's real one gave PyVRP days to search, until the grace period killed it.
@@ -529,7 +470,8 @@ class PyvrpProcess:
             stderr=subprocess.PIPE,
             env=env,
         )
-        payload = pickle.dumps((problem, self.deadline, seed, initial), protocol=pickle.HIGHEST_PROTOCOL)
+        self.vroom_sequences: Sequences | None = None
+        payload = pickle.dumps((problem, self.deadline, seed, initial, vroom_s), protocol=pickle.HIGHEST_PROTOCOL)
         self.process.stdin.write(payload)
         self.process.stdin.close()
         self.process.stdin = None  # so communicate() only reads
@@ -546,13 +488,27 @@ class PyvrpProcess:
         if self.process.returncode != 0:
             message = errors.decode(errors="replace")[-2000:]
             raise RuntimeError(f"PyVRP child process failed ({self.process.returncode}): {message}")
-        return pickle.loads(output)  # nosec B301  # our child's answer on its stdout pipe
+        answer = pickle.loads(output)  # nosec B301  # our child's answer on its stdout pipe
+        self.vroom_sequences = answer["vroom"]
+        return answer["pyvrp"]
+
+
+CHILD_CHAIN_SHARE = 0.1  # of VROOM's time, for joining its single trips on reloading vehicles
 
 
 def _child_main() -> None:
-    problem, deadline, seed, initial = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent's pipe
+    problem, deadline, seed, initial, vroom_s = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent
+    vroom_sequences = None
+    if vroom_s > 0:
+        vroom_sequences = solve_with_vroom(problem, vroom_s, threads=1)
+        if any(v.reloads for v in problem.vehicles):
+            vroom_sequences = chain_trips(
+                problem, vroom_sequences, deadline=time.monotonic() + CHILD_CHAIN_SHARE * vroom_s
+            )
+        initial = vroom_sequences
     sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed, initial=initial)
-    sys.stdout.buffer.write(pickle.dumps(sequences, protocol=pickle.HIGHEST_PROTOCOL))
+    answer = {"pyvrp": sequences, "vroom": vroom_sequences}
+    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 if __name__ == "__main__":
