@@ -24,10 +24,6 @@ RELOAD_RADIUS_M = 150
 FINISHED = (Order.Status.DELIVERED, Order.Status.FAILED)
 
 
-def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    return haversine_m(a[0], a[1], b[0], b[1])
-
-
 def first_time_at_hub(driver, hub: tuple[float, float], since: datetime | None) -> datetime | None:
     """When the driver's phone first placed it at the hub since `since` (None: never)."""
     degrees_lat = RELOAD_RADIUS_M / 111_320
@@ -40,7 +36,7 @@ def first_time_at_hub(driver, hub: tuple[float, float], since: datetime | None) 
     if since is not None:
         positions = positions.filter(recorded_at__gte=since)
     for lat, lon, recorded_at in positions.order_by("recorded_at").values_list("lat", "lon", "recorded_at")[:50]:
-        if _metres((lat, lon), hub) <= RELOAD_RADIUS_M:
+        if haversine_m(lat, lon, *hub) <= RELOAD_RADIUS_M:
             return recorded_at
     return None
 
@@ -62,8 +58,7 @@ def reload_still_ahead(*, route, driver, before_sequence: int, hub, reload_s: in
     arrived = first_time_at_hub(driver, hub, finished)
     if arrived is None:
         return reload_s
-    here = (driver.last_lat, driver.last_lon)
-    if _metres(here, hub) <= RELOAD_RADIUS_M:
+    if haversine_m(driver.last_lat, driver.last_lon, *hub) <= RELOAD_RADIUS_M:
         return max(0, reload_s - int((now - arrived).total_seconds()))
     return None
 

@@ -51,20 +51,19 @@ from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
 VROOM_SHARE = 0.3  # of the search time, for VROOM before PyVRP continues from its plan
-# Above this many stops PyVRP from scratch falls far behind within the budget (a 360-stop real
-# day: +50 % after 15 s), so VROOM builds first, for a larger share, and both cores then improve
-# its plan with PyVRP (two seeds).
+# Up to this many stops (Solomon's size) the child searches from scratch and this process from
+# VROOM's plan; above it, the other way round (``_solve_large_on_two_cores``).
 SMALL_DAY = 100
 # VROOM builds, PyVRP improves: since breaks are reserved time in PyVRP's model, its search
 # from VROOM's plan gains more per second than VROOM's own (real days at 0.5: +1.7 % against
 # VROOM alone for the whole budget; at 0.3 and 0.15: -0.8 % to -6.6 %, benchmarks/OPTIMIZER.md).
 LARGE_VROOM_SHARE = 0.3
 ONE_CORE_VROOM_SHARE = 0.15  # a small day on one core: VROOM's start, then PyVRP from it
-ONE_CORE_OVERHEAD_S = 0.15
+ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process starts
 # A large day on two cores: what this process keeps back after its own search, to take the child's
 # answer and re-score three plans (~4 ms each at 600 stops). The child stops earlier, at the budget
 # less OVERHEAD_S.
-TWO_CORE_TAIL_S = 0.03  # kept back for re-scoring when no child process starts
+TWO_CORE_TAIL_S = 0.03
 SAMPLE_S = 0.05  # how long ``spare_cores`` watches the machine
 BUSY_BELOW = 1.5  # spare cores under which the portfolio stays in one process
 # Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``).

@@ -501,10 +501,7 @@ def _child_main() -> None:
     vroom_sequences = None
     if vroom_s > 0:
         vroom_sequences = solve_with_vroom(problem, vroom_s, threads=1)
-        if any(v.reloads for v in problem.vehicles):
-            vroom_sequences = chain_trips(
-                problem, vroom_sequences, deadline=time.monotonic() + CHILD_CHAIN_SHARE * vroom_s
-            )
+        vroom_sequences = chain_trips(problem, vroom_sequences, deadline=time.monotonic() + CHILD_CHAIN_SHARE * vroom_s)
         initial = vroom_sequences
     sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed, initial=initial)
     answer = {"pyvrp": sequences, "vroom": vroom_sequences}
