@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=5.0, help="solver seconds per depot's plan")
     parser.add_argument("--json", dest="json_out", default="")
     parser.add_argument("--database-url")
+    parser.add_argument("--stops", dest="stops_out", default="", help="write every driven stop's detail (JSON lines)")
     args = parser.parse_args()
     if args.days < 1:
         parser.error(f"--days must be at least 1, not {args.days}")
@@ -95,6 +97,11 @@ def main() -> None:
     if output is not None and not output.parent.is_dir():
         parser.error(f"--json {output}: the folder {output.parent} does not exist")
 
+    # Production's settings, not a laptop's: DEBUG keeps the text of every SQL query the simulated days run.
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
+    os.environ.setdefault("LOG_FORMAT", "text")
     setup_django(args.database_url)
 
     from django.conf import settings
@@ -121,9 +128,19 @@ def main() -> None:
     def log(text: str) -> None:
         print(f"  [{time.perf_counter() - started:6.0f} s] {text}", flush=True)
 
+    stops: list | None = [] if args.stops_out else None
     report = simulate_history(
-        days=args.days, truth=truth, seed=args.seed, orders_per_day=args.orders, time_budget_s=args.time_budget, log=log
+        days=args.days,
+        truth=truth,
+        seed=args.seed,
+        orders_per_day=args.orders,
+        time_budget_s=args.time_budget,
+        log=log,
+        stops_out=stops,
     )
+    if stops is not None:
+        with open(args.stops_out, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(row) + "\n" for row in stops)
     seconds = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started  # every thread of this process (the embedded task queues too)
     print()

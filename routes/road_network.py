@@ -74,7 +74,8 @@ def _travel_model_fingerprint() -> tuple | None:
 
 
 def travel_model_speeds(model: TravelModel) -> dict[str, np.ndarray]:
-    """The learned speed factors of a model per profile, (2, 24, chains) float32; {} without any."""
+    """The learned speed factors of a model per profile, (day types, 24, chains) float32 (3 day types, or
+    2 in versions learned before Saturday and Sunday were told apart); {} without any."""
     if not model.speeds:
         return {}
     with np.load(io.BytesIO(bytes(model.speeds))) as data:

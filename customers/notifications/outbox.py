@@ -53,6 +53,11 @@ def notifications_create(
 
     A repeat of the same (order, event, channel, occasion) changes nothing: the existing row stands.
     """
+    found = [r for r in recipients(order) if not only_channel or r[0] in (only_channel, Channel.WEBHOOK)]
+    if not found:
+        # Nobody to tell (no address, no webhook): no message, so no link or text to make for it. A
+        # route's every action asks for each waiting stop; this keeps that to one lookup per stop.
+        return []
     now = timezone.now()
     language = customer_language(order)
     link = tracking_link_ensure(order=order)
@@ -60,9 +65,7 @@ def notifications_create(
     customer = order.customer if order.customer_id else None
     quiet_until = quiet_hours_end(customer, now)
     created = []
-    for channel, recipient, skip_reason in recipients(order):
-        if only_channel and channel not in (only_channel, Channel.WEBHOOK):
-            continue
+    for channel, recipient, skip_reason in found:
         status, reason, send_after = Notification.Status.PENDING, skip_reason, None
         if skip_reason:
             status = Notification.Status.SKIPPED

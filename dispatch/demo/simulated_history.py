@@ -111,6 +111,7 @@ class DrivenStop:
     default: datetime  # the OSM defaults' prediction of the same route
     oracle: datetime  # the truth's expected times' prediction of the same route
     promised: tuple[datetime, datetime]  # the window the customer was promised at dispatch
+    detail: dict = field(default_factory=dict)  # what a leg and a doorstep took against each prediction
 
 
 @dataclass
@@ -271,6 +272,17 @@ def drive_route(*, route: Route, truth: Truth, network, seed: int, day: date, di
             DrivenStop(
                 arrival=arrival, learned=stop.eta, default=predicted_default, oracle=predicted_oracle,
                 promised=promise_window_for(stop.eta, now=dispatched_at),
+                detail={
+                    "route": route.pk, "vehicle": vehicle.name, "profile": profile, "sequence": stop.sequence,
+                    "zone": zone, "items": order.items, "departed": actual.at.isoformat(),
+                    "leg_actual_s": round((arrival - actual.at).total_seconds(), 1),
+                    "leg_planned_s": stop.leg_duration_s,
+                    "leg_oracle_s": round(expected.duration_s * truth.leg_noise_mean
+                                          + truth.expected_access_s(zone_code=zone), 1),
+                    "service_actual_s": round((done - max(arrival, order.window_start or arrival)).total_seconds(), 1),
+                    "service_planned_s": stop.service_s, "failed": fails,
+                    "planned_waiting_s": stop.waiting_s,
+                },
             )
         )  # fmt: skip
         pause = timedelta(seconds=breaks.get(stop.sequence, 0.0))
@@ -380,7 +392,8 @@ def simulate_day(*, day: date, truth: Truth, seed: int, depots: list[Depot], all
 
 def simulate_history(*, days: int, truth: Truth, seed: int = 1, depot_codes: list[str] | None = None,
                      orders_per_day: int = 300, time_budget_s: float = 10.0, end: date | None = None,
-                     failure_rate: float = FAILURE_RATE, log: Callable[[str], None] = print) -> dict:  # fmt: skip
+                     failure_rate: float = FAILURE_RATE, log: Callable[[str], None] = print,
+                     stops_out: list | None = None) -> dict:  # fmt: skip
     """Play the `days` days before `end` (default today), oldest first; the report (SIMULATION.md).
 
     A day that already has simulated orders is not played again (it is left out of the report)."""
@@ -422,6 +435,13 @@ def simulate_history(*, days: int, truth: Truth, seed: int = 1, depot_codes: lis
                                failure_rate=failure_rate, log=log)  # fmt: skip
         row = outcome.report_row()
         rows.append(row)
+        if stops_out is not None:  # the benchmark's per-stop detail (--stops)
+            stops_out.extend(
+                {"date": day.isoformat(), "model": outcome.model_version, "arrival": s.arrival.isoformat(),
+                 "learned": s.learned.isoformat(), "oracle": s.oracle.isoformat(), "default": s.default.isoformat(),
+                 "promised": [s.promised[0].isoformat(), s.promised[1].isoformat()], **s.detail}
+                for s in outcome.stops
+            )  # fmt: skip
         lateness = ", ".join(
             f"{kind} {outcome.mean_lateness_s(kind):+.0f} s"
             for kind in ("default", "learned", "oracle")

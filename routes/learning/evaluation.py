@@ -30,7 +30,9 @@ class DayData:
 def base_class_factors(network: RoadNetwork, profile: str) -> np.ndarray:
     """The traffic table the planner has for a profile, (SLOTS, classes): the prior nobody drove."""
     traffic = network._state(profile).traffic
-    return np.stack([traffic.class_factors((day, hour)) for day in ("weekday", "weekend") for hour in range(24)])
+    # the table has weekday and weekend: Saturday and Sunday both start from its weekend
+    days = ("weekday", "weekend", "weekend")
+    return np.stack([traffic.class_factors((day, hour)) for day in days for hour in range(24)])
 
 
 def leg_errors(network: RoadNetwork, day: dict[str, DayData], factors: dict[str, np.ndarray] | None,
@@ -48,7 +50,7 @@ def leg_errors(network: RoadNetwork, day: dict[str, DayData], factors: dict[str,
         g = network._state(profile).graph
         chain, slot = data.obs.chain.astype(np.int64), data.obs.slot.astype(np.int64)
         if factors is not None and profile in factors:
-            table = factors[profile].reshape(48, -1)
+            table = speeds.slot_table(factors[profile])
             factor = table[slot, chain]
         else:
             factor = base_class_factors(network, profile)[slot, g.chain_class[chain]]

@@ -98,7 +98,8 @@ def _active_window_figures() -> tuple[dict | None, dict | None]:
 
 
 def arrival_window(horizon_s: float) -> tuple[float, float] | None:
-    """(earliest, latest) offsets in seconds from an ETA ``horizon_s`` ahead: about its p5 and p95.
+    """(earliest, latest) offsets in seconds from an ETA ``horizon_s`` ahead: about its p3 and p97 (from
+    the arrivals) or p5 and p95 (from the legs).
 
     From the arrivals of the recent days against the ETAs given at their dispatch, by horizon, when the
     active model measured them (routes.learning.windows); else from the errors of single legs and

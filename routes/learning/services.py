@@ -52,7 +52,9 @@ from routes.road_network import active_build, get_road_network, travel_model_spe
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT = 3  # 2: service from the window's start when the driver came early; 3: access net of walks
+# 2: service from the window's start when the driver came early; 3: access net of walks; 4: Saturday and
+# Sunday apart (slots of three day types)
+CACHE_FORMAT = 4
 MAX_LEAVING_S = 120.0  # after a completion, longer than this before the van moves is a pause, not the stop's
 COMPLETIONS = (Order.Status.DELIVERED, Order.Status.FAILED)
 
@@ -68,7 +70,7 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def local_slots(unix_s: np.ndarray) -> np.ndarray:
-    """Slot (day type * 24 + local hour) of each moment (unix seconds)."""
+    """Slot (day type * 24 + local hour, speeds.day_type) of each moment (unix seconds)."""
     if not len(unix_s):
         return np.zeros(0, np.int16)
     zone = _zone()
@@ -77,7 +79,7 @@ def local_slots(unix_s: np.ndarray) -> np.ndarray:
     slot_of = np.empty(len(unique), np.int16)
     for i, hour in enumerate(unique.tolist()):
         local = datetime.fromtimestamp(hour * 3600 + 1800, zone)
-        slot_of[i] = (24 if local.weekday() >= 5 else 0) + local.hour
+        slot_of[i] = speeds.day_type(local) * 24 + local.hour
     return slot_of[inverse]
 
 
@@ -212,6 +214,7 @@ def _learn_day(network: RoadNetwork, matchers: dict, day: date) -> dict[str, Day
                     parts["access"].append({**order_keys(order), "kind": kind, "items": 0, "seconds": seconds})
             previous_end = completion
         keep = np.flatnonzero(moving)
+        keep = keep[speeds.thinned(x[keep], y[keep], speeds.THIN_M)]
         if len(keep) < 2:
             continue
         tk, latk, lonk = t[keep], lat[keep], lon[keep]

@@ -9,11 +9,14 @@ seconds at a moment. What is not driving is dropped before it becomes an observa
 - pairs of fixes more than MAX_GAP_S apart, slower than MIN_SPEED_MPS (waiting, not driving), or
   whose road distance is far longer than the straight line (a detour the matcher had to invent).
 
-The estimate is a hierarchical shrinkage in log speed ratio r = log(observed / default speed):
-    r(chain, slot) = mu(class, slot) + delta(chain) + gamma(chain, slot)
+The estimate is a hierarchical shrinkage in log speed ratio r = log(observed / default speed), slot =
+(day type, hour), day types Monday-Friday, Saturday, Sunday:
+    r(chain, slot) = mu(class, slot) + delta(chain) + eps(chain, day type) + gamma(chain, slot)
 - mu: the road class's learned prior for the slot, shrunk towards the traffic table the planner had
   (so a class nobody drove keeps the table);
-- delta: the chain's own offset over all hours (a slow centre street), shrunk towards 0;
+- delta: the chain's own offset over all hours and days (a narrow street), shrunk towards 0;
+- eps: what the chain does differently on this type of day (a centre that is slow on weekdays and
+  free on Sundays), shrunk towards 0;
 - gamma: what the chain does differently at this hour, shrunk towards 0.
 Each shrinkage weights n traversals against k = sigma^2 / tau^2 (within-cell noise over
 between-cell spread, both estimated from the data by moments: empirical Bayes), so a stretch driven
@@ -27,15 +30,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SLOTS = 48  # (weekday, weekend) x 24 local hours; slot = day_type * 24 + hour
+# Day types: Monday-Friday, Saturday, Sunday. A Saturday's town centre and a Sunday's are different
+# roads (shops open, traffic of its own); pooling them as "the weekend" made both wrong.
+DAY_TYPES = 3
+SLOTS = DAY_TYPES * 24  # slot = day_type * 24 + local hour
 STILL_M = 35.0
 STILL_WINDOW_S = 30.0
 MAX_GAP_S = 60.0
+THIN_M = 45.0  # fixes closer than this to the last one matched are skipped (see thinned)
 MIN_SPEED_MPS = 1.0
 DETOUR_FACTOR = 1.6
 DETOUR_SLACK_M = 150.0
 MIN_FACTOR, MAX_FACTOR = 0.05, 2.0
 CLASS_PRIOR_K = 5.0  # traversals that weigh as much as the traffic table, for a class and hour
+
+
+def day_type(moment) -> int:
+    """0 Monday-Friday, 1 Saturday, 2 Sunday (of a local datetime)."""
+    return max(0, moment.weekday() - 4)
+
+
+def slot_table(factors: np.ndarray) -> np.ndarray:
+    """A model version's factors as (SLOTS, chains); an older (2, 24, chains) table serves its weekend
+    hours on Saturdays and Sundays alike."""
+    if factors.shape[0] == 2:
+        factors = factors[[0, 1, 1]]
+    return factors.reshape(SLOTS, -1)
 
 
 def still_mask(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -56,6 +76,26 @@ def still_mask(t: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     mean_ay = (cy[after] - cy[index]) / n_after
     enough = (n_before >= 3) & (n_after >= 3)
     return enough & (np.hypot(mean_ax - mean_bx, mean_ay - mean_by) < STILL_M)
+
+
+def thinned(x: np.ndarray, y: np.ndarray, min_m: float) -> np.ndarray:
+    """Indices of the fixes to match: each at least ``min_m`` from the last one kept (Newson & Krumm's
+    pre-processing). Between fixes closer than their noise, the straight line is mostly noise: a bike
+    doing 3 m/s moves 15 m between 5-s fixes that each stray 12 m, and the matcher, which looks for
+    road distances like the straight lines, then finds detours along parallel paths and footways
+    that add up to half as many metres again as were ridden (the time is right, so the speed is not)."""
+    count = len(x)
+    if count == 0:
+        return np.zeros(0, np.int64)
+    kept = [0]
+    last_x, last_y = x[0], y[0]
+    limit = min_m * min_m
+    for i in range(1, count):
+        dx, dy = x[i] - last_x, y[i] - last_y
+        if dx * dx + dy * dy >= limit:
+            kept.append(i)
+            last_x, last_y = x[i], y[i]
+    return np.asarray(kept, np.int64)
 
 
 def driving_pairs(t: np.ndarray, route_m: np.ndarray, straight_m: np.ndarray, still: np.ndarray) -> np.ndarray:
@@ -111,7 +151,7 @@ def estimate_factors(
     base_class_factors: np.ndarray,
     obs: Observations,
 ) -> tuple[np.ndarray, dict]:
-    """Speed factors (2, 24, chains) multiplying each chain's default speed, and statistics.
+    """Speed factors (DAY_TYPES, 24, chains) multiplying each chain's default speed, and statistics.
 
     ``base_class_factors`` (SLOTS, classes) is the traffic table the planner had: the prior of a
     class and hour nobody drove.
@@ -158,14 +198,23 @@ def estimate_factors(
     driven = chain_n > 0
     k_chain = _moments_k(chain_sum[driven] / chain_n[driven], chain_n[driven], within)
     delta = chain_sum / (chain_n + k_chain)
-    # 3. the chain's own hour
-    gamma_raw = resid - delta[cell_chain]
+    # 3. the chain's own type of day
+    resid = resid - delta[cell_chain]
+    chain_day = cell_chain * DAY_TYPES + cell_slot // 24
+    day_n = np.bincount(chain_day, weights=cell_n, minlength=chains * DAY_TYPES)
+    day_sum = np.bincount(chain_day, weights=cell_n * resid, minlength=chains * DAY_TYPES)
+    seen = day_n > 0
+    k_day = _moments_k(day_sum[seen] / day_n[seen], day_n[seen], within)
+    eps = (day_sum / (day_n + k_day)).reshape(chains, DAY_TYPES)
+    # 4. the chain's own hour
+    gamma_raw = resid - eps.reshape(-1)[chain_day]
     k_slot = _moments_k(gamma_raw, cell_n, within)
     gamma = cell_n * gamma_raw / (cell_n + k_slot)
 
     log_factor = mu[:, chain_class.astype(np.int64)] + delta[None, :]  # (SLOTS, chains)
+    log_factor += np.repeat(eps.T, 24, axis=0)  # (day type, chain) -> (slot, chain)
     log_factor[cell_slot, cell_chain] += gamma
-    factors = np.clip(np.exp(log_factor), MIN_FACTOR, MAX_FACTOR).astype(np.float32).reshape(2, 24, chains)
+    factors = np.clip(np.exp(log_factor), MIN_FACTOR, MAX_FACTOR).astype(np.float32).reshape(DAY_TYPES, 24, chains)
     stats = {
         "pieces": int(len(piece_r)),
         "driven_km": round(float(metres.sum()) / 1000, 1),
@@ -174,6 +223,7 @@ def estimate_factors(
         "cells": int(len(cells)),
         "within_variance": round(within, 4) if np.isfinite(within) else None,
         "k_chain": round(k_chain, 3),
+        "k_day": round(k_day, 3),
         "k_slot": round(k_slot, 3),
     }
     return factors, stats

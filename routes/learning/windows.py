@@ -5,9 +5,11 @@ The errors of single legs and doorsteps (services.arrival_error) say how wrong o
 them into an arrival's error needs assumptions (independence, the mean bias of every leg) that once
 put windows an hour after their ETAs. These are the errors of the arrivals themselves: for every stop
 of a dispatched plan on the recent days, arrival - the ETA the plan gave at dispatch, and its horizon
-(the ETA - the dispatch). Per horizon step the window is the p5-p95 of the nearest NEAREST errors by
-horizon: a window that held nine arrivals in ten on the days before. The ETAs were the active model's
-of those days; a newer model that predicts better gets windows a little wider than it needs.
+(the ETA - the dispatch). Per horizon step the window is the p3-p97 of the nearest NEAREST errors by
+horizon: a window that held 94 arrivals in a hundred on the days before. The promise is "nine in ten"
+on *every* day, not on average: a window sized to hold exactly nine in ten on the days before holds
+fewer on about half the days after (their noise, another model). The ETAs were the active model's of
+those days; a newer model that predicts better gets windows a little wider than it needs.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from routes.models import Stop
 RESIDUAL_DAYS = 5  # the recent days whose arrivals size the windows
 STEP_S = 900  # the table's horizon step
 MAX_HORIZON_S = 12 * 3600
-NEAREST = 150  # errors per step: enough for a p5 and a p95 that do not jump from one step to the next
+NEAREST = 300  # errors per step: enough for a p3 and a p97 that do not jump from one step to the next
 MIN_ERRORS = 100  # fewer arrivals than this: no table (the windows fall back to the leg errors)
-LOW_Q, HIGH_Q = 5.0, 95.0
+LOW_Q, HIGH_Q = 3.0, 97.0
 
 
 def arrival_residuals(days: list[date]) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +64,7 @@ def arrival_residuals(days: list[date]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def residual_table(horizons: np.ndarray, errors: np.ndarray) -> dict | None:
-    """{"step_s", "rows": [[horizon_s, p5, p95], ...], "errors"}: per horizon step the p5-p95 of the
+    """{"step_s", "rows": [[horizon_s, p3, p97], ...], "errors"}: per horizon step the p3-p97 of the
     NEAREST errors by horizon; None with fewer than MIN_ERRORS errors."""
     keep = (horizons >= 0) & np.isfinite(errors)
     horizons, errors = horizons[keep], errors[keep]

@@ -469,7 +469,8 @@ class RoadNetwork:
 
     def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None) -> None:
         """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
-        (shape (2, 24, chains), weekday first, multiplying each chain's free-flow speed) instead of
+        (shape (3, 24, chains): Monday-Friday, Saturday, Sunday; an older version's (2, 24, chains):
+        weekday, weekend), multiplying each chain's free-flow speed, instead of
         its traffic table; None goes back to the table. Metrics of the new slots are customized on
         demand (no rebuild); those of the previous model are dropped."""
         state = self._state(profile)

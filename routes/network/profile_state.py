@@ -156,10 +156,15 @@ class ProfileState:
 
     # -- time slots: the traffic table's, or a learned model's -------------------
     def set_learned(self, key, factors: np.ndarray | None) -> None:
-        """Use learned speed factors per (day type, hour, chain), shape (2, 24, chains), weekday
-        first, in place of the traffic table; None goes back to the table. ``key`` (the model
+        """Use learned speed factors per (day type, hour, chain), shape (3, 24, chains): Monday to
+        Friday, Saturday, Sunday (or (2, 24, chains), weekday and weekend, as older versions were
+        learned), in place of the traffic table; None goes back to the table. ``key`` (the model
         version) is part of every slot, so cached metrics of another version are never reused."""
-        if factors is not None and factors.shape != (2, 24, len(self.graph.chain_start)):
+        if factors is not None and (
+            factors.ndim != 3
+            or factors.shape[0] not in (2, 3)
+            or factors.shape[1:] != (24, len(self.graph.chain_start))
+        ):
             raise ValueError(
                 f"learned factors of shape {factors.shape} do not fit {len(self.graph.chain_start)} chains"
             )
@@ -169,7 +174,12 @@ class ProfileState:
         """The metric cache key of a departure's hour (None: free flow)."""
         if self.learned is None or departure is None:
             return self.traffic.slot(departure)
-        return ("learned", self.learned[0], 1 if departure.weekday() >= 5 else 0, departure.hour)
+        weekday = departure.weekday()
+        if self.learned[1].shape[0] == 3:
+            day = max(0, weekday - 4)  # Saturday 1, Sunday 2
+        else:
+            day = int(weekday >= 5)
+        return ("learned", self.learned[0], day, departure.hour)
 
     def slot_factors(self, slot) -> tuple[np.ndarray, np.ndarray | None]:
         """What a slot multiplies speeds by: (factors per road class, factors per chain or None).

@@ -7,13 +7,16 @@ import numpy as np
 
 from dispatch.models import DriverPosition, Order, OrderStatusChange
 from routes.network.geometry import LocalProjection
+from routes.network.route_pieces import route_pieces
 
 STOPS = [(47.1399, 9.5213), (47.1450, 9.5235), (47.1352, 9.5190), (47.1300, 9.5230), (47.1420, 9.5160),
          (47.1475, 9.5180), (47.1330, 9.5265), (47.1385, 9.5290)]  # fmt: skip
 
 
-def drive_day(network, driver, depot, day, tz, *, factor, service_s, access_s, seed, noise_m=10.0, interval_s=5.0):
-    """Drive depot -> STOPS -> depot on `day` from 09:00 at `factor` x default speed. Returns the orders."""
+def drive_day(network, driver, depot, day, tz, *, factor, service_s, access_s, seed, noise_m=10.0, interval_s=5.0,
+              legs: list | None = None):  # fmt: skip
+    """Drive depot -> STOPS -> depot on `day` from 09:00 at `factor` x default speed. Returns the orders;
+    `legs`, when given, receives each leg's (seconds on the roads at their default speeds, seconds driven)."""
     rng = np.random.default_rng(seed)
     orders = [
         Order.objects.create(
@@ -39,6 +42,9 @@ def drive_day(network, driver, depot, day, tz, *, factor, service_s, access_s, s
         along = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
         # free-flow time of the route's roads at the truth's share of it
         duration = _default_seconds(network, route) / factor
+        if legs is not None:
+            road_s = sum(piece.default_s for piece in route_pieces(network, route.geometry["coordinates"], "car"))
+            legs.append((road_s, duration))
         t = np.arange(0.0, duration, interval_s)
         s = t / duration * along[-1]
         px = np.interp(s, along, x) + rng.normal(0, noise_m, len(t))

@@ -1,6 +1,7 @@
 """The speed learner on a small graph: known truth in, the same truth out; no data, the class prior."""
 
 import numpy as np
+import pytest
 
 from routes.learning.speeds import SLOTS, Observations, estimate_factors
 from routes.network.profiles import ROAD_CLASS_CODE
@@ -64,3 +65,48 @@ def test_one_traversal_moves_a_stretch_only_part_of_the_way(town_net):
     once = _traversals(graph, [odd], truth_odd, 9, count=1, rng=rng, sigma=0.0)
     learned = _learn(graph, Observations.concat([many, once]))
     assert 0.4 < learned[9][odd] < 0.95  # shrunk towards its class (1.0), not all the way
+
+
+def test_saturday_and_sunday_are_learned_apart_and_a_weekday_slow_centre_is_not_slow_on_sunday(town_net):
+    """The truth's town centre is slow Monday to Saturday and free on Sundays, when everything runs
+    1.2 x: one "weekend" slot learned their mix, wrong on both days."""
+    graph = town_net._states["car"].graph
+    rng = np.random.default_rng(6)
+    chains = np.arange(len(graph.chain_start))
+    centre = chains[: len(chains) // 3]
+    weekday = np.ones(len(chains))
+    weekday[centre] = 0.55
+    saturday = weekday * 1.1
+    sunday = np.full(len(chains), 1.2)
+    hour = 10
+    obs = Observations.concat([
+        _traversals(graph, chains, weekday, 0 * 24 + hour, count=30, rng=rng),
+        _traversals(graph, chains, saturday, 1 * 24 + hour, count=6, rng=rng),
+        _traversals(graph, chains, sunday, 2 * 24 + hour, count=6, rng=rng),
+    ])  # fmt: skip
+    learned = _learn(graph, obs)
+    for day, truth in ((0, weekday), (1, saturday), (2, sunday)):
+        error = np.abs(learned[day * 24 + hour] / truth - 1)
+        assert np.median(error) < 0.05 and error.max() < 0.15, (day, float(np.median(error)), float(error.max()))
+    # an hour of Sunday nobody drove: Sunday's own offset, not the weekday centre's slowness
+    assert np.median(learned[2 * 24 + 15][centre] / learned[0 * 24 + 15][centre]) > 1.3
+
+
+def test_a_model_of_three_day_types_drives_sunday_apart_and_an_older_one_of_two_its_weekend(town_net):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    state = town_net._states["car"]
+    chains = len(state.graph.chain_start)
+    saturday, sunday = (datetime(2026, 11, d, 10, tzinfo=ZoneInfo("Europe/Vaduz")) for d in (28, 29))
+    three = np.stack([np.full((24, chains), f, np.float32) for f in (0.5, 0.9, 1.2)])
+    town_net.set_learned_speeds("car", 7, three)
+    try:
+        assert state.slot_factors(state.slot(saturday))[1][0] == pytest.approx(0.9)
+        assert state.slot_factors(state.slot(sunday))[1][0] == pytest.approx(1.2)
+        town_net.set_learned_speeds("car", 6, three[:2])  # weekday, weekend: learned before the split
+        assert state.slot_factors(state.slot(sunday))[1][0] == pytest.approx(0.9)
+        with pytest.raises(ValueError):
+            town_net.set_learned_speeds("car", 5, three[:, :23])
+    finally:
+        town_net.set_learned_speeds("car", None, None)
