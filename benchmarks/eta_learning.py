@@ -89,6 +89,11 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=5.0, help="solver seconds per depot's plan")
     parser.add_argument("--json", dest="json_out", default="")
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--durable-commits", action="store_true",
+        help="PostgreSQL: wait for every commit to reach the disk (default: the scratch database's "
+        "synchronous_commit=off: the simulation's ~9,000 transactions a day then commit in ~0.1 ms, not ~0.8 ms)",
+    )  # fmt: skip
     parser.add_argument("--stops", dest="stops_out", default="", help="write every driven stop's detail (JSON lines)")
     args = parser.parse_args()
     if args.days < 1:
@@ -102,7 +107,7 @@ def main() -> None:
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("ALLOWED_HOSTS", "localhost")
     os.environ.setdefault("LOG_FORMAT", "text")
-    setup_django(args.database_url)
+    setup_django(args.database_url, scratch_commits=not args.durable_commits)
 
     from django.conf import settings
 

@@ -11,8 +11,9 @@ blocks another. Tests set TASKS_RUN_INLINE to run tasks synchronously. Always ca
 transaction commits (transaction.on_commit), so a rolled-back request never starts a task.
 
 A task marked `latest_only=True` (@shared_task option) only matters with its newest arguments, per
-first argument (an order's ETA message, a driver's ETA refresh): while one is waiting, a newer call
-replaces its arguments instead of queueing another (run_latest). The "live" queue is bounded
+first argument (an order's ETA message, a driver's ETA refresh) or per its first `latest_key_args` (a
+day and a depot's facts): while one is waiting, a newer call replaces its arguments instead of
+queueing another (run_latest). The "live" queue is bounded
 (TASK_LIVE_BACKLOG_MAX): past it the oldest waiting jobs are dropped, logged and counted.
 """
 
@@ -415,7 +416,9 @@ def _report_dropped(queue: str, names: list[str]) -> None:
 
 
 def _latest_key(task, args) -> str:
-    return f"{task.name}:{args[0]}"
+    # the arguments that say what the work is about: the first (an order, a driver), or as many as
+    # the task's `latest_key_args` names (a day and a depot)
+    return f"{task.name}:{':'.join(str(a) for a in args[: getattr(task, 'latest_key_args', 1)])}"
 
 
 def _enqueue_latest(task, args, kwargs) -> None:

@@ -476,3 +476,28 @@ def test_every_task_has_a_kind_and_plans_have_a_queue_of_their_own(settings):
     assert "-Q" not in processes["worker"]
     assert "-Q ${CELERY_PLANS_QUEUE:-plans}" in processes["planner"]
     assert [q.name for q in settings.CELERY_TASK_QUEUES] == ["plans", "live", "notifications", "celery"]
+
+
+# --- a day's facts: every tap asks for its rebuild; while one waits, the others join it --------------
+
+
+def test_a_days_fact_rebuilds_coalesce_per_day_and_depot_in_the_embedded_mode(embedded, depot_a, depot_b):
+    from analytics.models import OrderFact
+    from analytics.tasks import order_facts_refresh_day
+
+    day = timezone.localdate()
+    orders = [Order.objects.create(reference=f"C{n}", date=day, depot=d, lat=47.14, lon=9.52)
+              for n, d in enumerate((depot_a, depot_a, depot_b))]  # fmt: skip
+    _forget_coalescing(*(f"{order_facts_refresh_day.name}:{day.isoformat()}:{d.pk}" for d in (depot_a, depot_b)))
+    busy = hold("default")
+    for _ in range(20):  # twenty taps of depot A's drivers, one of depot B's
+        config_tasks.enqueue(order_facts_refresh_day, day.isoformat(), depot_a.pk)
+    config_tasks.enqueue(order_facts_refresh_day, day.isoformat(), depot_b.pk)
+    waiting = [job for job in embedded_queue("default").waiting() if job.task.name == config_tasks.run_latest.name]
+    assert [job.args[1] for job in waiting] == [
+        f"{order_facts_refresh_day.name}:{day.isoformat()}:{depot_a.pk}",
+        f"{order_facts_refresh_day.name}:{day.isoformat()}:{depot_b.pk}",
+    ]
+    busy.released.set()
+    wait_for(lambda: idle("default"), 30, "the default queue")
+    assert set(OrderFact.objects.values_list("order_id", flat=True)) == {o.pk for o in orders}
