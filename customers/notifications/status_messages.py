@@ -62,29 +62,30 @@ def _sent_from_offline_queue(order: Order, to_status: str) -> bool:
     return change is not None and change.received_at - change.changed_at > OFFLINE_ACTION_STALE_AFTER
 
 
-def _route_stops(order: Order):
-    """The order's stop and all the stops of its route in the plan drivers follow (ordered), or (None, [])."""
+def _route_waiting_stops(order: Order):
+    """The order's stop in the plan drivers follow, and the stops of its route still waiting for
+    their driver (dispatched or en route, in order), or (None, [])."""
 
     stop = route_stop(order)
     if stop is None:
         return None, []
-    stops = list(
-        Stop.objects.filter(route_id=stop.route_id)
-        .select_related("order__customer", "route__driver")
-        .defer("route__geometry")
+    # Only the waiting stops, without their route: every tap of a driver asks, and building all the
+    # route's stops with a copy of the route each was most of the embedded mode's CPU on a busy day.
+    waiting = list(
+        Stop.objects.filter(route_id=stop.route_id, order__status__in=(S.DISPATCHED, S.EN_ROUTE))
+        .select_related("order__customer")
         .order_by("sequence")
     )
-    return stop, stops
+    return stop, waiting
 
 
 def _route_progress(*, order: Order, to_status: str) -> list[Notification]:
     """The driver is working the route: everyone still waiting is told it is out for delivery,
     and the next stop (this order when en route, else the first open one) that it arrives soon."""
-    stop, stops = _route_stops(order)
+    stop, waiting = _route_waiting_stops(order)
     if stop is None:
         return []
     extra = {"driver_first_name": driver_first_name(stop)}
-    waiting = [s for s in stops if s.order.status in (S.DISPATCHED, S.EN_ROUTE)]
     next_stop = stop if to_status == S.EN_ROUTE else (waiting[0] if waiting else None)
     sent = []
     for other in waiting:
