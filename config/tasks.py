@@ -211,8 +211,8 @@ EMBEDDED_SWITCH_INTERVAL_S = 0.001
 def _share_the_interpreter_finely() -> None:
     """The embedded mode's task queues are threads of the web server's (or a simulation's) process.
     A thread back from the database waits for the interpreter lock until the thread holding it lets
-    go, by default after 5 ms: a request making 30 queries behind a busy task thread waited 150 ms
-    for nothing. 1 ms keeps those waits short (production runs tasks in worker processes)."""
+    go, by default after up to 5 ms: a request making 30 queries beside a busy task thread could
+    wait 150 ms for nothing. 1 ms keeps those waits short (production runs tasks in worker processes)."""
     if sys.getswitchinterval() > EMBEDDED_SWITCH_INTERVAL_S:
         sys.setswitchinterval(EMBEDDED_SWITCH_INTERVAL_S)
 
