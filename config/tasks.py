@@ -328,7 +328,7 @@ def _decode(raw: bytes) -> tuple[str, list, float | None]:
 
 def _release_latest(task_name: str, args: list) -> None:
     """A dropped run_latest frees its key: the next call for that order or driver queues again."""
-    if task_name == run_latest.name and len(args) == 2:
+    if task_name == run_latest.name and len(args) >= 2:
         _store().take(f"tasks:latest:{args[1]}", f"tasks:pending:{args[1]}")
 
 
@@ -353,7 +353,7 @@ def enqueue(task, *args, eta: datetime | None = None, **kwargs) -> None:
         task = task_named(task)
     delay_s = max(0.0, (eta - timezone.now()).total_seconds()) if eta else 0.0
     inline = settings.CELERY_TASK_ALWAYS_EAGER and settings.TASKS_RUN_INLINE
-    if getattr(task, "latest_only", False) and args and not delay_s and not inline:
+    if getattr(task, "latest_only", False) and len(args) >= _key_args(task) and not delay_s and not inline:
         _enqueue_latest(task, args, kwargs)
         return
     _send(task, args, kwargs, queue=queue_for(task), delay_s=delay_s, eta=eta)
@@ -415,10 +415,15 @@ def _report_dropped(queue: str, names: list[str]) -> None:
         )  # fmt: skip
 
 
+def _key_args(task) -> int:
+    # the positional arguments that say what the work is about: the first (an order, a driver), or
+    # as many as the task's `latest_key_args` names (a day and a depot); a call passing fewer is
+    # queued as it is, never coalesced under a key that would mix it with others
+    return getattr(task, "latest_key_args", 1)
+
+
 def _latest_key(task, args) -> str:
-    # the arguments that say what the work is about: the first (an order, a driver), or as many as
-    # the task's `latest_key_args` names (a day and a depot)
-    return f"{task.name}:{':'.join(str(a) for a in args[: getattr(task, 'latest_key_args', 1)])}"
+    return f"{task.name}:{':'.join(str(a) for a in args[: _key_args(task)])}"
 
 
 def _enqueue_latest(task, args, kwargs) -> None:
@@ -430,17 +435,24 @@ def _enqueue_latest(task, args, kwargs) -> None:
     if not store.add(f"tasks:pending:{key}", settings.TASK_COALESCE_S):
         _count("coalesced", queue_for(task))
         return
-    _send(run_latest, (task.name, key), {}, queue=queue_for(task))
+    # When the key is all of the call (a day and a depot: nothing newer to replace), the job carries
+    # the arguments too: it still runs if the stored ones expired while it waited, or were taken by
+    # the run a killed worker never finished (acks_late redelivers the job, not the stored arguments).
+    whole = [list(args)] if len(args) == _key_args(task) and not kwargs else []
+    _send(run_latest, (task.name, key, *whole), {}, queue=queue_for(task))
 
 
 @shared_task(name="config.tasks.run_latest", acks_late=True, ignore_result=True)
-def run_latest(task_name: str, key: str) -> None:
+def run_latest(task_name: str, key: str, whole_args: list | None = None) -> None:
     """Run `task_name` with the latest arguments queued for `key` (see _enqueue_latest)."""
     # Take the arguments and unmark at once: a call arriving after this queues a new job with its
     # own arguments, one before it is what runs here; none is lost, none runs twice.
     latest = _store().take(f"tasks:latest:{key}", f"tasks:pending:{key}")
     if latest is None:
-        return  # dropped, or expired after TASK_COALESCE_S, or taken by a duplicate of this job
+        if whole_args is None:
+            return  # dropped, or expired after TASK_COALESCE_S, or taken by a duplicate of this job
+        # the call is its key: running it again is the same work (such tasks are idempotent)
+        latest = (whole_args, {})
     args, kwargs = latest
     task_named(task_name)(*args, **kwargs)
 

@@ -501,3 +501,10 @@ def test_a_days_fact_rebuilds_coalesce_per_day_and_depot_in_the_embedded_mode(em
     busy.released.set()
     wait_for(lambda: idle("default"), 30, "the default queue")
     assert set(OrderFact.objects.values_list("order_id", flat=True)) == {o.pk for o in orders}
+    # The stored arguments expired while the job waited (or a worker killed mid-run took them, and
+    # acks_late gave the job to another): the job carries its call, which is all of its key.
+    OrderFact.objects.all().delete()
+    key = waiting[0].args[1]
+    _forget_coalescing(key)
+    config_tasks.run_latest(order_facts_refresh_day.name, key, [day.isoformat(), depot_a.pk])
+    assert set(OrderFact.objects.values_list("order_id", flat=True)) == {o.pk for o in orders if o.depot == depot_a}

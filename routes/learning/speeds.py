@@ -111,7 +111,7 @@ def driving_pairs(t: np.ndarray, route_m: np.ndarray, straight_m: np.ndarray, st
 
 @dataclass
 class Observations:
-    """Driving pieces of one or more days: chain, slot (0-47), metres, seconds."""
+    """Driving pieces of one or more days: chain, slot (0 to SLOTS - 1), metres, seconds."""
 
     chain: np.ndarray
     slot: np.ndarray
