@@ -258,9 +258,8 @@ def drive_route(*, route: Route, truth: Truth, network, seed: int, day: date, di
         service_s = truth.service_s(zone_code=zone, items=order.items, rng=draws)
         predicted_default = default.at + timedelta(seconds=_default_leg_s(pieces, default.at, traffic))
         expected = truth.drive(pieces, oracle.at, None)
-        predicted_oracle = oracle.at + timedelta(
-            seconds=expected.duration_s * truth.leg_noise_mean + truth.expected_access_s(zone_code=zone)
-        )
+        oracle_leg_s = expected.duration_s * truth.leg_noise_mean + truth.expected_access_s(zone_code=zone)
+        predicted_oracle = oracle.at + timedelta(seconds=oracle_leg_s)
         fails = draws.random() < failure_rate
         done = (max(arrival, order.window_start) if order.window_start else arrival) + timedelta(
             seconds=min(service_s, FAILED_DOORSTEP_S) if fails else service_s
@@ -277,8 +276,7 @@ def drive_route(*, route: Route, truth: Truth, network, seed: int, day: date, di
                     "zone": zone, "items": order.items, "departed": actual.at.isoformat(),
                     "leg_actual_s": round((arrival - actual.at).total_seconds(), 1),
                     "leg_planned_s": stop.leg_duration_s,
-                    "leg_oracle_s": round(expected.duration_s * truth.leg_noise_mean
-                                          + truth.expected_access_s(zone_code=zone), 1),
+                    "leg_oracle_s": round(oracle_leg_s, 1),
                     "service_actual_s": round((done - max(arrival, order.window_start or arrival)).total_seconds(), 1),
                     "service_planned_s": stop.service_s, "failed": fails,
                     "planned_waiting_s": stop.waiting_s,

@@ -48,6 +48,7 @@ from routes.learning.selectors import active_travel_model, order_keys
 from routes.models import RoadNetworkBuild, TravelModel
 from routes.network import RoadNetwork
 from routes.network.geometry import LocalProjection
+from routes.network.traffic import day_type
 from routes.road_network import active_build, get_road_network, travel_model_speeds
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def local_slots(unix_s: np.ndarray) -> np.ndarray:
-    """Slot (day type * 24 + local hour, speeds.day_type) of each moment (unix seconds)."""
+    """Slot (day type * 24 + local hour, routes.network.traffic.day_type) of each moment (unix seconds)."""
     if not len(unix_s):
         return np.zeros(0, np.int16)
     zone = _zone()
@@ -79,7 +80,7 @@ def local_slots(unix_s: np.ndarray) -> np.ndarray:
     slot_of = np.empty(len(unique), np.int16)
     for i, hour in enumerate(unique.tolist()):
         local = datetime.fromtimestamp(hour * 3600 + 1800, zone)
-        slot_of[i] = speeds.day_type(local) * 24 + local.hour
+        slot_of[i] = day_type(local) * 24 + local.hour
     return slot_of[inverse]
 
 

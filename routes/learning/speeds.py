@@ -45,11 +45,6 @@ MIN_FACTOR, MAX_FACTOR = 0.05, 2.0
 CLASS_PRIOR_K = 5.0  # traversals that weigh as much as the traffic table, for a class and hour
 
 
-def day_type(moment) -> int:
-    """0 Monday-Friday, 1 Saturday, 2 Sunday (of a local datetime)."""
-    return max(0, moment.weekday() - 4)
-
-
 def slot_table(factors: np.ndarray) -> np.ndarray:
     """A model version's factors as (SLOTS, chains); an older (2, 24, chains) table serves its weekend
     hours on Saturdays and Sundays alike."""

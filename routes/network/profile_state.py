@@ -11,7 +11,7 @@ from .closures import ClosureIndex
 from .graph import GIVE_WAY, SIGNALS, STOP, ProfileGraph
 from .profiles import Profile
 from .snapping import Snap, Snapper
-from .traffic import TrafficProfile
+from .traffic import TrafficProfile, day_type
 
 INF_WEIGHT = pyroutingkit.INF_WEIGHT
 MAX_WEIGHT = INF_WEIGHT - 1
@@ -174,11 +174,7 @@ class ProfileState:
         """The metric cache key of a departure's hour (None: free flow)."""
         if self.learned is None or departure is None:
             return self.traffic.slot(departure)
-        weekday = departure.weekday()
-        if self.learned[1].shape[0] == 3:
-            day = max(0, weekday - 4)  # Saturday 1, Sunday 2
-        else:
-            day = int(weekday >= 5)
+        day = day_type(departure) if self.learned[1].shape[0] == 3 else int(departure.weekday() >= 5)
         return ("learned", self.learned[0], day, departure.hour)
 
     def slot_factors(self, slot) -> tuple[np.ndarray, np.ndarray | None]:

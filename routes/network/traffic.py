@@ -58,6 +58,11 @@ def default_weekend_factors() -> dict[str, list[float]]:
     return factors
 
 
+def day_type(moment: datetime) -> int:
+    """A learned travel model's day type of a local moment: 0 Monday-Friday, 1 Saturday, 2 Sunday."""
+    return max(0, moment.weekday() - 4)
+
+
 class TrafficProfile:
     """Hourly speed factors for weekdays (Mon-Fri) and weekends, per road class.
 
