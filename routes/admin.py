@@ -238,7 +238,7 @@ class TravelModelAdmin(ReadOnlyAdmin):
 
     list_display = [
         "version", "active", "created_at", "trained_from", "trained_to", "held_out_day", "error_mean_s",
-        "error_p90_s", "error_then_active", "note",
+        "error_p90_s", "error_then_active", "weekday_leg_scale", "note",
     ]  # fmt: skip
     exclude = ["speeds"]
     actions = ["learn_now", "use_version"]
@@ -258,6 +258,12 @@ class TravelModelAdmin(ReadOnlyAdmin):
     def error_then_active(self, model):
         active = (model.score or {}).get("active") or {}
         return f"{active.get('mean')} / {active.get('p90')}" if active.get("legs") else "–"
+
+    @admin.display(description=_("legs take x planned, Mon-Fri"))
+    def weekday_leg_scale(self, model):
+        # routes.learning.calibration: what the plans' legs took against what they said, per profile
+        scales = (model.parameters or {}).get("leg_scale") or {}
+        return " · ".join(f"{profile} {values[0]:.2f}" for profile, values in sorted(scales.items())) or "–"
 
     @admin.action(description=_("Learn a new version now (from the recent days)"))
     def learn_now(self, request, queryset):

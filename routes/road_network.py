@@ -8,7 +8,8 @@ re-customization, milliseconds) when they differ. No process restart, no message
 
 The active learned travel model (routes.models.TravelModel) propagates the same way: its version
 is part of the fingerprint, and a process that sees a new one reads the row's speed factors once
-and hands them to its network (``RoadNetwork.set_learned_speeds``); the time metrics of each slot
+and hands them, with the model's leg scale (routes.learning.calibration), to its network
+(``RoadNetwork.set_learned_speeds``); the time metrics of each slot
 are then customized on first use. ``applied_travel_model_version()`` says which version this
 process's network is driving with (a plan records it).
 """
@@ -84,15 +85,17 @@ def travel_model_speeds(model: TravelModel) -> dict[str, np.ndarray]:
 
 def _apply_travel_model(network: RoadNetwork, fingerprint: tuple | None) -> None:
     speeds: dict[str, np.ndarray] = {}
+    scales: dict[str, list] = {}
     version = None
     if fingerprint is not None:
         model = TravelModel.objects.filter(pk=fingerprint[0]).first()
         if model is not None:
             speeds, version = travel_model_speeds(model), model.version
+            scales = (model.parameters or {}).get("leg_scale") or {}
     for name in network.profiles:
         factors = speeds.get(name)
         try:
-            network.set_learned_speeds(name, version, factors)
+            network.set_learned_speeds(name, version, factors, scales.get(name) if factors is not None else None)
         except ValueError:
             # learned on another road network build: its chains are not this network's
             logger.warning("travel model v%s does not fit the road network's %s graph; using defaults", version, name)

@@ -54,9 +54,17 @@ def notifications_create(
     A repeat of the same (order, event, channel, occasion) changes nothing: the existing row stands.
     """
     found = [r for r in recipients(order) if not only_channel or r[0] in (only_channel, Channel.WEBHOOK)]
+    if found:
+        # Told already (the constraint's repeat): every action on a route asks again for each stop still
+        # waiting, and making the link and the text only to have the insert refused was most of the work.
+        # The constraint still decides between two tasks that both get past this.
+        told = set(
+            Notification.objects.filter(order=order, event=event, occasion=occasion).values_list("channel", flat=True)
+        )
+        found = [r for r in found if r[0] not in told]
     if not found:
-        # Nobody to tell (no address, no webhook): no message, so no link or text to make for it. A
-        # route's every action asks for each waiting stop; this keeps that to one lookup per stop.
+        # Nobody to tell (no address, no webhook, or told): no message, so no link or text to make for
+        # it. A route's every action asks for each waiting stop; this keeps that to a lookup per stop.
         return []
     now = timezone.now()
     language = customer_language(order)

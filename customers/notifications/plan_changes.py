@@ -28,7 +28,12 @@ def notifications_for_plan(*, plan_id: int, now=None) -> int:
     if current is None or current.pk != plan.pk:
         return 0  # an older version: drivers no longer follow it
     count = 0
-    stops = list(Stop.objects.filter(route__plan=plan).select_related("order__customer", "route__driver"))
+    # without the routes' geometry, which would be decoded once for every stop of the route
+    stops = list(
+        Stop.objects.filter(route__plan=plan)
+        .select_related("order__customer", "route__driver")
+        .defer("route__geometry")
+    )
     # The tracking sockets pass the driver's position to the driver's next stop, cached per driver
     # (customers.handlers): a new version may have changed who is next.
     cache.delete_many([f"customers:next-stop:{driver_id}" for driver_id in {s.route.driver_id for s in stops}])

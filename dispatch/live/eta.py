@@ -79,9 +79,10 @@ def live_eta_every_s() -> int:
 
 
 def current_route(*, driver: Driver, now: datetime) -> Route | None:
-    """The route the driver's phone shows at `now` (dispatch.driver_app.selectors), stops and orders loaded."""
+    """The route the driver's phone shows at `now` (dispatch.driver_app.selectors), stops and orders loaded,
+    not its road path."""
 
-    return driver_route(driver, now=now)
+    return driver_route(driver, now=now, geometry=False)
 
 
 # --- the computation -------------------------------------------------------------------------------
@@ -179,6 +180,7 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
 
     changed = []
     nearest, farthest = HOUR_BEFORE_S
+    fields = ["live_eta", "live_eta_updated_at"]
     for stop in stops:
         previous = previous_by_stop[stop.pk]
         if abs((stop.live_eta - previous).total_seconds()) >= ETA_CHANGE_MIN_S:
@@ -186,8 +188,10 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
         stop.live_eta_updated_at = now
         if stop.hour_before_eta is None and nearest <= (stop.live_eta - now).total_seconds() <= farthest:
             stop.hour_before_eta, stop.hour_before_eta_at = stop.live_eta, now
-    # One UPDATE for the route either way: the two "1 h before" columns ride along with the live ETA.
-    Stop.objects.bulk_update(stops, ["live_eta", "live_eta_updated_at", "hour_before_eta", "hour_before_eta_at"])
+            fields[2:] = ["hour_before_eta", "hour_before_eta_at"]
+    # One UPDATE for the route either way: the two "1 h before" columns ride along with the live ETA when
+    # a stop got its own (each stop once; building the statement's CASE per stop and column is the cost).
+    Stop.objects.bulk_update(stops, fields)
     if changed:
         cache.set_many({_announced_key(stop.pk): stop.live_eta for stop, _ in changed}, timeout=ANNOUNCED_TTL_S)
     return LiveEtas(route=route, stops=stops, changed=changed, seconds=time.perf_counter() - started)

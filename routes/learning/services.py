@@ -15,10 +15,14 @@ at LEARNING_NIGHTLY_AT; the admin's action and ``simulate_history`` call the sam
    (the driving along the stretches actually driven at the hour they were driven, plus the access
    time at the stop) and every service (routes.learning.evaluation). Score: mean and p90 absolute
    error over the legs and services, seconds.
-3. A new version is saved with both scores, learned on every day up to and including the held-out
-   day (the candidate with one more day: the same learner, so its score is the candidate's). It
-   becomes active only when the candidate's mean + p90 is lower than the active version's (or than
-   the road network's defaults when no version is active yet).
+3. The version's leg scale per profile and day type (routes.learning.calibration): what the plans'
+   own legs of the last LEG_SCALE_DAYS took against what they said, which the stretches' learned
+   times cannot see (junction costs on top of them).
+4. The candidate is saved as the new version with both scores (on the first day of driving, with
+   nothing before it to learn from, the day itself, inactive). It becomes active only when its mean
+   + p90 is lower than the active version's (or than the road network's defaults when no version is
+   active yet): the version that becomes active is exactly the one that was scored, and the next
+   night's candidate has a day the active one has not seen.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from django.utils import timezone
 
 from config.tasks import enqueue
 from dispatch.models import Driver, DriverPosition, Order, OrderStatusChange, Vehicle
-from routes.learning import doorstep, evaluation, speeds, windows
+from routes.learning import calibration, doorstep, evaluation, speeds, windows
 from routes.learning.evaluation import DayData
 from routes.learning.matching import Matcher
 from routes.learning.selectors import active_travel_model, order_keys
@@ -58,6 +62,7 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = 4
 MAX_LEAVING_S = 120.0  # after a completion, longer than this before the van moves is a pause, not the stop's
 COMPLETIONS = (Order.Status.DELIVERED, Order.Status.FAILED)
+LEG_SCALE_DAYS = 7  # the plans of the last week teach the leg scale (routes.learning.calibration)
 
 
 def _zone() -> ZoneInfo:
@@ -302,9 +307,12 @@ def learn_parameters(network: RoadNetwork, days: list[dict[str, DayData]]) -> tu
         if not len(obs.chain):
             continue
         g = state.graph
+        mid_lat = (state.node_lat[g.chain_start_node] + state.node_lat[g.chain_end_node]) / 2
+        mid_lon = (state.node_lon[g.chain_start_node] + state.node_lon[g.chain_end_node]) / 2
         factors[profile], stats[profile] = speeds.estimate_factors(
-            g.chain_length_m, g.chain_speed_kmh, g.chain_class, evaluation.base_class_factors(network, profile), obs
-        )
+            g.chain_length_m, g.chain_speed_kmh, g.chain_class, evaluation.base_class_factors(network, profile), obs,
+            chain_area=speeds.chain_areas(mid_lat, mid_lon),
+        )  # fmt: skip
     service = [doorstep.DoorstepObservation(**o) for d in days for data in d.values() for o in data.service]
     access = [doorstep.DoorstepObservation(**o) for d in days for data in d.values() for o in data.access]
     parameters = {
@@ -374,9 +382,25 @@ def travel_model_learn(
         "active": evaluation.score(active_legs, evaluation.service_errors(held, active.parameters if active else None)),
         "active_version": active.version if active else None,
     }
-    final_factors, parameters = learn_parameters(network, [data[d] for d in days if d <= held_out])
     if training:
+        # The version is the candidate, exactly as scored. (Adding the held-out day to it afterwards made
+        # the next night's candidate the active version itself, a tie that could only keep it: a new
+        # version could win at most every other night.)
+        final_factors, parameters = candidate_factors, candidate_parameters
+        trained_to = max(d for d in days if d < held_out)
         parameters["arrival_error"] = evaluation.arrival_error(held, candidate_legs, candidate_parameters)
+    else:
+        # the first day of driving: nothing to score it on, kept inactive for the next night to beat
+        final_factors, parameters = learn_parameters(network, [data[held_out]])
+        trained_to = held_out
+    # The plans' own legs against what they took: what the stretches' learned times leave out (junctions).
+    # Learned on the week before the held-out day, like the candidate; only where the version has learned
+    # speeds (a profile driven with the defaults is routed as it was).
+    week = [d for d in days if d < held_out][-LEG_SCALE_DAYS:]
+    scales = calibration.leg_scales(
+        calibration.planned_legs(week, _visits, _zone()), [p for p in network.profiles if p in final_factors]
+    )
+    parameters["leg_scale"], parameters["leg_scale_legs"] = scales["scale"], scales["legs"]
     recent = [d for d in days if d <= held_out][-windows.RESIDUAL_DAYS :]
     residual_table = windows.residual_table(*windows.arrival_residuals(recent))
     if residual_table is not None:
@@ -390,7 +414,7 @@ def travel_model_learn(
         model = TravelModel.objects.create(
             version=version,
             trained_from=days[0],
-            trained_to=held_out,
+            trained_to=trained_to,
             held_out_day=held_out,
             score=score,
             active=activate,
@@ -400,11 +424,45 @@ def travel_model_learn(
             parameters=parameters,
             note=note[:255],
         )
+        if not activate and active is not None and active_factors:
+            _recalibrate(active, set(active_factors), scales, residual_table, held_out=held_out, now=now,
+                         version=version + 1)  # fmt: skip
     logger.info(
         "travel model v%s learned on %s..%s in %.1f s, held-out %s: %s (%s)",
-        version, days[0], held_out, time.perf_counter() - started, held_out, score,
+        version, days[0], trained_to, time.perf_counter() - started, held_out, score,
         "activated" if activate else "kept the active version",
     )  # fmt: skip
+    return model
+
+
+def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_table, *, held_out: date, now,
+                 version: int) -> TravelModel | None:  # fmt: skip
+    """When the candidate did not beat the active version: the active one's speeds and doorsteps, as they
+    are, with the leg scale and the windows of the last week, as a version of its own (plans record
+    the version they were timed with). Activated only if its leg scale predicts the held-out day's
+    plan legs better than the active one's: the scale follows what the plans' legs take whatever the
+    speeds do, and a stretch of nights without a better candidate no longer freezes it."""
+    held_legs = calibration.planned_legs([held_out], _visits, _zone())
+    old_scales = (active.parameters or {}).get("leg_scale") or {}
+    new_scales = {p: s for p, s in scales["scale"].items() if p in profiles}  # its learned profiles only
+    new = evaluation.summarize(calibration.scale_errors(held_legs, new_scales))
+    old = evaluation.summarize(calibration.scale_errors(held_legs, old_scales))
+    if not evaluation.better(new, old):
+        return None
+    parameters = {**(active.parameters or {}), "leg_scale": new_scales, "leg_scale_legs": scales["legs"],
+                  "recalibrated_from": active.version}  # fmt: skip
+    if residual_table is not None:
+        parameters["eta_residuals"] = residual_table
+    TravelModel.objects.filter(active=True).update(active=False)
+    model = TravelModel.objects.create(
+        version=version, trained_from=active.trained_from, trained_to=active.trained_to, held_out_day=held_out,
+        score={"candidate": new, "active": old, "active_version": active.version, "scored_on": "plan legs"},
+        active=True, activated_at=now, network_path=active.network_path,
+        speeds=TravelModel.objects.values_list("speeds", flat=True).get(pk=active.pk), parameters=parameters,
+        note=f"v{active.version} recalibrated: its speeds and doorsteps, the last week's leg scale and windows",
+    )  # fmt: skip
+    logger.info("travel model v%s: v%s recalibrated on %s's plan legs: %s against %s", version, active.version,
+                held_out, new, old)  # fmt: skip
     return model
 
 

@@ -205,6 +205,9 @@ class RoadNetwork:
         time_metric = self._metric(profile, "time", slot)
         distance_metric = self._metric(profile, "distance", slot) if with_distances else None
         block, dist_block = node_matrix(state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool)
+        scale = state.duration_scale(slot)
+        if scale != 1.0:
+            block = block * scale
         if len(index) == n:
             return MatrixResult(block, dist_block, snaps)
         durations = np.full((n, n), np.nan)
@@ -225,12 +228,14 @@ class RoadNetwork:
         factors,
         leg: int,
         arrived_forward: bool | None = None,
+        scale: float = 1.0,
     ) -> _Leg:
         """Fastest legal way from a to b: every pair of directions (<= 4 CCH queries,
         ~0.1 ms each) plus driving straight along a shared chain.
 
         ``arrived_forward``: the direction the vehicle came to ``a`` in (None for
         the first point: parked either way); leaving the other way costs a U-turn.
+        ``scale``: the learned model's leg scale of the slot (ProfileState.duration_scale).
         """
         if (a.lat, a.lon) == (b.lat, b.lon):
             return _Leg(0.0, 0.0, [[a.lon, a.lat], [b.lon, b.lat]], [], [], [a.chain], arrived_forward)
@@ -281,7 +286,7 @@ class RoadNetwork:
         distance = max(distance, float(haversine_m(a.lat, a.lon, b.lat, b.lon)))
         way_ids = [a.way_id] + [int(w) for w in state.arcs_way_ids(arcs)] + [b.way_id]
         chains = [a.chain] + [int(c) for c in state.graph.arc_chain[np.asarray(arcs, dtype=np.int64)]] + [b.chain]
-        return _Leg(duration, distance, coords, arcs, way_ids, chains, arrived)
+        return _Leg(duration * scale, distance, coords, arcs, way_ids, chains, arrived)
 
     def _snap_strict(self, state: ProfileState, points, max_snap_m) -> list[Snap]:
         snaps = state.snap_many(points, max_snap_m)
@@ -311,10 +316,11 @@ class RoadNetwork:
         slot = self._slot(state, departure)
         metric = self._metric(profile, "time", slot)
         factors = state.slot_factors(slot)
+        scale = state.duration_scale(slot)
         legs = []
         arrived = None
         for i in range(len(snaps) - 1):
-            legs.append(self._leg(state, metric, snaps[i], snaps[i + 1], factors, i, arrived))
+            legs.append(self._leg(state, metric, snaps[i], snaps[i + 1], factors, i, arrived, scale))
             arrived = legs[-1].arrived_forward
         coords: list[list[float]] = []
         for leg in legs:
@@ -363,7 +369,9 @@ class RoadNetwork:
         for i in range(len(snaps) - 1):
             slot = self._slot(state, clock)
             metric = self._metric(profile, "time", slot)
-            leg = self._leg(state, metric, snaps[i], snaps[i + 1], state.slot_factors(slot), i, arrived)
+            leg = self._leg(
+                state, metric, snaps[i], snaps[i + 1], state.slot_factors(slot), i, arrived, state.duration_scale(slot)
+            )
             arrived = leg.arrived_forward
             arrive = clock + timedelta(seconds=leg.duration_s)
             timings.append(
@@ -467,15 +475,17 @@ class RoadNetwork:
             state.chain_factors = factors
             self._drop_metrics(profile)
 
-    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None) -> None:
+    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None, leg_scale=None) -> None:
         """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
         (shape (3, 24, chains): Monday-Friday, Saturday, Sunday; an older version's (2, 24, chains):
         weekday, weekend), multiplying each chain's free-flow speed, instead of
         its traffic table; None goes back to the table. Metrics of the new slots are customized on
-        demand (no rebuild); those of the previous model are dropped."""
+        demand (no rebuild); those of the previous model are dropped. ``leg_scale``: three factors
+        (Monday-Friday, Saturday, Sunday) every duration of the profile is multiplied by in the
+        model's slots (routes.learning.calibration), or None."""
         state = self._state(profile)
         with self._state_lock:
-            state.set_learned(key, factors)
+            state.set_learned(key, factors, leg_scale)
             self._drop_metrics(profile)
 
     def _drop_metrics(self, profile: str) -> None:

@@ -88,6 +88,7 @@ class ProfileState:
         self.chain_factors: np.ndarray | None = None
         # a learned travel model (#18): (version, factors per (day type, hour, chain)), or None
         self.learned: tuple | None = None
+        self.leg_scale: tuple | None = None
         self.snapper = Snapper(graph, node_lat, node_lon)
         self.closure_index = ClosureIndex(graph, node_lat, node_lon)
         self.first_segment = np.searchsorted(graph.seg_position, graph.chain_start)
@@ -155,11 +156,13 @@ class ProfileState:
         return self.distance_encoding.weights(self.graph, turns, target)
 
     # -- time slots: the traffic table's, or a learned model's -------------------
-    def set_learned(self, key, factors: np.ndarray | None) -> None:
+    def set_learned(self, key, factors: np.ndarray | None, leg_scale=None) -> None:
         """Use learned speed factors per (day type, hour, chain), shape (3, 24, chains): Monday to
         Friday, Saturday, Sunday (or (2, 24, chains), weekday and weekend, as older versions were
         learned), in place of the traffic table; None goes back to the table. ``key`` (the model
-        version) is part of every slot, so cached metrics of another version are never reused."""
+        version) is part of every slot, so cached metrics of another version are never reused.
+        ``leg_scale``: what the model multiplies every duration by, per day type (Monday-Friday,
+        Saturday, Sunday; routes.learning.calibration), or None."""
         if factors is not None and (
             factors.ndim != 3
             or factors.shape[0] not in (2, 3)
@@ -168,7 +171,12 @@ class ProfileState:
             raise ValueError(
                 f"learned factors of shape {factors.shape} do not fit {len(self.graph.chain_start)} chains"
             )
+        if leg_scale is not None and (len(leg_scale) != 3 or not all(0 < float(s) < 10 for s in leg_scale)):
+            raise ValueError(
+                f"a leg scale is three positive factors (Monday-Friday, Saturday, Sunday), not {leg_scale}"
+            )
         self.learned = None if factors is None else (key, factors.astype(np.float64))
+        self.leg_scale = None if factors is None or leg_scale is None else tuple(float(s) for s in leg_scale)
 
     def slot(self, departure):
         """The metric cache key of a departure's hour (None: free flow)."""
@@ -176,6 +184,14 @@ class ProfileState:
             return self.traffic.slot(departure)
         day = day_type(departure) if self.learned[1].shape[0] == 3 else int(departure.weekday() >= 5)
         return ("learned", self.learned[0], day, departure.hour)
+
+    def duration_scale(self, slot) -> float:
+        """What the learned model multiplies a slot's durations by (1 outside a learned slot). Uniform
+        over a profile and day type: it never changes which way is fastest, only how long it takes."""
+        if self.leg_scale is None or slot is None or slot[0] != "learned":
+            return 1.0
+        # an older version's weekend (day type 1 of two) takes Saturday's
+        return self.leg_scale[slot[2]]
 
     def slot_factors(self, slot) -> tuple[np.ndarray, np.ndarray | None]:
         """What a slot multiplies speeds by: (factors per road class, factors per chain or None).

@@ -164,16 +164,22 @@ def current_plan(driver: Driver, *, day: date | None = None, now: datetime | Non
     return _plan_of_day(driver, today)
 
 
-def driver_route(driver: Driver, *, day: date | None = None, now: datetime | None = None) -> Route | None:
-    """The driver's route (see current_plan), stops in order with their orders and proofs loaded; None if nothing is dispatched."""
+def driver_route(
+    driver: Driver, *, day: date | None = None, now: datetime | None = None, geometry: bool = True
+) -> Route | None:
+    """The driver's route (see current_plan), stops in order with their orders and proofs loaded; None if nothing is dispatched.
+
+    geometry=False leaves the road path out (loaded if read): the live ETAs re-time the stops every few
+    seconds of a route's day and never draw it."""
     plan = current_plan(driver, day=day, now=now)
     if plan is None:
         return None
     stops = Stop.objects.select_related("order").order_by("sequence")
+    routes = driver_routes(driver).filter(plan=plan)
+    if not geometry:
+        routes = routes.defer("geometry")
     return (
-        driver_routes(driver)
-        .filter(plan=plan)
-        .select_related("plan", "vehicle", "driver")
+        routes.select_related("plan", "vehicle", "driver")
         .prefetch_related(Prefetch("stops", queryset=stops))
         .order_by("id")
         .first()

@@ -110,3 +110,83 @@ def test_a_model_of_three_day_types_drives_sunday_apart_and_an_older_one_of_two_
             town_net.set_learned_speeds("car", 5, three[:, :23])
     finally:
         town_net.set_learned_speeds("car", None, None)
+
+
+def test_a_leg_scale_multiplies_every_duration_of_its_day_type_and_never_changes_the_way(town_net):
+    """routes.learning.calibration: the matrix, the leg-by-leg ETAs and the route all take the scale of
+    the departure's day type; the fastest way is the same one."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/Vaduz")
+    points = [(47.0021, 9.5004), (46.9985, 9.5019), (47.0011, 9.5035)]
+    state = town_net._states["car"]
+    chains = len(state.graph.chain_start)
+    three = np.full((3, 24, chains), 0.8, np.float32)
+    days = {0: datetime(2026, 12, 2, 10, tzinfo=tz), 1: datetime(2026, 12, 5, 10, tzinfo=tz),
+            2: datetime(2026, 12, 6, 10, tzinfo=tz)}  # fmt: skip
+    try:
+        town_net.set_learned_speeds("car", 8, three)
+        plain = {d: (town_net.matrix(points, "car", at), town_net.time_legs(points, "car", at),
+                     town_net.route(points, "car", at)) for d, at in days.items()}  # fmt: skip
+        town_net.set_learned_speeds("car", 9, three, [0.8, 1.0, 1.25])
+        for day, at in days.items():
+            scale = (0.8, 1.0, 1.25)[day]
+            matrix, legs, route = town_net.matrix(points, "car", at), town_net.time_legs(points, "car", at), \
+                town_net.route(points, "car", at)  # fmt: skip
+            before_matrix, before_legs, before_route = plain[day]
+            off_diagonal = ~np.eye(len(points), dtype=bool)
+            assert np.allclose(matrix.durations_s[off_diagonal], before_matrix.durations_s[off_diagonal] * scale)
+            assert np.allclose(matrix.distances_m, before_matrix.distances_m)
+            assert [leg["duration_s"] for leg in legs] == pytest.approx(
+                [leg["duration_s"] * scale for leg in before_legs]
+            )
+            assert route.duration_s == pytest.approx(before_route.duration_s * scale)
+            assert route.geometry == before_route.geometry
+        with pytest.raises(ValueError):
+            town_net.set_learned_speeds("car", 10, three, [0.8, 1.0])
+        town_net.set_learned_speeds("car", None, None, [0.8, 1.0, 1.25])  # no model: no scale either
+        assert state.duration_scale(state.slot(days[0])) == 1.0
+    finally:
+        town_net.set_learned_speeds("car", None, None)
+
+
+def test_a_slow_centre_is_learned_on_its_streets_nobody_drove_and_only_on_its_type_of_day(town_net):
+    """The area level (speeds.alpha): half the town's streets are a centre, slow on weekdays and free on
+    Sundays; one of them nobody drove. On its own stretch it would keep its class's speed, which the
+    fast streets elsewhere pull up; pooled with its area's, it is learned slow on weekdays only."""
+    from routes.learning.speeds import estimate_factors
+
+    graph = town_net._states["car"].graph
+    rng = np.random.default_rng(9)
+    residential = np.flatnonzero(graph.chain_class == ROAD_CLASS_CODE["residential"])
+    centre, elsewhere = residential[: len(residential) // 2], residential[len(residential) // 2 :]
+    driven_centre, undriven = centre[:-1], centre[-1]
+    area = np.ones(len(graph.chain_start), np.int64)
+    area[centre] = 0
+    weekday_truth = np.ones(len(graph.chain_start))
+    weekday_truth[centre] = 0.5
+    sunday_truth = np.ones(len(graph.chain_start))
+    weekday, sunday = 10, 2 * 24 + 10
+    obs = Observations.concat([
+        _traversals(graph, driven_centre, weekday_truth, weekday, count=20, rng=rng),
+        _traversals(graph, elsewhere, weekday_truth, weekday, count=20, rng=rng),
+        _traversals(graph, driven_centre, sunday_truth, sunday, count=8, rng=rng),
+        _traversals(graph, elsewhere, sunday_truth, sunday, count=8, rng=rng),
+    ])  # fmt: skip
+    base = np.ones((SLOTS, len(ROAD_CLASS_CODE)))
+
+    def learn(chain_area):
+        factors, stats = estimate_factors(
+            graph.chain_length_m, graph.chain_speed_kmh, graph.chain_class, base, obs, chain_area=chain_area
+        )
+        return factors.reshape(SLOTS, -1), stats
+
+    with_area, stats = learn(area)
+    without, _ = learn(None)
+    assert with_area[weekday][undriven] < 0.6, with_area[weekday][undriven]
+    assert without[weekday][undriven] > 0.65, without[weekday][undriven]  # the class's mixed speed
+    assert abs(with_area[sunday][undriven] - 1.0) < 0.1  # free on Sundays, like its area
+    assert np.allclose(with_area[weekday][driven_centre], 0.5, rtol=0.06)  # the driven ones as before
+    assert np.allclose(with_area[weekday][elsewhere], 1.0, rtol=0.06)
+    assert stats["areas_driven"] == 2 and stats["k_area"] > 0

@@ -1,0 +1,151 @@
+"""The leg scale: how long the legs the planner gives really take, learned from the plans' own legs.
+
+Learned speeds are the roads' own: the time between two GPS fixes is spread over the stretches
+matched between them, so whatever slows a van at a junction (turning, signals, giving way) is
+already inside the stretch's learned speed. The road network adds its junction costs on top
+(routes.network: turns, signals, signs), and a profile's matched metres can come out a little long
+or short. Scoring on the stretches actually driven (routes.learning.evaluation) sees none of that;
+the plan's legs, routed through the matrix, do. In the demo this made a van's planned leg 15-20 %
+longer than it took, and a cargo bike's 5-15 % shorter: over a route of 25 stops, ETAs minutes off.
+
+So every version also learns, per profile and day type (Monday-Friday, Saturday, Sunday), the ratio
+of what the legs of the recent dispatched plans took to what the plans said. A leg is the drive from
+one stop's completion to the next stop's arrival, the next stop being the one the plan put next. What
+it took is measured on the whole stop, as an ETA adds it up: the leg and the doorstep after it, less
+the doorstep the plan counted there (service and access; the split between the two, learned from the
+positions, is less certain than their sum, and a van stopped at a door drives nothing). Legs after a
+break or a reload, the first leg of a route and legs planned with the defaults (no version) are left
+out. A leg planned with version v was scaled by v's own scale, so it is divided by it first: the ratio
+is of the roads' times, and a stable scale stays put instead of compounding. Each day type is shrunk
+towards its profile's ratio, which is shrunk towards 1, by SHRINK_S seconds of planned driving; the
+network multiplies every duration of that profile and day type by the result
+(RoadNetwork.set_learned_speeds). It never changes which way is fastest, only how long it takes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+from django.utils import timezone
+
+from dispatch.models import Vehicle
+from routes.models import Plan, Route, Stop, TravelModel
+from routes.network.traffic import day_type
+
+DAY_TYPES = 3
+SHRINK_S = 1800.0  # half an hour of planned driving weighs as much as the prior (the profile's ratio, then 1)
+MIN_PLANNED_S = 10.0  # shorter legs (next door) are mostly walking: no driving to scale
+# A stop that took half an hour more or less than its plan was not the planned drive and doorstep (a
+# pause nobody recorded, a detour). A bound in seconds, not a ratio: a ratio would leave out the short
+# legs' doorstep errors of one sign more than of the other.
+MAX_OFF_S = 1800.0
+SCALE_BOUNDS = (0.5, 2.0)
+
+
+@dataclass
+class PlannedLeg:
+    profile: str
+    day_type: int
+    planned_s: float  # the plan's leg divided by the scale of the version that planned it
+    driven_s: float  # the leg and the doorstep after it as they took, less the doorstep the plan counted
+
+
+def scale_of(parameters: dict | None, profile: str, day: int) -> float:
+    """A version's leg scale for a profile and day type (1: none learned)."""
+    scales = ((parameters or {}).get("leg_scale") or {}).get(profile)
+    if not scales or day >= len(scales):
+        return 1.0
+    return float(scales[day])
+
+
+def planned_legs(days: list[date], visits_of_day, zone) -> list[PlannedLeg]:
+    """The legs the dispatched plans of `days` gave, with what they took (see the module docstring).
+
+    `visits_of_day(day)`: per driver, (arrival, completion, order id) in time order (as the learner
+    reads them from the stop actions).
+    """
+    legs: list[PlannedLeg] = []
+    versions: dict[int, dict] = {}
+    for day in days:
+        visits = visits_of_day(day)
+        served = {order_id for items in visits.values() for _, _, order_id in items}
+        if not served:
+            continue
+        # Plain values: a Stop with its route would decode the route's geometry for every stop.
+        rows = (
+            Stop.objects.filter(
+                order_id__in=served, route__plan__date=day, route__plan__status=Plan.Status.DONE,
+                route__plan__dispatched_at__isnull=False, route__plan__travel_model_version__isnull=False,
+            )
+            .order_by("route__plan__version")
+            .values_list("order_id", "route_id", "sequence", "leg_duration_s", "service_s",
+                         "route__plan__travel_model_version", "route__vehicle__kind", "order__window_start")
+        )  # fmt: skip
+        by_order = {row[0]: row for row in rows}  # the newest dispatched version's stop wins
+        routes = {row[1] for row in by_order.values()}
+        order_at = {
+            (route_id, sequence): order_id
+            for route_id, sequence, order_id in Stop.objects.filter(route_id__in=routes).values_list(
+                "route_id", "sequence", "order_id"
+            )
+        }
+        pauses = {
+            route_id: {int(p.get("after_sequence") or 0) for p in (breaks or []) + (reloads or [])}
+            for route_id, breaks, reloads in Route.objects.filter(pk__in=routes).values_list("pk", "breaks", "reloads")
+        }
+        missing = {row[5] for row in by_order.values()} - versions.keys()
+        versions.update(
+            TravelModel.objects.filter(version__in=missing).values_list("version", "parameters__leg_scale")
+            if missing
+            else []
+        )
+        for items in visits.values():
+            for (_, completion, previous_order), (arrival, done, order_id) in zip(items, items[1:]):
+                row = by_order.get(order_id)
+                if row is None:
+                    continue
+                _, route_id, sequence, leg_s, service_s, version, kind, window_start = row
+                if sequence < 2 or leg_s < MIN_PLANNED_S or sequence - 1 in pauses[route_id]:
+                    continue  # from the depot, next door, or after a break or a reload
+                if order_at.get((route_id, sequence - 1)) != previous_order:
+                    continue  # not driven as planned (re-ordered, skipped): not this leg's drive
+                # an early arrival waits for the window: the plan counts that wait apart (waiting_s)
+                opens = window_start.timestamp() if window_start else arrival
+                took = arrival - completion + done - max(arrival, opens) - service_s
+                day_kind = day_type(timezone.localtime(datetime.fromtimestamp(completion, tz=zone), zone))
+                profile = Vehicle.PROFILE_BY_KIND.get(kind, "car")
+                scale = scale_of({"leg_scale": versions.get(version)}, profile, day_kind)
+                legs.append(PlannedLeg(profile, day_kind, leg_s / scale, took))
+    return legs
+
+
+def leg_scales(legs: list[PlannedLeg], profiles) -> dict:
+    """{"scale": {profile: [Monday-Friday, Saturday, Sunday]}, "legs": {profile: [...]}} (see the
+    module docstring); a profile without legs is left out (its durations stay as routed)."""
+    totals = defaultdict(lambda: np.zeros((DAY_TYPES, 3)))  # planned, driven, legs
+    for leg in legs:
+        if leg.profile not in profiles or leg.planned_s <= 0 or abs(leg.driven_s - leg.planned_s) > MAX_OFF_S:
+            continue
+        totals[leg.profile][leg.day_type] += (leg.planned_s, leg.driven_s, 1)
+    scales, counts = {}, {}
+    for profile, t in totals.items():
+        planned, driven = t[:, 0], t[:, 1]
+        overall = (driven.sum() + SHRINK_S) / (planned.sum() + SHRINK_S)
+        per_day = (driven + SHRINK_S * overall) / (planned + SHRINK_S)
+        scales[profile] = [round(float(np.clip(s, *SCALE_BOUNDS)), 4) for s in per_day]
+        counts[profile] = [int(n) for n in t[:, 2]]
+    return {"scale": scales, "legs": counts}
+
+
+def scale_errors(legs: list[PlannedLeg], scales: dict) -> np.ndarray:
+    """Errors (s, what each leg took - what the roads' time times the scale says; positive is late) of
+    `legs` under leg scales per profile ({profile: [3 day types]}; a profile without: 1)."""
+    errors = []
+    for leg in legs:
+        if abs(leg.driven_s - leg.planned_s) > MAX_OFF_S:
+            continue  # as leg_scales leaves it out
+        errors.append(leg.driven_s - leg.planned_s * scale_of({"leg_scale": scales}, leg.profile, leg.day_type))
+    return np.asarray(errors, float)
