@@ -189,8 +189,8 @@ def live_etas_recompute(*, driver_id: int, now: datetime | None = None) -> LiveE
         if stop.hour_before_eta is None and nearest <= (stop.live_eta - now).total_seconds() <= farthest:
             stop.hour_before_eta, stop.hour_before_eta_at = stop.live_eta, now
             fields[2:] = ["hour_before_eta", "hour_before_eta_at"]
-    # One UPDATE for the route either way: the two "1 h before" columns ride along with the live ETA when
-    # a stop got its own (each stop once; building the statement's CASE per stop and column is the cost).
+    # One UPDATE for the route either way. The two "1 h before" columns ride along only in a refresh that
+    # set one (a stop gets it once a day): the statement's CASE per stop and column is most of its cost.
     Stop.objects.bulk_update(stops, fields)
     if changed:
         cache.set_many({_announced_key(stop.pk): stop.live_eta for stop, _ in changed}, timeout=ANNOUNCED_TTL_S)

@@ -15,8 +15,13 @@ it took is measured on the whole stop, as an ETA adds it up: the leg and the doo
 the doorstep the plan counted there (service and access; the split between the two, learned from the
 positions, is less certain than their sum, and a van stopped at a door drives nothing). Legs after a
 break or a reload, the first leg of a route and legs planned with the defaults (no version) are left
-out. A leg planned with version v was scaled by v's own scale, so it is divided by it first: the ratio
-is of the roads' times, and a stable scale stays put instead of compounding. Each day type is shrunk
+out; failed attempts are in (their short doorsteps are part of what a route's ETAs add up, as the
+failure rate is). A leg planned with version v was scaled by v's own scale, so it is divided by it
+first: the ratio is of the roads' times under v's speeds, and a stable scale stays put instead of
+compounding. For a version whose speeds are v's (services._recalibrate) that is exact; a candidate's
+speeds differ a little from the ones that planned the week, which the next week's legs correct. A
+re-plan's copies of the stops already served keep their legs, and are read with the re-plan's
+version: the same one unless a version was activated that day. Each day type is shrunk
 towards its profile's ratio, which is shrunk towards 1, by SHRINK_S seconds of planned driving; the
 network multiplies every duration of that profile and day type by the result
 (RoadNetwork.set_learned_speeds). It never changes which way is fastest, only how long it takes.

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -400,7 +400,10 @@ def travel_model_learn(
     scales = calibration.leg_scales(
         calibration.planned_legs(week, _visits, _zone()), [p for p in network.profiles if p in final_factors]
     )
-    parameters["leg_scale"], parameters["leg_scale_legs"] = scales["scale"], scales["legs"]
+    # a profile nobody drove this week keeps the active version's scale
+    kept = ((active.parameters or {}).get("leg_scale") or {}) if active is not None and active_factors else {}
+    parameters["leg_scale"] = {p: s for p, s in {**kept, **scales["scale"]}.items() if p in final_factors}
+    parameters["leg_scale_legs"] = scales["legs"]
     recent = [d for d in days if d <= held_out][-windows.RESIDUAL_DAYS :]
     residual_table = windows.residual_table(*windows.arrival_residuals(recent))
     if residual_table is not None:
@@ -430,7 +433,7 @@ def travel_model_learn(
     logger.info(
         "travel model v%s learned on %s..%s in %.1f s, held-out %s: %s (%s)",
         version, days[0], trained_to, time.perf_counter() - started, held_out, score,
-        "activated" if activate else "kept the active version",
+        "activated" if activate else "it did not beat the active version",
     )  # fmt: skip
     return model
 
@@ -444,7 +447,8 @@ def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_tabl
     speeds do, and a stretch of nights without a better candidate no longer freezes it."""
     held_legs = calibration.planned_legs([held_out], _visits, _zone())
     old_scales = (active.parameters or {}).get("leg_scale") or {}
-    new_scales = {p: s for p, s in scales["scale"].items() if p in profiles}  # its learned profiles only
+    # its learned profiles only; one without legs this week keeps its scale
+    new_scales = {p: s for p, s in {**old_scales, **scales["scale"]}.items() if p in profiles}
     new = evaluation.summarize(calibration.scale_errors(held_legs, new_scales))
     old = evaluation.summarize(calibration.scale_errors(held_legs, old_scales))
     if not evaluation.better(new, old):
@@ -453,14 +457,25 @@ def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_tabl
                   "recalibrated_from": active.version}  # fmt: skip
     if residual_table is not None:
         parameters["eta_residuals"] = residual_table
-    TravelModel.objects.filter(active=True).update(active=False)
-    model = TravelModel.objects.create(
-        version=version, trained_from=active.trained_from, trained_to=active.trained_to, held_out_day=held_out,
-        score={"candidate": new, "active": old, "active_version": active.version, "scored_on": "plan legs"},
-        active=True, activated_at=now, network_path=active.network_path,
-        speeds=TravelModel.objects.values_list("speeds", flat=True).get(pk=active.pk), parameters=parameters,
-        note=f"v{active.version} recalibrated: its speeds and doorsteps, the last week's leg scale and windows",
-    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            # Another learner (the admin's "learn now" beside the nightly run) or "use this version" may
+            # have changed the active version meanwhile: then this copy of the old one is not wanted.
+            current = TravelModel.objects.select_for_update().filter(active=True).values_list("pk", flat=True)
+            if list(current) != [active.pk]:
+                return None
+            TravelModel.objects.filter(pk=active.pk).update(active=False)
+            model = TravelModel.objects.create(
+                version=version, trained_from=active.trained_from, trained_to=active.trained_to,
+                held_out_day=held_out,
+                score={"candidate": new, "active": old, "active_version": active.version, "scored_on": "plan legs"},
+                active=True, activated_at=now, network_path=active.network_path,
+                speeds=TravelModel.objects.values_list("speeds", flat=True).get(pk=active.pk), parameters=parameters,
+                note=f"v{active.version} recalibrated: its speeds and doorsteps, the last week's leg scale and windows",
+            )  # fmt: skip
+    except IntegrityError:  # the version number was taken by a learner running beside this one
+        logger.warning("travel model v%s: not recalibrated, another learner saved a version meanwhile", version)
+        return None
     logger.info("travel model v%s: v%s recalibrated on %s's plan legs: %s against %s", version, active.version,
                 held_out, new, old)  # fmt: skip
     return model

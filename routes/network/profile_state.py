@@ -182,16 +182,17 @@ class ProfileState:
         """The metric cache key of a departure's hour (None: free flow)."""
         if self.learned is None or departure is None:
             return self.traffic.slot(departure)
-        day = day_type(departure) if self.learned[1].shape[0] == 3 else int(departure.weekday() >= 5)
-        return ("learned", self.learned[0], day, departure.hour)
+        three = day_type(departure)
+        day = three if self.learned[1].shape[0] == 3 else int(departure.weekday() >= 5)
+        # the leg scale has three day types whatever the speeds have (duration_scale)
+        return ("learned", self.learned[0], day, departure.hour, three)
 
     def duration_scale(self, slot) -> float:
         """What the learned model multiplies a slot's durations by (1 outside a learned slot). Uniform
         over a profile and day type: it never changes which way is fastest, only how long it takes."""
         if self.leg_scale is None or slot is None or slot[0] != "learned":
             return 1.0
-        # an older version's weekend (day type 1 of two) takes Saturday's
-        return self.leg_scale[slot[2]]
+        return self.leg_scale[slot[4]]
 
     def slot_factors(self, slot) -> tuple[np.ndarray, np.ndarray | None]:
         """What a slot multiplies speeds by: (factors per road class, factors per chain or None).

@@ -145,3 +145,6 @@ def test_a_version_whose_speeds_stay_gets_the_new_leg_scale_only_if_it_predicts_
     further = {"scale": {"car": [0.8, 1.0, 1.0]}, "legs": {"car": [40, 0, 0]}}
     assert _recalibrate(copy, {"car"}, further, None, held_out=DAY, now=timezone.now(), version=5) is None
     assert list(TravelModel.objects.filter(active=True).values_list("version", flat=True)) == [4]
+    # a learner that read version 3 as the active one before version 4 came: no copy of the old one
+    assert _recalibrate(active, {"car"}, closer, None, held_out=DAY, now=timezone.now(), version=6) is None
+    assert list(TravelModel.objects.filter(active=True).values_list("version", flat=True)) == [4]

@@ -143,6 +143,10 @@ def test_a_leg_scale_multiplies_every_duration_of_its_day_type_and_never_changes
             )
             assert route.duration_s == pytest.approx(before_route.duration_s * scale)
             assert route.geometry == before_route.geometry
+        # an older version's speeds know weekdays and weekends only; its scale still tells Sunday apart
+        town_net.set_learned_speeds("car", 10, three[:2], [0.8, 1.0, 1.25])
+        assert state.duration_scale(state.slot(days[1])) == 1.0 and state.duration_scale(state.slot(days[2])) == 1.25
+        assert town_net.route(points, "car", days[2]).duration_s == pytest.approx(plain[2][2].duration_s * 1.25)
         with pytest.raises(ValueError):
             town_net.set_learned_speeds("car", 10, three, [0.8, 1.0])
         town_net.set_learned_speeds("car", None, None, [0.8, 1.0, 1.25])  # no model: no scale either
