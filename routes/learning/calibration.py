@@ -58,12 +58,23 @@ class PlannedLeg:
     driven_s: float  # the leg and the doorstep after it as they took, less the doorstep the plan counted
 
 
-def scale_of(parameters: dict | None, profile: str, day: int) -> float:
-    """A version's leg scale for a profile and day type (1: none learned)."""
-    scales = ((parameters or {}).get("leg_scale") or {}).get(profile)
-    if not scales or day >= len(scales):
+def scale_of(scales: dict | None, profile: str, day: int) -> float:
+    """The leg scale of a profile and day type in a version's ``leg_scale`` ({profile: [Monday-Friday,
+    Saturday, Sunday]}; 1: none learned)."""
+    factors = (scales or {}).get(profile)
+    if not factors or day >= len(factors):
         return 1.0
-    return float(scales[day])
+    return float(factors[day])
+
+
+def carried(old: dict, new: dict, profiles) -> dict:
+    """New scales over old ones (a profile with no legs this week keeps its scale), for `profiles` only."""
+    return {profile: s for profile, s in {**old, **new}.items() if profile in profiles}
+
+
+def _counts(leg: PlannedLeg) -> bool:
+    """A stop half an hour off its plan was not the planned drive and doorstep (MAX_OFF_S)."""
+    return abs(leg.driven_s - leg.planned_s) <= MAX_OFF_S
 
 
 def planned_legs(days: list[date], visits_of_day, zone) -> list[PlannedLeg]:
@@ -122,7 +133,7 @@ def planned_legs(days: list[date], visits_of_day, zone) -> list[PlannedLeg]:
                 took = arrival - completion + done - max(arrival, opens) - service_s
                 day_kind = day_type(timezone.localtime(datetime.fromtimestamp(completion, tz=zone), zone))
                 profile = Vehicle.PROFILE_BY_KIND.get(kind, "car")
-                scale = scale_of({"leg_scale": versions.get(version)}, profile, day_kind)
+                scale = scale_of(versions.get(version), profile, day_kind)
                 legs.append(PlannedLeg(profile, day_kind, leg_s / scale, took))
     return legs
 
@@ -132,7 +143,7 @@ def leg_scales(legs: list[PlannedLeg], profiles) -> dict:
     module docstring); a profile without legs is left out (its durations stay as routed)."""
     totals = defaultdict(lambda: np.zeros((DAY_TYPES, 3)))  # planned, driven, legs
     for leg in legs:
-        if leg.profile not in profiles or leg.planned_s <= 0 or abs(leg.driven_s - leg.planned_s) > MAX_OFF_S:
+        if leg.profile not in profiles or leg.planned_s <= 0 or not _counts(leg):
             continue
         totals[leg.profile][leg.day_type] += (leg.planned_s, leg.driven_s, 1)
     scales, counts = {}, {}
@@ -148,9 +159,7 @@ def leg_scales(legs: list[PlannedLeg], profiles) -> dict:
 def scale_errors(legs: list[PlannedLeg], scales: dict) -> np.ndarray:
     """Errors (s, what each leg took - what the roads' time times the scale says; positive is late) of
     `legs` under leg scales per profile ({profile: [3 day types]}; a profile without: 1)."""
-    errors = []
-    for leg in legs:
-        if abs(leg.driven_s - leg.planned_s) > MAX_OFF_S:
-            continue  # as leg_scales leaves it out
-        errors.append(leg.driven_s - leg.planned_s * scale_of({"leg_scale": scales}, leg.profile, leg.day_type))
-    return np.asarray(errors, float)
+    return np.asarray(
+        [leg.driven_s - leg.planned_s * scale_of(scales, leg.profile, leg.day_type) for leg in legs if _counts(leg)],
+        float,
+    )

@@ -48,7 +48,7 @@ from dispatch.models import Driver, DriverPosition, Order, OrderStatusChange, Ve
 from routes.learning import calibration, doorstep, evaluation, speeds, windows
 from routes.learning.evaluation import DayData
 from routes.learning.matching import Matcher
-from routes.learning.selectors import active_travel_model, order_keys
+from routes.learning.selectors import order_keys
 from routes.models import RoadNetworkBuild, TravelModel
 from routes.network import RoadNetwork
 from routes.network.geometry import LocalProjection
@@ -365,8 +365,9 @@ def travel_model_learn(
     data = {d: day_data(network, build, matchers, d) for d in days}
     training = [data[d] for d in days if d < held_out]
     candidate_factors, candidate_parameters = learn_parameters(network, training)
-    active = active_travel_model()
-    active_factors = travel_model_speeds(TravelModel.objects.get(pk=active.pk)) if active else None
+    # with its speeds (the selector leaves them out): scored here, and copied as they are by _recalibrate
+    active = TravelModel.objects.filter(active=True).first()
+    active_factors = travel_model_speeds(active) if active else None
     if active is not None and build is not None and active.network_path and active.network_path != build.path:
         active_factors = None  # learned on another road network: the processes drive it with the defaults too
     held = data.get(held_out, {})
@@ -402,7 +403,7 @@ def travel_model_learn(
     )
     # a profile nobody drove this week keeps the active version's scale
     kept = ((active.parameters or {}).get("leg_scale") or {}) if active is not None and active_factors else {}
-    parameters["leg_scale"] = {p: s for p, s in {**kept, **scales["scale"]}.items() if p in final_factors}
+    parameters["leg_scale"] = calibration.carried(kept, scales["scale"], final_factors)
     parameters["leg_scale_legs"] = scales["legs"]
     recent = [d for d in days if d <= held_out][-windows.RESIDUAL_DAYS :]
     residual_table = windows.residual_table(*windows.arrival_residuals(recent))
@@ -440,15 +441,14 @@ def travel_model_learn(
 
 def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_table, *, held_out: date, now,
                  version: int) -> TravelModel | None:  # fmt: skip
-    """When the candidate did not beat the active version: the active one's speeds and doorsteps, as they
+    """(`active` with its speeds loaded.) When the candidate did not beat the active version: the active one's speeds and doorsteps, as they
     are, with the leg scale and the windows of the last week, as a version of its own (plans record
     the version they were timed with). Activated only if its leg scale predicts the held-out day's
     plan legs better than the active one's: the scale follows what the plans' legs take whatever the
     speeds do, and a stretch of nights without a better candidate no longer freezes it."""
     held_legs = calibration.planned_legs([held_out], _visits, _zone())
     old_scales = (active.parameters or {}).get("leg_scale") or {}
-    # its learned profiles only; one without legs this week keeps its scale
-    new_scales = {p: s for p, s in {**old_scales, **scales["scale"]}.items() if p in profiles}
+    new_scales = calibration.carried(old_scales, scales["scale"], profiles)  # its learned profiles only
     new = evaluation.summarize(calibration.scale_errors(held_legs, new_scales))
     old = evaluation.summarize(calibration.scale_errors(held_legs, old_scales))
     if not evaluation.better(new, old):
@@ -470,7 +470,7 @@ def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_tabl
                 held_out_day=held_out,
                 score={"candidate": new, "active": old, "active_version": active.version, "scored_on": "plan legs"},
                 active=True, activated_at=now, network_path=active.network_path,
-                speeds=TravelModel.objects.values_list("speeds", flat=True).get(pk=active.pk), parameters=parameters,
+                speeds=active.speeds, parameters=parameters,
                 note=f"v{active.version} recalibrated: its speeds and doorsteps, the last week's leg scale and windows",
             )  # fmt: skip
     except IntegrityError:  # the version number was taken by a learner running beside this one

@@ -206,19 +206,19 @@ def estimate_factors(
     class_sum = np.bincount(class_cell, weights=cell_n * cell_r, minlength=classes * SLOTS).reshape(classes, SLOTS).T
     mu = (class_sum + CLASS_PRIOR_K * base) / (class_n + CLASS_PRIOR_K)  # (SLOTS, classes)
     resid = cell_r - mu[cell_slot, cell_class]
-    # 2. the area's type of day
-    area = np.zeros(chains, np.int64) if chain_area is None else np.asarray(chain_area, np.int64)
-    areas = int(area.max()) + 1 if len(area) else 1
-    area_day = area[cell_chain] * DAY_TYPES + cell_slot // 24
-    area_n = np.bincount(area_day, weights=cell_n, minlength=areas * DAY_TYPES)
-    area_sum = np.bincount(area_day, weights=cell_n * resid, minlength=areas * DAY_TYPES)
-    area_seen = area_n > 0
-    if chain_area is None:
-        alpha, k_area = np.zeros((areas, DAY_TYPES)), None
-    else:
-        k_area = _moments_k(area_sum[area_seen] / area_n[area_seen], area_n[area_seen], within)
+    # 2. the area's type of day (none without areas: one area whose alpha stays 0)
+    area, alpha, k_area, areas_driven = np.zeros(chains, np.int64), np.zeros((1, DAY_TYPES)), None, None
+    if chain_area is not None and len(chain_area):
+        area = np.asarray(chain_area, np.int64)
+        areas = int(area.max()) + 1
+        area_day = area[cell_chain] * DAY_TYPES + cell_slot // 24
+        area_n = np.bincount(area_day, weights=cell_n, minlength=areas * DAY_TYPES)
+        area_sum = np.bincount(area_day, weights=cell_n * resid, minlength=areas * DAY_TYPES)
+        seen = area_n > 0
+        k_area = _moments_k(area_sum[seen] / area_n[seen], area_n[seen], within)
         alpha = (area_sum / (area_n + k_area)).reshape(areas, DAY_TYPES)
-    resid = resid - alpha.reshape(-1)[area_day]
+        resid = resid - alpha.reshape(-1)[area_day]
+        areas_driven = int(seen.reshape(areas, DAY_TYPES).any(axis=1).sum())
     # 3. the chain's offset over all hours
     chain_n = np.bincount(cell_chain, weights=cell_n, minlength=chains)
     chain_sum = np.bincount(cell_chain, weights=cell_n * resid, minlength=chains)
@@ -249,7 +249,7 @@ def estimate_factors(
         "chains_driven": int(driven.sum()),
         "cells": int(len(cells)),
         "within_variance": round(within, 4) if np.isfinite(within) else None,
-        "areas_driven": int(area_seen.reshape(areas, DAY_TYPES).any(axis=1).sum()) if chain_area is not None else None,
+        "areas_driven": areas_driven,
         "k_area": round(k_area, 3) if k_area is not None else None,
         "k_chain": round(k_chain, 3),
         "k_day": round(k_day, 3),

@@ -182,17 +182,14 @@ class ProfileState:
         """The metric cache key of a departure's hour (None: free flow)."""
         if self.learned is None or departure is None:
             return self.traffic.slot(departure)
-        three = day_type(departure)
-        day = three if self.learned[1].shape[0] == 3 else int(departure.weekday() >= 5)
-        # the leg scale has three day types whatever the speeds have (duration_scale)
-        return ("learned", self.learned[0], day, departure.hour, three)
+        return ("learned", self.learned[0], day_type(departure), departure.hour)
 
     def duration_scale(self, slot) -> float:
         """What the learned model multiplies a slot's durations by (1 outside a learned slot). Uniform
         over a profile and day type: it never changes which way is fastest, only how long it takes."""
         if self.leg_scale is None or slot is None or slot[0] != "learned":
             return 1.0
-        return self.leg_scale[slot[4]]
+        return self.leg_scale[slot[2]]
 
     def slot_factors(self, slot) -> tuple[np.ndarray, np.ndarray | None]:
         """What a slot multiplies speeds by: (factors per road class, factors per chain or None).
@@ -200,7 +197,10 @@ class ProfileState:
         if slot is not None and slot[0] == "learned":
             if self.learned is None or self.learned[0] != slot[1]:
                 raise KeyError(f"travel model {slot[1]} is no longer loaded")
-            learned = self.learned[1][slot[2], slot[3]]
+            factors = self.learned[1]
+            # an older version's speeds have weekday and weekend only: its weekend serves Saturday and Sunday
+            day = slot[2] if factors.shape[0] == 3 else min(slot[2], 1)
+            learned = factors[day, slot[3]]
             chain = learned if self.chain_factors is None else learned * self.chain_factors
             return np.ones(len(self.traffic.class_factors(None))), chain
         return self.traffic.class_factors(slot), self.chain_factors

@@ -123,7 +123,7 @@ def test_each_day_type_gets_its_own_scale_where_driven_and_its_profiles_where_no
     assert bike[0] == pytest.approx(1.1, abs=0.015) and bike[2] == pytest.approx(bike[0], abs=0.02)
     assert result["legs"]["car"] == [2000, 3, 600]
     assert calibration.leg_scales(legs, ["bike"])["scale"].keys() == {"bike"}  # only the profiles asked
-    assert calibration.scale_of({"leg_scale": {"car": car}}, "car", 2) == car[2]
+    assert calibration.scale_of({"car": car}, "car", 2) == car[2]
     assert calibration.scale_of({}, "car", 0) == 1.0
 
 
