@@ -63,6 +63,42 @@ class _PinnedClockBrowser:
         return page
 
 
+@pytest.fixture(autouse=True)
+def _server_idle_before_flush(request):
+    """After each test: close the pages it left open, then wait for the live server to finish.
+
+    A page's last request (a position the phone streamed, an action it sent) may still be running in
+    a server thread, with its tasks inline, when the test returns. pytest-django then empties the
+    tables with TRUNCATE, which waits on that thread's locks while the thread waits on the tables
+    already truncated: PostgreSQL breaks the deadlock by failing the flush, and the next test finds
+    the last one's rows. Set up after the database fixtures, so this runs before their teardown."""
+    browser = request.getfixturevalue("browser") if "browser" in request.fixturenames else None
+    yield
+    if browser is not None:
+        for context in list(browser.contexts):
+            context.close()
+    if request.node.get_closest_marker("django_db"):
+        _wait_for_other_transactions()
+
+
+def _wait_for_other_transactions(timeout_s: float = 30) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return  # SQLite's flush takes no table locks; a test in a transaction holds its own server off
+    deadline = time.monotonic() + timeout_s
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND backend_type = 'client backend' AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
+            )
+            if not cursor.fetchone()[0]:
+                return
+            assert time.monotonic() < deadline, f"the live server still worked {timeout_s} s after the test"
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def screenshot():
     ARTIFACTS.mkdir(exist_ok=True)
