@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from dispatch.models import OrderStatusChange
 from routes.learning import calibration
-from routes.learning.services import _recalibrate, _visits, _zone, pack_speeds
+from routes.learning.observations import day_visits, local_zone
+from routes.learning.services import _recalibrate, pack_speeds
 from routes.models import Plan, Stop, TravelModel
 from routes.road_network import get_road_network
 from tests.routes.test_plans import DAY, VADUZ_POINTS, import_orders
@@ -65,7 +66,7 @@ def served_day(dispatcher_a_client, depot_a, vehicle_a, driver_a, demo_build, dj
     route.breaks = [{"after_sequence": 4, "duration_s": 1800}]
     route.save(update_fields=["breaks"])
     served = stops[:6] + [stops[7], stops[6]] + stops[8:]
-    _serve(driver_a, served, datetime.combine(DAY, time(9), _zone()), pause_after=4, pause_s=1800)
+    _serve(driver_a, served, datetime.combine(DAY, time(9), local_zone()), pause_after=4, pause_s=1800)
     return stops
 
 
@@ -74,7 +75,7 @@ def test_the_plans_legs_are_read_against_what_they_took_and_the_active_scale_tim
     # every process's network times the car's weekday legs at half, since version 3 says so
     state = get_road_network()._state("car")
     assert state.leg_scale == (0.5, 1.0, 1.0)
-    legs = calibration.planned_legs([DAY], _visits, _zone())
+    legs = calibration.planned_legs([DAY], day_visits, local_zone())
     # not the first leg (from the depot), not the one after the break, not the three the swap changed
     kept = [s for s in stops if s.sequence in (2, 3, 4, 6) or s.sequence >= 10]
     assert len(legs) == len(kept) == len(stops) - 1 - 1 - 3

@@ -10,7 +10,8 @@ import time_machine
 from django.conf import settings
 
 from dispatch.models import Driver
-from routes.learning.services import day_data, travel_model_activate, travel_model_learn
+from routes.learning.observations import day_data
+from routes.learning.services import travel_model_activate, travel_model_learn
 from routes.models import TravelModel
 from routes.road_network import active_build, applied_travel_model_version, get_road_network
 from tests.learning.driving import STOPS, drive_day
