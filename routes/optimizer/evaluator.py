@@ -153,17 +153,21 @@ def evaluate(
 def objective_key(problem: Problem, solution: Solution) -> tuple:
     """Smaller is better; infeasible plans always lose.
 
-    Mirrors VROOM's own ranking: serve the most priority first, then the most
+    Jobs the dispatcher pinned or locked on a vehicle come first: a plan that drops one of them
+    to serve others loses to one that keeps them. Then VROOM's own ranking: serve the most
+    priority first, then the most
     jobs, then (for ``fewest_vehicles``) the fewest vehicles, then the lowest
     money cost in cents. ``balanced`` needs no term of its own: balance is
     imposed as per-vehicle caps during the solve, so cost decides between
     two balanced plans.
     """
     jobs = problem.job_by_id()
+    locks = problem.locked_vehicle_of()
     lost_priority = sum(jobs[job_id].priority for job_id in solution.unassigned)
     vehicles = solution.vehicles_used if problem.objective == "fewest_vehicles" else 0
     return (
         0 if solution.feasible else 1,
+        sum(1 for job_id in solution.unassigned if job_id in locks),
         lost_priority,
         len(solution.unassigned),
         vehicles,

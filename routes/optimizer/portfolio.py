@@ -46,7 +46,7 @@ from pathlib import Path
 from .evaluator import evaluate, objective_key
 from .problem import Problem, Solution, validate
 from .pyvrp_solver import PyvrpProcess, solve_with_pyvrp, unsupported_reason
-from .repair import chain_trips
+from .repair import chain_trips, repair
 from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
@@ -135,13 +135,9 @@ def solve(problem: Problem, settings: SolverSettings = SolverSettings()) -> Solu
         sequences = solve_with_vroom(problem, search_s * (1 - CHAIN_SHARE if reloads else 1), threads=VROOM_THREADS)
         if reloads:
             sequences = chain_trips(problem, sequences, deadline=started + search_s)
-        single = ("vroom plans single trips, joined into multi-trip days afterwards",) if reloads else ()
-        return evaluate(
-            problem,
-            sequences,
-            solver="vroom",
-            computing_time_s=time.monotonic() - started,
-            notes=(f"vroom only: {reason}", *single),
+        single = ["vroom plans single trips, joined into multi-trip days afterwards"] if reloads else []
+        return _best(
+            problem, [evaluate(problem, sequences, solver="vroom")], [f"vroom only: {reason}", *single], started
         )
 
     if spare_cores() < BUSY_BELOW:
@@ -201,13 +197,34 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
 
 def _best(problem: Problem, candidates: list[Solution], notes: list[str], started: float) -> Solution:
     """The best candidate by ``objective_key`` (min() keeps the first of equals: VROOM, listed
-    first, wins ties), with every candidate's figures in its notes."""
+    first, wins ties), with every candidate's figures in its notes.
+
+    When re-planning, the plan being re-planned is a candidate too (last, so it only wins when
+    it is strictly better): a short search that drops a pinned stop or serves fewer orders never
+    replaces a plan that did better. Not for ``balanced``, whose caps the old plan may not keep."""
+    previous = _previous_plan(problem)
+    if previous is not None:
+        candidates = [*candidates, previous]
     best = min(candidates, key=lambda s: objective_key(problem, s))
     notes = notes + [
         f"{c.solver}: {'feasible' if c.feasible else 'infeasible'}, {len(c.unassigned)} unassigned, cost {c.cost:.2f}"
         for c in candidates
     ]
     return replace(best, computing_time_s=time.monotonic() - started, notes=tuple(notes))
+
+
+def _previous_plan(problem: Problem) -> Solution | None:
+    """The initial routes (the plan being re-planned) with their breaks placed, made clean by
+    ``repair`` (it leaves out a stop that no longer fits), or None when there are none."""
+    if not problem.initial_routes or problem.objective == "balanced":
+        return None
+    known = problem.job_by_id()
+    sequences = {r.vehicle_id: [j for j in r.job_ids if j in known] for r in problem.initial_routes}
+    vehicles = problem.vehicle_by_id()
+    sequences = {v: items for v, items in sequences.items() if v in vehicles and items}
+    if not sequences:
+        return None
+    return evaluate(problem, repair(problem, sequences), solver="previous plan")
 
 
 def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:

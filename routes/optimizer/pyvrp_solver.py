@@ -20,7 +20,8 @@ The encoding (benchmarks/OPTIMIZER.md, "How PyVRP models a real day"):
 * several time windows: one client per window in a mutually exclusive
   client group (at most one is visited).
 * priorities and unservable jobs: every client is optional with a prize far
-  above any route's cost, 10x more per priority point.
+  above any route's cost, 10x more per priority point; a pinned or locked job's prize is
+  worth more than all the others' together.
 * task limits: one more load dimension, every job delivers 1.
 * reloads (multi-trip, ``Vehicle.max_trips``): each reload point is a PyVRP
   depot of its own (a copy per reload time and hub window: ``Depot`` with
@@ -296,6 +297,11 @@ class _Model:
         # weighs 10x per point; capped so prizes stay in int64.
         base = 2 * int(self.arc_scale) + max(fixed_costs, default=0) // divisor + 1
         weights = [1 + 10 * job.priority for job in jobs]
+        # A pinned job or one of a locked route (the dispatcher put it there) is worth more than all
+        # the others together: PyVRP drops every other job before it (objective_key ranks the same way).
+        locks = problem.locked_vehicle_of()
+        locked_weight = 1 + sum(w for job, w in zip(jobs, weights) if job.id not in locks)
+        weights = [locked_weight if job.id in locks else w for job, w in zip(jobs, weights)]
         base = min(base, INT64_SAFE // (4 * max(1, sum(weights))))
         self.max_prize = float(base * max(weights, default=1))
         forbidden_cost = int(2 * self.max_prize + 4 * self.arc_scale + 1)

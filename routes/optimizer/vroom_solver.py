@@ -11,7 +11,10 @@ How the dispatcher's rules map onto VROOM:
   unrestricted vehicle holds every zone's skill.
 * pins and locked routes ("keep assignments"): one synthetic skill
   ``vehicle:<id>`` per vehicle, required by the pinned job.
-* priority: VROOM priority (0-100, VROOM serves the highest total first).
+* priority: VROOM priority (0-100, VROOM serves the highest total first); a pinned job or one of
+  a locked route gets the top priority, 100, since the dispatcher put it there (VROOM may still
+  drop it for several others worth more together: the portfolio's ranking, ``objective_key``,
+  counts lost locked jobs first and keeps the plan being re-planned as a candidate).
 * a vehicle limited to some jobs (``eligible_jobs``, a courier partner's
   area): one synthetic skill ``outside:<id>`` per such vehicle, held by every
   other vehicle and required by the jobs it may not take.
@@ -57,6 +60,7 @@ from .problem import PARTNER, Problem, fleet_penalty, padded, vehicle_capacity
 from .repair import repair
 
 VROOM_THREADS = 2  # the app's machines have 2 cores
+MAX_PRIORITY = 100  # VROOM's highest job priority
 
 
 def exploration_for(n_jobs: int) -> int:
@@ -224,7 +228,7 @@ class _Translation:
                     default_service=job.service_s,
                     delivery=list(padded(job.delivery, dims)),
                     skills=skills,
-                    priority=job.priority,
+                    priority=MAX_PRIORITY if job.id in locks else job.priority,
                     time_windows=[vroom.TimeWindow(*w) for w in job.time_windows],
                     service_per_type=partner_services,
                 )

@@ -176,9 +176,10 @@ def _replan(
         _, free_solution = solve(fleet=fleet, jobs=orders, initial=free_initial, budget_orders=len(orders))
         moved = _moved_stops(progress, free_solution)
         extra = Decimal(moved) * move_cost * 100  # solution costs are in cents
-        if optimizer.objective_key(inputs.problem, free_solution)[:3] <= optimizer.objective_key(
+        # [:4]: as feasible, as few pinned stops dropped, as much priority and as many orders served
+        if optimizer.objective_key(inputs.problem, free_solution)[:4] <= optimizer.objective_key(
             inputs.problem, solution
-        )[:3] and (Decimal(str(free_solution.cost)) + extra < Decimal(str(solution.cost))):
+        )[:4] and (Decimal(str(free_solution.cost)) + extra < Decimal(str(solution.cost))):
             solution, chosen_mode = free_solution, f"moves ({moved} stop(s) moved)"
     unassigned = _unassigned_of(inputs, solution)
 
@@ -284,7 +285,8 @@ def _in_drivers_order(inputs, solution, progress: dict[int, VehicleProgress], re
     driven = optimizer.evaluate(inputs.problem, sequences, solver=solution.solver)
     if [r.job_ids for r in driven.routes] == [r.job_ids for r in solution.routes]:
         return solution, False  # the solver kept the order already
-    if optimizer.objective_key(inputs.problem, driven)[:4] <= optimizer.objective_key(inputs.problem, solution)[:4]:
+    # [:5]: everything but the cost (feasible, pinned stops, priority, orders, vehicles)
+    if optimizer.objective_key(inputs.problem, driven)[:5] <= optimizer.objective_key(inputs.problem, solution)[:5]:
         return driven, True
     return solution, False
 

@@ -144,6 +144,33 @@ def test_it_keeps_pinned_and_locked_jobs_on_their_vehicle():
     assert on[1] == "van2" and on[2] == "van1" and on[3] == "van1"
 
 
+@pytest.mark.parametrize("portfolio", [True, False], ids=["portfolio", "vroom-only"])
+def test_it_never_drops_a_locked_stop_to_serve_others_worth_more(portfolio):
+    """A full van: its locked route's two stops (priority 0) stay, although the day has two urgent
+    orders (priority 100) and room for only two stops; the urgent ones are left unassigned, not the
+    stops the dispatcher locked on the van."""
+    base = simple_day(n_jobs=4, n_vehicles=1, seed=3, capacity=(10,))
+    jobs = [replace(job, priority=100 if job.id > 2 else 0) for job in base.jobs]
+    problem = replace(base, jobs=tuple(jobs), initial_routes=(InitialRoute("van0", (1, 2), locked=True),))
+    solution = solve(problem, SolverSettings(time_budget_s=0.5, portfolio=portfolio))
+    assert_plan_invariants(problem, solution)
+    assert [sorted(route.job_ids) for route in solution.routes] == [[1, 2]]
+    assert sorted(solution.unassigned) == [3, 4]
+
+
+def test_it_never_returns_a_plan_worse_than_the_one_it_re_plans():
+    """Re-planning keeps the previous plan as a candidate: with no time to search, the answer
+    serves every order the previous plan served."""
+    problem = simple_day(n_jobs=30, n_vehicles=3, seed=11)
+    first = solve(problem, SolverSettings(time_budget_s=2))
+    again = replace(problem, initial_routes=tuple(InitialRoute(r.vehicle_id, tuple(r.job_ids)) for r in first.routes))
+    solution = solve(again, SolverSettings(time_budget_s=0.01, portfolio=False))
+    assert_plan_invariants(again, solution)
+    assert len(solution.unassigned) <= len(first.unassigned)
+    assert solution.cost <= first.cost + 1e-6
+    assert any(note.startswith("previous plan:") for note in solution.notes)
+
+
 def test_it_places_breaks_inside_their_windows():
     problem = simple_day(n_jobs=8, n_vehicles=1, breaks=(Break(((12 * HOUR, 13 * HOUR),), 1800),))
     solution = solve(problem, QUICK)
