@@ -7,9 +7,10 @@ every rule we model, but the ``balanced`` objective):
 * up to ``SMALL_DAY`` stops: a child process runs PyVRP from scratch for
   the whole budget; this process runs VROOM (one thread) for
   ``VROOM_SHARE`` of it, then PyVRP with another seed from VROOM's plan;
-* larger days: this process runs PyVRP from scratch for the whole budget;
-  a child process runs VROOM (one thread) for ``LARGE_VROOM_SHARE`` of it,
-  then PyVRP with another seed from VROOM's plan. Since breaks are reserved
+* larger days: this process runs PyVRP from scratch; a child process runs
+  VROOM (one thread) for ``LARGE_VROOM_SHARE`` of the budget, then PyVRP
+  with another seed from VROOM's plan; for the last ``ONWARD_SHARE`` PyVRP
+  goes on alone from the better of the two. Since breaks are reserved
   time in PyVRP's model (``pyvrp_solver``), PyVRP from scratch is the best
   plan on most real days up to a few hundred stops, the search from VROOM's
   plan on larger ones.
@@ -64,6 +65,11 @@ ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process sta
 # answer and re-score three plans (~4 ms each at 600 stops). The child stops earlier, at the budget
 # less OVERHEAD_S.
 TWO_CORE_TAIL_S = 0.03
+# A large day on two cores: for the last share of the search both searches stop, and PyVRP goes on
+# from the better of their plans alone (no second search to share memory and cache with). On eight
+# real days (benchmarks/OPTIMIZER.md, session 11) 0.2 gave -0.44 % on average against no hand-over.
+ONWARD_SHARE = 0.2
+MIN_ONWARD_S = 0.3  # less than this left, the hand-over is not worth the model PyVRP builds again
 SAMPLE_S = 0.05  # how long ``spare_cores`` watches the machine
 BUSY_BELOW = 1.5  # spare cores under which the portfolio stays in one process
 # Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``).
@@ -171,24 +177,39 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
     budget; in a child process VROOM (one thread) for ``LARGE_VROOM_SHARE`` of it, then PyVRP from
     VROOM's plan. Since breaks are reserved time in PyVRP's model, PyVRP from scratch is the best
     plan on most real days up to a few hundred stops, and the search from VROOM's plan on larger
-    ones (benchmarks/OPTIMIZER.md); this keeps both, and the whole budget for the first."""
-    notes, candidates = [], []
+    ones (benchmarks/OPTIMIZER.md). Both stop ``ONWARD_SHARE`` of the budget early; PyVRP then goes
+    on alone from the better plan: two searches side by side each run slower than one alone (they
+    share memory and cache), so the leader's last stretch gets the machine to itself."""
+    notes, candidates, plans = [], [], {}
     search_s = max(0.2, budget - OVERHEAD_S)
-    child = PyvrpProcess(problem, search_s, seed=settings.seed + 1, vroom_s=LARGE_VROOM_SHARE * search_s)
+    end = started + budget - TWO_CORE_TAIL_S
+    onward_s = ONWARD_SHARE * search_s
+    child = PyvrpProcess(problem, search_s - onward_s, seed=settings.seed + 1, vroom_s=LARGE_VROOM_SHARE * search_s)
     try:
-        scratch = solve_with_pyvrp(
-            problem, max(0.1, started + budget - TWO_CORE_TAIL_S - time.monotonic()), seed=settings.seed
-        )
+        scratch = solve_with_pyvrp(problem, max(0.1, end - onward_s - time.monotonic()), seed=settings.seed)
         candidates.append(evaluate(problem, scratch, solver="pyvrp"))
+        plans["pyvrp"] = scratch
     except (ValueError, RuntimeError) as error:
         notes.append(f"pyvrp failed: {error}")
     try:
         warm = child.result()
         if child.vroom_sequences is not None:
             candidates.insert(0, evaluate(problem, child.vroom_sequences, solver="vroom"))
+            plans["vroom"] = child.vroom_sequences
         candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
+        plans["pyvrp+vroom"] = warm
     except RuntimeError as error:
         notes.append(f"vroom then pyvrp failed: {error}")
+    if candidates and end - time.monotonic() > MIN_ONWARD_S:
+        # The last share of the budget, on a core of its own: PyVRP on from the leader.
+        leader = min(candidates, key=lambda s: objective_key(problem, s))
+        try:
+            onward = solve_with_pyvrp(
+                problem, end - time.monotonic(), seed=settings.seed + 2, initial=plans[leader.solver]
+            )
+            candidates.append(evaluate(problem, onward, solver=f"{leader.solver}, then pyvrp on"))
+        except (ValueError, RuntimeError) as error:
+            notes.append(f"pyvrp on from {leader.solver}'s plan failed: {error}")
     if not candidates:  # both searches failed: VROOM here, with what time is left
         sequences = solve_with_vroom(problem, max(0.5, started + budget - time.monotonic()), threads=VROOM_THREADS)
         candidates.append(evaluate(problem, sequences, solver="vroom"))

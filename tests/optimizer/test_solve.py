@@ -171,6 +171,26 @@ def test_it_never_returns_a_plan_worse_than_the_one_it_re_plans():
     assert any(note.startswith("previous plan:") for note in solution.notes)
 
 
+def test_a_large_day_on_two_cores_goes_on_from_the_better_search(monkeypatch):
+    """Above SMALL_DAY stops with both cores free: PyVRP from scratch here and VROOM-then-PyVRP in
+    a child, then PyVRP on alone from the better of the two for the last share of the budget. The
+    answer is never worse than the plan it went on from, and clean."""
+    from routes.optimizer import portfolio
+
+    monkeypatch.setattr(portfolio, "spare_cores", lambda *args: 2.0)
+    problem = simple_day(n_jobs=portfolio.SMALL_DAY + 20, n_vehicles=8, seed=4)
+    solution = solve(problem, SolverSettings(time_budget_s=3))
+    assert_plan_invariants(problem, solution)
+    costs = {note.split(":")[0]: note for note in solution.notes}
+    onward = [name for name in costs if name.endswith(", then pyvrp on")]
+    assert len(onward) == 1, solution.notes
+    leader = onward[0].removesuffix(", then pyvrp on")
+    assert leader in ("pyvrp", "pyvrp+vroom", "vroom")
+    leader_cost = float(costs[leader].rsplit("cost ", 1)[1])
+    assert solution.cost <= leader_cost + 1e-6
+    assert solution.computing_time_s < 3 + 1.0
+
+
 def test_it_places_breaks_inside_their_windows():
     problem = simple_day(n_jobs=8, n_vehicles=1, breaks=(Break(((12 * HOUR, 13 * HOUR),), 1800),))
     solution = solve(problem, QUICK)
