@@ -141,7 +141,7 @@ def main():
 
         keys = {name: objective_key(problem, s) for name, s in results.items()}
         app_best = keys["app"] <= min(keys["vroom"], keys["pyvrp"])
-        same_served = keys["app"][:3] == keys["vroom"][:3]
+        same_served = keys["app"][:4] == keys["vroom"][:4]  # feasible, pinned stops, priority, orders
         versus = 100 * (results["app"].cost - results["vroom"].cost) / results["vroom"].cost if same_served else None
         load = os.getloadavg()[0]
         row = {

@@ -130,6 +130,14 @@ def solve(problem: Problem, settings: SolverSettings = SolverSettings()) -> Solu
     started = time.monotonic()
     if not problem.jobs or not problem.vehicles:
         return evaluate(problem, {}, solver="none", notes=("nothing to plan",))
+    # When re-planning, the plan being re-planned is the answer to beat, made first (its time counts
+    # in the budget): a search never hands back a worse one.
+    previous = _previous_plan(problem)
+    return _not_worse_than(problem, _search(problem, settings, started), previous)
+
+
+def _search(problem: Problem, settings: SolverSettings, started: float) -> Solution:
+    """The solvers' best plan for the budget that started at ``started`` (see the module docstring)."""
     budget = settings.time_budget_s or default_time_budget(len(problem.jobs))
     # The budget bounds the whole call: keep room for the child's start-up,
     # the pickles and re-scoring (measured ~0.3-0.5 s on a loaded 2-core box).
@@ -218,14 +226,7 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
 
 def _best(problem: Problem, candidates: list[Solution], notes: list[str], started: float) -> Solution:
     """The best candidate by ``objective_key`` (min() keeps the first of equals: VROOM, listed
-    first, wins ties), with every candidate's figures in its notes.
-
-    When re-planning, the plan being re-planned is a candidate too (last, so it only wins when
-    it is strictly better): a short search that drops a pinned stop or serves fewer orders never
-    replaces a plan that did better. Not for ``balanced``, whose caps the old plan may not keep."""
-    previous = _previous_plan(problem)
-    if previous is not None:
-        candidates = [*candidates, previous]
+    first, wins ties), with every candidate's figures in its notes."""
     best = min(candidates, key=lambda s: objective_key(problem, s))
     notes = notes + [
         f"{c.solver}: {'feasible' if c.feasible else 'infeasible'}, {len(c.unassigned)} unassigned, cost {c.cost:.2f}"
@@ -236,16 +237,42 @@ def _best(problem: Problem, candidates: list[Solution], notes: list[str], starte
 
 def _previous_plan(problem: Problem) -> Solution | None:
     """The initial routes (the plan being re-planned) with their breaks placed, made clean by
-    ``repair`` (it leaves out a stop that no longer fits), or None when there are none."""
+    ``repair`` (it leaves out a stop that no longer fits), or None when there are none.
+
+    Not for ``balanced`` (the old plan may not keep its caps), nor when a vehicle of the old plan
+    reloads: an initial route lists its jobs without the reloads between its trips, so repair
+    would drop stops for a whole trip's load (slowly) and the candidate could never win."""
     if not problem.initial_routes or problem.objective == "balanced":
         return None
-    known = problem.job_by_id()
-    sequences = {r.vehicle_id: [j for j in r.job_ids if j in known] for r in problem.initial_routes}
-    vehicles = problem.vehicle_by_id()
-    sequences = {v: items for v, items in sequences.items() if v in vehicles and items}
+    known, vehicles = problem.job_by_id(), problem.vehicle_by_id()
+    sequences: dict = {}
+    for route in problem.initial_routes:
+        vehicle = vehicles.get(route.vehicle_id)
+        if vehicle is None:
+            continue
+        if vehicle.reloads:
+            return None
+        sequences.setdefault(route.vehicle_id, []).extend(j for j in route.job_ids if j in known)
+    sequences = {v: items for v, items in sequences.items() if items}
     if not sequences:
         return None
     return evaluate(problem, repair(problem, sequences), solver="previous plan")
+
+
+def _not_worse_than(problem: Problem, solution: Solution, previous: Solution | None) -> Solution:
+    """``solution``, or the plan being re-planned when that is strictly better by ``objective_key``
+    (a short search that drops a pinned stop or serves fewer orders never replaces a plan that did
+    better); the previous plan's figures join the notes either way."""
+    if previous is None:
+        return solution
+    line = (
+        f"previous plan: {'feasible' if previous.feasible else 'infeasible'}, "
+        f"{len(previous.unassigned)} unassigned, cost {previous.cost:.2f}"
+    )
+    notes = (*solution.notes, line)
+    if objective_key(problem, previous) < objective_key(problem, solution):
+        return replace(previous, computing_time_s=solution.computing_time_s, notes=notes)
+    return replace(solution, notes=notes)
 
 
 def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:

@@ -300,11 +300,15 @@ class _Model:
         # A pinned job or one of a locked route (the dispatcher put it there) is worth more than all
         # the others together: PyVRP drops every other job before it (objective_key ranks the same way).
         locks = problem.locked_vehicle_of()
-        locked_weight = 1 + sum(w for job, w in zip(jobs, weights) if job.id not in locks)
-        weights = [locked_weight if job.id in locks else w for job, w in zip(jobs, weights)]
+        regular = [w for job, w in zip(jobs, weights) if job.id not in locks]
+        weights = [1 + sum(regular) if job.id in locks else w for job, w in zip(jobs, weights)]
         base = min(base, INT64_SAFE // (4 * max(1, sum(weights))))
-        self.max_prize = float(base * max(weights, default=1))
-        forbidden_cost = int(2 * self.max_prize + 4 * self.arc_scale + 1)
+        # The penalties' ceiling (``_run``) follows the other jobs' prizes, not the pinned ones': a
+        # penalty per second of lateness as high as a pinned job's prize could overflow PyVRP's
+        # integer costs. Where PyVRP then keeps a pinned job at the price of lateness, ``repair``
+        # leaves out other stops first.
+        self.max_prize = float(base * max(regular, default=1))
+        forbidden_cost = int(2 * base * max(weights, default=1) + 4 * self.arc_scale + 1)
 
         if free_location is not None:
             for cost, durations in zip(cost_matrices, duration_matrices):

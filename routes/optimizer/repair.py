@@ -59,12 +59,13 @@ def _repair_route(checker: RouteChecker, vehicle_id, items: list) -> list:
     placed = _place_breaks(checker, vehicle_id, base)
     scans = 0
     while placed is None and any(is_job(item) for item in base):
-        # Leave out one stop, the least important first and among equals the latest (where
-        # lateness shows): the first whose removal lets the route pass. Each scan tries every
-        # stop; after SCANS of them (a route far from feasible) the last stop goes, unscanned.
+        # Leave out one stop, the least important first (a stop the dispatcher pinned or locked
+        # here last) and among equals the latest (where lateness shows): the first whose removal
+        # lets the route pass. Each scan tries every stop; after SCANS of them (a route far from
+        # feasible) the last stop goes, unscanned.
         scans += 1
         stops = [n for n, item in enumerate(base) if is_job(item)]
-        candidates = sorted(stops, key=lambda n: (checker.jobs[base[n]].priority, -n))
+        candidates = sorted(stops, key=lambda n: (base[n] in checker.locks, checker.jobs[base[n]].priority, -n))
         for n in candidates if scans <= SCANS else ():
             placed = _place_breaks(checker, vehicle_id, tidy_reloads(base[:n] + base[n + 1 :]))
             if placed is not None:

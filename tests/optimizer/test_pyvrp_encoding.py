@@ -252,8 +252,11 @@ def test_a_larger_day_searches_from_scratch_here_and_from_vroom_in_a_child(monke
     monkeypatch.setattr(portfolio, "spare_cores", lambda: 2.0)
     problem = day_with_breaks(13, n_jobs=portfolio.SMALL_DAY + 10, n_vehicles=8)
     solution = solve(problem, SolverSettings(time_budget_s=2.0))
-    # VROOM's plan comes back from the child beside the search that started from it.
-    assert _solvers_in(solution) == {"vroom", "pyvrp+vroom", "pyvrp"}
+    # VROOM's plan comes back from the child beside the search that started from it; PyVRP goes on
+    # from the better plan when the hand-over leaves it time enough (MIN_ONWARD_S), as on a fast machine.
+    solvers = _solvers_in(solution)
+    assert {"vroom", "pyvrp+vroom", "pyvrp"} <= solvers
+    assert all(name.endswith(", then pyvrp on") for name in solvers - {"vroom", "pyvrp+vroom", "pyvrp"}), solvers
     assert_clean_and_complete(problem, solution)
     costs = [
         float(note.rsplit("cost ", 1)[1]) for note in solution.notes if f"{len(solution.unassigned)} unassigned" in note

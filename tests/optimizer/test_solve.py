@@ -186,8 +186,8 @@ def test_a_large_day_on_two_cores_goes_on_from_the_better_search(monkeypatch):
     assert len(onward) == 1, solution.notes
     leader = onward[0].removesuffix(", then pyvrp on")
     assert leader in ("pyvrp", "pyvrp+vroom", "vroom")
-    leader_cost = float(costs[leader].rsplit("cost ", 1)[1])
-    assert solution.cost <= leader_cost + 1e-6
+    if f"{len(solution.unassigned)} unassigned" in costs[leader]:  # served as many: never dearer
+        assert solution.cost <= float(costs[leader].rsplit("cost ", 1)[1]) + 1e-6
     assert solution.computing_time_s < 3 + 1.0
 
 
