@@ -19,8 +19,9 @@ Per day, with the app's default budget for its size (`default_time_budget`), in 
 * PyVRP alone (one process, same budget; `pyvrp_solver.solve_with_pyvrp`).
 
 Every plan is re-scored by the one evaluator (`routes.optimizer.evaluate`); a plan with a
-violation is reported as such. Plans are ranked by `objective_key` (pinned stops lost: none here, lost priority, unassigned
-orders, then cost), so "app <= best" means as many orders served and no dearer.
+violation is reported as such. Plans are ranked by `objective_key` (pinned stops lost: none here,
+lost priority, unassigned orders, then cost), so "app <= best" means as many orders served and no
+dearer.
 """
 
 import argparse

@@ -150,6 +150,26 @@ def evaluate(
     )
 
 
+def sequences_of(solution: Solution) -> dict[Id, list]:
+    """A plan's routes as sequences again (what a solver returns, what ``evaluate`` takes), breaks
+    and reloads where they were taken."""
+    return {route.vehicle_id: [_sequence_item(s) for s in route.stops] for route in solution.routes}
+
+
+def _sequence_item(stop):
+    if stop.kind == "break":
+        return BreakVisit(stop.break_index)
+    if stop.kind == "reload":
+        return ReloadVisit(stop.reload_index)
+    return stop.job_id
+
+
+def summary(solution: Solution) -> str:
+    """One line of a plan's figures, as the portfolio's notes list its candidates."""
+    state = "feasible" if solution.feasible else "infeasible"
+    return f"{solution.solver}: {state}, {len(solution.unassigned)} unassigned, cost {solution.cost:.2f}"
+
+
 def objective_key(problem: Problem, solution: Solution) -> tuple:
     """Smaller is better; infeasible plans always lose.
 

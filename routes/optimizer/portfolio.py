@@ -44,7 +44,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .evaluator import evaluate, objective_key
+from .evaluator import evaluate, objective_key, sequences_of, summary
 from .problem import Problem, Solution, validate
 from .pyvrp_solver import PyvrpProcess, solve_with_pyvrp, unsupported_reason
 from .repair import chain_trips, repair
@@ -188,7 +188,7 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
     ones (benchmarks/OPTIMIZER.md). Both stop ``ONWARD_SHARE`` of the budget early; PyVRP then goes
     on alone from the better plan: two searches side by side each run slower than one alone (they
     share memory and cache), so the leader's last stretch gets the machine to itself."""
-    notes, candidates, plans = [], [], {}
+    notes, candidates = [], []
     search_s = max(0.2, budget - OVERHEAD_S)
     end = started + budget - TWO_CORE_TAIL_S
     onward_s = ONWARD_SHARE * search_s
@@ -196,16 +196,13 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
     try:
         scratch = solve_with_pyvrp(problem, max(0.1, end - onward_s - time.monotonic()), seed=settings.seed)
         candidates.append(evaluate(problem, scratch, solver="pyvrp"))
-        plans["pyvrp"] = scratch
     except (ValueError, RuntimeError) as error:
         notes.append(f"pyvrp failed: {error}")
     try:
         warm = child.result()
         if child.vroom_sequences is not None:
             candidates.insert(0, evaluate(problem, child.vroom_sequences, solver="vroom"))
-            plans["vroom"] = child.vroom_sequences
         candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
-        plans["pyvrp+vroom"] = warm
     except RuntimeError as error:
         notes.append(f"vroom then pyvrp failed: {error}")
     if candidates and end - time.monotonic() > MIN_ONWARD_S:
@@ -213,7 +210,7 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
         leader = min(candidates, key=lambda s: objective_key(problem, s))
         try:
             onward = solve_with_pyvrp(
-                problem, end - time.monotonic(), seed=settings.seed + 2, initial=plans[leader.solver]
+                problem, end - time.monotonic(), seed=settings.seed + 2, initial=sequences_of(leader)
             )
             candidates.append(evaluate(problem, onward, solver=f"{leader.solver}, then pyvrp on"))
         except (ValueError, RuntimeError) as error:
@@ -228,10 +225,7 @@ def _best(problem: Problem, candidates: list[Solution], notes: list[str], starte
     """The best candidate by ``objective_key`` (min() keeps the first of equals: VROOM, listed
     first, wins ties), with every candidate's figures in its notes."""
     best = min(candidates, key=lambda s: objective_key(problem, s))
-    notes = notes + [
-        f"{c.solver}: {'feasible' if c.feasible else 'infeasible'}, {len(c.unassigned)} unassigned, cost {c.cost:.2f}"
-        for c in candidates
-    ]
+    notes = notes + [summary(c) for c in candidates]
     return replace(best, computing_time_s=time.monotonic() - started, notes=tuple(notes))
 
 
@@ -265,11 +259,7 @@ def _not_worse_than(problem: Problem, solution: Solution, previous: Solution | N
     better); the previous plan's figures join the notes either way."""
     if previous is None:
         return solution
-    line = (
-        f"previous plan: {'feasible' if previous.feasible else 'infeasible'}, "
-        f"{len(previous.unassigned)} unassigned, cost {previous.cost:.2f}"
-    )
-    notes = (*solution.notes, line)
+    notes = (*solution.notes, summary(previous))
     if objective_key(problem, previous) < objective_key(problem, solution):
         return replace(previous, computing_time_s=solution.computing_time_s, notes=notes)
     return replace(solution, notes=notes)

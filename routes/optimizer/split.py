@@ -26,8 +26,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, is_job, objective_key
-from .problem import Break, Id, InitialRoute, Job, Problem, ProblemError, RoadMatrix, Solution, Vehicle, can_serve
+from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, is_job, objective_key, sequences_of
+from .problem import Break, Id, InitialRoute, Job, Problem, ProblemError, RoadMatrix, Vehicle, can_serve
 
 # A stop is on the border between its region and another when the other region's centre is at
 # most this much farther from it than its own region's centre.
@@ -297,20 +297,6 @@ def border_pairs(problem: Problem, regions: Sequence[Region], points) -> list[tu
                 a, b = sorted((region.index, located[int(other)][0].index))
                 borders.setdefault((a, b), []).append(job.id)
     return sorted(((a, b, ids) for (a, b), ids in borders.items()), key=lambda p: (-len(p[2]), p[0], p[1]))
-
-
-def sequences_of(solution: Solution) -> dict[Id, list]:
-    """A plan's routes as sequences again (what a solver returns), breaks and reloads where they
-    were taken."""
-    return {route.vehicle_id: [_sequence_item(s) for s in route.stops] for route in solution.routes}
-
-
-def _sequence_item(stop):
-    if stop.kind == "break":
-        return BreakVisit(stop.break_index)
-    if stop.kind == "reload":
-        return ReloadVisit(stop.reload_index)
-    return stop.job_id
 
 
 SolveFn = Callable[[Problem, float], Sequences]
