@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .evaluator import BreakVisit, evaluate, objective_key
+from .evaluator import evaluate, objective_key, sequences_of
 from .portfolio import SolverSettings, solve
 from .problem import (
     OPEN_SHIFT_END,
@@ -161,13 +161,6 @@ def with_partners(problem: Problem, offers: list[PartnerOffer]) -> Problem:
 def own_fleet_only(problem: Problem) -> Problem:
     """The same problem (same points and amounts) without the partner vehicles."""
     return replace(problem, vehicles=tuple(v for v in problem.vehicles if v.kind != PARTNER))
-
-
-def sequences_of(solution: Solution) -> dict:
-    return {
-        route.vehicle_id: [BreakVisit(s.break_index) if s.kind == "break" else s.job_id for s in route.stops]
-        for route in solution.routes
-    }
 
 
 @dataclass(frozen=True)

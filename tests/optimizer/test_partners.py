@@ -221,3 +221,19 @@ def test_make_or_buy_is_never_worse_than_our_own_fleet_with_the_same_budget(case
     # The own-fleet plan is also a plan of the problem without partners, at the same cost.
     again = evaluate(own_fleet_only(extended), {r.vehicle_id: r.job_ids for r in own.routes}, solver="check")
     assert again.cost == pytest.approx(own.cost)
+
+
+def test_make_or_buy_keeps_the_trips_of_a_bike_that_reloads():
+    # One cargo bike, two parcels a trip, six orders: three trips with reloads between them. The
+    # own-fleet plan is re-scored with the partners present; its reloads must come back as reloads
+    # (read as a job without an id, the plan lost its trips and the day failed).
+    from .test_reloads import bike_day
+
+    problem = bike_day(n_jobs=6, capacity=2)
+    extended = with_partners(problem, [PartnerOffer("valley", {1: 1_000_000})])
+    result = solve_make_or_buy(extended, SolverSettings(time_budget_s=0.5, portfolio=False))
+    own = result.own_fleet
+    assert own.violations == () and own.unassigned == ()
+    assert sum(1 for s in own.routes[0].stops if s.kind == "reload") >= 2
+    assert result.best.unassigned == () and partner_routes(extended, result.best) == {}
+    assert result.best.cost == pytest.approx(own.cost)

@@ -363,6 +363,16 @@ def test_vroom_alone_joins_its_single_trips_into_multi_trip_days():
     assert max(route.trips for route in solution.routes) >= 2
 
 
+def test_vroom_alone_gives_a_single_bike_its_further_trips():
+    # VROOM plans one trip per vehicle; with one bike there is nothing to join, so what it left out
+    # goes into further trips (before: four of six orders unassigned).
+    problem = bike_day(n_jobs=6, capacity=2)
+    solution = solve(problem, SolverSettings(time_budget_s=1.0, portfolio=False))
+    assert_clean_and_complete(problem, solution)
+    assert solution.solver == "vroom" and solution.unassigned == ()
+    assert solution.routes[0].trips == 3
+
+
 def test_a_reload_before_the_hub_opens_waits_for_it():
     opens = 12 * HOUR
     problem = bike_day(n_jobs=4, reload_indices=(1,), reload_windows={1: (opens, 13 * HOUR)})
