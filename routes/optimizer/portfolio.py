@@ -222,6 +222,8 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
             candidates.append(evaluate(problem, onward, solver=f"{leader.solver}, then pyvrp on"))
         except (ValueError, RuntimeError) as error:
             notes.append(f"pyvrp on from {leader.solver}'s plan failed: {error}")
+    elif candidates:
+        notes.append(f"no hand-over: {max(0.0, end - time.monotonic()):.2f} s left when both searches had answered")
     if not candidates:  # both searches failed: VROOM here, with what time is left
         sequences = solve_with_vroom(problem, max(0.5, started + budget - time.monotonic()), threads=VROOM_THREADS)
         candidates.append(evaluate(problem, sequences, solver="vroom"))

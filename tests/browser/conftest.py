@@ -7,10 +7,12 @@ context and page the browser opens starts its script clock (Date, timers) at the
 
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from django.core.signals import request_finished, request_started
 
 from tests.routes.conftest import demo_network_dir, road_network  # noqa: F401 - fixtures for these tests
 
@@ -81,6 +83,29 @@ def _server_idle_before_flush(request):
         _wait_for_other_transactions()
 
 
+class _RequestsInFlight:
+    """Requests the live server (a thread of this process) has started and not finished. A request's
+    inline tasks run before it finishes, so zero means no server thread is at work; the database
+    check below still covers other processes."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def started(self, **kwargs):
+        with self.lock:
+            self.count += 1
+
+    def finished(self, **kwargs):
+        with self.lock:
+            self.count -= 1
+
+
+_IN_FLIGHT = _RequestsInFlight()
+request_started.connect(_IN_FLIGHT.started, dispatch_uid="browser-tests-in-flight")
+request_finished.connect(_IN_FLIGHT.finished, dispatch_uid="browser-tests-in-flight")
+
+
 def _wait_for_other_transactions(timeout_s: float = 30) -> None:
     from django.db import connection
 
@@ -94,7 +119,8 @@ def _wait_for_other_transactions(timeout_s: float = 30) -> None:
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 " AND backend_type = 'client backend' AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
             )
-            quiet = 0 if cursor.fetchone()[0] else quiet + 1
+            busy = cursor.fetchone()[0] or _IN_FLIGHT.count > 0
+            quiet = 0 if busy else quiet + 1
             assert time.monotonic() < deadline, f"the live server still worked {timeout_s} s after the test"
             time.sleep(0.05)
 

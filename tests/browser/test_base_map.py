@@ -23,6 +23,7 @@ from PIL import Image
 from dispatch.fleet.services import driver_create
 from dispatch.models import Order
 from routes.models import Route, Stop
+from tests.browser.conftest import wait_for_js
 from tests.browser.test_content_security_policy import RECORD_VIOLATIONS
 from tests.customers.conftest import token_of
 from tests.dispatch.test_basemap import built_tiles  # noqa: F401 - the tiles fixture
@@ -36,6 +37,9 @@ OVERLAYS = (
     " .leaflet-popup-pane, .leaflet-control-container"
 )
 BACKGROUND = (0xF2, 0xEF, 0xE9)  # static/js/basemap.js: BACKGROUND
+
+# Resolves after the page's next two animation frames (what is scheduled for the next one has run).
+NEXT_FRAMES = "new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)))"
 
 
 @pytest.fixture
@@ -252,12 +256,13 @@ def test_the_live_map_reads_at_a_glance(
     )
     assert clustered >= 2 and shown_out + clustered == 6, (shown_out, clustered)
     page.evaluate("window.LiveMap.map.setView(window.LiveMap.map.getCenter(), 16, { animate: false })")
-    page.wait_for_timeout(500)
-    assert page.locator(".stop-cluster").count() == 0
+    wait_for_js(page, "document.querySelectorAll('.stop-cluster').length === 0", timeout_ms=10_000)
 
     # Four vans in one yard: the names shown never overlap, the others wait for a closer look.
     page.evaluate("window.LiveMap.map.setView([47.1410, 9.5216], 13, { animate: false })")
-    page.wait_for_timeout(500)
+    # The labels are placed in the next animation frame after a move: wait for two frames rather
+    # than a fixed time a busy renderer may overrun.
+    page.evaluate(NEXT_FRAMES)
     boxes = [label.bounding_box() for label in page.locator(".vehicle-icon .vehicle-label").all() if label.is_visible()]
     assert 1 <= len(boxes) < 4
     for index, a in enumerate(boxes):
@@ -268,8 +273,8 @@ def test_the_live_map_reads_at_a_glance(
             )  # fmt: skip
             assert apart, (a, b)
     page.evaluate("window.LiveMap.map.setView([47.1410, 9.5216], 19, { animate: false })")
-    page.wait_for_timeout(500)
-    assert page.locator('.vehicle-icon[data-label="shown"]').count() > len(boxes)
+    shown = "document.querySelectorAll('.vehicle-icon[data-label=\"shown\"]').length"
+    wait_for_js(page, f"{shown} > {len(boxes)}", timeout_ms=10_000)
     screenshot(page, "live-map-at-a-glance")
     assert not errors, errors
     context.close()

@@ -127,8 +127,21 @@ def test_it_coalesces_positions_and_still_delivers_the_last_one(dispatcher_a, dr
         await post_positions(driver_a, [position(2, lat=47.101)])
         await post_positions(driver_a, [position(1, lat=47.102)])
         await post_positions(driver_a, [position(0, lat=47.103)])
+        posting_s = time.monotonic() - posted_at
         first = await next_of(dashboard, "driver.position")
         assert first["lat"] == 47.101
+        if posting_s >= 0.95:
+            # A machine slow enough to spread the posts over two windows sends one more: then only
+            # the order, the last position and the quiet after it can be asserted.
+            received = [first]
+            # Until 2.5 s pass quietly (the window's trailing send included); bounded by next_of's timeout.
+            while len(received) < 10 and not await dashboard.receive_nothing(timeout=2.5):
+                received.append(await next_of(dashboard, "driver.position"))
+            assert received[-1]["lat"] == 47.103, received
+            lats, seqs = [m["lat"] for m in received], [m["seq"] for m in received]
+            assert lats == sorted(lats) and seqs == sorted(set(seqs)), received
+            await dashboard.disconnect()
+            return
         trailing = await next_of(dashboard, "driver.position", timeout=3)
         # Not inside the window: at most one position per driver per second reaches the dashboards.
         assert time.monotonic() - posted_at >= 0.95

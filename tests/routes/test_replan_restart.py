@@ -54,7 +54,8 @@ def test_the_embedded_workers_expire_what_a_restart_left_proposed_and_rearm_the_
         date=timezone.localdate(), depot=depot_a, version=1, status=Plan.Status.DONE, dispatched_at=now
     )
     overdue = proposal(running, 2, now - timedelta(minutes=3))  # its timer went with the old process
-    waiting = proposal(running, 3, now + timedelta(seconds=3))
+    # Far enough ahead that starting the workers and their sweep never reaches it on a busy machine.
+    waiting = proposal(running, 3, now + timedelta(seconds=15))
     assert Plan.objects.filter(state=Plan.State.PROPOSED).count() == 2
 
     enqueue(expire_replan_proposal, 0)  # any first job starts the workers (a plan id that is not there)
@@ -64,7 +65,7 @@ def test_the_embedded_workers_expire_what_a_restart_left_proposed_and_rearm_the_
     alert = Alert.objects.get(dedup_key=f"replan:{overdue.pk}", resolved_at__isnull=True)
     assert alert.kind == Alert.Kind.REPLAN_PROPOSAL and "expired" in alert.message
     # Its timer armed again: it expires at its deadline, with no beat and no request.
-    wait_for(lambda: Plan.objects.get(pk=waiting.pk).state == Plan.State.EXPIRED, 20, "the waiting proposal")
+    wait_for(lambda: Plan.objects.get(pk=waiting.pk).state == Plan.State.EXPIRED, 45, "the waiting proposal")
     assert Plan.objects.get(pk=waiting.pk).decided_at >= waiting.decide_by
     # Once per process: the next jobs start nothing more.
     assert config_tasks._embedded_started["done"]
