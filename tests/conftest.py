@@ -97,6 +97,20 @@ def pytest_unconfigure(config):
         config.clock_traveller.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_redis():
+    """The test database starts empty each session; so does the test Redis database. `make test`
+    runs several sessions on one TEST_REDIS_URL (production, browser, each clock moment), and keys a
+    session left (an announced ETA, a sweep's mark, a coalescing window) would meet the next
+    session's rows, whose ids start again at 1."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
 def pytest_terminal_summary(terminalreporter, config):
     if moment := config.pinned_clock:  # which day it was, to run it again with TEST_CLOCK=<this>
         terminalreporter.write_line(f"clock pinned at {moment.isoformat()} ({moment:%A} {moment.tzname()})")
