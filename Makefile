@@ -8,6 +8,8 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatch
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+# Exported so that the test sessions know which Redis database is theirs to empty (tests/conftest.py).
+export TEST_REDIS_URL
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: messages run test venv migrate demo tiles tilemaker lint audit test-production test-embedded test-browser test-clock browser services format clean

@@ -102,10 +102,13 @@ def _fresh_redis():
     """The test database starts empty each session; so does the test Redis database. `make test`
     runs several sessions on one TEST_REDIS_URL (production, browser, each clock moment), and keys a
     session left (an announced ETA, a sweep's mark, a coalescing window) would meet the next
-    session's rows, whose ids start again at 1."""
+    session's rows, whose ids start again at 1.
+
+    Only the database the Makefile names for tests (it exports TEST_REDIS_URL): a REDIS_URL left in a
+    shell, pointing at real data, is never emptied."""
     from django.conf import settings
 
-    if settings.REDIS_URL:
+    if settings.REDIS_URL and settings.REDIS_URL == os.environ.get("TEST_REDIS_URL"):
         import redis
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()

@@ -33,8 +33,12 @@ Multi-trip vehicles (reloads): PyVRP models them exactly; VROOM has no
 reloads, so it plans single trips (valid, just dearer or with more left
 out); ``repair.chain_trips`` then joins them into multi-trip days (a
 route takes another as its next trip when that is clean and cheaper), and
-that plan is both a candidate and the warm start PyVRP improves. The
-evaluator picks the best valid plan, as for everything else.
+that plan is both a candidate and the warm start PyVRP improves. When VROOM
+plans alone (portfolio off, or a day PyVRP cannot model; never for
+``balanced``), ``repair.fill_trips`` then puts the orders still left out into
+further trips (``FILL_SHARE`` of the search time): joining routes gives a
+one-bike fleet no second trip. The evaluator picks the best valid plan, as
+for everything else.
 """
 
 from __future__ import annotations
@@ -223,7 +227,7 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
         except (ValueError, RuntimeError) as error:
             notes.append(f"pyvrp on from {leader.solver}'s plan failed: {error}")
     elif candidates:
-        notes.append(f"no hand-over: {max(0.0, end - time.monotonic()):.2f} s left when both searches had answered")
+        notes.append(f"no hand-over: {max(0.0, end - time.monotonic()):.2f} s left after the searches")
     if not candidates:  # both searches failed: VROOM here, with what time is left
         sequences = solve_with_vroom(problem, max(0.5, started + budget - time.monotonic()), threads=VROOM_THREADS)
         candidates.append(evaluate(problem, sequences, solver="vroom"))

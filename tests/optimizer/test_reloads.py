@@ -373,6 +373,16 @@ def test_vroom_alone_gives_a_single_bike_its_further_trips():
     assert solution.routes[0].trips == 3
 
 
+def test_vroom_alone_with_reloads_keeps_to_its_budget():
+    # Joining and filling trips run in the budget's last share, each up to its deadline: 60 orders
+    # for a bike of two parcels leave fill_trips far more to try than it has time for.
+    problem = bike_day(n_jobs=60, capacity=2, max_trips=40)
+    solution = solve(problem, SolverSettings(time_budget_s=1.0, portfolio=False))
+    assert_clean_and_complete(problem, solution)
+    assert solution.routes and solution.routes[0].trips >= 2
+    assert solution.computing_time_s < 1.0 + 1.0  # room for a busy machine, not for a second budget
+
+
 def test_a_reload_before_the_hub_opens_waits_for_it():
     opens = 12 * HOUR
     problem = bike_day(n_jobs=4, reload_indices=(1,), reload_windows={1: (opens, 13 * HOUR)})
