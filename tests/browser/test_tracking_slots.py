@@ -44,7 +44,9 @@ def test_a_customer_moves_a_failed_delivery_to_a_window_of_their_choice(
         lon=9.5090,
     )  # in Schaan, 3 km from the depot
     # A neighbour booked on Tuesday 11-13: the van is around then, so that window is the green one.
-    tuesday = next_weekday(1)
+    # The next Tuesday after today: the page lists the first DAYS_SHOWN days with a free window, and
+    # on a Monday the Tuesday at least two days ahead (next_weekday's default) is the 8th.
+    tuesday = next_weekday(1, at_least=1)
     make_order(
         depot_a, f"NEXT-DOOR-{language}", day=tuesday, status="new", lat=47.1655, lon=9.5090,
         window_start=datetime.combine(tuesday, time(11), tzinfo=local_zone()),
