@@ -98,11 +98,11 @@ test-browser: venv services browser
 		$(PY) -m pytest -q tests/browser $(PYTEST_ARGS)
 
 # The time-sensitive tests (marker `clock`: plans, ETAs, the tracking page, quiet hours, analytics days)
-# once per moment of tests/conftest.py, the clock pinned there (local 23:40, 00:20, the spring-forward
+# once per moment of tests/conftest.py, the clock pinned there (local 23:40, 00:20, Monday 07:00, the spring-forward
 # and the fall-back day): against PostgreSQL and Redis (without the `worker` tests, whose Celery
 # subprocess keeps the real clock), then in the browser. Every moment runs; the target fails at the
 # end if any did. CLOCK_MOMENTS="evening" (or an ISO local time) runs fewer.
-CLOCK_MOMENTS ?= evening after-midnight spring-forward fall-back
+CLOCK_MOMENTS ?= evening after-midnight monday-morning spring-forward fall-back
 test-clock: venv services browser
 	@failed=""; for moment in $(CLOCK_MOMENTS); do \
 		SECONDS=0; echo "--- clock pinned at $$moment"; \

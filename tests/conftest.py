@@ -10,6 +10,8 @@ The clock: no test may depend on the hour it runs at. A test that needs a time o
 
     evening          23:40 on a Wednesday      (today's work ends in 20 minutes)
     after-midnight   00:20 on the Thursday     (today has just begun; yesterday is one hour ago)
+    monday-morning   07:00 on a Monday         (the week begins: "the next Tuesday" is tomorrow, and
+                                                a week ahead is past the page's seven days)
     spring-forward   01:40 on the last Sunday of March (02:00 jumps to 03:00: a 23-hour day)
     fall-back        02:30 (the first, CEST) on the last Sunday of October (a 25-hour day)
 
@@ -44,7 +46,7 @@ from dispatch.roles import DISPATCHER, MANAGER, ensure_role_groups
 
 PASSWORD = "correct-horse-battery"
 
-CLOCK_MOMENTS = ("evening", "after-midnight", "spring-forward", "fall-back")
+CLOCK_MOMENTS = ("evening", "after-midnight", "monday-morning", "spring-forward", "fall-back")
 
 
 def _last_sunday(year: int, month: int) -> date:
@@ -59,6 +61,8 @@ def clock_moment(name: str, *, today: date, zone: ZoneInfo) -> datetime:
         if name == "evening":
             return datetime.combine(wednesday, time(23, 40), tzinfo=zone)
         return datetime.combine(wednesday + timedelta(days=1), time(0, 20), tzinfo=zone)
+    if name == "monday-morning":
+        return datetime.combine(today + timedelta(days=(0 - today.weekday()) % 7 or 7), time(7, 0), tzinfo=zone)
     if name in ("spring-forward", "fall-back"):
         month, wall = (3, time(1, 40)) if name == "spring-forward" else (10, time(2, 30))
         day = _last_sunday(today.year, month)

@@ -28,6 +28,13 @@ def test_it_names_the_evening_and_after_midnight_of_the_next_wednesday():
     assert clock_moment("evening", today=date(2026, 12, 9), zone=VADUZ).date() == date(2026, 12, 16)
 
 
+def test_it_names_the_morning_of_the_next_monday():
+    monday = clock_moment("monday-morning", today=date(2026, 12, 4), zone=VADUZ)  # a Friday
+    assert monday == datetime(2026, 12, 7, 7, 0, tzinfo=VADUZ) and monday.weekday() == 0
+    # On a Monday the next one is a week away: the moment is always in the future.
+    assert clock_moment("monday-morning", today=date(2026, 12, 7), zone=VADUZ).date() == date(2026, 12, 14)
+
+
 def test_it_names_moments_on_the_days_the_clocks_change():
     spring = clock_moment("spring-forward", today=date(2026, 12, 4), zone=VADUZ)
     assert spring == datetime(2027, 3, 28, 1, 40, tzinfo=VADUZ) and hours_in_day(spring.date()) == 23
