@@ -36,7 +36,7 @@ route takes another as its next trip when that is clean and cheaper), and
 that plan is both a candidate and the warm start PyVRP improves. When VROOM
 plans alone (portfolio off, or a day PyVRP cannot model; never for
 ``balanced``), ``repair.fill_trips`` then puts the orders still left out into
-further trips (``FILL_SHARE`` of the search time): joining routes gives a
+further trips (another ``CHAIN_SHARE`` of the search time): joining routes gives a
 one-bike fleet no second trip. The evaluator picks the best valid plan, as
 for everything else.
 """
@@ -51,7 +51,7 @@ from pathlib import Path
 from .evaluator import evaluate, objective_key, sequences_of, summary
 from .problem import Problem, Solution, validate
 from .pyvrp_solver import PyvrpProcess, solve_with_pyvrp, unsupported_reason
-from .repair import chain_trips, fill_trips, repair
+from .repair import chain_trips, join_and_fill_trips, repair
 from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
@@ -76,11 +76,9 @@ ONWARD_SHARE = 0.2
 MIN_ONWARD_S = 0.3  # less than this left, the hand-over is not worth the model PyVRP builds again
 SAMPLE_S = 0.05  # how long ``spare_cores`` watches the machine
 BUSY_BELOW = 1.5  # spare cores under which the portfolio stays in one process
-# Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``).
+# Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``);
+# when VROOM plans alone, as much again for putting the orders still left out into further trips.
 CHAIN_SHARE = 0.1
-# Of the search time, when VROOM plans alone, for putting the orders its single trips left out into
-# further trips of the vehicles that reload (``fill_trips``).
-FILL_SHARE = 0.1
 
 
 def spare_cores(sample_s: float = SAMPLE_S) -> float:
@@ -153,13 +151,11 @@ def _search(problem: Problem, settings: SolverSettings, started: float) -> Solut
     if reason:
         # Joining trips puts more work on fewer vehicles: not what ``balanced`` asks for.
         reloads = any(v.reloads for v in problem.vehicles) and problem.objective != "balanced"
-        vroom_share = 1 - CHAIN_SHARE - FILL_SHARE if reloads else 1
-        sequences = solve_with_vroom(problem, search_s * vroom_share, threads=VROOM_THREADS)
+        # VROOM plans one trip per vehicle: joining its routes gives a one-bike fleet no second trip,
+        # so the orders still left out are then put into further trips (``CHAIN_SHARE`` for each).
+        sequences = solve_with_vroom(problem, search_s * (1 - 2 * CHAIN_SHARE if reloads else 1), threads=VROOM_THREADS)
         if reloads:
-            # VROOM plans one trip per vehicle: joining its routes gives a one-bike fleet no second
-            # trip, so the orders left out are then put into further trips (``fill_trips``).
-            sequences = chain_trips(problem, sequences, deadline=started + search_s * (1 - FILL_SHARE))
-            sequences = fill_trips(problem, sequences, deadline=started + search_s)
+            sequences = join_and_fill_trips(problem, sequences, deadline=started + search_s)
         single = ["vroom plans single trips, joined and filled into multi-trip days afterwards"] if reloads else []
         return _best(
             problem, [evaluate(problem, sequences, solver="vroom")], [f"vroom only: {reason}", *single], started

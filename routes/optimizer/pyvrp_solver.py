@@ -83,7 +83,7 @@ from pyvrp.stop import MaxRuntime
 
 from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, tidy_reloads
 from .problem import Problem, can_serve, fleet_penalty, padded, vehicle_capacity, within_range
-from .repair import chain_trips, fill_trips, repair
+from .repair import chain_trips, join_and_fill_trips, repair
 from .vroom_solver import solve_with_vroom
 
 COST_SCALE = 18_000  # scaled units per cent: per metre = per_km * 18, per second = per_hour * 5
@@ -129,8 +129,7 @@ def solve_with_pyvrp(
     sequences = repair(problem, model.sequences(_run(model, stop, seed, initial)))
     if search_s < time_budget_s:
         # A short route left over is joined to another as its next trip where that is cheaper.
-        sequences = chain_trips(problem, sequences, deadline=started + (search_s + time_budget_s) / 2)
-        sequences = fill_trips(problem, sequences, deadline=started + time_budget_s)
+        sequences = join_and_fill_trips(problem, sequences, deadline=started + time_budget_s)
     return sequences
 
 

@@ -182,6 +182,15 @@ def _insertions(vehicle, route: list, job_id) -> list[list]:
     return [tidy_reloads(c) for c in candidates]
 
 
+def join_and_fill_trips(problem: Problem, sequences: Sequences, deadline: float) -> Sequences:
+    """Multi-trip days from a plan whose vehicles reload: ``chain_trips`` until halfway from now to
+    ``deadline`` (short routes become other routes' next trips), then ``fill_trips`` until it (the
+    orders still left out get trips of their own). What every solver's plan gets before it is kept,
+    when its vehicles reload and the search has not placed the reloads itself."""
+    halfway = (time.monotonic() + deadline) / 2
+    return fill_trips(problem, chain_trips(problem, sequences, deadline=halfway), deadline=deadline)
+
+
 def chain_trips(problem: Problem, sequences: Sequences, deadline: float | None = None) -> Sequences:
     """Single-trip routes joined into multi-trip days: a route of a vehicle with reloads takes on
     another route as its next trip (a reload at the cheapest of its reload points in between)
