@@ -20,7 +20,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $@
 
-venv: $(VENV)/.installed
+# The matrices' numba kernels, compiled once into their cache (~10 s) rather than by the first matrix.
+$(VENV)/.compiled: $(VENV)/.installed routes/network/sweep.py
+	$(PY) -c 'from routes.network.sweep import warm; warm()'
+	touch $@
+
+venv: $(VENV)/.installed $(VENV)/.compiled
 
 migrate: venv
 	$(PY) manage.py migrate --noinput -v0

@@ -112,7 +112,7 @@ class RoadNetwork:
         self.node_lat = nodes["lat"]
         self.node_lon = nodes["lon"]
         self._states = {
-            name: ProfileState(PROFILES[name], p.graph, p.topology, self.node_lat, self.node_lon)
+            name: ProfileState(PROFILES[name], p.graph, p.topology, self.node_lat, self.node_lon, p.order)
             for name, p in prepared.items()
         }
         self.geocoder = LocalGeocoder(addresses)
@@ -158,7 +158,9 @@ class RoadNetwork:
                 open_weights, target = state.time_weights(*factors)
             else:
                 open_weights, target = state.distance_weights(*factors)
-            entry = CustomizedMetric(state.topology, state.with_closures(open_weights), open_weights, target, kind)
+            entry = CustomizedMetric(
+                state.topology, state.contraction, state.with_closures(open_weights), open_weights, target, kind
+            )
             self._metrics[key] = entry
             while len(self._metrics) > self._metric_cache_size:
                 self._metrics.popitem(last=False)

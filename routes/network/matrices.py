@@ -10,16 +10,17 @@ import pyroutingkit
 
 from .geometry import haversine_m
 from .profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS, ProfileState
+from .sweep import Contraction
 
-# RoutingKit runs one query at a time per metric object but releases the GIL, so
-# each cached metric keeps one replica per core and big matrices split their
-# sources across them.
+# Matrices sweep with our own contraction (sweep.py), whose kernels release the
+# GIL: big ones split their sources across this many threads.
 WORKERS = max(1, min(2, os.cpu_count() or 1))
-SPLIT_FROM_SOURCES = 64
+SPLIT_FROM_SOURCES = 128
 
 
 class CustomizedMetric:
-    """One customized weight vector over a CCH topology, replicated per core.
+    """One customized weight vector: RoutingKit's metric for routes (paths) and
+    the sweep's (forward, backward) arrays for matrices.
 
     ``kind`` is "time" (ms) or "distance" (see profile_state.DistanceEncoding);
     ``target_weights`` per turn node is the part of a turn weight that drives
@@ -29,6 +30,7 @@ class CustomizedMetric:
     def __init__(
         self,
         topology,
+        contraction: Contraction,
         weights: np.ndarray,
         open_weights: np.ndarray,
         target_weights: np.ndarray | None = None,
@@ -38,51 +40,46 @@ class CustomizedMetric:
         self.weights = weights.copy()  # current, closures included
         self.target_weights = target_weights
         self.kind = kind
-        self.replicas = []
-        for _ in range(WORKERS):
-            metric = pyroutingkit.CCHMetric(topology)
-            # thread_count=1: the OpenMP path costs ~40x more on this 2-core box
-            metric.customize(weights, 1)
-            self.replicas.append((metric, threading.Lock()))
+        self.contraction = contraction
+        metric = pyroutingkit.CCHMetric(topology)
+        # thread_count=1: the OpenMP path costs ~40x more on this 2-core box
+        metric.customize(weights, 1)
+        self.replicas = [(metric, threading.Lock())]
+        # read whole by a matrix, replaced whole by update_weights: a matrix
+        # running while closures change sees either the old or the new weights
+        self.sweep = contraction.customize(self.weights)
 
     def query(self, source: int, target: int):
-        for metric, lock in self.replicas:
-            if lock.acquire(blocking=False):
-                try:
-                    return metric.query(source, target)
-                finally:
-                    lock.release()
         metric, lock = self.replicas[0]
         with lock:
             return metric.query(source, target)
 
     def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
         self.weights[arcs] = weights
+        self.sweep = self.contraction.recustomize(self.weights, self.sweep, arcs)
         for metric, lock in self.replicas:
             with lock:
                 metric.update_weights(arcs, weights)
 
 
-def run_many_to_many(replica, sources, targets):
-    metric, lock = replica
-    with lock:
-        return metric.distances_many_to_many(sources, targets)
+def many_to_many(pool, time_metric: CustomizedMetric, distance_metric, sources, targets):
+    """Raw path sums (uint32, INF_WEIGHT = no path) of the time metric and, if
+    given, the distance metric (else None), a row per source.
 
-
-def many_to_many(pool, metric: CustomizedMetric, sources, targets) -> list:
-    """Raw CCH matrix (uint32, INF_WEIGHT = no path) as [(first row, rows)] parts.
-
-    Big requests split their sources across the metric's replicas, which run
-    in parallel (RoutingKit releases the GIL). Returns futures or arrays.
+    Both metrics come from one sweep; big requests split their sources across
+    threads.
     """
+    contraction = time_metric.contraction
+    forward_time, backward_time = time_metric.sweep
+    forward_distance, backward_distance = (None, backward_time) if distance_metric is None else distance_metric.sweep
+    space = contraction.search_space(backward_time, backward_distance, targets)
     if pool is None or len(sources) < SPLIT_FROM_SOURCES:
-        return [(0, run_many_to_many(metric.replicas[0], sources, targets))]
-    parts = []
-    row = 0
-    for replica, chunk in zip(metric.replicas, np.array_split(sources, len(metric.replicas))):
-        parts.append((row, pool.submit(run_many_to_many, replica, chunk, targets)))
-        row += len(chunk)
-    return parts
+        sums = contraction.sums(forward_time, forward_distance, space, sources)
+    else:
+        chunks = np.array_split(sources, WORKERS)
+        futures = [pool.submit(contraction.sums, forward_time, forward_distance, space, chunk) for chunk in chunks]
+        sums = np.concatenate([future.result() for future in futures], axis=1)
+    return sums[0], None if distance_metric is None else sums[1]
 
 
 def loop(state: ProfileState, metric: CustomizedMetric, enode: int) -> tuple[int, list[int]]:
@@ -113,15 +110,8 @@ def _reduce(rows: np.ndarray) -> np.ndarray:
     return values
 
 
-def _blocks(parts):
-    """(first row, array) of each part, resolving futures."""
-    return [(row, part.result() if hasattr(part, "result") else part) for row, part in parts]
-
-
-def _per_origin(parts, source_row: np.ndarray):
+def _per_origin(rows: np.ndarray, source_row: np.ndarray):
     """The rows of the distinct source turn nodes, one per origin again, as one part."""
-    blocks = _blocks(parts)
-    rows = blocks[0][1] if len(blocks) == 1 else np.concatenate([part for _, part in blocks])
     return [(0, rows[source_row])]
 
 
@@ -237,9 +227,7 @@ def node_matrix(
     targets = np.array([node for node, _, _ in first + (second if two_way else [])], dtype=np.uint32)
     # Stops on one street leaving the same way start from one turn node: search once.
     unique_sources, source_row = np.unique(sources, return_inverse=True)
-    time_parts = many_to_many(pool, time_metric, unique_sources, targets)
-    if distance_metric is not None:
-        distance_parts = many_to_many(pool, distance_metric, unique_sources, targets)
+    time_parts, distance_parts = many_to_many(pool, time_metric, distance_metric, unique_sources, targets)
 
     gap = np.array([s.distance_m for s in good])
     walk_s = gap / state.access_mps

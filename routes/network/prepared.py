@@ -11,7 +11,8 @@ Directory layout (``out_dir``)::
 
 Saving the CCH topology keeps the nested-dissection order, the expensive part of
 a CCH: loading it rebuilds the contraction from that order in ~0.03 s instead of
-the ~1.4 s the ordering takes on Porto.
+the ~1.4 s the ordering takes on Porto. The matrices' own contraction (sweep.py)
+reads the same order.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyroutingkit
 from .graph import DEFAULT_MAX_CHAIN_M, ProfileGraph, build_profile_graph
 from .osm_loader import read_osm
 from .profiles import PROFILES
+from .sweep import read_order
 
 FORMAT_VERSION = 3  # 2: turn-aware graph (turn nodes, turns, junction costs); 3: car maxspeed x 0.8
 
@@ -40,6 +42,7 @@ class PreparedNetworkError(RuntimeError):
 class PreparedProfile:
     graph: ProfileGraph
     topology: pyroutingkit.CCHTopology
+    order: np.ndarray  # the turn node of each CCH rank
 
 
 def build_topology(graph: ProfileGraph, node_lat: np.ndarray, node_lon: np.ndarray):
@@ -157,10 +160,15 @@ def load_prepared(out_dir: str):
         except KeyError as missing:
             raise PreparedNetworkError(f"{out_dir!r}: {name}.npz lacks {missing}: rebuild it") from None
         topology = pyroutingkit.CCHTopology()
-        topology.load(os.path.join(out_dir, f"{name}.cch"))
+        cch_dir = os.path.join(out_dir, f"{name}.cch")
+        topology.load(cch_dir)
         if topology.node_count != graph.enode_count:
             raise PreparedNetworkError(f"{name}: CCH topology does not match the graph")
-        profiles[name] = PreparedProfile(graph, topology)
+        try:
+            order = read_order(cch_dir, graph.enode_count)
+        except (OSError, ValueError) as error:
+            raise PreparedNetworkError(f"{name}: {error}: rebuild it") from None
+        profiles[name] = PreparedProfile(graph, topology, order)
     with open(os.path.join(out_dir, "addresses.json"), encoding="utf-8") as handle:
         addresses = json.load(handle)
     return manifest, nodes, profiles, addresses

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyroutingkit
 from scipy.sparse import csr_matrix
@@ -11,6 +13,7 @@ from .closures import ClosureIndex
 from .graph import GIVE_WAY, SIGNALS, STOP, ProfileGraph
 from .profiles import Profile
 from .snapping import Snap, Snapper
+from .sweep import Contraction
 from .traffic import TrafficProfile, day_type
 
 INF_WEIGHT = pyroutingkit.INF_WEIGHT
@@ -54,10 +57,14 @@ class ProfileState:
         topology: pyroutingkit.CCHTopology,
         node_lat: np.ndarray,
         node_lon: np.ndarray,
+        order: np.ndarray,
     ):
         self.profile = profile
         self.graph = graph
         self.topology = topology
+        self.order = order
+        self._contraction: Contraction | None = None
+        self._contraction_lock = threading.Lock()
         self.node_lat = node_lat
         self.node_lon = node_lon
         length = graph.arc_length_m
@@ -99,6 +106,15 @@ class ProfileState:
         self._turn_out_start = np.searchsorted(graph.turn_from[self._turn_out_order], np.arange(graph.enode_count + 1))
         self.distance_encoding = DistanceEncoding(graph)
         self.set_closed_chains(np.zeros(len(graph.chain_start), dtype=bool))
+
+    @property
+    def contraction(self) -> Contraction:
+        """The matrices' contraction (sweep.py), built on first use: a process that
+        only routes or snaps never pays for it (Porto's car graph: ~0.8 s)."""
+        with self._contraction_lock:
+            if self._contraction is None:
+                self._contraction = Contraction(self.order, self.graph.turn_from, self.graph.turn_to)
+            return self._contraction
 
     # -- weights ---------------------------------------------------------------
     def _turn_costs_ms(self) -> np.ndarray:

@@ -1,0 +1,153 @@
+"""The matrices' own contraction (routes/network/sweep.py) against independent answers:
+all-pairs shortest paths on random graphs, a fresh customization after partial ones, and
+RoutingKit's many-to-many on the demo region."""
+
+import numpy as np
+import pytest
+
+from routes.network import sweep
+from routes.network.matrices import many_to_many
+
+
+def _shortest_paths(n, turn_from, turn_to, weights):
+    """Floyd-Warshall over the arcs below INF (the smallest of parallel arcs); INF where none."""
+    dist = np.full((n, n), np.inf)
+    usable = weights < sweep.INF
+    np.minimum.at(dist, (turn_from[usable], turn_to[usable]), weights[usable].astype(np.float64))
+    np.fill_diagonal(dist, 0.0)
+    for k in range(n):
+        np.minimum(dist, dist[:, k, None] + dist[None, k, :], out=dist)
+    return np.where(np.isinf(dist), float(sweep.INF), dist).astype(np.uint32)
+
+
+def _random_graph(rng, n):
+    arcs = int(rng.integers(n, 4 * n + 1))
+    turn_from = rng.integers(0, n, arcs).astype(np.uint32)  # parallel arcs and self loops included
+    turn_to = rng.integers(0, n, arcs).astype(np.uint32)
+    order = rng.permutation(n).astype(np.uint32)  # any order is a valid contraction order
+    return turn_from, turn_to, order
+
+
+def _random_weights(rng, count):
+    weights = rng.integers(1, 1_000_000, count).astype(np.uint32)
+    weights[rng.random(count) < 0.1] = sweep.INF  # closed turns
+    return weights
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_its_sums_are_the_shortest_paths_on_random_graphs(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 40))
+    turn_from, turn_to, order = _random_graph(rng, n)
+    time_w, length_w = _random_weights(rng, len(turn_from)), _random_weights(rng, len(turn_from))
+    contraction = sweep.Contraction(order, turn_from, turn_to)
+    time_arrays, length_arrays = contraction.customize(time_w), contraction.customize(length_w)
+    sources = rng.integers(0, n, int(rng.integers(1, 3 * n))).astype(np.uint32)  # repeats allowed
+    targets = rng.integers(0, n, int(rng.integers(1, 3 * n))).astype(np.uint32)
+    space = contraction.search_space(time_arrays[1], length_arrays[1], targets)
+    both = contraction.sums(time_arrays[0], length_arrays[0], space, sources)
+    np.testing.assert_array_equal(both[0], _shortest_paths(n, turn_from, turn_to, time_w)[np.ix_(sources, targets)])
+    np.testing.assert_array_equal(both[1], _shortest_paths(n, turn_from, turn_to, length_w)[np.ix_(sources, targets)])
+    alone = contraction.sums(time_arrays[0], None, space, sources)
+    assert alone.shape == (1, len(sources), len(targets))
+    np.testing.assert_array_equal(alone[0], both[0])
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_a_partial_customization_matches_a_fresh_one(seed):
+    # closing turns (INF), reopening them, making some dearer and some cheaper, round after round
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(5, 60))
+    turn_from, turn_to, order = _random_graph(rng, n)
+    weights = _random_weights(rng, len(turn_from))
+    contraction = sweep.Contraction(order, turn_from, turn_to)
+    arrays = contraction.customize(weights)
+    for _ in range(6):
+        changed = rng.choice(len(weights), int(rng.integers(1, max(2, len(weights) // 4))), replace=False)
+        weights = weights.copy()
+        weights[changed] = _random_weights(rng, len(changed))
+        before, snapshot = arrays, tuple(part.copy() for part in arrays)
+        arrays = contraction.recustomize(weights, arrays, changed.astype(np.uint32))
+        fresh = contraction.customize(weights)
+        np.testing.assert_array_equal(arrays[0], fresh[0])
+        np.testing.assert_array_equal(arrays[1], fresh[1])
+        # the pair a matrix may still be reading is left as it was
+        np.testing.assert_array_equal(before[0], snapshot[0])
+        np.testing.assert_array_equal(before[1], snapshot[1])
+    sources = np.arange(n, dtype=np.uint32)
+    space = contraction.search_space(arrays[1], arrays[1], sources)
+    np.testing.assert_array_equal(
+        contraction.sums(arrays[0], None, space, sources)[0], _shortest_paths(n, turn_from, turn_to, weights)
+    )
+
+
+def test_batches_of_sources_give_the_same_rows_as_one_source_at_a_time():
+    # 64 sources share a sweep: 1, 63, 64, 65 and 130 sources cross the batch edges
+    rng = np.random.default_rng(7)
+    n = 300
+    turn_from, turn_to, order = _random_graph(rng, n)
+    weights = _random_weights(rng, len(turn_from))
+    contraction = sweep.Contraction(order, turn_from, turn_to)
+    forward, backward = contraction.customize(weights)
+    targets = rng.integers(0, n, 50).astype(np.uint32)
+    space = contraction.search_space(backward, backward, targets)
+    expected = _shortest_paths(n, turn_from, turn_to, weights)
+    for count in (1, 63, 64, 65, 130):
+        sources = rng.integers(0, n, count).astype(np.uint32)
+        np.testing.assert_array_equal(
+            contraction.sums(forward, None, space, sources)[0], expected[np.ix_(sources, targets)]
+        )
+
+
+def test_it_returns_routingkits_sums_on_the_demo_region_with_closures(liechtenstein):
+    # the time and distance metrics the app customizes, before, during and after a closure
+    rng = np.random.default_rng(11)
+    graph = liechtenstein._states["car"].graph
+    nodes = rng.choice(graph.enode_count, 300, replace=False).astype(np.uint32)
+    sources, targets = nodes[:140], nodes[100:]
+    closure = {
+        "type": "Polygon",
+        "coordinates": [[[9.50, 47.13], [9.54, 47.13], [9.54, 47.17], [9.50, 47.17], [9.50, 47.13]]],
+    }
+
+    def check():
+        time_metric = liechtenstein._metric("car", "time")
+        distance_metric = liechtenstein._metric("car", "distance")
+        time_rows, distance_rows = sweep_rows(time_metric, distance_metric)
+        for metric, rows in ((time_metric, time_rows), (distance_metric, distance_rows)):
+            expected = metric.replicas[0][0].distances_many_to_many(sources, targets)
+            np.testing.assert_array_equal(rows, np.minimum(expected, sweep.INF))
+        return time_rows
+
+    def sweep_rows(time_metric, distance_metric):
+        return many_to_many(liechtenstein._pool, time_metric, distance_metric, sources, targets)
+
+    try:
+        open_rows = check()
+        closed = liechtenstein.set_closures([closure])
+        assert closed["car"] > 0
+        closed_rows = check()
+        assert (closed_rows != open_rows).any()
+    finally:
+        liechtenstein.set_closures([])
+    np.testing.assert_array_equal(check(), open_rows)
+
+
+def test_a_closure_leaves_the_weights_a_running_matrix_reads_untouched(liechtenstein):
+    # a matrix takes the metric's (forward, backward) pair once; closures, applied from another
+    # request meanwhile, put a new pair in its place instead of writing into the one being read
+    closure = {
+        "type": "Polygon",
+        "coordinates": [[[9.50, 47.13], [9.54, 47.13], [9.54, 47.17], [9.50, 47.17], [9.50, 47.13]]],
+    }
+    metric = liechtenstein._metric("car", "time")
+    held = metric.sweep
+    snapshot = tuple(part.copy() for part in held)
+    try:
+        liechtenstein.set_closures([closure])
+        assert metric.sweep is not held
+        assert (metric.sweep[0] != held[0]).any()
+        np.testing.assert_array_equal(held[0], snapshot[0])
+        np.testing.assert_array_equal(held[1], snapshot[1])
+    finally:
+        liechtenstein.set_closures([])
