@@ -21,8 +21,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 # The matrices' numba kernels, compiled once into their cache (~10 s) rather than by the first matrix.
-$(VENV)/.compiled: $(VENV)/.installed routes/network/sweep.py
-	$(PY) -c 'from routes.network.sweep import warm; warm()'
+$(VENV)/.compiled: $(VENV)/.installed routes/network/sweep.py routes/network/matrices.py
+	$(PY) -c 'from routes.network.matrices import warm; warm()'
 	touch $@
 
 venv: $(VENV)/.installed $(VENV)/.compiled

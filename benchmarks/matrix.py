@@ -132,7 +132,7 @@ def main() -> None:
         lifted.append(time.perf_counter() - started)
     print(
         f"closures ({closed['car']:,} car arcs, {closed['bike']:,} bike arcs;"
-        f" {len(net._metrics)} cached metrics x 2 replicas):"
+        f" {len(net._metrics)} cached metrics):"
         f" apply {statistics.median(applied) * 1000:.0f} ms,"
         f" lift {statistics.median(lifted) * 1000:.0f} ms"
     )

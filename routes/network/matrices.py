@@ -7,10 +7,12 @@ import threading
 
 import numpy as np
 import pyroutingkit
+from numba import njit
 
 from .geometry import haversine_m
 from .profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS, ProfileState
 from .sweep import Contraction
+from .sweep import warm as sweep_warm
 
 # Matrices sweep with our own contraction (sweep.py), whose kernels release the
 # GIL: big ones split their sources across this many threads.
@@ -19,8 +21,10 @@ SPLIT_FROM_SOURCES = 128
 
 
 class CustomizedMetric:
-    """One customized weight vector: RoutingKit's metric for routes (paths) and
-    the sweep's (forward, backward) arrays for matrices.
+    """One customized weight vector: the sweep's (forward, backward) arrays for
+    matrices and, from the first route that needs one, RoutingKit's metric for
+    point-to-point queries with their paths (a traffic hour used only for plans
+    never customizes it).
 
     ``kind`` is "time" (ms) or "distance" (see profile_state.DistanceEncoding);
     ``target_weights`` per turn node is the part of a turn weight that drives
@@ -41,25 +45,35 @@ class CustomizedMetric:
         self.target_weights = target_weights
         self.kind = kind
         self.contraction = contraction
-        metric = pyroutingkit.CCHMetric(topology)
-        # thread_count=1: the OpenMP path costs ~40x more on this 2-core box
-        metric.customize(weights, 1)
-        self.replicas = [(metric, threading.Lock())]
+        self._topology = topology
+        self._routing = None
+        self._lock = threading.Lock()  # RoutingKit answers one query at a time per metric
         # read whole by a matrix, replaced whole by update_weights: a matrix
         # running while closures change sees either the old or the new weights
         self.sweep = contraction.customize(self.weights)
 
+    @property
+    def routing(self):
+        """RoutingKit's metric over the same weights (closures included)."""
+        with self._lock:
+            if self._routing is None:
+                metric = pyroutingkit.CCHMetric(self._topology)
+                # thread_count=1: the OpenMP path costs ~40x more on this 2-core box
+                metric.customize(self.weights, 1)
+                self._routing = metric
+            return self._routing
+
     def query(self, source: int, target: int):
-        metric, lock = self.replicas[0]
-        with lock:
+        metric = self.routing
+        with self._lock:
             return metric.query(source, target)
 
     def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
-        self.weights[arcs] = weights
-        self.sweep = self.contraction.recustomize(self.weights, self.sweep, arcs)
-        for metric, lock in self.replicas:
-            with lock:
-                metric.update_weights(arcs, weights)
+        with self._lock:
+            self.weights[arcs] = weights
+            self.sweep = self.contraction.recustomize(self.weights, self.sweep, arcs)
+            if self._routing is not None:
+                self._routing.update_weights(arcs, weights)
 
 
 def many_to_many(pool, time_metric: CustomizedMetric, distance_metric, sources, targets):
@@ -73,12 +87,18 @@ def many_to_many(pool, time_metric: CustomizedMetric, distance_metric, sources, 
     forward_time, backward_time = time_metric.sweep
     forward_distance, backward_distance = (None, backward_time) if distance_metric is None else distance_metric.sweep
     space = contraction.search_space(backward_time, backward_distance, targets)
+    metrics = 1 if distance_metric is None else 2
+    sums = [np.empty((len(sources), len(targets)), dtype=np.uint32) for _ in range(metrics)]
     if pool is None or len(sources) < SPLIT_FROM_SOURCES:
-        sums = contraction.sums(forward_time, forward_distance, space, sources)
+        contraction.sums(forward_time, forward_distance, space, sources, sums)
     else:
-        chunks = np.array_split(sources, WORKERS)
-        futures = [pool.submit(contraction.sums, forward_time, forward_distance, space, chunk) for chunk in chunks]
-        sums = np.concatenate([future.result() for future in futures], axis=1)
+        bounds = np.linspace(0, len(sources), WORKERS + 1).astype(int)
+        futures = [
+            pool.submit(contraction.sums, forward_time, forward_distance, space, sources[a:b], [s[a:b] for s in sums])
+            for a, b in zip(bounds[:-1], bounds[1:])
+        ]
+        for future in futures:
+            future.result()
     return sums[0], None if distance_metric is None else sums[1]
 
 
@@ -102,77 +122,68 @@ def loop(state: ProfileState, metric: CustomizedMetric, enode: int) -> tuple[int
     return min(best, INF_WEIGHT), best_path
 
 
-def _reduce(rows: np.ndarray) -> np.ndarray:
-    """Raw CCH sums -> float ms (or ms + m) without the local-road entry
-    penalties, which steer routes but are no driving time; NaN where no path."""
-    values = np.remainder(rows, np.uint32(RESTRICTED_PENALTY_MS)).astype(np.float64)
-    values[rows >= INF_WEIGHT] = np.nan
-    return values
+@njit(cache=True, nogil=True)
+def _assemble(
+    time_rows, distance_rows, with_distances, penalty, leave_s, arrive_s, leave_m, arrive_m, durations, lengths
+):
+    """Durations (s) and lengths (m) from raw sums and the access legs, row by row.
 
-
-def _per_origin(rows: np.ndarray, source_row: np.ndarray):
-    """The rows of the distinct source turn nodes, one per origin again, as one part."""
-    return [(0, rows[source_row])]
-
-
-def combine_durations(parts, leave, arrive_first, arrive_second) -> tuple[np.ndarray, np.ndarray | None]:
-    """Durations (s): reduced time sums plus the access legs, taking the faster
-    of the two arrival options per destination; NaN where neither has a path.
-    Also returns where the second option won (None if there is none).
-
-    ``arrive_*`` already take off the target turn node's own weight (which the
-    raw sum counts whole). Works in blocks of 256 rows so temporaries stay
-    small: at 2000 x 2000 a full-size temporary is 32 MB, and first-touching
-    fresh memory is what dominated this step on a busy VM.
+    A raw sum loses the local-road entry penalties (taken modulo ``penalty``:
+    they steer routes but are no driving time); NaN where there is no path.
+    Column j of the sums is destination j reached along its first direction,
+    column j + k (if any) along its second: the faster one wins, and the
+    length is that route's (distance-metric sum minus time-metric sum, see
+    profile_state.DistanceEncoding). ``arrive_*`` (2, k) already take off the
+    target turn node's own weight, which the raw sum counts whole. The float
+    operations are the ones numpy did before, in the same order.
     """
-    k = len(arrive_first)
-    out = np.empty((len(leave), k))
-    second_won = None
-    for row, part in parts:
-        for start in range(0, len(part), 256):
-            rows = part[start : start + 256]
-            span = slice(row + start, row + start + len(rows))
-            target = out[span]
-            target[:] = _reduce(rows[:, :k])
-            target *= 1e-3
-            target += arrive_first
-            if rows.shape[1] > k:
-                if second_won is None:
-                    second_won = np.zeros((len(leave), k), dtype=bool)
-                second = _reduce(rows[:, k:])
-                second *= 1e-3
-                second += arrive_second
-                np.less(second, target, out=second_won[span])
-                second_won[span] |= np.isnan(target)
-                np.fmin(target, second, out=target)
-            target += leave[span, None]
-    return out, second_won
+    k = durations.shape[1]
+    options = time_rows.shape[1] // k
+    for i in range(time_rows.shape[0]):
+        for j in range(k):
+            best = np.nan
+            best_option = 0
+            for option in range(options):
+                raw = time_rows[i, j + option * k]
+                value = np.nan if raw >= INF_WEIGHT else float(raw % penalty) * 1e-3 + arrive_s[option, j]
+                # the second direction wins where it is faster or the first has no path
+                if option == 0 or value < best or np.isnan(best):
+                    best = value
+                    best_option = option
+            durations[i, j] = best + leave_s[i]
+            if with_distances:
+                column = j + best_option * k
+                raw_time, raw_distance = time_rows[i, column], distance_rows[i, column]
+                time_ms = np.nan if raw_time >= INF_WEIGHT else float(raw_time % penalty)
+                distance = np.nan if raw_distance >= INF_WEIGHT else float(raw_distance % penalty)
+                lengths[i, j] = (distance - time_ms) + arrive_m[best_option, j] + leave_m[i]
 
 
-def combine_distances(time_parts, parts, leave, arrive_first, arrive_second, second_won) -> np.ndarray:
-    """Lengths (m) of the routes behind the durations: distance-metric sums minus
-    time-metric sums (DistanceEncoding), plus the access legs, for the arrival
-    option the duration used."""
-    k = len(arrive_first)
-    out = np.empty((len(leave), k))
-    times = dict(time_parts)
-    for row, part in parts:
-        for start in range(0, len(part), 256):
-            rows = part[start : start + 256]
-            base = times[row][start : start + 256]
-            span = slice(row + start, row + start + len(rows))
-            target = out[span]
-            target[:] = _reduce(rows[:, :k]) - _reduce(base[:, :k])
-            target += arrive_first
-            if second_won is not None:
-                second = _reduce(rows[:, k:]) - _reduce(base[:, k:])
-                second += arrive_second
-                np.copyto(target, second, where=second_won[span])
-            target += leave[span, None]
-    return out
+def assemble(pool, time_rows, distance_rows, leave_s, arrive_s, leave_m, arrive_m):
+    """(durations, lengths or None): see _assemble; big matrices in two halves side by side."""
+    rows, k = time_rows.shape[0], arrive_s.shape[1]
+    durations = np.empty((rows, k))
+    lengths = np.empty((rows, k)) if distance_rows is not None else durations
+    distance_rows = time_rows if distance_rows is None else distance_rows
+    with_distances = lengths is not durations
+    penalty = np.uint32(RESTRICTED_PENALTY_MS)
+
+    def run(span):
+        _assemble(
+            time_rows[span], distance_rows[span], with_distances, penalty,
+            leave_s[span], arrive_s, leave_m[span], arrive_m, durations[span], lengths[span],
+        )  # fmt: skip
+
+    if pool is None or rows < SPLIT_FROM_SOURCES:
+        run(slice(0, rows))
+    else:
+        half = rows // 2
+        for done in [pool.submit(run, slice(0, half)), pool.submit(run, slice(half, rows))]:
+            done.result()
+    return durations, lengths if with_distances else None
 
 
-def _patch_loops(state, metric, parts, sources, targets, points: int) -> None:
+def _patch_loops(state, metric, rows: np.ndarray, sources, targets, points: int) -> None:
     """Where an origin's turn node is also a destination's arrival turn node, the
     raw sum is 0; replace it with the weight of driving round onto it again.
 
@@ -195,9 +206,7 @@ def _patch_loops(state, metric, parts, sources, targets, points: int) -> None:
         enode = int(sources[i])
         if enode not in cache:
             cache[enode] = loop(state, metric, enode)[0]
-        for row, part in parts:
-            if row <= i < row + len(part):
-                part[i - row, columns] = cache[enode]
+        rows[i, columns] = cache[enode]
 
 
 def node_matrix(
@@ -225,35 +234,32 @@ def node_matrix(
     second = [o[-1] for o in options]
     two_way = any(len(o) > 1 for o in options)
     targets = np.array([node for node, _, _ in first + (second if two_way else [])], dtype=np.uint32)
-    # Stops on one street leaving the same way start from one turn node: search once.
-    unique_sources, source_row = np.unique(sources, return_inverse=True)
-    time_parts, distance_parts = many_to_many(pool, time_metric, distance_metric, unique_sources, targets)
+    # Stops on one street leaving the same way start from one turn node: a sweep
+    # costs the same per source, so they are not merged (that cost a copy of the rows).
+    time_rows, distance_rows = many_to_many(pool, time_metric, distance_metric, sources, targets)
 
     gap = np.array([s.distance_m for s in good])
     walk_s = gap / state.access_mps
     target_s = time_metric.target_weights.astype(np.float64) * 1e-3
-
-    def arrive_seconds(chosen):
-        return walk_s + [state.arrive_seconds(s, o[1], o[2], factors) - target_s[o[0]] for s, o in zip(good, chosen)]
-
+    chosen = [first, second] if two_way else [first]
+    arrive_s = np.array(
+        [
+            walk_s + [state.arrive_seconds(s, o[1], o[2], factors) - target_s[o[0]] for s, o in zip(good, c)]
+            for c in chosen
+        ]
+    )
     leave_s = walk_s + [state.leave_seconds(s, o[1], o[2], factors) for s, o in zip(good, leave)]
-    time_parts = _per_origin(time_parts, source_row)
-    _patch_loops(state, time_metric, time_parts, sources, targets, len(good))
-    block, second_won = combine_durations(time_parts, leave_s, arrive_seconds(first), arrive_seconds(second))
-    dist_block = None
+    _patch_loops(state, time_metric, time_rows, sources, targets, len(good))
+    leave_m = arrive_m = None
     if distance_metric is not None:
         target_m = distance_metric.target_weights.astype(np.float64)
-        distance_parts = _per_origin(distance_parts, source_row)
-        _patch_loops(state, distance_metric, distance_parts, sources, targets, len(good))
+        _patch_loops(state, distance_metric, distance_rows, sources, targets, len(good))
         leave_m = gap + [o[1] for o in leave]
-        dist_block = combine_distances(
-            time_parts,
-            distance_parts,
-            leave_m,
-            gap + [o[1] - target_m[o[0]] for o in first],
-            gap + [o[1] - target_m[o[0]] for o in second],
-            second_won,
-        )
+        arrive_m = np.array([gap + [o[1] - target_m[o[0]] for o in c] for c in chosen])
+    block, dist_block = assemble(
+        pool, time_rows, distance_rows, leave_s, arrive_s, leave_s if leave_m is None else leave_m,
+        arrive_s if arrive_m is None else arrive_m,
+    )  # fmt: skip
     shortcut_same_chain(state, good, factors, walk_s, gap, block, dist_block)
     np.fill_diagonal(block, 0.0)
     if distance_metric is not None:
@@ -340,3 +346,14 @@ def clamp_to_straight_line(good, dist_block) -> None:
         if len(rows):
             exact = haversine_m(lat[rows], lon[rows], lat[cols], lon[cols])
             dist_block[rows, cols] = np.maximum(dist_block[rows, cols], exact)
+
+
+def warm() -> None:
+    """Compile the matrices' numba kernels into numba's cache (``make venv``): the
+    first matrix of a fresh checkout would otherwise spend ~10 s compiling."""
+    sweep_warm()
+    rows = np.array([[5, INF_WEIGHT, 7, 3], [INF_WEIGHT, 2, 1, 0]], dtype=np.uint32)
+    legs = np.ones(2)
+    for arrive in (np.ones((1, 4)), np.ones((2, 2))):  # one or two arrival directions
+        assemble(None, rows, rows, legs, arrive, legs, arrive)
+        assemble(None, rows, None, legs, arrive, legs, arrive)

@@ -269,10 +269,10 @@ def _restrict(n, up_first, up_head, backward0, backward1, nodes):
 @njit(cache=True, nogil=True)
 def _matrix(
     n, up_first, up_head, parent, forward0, forward1, metrics,
-    local, first, head, down, sources, target_local, lanes, out,
+    local, first, head, down, sources, target_local, lanes, out0, out1,
 ):  # fmt: skip
-    """out[k, s, t]: sums of metric k (0, or 0 and 1) from sources[s] to the
-    target at local index target_local[t]; INF where there is none.
+    """out0[s, t] (and out1[s, t] for a second metric): sums from sources[s] to
+    the target at local index target_local[t]; INF where there is none.
 
     ``lanes`` is a run-time value on purpose: with a constant trip count the
     compiler unrolls the lane loops and stops vectorizing them; np.add and
@@ -318,7 +318,7 @@ def _matrix(
                     for lane in range(lanes):
                         mine[lane] = np.minimum(mine[lane], np.add(above[lane], w))
         for k in range(metrics):
-            result = out[k]
+            result = out0 if k == 0 else out1
             for t in range(target_local.shape[0]):
                 row = label[target_local[t], k]
                 for lane in range(used):
@@ -399,26 +399,27 @@ class Contraction:
         local, first, head, down = _restrict(self.n, self.up_first, self.up_head, backward0, backward1, nodes)
         return local, first, head, down, local[ranks]
 
-    def sums(self, forward0, forward1, space, sources: np.ndarray) -> np.ndarray:
-        """(metrics, sources, targets) uint32 path sums, INF where there is no path;
-        ``forward1`` None for one metric."""
+    def sums(self, forward0, forward1, space, sources: np.ndarray, out=None) -> list[np.ndarray]:
+        """Path sums (uint32, INF where there is no path), a (sources, targets) array
+        per metric, written into ``out`` if given; ``forward1`` None for one metric."""
         local, first, head, down, target_local = space
         metrics = 1 if forward1 is None else 2
-        out = np.empty((metrics, len(sources), len(target_local)), dtype=np.uint32)
+        if out is None:
+            out = [np.empty((len(sources), len(target_local)), dtype=np.uint32) for _ in range(metrics)]
         # fewer lanes for few sources: a batch costs the same whether its lanes are used or not
         lanes = min(LANES, max(8, -(-len(sources) // 8) * 8))
         _matrix(
             self.n, self.up_first, self.up_head, self.parent,
             forward0, forward0 if forward1 is None else forward1, metrics,
-            local, first, head, down, self.rank[np.asarray(sources, dtype=np.int64)], target_local, lanes, out,
+            local, first, head, down, self.rank[np.asarray(sources, dtype=np.int64)], target_local, lanes,
+            out[0], out[-1],
         )  # fmt: skip
         return out
 
 
 def warm() -> None:
     """Compile every kernel into numba's cache (``__pycache__`` beside this file)
-    on a small grid, with the argument types the network uses, so the first
-    matrix of a fresh checkout does not spend ~10 s compiling (``make venv``)."""
+    on a small grid, with the argument types the network uses (matrices.warm)."""
     side = 6
     cells = np.arange(side * side).reshape(side, side)
     pairs = np.concatenate(

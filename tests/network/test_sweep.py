@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from routes.network import sweep
-from routes.network.matrices import many_to_many
+from routes.network.matrices import assemble, many_to_many
+from routes.network.profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS
 
 
 def _shortest_paths(n, turn_from, turn_to, weights):
@@ -49,7 +50,7 @@ def test_its_sums_are_the_shortest_paths_on_random_graphs(seed):
     np.testing.assert_array_equal(both[0], _shortest_paths(n, turn_from, turn_to, time_w)[np.ix_(sources, targets)])
     np.testing.assert_array_equal(both[1], _shortest_paths(n, turn_from, turn_to, length_w)[np.ix_(sources, targets)])
     alone = contraction.sums(time_arrays[0], None, space, sources)
-    assert alone.shape == (1, len(sources), len(targets))
+    assert len(alone) == 1
     np.testing.assert_array_equal(alone[0], both[0])
 
 
@@ -115,7 +116,7 @@ def test_it_returns_routingkits_sums_on_the_demo_region_with_closures(liechtenst
         distance_metric = liechtenstein._metric("car", "distance")
         time_rows, distance_rows = sweep_rows(time_metric, distance_metric)
         for metric, rows in ((time_metric, time_rows), (distance_metric, distance_rows)):
-            expected = metric.replicas[0][0].distances_many_to_many(sources, targets)
+            expected = metric.routing.distances_many_to_many(sources, targets)
             np.testing.assert_array_equal(rows, np.minimum(expected, sweep.INF))
         return time_rows
 
@@ -151,3 +152,23 @@ def test_a_closure_leaves_the_weights_a_running_matrix_reads_untouched(liechtens
         np.testing.assert_array_equal(held[1], snapshot[1])
     finally:
         liechtenstein.set_closures([])
+
+
+def test_it_assembles_durations_and_lengths_from_the_faster_arrival_direction():
+    # one origin, two destinations, each reachable along two directions (columns j and j + 2)
+    penalty = RESTRICTED_PENALTY_MS  # a local-road entry: steers the route, is no driving time
+    time_rows = np.array([[1000, INF_WEIGHT, 3000 + penalty, 500]], dtype=np.uint32)
+    distance_rows = np.array([[1200, INF_WEIGHT, 3300 + penalty, 580]], dtype=np.uint32)
+    leave_s, leave_m = np.array([10.0]), np.array([100.0])
+    arrive_s = np.array([[1.0, 2.0], [3.0, 4.0]])
+    arrive_m = np.array([[5.0, 6.0], [7.0, 8.0]])
+    durations, lengths = assemble(None, time_rows, distance_rows, leave_s, arrive_s, leave_m, arrive_m)
+    # first: 1 s along the first direction beats 3 s (penalty dropped) along the second;
+    # second: no path along the first direction, 0.5 s along the second
+    np.testing.assert_array_equal(durations, [[1.0 + 1.0 + 10.0, 0.5 + 4.0 + 10.0]])
+    np.testing.assert_array_equal(lengths, [[200.0 + 5.0 + 100.0, 80.0 + 8.0 + 100.0]])
+    only, none = assemble(None, time_rows, None, leave_s, arrive_s, leave_m, arrive_m)
+    assert none is None
+    np.testing.assert_array_equal(only, durations)
+    unreachable = np.full((1, 4), INF_WEIGHT, dtype=np.uint32)
+    assert np.isnan(assemble(None, unreachable, unreachable, leave_s, arrive_s, leave_m, arrive_m)[0]).all()
