@@ -204,9 +204,13 @@ class RoadNetwork:
         good = [snaps[i] for i in index]
         slot = self._slot(state, departure)
         # CCH weights: ms for time, cm for distance
-        time_metric = self._metric(profile, "time", slot)
-        distance_metric = self._metric(profile, "distance", slot) if with_distances else None
-        block, dist_block = node_matrix(state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool)
+        with self._state_lock:  # both metrics in one closure state (set_closures holds the lock)
+            time_metric = self._metric(profile, "time", slot)
+            distance_metric = self._metric(profile, "distance", slot) if with_distances else None
+            snapshots = (time_metric.snapshot(), None if distance_metric is None else distance_metric.snapshot())
+        block, dist_block = node_matrix(
+            state, good, state.slot_factors(slot), time_metric, distance_metric, self._pool, snapshots
+        )
         scale = state.duration_scale(slot)
         if scale != 1.0:
             block = block * scale

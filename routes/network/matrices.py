@@ -41,16 +41,22 @@ class CustomizedMetric:
         kind: str = "time",
     ):
         self.open_weights = open_weights  # before closures
-        self.weights = weights.copy()  # current, closures included
         self.target_weights = target_weights
         self.kind = kind
         self.contraction = contraction
         self._topology = topology
         self._routing = None
         self._lock = threading.Lock()  # RoutingKit answers one query at a time per metric
-        # read whole by a matrix, replaced whole by update_weights: a matrix
-        # running while closures change sees either the old or the new weights
+        # The turn weights (closures included) and the sweep's (forward, backward):
+        # read together by a matrix (snapshot), replaced whole by update_weights, so
+        # a matrix running while closures change sees the old or the new ones.
+        self.weights = np.array(weights, dtype=np.uint32)
         self.sweep = contraction.customize(self.weights)
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(turn weights, forward, backward) of one closure state."""
+        with self._lock:
+            return (self.weights, *self.sweep)
 
     @property
     def routing(self):
@@ -70,24 +76,26 @@ class CustomizedMetric:
 
     def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
         with self._lock:
-            self.weights[arcs] = weights
-            self.sweep = self.contraction.recustomize(self.weights, self.sweep, arcs)
+            new = self.weights.copy()
+            new[arcs] = weights
+            self.sweep = self.contraction.recustomize(new, self.sweep, arcs)
+            self.weights = new
             if self._routing is not None:
                 self._routing.update_weights(arcs, weights)
 
 
-def many_to_many(pool, time_metric: CustomizedMetric, distance_metric, sources, targets):
+def many_to_many(pool, contraction: Contraction, time_snapshot, distance_snapshot, sources, targets):
     """Raw path sums (uint32, INF_WEIGHT = no path) of the time metric and, if
-    given, the distance metric (else None), a row per source.
+    given, the distance metric (else None), a row per source; ``*_snapshot`` as
+    CustomizedMetric.snapshot gives them.
 
     Both metrics come from one sweep; big requests split their sources across
     threads.
     """
-    contraction = time_metric.contraction
-    forward_time, backward_time = time_metric.sweep
-    forward_distance, backward_distance = (None, backward_time) if distance_metric is None else distance_metric.sweep
+    _, forward_time, backward_time = time_snapshot
+    forward_distance, backward_distance = (None, backward_time) if distance_snapshot is None else distance_snapshot[1:]
     space = contraction.search_space(backward_time, backward_distance, targets)
-    metrics = 1 if distance_metric is None else 2
+    metrics = 1 if distance_snapshot is None else 2
     sums = [np.empty((len(sources), len(targets)), dtype=np.uint32) for _ in range(metrics)]
     if pool is None or len(sources) < SPLIT_FROM_SOURCES:
         contraction.sums(forward_time, forward_distance, space, sources, sums)
@@ -99,7 +107,7 @@ def many_to_many(pool, time_metric: CustomizedMetric, distance_metric, sources, 
         ]
         for future in futures:
             future.result()
-    return sums[0], None if distance_metric is None else sums[1]
+    return sums[0], None if distance_snapshot is None else sums[1]
 
 
 def loop(state: ProfileState, metric: CustomizedMetric, enode: int) -> tuple[int, list[int]]:
@@ -183,7 +191,29 @@ def assemble(pool, time_rows, distance_rows, leave_s, arrive_s, leave_m, arrive_
     return durations, lengths if with_distances else None
 
 
-def _patch_loops(state, metric, rows: np.ndarray, sources, targets, points: int) -> None:
+def loop_weights(state: ProfileState, contraction: Contraction, snapshot, enodes: list[int]) -> dict[int, int]:
+    """loop()'s weight for each of ``enodes``, from one small sweep: a turn out of
+    the turn node, then the fastest way from where it leads back onto it."""
+    weights, forward, backward = snapshot
+    turns = [state.turns_out(enode) for enode in enodes]
+    heads = state.graph.turn_to[np.concatenate(turns)] if turns else np.empty(0, np.uint32)
+    back = np.zeros((0, len(enodes)), dtype=np.uint32)
+    if len(heads):
+        space = contraction.search_space(backward, backward, np.array(enodes, dtype=np.uint32))
+        back = contraction.sums(forward, None, space, heads.astype(np.uint32))[0]
+    result, row = {}, 0
+    for column, (enode, out) in enumerate(zip(enodes, turns)):
+        best = INF_WEIGHT
+        for turn in out.tolist():
+            first, rest = int(weights[turn]), int(back[row, column])
+            row += 1
+            if first < INF_WEIGHT and rest < INF_WEIGHT:
+                best = min(best, first + rest)
+        result[enode] = best
+    return result
+
+
+def _patch_loops(state, contraction, snapshot, rows: np.ndarray, sources, targets, points: int) -> None:
     """Where an origin's turn node is also a destination's arrival turn node, the
     raw sum is 0; replace it with the weight of driving round onto it again.
 
@@ -201,12 +231,9 @@ def _patch_loops(state, metric, rows: np.ndarray, sources, targets, points: int)
             hits.append((i, columns))
     if not hits:
         return
-    cache: dict[int, int] = {}
+    loops = loop_weights(state, contraction, snapshot, sorted({int(sources[i]) for i, _ in hits}))
     for i, columns in hits:
-        enode = int(sources[i])
-        if enode not in cache:
-            cache[enode] = loop(state, metric, enode)[0]
-        rows[i, columns] = cache[enode]
+        rows[i, columns] = loops[int(sources[i])]
 
 
 def node_matrix(
@@ -216,12 +243,19 @@ def node_matrix(
     time_metric: CustomizedMetric,
     distance_metric: CustomizedMetric | None,
     pool,
+    snapshots: tuple | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Durations (s) and distances (m) between snapped points, access legs included.
 
     Distances are the length of the fastest route behind each duration (a second
-    metric, see profile_state.DistanceEncoding).
+    metric, see profile_state.DistanceEncoding). ``snapshots``: the two metrics'
+    snapshots of one closure state (the caller takes them under the network's
+    lock); taken here if None.
     """
+    if snapshots is None:
+        snapshots = (time_metric.snapshot(), None if distance_metric is None else distance_metric.snapshot())
+    time_snapshot, distance_snapshot = snapshots
+    contraction = time_metric.contraction
     # Destinations may be reached along either direction of a two-way section:
     # the second turn nodes share their CCH search space with the first ones
     # and add ~8 % to the query. Doing the same for origins would double it, so
@@ -236,7 +270,7 @@ def node_matrix(
     targets = np.array([node for node, _, _ in first + (second if two_way else [])], dtype=np.uint32)
     # Stops on one street leaving the same way start from one turn node: a sweep
     # costs the same per source, so they are not merged (that cost a copy of the rows).
-    time_rows, distance_rows = many_to_many(pool, time_metric, distance_metric, sources, targets)
+    time_rows, distance_rows = many_to_many(pool, contraction, time_snapshot, distance_snapshot, sources, targets)
 
     gap = np.array([s.distance_m for s in good])
     walk_s = gap / state.access_mps
@@ -249,11 +283,11 @@ def node_matrix(
         ]
     )
     leave_s = walk_s + [state.leave_seconds(s, o[1], o[2], factors) for s, o in zip(good, leave)]
-    _patch_loops(state, time_metric, time_rows, sources, targets, len(good))
+    _patch_loops(state, contraction, time_snapshot, time_rows, sources, targets, len(good))
     leave_m = arrive_m = None
     if distance_metric is not None:
         target_m = distance_metric.target_weights.astype(np.float64)
-        _patch_loops(state, distance_metric, distance_rows, sources, targets, len(good))
+        _patch_loops(state, contraction, distance_snapshot, distance_rows, sources, targets, len(good))
         leave_m = gap + [o[1] for o in leave]
         arrive_m = np.array([gap + [o[1] - target_m[o[0]] for o in c] for c in chosen])
     block, dist_block = assemble(

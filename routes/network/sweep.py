@@ -239,7 +239,8 @@ def _search_space(parent, targets, n):
         while x != -1 and not seen[x]:
             seen[x] = True
             x = parent[x]
-    return np.flatnonzero(seen)[::-1]
+    # a copy: a reversed view is contiguous only when it holds 0 or 1 nodes, which numba types apart
+    return np.flatnonzero(seen)[::-1].copy()
 
 
 @njit(cache=True, nogil=True)
@@ -331,7 +332,11 @@ def read_order(cch_dir: str, node_count: int) -> np.ndarray:
     path = os.path.join(cch_dir, "order")
     if os.path.getsize(path) != 4 * node_count:
         raise ValueError(f"{path}: expected {node_count} uint32 ranks")
-    return np.fromfile(path, dtype=np.uint32)
+    order = np.fromfile(path, dtype=np.uint32)
+    # the kernels do not check bounds: anything but a permutation must stop here
+    if order.max(initial=0) >= node_count or np.bincount(order, minlength=node_count).max(initial=1) != 1:
+        raise ValueError(f"{path}: not an order of the {node_count} turn nodes")
+    return order
 
 
 class Contraction:
@@ -382,6 +387,7 @@ class Contraction:
     def recustomize(self, weights: np.ndarray, old: tuple, turns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """New (forward, backward) for ``weights`` after ``turns`` changed, from the
         ``old`` pair (left as it is: a matrix may still be reading it)."""
+        weights = np.ascontiguousarray(weights, dtype=np.uint32)
         forward, backward = (part.copy() for part in old)
         arcs = np.unique(self.input_arc[np.asarray(turns, dtype=np.int64)])
         arcs = arcs[arcs >= 0]

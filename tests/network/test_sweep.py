@@ -2,11 +2,13 @@
 all-pairs shortest paths on random graphs, a fresh customization after partial ones, and
 RoutingKit's many-to-many on the demo region."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from routes.network import sweep
-from routes.network.matrices import assemble, many_to_many
+from routes.network.matrices import assemble, loop, loop_weights, many_to_many
 from routes.network.profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS
 
 
@@ -121,7 +123,9 @@ def test_it_returns_routingkits_sums_on_the_demo_region_with_closures(liechtenst
         return time_rows
 
     def sweep_rows(time_metric, distance_metric):
-        return many_to_many(liechtenstein._pool, time_metric, distance_metric, sources, targets)
+        contraction = liechtenstein._states["car"].contraction
+        snapshots = time_metric.snapshot(), distance_metric.snapshot()
+        return many_to_many(liechtenstein._pool, contraction, *snapshots, sources, targets)
 
     try:
         open_rows = check()
@@ -172,3 +176,31 @@ def test_it_assembles_durations_and_lengths_from_the_faster_arrival_direction():
     np.testing.assert_array_equal(only, durations)
     unreachable = np.full((1, 4), INF_WEIGHT, dtype=np.uint32)
     assert np.isnan(assemble(None, unreachable, unreachable, leave_s, arrive_s, leave_m, arrive_m)[0]).all()
+
+
+def test_loops_from_the_sweep_weigh_what_routingkits_loop_weighs(liechtenstein):
+    # a matrix origin on the turn node a destination arrives on drives round onto it again
+    state = liechtenstein._states["car"]
+    metric = liechtenstein._metric("car", "time")
+    rng = np.random.default_rng(3)
+    enodes = sorted(rng.choice(state.graph.enode_count, 150, replace=False).tolist())
+    loops = loop_weights(state, state.contraction, metric.snapshot(), enodes)
+    expected = {enode: loop(state, metric, enode)[0] for enode in enodes}
+    assert loops == expected
+    assert any(weight < INF_WEIGHT for weight in loops.values())
+
+
+def test_two_threads_assemble_the_same_matrix_as_one():
+    rng = np.random.default_rng(9)
+    rows, k = 300, 200  # from SPLIT_FROM_SOURCES rows on, the pool takes two halves
+    time_rows = rng.integers(0, 5_000_000, (rows, 2 * k)).astype(np.uint32)
+    time_rows[rng.random(time_rows.shape) < 0.05] = INF_WEIGHT
+    distance_rows = time_rows + rng.integers(0, 9_000, time_rows.shape).astype(np.uint32)
+    distance_rows[time_rows == INF_WEIGHT] = INF_WEIGHT
+    legs = rng.random(rows) * 60
+    arrive = rng.random((2, k)) * 60
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = assemble(pool, time_rows, distance_rows, legs, arrive, legs * 10, arrive * 10)
+    alone = assemble(None, time_rows, distance_rows, legs, arrive, legs * 10, arrive * 10)
+    np.testing.assert_array_equal(together[0], alone[0])
+    np.testing.assert_array_equal(together[1], alone[1])
