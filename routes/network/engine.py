@@ -3,12 +3,14 @@
 Units everywhere: durations in seconds, distances in metres, points as
 (lat, lon) tuples in degrees, GeoJSON coordinates as [lon, lat].
 
-Thread safety: queries may run concurrently from several threads. Each
-customized CCH metric is replicated once per core, each replica behind its own
-lock (a RoutingKit query object is not re-entrant). Closures and traffic
-profiles change under one state lock and patch the cached metrics in place; a
-query that runs *while* closures change may mix the two states (a pair can come
-back NaN), so re-run it after changing closures, as re-planning does anyway.
+Thread safety: queries may run concurrently from several threads. Closures
+and traffic profiles change under one state lock. A cached metric's turn
+weights and matrix arrays are replaced whole when closures change, and a matrix
+takes both metrics' of one closure state under that lock, so its sums never mix
+states; its snapping and reachability are read without the lock, so a matrix
+running *while* closures change can still snap to a road just closed: re-run it
+after changing closures, as re-planning does anyway. RoutingKit's metric (routes
+and their paths) answers one query at a time behind the metric's own lock.
 """
 
 from __future__ import annotations

@@ -47,16 +47,23 @@ class CustomizedMetric:
         self._topology = topology
         self._routing = None
         self._lock = threading.Lock()  # RoutingKit answers one query at a time per metric
-        # The turn weights (closures included) and the sweep's (forward, backward):
-        # read together by a matrix (snapshot), replaced whole by update_weights, so
-        # a matrix running while closures change sees the old or the new ones.
-        self.weights = np.array(weights, dtype=np.uint32)
-        self.sweep = contraction.customize(self.weights)
+        # The turn weights (closures included) and the sweep's (forward, backward),
+        # one tuple replaced whole by update_weights: a matrix reads it once and
+        # sees the state before a closure or after it, never a mix.
+        weights = np.array(weights, dtype=np.uint32)
+        self._current = (weights, *contraction.customize(weights))
 
     def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(turn weights, forward, backward) of one closure state."""
-        with self._lock:
-            return (self.weights, *self.sweep)
+        return self._current
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self._current[0]
+
+    @property
+    def sweep(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._current[1:]
 
     @property
     def routing(self):
@@ -75,11 +82,11 @@ class CustomizedMetric:
             return metric.query(source, target)
 
     def update_weights(self, arcs: np.ndarray, weights: np.ndarray) -> None:
-        with self._lock:
-            new = self.weights.copy()
-            new[arcs] = weights
-            self.sweep = self.contraction.recustomize(new, self.sweep, arcs)
-            self.weights = new
+        new = self.weights.copy()
+        new[arcs] = weights
+        current = (new, *self.contraction.recustomize(new, self.sweep, arcs))
+        with self._lock:  # RoutingKit's metric changes with it, between two queries
+            self._current = current
             if self._routing is not None:
                 self._routing.update_weights(arcs, weights)
 

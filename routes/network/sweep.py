@@ -334,7 +334,7 @@ def read_order(cch_dir: str, node_count: int) -> np.ndarray:
         raise ValueError(f"{path}: expected {node_count} uint32 ranks")
     order = np.fromfile(path, dtype=np.uint32)
     # the kernels do not check bounds: anything but a permutation must stop here
-    if order.max(initial=0) >= node_count or np.bincount(order, minlength=node_count).max(initial=1) != 1:
+    if (node_count and order.max() >= node_count) or np.bincount(order, minlength=node_count).max(initial=1) != 1:
         raise ValueError(f"{path}: not an order of the {node_count} turn nodes")
     return order
 
