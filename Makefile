@@ -8,6 +8,9 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dispatch
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
+# `make test` runs two streams side by side; the second one's clock moments use these.
+TEST_DATABASE_URL_2 ?= $(TEST_DATABASE_URL)_2
+TEST_REDIS_URL_2 ?= redis://127.0.0.1:6379/2
 # Exported so that the test sessions know which Redis database is theirs to empty (tests/conftest.py).
 export TEST_REDIS_URL
 export PYTHONDONTWRITEBYTECODE := 1
@@ -124,8 +127,34 @@ test-clock: venv services browser
 # In make test an audit that cannot reach PyPI's vulnerability data (these machines' index serves
 # packages only) warns loudly and goes on; a vulnerability found, or any bandit finding, still fails.
 # `make audit` on its own is strict.
+#
+# The suite is CPU-bound and mostly one process at a time, on a 2-core machine: it runs as two streams
+# side by side (CI allows 90 minutes; one after the other took ~60 on a quick day and ~104 on a slow
+# one: production 30, embedded 24, browser 12, ~7 per clock moment). First: production (PostgreSQL,
+# Redis), the browser, the first clock moment (~49 min on that day). Second: the
+# embedded mode (SQLite in its own VAR_DIR: nothing shared), then the other clock moments on a
+# PostgreSQL database and a Redis database of their own (TEST_DATABASE_URL_2, TEST_REDIS_URL_2).
+# Every part runs even when another failed (as with make -k); the second stream's output follows the
+# first's, and the target fails at the end, naming what failed.
+CLOCK_MOMENTS_1 ?= $(wordlist 1,1,$(CLOCK_MOMENTS))
+CLOCK_MOMENTS_2 ?= $(wordlist 2,99,$(CLOCK_MOMENTS))
 test: export AUDIT_ALLOW_UNCHECKED ?= 1
-test: lint audit test-production test-embedded test-browser test-clock
+test: lint audit services tilemaker browser
+	$(MAKE) --no-print-directory tiles TILES_PBF=data/liechtenstein.osm.pbf
+	@second_log=$$(mktemp); second_failed=$$(mktemp); failed=""; \
+	{ $(MAKE) --no-print-directory test-embedded || echo -n " test-embedded" >> $$second_failed; \
+	  $(MAKE) --no-print-directory test-clock CLOCK_MOMENTS="$(CLOCK_MOMENTS_2)" \
+		TEST_DATABASE_URL=$(TEST_DATABASE_URL_2) TEST_REDIS_URL=$(TEST_REDIS_URL_2) \
+		|| echo -n " test-clock($(CLOCK_MOMENTS_2))" >> $$second_failed; \
+	} > $$second_log 2>&1 & second=$$!; \
+	$(MAKE) --no-print-directory test-production || failed="$$failed test-production"; \
+	$(MAKE) --no-print-directory test-browser || failed="$$failed test-browser"; \
+	$(MAKE) --no-print-directory test-clock CLOCK_MOMENTS="$(CLOCK_MOMENTS_1)" \
+		|| failed="$$failed test-clock($(CLOCK_MOMENTS_1))"; \
+	wait $$second || true; \
+	echo "--- the second stream (embedded mode, clock moments $(CLOCK_MOMENTS_2)):"; cat $$second_log; \
+	failed="$$failed$$(cat $$second_failed)"; rm -f $$second_log $$second_failed; \
+	if [ -n "$$failed" ]; then echo "make test FAILED:$$failed"; exit 1; fi
 	DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(60))') ALLOWED_HOSTS=dispatch.example.com \
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py check --deploy --fail-level WARNING
 
