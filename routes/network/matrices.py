@@ -250,17 +250,15 @@ def node_matrix(
     time_metric: CustomizedMetric,
     distance_metric: CustomizedMetric | None,
     pool,
-    snapshots: tuple | None = None,
+    snapshots: tuple,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Durations (s) and distances (m) between snapped points, access legs included.
 
     Distances are the length of the fastest route behind each duration (a second
     metric, see profile_state.DistanceEncoding). ``snapshots``: the two metrics'
     snapshots of one closure state (the caller takes them under the network's
-    lock); taken here if None.
+    lock; the distance one None without distances).
     """
-    if snapshots is None:
-        snapshots = (time_metric.snapshot(), None if distance_metric is None else distance_metric.snapshot())
     time_snapshot, distance_snapshot = snapshots
     contraction = time_metric.contraction
     # Destinations may be reached along either direction of a two-way section:
