@@ -71,6 +71,24 @@ def targets(report: dict, seconds: float, from_day: int = FROM_DAY) -> dict:
     return {"days_checked": len(days), "checks": checks, "met": all(c["met"] for c in checks.values())}
 
 
+def junction_table() -> str:
+    """Per learned version: its weekday leg scale and junction factors (routes.learning.junctions) per
+    profile, and whether its fitted factors beat the carried ones on the held-out day."""
+    from routes.models import TravelModel
+
+    lines = ["version  active  held out    profile  Mon-Fri scale  junction factors (x default)  gate"]
+    for model in TravelModel.objects.order_by("version").defer("speeds"):
+        parameters = model.parameters or {}
+        factors = parameters.get("junction_factors") or {}
+        gate = (parameters.get("junction_gate") or {}).get("kept", "-")
+        for profile in sorted(set(factors) | set(parameters.get("leg_scale") or {})):
+            scale = ((parameters.get("leg_scale") or {}).get(profile) or [None])[0]
+            shown = " ".join(f"{name[:6]} {value:.2f}" for name, value in (factors.get(profile) or {}).items())
+            lines.append(f"v{model.version:<7} {'yes' if model.active else '':<7} {model.held_out_day}  {profile:<8} "
+                         f"{scale if scale is not None else '-':<14} {shown or 'defaults':<29} {gate}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def _max(values):
     values = [v for v in values if v is not None]
     return round(max(values), 3) if values else None
@@ -163,6 +181,8 @@ def main() -> None:
             )
     else:
         print(f"targets: not checked (they start at day {FROM_DAY}; {args.days} days played)")
+    print()
+    print(junction_table())
     learned = [d["eta_abs_error_s"]["learned"]["p90"] for d in report["days"] if d["eta_abs_error_s"]["learned"]["p90"]]
     if learned:
         print(f"median learned p90 over all days: {statistics.median(learned):.0f} s")

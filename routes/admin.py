@@ -238,7 +238,7 @@ class TravelModelAdmin(ReadOnlyAdmin):
 
     list_display = [
         "version", "active", "created_at", "trained_from", "trained_to", "held_out_day", "error_mean_s",
-        "error_p90_s", "error_then_active", "weekday_leg_scale", "note",
+        "error_p90_s", "error_then_active", "weekday_leg_scale", "junction_costs", "note",
     ]  # fmt: skip
     exclude = ["speeds"]
     actions = ["learn_now", "use_version"]
@@ -264,6 +264,16 @@ class TravelModelAdmin(ReadOnlyAdmin):
         # routes.learning.calibration: what the plans' legs took against what they said, per profile
         scales = (model.parameters or {}).get("leg_scale") or {}
         return " · ".join(f"{profile} {values[0]:.2f}" for profile, values in sorted(scales.items())) or "–"
+
+    @admin.display(description=_("junction costs x default"))
+    def junction_costs(self, model):
+        # routes.learning.junctions: the classes a version prices off their defaults (a class left out: 1)
+        factors = (model.parameters or {}).get("junction_factors") or {}
+        parts = []
+        for profile, classes in sorted(factors.items()):
+            moved = [f"{name.replace('_', ' ')} {value:.2f}" for name, value in classes.items() if value != 1.0]
+            parts.append(f"{profile}: {', '.join(moved) or 'defaults'}")
+        return " · ".join(parts) or "–"
 
     @admin.action(description=_("Learn a new version now (from the recent days)"))
     def learn_now(self, request, queryset):

@@ -86,19 +86,25 @@ def travel_model_speeds(model: TravelModel) -> dict[str, np.ndarray]:
 def _apply_travel_model(network: RoadNetwork, fingerprint: tuple | None) -> None:
     speeds: dict[str, np.ndarray] = {}
     scales: dict[str, list] = {}
+    junctions: dict[str, dict] = {}
     version = None
     if fingerprint is not None:
         model = TravelModel.objects.filter(pk=fingerprint[0]).first()
         if model is not None:
             speeds, version = travel_model_speeds(model), model.version
             scales = (model.parameters or {}).get("leg_scale") or {}
+            junctions = (model.parameters or {}).get("junction_factors") or {}
     for name in network.profiles:
         factors = speeds.get(name)
+        learned = factors is not None  # a profile without learned speeds is driven with every default
         try:
-            network.set_learned_speeds(name, version, factors, scales.get(name) if factors is not None else None)
-        except ValueError:
-            # learned on another road network build: its chains are not this network's
-            logger.warning("travel model v%s does not fit the road network's %s graph; using defaults", version, name)
+            network.set_learned_speeds(
+                name, version, factors, scales.get(name) if learned else None, junctions.get(name) if learned else None
+            )
+        except ValueError as error:
+            # learned on another road network build (its chains are not this network's), or a bad parameter
+            logger.warning("travel model v%s does not fit the road network's %s graph (%s); using defaults",
+                           version, name, error)  # fmt: skip
             network.set_learned_speeds(name, None, None)
     _state["model_version"] = version
     logger.info("travel model v%s applied (%s)", version, ", ".join(sorted(speeds)) or "no learned speeds")

@@ -25,6 +25,10 @@ version: the same one unless a version was activated that day. Each day type is 
 towards its profile's ratio, which is shrunk towards 1, by SHRINK_S seconds of planned driving; the
 network multiplies every duration of that profile and day type by the result
 (RoadNetwork.set_learned_speeds). It never changes which way is fastest, only how long it takes.
+
+Given a road network, every leg is also routed again to count its junctions per class: the junction
+factors (routes.learning.junctions) are fitted first, and the scale is then learned on the legs
+re-priced with them, so it no longer stands in for the junctions as well.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from django.utils import timezone
 
 from dispatch.models import Vehicle
 from routes.models import Plan, Route, Stop, TravelModel
+from routes.network import JUNCTION_CLASSES, PointNotSnapped, RoadNetwork, RouteNotFound
 from routes.network.traffic import day_type
 
 DAY_TYPES = 3
@@ -48,6 +53,9 @@ MIN_PLANNED_S = 10.0  # shorter legs (next door) are mostly walking: no driving 
 # legs' doorstep errors of one sign more than of the other.
 MAX_OFF_S = 1800.0
 SCALE_BOUNDS = (0.5, 2.0)
+# A leg routed again for its junctions must be the one the plan drove: its length within this much
+# of the plan's (the roads or the closures may have changed since).
+ROUTED_AGAIN_OFF = (0.05, 50.0)  # share of the planned length, plus metres
 
 
 @dataclass
@@ -56,6 +64,11 @@ class PlannedLeg:
     day_type: int
     planned_s: float  # the plan's leg divided by the scale of the version that planned it
     driven_s: float  # the leg and the doorstep after it as they took, less the doorstep the plan counted
+    # with a road network (planned_legs(network=)): the leg's default seconds per junction class
+    # (JUNCTION_CLASSES order) and the roads' own time, planned_s less the junctions at the planning
+    # version's factors; None where the leg could not be routed again as planned
+    junction_s: np.ndarray | None = None
+    road_s: float = 0.0
 
 
 def scale_of(scales: dict | None, profile: str, day: int) -> float:
@@ -72,16 +85,16 @@ def carried(old: dict, new: dict, profiles) -> dict:
     return {profile: s for profile, s in {**old, **new}.items() if profile in profiles}
 
 
-def _counts(leg: PlannedLeg) -> bool:
+def counted(leg: PlannedLeg) -> bool:
     """A stop half an hour off its plan was not the planned drive and doorstep (MAX_OFF_S)."""
     return abs(leg.driven_s - leg.planned_s) <= MAX_OFF_S
 
 
-def planned_legs(days: list[date], visits_of_day, zone) -> list[PlannedLeg]:
+def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | None = None) -> list[PlannedLeg]:
     """The legs the dispatched plans of `days` gave, with what they took (see the module docstring).
 
     `visits_of_day(day)`: per driver, (arrival, completion, order id) in time order (as the learner
-    reads them from the stop actions).
+    reads them from the stop actions). With `network`, each leg's junctions are counted too.
     """
     legs: list[PlannedLeg] = []
     versions: dict[int, dict] = {}
@@ -98,32 +111,34 @@ def planned_legs(days: list[date], visits_of_day, zone) -> list[PlannedLeg]:
             )
             .order_by("route__plan__version")
             .values_list("order_id", "route_id", "sequence", "leg_duration_s", "service_s",
-                         "route__plan__travel_model_version", "route__vehicle__kind", "order__window_start")
+                         "route__plan__travel_model_version", "route__vehicle__kind", "order__window_start",
+                         "leg_distance_m")
         )  # fmt: skip
         by_order = {row[0]: row for row in rows}  # the newest dispatched version's stop wins
         routes = {row[1] for row in by_order.values()}
-        order_at = {
-            (route_id, sequence): order_id
-            for route_id, sequence, order_id in Stop.objects.filter(route_id__in=routes).values_list(
-                "route_id", "sequence", "order_id"
-            )
-        }
+        order_at, place = {}, {}
+        for route_id, sequence, order_id, lat, lon in Stop.objects.filter(route_id__in=routes).values_list(
+            "route_id", "sequence", "order_id", "order__lat", "order__lon"
+        ):
+            order_at[(route_id, sequence)] = order_id
+            place[order_id] = (lat, lon)
         pauses = {
             route_id: {int(p.get("after_sequence") or 0) for p in (breaks or []) + (reloads or [])}
             for route_id, breaks, reloads in Route.objects.filter(pk__in=routes).values_list("pk", "breaks", "reloads")
         }
         missing = {row[5] for row in by_order.values()} - versions.keys()
         versions.update(
-            TravelModel.objects.filter(version__in=missing).values_list("version", "parameters__leg_scale")
-            if missing
-            else []
+            (version, (scales, junctions))
+            for version, scales, junctions in TravelModel.objects.filter(version__in=missing).values_list(
+                "version", "parameters__leg_scale", "parameters__junction_factors"
+            )
         )
         for items in visits.values():
             for (_, completion, previous_order), (arrival, done, order_id) in zip(items, items[1:]):
                 row = by_order.get(order_id)
                 if row is None:
                     continue
-                _, route_id, sequence, leg_s, service_s, version, kind, window_start = row
+                _, route_id, sequence, leg_s, service_s, version, kind, window_start, leg_m = row
                 if sequence < 2 or leg_s < MIN_PLANNED_S or sequence - 1 in pauses[route_id]:
                     continue  # from the depot, next door, or after a break or a reload
                 if order_at.get((route_id, sequence - 1)) != previous_order:
@@ -133,9 +148,33 @@ def planned_legs(days: list[date], visits_of_day, zone) -> list[PlannedLeg]:
                 took = arrival - completion + done - max(arrival, opens) - service_s
                 day_kind = day_type(timezone.localtime(datetime.fromtimestamp(completion, tz=zone), zone))
                 profile = Vehicle.PROFILE_BY_KIND.get(kind, "car")
-                scale = scale_of(versions.get(version), profile, day_kind)
-                legs.append(PlannedLeg(profile, day_kind, leg_s / scale, took))
+                scales, junction_factors = versions.get(version, (None, None))
+                planned = leg_s / scale_of(scales, profile, day_kind)
+                leg = PlannedLeg(profile, day_kind, planned, took)
+                if network is not None:
+                    departed = datetime.fromtimestamp(completion, tz=zone)
+                    exposure = _junctions(network, profile, place[previous_order], place[order_id], departed, leg_m)
+                    if exposure is not None:
+                        planned_factors = np.asarray(
+                            [float(((junction_factors or {}).get(profile) or {}).get(name, 1.0))
+                             for name in JUNCTION_CLASSES]
+                        )  # fmt: skip
+                        leg.junction_s, leg.road_s = exposure, planned - float(exposure @ planned_factors)
+                legs.append(leg)
     return legs
+
+
+def _junctions(network: RoadNetwork, profile: str, start, end, departed: datetime, planned_m: float):
+    """The default seconds per junction class of the fastest route start -> end at `departed`, or None
+    where it is not the way the plan went (no route now, or another length)."""
+    try:
+        junctions, length = network.leg_junctions([start, end], profile, departed)
+    except (PointNotSnapped, RouteNotFound):
+        return None
+    share, metres = ROUTED_AGAIN_OFF
+    if abs(length - planned_m) > share * planned_m + metres:
+        return None
+    return np.asarray([junctions[name] for name in JUNCTION_CLASSES])
 
 
 def leg_scales(legs: list[PlannedLeg], profiles) -> dict:
@@ -143,7 +182,7 @@ def leg_scales(legs: list[PlannedLeg], profiles) -> dict:
     module docstring); a profile without legs is left out (its durations stay as routed)."""
     totals = defaultdict(lambda: np.zeros((DAY_TYPES, 3)))  # planned, driven, legs
     for leg in legs:
-        if leg.profile not in profiles or leg.planned_s <= 0 or not _counts(leg):
+        if leg.profile not in profiles or leg.planned_s <= 0 or not counted(leg):
             continue
         totals[leg.profile][leg.day_type] += (leg.planned_s, leg.driven_s, 1)
     scales, counts = {}, {}
@@ -160,6 +199,6 @@ def scale_errors(legs: list[PlannedLeg], scales: dict) -> np.ndarray:
     """Errors (s, what each leg took - what the roads' time times the scale says; positive is late) of
     `legs` under leg scales per profile ({profile: [3 day types]}; a profile without: 1)."""
     return np.asarray(
-        [leg.driven_s - leg.planned_s * scale_of(scales, leg.profile, leg.day_type) for leg in legs if _counts(leg)],
+        [leg.driven_s - leg.planned_s * scale_of(scales, leg.profile, leg.day_type) for leg in legs if counted(leg)],
         float,
     )

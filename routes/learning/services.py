@@ -34,7 +34,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from config.tasks import enqueue
-from routes.learning import calibration, doorstep, evaluation, observations, speeds, windows
+from routes.learning import calibration, doorstep, evaluation, junctions, observations, speeds, windows
 from routes.learning.evaluation import DayData
 from routes.models import TravelModel
 from routes.network import RoadNetwork
@@ -138,16 +138,25 @@ def travel_model_learn(
         trained_to = held_out
     # The plans' own legs against what they took: what the stretches' learned times leave out (junctions).
     # Learned on the week before the held-out day, like the candidate; only where the version has learned
-    # speeds (a profile driven with the defaults is routed as it was).
+    # speeds (a profile driven with the defaults is routed as it was). First the junction factors, then
+    # the leg scale on the legs re-priced with them.
     week = [d for d in days if d < held_out][-LEG_SCALE_DAYS:]
-    scales = calibration.leg_scales(
-        calibration.planned_legs(week, observations.day_visits, observations.local_zone()),
-        [p for p in network.profiles if p in final_factors],
+    zone = observations.local_zone()
+    week_legs = calibration.planned_legs(week, observations.day_visits, zone, network)
+    held_legs = calibration.planned_legs([held_out], observations.day_visits, zone, network)
+    profiles = [p for p in network.profiles if p in final_factors]
+    # a profile nobody drove this week keeps the active version's scale and junction factors
+    carried = (active.parameters or {}) if active is not None and active_factors else {}
+    kept_junctions = calibration.carried(carried.get("junction_factors") or {}, {}, final_factors)
+    fitted = junctions.fit(week_legs, profiles, kept_junctions)
+    junction_factors, scales, gate = _junction_gate(
+        week_legs, held_legs, profiles, kept_junctions, calibration.carried(kept_junctions, fitted["factors"], profiles)
     )
-    # a profile nobody drove this week keeps the active version's scale
-    kept = ((active.parameters or {}).get("leg_scale") or {}) if active is not None and active_factors else {}
-    parameters["leg_scale"] = calibration.carried(kept, scales["scale"], final_factors)
+    parameters["leg_scale"] = calibration.carried(carried.get("leg_scale") or {}, scales["scale"], final_factors)
     parameters["leg_scale_legs"] = scales["legs"]
+    parameters["junction_factors"] = junction_factors
+    parameters["junction_legs"] = fitted["legs"]
+    parameters["junction_gate"] = gate
     recent = [d for d in days if d <= held_out][-windows.RESIDUAL_DAYS :]
     residual_table = windows.residual_table(*windows.arrival_residuals(recent))
     if residual_table is not None:
@@ -172,8 +181,8 @@ def travel_model_learn(
             note=note[:255],
         )
         if not activate and active is not None and active_factors:
-            _recalibrate(active, set(active_factors), scales, residual_table, held_out=held_out, now=now,
-                         version=version + 1)  # fmt: skip
+            _recalibrate(active, set(active_factors), scales, junction_factors, held_legs, residual_table,
+                         held_out=held_out, now=now, version=version + 1)  # fmt: skip
     logger.info(
         "travel model v%s learned on %s..%s in %.1f s, held-out %s: %s (%s)",
         version, days[0], trained_to, time.perf_counter() - started, held_out, score,
@@ -182,22 +191,40 @@ def travel_model_learn(
     return model
 
 
-def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_table, *, held_out: date, now,
-                 version: int) -> TravelModel | None:  # fmt: skip
+def _junction_gate(week_legs, held_legs, profiles, kept: dict, fitted: dict) -> tuple[dict, dict, dict]:
+    """(junction factors, leg scales, what was compared): the freshly fitted factors with the scale
+    learned on the week's legs re-priced with them, if they predict the held-out day's plan legs
+    better than the carried factors with theirs; the carried ones otherwise. A factor changes which
+    way is fastest, so a fit that the day after does not confirm is not kept."""
+    scales = calibration.leg_scales(junctions.reprice(week_legs, fitted), profiles)
+    if fitted == kept:
+        return kept, scales, {}
+    kept_scales = calibration.leg_scales(junctions.reprice(week_legs, kept), profiles)
+    new = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, fitted), scales["scale"]))
+    old = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, kept), kept_scales["scale"]))
+    gate = {"fitted": new, "carried": old, "kept": "fitted" if evaluation.better(new, old) else "carried"}
+    if gate["kept"] == "fitted":
+        return fitted, scales, gate
+    return kept, kept_scales, gate
+
+
+def _recalibrate(active: TravelModel, profiles: set, scales: dict, junction_factors: dict, held_legs,
+                 residual_table, *, held_out: date, now, version: int) -> TravelModel | None:  # fmt: skip
     """(`active` with its speeds loaded.) When the candidate did not beat the active version: the active one's speeds and doorsteps, as they
-    are, with the leg scale and the windows of the last week, as a version of its own (plans record
-    the version they were timed with). Activated only if its leg scale predicts the held-out day's
-    plan legs better than the active one's: the scale follows what the plans' legs take whatever the
-    speeds do, and a stretch of nights without a better candidate no longer freezes it."""
-    held_legs = calibration.planned_legs([held_out], observations.day_visits, observations.local_zone())
+    are, with the leg scale, junction factors and windows of the last week, as a version of its own (plans
+    record the version they were timed with). Activated only if its leg scale and junction factors predict
+    the held-out day's plan legs better than the active one's: the scale follows what the plans' legs take
+    whatever the speeds do, and a stretch of nights without a better candidate no longer freezes it."""
     old_scales = (active.parameters or {}).get("leg_scale") or {}
+    old_junctions = (active.parameters or {}).get("junction_factors") or {}
     new_scales = calibration.carried(old_scales, scales["scale"], profiles)  # its learned profiles only
-    new = evaluation.summarize(calibration.scale_errors(held_legs, new_scales))
-    old = evaluation.summarize(calibration.scale_errors(held_legs, old_scales))
+    new_junctions = calibration.carried(old_junctions, junction_factors, profiles)
+    new = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, new_junctions), new_scales))
+    old = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, old_junctions), old_scales))
     if not evaluation.better(new, old):
         return None
     parameters = {**(active.parameters or {}), "leg_scale": new_scales, "leg_scale_legs": scales["legs"],
-                  "recalibrated_from": active.version}  # fmt: skip
+                  "junction_factors": new_junctions, "recalibrated_from": active.version}  # fmt: skip
     if residual_table is not None:
         parameters["eta_residuals"] = residual_table
     try:
@@ -214,7 +241,8 @@ def _recalibrate(active: TravelModel, profiles: set, scales: dict, residual_tabl
                 score={"candidate": new, "active": old, "active_version": active.version, "scored_on": "plan legs"},
                 active=True, activated_at=now, network_path=active.network_path,
                 speeds=active.speeds, parameters=parameters,
-                note=f"v{active.version} recalibrated: its speeds and doorsteps, the last week's leg scale and windows",
+                note=f"v{active.version} recalibrated: its speeds and doorsteps, the last week's leg scale, junction "
+                     "factors and windows",
             )  # fmt: skip
     except IntegrityError:  # the version number was taken by a learner running beside this one
         logger.warning("travel model v%s: not recalibrated, another learner saved a version meanwhile", version)

@@ -19,6 +19,7 @@ from .engine import MatrixResult, RoadNetwork, RouteResult
 from .errors import ClosureError, NetworkError, PointNotSnapped, RouteNotFound, UnknownProfile
 from .geocoding import GeocodeCandidate, Geocoder, LocalGeocoder, NominatimGeocoder
 from .prepared import PreparedNetworkError, build_network, prepared_is_current
+from .profile_state import JUNCTION_CLASSES
 from .profiles import PROFILES, ROAD_CLASSES
 from .snapping import Snap
 from .traffic import TrafficProfile
@@ -28,6 +29,7 @@ __all__ = [
     "PROFILES",
     "ROAD_CLASSES",
     "GeocodeCandidate",
+    "JUNCTION_CLASSES",
     "Geocoder",
     "LocalGeocoder",
     "MatrixResult",

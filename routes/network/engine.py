@@ -30,7 +30,7 @@ from .geocoding import LocalGeocoder
 from .geometry import haversine_m
 from .matrices import WORKERS, CustomizedMetric, loop, node_matrix
 from .prepared import load_prepared
-from .profile_state import INF_WEIGHT, RESTRICTED_PENALTY_MS, ProfileState
+from .profile_state import INF_WEIGHT, JUNCTION_CLASSES, RESTRICTED_PENALTY_MS, ProfileState
 from .profiles import PROFILES, ROAD_CLASSES
 from .snapping import Snap
 from .traffic import HourlyFactors, TrafficProfile
@@ -98,6 +98,10 @@ class _Leg:
     way_ids: list[int]
     chains: list[int] = field(default_factory=list)
     arrived_forward: bool | None = None  # along the chain's direction at the destination
+    # how it was driven, for counting its junctions (RoadNetwork.leg_junctions): (towards_end, turn
+    # nodes, from_start), or (forward,) straight along a shared chain; plus whether it turned back
+    drive: tuple = ()
+    turned_back: bool = False
 
 
 class RoadNetwork:
@@ -248,7 +252,7 @@ class RoadNetwork:
         if (a.lat, a.lon) == (b.lat, b.lon):
             return _Leg(0.0, 0.0, [[a.lon, a.lat], [b.lon, b.lat]], [], [], [a.chain], arrived_forward)
         walk = (a.distance_m + b.distance_m) / state.access_mps
-        u_turn_s = state.profile.turn_costs.u_turn_s
+        u_turn_s = state.u_turn_s
 
         def turning_back(towards_end: bool) -> float:
             return u_turn_s if arrived_forward is not None and towards_end != arrived_forward else 0.0
@@ -273,7 +277,7 @@ class RoadNetwork:
                 if best is None or duration < best[0]:
                     arcs = [int(x) for x in state.graph.enode_arc[np.asarray(path[1:-1], dtype=np.int64)]]
                     distance = a.distance_m + leave_m + state.arcs_length_m(arcs) + arrive_m + b.distance_m
-                    best = (duration, distance, (towards_end, arcs, from_start))
+                    best = (duration, distance, (towards_end, arcs, from_start, [int(x) for x in path]))
         direct = state.same_chain_along_m(a, b)
         if direct is not None:
             forward = b.offset_m >= a.offset_m and bool(state.open_forward[a.chain])
@@ -285,16 +289,18 @@ class RoadNetwork:
         duration, distance, path = best
         if isinstance(path, bool):
             coords, arcs, arrived = state.direct_coords(a, b), [], path
+            drive, turned_back = (path,), turning_back(path) > 0
         else:
-            towards_end, arcs, from_start = path
+            towards_end, arcs, from_start, enodes = path
             coords = state.leave_coords(a, towards_end) + state.arcs_coords(arcs) + state.arrive_coords(b, from_start)
             arrived = from_start
+            drive, turned_back = (towards_end, enodes, from_start), turning_back(towards_end) > 0
         coords = [[a.lon, a.lat]] + coords + [[b.lon, b.lat]]
         # absorbs float rounding (sub-millimetre), as the matrix does
         distance = max(distance, float(haversine_m(a.lat, a.lon, b.lat, b.lon)))
         way_ids = [a.way_id] + [int(w) for w in state.arcs_way_ids(arcs)] + [b.way_id]
         chains = [a.chain] + [int(c) for c in state.graph.arc_chain[np.asarray(arcs, dtype=np.int64)]] + [b.chain]
-        return _Leg(duration * scale, distance, coords, arcs, way_ids, chains, arrived)
+        return _Leg(duration * scale, distance, coords, arcs, way_ids, chains, arrived, drive, turned_back)
 
     def _snap_strict(self, state: ProfileState, points, max_snap_m) -> list[Snap]:
         snaps = state.snap_many(points, max_snap_m)
@@ -393,6 +399,51 @@ class RoadNetwork:
             clock = arrive + timedelta(seconds=service[i + 1])
         return timings
 
+    def leg_junctions(
+        self, points: Sequence[Point], profile: str, departure: datetime | None, *, max_snap_m: float | None = None
+    ) -> tuple[dict[str, float], float]:
+        """The junctions on the fastest route between two points, as the network prices it at
+        ``departure``: ({junction class: the profile's *default* seconds summed over the route},
+        its length in metres). What a learned model's junction factors multiply
+        (routes.learning.junctions); the class list is profile_state.JUNCTION_CLASSES."""
+        state = self._state(profile)
+        a, b = self._snap_strict(state, points, max_snap_m)
+        slot = self._slot(state, departure)
+        metric = self._metric(profile, "time", slot)
+        leg = self._leg(state, metric, a, b, state.slot_factors(slot), 0)
+        totals = dict.fromkeys(JUNCTION_CLASSES, 0.0)
+
+        def add(parts: dict[str, np.ndarray]) -> None:
+            for name, seconds in parts.items():
+                totals[name] += float(np.sum(seconds))
+
+        def inside(chain: int, low: float, high: float) -> None:
+            g = state.graph
+            lo, hi = np.searchsorted(g.cost_point_chain, [chain, chain + 1])
+            if hi > lo:
+                offsets = g.cost_point_offset_m[lo:hi]
+                add(state.cost_point_class_seconds(lo + np.flatnonzero((offsets > low) & (offsets < high))))
+
+        length = float(state.graph.chain_length_m[a.chain])
+        if len(leg.drive) == 1:  # straight along the shared chain
+            inside(a.chain, *sorted((a.offset_m, b.offset_m)))
+        elif leg.drive:
+            towards_end, enodes, from_start = leg.drive
+            inside(a.chain, *((a.offset_m, length) if towards_end else (0.0, a.offset_m)))
+            path = np.asarray(enodes, dtype=np.int64)
+            # parallel turns: the cheapest, the one the query took
+            turns = state.turns_between(path[:-1], path[1:], metric.weights)
+            if (turns < 0).any():  # a query's path is a chain of turns: never
+                raise RouteNotFound(0)
+            add(state.turn_class_seconds(turns))
+            whole = state.graph.arc_chain[state.graph.enode_arc[path[1:-1]]]
+            add(state.chain_class_seconds(whole))
+            b_length = float(state.graph.chain_length_m[b.chain])
+            inside(b.chain, *((0.0, b.offset_m) if from_start else (b.offset_m, b_length)))
+        if leg.turned_back:
+            totals["u_turn"] += state.profile.turn_costs.u_turn_s
+        return totals, leg.distance_m
+
     # -- closures and traffic ------------------------------------------------------
     def set_closures(self, geometries: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         """Replace the active closures (GeoJSON geometries, lon/lat); [] lifts them all.
@@ -483,17 +534,21 @@ class RoadNetwork:
             state.chain_factors = factors
             self._drop_metrics(profile)
 
-    def set_learned_speeds(self, profile: str, key, factors: np.ndarray | None, leg_scale=None) -> None:
+    def set_learned_speeds(
+        self, profile: str, key, factors: np.ndarray | None, leg_scale=None, junction_factors=None
+    ) -> None:
         """Drive ``profile`` with a learned travel model's speed factors per (day type, hour, chain)
         (shape (3, 24, chains): Monday-Friday, Saturday, Sunday; an older version's (2, 24, chains):
         weekday, weekend), multiplying each chain's free-flow speed, instead of
         its traffic table; None goes back to the table. Metrics of the new slots are customized on
         demand (no rebuild); those of the previous model are dropped. ``leg_scale``: three factors
         (Monday-Friday, Saturday, Sunday) every duration of the profile is multiplied by in the
-        model's slots (routes.learning.calibration), or None."""
+        model's slots (routes.learning.calibration), or None. ``junction_factors``: {junction class:
+        factor} on the profile's default junction costs (routes.learning.junctions), or None; they apply
+        to every slot of the profile while the model is loaded, and change which way is fastest."""
         state = self._state(profile)
         with self._state_lock:
-            state.set_learned(key, factors, leg_scale)
+            state.set_learned(key, factors, leg_scale, junction_factors)
             self._drop_metrics(profile)
 
     def _drop_metrics(self, profile: str) -> None:

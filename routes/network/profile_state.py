@@ -32,6 +32,40 @@ RESTRICTED_PENALTY_MS = 24 * 3600 * 1000
 TURN_CURVE_STEEPNESS = 13.0
 # Turning across oncoming traffic: a left turn (right-hand traffic) sharper than this.
 ACROSS_TRAFFIC_MIN_DEG = 30.0
+# The junction costs a learned travel model may re-weigh, each by a factor of its own on the
+# profile's default seconds (routes.learning.junctions): the turn's angle cost, turning across
+# oncoming traffic, U-turns, traffic signals, stop signs, give-way signs and passable barriers.
+# The local-access entry penalty is no junction cost: it is never re-weighed.
+JUNCTION_CLASSES = ("turn", "across_traffic", "u_turn", "signals", "stop", "give_way", "barrier")
+JUNCTION_FACTOR_BOUNDS = (0.0, 5.0)
+
+
+def check_junction_factors(factors) -> dict[str, float] | None:
+    """{class: factor} with known classes and factors in JUNCTION_FACTOR_BOUNDS, or ValueError; None or {}
+    (the defaults) gives None."""
+    if not factors:
+        return None
+    unknown = set(factors) - set(JUNCTION_CLASSES)
+    if unknown:
+        raise ValueError(f"unknown junction classes {sorted(unknown)}; known: {', '.join(JUNCTION_CLASSES)}")
+    low, high = JUNCTION_FACTOR_BOUNDS
+    checked = {}
+    for name, value in factors.items():
+        value = float(value)
+        if not low <= value <= high:  # NaN fails both
+            raise ValueError(f"junction factor {name}={value} is outside [{low}, {high}]")
+        checked[name] = value
+    return checked
+
+
+def _signs_and_barriers(parts: dict[str, np.ndarray], f: dict[str, float]) -> np.ndarray:
+    """Seconds of the signs and barriers in ``parts`` at factors ``f``, added in one fixed order."""
+    return (
+        parts["signals"] * f["signals"]
+        + parts["stop"] * f["stop"]
+        + parts["give_way"] * f["give_way"]
+        + (parts["barrier"] * f["barrier"])
+    )
 
 
 SNAP_CACHE_SIZE = 20_000
@@ -71,23 +105,6 @@ class ProfileState:
         self.arc_speed_kmh = graph.chain_speed_kmh[graph.arc_chain].astype(np.float64)
         self.arc_class = graph.chain_class[graph.arc_chain]
         self.free_flow_ms = length / (self.arc_speed_kmh / 3.6) * 1000.0
-        costs = profile.turn_costs
-        # signs and passable barriers inside a chain: fixed seconds, not scaled by traffic
-        chain_fixed_s = (
-            graph.chain_signals * costs.traffic_signals_s
-            + graph.chain_stops * costs.stop_s
-            + graph.chain_give_ways * costs.give_way_s
-            + graph.chain_barrier_s
-        )
-        self.chain_fixed_s = chain_fixed_s
-        signs = graph.cost_point_signs
-        self.cost_point_s = (
-            ((signs & SIGNALS) > 0) * costs.traffic_signals_s
-            + ((signs & STOP) > 0) * costs.stop_s
-            + ((signs & GIVE_WAY) > 0) * costs.give_way_s
-            + graph.cost_point_barrier_s
-        )
-        self.arc_fixed_ms = chain_fixed_s[graph.arc_chain] * 1000.0
         self.length_cm = np.clip(np.ceil(length * 100.0), 1, MAX_WEIGHT).astype(np.uint32)
         self.access_mps = profile.access_speed_kmh / 3.6
         self.traffic = TrafficProfile.default_car() if profile.name == "car" else TrafficProfile.none()
@@ -101,7 +118,12 @@ class ProfileState:
         self.first_segment = np.searchsorted(graph.seg_position, graph.chain_start)
         self.reverse_arc = graph.reverse_arc()
         self.turn_to_chain = graph.arc_chain[graph.enode_arc[graph.turn_to]]
-        self.turn_cost_ms = self._turn_costs_ms()
+        # road sections meeting at a node: turning costs only at real junctions
+        self._node_degree = np.bincount(graph.chain_start_node, minlength=graph.node_count) + np.bincount(
+            graph.chain_end_node, minlength=graph.node_count
+        )
+        self.junction_factors: dict[str, float] | None = None  # None: the profile's defaults (all 1)
+        self._set_junction_costs(None)
         self._turn_out_order = np.argsort(graph.turn_from, kind="stable")
         self._turn_out_start = np.searchsorted(graph.turn_from[self._turn_out_order], np.arange(graph.enode_count + 1))
         self.distance_encoding = DistanceEncoding(graph)
@@ -117,29 +139,80 @@ class ProfileState:
             return self._contraction
 
     # -- weights ---------------------------------------------------------------
-    def _turn_costs_ms(self) -> np.ndarray:
-        """What each turn costs on top of driving the arc it turns onto (ms, float)."""
+    def _set_junction_costs(self, factors: dict[str, float] | None) -> None:
+        """Every junction cost from the profile's defaults times ``factors`` per class (None: 1).
+
+        Each array is replaced whole, never written into: a matrix or a route already running reads
+        the arrays it started with. A factor of 1 multiplies a class's seconds exactly, and the
+        classes are added in one fixed order, so factors of 1 give the defaults' arrays bit for bit.
+        """
+        f = {name: 1.0 for name in JUNCTION_CLASSES}
+        f.update(factors or {})
+        g = self.graph
+        # signs and passable barriers inside a chain: fixed seconds, not scaled by traffic
+        chain_fixed_s = _signs_and_barriers(self.chain_class_seconds(slice(None)), f)
+        cost_point_s = _signs_and_barriers(self.cost_point_class_seconds(slice(None)), f)
+        turn_cost_ms = self._turn_costs_ms(f)
+        self.chain_fixed_s = chain_fixed_s
+        self.cost_point_s = cost_point_s
+        self.arc_fixed_ms = chain_fixed_s[g.arc_chain] * 1000.0
+        self.turn_cost_ms = turn_cost_ms
+        # leaving a stop the way one came (RoadNetwork._leg)
+        self.u_turn_s = self.profile.turn_costs.u_turn_s * f["u_turn"]
+
+    def chain_class_seconds(self, chains) -> dict[str, np.ndarray]:
+        """Default seconds per junction class inside whole chains (signs and passable barriers)."""
         g, costs = self.graph, self.profile.turn_costs
-        arc_from = g.enode_arc[g.turn_from]
-        arc_to = g.enode_arc[g.turn_to]
+        return {
+            "signals": g.chain_signals[chains] * costs.traffic_signals_s,
+            "stop": g.chain_stops[chains] * costs.stop_s,
+            "give_way": g.chain_give_ways[chains] * costs.give_way_s,
+            "barrier": g.chain_barrier_s[chains],
+        }
+
+    def cost_point_class_seconds(self, points) -> dict[str, np.ndarray]:
+        """Default seconds per junction class of the cost points inside chains (graph.cost_point_*)."""
+        g, costs = self.graph, self.profile.turn_costs
+        signs = g.cost_point_signs[points]
+        return {
+            "signals": ((signs & SIGNALS) > 0) * costs.traffic_signals_s,
+            "stop": ((signs & STOP) > 0) * costs.stop_s,
+            "give_way": ((signs & GIVE_WAY) > 0) * costs.give_way_s,
+            "barrier": g.cost_point_barrier_s[points],
+        }
+
+    def turn_class_seconds(self, turns) -> dict[str, np.ndarray]:
+        """Default seconds per junction class of ``turns`` (an index array or a slice)."""
+        g, costs = self.graph, self.profile.turn_costs
+        arc_from = g.enode_arc[g.turn_from[turns]]
+        arc_to = g.enode_arc[g.turn_to[turns]]
         u_turn = self.reverse_arc[arc_from] == arc_to
-        # road sections meeting at a node: turning costs only at real junctions
-        degree = np.bincount(g.chain_start_node, minlength=g.node_count) + np.bincount(
-            g.chain_end_node, minlength=g.node_count
-        )
-        angle = g.turn_angle.astype(np.float64)
+        node = g.turn_node[turns]
+        angle = g.turn_angle[turns].astype(np.float64)
         curve = costs.turn_max_s / (1.0 + np.exp(-(TURN_CURVE_STEEPNESS * np.abs(angle) / 180.0 - 6.5)))
         across = angle < -ACROSS_TRAFFIC_MIN_DEG if costs.right_hand_traffic else angle > ACROSS_TRAFFIC_MIN_DEG
-        seconds = np.where((degree[g.turn_node] > 2) | u_turn, curve + across * costs.across_traffic_s, 0.0)
-        seconds += u_turn * costs.u_turn_s
-        signs = g.node_signs[g.turn_node]
-        seconds += ((signs & SIGNALS) > 0) * costs.traffic_signals_s
-        seconds += ((signs & STOP) > 0) * costs.stop_s
-        seconds += ((signs & GIVE_WAY) > 0) * costs.give_way_s
-        seconds += np.where(u_turn, 0.0, g.node_barrier_s[g.turn_node])
+        junction = (self._node_degree[node] > 2) | u_turn
+        signs = g.node_signs[node]
+        return {
+            "turn": np.where(junction, curve, 0.0),
+            "across_traffic": np.where(junction, across * costs.across_traffic_s, 0.0),
+            "u_turn": u_turn * costs.u_turn_s,
+            "signals": ((signs & SIGNALS) > 0) * costs.traffic_signals_s,
+            "stop": ((signs & STOP) > 0) * costs.stop_s,
+            "give_way": ((signs & GIVE_WAY) > 0) * costs.give_way_s,
+            "barrier": np.where(u_turn, 0.0, g.node_barrier_s[node]),
+        }
+
+    def _turn_costs_ms(self, f: dict[str, float]) -> np.ndarray:
+        """What each turn costs on top of driving the arc it turns onto (ms, float)."""
+        g = self.graph
+        parts = self.turn_class_seconds(slice(None))
+        seconds = parts["turn"] * f["turn"] + parts["across_traffic"] * f["across_traffic"]
+        for name in JUNCTION_CLASSES[2:]:
+            seconds += parts[name] * f[name]
         ms = np.round(seconds * 1000.0)
         local = g.chain_local_only
-        entering_local = ~local[g.arc_chain[arc_from]] & local[g.arc_chain[arc_to]]
+        entering_local = ~local[g.arc_chain[g.enode_arc[g.turn_from]]] & local[g.arc_chain[g.enode_arc[g.turn_to]]]
         return ms + entering_local * float(RESTRICTED_PENALTY_MS)
 
     def arc_time_ms(self, class_factors: np.ndarray, chain_factors: np.ndarray | None = None) -> np.ndarray:
@@ -172,13 +245,15 @@ class ProfileState:
         return self.distance_encoding.weights(self.graph, turns, target)
 
     # -- time slots: the traffic table's, or a learned model's -------------------
-    def set_learned(self, key, factors: np.ndarray | None, leg_scale=None) -> None:
+    def set_learned(self, key, factors: np.ndarray | None, leg_scale=None, junction_factors=None) -> None:
         """Use learned speed factors per (day type, hour, chain), shape (3, 24, chains): Monday to
         Friday, Saturday, Sunday (or (2, 24, chains), weekday and weekend, as older versions were
         learned), in place of the traffic table; None goes back to the table. ``key`` (the model
         version) is part of every slot, so cached metrics of another version are never reused.
         ``leg_scale``: what the model multiplies every duration by, per day type (Monday-Friday,
-        Saturday, Sunday; routes.learning.calibration), or None."""
+        Saturday, Sunday; routes.learning.calibration), or None. ``junction_factors``: {junction class:
+        factor on the profile's default seconds} (routes.learning.junctions; a class left out: 1), or
+        None. Unlike the leg scale they change which way is fastest. The caller drops the metrics."""
         if factors is not None and (
             factors.ndim != 3
             or factors.shape[0] not in (2, 3)
@@ -191,8 +266,12 @@ class ProfileState:
             raise ValueError(
                 f"a leg scale is three positive factors (Monday-Friday, Saturday, Sunday), not {leg_scale}"
             )
+        junctions = None if factors is None else check_junction_factors(junction_factors)
         self.learned = None if factors is None else (key, factors.astype(np.float64))
         self.leg_scale = None if factors is None or leg_scale is None else tuple(float(s) for s in leg_scale)
+        if junctions != self.junction_factors:
+            self._set_junction_costs(junctions)
+            self.junction_factors = junctions
 
     def slot(self, departure):
         """The metric cache key of a departure's hour (None: free flow)."""
@@ -229,6 +308,19 @@ class ProfileState:
     def turns_out(self, enode: int) -> np.ndarray:
         """Turns leaving turn node ``enode``."""
         return self._turn_out_order[self._turn_out_start[enode] : self._turn_out_start[enode + 1]]
+
+    def turns_between(self, here: np.ndarray, there: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The turn from each turn node of ``here`` onto the one of ``there`` (the cheapest under
+        ``weights`` where parallel turns join them; -1 where none does), vectorized over the pairs."""
+        start, end = self._turn_out_start[here], self._turn_out_start[here + 1]
+        best = np.full(len(here), -1, dtype=np.int64)
+        best_weight = np.full(len(here), np.inf)
+        for k in range(int((end - start).max(initial=0))):
+            position = np.minimum(start + k, len(self._turn_out_order) - 1)
+            turn = self._turn_out_order[position]
+            take = (start + k < end) & (self.graph.turn_to[turn] == there) & (weights[turn] < best_weight)
+            best[take], best_weight[take] = turn[take], weights[turn][take]
+        return best
 
     def with_closures(self, open_weights: np.ndarray) -> np.ndarray:
         weights = open_weights.copy()

@@ -134,8 +134,9 @@ def test_a_version_whose_speeds_stay_gets_the_new_leg_scale_only_if_it_predicts_
     """services._recalibrate: the candidate lost, so version 3's speeds and doorsteps stay; its leg scale
     (0.5) planned the day's legs too long (they took 0.375 of the roads' time)."""
     active = TravelModel.objects.get(version=3)
+    held = calibration.planned_legs([DAY], day_visits, local_zone())
     closer = {"scale": {"car": [0.4, 1.0, 1.0], "bike": [1.1, 1.0, 1.0]}, "legs": {"car": [40, 0, 0]}}
-    copy = _recalibrate(active, {"car"}, closer, None, held_out=DAY, now=timezone.now(), version=4)
+    copy = _recalibrate(active, {"car"}, closer, {}, held, None, held_out=DAY, now=timezone.now(), version=4)
     assert copy is not None and copy.active and not TravelModel.objects.get(version=3).active
     assert bytes(copy.speeds) == bytes(active.speeds)  # the same speeds, as they were
     assert copy.parameters["leg_scale"] == {"car": [0.4, 1.0, 1.0]}  # only the profiles it learned
@@ -144,8 +145,8 @@ def test_a_version_whose_speeds_stay_gets_the_new_leg_scale_only_if_it_predicts_
     assert get_road_network()._state("car").leg_scale == (0.4, 1.0, 1.0)  # every process picks it up
     # a scale further off than the active one's: nothing changes
     further = {"scale": {"car": [0.8, 1.0, 1.0]}, "legs": {"car": [40, 0, 0]}}
-    assert _recalibrate(copy, {"car"}, further, None, held_out=DAY, now=timezone.now(), version=5) is None
+    assert _recalibrate(copy, {"car"}, further, {}, held, None, held_out=DAY, now=timezone.now(), version=5) is None
     assert list(TravelModel.objects.filter(active=True).values_list("version", flat=True)) == [4]
     # a learner that read version 3 as the active one before version 4 came: no copy of the old one
-    assert _recalibrate(active, {"car"}, closer, None, held_out=DAY, now=timezone.now(), version=6) is None
+    assert _recalibrate(active, {"car"}, closer, {}, held, None, held_out=DAY, now=timezone.now(), version=6) is None
     assert list(TravelModel.objects.filter(active=True).values_list("version", flat=True)) == [4]

@@ -1,0 +1,152 @@
+"""Junction costs learned per junction class (routes.learning.junctions, #17 item 2): fitted on the plans'
+own legs routed again, gated on the held-out day, and applied by every process's road network."""
+
+import numpy as np
+import pytest
+
+from routes.learning import calibration, junctions
+from routes.learning.observations import day_visits, local_zone
+from routes.learning.services import _junction_gate, pack_speeds
+from routes.models import TravelModel
+from routes.network import JUNCTION_CLASSES
+from routes.road_network import get_road_network
+from tests.learning.test_leg_scale import DAY, RATIO, served_day  # noqa: F401 (a fixture)
+
+# what the fleet's junctions really cost, on the defaults: turns cheaper, signals dearer, no U-turns seen
+TRUE = {"turn": 0.6, "across_traffic": 1.5, "u_turn": 1.0, "signals": 1.8, "stop": 0.5, "give_way": 1.0,
+        "barrier": 1.0}  # fmt: skip
+# how often a leg passes each class (Poisson means, in default seconds per passing: as the car profile)
+SEEN = {"turn": (4, 3.0), "across_traffic": (1.5, 8.0), "u_turn": (0.0, 20.0), "signals": (1.2, 15.0),
+        "stop": (0.8, 10.0), "give_way": (1.0, 4.0), "barrier": (0.01, 10.0)}  # fmt: skip
+
+
+def _legs(count, *, roads_take=0.9, truth=TRUE, planned_with=None, seed=0, noise=0.08, profile="car"):
+    """Legs planned with `planned_with` factors (None: the defaults) whose drive took `roads_take` x the
+    roads' time plus the junctions at `truth` x the defaults, with lognormal noise."""
+    rng = np.random.default_rng(seed)
+    f_plan, f_true = junctions.vector(planned_with), junctions.vector(truth)
+    legs = []
+    for _ in range(count):
+        road = float(rng.uniform(60, 600))
+        exposure = np.asarray([rng.poisson(SEEN[name][0]) * SEEN[name][1] for name in JUNCTION_CLASSES], float)
+        driven = (roads_take * road + float(exposure @ f_true)) * float(rng.lognormal(0, noise))
+        legs.append(calibration.PlannedLeg(profile, 0, road + float(exposure @ f_plan), driven, exposure, road))
+    return legs
+
+
+def test_the_factors_of_the_classes_the_legs_pass_are_found_again():
+    fit = junctions.fit(_legs(1500), ["car", "bike"])
+    found = fit["factors"]["car"]
+    for name in ("turn", "across_traffic", "signals", "stop"):
+        # the leg scale (0.9 here) multiplies the junctions too: the factor is what's left of it
+        assert found[name] == pytest.approx(TRUE[name] / 0.9, abs=0.15), name
+    # four seconds a leg against ~30 s of noise: found, if less closely
+    assert found["give_way"] == pytest.approx(TRUE["give_way"] / 0.9, abs=0.3)
+    # never seen, or on fewer than MIN_LEGS legs: kept at the carried factor (here the default)
+    assert found["u_turn"] == 1.0 and fit["legs"]["car"]["u_turn"] == 0
+    assert fit["legs"]["car"]["barrier"] < junctions.MIN_LEGS and found["barrier"] == 1.0
+    assert fit["legs"]["car"]["turn"] > 1000
+    assert "bike" not in fit["factors"]  # no bike legs: nothing learned, the defaults stay
+
+
+def test_legs_planned_with_other_factors_teach_the_same_factors():
+    """A leg's planned time holds the junctions at the planning version's factors: taken out first."""
+    planned_with = {"turn": 2.0, "signals": 0.5, "stop": 1.3}
+    fit = junctions.fit(_legs(1500, planned_with=planned_with, seed=1), ["car"])
+    for name in ("turn", "signals", "stop"):
+        assert fit["factors"]["car"][name] == pytest.approx(TRUE[name] / 0.9, abs=0.15), name
+
+
+def test_few_legs_move_nothing_and_a_rare_class_keeps_its_carried_factor():
+    assert junctions.fit(_legs(junctions.MIN_LEGS - 1), ["car"])["factors"] == {}
+    carried = {"car": {"barrier": 2.5, "u_turn": 0.4}}
+    fit = junctions.fit(_legs(400, seed=2), ["car"], carried)
+    assert fit["factors"]["car"]["barrier"] == 2.5 and fit["factors"]["car"]["u_turn"] == 0.4
+
+
+def test_the_defaults_hold_where_the_legs_say_little(monkeypatch):
+    """Few legs with noise far larger than their junctions: the prior keeps the factors nearer 1 than
+    the bare fit, and inside their bounds."""
+    legs = _legs(60, noise=0.6, seed=3)
+    shrunk = junctions.vector(junctions.fit(legs, ["car"])["factors"]["car"])
+    monkeypatch.setattr(junctions, "PRIOR_LEGS", 0)
+    bare = junctions.vector(junctions.fit(legs, ["car"])["factors"]["car"])
+    assert np.abs(shrunk - 1).sum() < np.abs(bare - 1).sum()
+    assert np.all((shrunk >= 0) & (shrunk <= junctions.FIT_BOUNDS[1] / calibration.SCALE_BOUNDS[0]))
+
+
+def test_repricing_puts_the_junctions_at_the_new_factors_on_the_roads_time():
+    legs = _legs(5, seed=4) + [calibration.PlannedLeg("car", 0, 100.0, 90.0)]  # the last not routed again
+    factors = {"car": {"signals": 2.0, "turn": 0.0}}
+    repriced = junctions.reprice(legs, factors)
+    for leg, new in zip(legs[:5], repriced):
+        assert new.planned_s == pytest.approx(leg.road_s + leg.junction_s @ junctions.vector(factors["car"]))
+        assert new.driven_s == leg.driven_s
+    assert repriced[5] is legs[5]
+    # at the defaults: the roads' time plus every junction second
+    assert junctions.reprice(legs[:1], {})[0].planned_s == pytest.approx(legs[0].road_s + legs[0].junction_s.sum())
+
+
+def test_fitted_factors_are_kept_only_if_they_predict_the_held_out_day_better():
+    week = _legs(1500, seed=5)
+    fitted = junctions.fit(week, ["car"])["factors"]
+    factors, scales, gate = _junction_gate(week, _legs(200, seed=6), ["car"], {}, fitted)
+    assert factors == fitted and gate["kept"] == "fitted"
+    assert gate["fitted"]["mean"] < gate["carried"]["mean"]
+    # the scale is learned on the legs re-priced with the factors: near the roads' 0.9, not the
+    # defaults' blend of roads and junctions
+    assert scales["scale"]["car"][0] == pytest.approx(0.9, abs=0.05)
+    # a held-out day whose junctions cost the defaults after all: the carried (default) factors stay
+    defaults = dict.fromkeys(JUNCTION_CLASSES, 1.0)
+    factors, scales, gate = _junction_gate(week, _legs(300, truth=defaults, roads_take=1.0, seed=7), ["car"], {},
+                                           fitted)  # fmt: skip
+    assert factors == {} and gate["kept"] == "carried"
+    assert scales == calibration.leg_scales(junctions.reprice(week, {}), ["car"])
+
+
+@pytest.mark.django_db
+def test_the_plans_legs_are_routed_again_to_count_their_junctions(served_day):  # noqa: F811
+    """Version 3 planned the day with the car's turns at 0.5 and signals at 2: a leg's roads' time is
+    its planned time less its junctions at those factors."""
+    stops = served_day
+    model = TravelModel.objects.get(version=3)
+    version_factors = {"car": {"turn": 0.5, "signals": 2.0}}
+    TravelModel.objects.filter(pk=model.pk).update(parameters={**model.parameters, "junction_factors": version_factors})
+    network = get_road_network()
+    legs = calibration.planned_legs([DAY], day_visits, local_zone(), network)
+    plain = calibration.planned_legs([DAY], day_visits, local_zone())
+    assert [leg.planned_s for leg in legs] == [leg.planned_s for leg in plain]  # the same legs, counted
+    routed = [leg for leg in legs if leg.junction_s is not None]
+    assert len(routed) >= len(legs) - 1  # the plan's legs are the network's fastest routes
+    assert sum(float(leg.junction_s[JUNCTION_CLASSES.index("turn")]) for leg in routed) > 0
+    by_place = {s.order_id: s for s in stops}
+    assert by_place  # (the served stops)
+    f = junctions.vector(version_factors["car"])
+    for leg in routed:
+        assert leg.road_s == pytest.approx(leg.planned_s - float(leg.junction_s @ f))
+        assert 0 < leg.road_s < leg.planned_s
+    assert RATIO < 1
+
+
+@pytest.mark.django_db
+def test_every_process_prices_junctions_with_the_active_versions_factors(demo_build, caplog):
+    network = get_road_network()
+    chains = len(network._state("car").graph.chain_start)
+    speeds = pack_speeds({"car": np.ones((3, 24, chains), np.float32)})
+    TravelModel.objects.create(
+        version=7, active=True, speeds=speeds,
+        parameters={"leg_scale": {"car": [1.0, 1.0, 1.0]}, "junction_factors": {"car": {"turn": 0.5, "stop": 2.0},
+                                                                                 "bike": {"turn": 3.0}}},
+    )  # fmt: skip
+    state = get_road_network()._state("car")
+    assert state.junction_factors == {"turn": 0.5, "stop": 2.0}
+    assert get_road_network()._state("bike").junction_factors is None  # no learned bike speeds: defaults
+    # a version whose factors are no junction class: driven with the defaults, and the log says why
+    TravelModel.objects.filter(version=7).update(active=False)
+    TravelModel.objects.create(
+        version=8, active=True, speeds=speeds,
+        parameters={"junction_factors": {"car": {"roundabout": 0.5}}},
+    )  # fmt: skip
+    state = get_road_network()._state("car")
+    assert state.junction_factors is None and state.learned is None
+    assert "unknown junction classes" in caplog.text
