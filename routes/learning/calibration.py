@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from dispatch.models import Vehicle
 from routes.models import Plan, Route, Stop, TravelModel
-from routes.network import JUNCTION_CLASSES, PointNotSnapped, RoadNetwork, RouteNotFound
+from routes.network import JUNCTION_CLASSES, PointNotSnapped, RoadNetwork, RouteNotFound, UnknownProfile
 from routes.network.traffic import day_type
 
 DAY_TYPES = 3
@@ -97,7 +97,8 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
     reads them from the stop actions). With `network`, each leg's junctions are counted too.
     """
     legs: list[PlannedLeg] = []
-    versions: dict[int, dict] = {}
+    to_route: list[tuple] = []
+    versions: dict[int, tuple] = {}
     for day in days:
         visits = visits_of_day(day)
         served = {order_id for items in visits.values() for _, _, order_id in items}
@@ -151,16 +152,19 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
                 scales, junction_factors = versions.get(version, (None, None))
                 planned = leg_s / scale_of(scales, profile, day_kind)
                 leg = PlannedLeg(profile, day_kind, planned, took)
-                if network is not None:
-                    departed = datetime.fromtimestamp(completion, tz=zone)
-                    exposure = _junctions(network, profile, place[previous_order], place[order_id], departed, leg_m)
-                    if exposure is not None:
-                        planned_factors = np.asarray(
-                            [float(((junction_factors or {}).get(profile) or {}).get(name, 1.0))
-                             for name in JUNCTION_CLASSES]
-                        )  # fmt: skip
-                        leg.junction_s, leg.road_s = exposure, planned - float(exposure @ planned_factors)
                 legs.append(leg)
+                if network is not None and profile in network.profiles:  # a drone flies: no junctions
+                    departed = datetime.fromtimestamp(completion, tz=zone)
+                    factors = ((junction_factors or {}).get(profile)) or {}
+                    to_route.append((leg, place[previous_order], place[order_id], departed, leg_m, factors))
+    # Routed by profile and hour: each learned hour is a metric of its own, customized once, not once
+    # per driver (the network keeps a few metrics only).
+    to_route.sort(key=lambda item: (item[0].profile, item[0].day_type, item[3].hour))
+    for leg, start, end, departed, leg_m, factors in to_route:
+        exposure = _junctions(network, leg.profile, start, end, departed, leg_m)
+        if exposure is not None:
+            planned_factors = np.asarray([float(factors.get(name, 1.0)) for name in JUNCTION_CLASSES])
+            leg.junction_s, leg.road_s = exposure, leg.planned_s - float(exposure @ planned_factors)
     return legs
 
 
@@ -169,7 +173,7 @@ def _junctions(network: RoadNetwork, profile: str, start, end, departed: datetim
     where it is not the way the plan went (no route now, or another length)."""
     try:
         junctions, length = network.leg_junctions([start, end], profile, departed)
-    except (PointNotSnapped, RouteNotFound):
+    except (PointNotSnapped, RouteNotFound, UnknownProfile):
         return None
     share, metres = ROUTED_AGAIN_OFF
     if abs(length - planned_m) > share * planned_m + metres:
@@ -195,10 +199,15 @@ def leg_scales(legs: list[PlannedLeg], profiles) -> dict:
     return {"scale": scales, "legs": counts}
 
 
-def scale_errors(legs: list[PlannedLeg], scales: dict) -> np.ndarray:
+def scale_errors(legs: list[PlannedLeg], scales: dict, *, checked: bool = False) -> np.ndarray:
     """Errors (s, what each leg took - what the roads' time times the scale says; positive is late) of
-    `legs` under leg scales per profile ({profile: [3 day types]}; a profile without: 1)."""
+    `legs` under leg scales per profile ({profile: [3 day types]}; a profile without: 1). `checked`: the
+    legs were already filtered with `counted` (as planned, before a re-pricing that would move some)."""
     return np.asarray(
-        [leg.driven_s - leg.planned_s * scale_of(scales, leg.profile, leg.day_type) for leg in legs if counted(leg)],
+        [
+            leg.driven_s - leg.planned_s * scale_of(scales, leg.profile, leg.day_type)
+            for leg in legs
+            if checked or counted(leg)
+        ],
         float,
     )

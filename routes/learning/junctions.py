@@ -35,8 +35,10 @@ from scipy.optimize import lsq_linear
 
 from routes.learning.calibration import SCALE_BOUNDS, SHRINK_S, PlannedLeg, counted
 from routes.network import JUNCTION_CLASSES
+from routes.network.profile_state import JUNCTION_FACTOR_BOUNDS
 
 MIN_LEGS = 50  # legs through a class before its factor moves: fewer say more about the legs than the class
+MIN_HELD_OUT = 20  # held-out legs counted: fewer cannot confirm a fit (services._junction_gate)
 PRIOR_LEGS = 30  # the defaults weigh as much as this many typical legs through the class
 FIT_BOUNDS = (0.0, 3.0)  # g: from "costs nothing" to three times the default
 
@@ -86,10 +88,17 @@ def fit(legs: list[PlannedLeg], profiles, carried: dict | None = None) -> dict:
         solution = lsq_linear(lhs, rhs, bounds=(lower, upper)).x
         scale, gains = solution[0], solution[1:]
         learned = kept.copy()
-        learned[fitted] = gains / scale
+        # within what every process accepts (a factor out of bounds would drive the profile on defaults)
+        learned[fitted] = np.clip(gains / scale, *JUNCTION_FACTOR_BOUNDS)
         factors[profile] = {name: round(float(value), 3) for name, value in zip(JUNCTION_CLASSES, learned)}
         seen_counts[profile] = {name: int(n) for name, n in zip(JUNCTION_CLASSES, seen)}
     return {"factors": factors, "legs": seen_counts}
+
+
+def held_out_legs(legs: list[PlannedLeg]) -> list[PlannedLeg]:
+    """The held-out legs both sides of a comparison are scored on: as planned within MAX_OFF_S (before
+    any re-pricing, so that both sides see the same legs) and with their junctions counted."""
+    return [leg for leg in legs if leg.junction_s is not None and counted(leg)]
 
 
 def reprice(legs: list[PlannedLeg], factors: dict | None) -> list[PlannedLeg]:

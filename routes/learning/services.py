@@ -200,8 +200,13 @@ def _junction_gate(week_legs, held_legs, profiles, kept: dict, fitted: dict) -> 
     if fitted == kept:
         return kept, scales, {}
     kept_scales = calibration.leg_scales(junctions.reprice(week_legs, kept), profiles)
-    new = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, fitted), scales["scale"]))
-    old = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, kept), kept_scales["scale"]))
+    held = junctions.held_out_legs(held_legs)
+    if len(held) < junctions.MIN_HELD_OUT:
+        return kept, kept_scales, {"held_out_legs": len(held), "kept": "carried"}
+    new = evaluation.summarize(calibration.scale_errors(junctions.reprice(held, fitted), scales["scale"], checked=True))
+    old = evaluation.summarize(
+        calibration.scale_errors(junctions.reprice(held, kept), kept_scales["scale"], checked=True)
+    )
     gate = {"fitted": new, "carried": old, "kept": "fitted" if evaluation.better(new, old) else "carried"}
     if gate["kept"] == "fitted":
         return fitted, scales, gate
@@ -219,8 +224,14 @@ def _recalibrate(active: TravelModel, profiles: set, scales: dict, junction_fact
     old_junctions = (active.parameters or {}).get("junction_factors") or {}
     new_scales = calibration.carried(old_scales, scales["scale"], profiles)  # its learned profiles only
     new_junctions = calibration.carried(old_junctions, junction_factors, profiles)
-    new = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, new_junctions), new_scales))
-    old = evaluation.summarize(calibration.scale_errors(junctions.reprice(held_legs, old_junctions), old_scales))
+    # both sides on the same legs: those within MAX_OFF_S as planned (a re-pricing would move some)
+    held = [leg for leg in held_legs if calibration.counted(leg)]
+    new = evaluation.summarize(
+        calibration.scale_errors(junctions.reprice(held, new_junctions), new_scales, checked=True)
+    )
+    old = evaluation.summarize(
+        calibration.scale_errors(junctions.reprice(held, old_junctions), old_scales, checked=True)
+    )
     if not evaluation.better(new, old):
         return None
     parameters = {**(active.parameters or {}), "leg_scale": new_scales, "leg_scale_legs": scales["legs"],

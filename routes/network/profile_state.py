@@ -142,8 +142,10 @@ class ProfileState:
     def _set_junction_costs(self, factors: dict[str, float] | None) -> None:
         """Every junction cost from the profile's defaults times ``factors`` per class (None: 1).
 
-        Each array is replaced whole, never written into: a matrix or a route already running reads
-        the arrays it started with. A factor of 1 multiplies a class's seconds exactly, and the
+        Each array is replaced whole, never written into, so nothing reads a half-written one. A
+        matrix or route already running keeps its metric's weights (the turns and whole sections);
+        the signs on the partial sections at its ends it reads when it gets there, so one that runs
+        across the change may price those few at the new factors. A factor of 1 multiplies a class's seconds exactly, and the
         classes are added in one fixed order, so factors of 1 give the defaults' arrays bit for bit.
         """
         f = {name: 1.0 for name in JUNCTION_CLASSES}

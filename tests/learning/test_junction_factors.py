@@ -9,6 +9,7 @@ from routes.learning.observations import day_visits, local_zone
 from routes.learning.services import _junction_gate, pack_speeds
 from routes.models import TravelModel
 from routes.network import JUNCTION_CLASSES
+from routes.network.profile_state import JUNCTION_FACTOR_BOUNDS
 from routes.road_network import get_road_network
 from tests.learning.test_leg_scale import DAY, RATIO, served_day  # noqa: F401 (a fixture)
 
@@ -72,7 +73,16 @@ def test_the_defaults_hold_where_the_legs_say_little(monkeypatch):
     monkeypatch.setattr(junctions, "PRIOR_LEGS", 0)
     bare = junctions.vector(junctions.fit(legs, ["car"])["factors"]["car"])
     assert np.abs(shrunk - 1).sum() < np.abs(bare - 1).sum()
-    assert np.all((shrunk >= 0) & (shrunk <= junctions.FIT_BOUNDS[1] / calibration.SCALE_BOUNDS[0]))
+
+
+def test_a_fitted_factor_stays_within_what_every_process_accepts():
+    """Signals at six times their default, roads at half: g / a would be 6; the network takes at most 5
+    (beyond, a version would be driven on the defaults)."""
+    truth = {**TRUE, "signals": 3.0}
+    fit = junctions.fit(_legs(1500, truth=truth, roads_take=0.5, noise=0.02, seed=8), ["car"])
+    low, high = JUNCTION_FACTOR_BOUNDS
+    assert fit["factors"]["car"]["signals"] == high
+    assert all(low <= value <= high for value in fit["factors"]["car"].values())
 
 
 def test_repricing_puts_the_junctions_at_the_new_factors_on_the_roads_time():
@@ -104,6 +114,21 @@ def test_fitted_factors_are_kept_only_if_they_predict_the_held_out_day_better():
     assert scales == calibration.leg_scales(junctions.reprice(week, {}), ["car"])
 
 
+def test_both_sides_of_the_gate_are_scored_on_the_same_held_out_legs():
+    """A held-out leg half an hour off as planned is out for both sides, even where a re-pricing would
+    bring it within MAX_OFF_S; a leg not routed again is out too; too few legs left keep the carried."""
+    week = _legs(1500, seed=9)
+    fitted = junctions.fit(week, ["car"])["factors"]
+    held = _legs(60, seed=10)
+    off = calibration.PlannedLeg("car", 0, 100.0, 100.0 + calibration.MAX_OFF_S + 5, np.zeros(7), 100.0 - 3000)
+    unrouted = calibration.PlannedLeg("car", 0, 300.0, 250.0)
+    assert junctions.held_out_legs(held + [off, unrouted]) == held
+    _, _, gate = _junction_gate(week, held + [off, unrouted], ["car"], {}, fitted)
+    assert gate["fitted"]["legs"] == gate["carried"]["legs"] == 60
+    _, _, gate = _junction_gate(week, held[: junctions.MIN_HELD_OUT - 1], ["car"], {}, fitted)
+    assert gate == {"held_out_legs": junctions.MIN_HELD_OUT - 1, "kept": "carried"}
+
+
 @pytest.mark.django_db
 def test_the_plans_legs_are_routed_again_to_count_their_junctions(served_day):  # noqa: F811
     """Version 3 planned the day with the car's turns at 0.5 and signals at 2: a leg's roads' time is
@@ -115,17 +140,32 @@ def test_the_plans_legs_are_routed_again_to_count_their_junctions(served_day):  
     network = get_road_network()
     legs = calibration.planned_legs([DAY], day_visits, local_zone(), network)
     plain = calibration.planned_legs([DAY], day_visits, local_zone())
+    assert len(legs) >= 4
     assert [leg.planned_s for leg in legs] == [leg.planned_s for leg in plain]  # the same legs, counted
     routed = [leg for leg in legs if leg.junction_s is not None]
     assert len(routed) >= len(legs) - 1  # the plan's legs are the network's fastest routes
-    assert sum(float(leg.junction_s[JUNCTION_CLASSES.index("turn")]) for leg in routed) > 0
-    by_place = {s.order_id: s for s in stops}
-    assert by_place  # (the served stops)
+    turns = JUNCTION_CLASSES.index("turn")
+    assert sum(float(leg.junction_s[turns]) for leg in routed) > 0
     f = junctions.vector(version_factors["car"])
     for leg in routed:
         assert leg.road_s == pytest.approx(leg.planned_s - float(leg.junction_s @ f))
         assert 0 < leg.road_s < leg.planned_s
-    assert RATIO < 1
+    # what each leg's junctions are: the network's count on the stop-to-stop route
+    stop_at = {(s.route_id, s.sequence): s for s in stops}
+    counted_legs = {
+        round(s.leg_duration_s / 0.5, 6): network.leg_junctions(
+            [(stop_at[(s.route_id, s.sequence - 1)].order.lat, stop_at[(s.route_id, s.sequence - 1)].order.lon),
+             (s.order.lat, s.order.lon)], "car", None)[0]
+        for s in stops if s.sequence >= 2
+    }  # fmt: skip
+    matched = [leg for leg in routed if round(leg.planned_s, 6) in counted_legs]
+    assert len(matched) >= len(routed) // 2
+    for leg in matched:
+        # the learner routes at the hour the leg was driven; these at free flow: the same turns here
+        expected = counted_legs[round(leg.planned_s, 6)]
+        assert leg.junction_s[turns] == pytest.approx(expected["turn"], abs=5.0)
+    # a drone flies: its legs are never routed again (the network has no drone profile)
+    assert calibration._junctions(network, "drone", *[(47.14, 9.52), (47.15, 9.53)], None, 1000.0) is None
 
 
 @pytest.mark.django_db
