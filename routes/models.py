@@ -364,6 +364,11 @@ class Stop(models.Model):
     service_s = models.PositiveIntegerField(default=0, verbose_name=_("service s"))
     leg_distance_m = models.PositiveIntegerField(default=0, verbose_name=_("leg distance m"))
     leg_duration_s = models.PositiveIntegerField(default=0, verbose_name=_("leg duration s"))
+    # The learner's count of the leg's junctions (routes.learning.junctions): the default seconds per
+    # junction class (JUNCTION_CLASSES order) of the leg routed again the first night after it was
+    # driven, [] when it could not be routed as planned, null before. Kept so that the week's nights
+    # route each leg once, with the network closest to the one that planned it.
+    leg_junctions = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("leg junctions"))
     late_s = models.PositiveIntegerField(default=0, verbose_name=_("late s"))
     pinned = models.BooleanField(
         default=False, help_text=_("Stays on this vehicle when re-optimized"), verbose_name=_("pinned")

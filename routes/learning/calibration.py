@@ -113,7 +113,7 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
             .order_by("route__plan__version")
             .values_list("order_id", "route_id", "sequence", "leg_duration_s", "service_s",
                          "route__plan__travel_model_version", "route__vehicle__kind", "order__window_start",
-                         "leg_distance_m")
+                         "leg_distance_m", "pk", "leg_junctions")
         )  # fmt: skip
         by_order = {row[0]: row for row in rows}  # the newest dispatched version's stop wins
         routes = {row[1] for row in by_order.values()}
@@ -139,7 +139,7 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
                 row = by_order.get(order_id)
                 if row is None:
                     continue
-                _, route_id, sequence, leg_s, service_s, version, kind, window_start, leg_m = row
+                _, route_id, sequence, leg_s, service_s, version, kind, window_start, leg_m, stop_id, counted_s = row
                 if sequence < 2 or leg_s < MIN_PLANNED_S or sequence - 1 in pauses[route_id]:
                     continue  # from the depot, next door, or after a break or a reload
                 if order_at.get((route_id, sequence - 1)) != previous_order:
@@ -156,15 +156,29 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
                 if network is not None and profile in network.profiles:  # a drone flies: no junctions
                     departed = datetime.fromtimestamp(completion, tz=zone)
                     factors = ((junction_factors or {}).get(profile)) or {}
-                    to_route.append((leg, place[previous_order], place[order_id], departed, leg_m, factors))
+                    stored = (
+                        counted_s
+                        if isinstance(counted_s, list) and len(counted_s) in (0, len(JUNCTION_CLASSES))
+                        else None
+                    )
+                    to_route.append(
+                        (leg, place[previous_order], place[order_id], departed, leg_m, factors, stop_id, stored)
+                    )
     # Routed by profile and hour: each learned hour is a metric of its own, customized once, not once
-    # per driver (the network keeps a few metrics only).
+    # per driver (the network keeps a few metrics only). A leg counted on an earlier night keeps its
+    # count (Stop.leg_junctions): each leg is routed once, the first night after it was driven.
     to_route.sort(key=lambda item: (item[0].profile, item[0].day_type, item[3].hour))
-    for leg, start, end, departed, leg_m, factors in to_route:
-        exposure = _junctions(network, leg.profile, start, end, departed, leg_m)
-        if exposure is not None:
+    newly_counted = []
+    for leg, start, end, departed, leg_m, factors, stop_id, stored in to_route:
+        if stored is None:
+            exposure = _junctions(network, leg.profile, start, end, departed, leg_m)
+            stored = [] if exposure is None else [round(float(x), 3) for x in exposure]
+            newly_counted.append(Stop(pk=stop_id, leg_junctions=stored))
+        if stored:
+            exposure = np.asarray(stored, dtype=float)
             planned_factors = np.asarray([float(factors.get(name, 1.0)) for name in JUNCTION_CLASSES])
             leg.junction_s, leg.road_s = exposure, leg.planned_s - float(exposure @ planned_factors)
+    Stop.objects.bulk_update(newly_counted, ["leg_junctions"], batch_size=500)
     return legs
 
 

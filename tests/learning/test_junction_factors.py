@@ -7,7 +7,7 @@ import pytest
 from routes.learning import calibration, junctions
 from routes.learning.observations import day_visits, local_zone
 from routes.learning.services import _junction_gate, pack_speeds
-from routes.models import TravelModel
+from routes.models import Stop, TravelModel
 from routes.network import JUNCTION_CLASSES
 from routes.network.profile_state import JUNCTION_FACTOR_BOUNDS
 from routes.road_network import get_road_network
@@ -164,6 +164,15 @@ def test_the_plans_legs_are_routed_again_to_count_their_junctions(served_day):  
         # the learner routes at the hour the leg was driven; these at free flow: the same turns here
         expected = counted_legs[round(leg.planned_s, 6)]
         assert leg.junction_s[turns] == pytest.approx(expected["turn"], abs=5.0)
+    # each leg is routed once: its count is kept on the stop, and the next nights read it from there
+    kept = dict(
+        Stop.objects.filter(route__plan__date=DAY, leg_junctions__isnull=False).values_list("pk", "leg_junctions")
+    )
+    assert len(kept) >= len(legs) and all(len(v) in (0, len(JUNCTION_CLASSES)) for v in kept.values())
+    Stop.objects.filter(pk__in=kept).update(leg_junctions=[0, 0, 0, 10.0, 0, 0, 0])  # ten seconds of signals each
+    again = calibration.planned_legs([DAY], day_visits, local_zone(), network)
+    assert all(list(leg.junction_s) == [0, 0, 0, 10.0, 0, 0, 0] for leg in again)
+    assert all(leg.road_s == pytest.approx(leg.planned_s - 20.0) for leg in again)  # signals planned at 2
     # a drone flies: its legs are never routed again (the network has no drone profile)
     assert calibration._junctions(network, "drone", *[(47.14, 9.52), (47.15, 9.53)], None, 1000.0) is None
 
