@@ -366,7 +366,7 @@ class Stop(models.Model):
     leg_duration_s = models.PositiveIntegerField(default=0, verbose_name=_("leg duration s"))
     # The learner's count of the leg's junctions (routes.learning.junctions): the default seconds per
     # junction class (JUNCTION_CLASSES order) of the leg routed again the first night after it was
-    # driven, [] when it could not be routed as planned, null before. Kept so that the week's nights
+    # driven, null before (or while it cannot be routed as planned). Kept so that the week's nights
     # route each leg once, with the network closest to the one that planned it.
     leg_junctions = models.JSONField(null=True, blank=True, editable=False, verbose_name=_("leg junctions"))
     late_s = models.PositiveIntegerField(default=0, verbose_name=_("late s"))

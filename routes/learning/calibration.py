@@ -157,9 +157,7 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
                     departed = datetime.fromtimestamp(completion, tz=zone)
                     factors = ((junction_factors or {}).get(profile)) or {}
                     stored = (
-                        counted_s
-                        if isinstance(counted_s, list) and len(counted_s) in (0, len(JUNCTION_CLASSES))
-                        else None
+                        counted_s if isinstance(counted_s, list) and len(counted_s) == len(JUNCTION_CLASSES) else None
                     )
                     to_route.append(
                         (leg, place[previous_order], place[order_id], departed, leg_m, factors, stop_id, stored)
@@ -172,13 +170,17 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
     for leg, start, end, departed, leg_m, factors, stop_id, stored in to_route:
         if stored is None:
             exposure = _junctions(network, leg.profile, start, end, departed, leg_m)
-            stored = [] if exposure is None else [round(float(x), 3) for x in exposure]
-            newly_counted.append(Stop(pk=stop_id, leg_junctions=stored))
+            # A leg that cannot be routed as planned tonight (a closure since, say) is tried again the
+            # next night: only a count is kept.
+            stored = None if exposure is None else [round(float(x), 3) for x in exposure]
+            if stored is not None:
+                newly_counted.append(Stop(pk=stop_id, leg_junctions=stored))
         if stored:
             exposure = np.asarray(stored, dtype=float)
             planned_factors = np.asarray([float(factors.get(name, 1.0)) for name in JUNCTION_CLASSES])
             leg.junction_s, leg.road_s = exposure, leg.planned_s - float(exposure @ planned_factors)
-    Stop.objects.bulk_update(newly_counted, ["leg_junctions"], batch_size=500)
+    # in pk order: two learners at once (the nightly one and the admin's) lock the rows in one order
+    Stop.objects.bulk_update(sorted(newly_counted, key=lambda stop: stop.pk), ["leg_junctions"], batch_size=500)
     return legs
 
 
