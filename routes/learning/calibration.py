@@ -85,6 +85,12 @@ def carried(old: dict, new: dict, profiles) -> dict:
     return {profile: s for profile, s in {**old, **new}.items() if profile in profiles}
 
 
+def factor_vector(factors: dict | None) -> np.ndarray:
+    """{junction class: factor} (a class left out: 1) as a vector in JUNCTION_CLASSES order."""
+    factors = factors or {}
+    return np.asarray([float(factors.get(name, 1.0)) for name in JUNCTION_CLASSES])
+
+
 def counted(leg: PlannedLeg) -> bool:
     """A stop half an hour off its plan was not the planned drive and doorstep (MAX_OFF_S)."""
     return abs(leg.driven_s - leg.planned_s) <= MAX_OFF_S
@@ -177,7 +183,7 @@ def planned_legs(days: list[date], visits_of_day, zone, network: RoadNetwork | N
                 newly_counted.append(Stop(pk=stop_id, leg_junctions=stored))
         if stored:
             exposure = np.asarray(stored, dtype=float)
-            planned_factors = np.asarray([float(factors.get(name, 1.0)) for name in JUNCTION_CLASSES])
+            planned_factors = factor_vector(factors)
             leg.junction_s, leg.road_s = exposure, leg.planned_s - float(exposure @ planned_factors)
     # in pk order: two learners at once (the nightly one and the admin's) lock the rows in one order
     Stop.objects.bulk_update(sorted(newly_counted, key=lambda stop: stop.pk), ["leg_junctions"], batch_size=500)

@@ -34,6 +34,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from routes.learning.calibration import SCALE_BOUNDS, SHRINK_S, PlannedLeg, counted
+from routes.learning.calibration import factor_vector as vector
 from routes.network import JUNCTION_CLASSES
 from routes.network.profile_state import JUNCTION_FACTOR_BOUNDS
 
@@ -41,12 +42,6 @@ MIN_LEGS = 50  # legs through a class before its factor moves: fewer say more ab
 MIN_HELD_OUT = 20  # held-out legs counted: fewer cannot confirm a fit (services._junction_gate)
 PRIOR_LEGS = 30  # the defaults weigh as much as this many typical legs through the class
 FIT_BOUNDS = (0.0, 3.0)  # g: from "costs nothing" to three times the default
-
-
-def vector(factors: dict | None) -> np.ndarray:
-    """{class: factor} (a class left out: 1) as a vector in JUNCTION_CLASSES order."""
-    factors = factors or {}
-    return np.asarray([float(factors.get(name, 1.0)) for name in JUNCTION_CLASSES])
 
 
 def fit(legs: list[PlannedLeg], profiles, carried: dict | None = None) -> dict:
