@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from config import faults
 from customers.models import Notification
 from customers.notifications.backends import PermanentSendError, TransientSendError, UncertainSendError, backend_for
 from customers.notifications.outbox import PROGRESS_EVENTS, TERMINAL
+from dispatch.alerts import alert_open
 from dispatch.models import Alert
 
 
@@ -29,19 +31,28 @@ class SendOutcome:
 
 
 def _alert_failed(notification: Notification) -> None:
+    # alert_open, not a bare insert: the dispatchers' live pages are told of it as it opens.
     order = notification.order
-    Alert.objects.get_or_create(
+    alert_open(
+        depot_id=order.depot_id,
+        kind=Alert.Kind.OTHER,
         dedup_key=f"notification:{notification.pk}",
-        resolved_at=None,
-        defaults={
-            "depot_id": order.depot_id,
-            "kind": Alert.Kind.OTHER,
-            "order": order,
-            "message": f"Could not send {notification.get_event_display().lower()} to {order.reference} by "
-            f"{notification.get_channel_display()}: {notification.status_reason}"[:500],
-            "data": {"notification": notification.pk, "channel": notification.channel, "event": notification.event},
-        },
+        order_id=order.pk,
+        message=f"Could not send {notification.get_event_display().lower()} to {order.reference} by "
+        f"{notification.get_channel_display()}: {notification.status_reason}",
+        data={"notification": notification.pk, "channel": notification.channel, "event": notification.event},
     )
+
+
+def _fail(notification: Notification, reason: str) -> SendOutcome:
+    # The failed status and its alert are one write: a reader who sees "failed" sees the alert too,
+    # and a worker killed in between leaves neither (the row stays "sending" and is failed, with its
+    # alert, once stale). Only the task that moved the row out of "sending" raises the alert.
+    with transaction.atomic():
+        if _finish(notification.pk, status=Notification.Status.FAILED, reason=reason):
+            notification.status_reason = reason[:255]
+            _alert_failed(notification)
+    return SendOutcome(Notification.Status.FAILED)
 
 
 def _finish(pk: int, *, status: str, reason: str = "", **fields) -> int:
@@ -73,10 +84,7 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> S
         stale_after = timedelta(seconds=settings.NOTIFICATION_STALE_SENDING_S)
         if notification.claimed_at is None or now - notification.claimed_at > stale_after:
             reason = "interrupted while sending; not re-sent (it may have reached the customer)"
-            _finish(notification.pk, status=N.FAILED, reason=reason)
-            notification.status_reason = reason
-            _alert_failed(notification)
-            return SendOutcome(N.FAILED)
+            return _fail(notification, reason)
         # Another worker has it right now, or had it and died (this is the redelivered task): come
         # back once it is stale, so an interrupted row does not stay "sending" for ever.
         return SendOutcome(N.SENDING, recheck_in=int((notification.claimed_at + stale_after - now).total_seconds()) + 1)
@@ -100,21 +108,12 @@ def notification_send(*, notification_id: int, now: datetime | None = None) -> S
                 status=N.PENDING, status_reason=f"retrying: {exc}"[:255]
             )
             return SendOutcome(N.PENDING, retry_in=delays[notification.attempts - 1])
-        _finish(notification.pk, status=N.FAILED, reason=f"gave up after {notification.attempts} attempts: {exc}")
-        notification.status_reason = str(exc)
-        _alert_failed(notification)
-        return SendOutcome(N.FAILED)
+        return _fail(notification, f"gave up after {notification.attempts} attempts: {exc}")
     except UncertainSendError as exc:
         # At most once: the provider may have sent it, so it is not retried; the dispatcher is told.
         reason = f"{exc}; not re-sent (it may have reached the customer)"
-        _finish(notification.pk, status=N.FAILED, reason=reason)
-        notification.status_reason = reason
-        _alert_failed(notification)
-        return SendOutcome(N.FAILED)
+        return _fail(notification, reason)
     except PermanentSendError as exc:
-        _finish(notification.pk, status=N.FAILED, reason=str(exc))
-        notification.status_reason = str(exc)
-        _alert_failed(notification)
-        return SendOutcome(N.FAILED)
+        return _fail(notification, str(exc))
     _finish(notification.pk, status=N.SENT, reason="", sent_at=timezone.now(), provider_id=(provider_id or "")[:128])
     return SendOutcome(N.SENT)
