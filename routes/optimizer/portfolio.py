@@ -32,13 +32,15 @@ releases the GIL, so threads would share one core.
 Multi-trip vehicles (reloads): PyVRP models them exactly; VROOM has no
 reloads, so it plans single trips (valid, just dearer or with more left
 out); ``repair.chain_trips`` then joins them into multi-trip days (a
-route takes another as its next trip when that is clean and cheaper), and
-that plan is both a candidate and the warm start PyVRP improves. When VROOM
-plans alone (portfolio off, or a day PyVRP cannot model; never for
-``balanced``), ``repair.fill_trips`` then puts the orders still left out into
-further trips (another ``CHAIN_SHARE`` of the search time): joining routes gives a
-one-bike fleet no second trip. The evaluator picks the best valid plan, as
-for everything else.
+route takes another as its next trip when that is clean and cheaper) and
+``repair.fill_trips`` puts the orders still left out into further trips
+(joining routes gives a one-bike fleet no second trip), each in up to
+``CHAIN_SHARE`` of the search time and together at least
+``repair.MIN_JOIN_AND_FILL_S``. That plan is both a candidate and the warm
+start PyVRP improves: on a busy machine PyVRP may get almost no time, and
+VROOM's plan must then already hold the further trips (a re-plan once kept a
+bike's six parcels in one 24 kg trip that way). Never for ``balanced``. The
+evaluator picks the best valid plan, as for everything else.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from pathlib import Path
 from .evaluator import evaluate, objective_key, sequences_of, summary
 from .problem import Problem, Solution, validate
 from .pyvrp_solver import PyvrpProcess, solve_with_pyvrp, unsupported_reason
-from .repair import chain_trips, join_and_fill_trips, repair
+from .repair import join_and_fill_trips, repair
 from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
@@ -76,8 +78,8 @@ ONWARD_SHARE = 0.2
 MIN_ONWARD_S = 0.3  # less than this left, the hand-over is not worth the model PyVRP builds again
 SAMPLE_S = 0.05  # how long ``spare_cores`` watches the machine
 BUSY_BELOW = 1.5  # spare cores under which the portfolio stays in one process
-# Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``);
-# when VROOM plans alone, as much again for putting the orders still left out into further trips.
+# Of the search time, at most, for joining VROOM's single trips into multi-trip days (``chain_trips``),
+# and as much again for putting the orders still left out into further trips (``fill_trips``).
 CHAIN_SHARE = 0.1
 
 
@@ -171,7 +173,9 @@ def _search(problem: Problem, settings: SolverSettings, started: float) -> Solut
     # The other core's search: PyVRP from scratch for the whole budget.
     child = PyvrpProcess(problem, max(0.1, deadline - time.monotonic()), seed=settings.seed)
     vroom_sequences = solve_with_vroom(problem, VROOM_SHARE * search_s, threads=1)
-    vroom_sequences = chain_trips(problem, vroom_sequences, deadline=time.monotonic() + CHAIN_SHARE * search_s)
+    vroom_sequences = join_and_fill_trips(
+        problem, vroom_sequences, deadline=time.monotonic() + 2 * CHAIN_SHARE * search_s
+    )
     candidates.append(evaluate(problem, vroom_sequences, solver="vroom"))
     try:
         warm = solve_with_pyvrp(
@@ -288,8 +292,8 @@ def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: floa
     vroom_sequences = solve_with_vroom(
         problem, share * (deadline - time.monotonic()), threads=VROOM_THREADS if large else 1
     )
-    vroom_sequences = chain_trips(
-        problem, vroom_sequences, deadline=time.monotonic() + CHAIN_SHARE * (deadline - started)
+    vroom_sequences = join_and_fill_trips(
+        problem, vroom_sequences, deadline=time.monotonic() + 2 * CHAIN_SHARE * (deadline - started)
     )
     candidates = [evaluate(problem, vroom_sequences, solver="vroom")]
     try:

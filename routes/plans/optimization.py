@@ -21,9 +21,10 @@ from routes import optimizer
 from routes.models import Plan, Stop
 from routes.optimizer.partners import solve_make_or_buy
 from routes.plans.inputs import PLANNABLE_STATUSES, build_plan_inputs
+from routes.plans.kept_stops import keep_pinned_stops
 from routes.plans.partners import add_partner_offers, make_or_buy_record, own_vehicle_routes
 from routes.plans.progress import vehicles_out
-from routes.plans.saving import RouteDraft, draft_from_solution, record_planned_from, save_solution, time_route
+from routes.plans.saving import draft_from_solution, record_planned_from, save_solution, time_route
 from routes.road_network import get_road_network
 
 logger = logging.getLogger(__name__)
@@ -68,35 +69,6 @@ def _revision_hints(plan: Plan) -> tuple[dict[int, int], list[tuple[int, list[in
     for route in plan.parent.routes.prefetch_related("stops"):
         routes.append((route.vehicle_id, [s.order_id for s in route.stops.all()], route.locked))
     return pinned, routes
-
-
-def keep_pinned_stops(inputs, drafts: dict, pinned: dict[int, int], unassigned: dict) -> None:
-    """A stop the dispatcher pinned stays on its vehicle even when the solver could not fit it there
-    (over capacity, past its window): it goes where it adds the least driving, and the re-timing
-    then shows the dispatcher what it breaks. A pin is a decision, not a preference."""
-
-    jobs = inputs.problem.job_by_id()
-    vehicles = inputs.problem.vehicle_by_id()
-    for order_id, vehicle_id in pinned.items():
-        if order_id not in unassigned or order_id not in jobs or vehicle_id not in vehicles:
-            continue
-        vehicle = vehicles[vehicle_id]
-        draft = drafts.get(vehicle_id)
-        if draft is None:
-            draft = drafts[vehicle_id] = RouteDraft(
-                vehicle_id=vehicle_id, start=inputs.moment(vehicle.shift[0]), order_ids=[]
-            )
-        durations = inputs.problem.matrices[vehicle.profile].durations
-        stops = [vehicle.start_index] + [jobs[o].location_index for o in draft.order_ids] + [vehicle.end_index]
-        here = jobs[order_id].location_index
-
-        detours = [
-            int(durations[before][here] + durations[here][after] - durations[before][after])
-            for before, after in zip(stops, stops[1:])
-        ]
-        best = detours.index(min(detours))
-        draft.order_ids.insert(best, order_id)
-        del unassigned[order_id]
 
 
 def reason_code(reason: str) -> str:

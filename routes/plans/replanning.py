@@ -37,8 +37,8 @@ from routes.errors import RoutingError
 from routes.flights import is_drone
 from routes.models import Plan, Stop
 from routes.plans.inputs import PLANNABLE_STATUSES, build_plan_inputs, shift_bounds
+from routes.plans.kept_stops import keep_pinned_stops
 from routes.plans.optimization import (
-    keep_pinned_stops,
     plan_clock,
     plan_depot_ids,
     plan_fail,

@@ -3,6 +3,7 @@ evaluator's rules for trips, and plans both solvers make on generated days with 
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -25,7 +26,7 @@ from routes.optimizer import (
     validate,
 )
 from routes.optimizer.pyvrp_solver import repair, solve_with_pyvrp, unsupported_reason
-from routes.optimizer.repair import chain_trips, fill_trips
+from routes.optimizer.repair import chain_trips, fill_trips, join_and_fill_trips
 from routes.optimizer.split import (
     decode_problem,
     encode_problem,
@@ -398,3 +399,49 @@ def test_the_portfolio_flies_drones_and_keeps_only_valid_plans():
     solution = solve(problem, SolverSettings(time_budget_s=1.5))
     assert_clean_and_complete(problem, solution)
     assert solution.unassigned == ("p4",) and solution.routes[0].trips == 3
+
+
+# --- a busy machine ------------------------------------------------------------------------------
+
+
+class _StarvedChild:
+    """A PyVRP child process that got no time on a busy machine."""
+
+    vroom_sequences = None
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def result(self):
+        raise RuntimeError("PyVRP child process did not finish in time")
+
+
+def _starved(problem, time_budget_s, seed=1, initial=None):
+    raise RuntimeError("no time left to search")
+
+
+@pytest.mark.parametrize("spare", [0.0, 2.0], ids=["one core", "two cores"])
+def test_a_busy_machine_still_gives_a_single_bike_its_further_trips(monkeypatch, spare):
+    # Under load PyVRP may get no time at all: VROOM's single trip, joined and filled, must then
+    # already hold the further trips (a re-plan once left four of a bike's six parcels out this way,
+    # and they were then piled onto its one trip).
+    from routes.optimizer import portfolio
+
+    monkeypatch.setattr(portfolio, "spare_cores", lambda *args, **kwargs: spare)
+    monkeypatch.setattr(portfolio, "solve_with_pyvrp", _starved)
+    monkeypatch.setattr(portfolio, "PyvrpProcess", _StarvedChild)
+    problem = bike_day(n_jobs=6, capacity=2)
+    solution = solve(problem, SolverSettings(time_budget_s=1.0))
+    assert_clean_and_complete(problem, solution)
+    assert solution.solver == "vroom" and any(
+        "no time left" in note or "did not finish" in note for note in solution.notes
+    )
+    assert solution.unassigned == () and solution.routes[0].trips == 3
+
+
+def test_joining_and_filling_trips_get_their_own_minimum_time_after_a_spent_budget():
+    problem = bike_day(n_jobs=6, capacity=2)
+    filled = join_and_fill_trips(problem, {"bike": [1, 2]}, deadline=time.monotonic() - 5)
+    solution = evaluate(problem, filled, solver="filled")
+    assert_clean_and_complete(problem, solution)
+    assert solution.unassigned == () and solution.routes[0].trips == 3
