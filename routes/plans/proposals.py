@@ -221,10 +221,13 @@ def proposals_withdraw(*, plan: Plan, reason_prefix: str, why: str) -> int:
     )
     ids = list(stale.values_list("pk", flat=True))
     if ids:
-        Plan.objects.filter(pk__in=ids, state=Plan.State.PROPOSED).update(
-            state=Plan.State.SUPERSEDED, decided_at=timezone.now()
-        )
-        alerts_resolve_keys([_alert_key(pk) for pk in ids])
+        # One write: a reader never sees a withdrawn proposal whose alert still offers "Approve",
+        # and a worker killed in between leaves both for the retry (which finds them still proposed).
+        with transaction.atomic():
+            Plan.objects.filter(pk__in=ids, state=Plan.State.PROPOSED).update(
+                state=Plan.State.SUPERSEDED, decided_at=timezone.now()
+            )
+            alerts_resolve_keys([_alert_key(pk) for pk in ids])
         logger.info("withdrew proposals %s: %s", ids, why)
     return len(ids)
 

@@ -179,7 +179,12 @@ def plan_part_solve(*, plan_id: int, index: int) -> None:
     """Solve one region and store its routes; the last part stored queues the merge. Idempotent:
     a part already stored is not solved again, a duplicate's answer is not stored twice."""
     part = PlanPart.objects.select_related("plan").filter(plan_id=plan_id, index=index).first()
-    if part is None or part.status == PlanPart.Status.DONE or part.plan.status in FINISHED:
+    if part is None or part.plan.status in FINISHED:
+        return
+    if part.status == PlanPart.Status.DONE:
+        # A redelivery after the region was stored: the worker may have died before it queued the
+        # merge, which would leave the plan waiting on its regions until the deadline.
+        _merge_when_every_part_is_done(plan_id)
         return
     PlanPart.objects.filter(pk=part.pk).exclude(status=PlanPart.Status.DONE).update(
         status=PlanPart.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
@@ -210,6 +215,13 @@ def plan_part_solve(*, plan_id: int, index: int) -> None:
     )
     if not stored:
         return  # a duplicate of this task stored the region first
+    _merge_when_every_part_is_done(plan_id)
+
+
+def _merge_when_every_part_is_done(plan_id: int) -> None:
+    """Progress per region stored; once every region is, the merge is queued (once: only the task
+    that moves the plan on from the regions' stage queues it)."""
+    total = PlanPart.objects.filter(plan_id=plan_id).count()
     done = PlanPart.objects.filter(plan_id=plan_id, status=PlanPart.Status.DONE).count()
     if done < total:
         Plan.objects.filter(pk=plan_id, status=Plan.Status.RUNNING, stage=STAGE_REGIONS).update(

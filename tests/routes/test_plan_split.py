@@ -57,6 +57,34 @@ def test_a_big_day_is_planned_in_regions_and_merged_with_every_order_once(dispat
                 assert stop["late_s"] == 0
 
 
+def test_a_region_redelivered_after_its_worker_died_past_the_store_still_queues_the_merge(
+    dispatcher_a, big_day, django_capture_on_commit_callbacks, monkeypatch
+):
+    (plan,) = plan_request(user=dispatcher_a, day=DAY, depot_code="A", time_budget_s=4)
+    with django_capture_on_commit_callbacks(execute=False):
+        splitting.plan_split_start(plan_id=plan.pk)
+    parts = list(PlanPart.objects.filter(plan=plan).order_by("index"))
+    for part in parts[:-1]:
+        solve_plan_part.apply(args=[plan.pk, part.index])
+
+    def killed(plan_id):
+        raise SystemExit("worker killed after storing the region")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(splitting, "_merge_when_every_part_is_done", killed)
+        with pytest.raises(SystemExit):
+            splitting.plan_part_solve(plan_id=plan.pk, index=parts[-1].index)
+    assert PlanPart.objects.get(pk=parts[-1].pk).status == "done"
+    assert Plan.objects.get(pk=plan.pk).stage == "solving regions"  # nobody queued the merge
+
+    with django_capture_on_commit_callbacks(execute=True):
+        solve_plan_part.apply(args=[plan.pk, parts[-1].index])  # the broker hands the task out again
+    plan.refresh_from_db()
+    assert plan.status == "done", plan.error
+    assert PlanPart.objects.get(pk=parts[-1].pk).attempts == 1  # stored once, not solved again
+    assert_every_order_once(plan.pk, big_day)
+
+
 def test_below_the_threshold_a_day_is_one_solve(dispatcher_a_client, big_day, settings):
     settings.PLAN_SPLIT_MIN_ORDERS = 11
     plan = dispatcher_a_client.get(f"/api/plans/{request_plan(dispatcher_a_client)['id']}/").json()
@@ -91,7 +119,7 @@ def test_region_tasks_are_idempotent_and_the_last_one_merges_once(
         for part in parts[1:]:
             solve_plan_part.apply(args=[plan.pk, part.index])
     # The last region stored queued the merge, once (the other callbacks are the saved plan's announcements).
-    assert [c.__qualname__ for c in merges].count("plan_part_solve.<locals>.<lambda>") == 1
+    assert [c.__qualname__ for c in merges].count("_merge_when_every_part_is_done.<locals>.<lambda>") == 1
     plan.refresh_from_db()
     assert plan.status == "done", plan.error
     assert_every_order_once(plan.pk, big_day)
@@ -102,7 +130,11 @@ def test_region_tasks_are_idempotent_and_the_last_one_merges_once(
         merge_plan_parts.apply(args=[plan.pk])
         optimize_plan.apply(args=[plan.pk])
         splitting.plan_split_start(plan_id=plan.pk)
-    assert not [c for c in more if c.__qualname__.startswith(("plan_part_solve", "plan_split_start"))]
+    assert not [
+        c
+        for c in more
+        if c.__qualname__.startswith(("plan_part_solve", "_merge_when_every_part_is_done", "plan_split_start"))
+    ]
     assert list(Stop.objects.filter(route__plan=plan).values_list("order_id", "sequence")) == stops
     assert Plan.objects.count() == 1
 
