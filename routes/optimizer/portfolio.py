@@ -53,7 +53,7 @@ from pathlib import Path
 from .evaluator import evaluate, objective_key, sequences_of, summary
 from .problem import Problem, Solution, validate
 from .pyvrp_solver import PyvrpProcess, solve_with_pyvrp, unsupported_reason
-from .repair import join_and_fill_trips, repair
+from .repair import MIN_JOIN_AND_FILL_S, join_and_fill_trips, repair
 from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
@@ -157,7 +157,7 @@ def _search(problem: Problem, settings: SolverSettings, started: float) -> Solut
         # so the orders still left out are then put into further trips (``CHAIN_SHARE`` for each).
         sequences = solve_with_vroom(problem, search_s * (1 - 2 * CHAIN_SHARE if reloads else 1), threads=VROOM_THREADS)
         if reloads:
-            sequences = join_and_fill_trips(problem, sequences, deadline=started + search_s)
+            sequences = join_and_fill_trips(problem, sequences, started + search_s, MIN_JOIN_AND_FILL_S)
         single = ["vroom plans single trips, joined and filled into multi-trip days afterwards"] if reloads else []
         return _best(
             problem, [evaluate(problem, sequences, solver="vroom")], [f"vroom only: {reason}", *single], started
@@ -174,7 +174,7 @@ def _search(problem: Problem, settings: SolverSettings, started: float) -> Solut
     child = PyvrpProcess(problem, max(0.1, deadline - time.monotonic()), seed=settings.seed)
     vroom_sequences = solve_with_vroom(problem, VROOM_SHARE * search_s, threads=1)
     vroom_sequences = join_and_fill_trips(
-        problem, vroom_sequences, deadline=time.monotonic() + 2 * CHAIN_SHARE * search_s
+        problem, vroom_sequences, time.monotonic() + 2 * CHAIN_SHARE * search_s, MIN_JOIN_AND_FILL_S
     )
     candidates.append(evaluate(problem, vroom_sequences, solver="vroom"))
     try:
@@ -293,7 +293,7 @@ def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: floa
         problem, share * (deadline - time.monotonic()), threads=VROOM_THREADS if large else 1
     )
     vroom_sequences = join_and_fill_trips(
-        problem, vroom_sequences, deadline=time.monotonic() + 2 * CHAIN_SHARE * (deadline - started)
+        problem, vroom_sequences, time.monotonic() + 2 * CHAIN_SHARE * (deadline - started), MIN_JOIN_AND_FILL_S
     )
     candidates = [evaluate(problem, vroom_sequences, solver="vroom")]
     try:

@@ -83,7 +83,7 @@ from pyvrp.stop import MaxRuntime
 
 from .evaluator import BreakVisit, ReloadVisit, Sequences, evaluate, tidy_reloads
 from .problem import Problem, can_serve, fleet_penalty, padded, vehicle_capacity, within_range
-from .repair import chain_trips, join_and_fill_trips, repair
+from .repair import MIN_JOIN_AND_FILL_S, join_and_fill_trips, repair
 from .vroom_solver import solve_with_vroom
 
 COST_SCALE = 18_000  # scaled units per cent: per metre = per_km * 18, per second = per_hour * 5
@@ -502,7 +502,7 @@ class PyvrpProcess:
         return answer["pyvrp"]
 
 
-CHILD_CHAIN_SHARE = 0.1  # of VROOM's time, for joining its single trips on reloading vehicles
+CHILD_CHAIN_SHARE = 0.1  # of VROOM's time, for joining its single trips on reloading vehicles (as much for filling)
 
 
 def _child_main() -> None:
@@ -510,7 +510,9 @@ def _child_main() -> None:
     vroom_sequences = None
     if vroom_s > 0:
         vroom_sequences = solve_with_vroom(problem, vroom_s, threads=1)
-        vroom_sequences = chain_trips(problem, vroom_sequences, deadline=time.monotonic() + CHILD_CHAIN_SHARE * vroom_s)
+        vroom_sequences = join_and_fill_trips(
+            problem, vroom_sequences, time.monotonic() + 2 * CHILD_CHAIN_SHARE * vroom_s, MIN_JOIN_AND_FILL_S
+        )
         initial = vroom_sequences
     sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed, initial=initial)
     answer = {"pyvrp": sequences, "vroom": vroom_sequences}

@@ -23,9 +23,9 @@ from .problem import Problem, can_serve, within_range
 SCANS = 3  # repair: full scans for the one stop to leave out before it drops stops from the end
 FILL_CHECKS = 4000  # fill_trips: at most this many route checks (each a schedule of one route)
 FILL_SECONDS = 1.0  # and at most this long (when the caller gives no deadline)
-# Joining and filling trips get at least this long, even past the caller's deadline: on a loaded
-# machine a short search could reach them with its time already spent, and a plan that leaves a
-# bike's further trips out costs the dispatcher far more than a quarter second.
+# What the portfolio gives joining and filling VROOM's trips at least, even past its deadline: on a
+# loaded machine VROOM can spend the share meant for them, and PyVRP may then get no time to add the
+# trips itself; a plan that leaves a bike's further trips out costs far more than a quarter second.
 MIN_JOIN_AND_FILL_S = 0.25
 
 
@@ -186,13 +186,13 @@ def _insertions(vehicle, route: list, job_id) -> list[list]:
     return [tidy_reloads(c) for c in candidates]
 
 
-def join_and_fill_trips(problem: Problem, sequences: Sequences, deadline: float) -> Sequences:
+def join_and_fill_trips(problem: Problem, sequences: Sequences, deadline: float, min_s: float = 0.0) -> Sequences:
     """Multi-trip days from a plan whose vehicles reload: ``chain_trips`` until halfway from now to
     ``deadline`` (short routes become other routes' next trips), then ``fill_trips`` until it (the
     orders still left out get trips of their own). What every solver's plan gets before it is kept,
     when its vehicles reload and the search has not placed the reloads itself. Gets at least
-    ``MIN_JOIN_AND_FILL_S``."""
-    deadline = max(deadline, time.monotonic() + MIN_JOIN_AND_FILL_S)
+    ``min_s`` from now, past ``deadline`` if need be."""
+    deadline = max(deadline, time.monotonic() + min_s)
     halfway = (time.monotonic() + deadline) / 2
     return fill_trips(problem, chain_trips(problem, sequences, deadline=halfway), deadline=deadline)
 

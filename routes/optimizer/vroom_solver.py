@@ -42,10 +42,9 @@ How the dispatcher's rules map onto VROOM:
 * reloads: VROOM has none, so every vehicle does a single trip here:
   ``max_stops_per_trip`` becomes ``max_tasks`` and ``max_trip_distance_m``
   VROOM's ``max_distance``. Its plan is valid, just without reloads; the
-  portfolio joins its routes into multi-trip days (``repair.chain_trips``) and
-  PyVRP adds reloads of its own, or, when VROOM plans alone, fills the orders
-  left out into further trips (``repair.fill_trips``) (benchmarks/OPTIMIZER.md,
-  "Multi-trip").
+  portfolio joins its routes into multi-trip days (``repair.chain_trips``),
+  fills the orders left out into further trips (``repair.fill_trips``), and
+  PyVRP improves on that (benchmarks/OPTIMIZER.md, "Multi-trip").
 """
 
 from __future__ import annotations

@@ -49,12 +49,6 @@ def keep_pinned_stops(inputs, drafts: dict, pinned: dict[int, int], unassigned: 
         del unassigned[order_id]
 
 
-def _trips_are_whole(items: list) -> bool:
-    """No reload before the first stop or after the last, nor two in a row: each one ends a trip."""
-    points = [isinstance(i, _Reload) for i in items if not isinstance(i, _Break)]
-    return bool(points) and not points[0] and not points[-1] and not any(a and b for a, b in zip(points, points[1:]))
-
-
 class _Route:
     """A draft as one list of its stops (order ids), reloads and breaks, in the order driven."""
 
@@ -77,7 +71,8 @@ class _Route:
         """Insert the stop at its cheapest place (see the module docstring) and write the draft back."""
         places = self._places(order_id)
         if self.vehicle.reloads:
-            places = [p for p in places if self._trips_fit(p[1])] or [
+            trips_now = len(self._trips(self.items))
+            places = [p for p in places if self._trip_fits(p[1], order_id, trips_now)] or [
                 p for p in places if len(p[1]) == len(self.items) + 1
             ]
         _, self.items = min(places, key=lambda p: p[0])
@@ -85,56 +80,77 @@ class _Route:
 
     def _places(self, order_id: int) -> list[tuple[int, list]]:
         """(seconds of driving added, the items with the stop in) for each place: between any two
-        points and, for a vehicle that reloads, as a trip of its own at each trip boundary."""
+        points and, for a vehicle that reloads, as a trip of its own at each trip boundary. Never
+        just before a break: it costs no driving either side, and the break stays after its stop."""
         hubs = [self.inputs.depot_at[i].id for i in self.vehicle.reload_indices if i in self.inputs.depot_at]
         before = self._driving(self.items)
         places = []
         for n in range(len(self.items) + 1):
+            if n < len(self.items) and isinstance(self.items[n], _Break):
+                continue
             inserts = [[order_id]]
             if self.vehicle.reloads and self.items and self._at_boundary(n):
                 inserts += [[order_id, _Reload(h)] for h in hubs] + [[_Reload(h), order_id] for h in hubs]
             for insert in inserts:
                 items = self.items[:n] + insert + self.items[n:]
-                if _trips_are_whole(items):
+                if self._trips_are_whole(items):
                     places.append((self._driving(items) - before, items))
         return places
 
+    def _reload(self, item) -> bool:
+        """A reload the route drives to; one at a depot that is no longer a reload point of the
+        vehicle is dropped by the re-timing (saving warns of it), so it ends no trip here either."""
+        return isinstance(item, _Reload) and item.depot_id in self.index_of
+
+    def _points(self, items: list) -> list:
+        return [i for i in items if not isinstance(i, _Break) and (not isinstance(i, _Reload) or self._reload(i))]
+
     def _at_boundary(self, n: int) -> bool:
         """Whether position ``n`` of the items lies between two trips, or before the first or after the last."""
-        points = [i for i in self.items[:n] if not isinstance(i, _Break)]
-        later = [i for i in self.items[n:] if not isinstance(i, _Break)]
-        return not points or not later or isinstance(points[-1], _Reload) or isinstance(later[0], _Reload)
+        points, later = self._points(self.items[:n]), self._points(self.items[n:])
+        return not points or not later or self._reload(points[-1]) or self._reload(later[0])
+
+    def _trips_are_whole(self, items: list) -> bool:
+        """No reload before the first stop or after the last, nor two in a row: each one ends a trip."""
+        reloads = [self._reload(i) for i in self._points(items)]
+        return (
+            bool(reloads)
+            and not reloads[0]
+            and not reloads[-1]
+            and not any(a and b for a, b in zip(reloads, reloads[1:]))
+        )
 
     def _driving(self, items: list) -> int:
         points = [self.vehicle.start_index]
-        for item in items:
-            if isinstance(item, _Reload):
-                if item.depot_id in self.index_of:  # else no longer a reload point: saving warns of it
-                    points.append(self.index_of[item.depot_id])
-            elif not isinstance(item, _Break):
-                points.append(self.jobs[item].location_index)
+        for item in self._points(items):
+            points.append(self.index_of[item.depot_id] if isinstance(item, _Reload) else self.jobs[item].location_index)
         points.append(self.vehicle.end_index)
         return int(sum(self.durations[a][b] for a, b in zip(points, points[1:])))
 
-    def _trips_fit(self, items: list) -> bool:
-        """Every trip within the vehicle's capacity and stops per trip, and no more trips than it may do."""
+    def _trips(self, items: list) -> list[list[int]]:
         trips, trip = [], []
-        for item in items:
+        for item in self._points(items):
             if isinstance(item, _Reload):
                 trips.append(trip)
                 trip = []
-            elif not isinstance(item, _Break):
+            else:
                 trip.append(item)
-        trips = [t for t in trips + [trip] if t]
-        if len(trips) > self.vehicle.max_trips:
+        return [t for t in trips + [trip] if t]
+
+    def _trip_fits(self, items: list, order_id: int, trips_now: int) -> bool:
+        """The trip the stop joins within the vehicle's capacity and stops per trip, and a trip of its
+        own only if the vehicle may do one more. Only that trip is judged: one that was over its
+        limits already (an oversized pinned parcel) does not send the other stops into it."""
+        trips = self._trips(items)
+        if len(trips) > trips_now and len(trips) > self.vehicle.max_trips:
             return False
-        for trip in trips:
-            if self.vehicle.max_stops_per_trip is not None and len(trip) > self.vehicle.max_stops_per_trip:
+        [trip] = [t for t in trips if order_id in t]
+        if self.vehicle.max_stops_per_trip is not None and len(trip) > self.vehicle.max_stops_per_trip:
+            return False
+        for dimension, capacity in enumerate(self.vehicle.capacity):
+            load = sum(self.jobs[o].delivery[dimension] for o in trip if dimension < len(self.jobs[o].delivery))
+            if load > capacity:
                 return False
-            for dimension, capacity in enumerate(self.vehicle.capacity):
-                load = sum(self.jobs[o].delivery[dimension] for o in trip if dimension < len(self.jobs[o].delivery))
-                if load > capacity:
-                    return False
         return True
 
     def _write_back(self) -> None:

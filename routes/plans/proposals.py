@@ -219,15 +219,15 @@ def proposals_withdraw(*, plan: Plan, reason_prefix: str, why: str) -> int:
     stale = Plan.objects.filter(
         date=plan.date, depot_id=plan.depot_id, state=Plan.State.PROPOSED, reason__startswith=reason_prefix
     )
-    ids = list(stale.values_list("pk", flat=True))
-    if ids:
-        # One write: a reader never sees a withdrawn proposal whose alert still offers "Approve",
-        # and a worker killed in between leaves both for the retry (which finds them still proposed).
-        with transaction.atomic():
-            Plan.objects.filter(pk__in=ids, state=Plan.State.PROPOSED).update(
-                state=Plan.State.SUPERSEDED, decided_at=timezone.now()
-            )
+    # One write: a reader never sees a withdrawn proposal whose alert still offers "Approve", a
+    # worker killed in between leaves both for the retry (which finds them still proposed), and a
+    # proposal approved meanwhile (its row locked here) is neither withdrawn nor counted.
+    with transaction.atomic():
+        ids = list(stale.select_for_update().order_by("pk").values_list("pk", flat=True))
+        if ids:
+            Plan.objects.filter(pk__in=ids).update(state=Plan.State.SUPERSEDED, decided_at=timezone.now())
             alerts_resolve_keys([_alert_key(pk) for pk in ids])
+    if ids:
         logger.info("withdrew proposals %s: %s", ids, why)
     return len(ids)
 

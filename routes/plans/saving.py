@@ -223,6 +223,9 @@ def time_route(
             warnings.append(f"{where}load {trip_kg} kg exceeds capacity {vehicle.capacity_kg} kg")
         if vehicle.capacity_items is not None and trip_items > vehicle.capacity_items:
             warnings.append(f"{where}{trip_items} items exceed capacity {vehicle.capacity_items}")
+        per_trip = problem_vehicle.max_stops_per_trip
+        if per_trip is not None and len(orders) > per_trip:  # a drone carries one parcel a flight
+            warnings.append(f"{where}{len(orders)} stops, more than the {per_trip} a trip may have")
         load_kg, load_items = max(load_kg, trip_kg), max(load_items, trip_items)
     if len(trips) > max(1, vehicle.max_trips):
         warnings.append(f"{len(trips)} trips, more than the {vehicle.max_trips} this vehicle may do")

@@ -26,7 +26,7 @@ from routes.optimizer import (
     validate,
 )
 from routes.optimizer.pyvrp_solver import repair, solve_with_pyvrp, unsupported_reason
-from routes.optimizer.repair import chain_trips, fill_trips, join_and_fill_trips
+from routes.optimizer.repair import MIN_JOIN_AND_FILL_S, chain_trips, fill_trips, join_and_fill_trips
 from routes.optimizer.split import (
     decode_problem,
     encode_problem,
@@ -441,7 +441,7 @@ def test_a_busy_machine_still_gives_a_single_bike_its_further_trips(monkeypatch,
 
 def test_joining_and_filling_trips_get_their_own_minimum_time_after_a_spent_budget():
     problem = bike_day(n_jobs=6, capacity=2)
-    filled = join_and_fill_trips(problem, {"bike": [1, 2]}, deadline=time.monotonic() - 5)
+    filled = join_and_fill_trips(problem, {"bike": [1, 2]}, time.monotonic() - 5, MIN_JOIN_AND_FILL_S)
     solution = evaluate(problem, filled, solver="filled")
     assert_clean_and_complete(problem, solution)
     assert solution.unassigned == () and solution.routes[0].trips == 3

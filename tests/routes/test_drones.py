@@ -276,6 +276,8 @@ def test_an_order_put_on_a_drone_by_hand_that_it_may_not_fly_is_flagged(road_net
     warnings = {stop.order_id: stop.warnings for stop in timed.stops}
     assert warnings[light.id] == []
     assert "A-Drone-1 may not fly it (payload, range or a no-fly zone)" in warnings[heavy.id]
+    # Two parcels on one flight, where a drone carries one: the route says so.
+    assert "2 stops, more than the 1 a trip may have" in timed.warnings
 
 
 def test_the_vehicles_api_creates_a_drone_with_its_speed_and_range_and_refuses_one_without(

@@ -83,3 +83,45 @@ def test_a_vehicle_without_reloads_keeps_the_stop_where_it_adds_least_and_its_br
     assert sorted(draft.order_ids) == [1, 2, 3, 4] and draft.reloads_after == {}
     [(after, seconds)] = draft.breaks_after.items()
     assert draft.order_ids[after] == 2 and seconds == 900
+
+
+def test_a_kept_stop_never_takes_a_break_from_the_stop_it_followed():
+    problem = bike_day(n_jobs=6, capacity=2)
+    problem = replace(problem, vehicles=(replace(problem.vehicles[0], max_trips=1, capacity=(10,)),))
+    for breaks in ({2: 900}, {-1: 600}, {0: 300, 2: 900}):
+        draft = RouteDraft(
+            vehicle_id="bike", start=datetime(2026, 12, 7, 8), order_ids=[1, 2, 3], breaks_after=dict(breaks)
+        )
+        keep_pinned_stops(plan_inputs(problem), {"bike": draft}, {4: "bike", 6: "bike"}, {4: (), 6: ()})
+        followed = {(draft.order_ids[n] if n >= 0 else None): s for n, s in draft.breaks_after.items()}
+        assert followed == {([1, 2, 3][n] if n >= 0 else None): s for n, s in breaks.items()}, draft
+
+
+def test_one_overloaded_trip_does_not_send_the_other_kept_stops_onto_it():
+    # Stop 3 is a 5-parcel pin, more than the bike carries: it rides over capacity (flagged), and the
+    # other kept stops still go into trips with room.
+    problem = bike_day(n_jobs=6, capacity=2)
+    jobs = tuple(replace(j, delivery=(5,)) if j.id == 3 else j for j in problem.jobs)
+    problem = replace(problem, jobs=jobs)
+    draft = RouteDraft(vehicle_id="bike", start=datetime(2026, 12, 7, 8), order_ids=[1, 2])
+    left_out = {o: ("capacity", "") for o in (3, 4, 5, 6)}
+    keep_pinned_stops(plan_inputs(problem), {"bike": draft}, {o: "bike" for o in left_out}, left_out)
+
+    trips = trips_of(draft)
+    assert sorted(draft.order_ids) == [1, 2, 3, 4, 5, 6]
+    others = [trip for trip in trips if 3 not in trip]
+    assert {4, 5, 6} <= {o for trip in others for o in trip}
+    assert all(len(trip) <= 2 for trip in others) and len(trips) <= 4
+
+
+def test_a_reload_at_a_depot_no_longer_a_reload_point_ends_no_trip_and_stays_for_the_warning():
+    problem = bike_day(n_jobs=6, capacity=2)
+    draft = RouteDraft(vehicle_id="bike", start=datetime(2026, 12, 7, 8), order_ids=[1, 2], reloads_after={0: 999})
+    keep_pinned_stops(plan_inputs(problem), {"bike": draft}, {4: "bike"}, {4: ("capacity", "")})
+
+    assert 999 in draft.reloads_after.values()  # saving.draft_warnings_of names it
+    known = {n: d for n, d in draft.reloads_after.items() if d != 999}
+    # [1, 2] is one trip (the unknown reload is driven past), full: stop 4 gets a trip of its own.
+    assert len(known) == 1 and sorted(draft.order_ids) == [1, 2, 4]
+    [(after, _)] = known.items()
+    assert draft.order_ids[after] == 4 or draft.order_ids[after + 1] == 4
