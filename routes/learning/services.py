@@ -203,14 +203,18 @@ def _junction_gate(week_legs, held_legs, profiles, kept: dict, fitted: dict) -> 
     held = junctions.held_out_legs(held_legs)
     if len(held) < junctions.MIN_HELD_OUT:
         return kept, kept_scales, {"held_out_legs": len(held), "kept": "carried"}
-    new = evaluation.summarize(calibration.scale_errors(junctions.reprice(held, fitted), scales["scale"], checked=True))
-    old = evaluation.summarize(
-        calibration.scale_errors(junctions.reprice(held, kept), kept_scales["scale"], checked=True)
-    )
+    new, old = _held_out_score(held, fitted, scales["scale"]), _held_out_score(held, kept, kept_scales["scale"])
     gate = {"fitted": new, "carried": old, "kept": "fitted" if evaluation.better(new, old) else "carried"}
     if gate["kept"] == "fitted":
         return fitted, scales, gate
     return kept, kept_scales, gate
+
+
+def _held_out_score(held, junction_factors: dict, leg_scale: dict) -> dict:
+    """How well one side (its junction factors and leg scales) predicts the held-out day's plan legs:
+    the summary evaluation.better compares. Both sides of a comparison are scored on the same legs."""
+    repriced = junctions.reprice(held, junction_factors)
+    return evaluation.summarize(calibration.scale_errors(repriced, leg_scale, checked=True))
 
 
 def _recalibrate(active: TravelModel, profiles: set, scales: dict, junction_factors: dict, held_legs,
@@ -226,12 +230,7 @@ def _recalibrate(active: TravelModel, profiles: set, scales: dict, junction_fact
     new_junctions = calibration.carried(old_junctions, junction_factors, profiles)
     # both sides on the same legs: those within MAX_OFF_S as planned (a re-pricing would move some)
     held = [leg for leg in held_legs if calibration.counted(leg)]
-    new = evaluation.summarize(
-        calibration.scale_errors(junctions.reprice(held, new_junctions), new_scales, checked=True)
-    )
-    old = evaluation.summarize(
-        calibration.scale_errors(junctions.reprice(held, old_junctions), old_scales, checked=True)
-    )
+    new, old = _held_out_score(held, new_junctions, new_scales), _held_out_score(held, old_junctions, old_scales)
     if not evaluation.better(new, old):
         return None
     parameters = {**(active.parameters or {}), "leg_scale": new_scales, "leg_scale_legs": scales["legs"],
