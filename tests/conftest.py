@@ -195,6 +195,16 @@ def _default_language_after_each_test():
 
 
 @pytest.fixture(autouse=True)
+def _no_trailing_broadcast_after_the_test():
+    # A live position broadcast deferred to the end of its coalescing window belongs to its test:
+    # fired later it read another test's rows, or a database already dropped (seen in a clock run).
+    yield
+    from dispatch.live.broadcast import trailing_positions_cancel
+
+    trailing_positions_cancel()
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_inline(settings):
     # Tasks run synchronously in the test's process unless a test starts a real worker.
     settings.CELERY_TASK_ALWAYS_EAGER = True

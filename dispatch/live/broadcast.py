@@ -274,6 +274,13 @@ class _TrailingTimer:
                 self._thread.start()
             self._condition.notify()
 
+    def cancel_all(self) -> list:
+        """Drop every call not yet made; returns their arguments."""
+        with self._condition:
+            dropped = [args for _, _, _, args in self._queue]
+            self._queue.clear()
+        return dropped
+
     def _run(self) -> None:
         while True:  # the service loop of a daemon thread: it sleeps until the next call is due
             with self._condition:
@@ -290,6 +297,14 @@ class _TrailingTimer:
 
 
 _trailing = _TrailingTimer()
+
+
+def trailing_positions_cancel() -> None:
+    """Forget the trailing position broadcasts this process has not sent yet, and their marks (so
+    the next position schedules its own). For the test suite between tests: a send left from one
+    test would otherwise read the database during the next one, or after it is gone."""
+    for args in _trailing.cancel_all():
+        _counters().delete(_trailing_key(args[0]))
 
 
 # --- stop.status, plan.updated, alert -----------------------------------------------------------

@@ -263,3 +263,18 @@ def test_it_publishes_alerts_to_the_depot(dispatcher_a, depot_a, driver_a):
         await dashboard.disconnect()
 
     run(scenario)
+
+
+def test_trailing_broadcasts_not_yet_sent_are_forgotten_with_their_marks(monkeypatch):
+    # What the suite does between tests (tests/conftest.py): a deferred send of one test never runs
+    # in the next, and the next position of that driver schedules a send of its own again.
+    sent = []
+    monkeypatch.setattr(broadcast, "_send_trailing_position", lambda driver_id, loop=None: sent.append(driver_id))
+    monkeypatch.setattr(broadcast, "POSITION_WINDOW_S", 0.1)
+    broadcast._schedule_trailing_position_on(987654, None)
+    assert broadcast._counters().add(broadcast._trailing_key(987654), 60) is False  # marked: one send pending
+    broadcast.trailing_positions_cancel()
+    assert broadcast._counters().add(broadcast._trailing_key(987654), 60) is True  # the mark went too
+    broadcast._counters().delete(broadcast._trailing_key(987654))
+    time.sleep(0.5)  # well past the window: a send still queued would have run
+    assert sent == []
