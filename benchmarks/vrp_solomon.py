@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from routes.optimizer import Job, Problem, RoadMatrix, SolverSettings, Vehicle, evaluate, solve  # noqa: E402
 from routes.optimizer.portfolio import default_time_budget  # noqa: E402
-from routes.optimizer.pyvrp_solver import solve_with_pyvrp  # noqa: E402
+from routes.optimizer.pyvrp_solver import PYVRP_DEFAULT_NEIGHBOURS, solve_with_pyvrp  # noqa: E402
 
 SOLVERS = ("app", "pyvrp", "vroom")
 
@@ -141,7 +141,7 @@ def run_solver(name: str, problem: Problem, budget: float):
     if name == "vroom":
         return solve(problem, SolverSettings(time_budget_s=budget, portfolio=False))
     started = time.monotonic()
-    sequences = solve_with_pyvrp(problem, budget)
+    sequences = solve_with_pyvrp(problem, budget, neighbours=PYVRP_DEFAULT_NEIGHBOURS)
     return evaluate(problem, sequences, solver="pyvrp", computing_time_s=time.monotonic() - started)
 
 

@@ -267,3 +267,27 @@ def test_it_accepts_jobs_with_several_windows():
     solution = solve(problem, QUICK)
     assert_plan_invariants(problem, solution)
     assert 99 not in solution.unassigned
+
+
+def test_pyvrp_searches_a_wider_neighbourhood_on_days_above_a_hundred_stops(monkeypatch):
+    # At 120-600 real stops PyVRP's default of 50 nearest clients per client cost 1.0-1.45 % more
+    # than 80-120 at the same wall time (benchmarks/OPTIMIZER.md); Solomon-sized days keep 50, and
+    # the benchmarks' "PyVRP alone" asks for PyVRP's default explicitly.
+    from routes.optimizer import pyvrp_solver
+
+    asked = []
+    real = pyvrp_solver.compute_neighbours
+
+    def recording(data, params):
+        asked.append(params.num_neighbours)
+        return real(data, params)
+
+    monkeypatch.setattr(pyvrp_solver, "compute_neighbours", recording)
+    large, small = random_day(3, n_jobs=120, n_vehicles=10), random_day(3, n_jobs=100, n_vehicles=10)
+    wide = evaluate(large, solve_with_pyvrp(large, 0.1), solver="pyvrp")
+    solve_with_pyvrp(large, 0.1, neighbours=pyvrp_solver.PYVRP_DEFAULT_NEIGHBOURS)
+    solve_with_pyvrp(small, 0.1)
+    assert asked == [100, 50, 50]
+    assert pyvrp_solver.WIDE_NEIGHBOURS == 100 and pyvrp_solver.PYVRP_DEFAULT_NEIGHBOURS == 50
+    assert_plan_invariants(large, wide)
+    assert len(wide.unassigned) < len(large.jobs)
