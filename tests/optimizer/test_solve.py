@@ -57,7 +57,8 @@ def assert_plan_invariants(problem, solution):
 
 
 def test_it_respects_every_rule_on_random_days():
-    # A seeded stand-in for a hypothesis property test (to be converted).
+    # Seeded days through the whole portfolio; the hypothesis property test over generated days
+    # (both solvers, breaks, two depots) is test_pyvrp_encoding.test_both_solvers_keep_every_rule_on_generated_days.
     for seed in range(6):
         problem = random_day(seed, n_jobs=20, n_vehicles=4)
         solution = solve(problem, QUICK)
