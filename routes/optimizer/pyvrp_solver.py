@@ -101,7 +101,7 @@ FILL_SHARE = 0.1  # of the budget, on days with reloads, for orders PyVRP left o
 # Solomon-sized instances; on the 20 real days (120-600 stops, skills, zones, two depots) 80 and
 # 120 neighbours cost 1.0-1.45 % less than 50 at the same wall time, 30 cost 5 % more
 # (benchmarks/OPTIMIZER.md, session 16); 100 lies between the two measured. Days up to
-# ``WIDE_NEIGHBOURHOOD_ABOVE`` stops keep PyVRP's default, which the Solomon figures were met with.
+# ``WIDE_NEIGHBOURHOOD_ABOVE`` stops keep PyVRP's default, with which session 8 met the Solomon targets.
 PYVRP_DEFAULT_NEIGHBOURS = NeighbourhoodParams().num_neighbours
 WIDE_NEIGHBOURS = 100
 WIDE_NEIGHBOURHOOD_ABOVE = 100
@@ -118,7 +118,7 @@ def unsupported_reason(problem: Problem) -> str | None:
 
 
 def neighbours_for(n_jobs: int) -> int:
-    """How many nearest clients PyVRP's local search tries each client's moves towards."""
+    """How many nearest clients PyVRP's search considers for each client (its granular neighbourhood)."""
     return WIDE_NEIGHBOURS if n_jobs > WIDE_NEIGHBOURHOOD_ABOVE else PYVRP_DEFAULT_NEIGHBOURS
 
 
