@@ -1,19 +1,16 @@
 """The entry point the planning service calls: ``solve(problem)``.
 
-Default: a portfolio of three searches on the two cores, for one wall-clock
+Default: a portfolio of searches on the two cores, for one wall-clock
 budget, when PyVRP can model the day (``pyvrp_solver.unsupported_reason``:
-every rule we model, but the ``balanced`` objective):
-
-* up to ``SMALL_DAY`` stops: a child process runs PyVRP from scratch for
-  the whole budget; this process runs VROOM (one thread) for
-  ``VROOM_SHARE`` of it, then PyVRP with another seed from VROOM's plan;
-* larger days: this process runs PyVRP from scratch; a child process runs
-  VROOM (one thread) for ``LARGE_VROOM_SHARE`` of the budget, then PyVRP
-  with another seed from VROOM's plan; for the last ``ONWARD_SHARE`` PyVRP
-  goes on alone from the better of the two. Since breaks are reserved
-  time in PyVRP's model (``pyvrp_solver``), PyVRP from scratch is the best
-  plan on most real days up to a few hundred stops, the search from VROOM's
-  plan on larger ones.
+every rule we model, but the ``balanced`` objective). This process runs
+PyVRP from scratch for the whole budget; a child process runs VROOM (one
+thread) for ``VROOM_SHARE`` of it, then PyVRP with another seed from VROOM's
+plan. Above ``SMALL_DAY`` stops, both stop ``ONWARD_SHARE`` early and PyVRP
+goes on alone from the better of the two. Since breaks are reserved time in
+PyVRP's model (``pyvrp_solver``), PyVRP from scratch is the best plan on
+most real days up to a few hundred stops, the search from VROOM's plan on
+larger ones; on Solomon's 100 stops the search from scratch finds what
+PyVRP alone finds, and the child's adds.
 
 Each answer is re-scored by ``evaluator.evaluate`` and the best *feasible*
 one by ``evaluator.objective_key`` is kept; PyVRP's answers pass through
@@ -21,9 +18,9 @@ one by ``evaluator.objective_key`` is kept; PyVRP's answers pass through
 
 When the other core is busy (``spare_cores`` samples /proc/stat for
 ``SAMPLE_S``), two processes would share one core and each search half as
-long; the portfolio then runs in this process only: VROOM for its share
-(``ONE_CORE_VROOM_SHARE`` on a small day, on one thread) and PyVRP from its
-plan for the rest. Otherwise (``balanced``, portfolio off)
+long; the portfolio then runs in this process only: VROOM for
+``VROOM_SHARE`` of the budget (on one thread on a small day) and PyVRP from
+its plan for the rest. Otherwise (``balanced``, portfolio off)
 VROOM runs alone on both threads. Measurements: benchmarks/OPTIMIZER.md.
 
 PyVRP runs in a child process (``PyvrpProcess``): neither library
@@ -57,19 +54,27 @@ from .repair import MIN_JOIN_AND_FILL_S, join_and_fill_trips, repair
 from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
-VROOM_SHARE = 0.3  # of the search time, for VROOM before PyVRP continues from its plan
-# Up to this many stops (Solomon's size) the child searches from scratch and this process from
-# VROOM's plan; above it, the other way round (``_solve_large_on_two_cores``).
+# Up to this many stops (Solomon's size) a day on two cores has no hand-over, and a day on one core
+# gives VROOM one thread.
 SMALL_DAY = 100
-# VROOM builds, PyVRP improves: since breaks are reserved time in PyVRP's model, its search
-# from VROOM's plan gains more per second than VROOM's own (real days at 0.5: +1.7 % against
-# VROOM alone for the whole budget; at 0.3 and 0.15: -0.8 % to -6.6 %, benchmarks/OPTIMIZER.md).
-LARGE_VROOM_SHARE = 0.3
-ONE_CORE_VROOM_SHARE = 0.15  # a small day on one core: VROOM's start, then PyVRP from it
+# Of the search time, for VROOM before PyVRP continues from its plan. VROOM builds, PyVRP improves:
+# since breaks are reserved time in PyVRP's model, its search from VROOM's plan gains more per
+# second than VROOM's own (real days at 0.5: +1.7 % against VROOM alone for the whole budget; at
+# 0.3 and 0.15: -0.8 % to -6.6 %, benchmarks/OPTIMIZER.md). On Solomon, VROOM for 0.3 of the
+# child's time, then PyVRP, beside PyVRP from scratch: 0.092 % mean gap against 0.112 % for two
+# searches from scratch with two seeds (session 17).
+VROOM_SHARE = 0.3
+# A small day on two cores: the child's PyVRP looks at each client's 40 nearest (PyVRP's default,
+# which this process keeps, is 50). Two searches that differ find more than two seeds of one: on
+# Solomon, beside PyVRP from scratch with 50, the child from VROOM's plan with 40 neighbours gave
+# 0.067 % mean gap, with 50 0.092 % (session 17). Not in this process: on ten real days of 40-100
+# stops (skills, zones, breaks, two depots), 40 from scratch was no cheaper than 50 (+0.73 % and
+# -0.12 % with two seeds), so the search that stands for PyVRP alone keeps its default.
+SMALL_DAY_CHILD_NEIGHBOURS = 40
 ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process starts
-# A large day on two cores: what this process keeps back after its own search, to take the child's
-# answer and re-score three plans (~4 ms each at 600 stops). The child stops earlier, at the budget
-# less OVERHEAD_S.
+# Two cores: what this process keeps back after its own search, to take the child's answer and
+# re-score up to four plans (~4 ms each at 600 stops). The child stops earlier, at the budget less
+# OVERHEAD_S.
 TWO_CORE_TAIL_S = 0.03
 # A large day on two cores: for the last share of the search both searches stop, and PyVRP goes on
 # from the better of their plans alone (no second search to share memory and cache with). On eight
@@ -165,45 +170,34 @@ def _search(problem: Problem, settings: SolverSettings, started: float) -> Solut
 
     if spare_cores() < BUSY_BELOW:
         return _solve_on_one_core(problem, settings, started, budget)
-    if len(problem.jobs) > SMALL_DAY:
-        return _solve_large_on_two_cores(problem, settings, started, budget)
-    notes = []
-    candidates = []
-    deadline = started + search_s
-    # The other core's search: PyVRP from scratch for the whole budget.
-    child = PyvrpProcess(problem, max(0.1, deadline - time.monotonic()), seed=settings.seed)
-    vroom_sequences = solve_with_vroom(problem, VROOM_SHARE * search_s, threads=1)
-    vroom_sequences = join_and_fill_trips(
-        problem, vroom_sequences, time.monotonic() + 2 * CHAIN_SHARE * search_s, MIN_JOIN_AND_FILL_S
-    )
-    candidates.append(evaluate(problem, vroom_sequences, solver="vroom"))
-    try:
-        warm = solve_with_pyvrp(
-            problem, max(0.1, deadline - time.monotonic()), seed=settings.seed + 1, initial=vroom_sequences
-        )
-        candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
-    except (ValueError, RuntimeError) as error:  # keep the others' plans rather than fail the day
-        notes.append(f"pyvrp from vroom's plan failed: {error}")
-    try:
-        candidates.append(evaluate(problem, child.result(), solver="pyvrp"))
-    except RuntimeError as error:
-        notes.append(f"pyvrp failed: {error}")
-    return _best(problem, candidates, notes, started)
+    return _solve_on_two_cores(problem, settings, started, budget)
 
 
-def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
-    """More than ``SMALL_DAY`` stops, both cores free: PyVRP from scratch here for the whole
-    budget; in a child process VROOM (one thread) for ``LARGE_VROOM_SHARE`` of it, then PyVRP from
-    VROOM's plan. Since breaks are reserved time in PyVRP's model, PyVRP from scratch is the best
-    plan on most real days up to a few hundred stops, and the search from VROOM's plan on larger
-    ones (benchmarks/OPTIMIZER.md). Both stop ``ONWARD_SHARE`` of the budget early; PyVRP then goes
-    on alone from the better plan: two searches side by side each run slower than one alone (they
-    share memory and cache), so the leader's last stretch gets the machine to itself."""
+def _solve_on_two_cores(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
+    """Both cores free: PyVRP from scratch here for the whole budget; in a child process VROOM (one
+    thread) for ``VROOM_SHARE`` of it, then PyVRP with another seed from VROOM's plan. Since breaks
+    are reserved time in PyVRP's model, PyVRP from scratch is the best plan on most real days up to
+    a few hundred stops, and the search from VROOM's plan on larger ones (benchmarks/OPTIMIZER.md).
+
+    Above ``SMALL_DAY`` stops both stop ``ONWARD_SHARE`` of the budget early and PyVRP goes on alone
+    from the better plan: two searches side by side each run slower than one alone (they share
+    memory and cache), so the leader's last stretch gets the machine to itself. A small day has no
+    hand-over: its search from scratch runs as long as PyVRP alone would, so it finds what PyVRP
+    alone finds and the child's plan, from a search with ``SMALL_DAY_CHILD_NEIGHBOURS``, only adds
+    (Solomon, session 17: a search from scratch cut to 3 s of 4.5 lost to the full one on 5
+    instances)."""
     notes, candidates = [], []
     search_s = max(0.2, budget - OVERHEAD_S)
     end = started + budget - TWO_CORE_TAIL_S
-    onward_s = ONWARD_SHARE * search_s
-    child = PyvrpProcess(problem, search_s - onward_s, seed=settings.seed + 1, vroom_s=LARGE_VROOM_SHARE * search_s)
+    small = len(problem.jobs) <= SMALL_DAY
+    onward_s = 0.0 if small else ONWARD_SHARE * search_s
+    child = PyvrpProcess(
+        problem,
+        search_s - onward_s,
+        seed=settings.seed + 1,
+        vroom_s=VROOM_SHARE * search_s,
+        neighbours=SMALL_DAY_CHILD_NEIGHBOURS if small else None,
+    )
     try:
         scratch = solve_with_pyvrp(problem, max(0.1, end - onward_s - time.monotonic()), seed=settings.seed)
         candidates.append(evaluate(problem, scratch, solver="pyvrp"))
@@ -216,7 +210,7 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
         candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
     except RuntimeError as error:
         notes.append(f"vroom then pyvrp failed: {error}")
-    if candidates and end - time.monotonic() > MIN_ONWARD_S:
+    if onward_s and candidates and end - time.monotonic() > MIN_ONWARD_S:
         # The last share of the budget, on a core of its own: PyVRP on from the leader.
         leader = min(candidates, key=lambda s: objective_key(problem, s))
         try:
@@ -226,10 +220,12 @@ def _solve_large_on_two_cores(problem: Problem, settings: SolverSettings, starte
             candidates.append(evaluate(problem, onward, solver=f"{leader.solver}, then pyvrp on"))
         except (ValueError, RuntimeError) as error:
             notes.append(f"pyvrp on from {leader.solver}'s plan failed: {error}")
-    elif candidates:
+    elif onward_s and candidates:
         notes.append(f"no hand-over: {max(0.0, end - time.monotonic()):.2f} s left after the searches")
     if not candidates:  # both searches failed: VROOM here, with what time is left
         sequences = solve_with_vroom(problem, max(0.5, started + budget - time.monotonic()), threads=VROOM_THREADS)
+        # VROOM plans single trips: a reloading bike gets its further trips here, as on every path.
+        sequences = join_and_fill_trips(problem, sequences, time.monotonic(), MIN_JOIN_AND_FILL_S)
         candidates.append(evaluate(problem, sequences, solver="vroom"))
     return _best(problem, candidates, notes, started)
 
@@ -280,17 +276,17 @@ def _not_worse_than(problem: Problem, solution: Solution, previous: Solution | N
 
 def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
     """The other core is busy: in this process (no child to start, so only re-scoring is kept
-    back), VROOM for its share of the budget (``ONE_CORE_VROOM_SHARE`` of a small day on one
-    thread, ``LARGE_VROOM_SHARE`` of a larger one on both), then PyVRP from its plan for the rest.
-    On the 39 R and RC Solomon instances with one core spinning, VROOM's start averaged 0.17 % over
-    the best known against 0.27 % for PyVRP from scratch over the whole budget
-    (benchmarks/OPTIMIZER.md). The better of the two plans is kept; VROOM's alone if PyVRP fails."""
+    back), VROOM for ``VROOM_SHARE`` of the budget (one thread on a small day, both on a larger
+    one), then PyVRP from its plan for the rest. On the 56 Solomon instances on one core, VROOM's
+    start for 0.3 of the budget averaged 0.116 % and 0.089 % over the best known (seeds 1 and 2)
+    against 0.192 % for PyVRP from scratch over the whole budget, 0.160 % at 0.15 of the budget, 0.186 %
+    at 0.22 and 0.151 % at 0.45 (benchmarks/OPTIMIZER.md, session 17). The better of the two plans
+    is kept; VROOM's alone if PyVRP fails."""
     deadline = started + budget - ONE_CORE_OVERHEAD_S
     notes = ["one process: the other core was busy"]
     large = len(problem.jobs) > SMALL_DAY
-    share = LARGE_VROOM_SHARE if large else ONE_CORE_VROOM_SHARE
     vroom_sequences = solve_with_vroom(
-        problem, share * (deadline - time.monotonic()), threads=VROOM_THREADS if large else 1
+        problem, VROOM_SHARE * (deadline - time.monotonic()), threads=VROOM_THREADS if large else 1
     )
     vroom_sequences = join_and_fill_trips(
         problem, vroom_sequences, time.monotonic() + 2 * CHAIN_SHARE * (deadline - started), MIN_JOIN_AND_FILL_S

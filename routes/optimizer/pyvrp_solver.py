@@ -473,7 +473,7 @@ class PyvrpProcess:
 
     ``vroom_s`` > 0: the child first runs VROOM on one thread for that long (its single trips
     joined where the vehicles reload) and starts PyVRP from that plan; ``vroom_sequences`` then
-    holds VROOM's plan too, a candidate of its own.
+    holds VROOM's plan too, a candidate of its own. ``neighbours``: as for ``solve_with_pyvrp``.
 
     Why a process: neither pyvroom nor PyVRP release the GIL while they
     search (measured: a Python thread beside a VROOM solve is starved), so
@@ -492,6 +492,7 @@ class PyvrpProcess:
         seed: int = 1,
         initial: Sequences | None = None,
         vroom_s: float = 0.0,
+        neighbours: int | None = None,
     ):
         # On the monotonic clock, which parent and child share (system-wide) and which a test that
         # pins the wall clock (time_machine) leaves alone: a pinned time.time() here against the
@@ -509,7 +510,9 @@ class PyvrpProcess:
             env=env,
         )
         self.vroom_sequences: Sequences | None = None
-        payload = pickle.dumps((problem, self.deadline, seed, initial, vroom_s), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(
+            (problem, self.deadline, seed, initial, vroom_s, neighbours), protocol=pickle.HIGHEST_PROTOCOL
+        )
         self.process.stdin.write(payload)
         self.process.stdin.close()
         self.process.stdin = None  # so communicate() only reads
@@ -535,7 +538,7 @@ CHILD_CHAIN_SHARE = 0.1  # of VROOM's time, for joining its single trips on relo
 
 
 def _child_main() -> None:
-    problem, deadline, seed, initial, vroom_s = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent
+    problem, deadline, seed, initial, vroom_s, neighbours = pickle.loads(sys.stdin.buffer.read())  # nosec B301  # from our parent
     vroom_sequences = None
     if vroom_s > 0:
         vroom_sequences = solve_with_vroom(problem, vroom_s, threads=1)
@@ -543,7 +546,9 @@ def _child_main() -> None:
             problem, vroom_sequences, time.monotonic() + 2 * CHILD_CHAIN_SHARE * vroom_s, MIN_JOIN_AND_FILL_S
         )
         initial = vroom_sequences
-    sequences = solve_with_pyvrp(problem, max(0.05, deadline - time.monotonic()), seed=seed, initial=initial)
+    sequences = solve_with_pyvrp(
+        problem, max(0.05, deadline - time.monotonic()), seed=seed, initial=initial, neighbours=neighbours
+    )
     answer = {"pyvrp": sequences, "vroom": vroom_sequences}
     sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 

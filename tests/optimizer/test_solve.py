@@ -203,6 +203,44 @@ def test_a_large_day_on_two_cores_goes_on_from_the_better_search(monkeypatch):
     assert solution.computing_time_s < 3 + PyvrpProcess.STARTUP_GRACE_S
 
 
+def test_a_small_day_on_two_cores_searches_from_scratch_here_for_the_whole_budget(monkeypatch):
+    """Up to SMALL_DAY stops with both cores free: PyVRP from scratch in this process, with the
+    day's seed and PyVRP's own neighbourhood, for the budget less only the re-scoring tail (what
+    PyVRP alone would search, so the portfolio finds at least what it finds); VROOM-then-PyVRP in
+    the child with a narrower neighbourhood; no hand-over."""
+    from routes.optimizer import portfolio
+    from routes.optimizer.pyvrp_solver import PyvrpProcess
+
+    asked, children = [], []
+
+    class RecordingProcess(PyvrpProcess):
+        def __init__(self, problem, time_budget_s, **options):
+            children.append(options)
+            super().__init__(problem, time_budget_s, **options)
+
+    def recording(problem, time_budget_s, seed=1, initial=None, neighbours=None):
+        asked.append((time_budget_s, seed, initial is None, neighbours))
+        return solve_with_pyvrp(problem, time_budget_s, seed=seed, initial=initial, neighbours=neighbours)
+
+    monkeypatch.setattr(portfolio, "spare_cores", lambda *args: 2.0)
+    monkeypatch.setattr(portfolio, "solve_with_pyvrp", recording)
+    monkeypatch.setattr(portfolio, "PyvrpProcess", RecordingProcess)
+    problem = simple_day(n_jobs=portfolio.SMALL_DAY, n_vehicles=8, seed=5)
+    budget = 2.0
+    solution = solve(problem, SolverSettings(time_budget_s=budget, seed=3))
+    assert_plan_invariants(problem, solution)
+    (search,) = asked  # one search here: no hand-over after it
+    time_budget_s, seed, from_scratch, neighbours = search
+    assert from_scratch and seed == 3 and neighbours is None  # None: PyVRP's default at this size
+    # It started after validation and the child's launch, and stops TWO_CORE_TAIL_S before the end.
+    assert budget - portfolio.OVERHEAD_S < time_budget_s <= budget - portfolio.TWO_CORE_TAIL_S
+    (child,) = children
+    assert child["seed"] == 4 and child["vroom_s"] > 0
+    assert child["neighbours"] == portfolio.SMALL_DAY_CHILD_NEIGHBOURS
+    solvers = {note.split(":")[0] for note in solution.notes}
+    assert solvers == {"vroom", "pyvrp+vroom", "pyvrp"}, solution.notes
+
+
 def test_it_places_breaks_inside_their_windows():
     problem = simple_day(n_jobs=8, n_vehicles=1, breaks=(Break(((12 * HOUR, 13 * HOUR),), 1800),))
     solution = solve(problem, QUICK)
