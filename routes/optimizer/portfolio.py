@@ -9,8 +9,8 @@ plan. Above ``SMALL_DAY`` stops, both stop ``ONWARD_SHARE`` early and PyVRP
 goes on alone from the better of the two. Since breaks are reserved time in
 PyVRP's model (``pyvrp_solver``), PyVRP from scratch is the best plan on
 most real days up to a few hundred stops, the search from VROOM's plan on
-larger ones; on Solomon's 100 stops the search from scratch finds what
-PyVRP alone finds, and the child's adds.
+larger ones; on a small day the search from scratch is PyVRP alone's (same
+seed, nearly the same time), and the child's different search adds to it.
 
 Each answer is re-scored by ``evaluator.evaluate`` and the best *feasible*
 one by ``evaluator.objective_key`` is kept; PyVRP's answers pass through
@@ -61,15 +61,15 @@ SMALL_DAY = 100
 # since breaks are reserved time in PyVRP's model, its search from VROOM's plan gains more per
 # second than VROOM's own (real days at 0.5: +1.7 % against VROOM alone for the whole budget; at
 # 0.3 and 0.15: -0.8 % to -6.6 %, benchmarks/OPTIMIZER.md). On Solomon, VROOM for 0.3 of the
-# child's time, then PyVRP, beside PyVRP from scratch: 0.092 % mean gap against 0.112 % for two
-# searches from scratch with two seeds (session 17).
+# child's time, then PyVRP, beside PyVRP from scratch: 0.092 % mean gap against 0.119 % for two
+# searches from scratch with two seeds (session 17, single runs: a run moves a mean by ~0.04).
 VROOM_SHARE = 0.3
 # A small day on two cores: the child's PyVRP looks at each client's 40 nearest (PyVRP's default,
 # which this process keeps, is 50). Two searches that differ find more than two seeds of one: on
 # Solomon, beside PyVRP from scratch with 50, the child from VROOM's plan with 40 neighbours gave
 # 0.067 % mean gap, with 50 0.092 % (session 17). Not in this process: on ten real days of 40-100
-# stops (skills, zones, breaks, two depots), 40 from scratch was no cheaper than 50 (+0.73 % and
-# -0.12 % with two seeds), so the search that stands for PyVRP alone keeps its default.
+# stops (skills, zones, breaks, two depots), 40 from scratch was not clearly cheaper than 50
+# (+0.73 % and -0.12 % with two seeds), so the search that stands for PyVRP alone keeps its default.
 SMALL_DAY_CHILD_NEIGHBOURS = 40
 ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process starts
 # Two cores: what this process keeps back after its own search, to take the child's answer and
@@ -182,10 +182,11 @@ def _solve_on_two_cores(problem: Problem, settings: SolverSettings, started: flo
     Above ``SMALL_DAY`` stops both stop ``ONWARD_SHARE`` of the budget early and PyVRP goes on alone
     from the better plan: two searches side by side each run slower than one alone (they share
     memory and cache), so the leader's last stretch gets the machine to itself. A small day has no
-    hand-over: its search from scratch runs as long as PyVRP alone would, so it finds what PyVRP
-    alone finds and the child's plan, from a search with ``SMALL_DAY_CHILD_NEIGHBOURS``, only adds
-    (Solomon, session 17: a search from scratch cut to 3 s of 4.5 lost to the full one on 5
-    instances)."""
+    hand-over: its search from scratch is PyVRP alone's, as long and with the same seed, so the
+    portfolio is rarely worse than PyVRP alone, and the child's plan, from a different search
+    (VROOM's start, ``SMALL_DAY_CHILD_NEIGHBOURS``), adds to it (Solomon, session 17: a search from
+    scratch cut to 3 s of 4.5 lost to the full one on 5 instances; the portfolio lost to PyVRP
+    alone on 1 instance in each of two runs)."""
     notes, candidates = [], []
     search_s = max(0.2, budget - OVERHEAD_S)
     end = started + budget - TWO_CORE_TAIL_S
@@ -277,11 +278,12 @@ def _not_worse_than(problem: Problem, solution: Solution, previous: Solution | N
 def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
     """The other core is busy: in this process (no child to start, so only re-scoring is kept
     back), VROOM for ``VROOM_SHARE`` of the budget (one thread on a small day, both on a larger
-    one), then PyVRP from its plan for the rest. On the 56 Solomon instances on one core, VROOM's
-    start for 0.3 of the budget averaged 0.116 % and 0.089 % over the best known (seeds 1 and 2)
-    against 0.192 % for PyVRP from scratch over the whole budget, 0.160 % at 0.15 of the budget, 0.186 %
-    at 0.22 and 0.151 % at 0.45 (benchmarks/OPTIMIZER.md, session 17). The better of the two plans
-    is kept; VROOM's alone if PyVRP fails."""
+    one), then PyVRP from its plan for the rest. On the 56 Solomon instances on one core (single
+    side runs, session 17), VROOM's start for 0.3 of the budget averaged 0.116 % and 0.089 % over
+    the best known (seeds 1 and 2) against 0.192 % for PyVRP from scratch over the whole budget,
+    0.160 % at 0.15 of the budget, 0.186 % at 0.22 and 0.151 % at 0.45; the benchmark with one core
+    spinning then gave 0.171 % against PyVRP alone's 0.202 % (benchmarks/OPTIMIZER.md). The better
+    of the two plans is kept; VROOM's alone if PyVRP fails."""
     deadline = started + budget - ONE_CORE_OVERHEAD_S
     notes = ["one process: the other core was busy"]
     large = len(problem.jobs) > SMALL_DAY

@@ -68,9 +68,10 @@ from __future__ import annotations
 
 import math
 import os
-import pickle  # nosec B403  # only between this process and its own child (PyvrpProcess), over pipes
+import pickle  # nosec B403  # only between this process and its own child (PyvrpProcess)
 import subprocess  # nosec B404  # one fixed command: this module in the same interpreter
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,11 +98,13 @@ MAX_PROFILES = 64
 FREE = "free"  # the virtual depot of open starts and ends
 FILL_SHARE = 0.1  # of the budget, on days with reloads, for orders PyVRP left out (``fill_trips``)
 # PyVRP's search only looks at each client's nearest clients (its granular neighbourhood: the
-# local search's moves, the perturbation, where a left-out client is tried). Its default, 50, suits
-# Solomon-sized instances; on the 20 real days (120-600 stops, skills, zones, two depots) 80 and
-# 120 neighbours cost 1.0-1.45 % less than 50 at the same wall time, 30 cost 5 % more
-# (benchmarks/OPTIMIZER.md, session 16); 100 lies between the two measured. Days up to
-# ``WIDE_NEIGHBOURHOOD_ABOVE`` stops keep PyVRP's default, with which session 8 met the Solomon targets.
+# local search's moves, the perturbation, where a left-out client is tried). Its default is 50. On
+# the 20 real days (120-600 stops, skills, zones, two depots) 80 and 120 neighbours cost 1.0-1.45 %
+# less than 50 at the same wall time, 30 cost 5 % more (benchmarks/OPTIMIZER.md, session 16); 100
+# lies between the two measured. Days up to ``WIDE_NEIGHBOURHOOD_ABOVE`` stops keep the default:
+# on ten real days of 40-100 stops 40 was not clearly cheaper than 50. Solomon's 100 stops (one vehicle
+# type, one depot) do better with fewer (40: 0.079 % and 0.124 % mean gap against 0.192 % and
+# 0.172 %, session 17), which the portfolio uses only in a second search (``SMALL_DAY_CHILD_NEIGHBOURS``).
 PYVRP_DEFAULT_NEIGHBOURS = NeighbourhoodParams().num_neighbours
 WIDE_NEIGHBOURS = 100
 WIDE_NEIGHBOURHOOD_ABOVE = 100
@@ -479,8 +482,9 @@ class PyvrpProcess:
     search (measured: a Python thread beside a VROOM solve is starved), so
     two threads would take turns on one core. Why ``subprocess`` and not
     ``multiprocessing``: a Celery prefork worker is a daemon process and may
-    not start multiprocessing children. The Problem goes down a pipe as a
-    pickle (our own data, same interpreter) and sequences come back.
+    not start multiprocessing children. The Problem goes to the child's stdin as a
+    pickle in a temporary file (our own data, same interpreter) and sequences come back
+    on its stdout.
     """
 
     STARTUP_GRACE_S = 30.0  # on top of the budget before we give up on the child
@@ -502,20 +506,24 @@ class PyvrpProcess:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self.process = subprocess.Popen(  # nosec B603  # fixed argv, no shell, no outside input
-            [sys.executable, "-m", "routes.optimizer.pyvrp_solver"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
+        # The problem goes in through an unnamed temporary file, not a pipe: a pipe holds 64 KiB, and
+        # writing a larger problem (Solomon's matrix alone is 82 KB) blocked this process until the
+        # child had imported numpy, PyVRP and VROOM and began to read, 0.3-0.6 s of its own search.
+        with tempfile.TemporaryFile() as problem_file:
+            pickle.dump(
+                (problem, self.deadline, seed, initial, vroom_s, neighbours),
+                problem_file,
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+            problem_file.seek(0)
+            self.process = subprocess.Popen(  # nosec B603  # fixed argv, no shell, no outside input
+                [sys.executable, "-m", "routes.optimizer.pyvrp_solver"],
+                stdin=problem_file,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
         self.vroom_sequences: Sequences | None = None
-        payload = pickle.dumps(
-            (problem, self.deadline, seed, initial, vroom_s, neighbours), protocol=pickle.HIGHEST_PROTOCOL
-        )
-        self.process.stdin.write(payload)
-        self.process.stdin.close()
-        self.process.stdin = None  # so communicate() only reads
 
     def result(self) -> Sequences:
         """Wait for the child; raises RuntimeError if it failed or hung."""
