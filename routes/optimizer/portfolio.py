@@ -211,18 +211,19 @@ def _solve_on_two_cores(problem: Problem, settings: SolverSettings, started: flo
         candidates.append(evaluate(problem, warm, solver="pyvrp+vroom"))
     except RuntimeError as error:
         notes.append(f"vroom then pyvrp failed: {error}")
-    if onward_s and candidates and end - time.monotonic() > MIN_ONWARD_S:
-        # The last share of the budget, on a core of its own: PyVRP on from the leader.
-        leader = min(candidates, key=lambda s: objective_key(problem, s))
-        try:
-            onward = solve_with_pyvrp(
-                problem, end - time.monotonic(), seed=settings.seed + 2, initial=sequences_of(leader)
-            )
-            candidates.append(evaluate(problem, onward, solver=f"{leader.solver}, then pyvrp on"))
-        except (ValueError, RuntimeError) as error:
-            notes.append(f"pyvrp on from {leader.solver}'s plan failed: {error}")
-    elif onward_s and candidates:
-        notes.append(f"no hand-over: {max(0.0, end - time.monotonic()):.2f} s left after the searches")
+    if onward_s and candidates:  # a large day: the hand-over, when time enough is left for it
+        if end - time.monotonic() > MIN_ONWARD_S:
+            # The last share of the budget, on a core of its own: PyVRP on from the leader.
+            leader = min(candidates, key=lambda s: objective_key(problem, s))
+            try:
+                onward = solve_with_pyvrp(
+                    problem, end - time.monotonic(), seed=settings.seed + 2, initial=sequences_of(leader)
+                )
+                candidates.append(evaluate(problem, onward, solver=f"{leader.solver}, then pyvrp on"))
+            except (ValueError, RuntimeError) as error:
+                notes.append(f"pyvrp on from {leader.solver}'s plan failed: {error}")
+        else:
+            notes.append(f"no hand-over: {max(0.0, end - time.monotonic()):.2f} s left after the searches")
     if not candidates:  # both searches failed: VROOM here, with what time is left
         sequences = solve_with_vroom(problem, max(0.5, started + budget - time.monotonic()), threads=VROOM_THREADS)
         # VROOM plans single trips: a reloading bike gets its further trips here, as on every path.
