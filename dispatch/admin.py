@@ -11,6 +11,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import models
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -282,6 +283,8 @@ class CourierPartnerAdmin(AuditedAdminMixin, admin.ModelAdmin):
     ordering = ["code"]
     filter_horizontal = ["zones"]
     readonly_fields = ["webhook_secret", "logins"]
+    # A webhook address typed without a scheme is taken as https: we sign and send delivery data to it.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["code", "name", "active"]}),
         (_("Contact"), {"fields": ["contact_name", "contact_phone", "contact_email"]}),
