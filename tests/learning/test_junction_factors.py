@@ -152,11 +152,14 @@ def test_the_plans_legs_are_routed_again_to_count_their_junctions(served_day):  
         assert 0 < leg.road_s < leg.planned_s
     # what each leg's junctions are: the network's count on the stop-to-stop route
     stop_at = {(s.route_id, s.sequence): s for s in stops}
+    # A learner's leg is known here by its planned seconds only: two legs of the same length are
+    # ambiguous and left out (a plan with two 113-s legs matched one to the other's junctions).
+    seconds = [round(s.leg_duration_s / 0.5, 6) for s in stops if s.sequence >= 2]
     counted_legs = {
         round(s.leg_duration_s / 0.5, 6): network.leg_junctions(
             [(stop_at[(s.route_id, s.sequence - 1)].order.lat, stop_at[(s.route_id, s.sequence - 1)].order.lon),
              (s.order.lat, s.order.lon)], "car", None)[0]
-        for s in stops if s.sequence >= 2
+        for s in stops if s.sequence >= 2 and seconds.count(round(s.leg_duration_s / 0.5, 6)) == 1
     }  # fmt: skip
     matched = [leg for leg in routed if round(leg.planned_s, 6) in counted_legs]
     assert len(matched) >= len(routed) // 2
