@@ -1,6 +1,8 @@
 """Junction costs learned per junction class (routes.learning.junctions, #17 item 2): fitted on the plans'
 own legs routed again, gated on the held-out day, and applied by every process's road network."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -154,12 +156,13 @@ def test_the_plans_legs_are_routed_again_to_count_their_junctions(served_day):  
     stop_at = {(s.route_id, s.sequence): s for s in stops}
     # A learner's leg is known here by its planned seconds only: two legs of the same length are
     # ambiguous and left out (a plan with two 113-s legs matched one to the other's junctions).
-    seconds = [round(s.leg_duration_s / 0.5, 6) for s in stops if s.sequence >= 2]
+    roads_s = {s: round(s.leg_duration_s / 0.5, 6) for s in stops if s.sequence >= 2}
+    legs_of = Counter(roads_s.values())
     counted_legs = {
-        round(s.leg_duration_s / 0.5, 6): network.leg_junctions(
+        seconds: network.leg_junctions(
             [(stop_at[(s.route_id, s.sequence - 1)].order.lat, stop_at[(s.route_id, s.sequence - 1)].order.lon),
              (s.order.lat, s.order.lon)], "car", None)[0]
-        for s in stops if s.sequence >= 2 and seconds.count(round(s.leg_duration_s / 0.5, 6)) == 1
+        for s, seconds in roads_s.items() if legs_of[seconds] == 1
     }  # fmt: skip
     matched = [leg for leg in routed if round(leg.planned_s, 6) in counted_legs]
     assert len(matched) >= len(routed) // 2
