@@ -19,8 +19,9 @@ one by ``evaluator.objective_key`` is kept; PyVRP's answers pass through
 When the other core is busy (``spare_cores`` samples /proc/stat for
 ``SAMPLE_S``), two processes would share one core and each search half as
 long; the portfolio then runs in this process only: VROOM for
-``VROOM_SHARE`` of the budget (on one thread on a small day) and PyVRP from
-its plan for the rest. Otherwise (``balanced``, portfolio off)
+``VROOM_SHARE`` of the budget (on a small day on one thread, at a lower
+exploration level) and PyVRP from its plan for the rest. Otherwise
+(``balanced``, portfolio off)
 VROOM runs alone on both threads. Measurements: benchmarks/OPTIMIZER.md.
 
 PyVRP runs in a child process (``PyvrpProcess``): neither library
@@ -55,7 +56,7 @@ from .vroom_solver import VROOM_THREADS, solve_with_vroom
 
 OVERHEAD_S = 0.4
 # Up to this many stops (Solomon's size) a day on two cores has no hand-over, and a day on one core
-# gives VROOM one thread.
+# gives VROOM one thread at ONE_CORE_SMALL_DAY_EXPLORATION.
 SMALL_DAY = 100
 # Of the search time, for VROOM before PyVRP continues from its plan. VROOM builds, PyVRP improves:
 # since breaks are reserved time in PyVRP's model, its search from VROOM's plan gains more per
@@ -72,6 +73,16 @@ VROOM_SHARE = 0.3
 # (+0.73 % and -0.12 % with two seeds), so the search that stands for PyVRP alone keeps its default.
 SMALL_DAY_CHILD_NEIGHBOURS = 40
 ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process starts
+# One core, up to SMALL_DAY stops: VROOM's exploration level for its share. ``exploration_for`` (5 at
+# this size) is sized for the whole budget; here VROOM has 30 % of it on one thread. On session 18's
+# slow machine level 5 used its whole 1.3-s cap (1.32 s median), level 2 1.23 s and level 1 0.73 s:
+# the timings suggest level 5 was cut off before its search was done. With the other core spinning,
+# level 2 then PyVRP gave 0.395 % mean gap on Solomon against 0.491 % at level 5 and 0.455 % for PyVRP
+# alone in the same run (the benchmark: 0.324 % against PyVRP alone's 0.452 %); on ten real days of
+# 40-100 stops, each solved twice, -0.68 % cost against level 5 (-0.27 % without day 7, whose cost
+# moves 9 % from run to run). Level 1 was cheaper on those days (-0.82 %) but not run on Solomon.
+# Not measured on a faster machine (session 17's), where level 5 busy was 0.171 % against 0.202 %.
+ONE_CORE_SMALL_DAY_EXPLORATION = 2
 # Two cores: what this process keeps back after its own search, to take the child's answer and
 # re-score up to four plans (~4 ms each at 600 stops). The child stops earlier, at the budget less
 # OVERHEAD_S.
@@ -278,18 +289,25 @@ def _not_worse_than(problem: Problem, solution: Solution, previous: Solution | N
 
 def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: float, budget: float) -> Solution:
     """The other core is busy: in this process (no child to start, so only re-scoring is kept
-    back), VROOM for ``VROOM_SHARE`` of the budget (one thread on a small day, both on a larger
-    one), then PyVRP from its plan for the rest. On the 56 Solomon instances on one core (single
-    side runs, session 17), VROOM's start for 0.3 of the budget averaged 0.116 % and 0.089 % over
+    back), VROOM for ``VROOM_SHARE`` of the budget (one thread and ``ONE_CORE_SMALL_DAY_EXPLORATION``
+    on a small day, both threads and the size's level on a larger one), then PyVRP from its plan
+    for the rest. On the 56 Solomon instances on one core (single side runs, session 17, VROOM at
+    level 5), VROOM's start for 0.3 of the budget averaged 0.116 % and 0.089 % over
     the best known (seeds 1 and 2) against 0.192 % for PyVRP from scratch over the whole budget,
     0.160 % at 0.15 of the budget, 0.186 % at 0.22 and 0.151 % at 0.45; the benchmark with one core
-    spinning then gave 0.171 % against PyVRP alone's 0.202 % (benchmarks/OPTIMIZER.md). The better
+    spinning then gave 0.171 % against PyVRP alone's 0.202 % (benchmarks/OPTIMIZER.md). On session
+    18's slower machine, where VROOM at level 5 used its whole share, that path lost to PyVRP
+    alone in three paired runs (+0.04 to +0.13 points) and beat it in one unpaired run (-0.05),
+    hence level 2 on small days. The better
     of the two plans is kept; VROOM's alone if PyVRP fails."""
     deadline = started + budget - ONE_CORE_OVERHEAD_S
     notes = ["one process: the other core was busy"]
     large = len(problem.jobs) > SMALL_DAY
     vroom_sequences = solve_with_vroom(
-        problem, VROOM_SHARE * (deadline - time.monotonic()), threads=VROOM_THREADS if large else 1
+        problem,
+        VROOM_SHARE * (deadline - time.monotonic()),
+        threads=VROOM_THREADS if large else 1,
+        exploration=None if large else ONE_CORE_SMALL_DAY_EXPLORATION,
     )
     vroom_sequences = join_and_fill_trips(
         problem, vroom_sequences, time.monotonic() + 2 * CHAIN_SHARE * (deadline - started), MIN_JOIN_AND_FILL_S

@@ -20,6 +20,7 @@ from routes.optimizer import (
 )
 from routes.optimizer.problem import can_serve
 from routes.optimizer.pyvrp_solver import solve_with_pyvrp, unsupported_reason
+from routes.optimizer.vroom_solver import VROOM_THREADS, exploration_for, solve_with_vroom
 
 from .builders import HOUR, plane_matrices, random_day, simple_day
 
@@ -239,6 +240,42 @@ def test_a_small_day_on_two_cores_searches_from_scratch_here_for_the_whole_budge
     assert child["neighbours"] == portfolio.SMALL_DAY_CHILD_NEIGHBOURS
     solvers = {note.split(":")[0] for note in solution.notes}
     assert solvers == {"vroom", "pyvrp+vroom", "pyvrp"}, solution.notes
+
+
+@pytest.mark.parametrize("extra_stops", [0, 10], ids=["small day", "larger day"])
+def test_on_one_core_a_small_day_gives_vroom_one_thread_at_a_lower_exploration_level(monkeypatch, extra_stops):
+    """The other core busy: VROOM's share is 30 % of the budget on one thread, less than the level
+    ``exploration_for`` gives a small day is sized for (on a slow machine it used the whole share),
+    so a small day asks for ``ONE_CORE_SMALL_DAY_EXPLORATION``; a larger day keeps its size's level
+    and both threads. Then PyVRP goes on from VROOM's plan, in this process."""
+    from routes.optimizer import portfolio
+
+    asked = []
+
+    def recording(problem, time_budget_s, threads=VROOM_THREADS, exploration=None):
+        asked.append((time_budget_s, threads, exploration))
+        return solve_with_vroom(problem, time_budget_s, threads=threads, exploration=exploration)
+
+    def no_child(*args, **kwargs):
+        raise AssertionError("a child process was started on a busy machine")
+
+    monkeypatch.setattr(portfolio, "spare_cores", lambda *args: 0.4)
+    monkeypatch.setattr(portfolio, "solve_with_vroom", recording)
+    monkeypatch.setattr(portfolio, "PyvrpProcess", no_child)
+    problem = simple_day(n_jobs=portfolio.SMALL_DAY + extra_stops, n_vehicles=8, seed=6)
+    budget = 1.5
+    solution = solve(problem, SolverSettings(time_budget_s=budget))
+    assert_plan_invariants(problem, solution)
+    (vroom,) = asked
+    time_budget_s, threads, exploration = vroom
+    assert 0 < time_budget_s <= portfolio.VROOM_SHARE * budget
+    if extra_stops:
+        assert (threads, exploration) == (VROOM_THREADS, None)  # None: exploration_for the day's size
+    else:
+        assert (threads, exploration) == (1, portfolio.ONE_CORE_SMALL_DAY_EXPLORATION)
+        assert portfolio.ONE_CORE_SMALL_DAY_EXPLORATION < exploration_for(len(problem.jobs))
+    solvers = {note.split(":")[0] for note in solution.notes}
+    assert solvers == {"one process", "vroom", "pyvrp+vroom"}, solution.notes
 
 
 def test_it_places_breaks_inside_their_windows():
