@@ -10,11 +10,21 @@ MAP_IN_AN_ATTRIBUTE = (
 )
 A_FORM = '<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="aBcDnX9cdn"></form>'
 A_PAGE = '<script nonce="zcdnoe4-_" src="/static/js/dashboard.js"></script>'
+A_META_TAG = '<meta name="csrf-token" content="Xcdn0aB">'
 
 
-@pytest.mark.parametrize("page", [MAP_IN_AN_ATTRIBUTE, A_FORM, A_PAGE], ids=["escaped nonce", "csrf token", "nonce"])
+@pytest.mark.parametrize(
+    "page", [MAP_IN_AN_ATTRIBUTE, A_FORM, A_PAGE, A_META_TAG], ids=["escaped nonce", "csrf input", "nonce", "csrf meta"]
+)
 def test_random_letters_that_spell_cdn_are_not_a_cdn(page):
     assert_no_cdn(page)
+
+
+def test_a_random_part_the_test_knows_is_left_out():
+    page = '<div data-token="q-CDNz_8">'
+    assert_no_cdn(page, "q-CDNz_8")
+    with pytest.raises(AssertionError, match="a CDN in the page"):
+        assert_no_cdn(page)
 
 
 @pytest.mark.parametrize(

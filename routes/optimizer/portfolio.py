@@ -21,8 +21,7 @@ When the other core is busy (``spare_cores`` samples /proc/stat for
 long; the portfolio then runs in this process only: VROOM for
 ``VROOM_SHARE`` of the budget (on a small day on one thread, at a lower
 exploration level) and PyVRP from its plan for the rest. Otherwise
-(``balanced``, portfolio off)
-VROOM runs alone on both threads. Measurements: benchmarks/OPTIMIZER.md.
+(``balanced``, portfolio off) VROOM runs alone on both threads. Measurements: benchmarks/OPTIMIZER.md.
 
 PyVRP runs in a child process (``PyvrpProcess``): neither library
 releases the GIL, so threads would share one core.
@@ -81,8 +80,8 @@ ONE_CORE_OVERHEAD_S = 0.15  # kept back for re-scoring when no child process sta
 # alone in the same run (the benchmark: 0.324 % against PyVRP alone's 0.452 %); on ten real days of
 # 40-100 stops, each solved twice, -0.68 % cost against level 5 (-0.27 % without day 7, whose cost
 # moves 9 % from run to run). Level 1 was cheaper on those days (-0.82 %) but not run on Solomon.
-# On a machine as fast as session 17's (PyVRP alone busy 0.201 %, session 17 0.202 %), session 19's
-# busy benchmark gave 0.141 % at level 2, where session 17's level 5 gave 0.171 % and 0.169 %.
+# On a machine as fast as session 17's (PyVRP alone busy 0.201-0.203 %), session 19's busy benchmark
+# gave 0.141 % and 0.129 % at level 2; with only the app run, level 2 0.146 % against level 5 0.183 %.
 ONE_CORE_SMALL_DAY_EXPLORATION = 2
 # Two cores: what this process keeps back after its own search, to take the child's answer and
 # re-score up to four plans (~4 ms each at 600 stops). The child stops earlier, at the budget less

@@ -244,10 +244,11 @@ def test_a_small_day_on_two_cores_searches_from_scratch_here_for_the_whole_budge
 
 @pytest.mark.parametrize("extra_stops", [0, 10], ids=["small day", "larger day"])
 def test_on_one_core_a_small_day_gives_vroom_one_thread_at_a_lower_exploration_level(monkeypatch, extra_stops):
-    """The other core busy: VROOM's share is 30 % of the budget on one thread, less than the level
-    ``exploration_for`` gives a small day is sized for (on a slow machine it used the whole share),
-    so a small day asks for ``ONE_CORE_SMALL_DAY_EXPLORATION``; a larger day keeps its size's level
-    and both threads. Then PyVRP goes on from VROOM's plan, in this process."""
+    """The other core busy: VROOM's share is 30 % of the budget on one thread, while the level
+    ``exploration_for`` gives a small day is sized for the whole budget on both threads (on a slow
+    machine it used the whole share), so a small day asks for ``ONE_CORE_SMALL_DAY_EXPLORATION``; a
+    larger day keeps its size's level and both threads. Then PyVRP goes on from VROOM's plan, in this
+    process."""
     from routes.optimizer import portfolio
 
     asked = []
