@@ -8,10 +8,11 @@ the whole page."""
 
 import re
 
+_QUOTE = '(?:"|&quot;)'  # a map document sits in an attribute with its quotes escaped
 _RANDOM = re.compile(
-    r'nonce=(?:"|&quot;)[A-Za-z0-9_-]*(?:"|&quot;)'
-    r'|name=(?:"|&quot;)csrfmiddlewaretoken(?:"|&quot;) value=(?:"|&quot;)[A-Za-z0-9]*(?:"|&quot;)'
-    r'|name=(?:"|&quot;)csrf-token(?:"|&quot;) content=(?:"|&quot;)[A-Za-z0-9]*(?:"|&quot;)'
+    f"nonce={_QUOTE}[A-Za-z0-9_-]*{_QUOTE}"
+    f"|name={_QUOTE}csrfmiddlewaretoken{_QUOTE} value={_QUOTE}[A-Za-z0-9]*{_QUOTE}"
+    f"|name={_QUOTE}csrf-token{_QUOTE} content={_QUOTE}[A-Za-z0-9]*{_QUOTE}"
 )
 
 

@@ -21,7 +21,8 @@ When the other core is busy (``spare_cores`` samples /proc/stat for
 long; the portfolio then runs in this process only: VROOM for
 ``VROOM_SHARE`` of the budget (on a small day on one thread, at a lower
 exploration level) and PyVRP from its plan for the rest. Otherwise
-(``balanced``, portfolio off) VROOM runs alone on both threads. Measurements: benchmarks/OPTIMIZER.md.
+(``balanced``, portfolio off) VROOM runs alone on both threads.
+Measurements: benchmarks/OPTIMIZER.md.
 
 PyVRP runs in a child process (``PyvrpProcess``): neither library
 releases the GIL, so threads would share one core.
@@ -298,8 +299,8 @@ def _solve_on_one_core(problem: Problem, settings: SolverSettings, started: floa
     spinning then gave 0.171 % against PyVRP alone's 0.202 % (benchmarks/OPTIMIZER.md). On session
     18's slower machine, where VROOM at level 5 used its whole share, that path lost to PyVRP
     alone in three paired runs (+0.04 to +0.13 points) and beat it in one unpaired run (-0.05),
-    hence level 2 on small days. The better
-    of the two plans is kept; VROOM's alone if PyVRP fails."""
+    hence level 2 on small days. The better of the two plans is kept; VROOM's alone if PyVRP
+    fails."""
     deadline = started + budget - ONE_CORE_OVERHEAD_S
     notes = ["one process: the other core was busy"]
     large = len(problem.jobs) > SMALL_DAY
